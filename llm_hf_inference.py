@@ -1,0 +1,838 @@
+"""Hugging Face Inference API chat models for llm.
+
+One prompt flows through this module top to bottom: configuration and the
+token → the model catalog → building the request → sending it (sync or async,
+the only code the two share not) → decoding the stream or JSON answer → the
+model classes that tie these together.
+"""
+
+import asyncio
+import json
+import os
+import pathlib
+import re
+import uuid
+import weakref
+from dataclasses import dataclass
+from typing import Literal, NamedTuple, Optional, Union
+
+import httpx2
+import llm
+from llm.parts import AttachmentPart, TextPart, ToolCallPart, ToolResultPart
+from llm.parts import StreamEvent
+from pydantic import Field, field_validator, model_validator
+
+# ---------------------------------------------------------------- configuration
+
+DEFAULT_BASE_URL = "https://router.huggingface.co/v1"
+CONNECT_TIMEOUT = 10.0
+READ_TIMEOUT = 120.0
+KEY_NAME = "huggingface"
+NO_TOKEN_MESSAGE = (
+    "No Hugging Face token found. Give one in any of these ways: "
+    "'llm keys set huggingface', the HF_TOKEN environment variable, "
+    "or 'hf auth login'."
+)
+
+
+def base_url() -> str:
+    """Where chat requests go: LLM_HF_BASE_URL, else the Inference Providers router."""
+    return (os.environ.get("LLM_HF_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+
+
+def hub_token() -> Optional[str]:
+    """The token Hugging Face's own tools use, after HF_TOKEN: env, then token file."""
+    token = os.environ.get("HUGGING_FACE_HUB_TOKEN", "").strip()
+    if token:
+        return token
+    path = os.environ.get("HF_TOKEN_PATH")
+    if not path:
+        hf_home = os.environ.get("HF_HOME") or os.path.join(
+            os.path.expanduser("~"), ".cache", "huggingface"
+        )
+        path = os.path.join(hf_home, "token")
+    try:
+        return pathlib.Path(path).read_text(encoding="utf-8").strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+# ---------------------------------------------------------------- model catalog
+
+
+class ModelSpec(NamedTuple):
+    """A chat model on the Hub, and what its providers can do with it."""
+
+    repo_id: str
+    aliases: tuple = ()
+    vision: bool = False
+    tools: bool = True
+    schema: bool = True
+
+
+BUILTIN_MODELS = (
+    ModelSpec("meta-llama/Llama-3.1-8B-Instruct", ("hf-llama3.1",)),
+    ModelSpec("meta-llama/Llama-3.1-70B-Instruct", ("hf-llama3.1-70b",)),
+    ModelSpec("meta-llama/Llama-3.3-70B-Instruct", ("hf-llama3.3",)),
+    ModelSpec("meta-llama/Llama-4-Scout-17B-16E-Instruct", (), vision=True),
+    ModelSpec("Qwen/Qwen2.5-72B-Instruct", ("hf-qwen2.5",)),
+    ModelSpec("Qwen/Qwen2.5-Coder-32B-Instruct", ("hf-qwen-coder",)),
+    ModelSpec("Qwen/Qwen3-235B-A22B", ("hf-qwen3",)),
+    ModelSpec("Qwen/Qwen2.5-VL-7B-Instruct", (), vision=True),
+    ModelSpec("deepseek-ai/DeepSeek-V3-0324", ("hf-deepseek-v3",)),
+    ModelSpec("deepseek-ai/DeepSeek-R1", ("hf-deepseek-r1",)),
+    ModelSpec("mistralai/Mistral-7B-Instruct-v0.3", ("hf-mistral",)),
+    ModelSpec("google/gemma-3-27b-it", ("hf-gemma3",), vision=True),
+    ModelSpec("openai/gpt-oss-20b", ("hf-gpt-oss-20b",)),
+    ModelSpec("openai/gpt-oss-120b", ("hf-gpt-oss",)),
+)
+
+IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
+
+
+# ---------------------------------------------------------------- request building
+
+
+class HFOptions(llm.Options):
+    """The -o options, with the ranges the chat-completion API documents."""
+
+    temperature: Optional[float] = Field(
+        None, ge=0, le=2, description="Sampling temperature, 0-2: higher is more random"
+    )
+    top_p: Optional[float] = Field(
+        None, ge=0, le=1, description="Nucleus sampling: keep the tokens within this probability mass, 0-1"
+    )
+    frequency_penalty: Optional[float] = Field(
+        None, ge=-2, le=2, description="Penalise tokens by how often they appeared so far, -2 to 2"
+    )
+    presence_penalty: Optional[float] = Field(
+        None, ge=-2, le=2, description="Penalise tokens that appeared at all so far, -2 to 2"
+    )
+    stop: Optional[list[str]] = Field(
+        None, max_length=4, description='Stop at this string, or at any of a JSON list of up to 4: \'["a", "b"]\''
+    )
+    seed: Optional[int] = Field(None, description="Random seed, for repeatable sampling")
+    max_tokens: Optional[int] = Field(None, ge=1, description="Most tokens to generate")
+    logprobs: Optional[bool] = Field(None, description="Return the log probability of each output token")
+    top_logprobs: Optional[int] = Field(
+        None, ge=0, le=5, description="With logprobs: also return the N most likely tokens at each position, 0-5"
+    )
+    provider: Optional[str] = Field(
+        None,
+        pattern=r"^[a-z0-9][a-z0-9-]*$",
+        description="Provider to route to (together, cerebras, ...) or a policy: fastest, cheapest, preferred",
+    )
+    use_cache: Optional[bool] = Field(None, description="Allow a cached answer (x-use-cache header)")
+    wait_for_model: Optional[bool] = Field(
+        None, description="Wait for a cold model to load instead of failing with 503 (x-wait-for-model header)"
+    )
+    bill_to: Optional[str] = Field(
+        None, description="Bill this organisation instead of your account (X-HF-Bill-To; default $HF_BILL_TO)"
+    )
+    timeout: Optional[float] = Field(
+        None, gt=0, description=f"Seconds to wait for the next bytes of the answer (default {READ_TIMEOUT:g})"
+    )
+    tool_choice: Optional[str] = Field(
+        None, description="With tools: auto, none, required, or the name of the tool to call"
+    )
+    tool_prompt: Optional[str] = Field(None, description="Text that TGI puts before the tool definitions")
+    json_object: Optional[bool] = Field(None, description="Answer with a JSON object (response_format json_object)")
+    grammar: Optional[Literal["tgi"]] = Field(
+        None, description="tgi: send --schema in TGI's own grammar form, for dedicated endpoints and self-hosted TGI"
+    )
+    regex: Optional[str] = Field(None, description="Constrain the answer to this regular expression (TGI grammar)")
+    reasoning_effort: Optional[Literal["low", "medium", "high"]] = Field(
+        None, description="How hard a reasoning model should think: low, medium, high"
+    )
+
+    @field_validator("stop", mode="before")
+    @classmethod
+    def _stop_as_list(cls, value):
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                try:
+                    return json.loads(value)
+                except ValueError:
+                    raise ValueError("stop must be a string or a JSON list of strings")
+            return [value]
+        return value
+
+    @model_validator(mode="after")
+    def _top_logprobs_needs_logprobs(self):
+        if self.top_logprobs is not None and not self.logprobs:
+            raise ValueError("top_logprobs needs -o logprobs 1")
+        if self.json_object and self.regex is not None:
+            raise ValueError("json_object and regex cannot be used together")
+        return self
+
+
+BODY_OPTIONS = (
+    "temperature", "top_p", "frequency_penalty", "presence_penalty", "stop", "seed",
+    "max_tokens", "logprobs", "top_logprobs", "tool_prompt", "reasoning_effort",
+)  # fmt: skip
+
+
+@dataclass
+class ChatRequest:
+    """Everything one HTTP exchange needs; the token lives only in headers."""
+
+    url: str
+    host: str
+    headers: dict
+    body: dict
+    timeout: float
+    bill_to: Optional[str]
+
+    def __repr__(self) -> str:
+        return f"<ChatRequest {self.url}>"
+
+
+def _attachment_item(attachment) -> dict:
+    url = attachment.url or (
+        f"data:{attachment.resolve_type()};base64,{attachment.base64_content()}"
+    )
+    return {"type": "image_url", "image_url": {"url": url}}
+
+
+def _append_message(out: list, message, current_system: Optional[str]) -> Optional[str]:
+    """Translate one llm Message into chat-completion messages appended to ``out``.
+
+    Returns the system prompt now in force, so an unchanged one is not repeated.
+    """
+    texts, images, tool_calls = [], [], []
+    for part in message.parts:
+        if isinstance(part, TextPart):
+            texts.append(part.text)
+        elif isinstance(part, AttachmentPart) and part.attachment:
+            images.append(_attachment_item(part.attachment))
+        elif isinstance(part, ToolCallPart):
+            tool_calls.append(
+                {
+                    "id": part.tool_call_id,
+                    "type": "function",
+                    "function": {"name": part.name, "arguments": json.dumps(part.arguments)},
+                }
+            )
+        elif isinstance(part, ToolResultPart):
+            out.append({"role": "tool", "tool_call_id": part.tool_call_id, "content": part.output})
+    if message.role == "tool":
+        return current_system
+    text = "".join(texts)
+    if message.role == "system":
+        if text == current_system:
+            return current_system
+        current_system = text
+    entry: dict = {"role": message.role}
+    if images:
+        entry["content"] = ([{"type": "text", "text": text}] if text else []) + images
+    elif text or not tool_calls:
+        entry["content"] = text
+    if tool_calls:
+        entry["tool_calls"] = tool_calls
+    out.append(entry)
+    return current_system
+
+
+def _response_format(prompt, options: HFOptions) -> Optional[dict]:
+    if prompt.schema:
+        if options.grammar == "tgi":
+            return {"type": "json", "value": prompt.schema}
+        return {
+            "type": "json_schema",
+            "json_schema": {"name": "output", "schema": prompt.schema, "strict": True},
+        }
+    if options.regex is not None:
+        return {"type": "regex", "value": options.regex}
+    if options.json_object:
+        return {"type": "json_object"}
+    return None
+
+
+def build_request(model_name: str, prompt, stream: bool, key: Optional[str]) -> ChatRequest:
+    """The chat-completion request for ``prompt``: only options that are set go in."""
+    options = prompt.options
+    messages: list = []
+    current_system = None
+    for message in prompt.messages:
+        current_system = _append_message(messages, message, current_system)
+    body: dict = {
+        "model": f"{model_name}:{options.provider}" if options.provider else model_name,
+        "messages": messages,
+    }
+    for name in BODY_OPTIONS:
+        value = getattr(options, name)
+        if value is not None:
+            body[name] = value
+    if prompt.tools:
+        body["tools"] = [
+            {
+                "type": "function",
+                "function": {
+                    "name": tool.name,
+                    "description": tool.description,
+                    "parameters": tool.input_schema,
+                },
+            }
+            for tool in prompt.tools
+        ]
+    if options.tool_choice is not None:
+        choice = options.tool_choice
+        body["tool_choice"] = (
+            choice if choice in ("auto", "none", "required")
+            else {"type": "function", "function": {"name": choice}}
+        )
+    response_format = _response_format(prompt, options)
+    if response_format:
+        body["response_format"] = response_format
+    if stream:
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+    else:
+        body["stream"] = False
+
+    url = base_url() + "/chat/completions"
+    headers = {"Content-Type": "application/json", "Accept": "text/event-stream" if stream else "application/json"}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    for option, header in (("use_cache", "x-use-cache"), ("wait_for_model", "x-wait-for-model")):
+        value = getattr(options, option)
+        if value is not None:
+            headers[header] = "true" if value else "false"
+    bill_to = options.bill_to or os.environ.get("HF_BILL_TO") or None
+    if bill_to:
+        headers["X-HF-Bill-To"] = bill_to
+    return ChatRequest(
+        url=url,
+        host=httpx2.URL(url).host,
+        headers=headers,
+        body=body,
+        timeout=options.timeout or READ_TIMEOUT,
+        bill_to=bill_to,
+    )
+
+
+# ---------------------------------------------------------------- transport
+
+_sync_client: Optional[httpx2.Client] = None
+_async_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx2.AsyncClient]" = (
+    weakref.WeakKeyDictionary()
+)
+_USER_AGENT = "llm-hf-inference"
+
+
+def sync_client() -> httpx2.Client:
+    """The process's pooled client."""
+    global _sync_client
+    if _sync_client is None:
+        _sync_client = httpx2.Client(headers={"User-Agent": _USER_AGENT})
+    return _sync_client
+
+
+def async_client() -> httpx2.AsyncClient:
+    """The pooled client of the running event loop (connections belong to one loop)."""
+    loop = asyncio.get_running_loop()
+    client = _async_clients.get(loop)
+    if client is None:
+        client = _async_clients[loop] = httpx2.AsyncClient(headers={"User-Agent": _USER_AGENT})
+    return client
+
+
+def _timeout(request: ChatRequest) -> httpx2.Timeout:
+    return httpx2.Timeout(request.timeout, connect=CONNECT_TIMEOUT)
+
+
+def send(request: ChatRequest, reader: "AnswerReader"):
+    """Send ``request`` and yield what ``reader`` decodes, read by read."""
+    try:
+        with sync_client().stream(
+            "POST", request.url, json=request.body, headers=request.headers, timeout=_timeout(request)
+        ) as http:
+            if http.status_code >= 400:
+                raise http_error(request, http.status_code, http.headers, http.read())
+            reader.start(http.headers)
+            for data in http.iter_bytes():
+                yield from reader.feed(data)
+    except httpx2.HTTPError as ex:
+        raise transport_error(request, ex) from None
+    yield from reader.finish()
+
+
+async def send_async(request: ChatRequest, reader: "AnswerReader"):
+    """The async twin of :func:`send`."""
+    try:
+        async with async_client().stream(
+            "POST", request.url, json=request.body, headers=request.headers, timeout=_timeout(request)
+        ) as http:
+            if http.status_code >= 400:
+                raise http_error(request, http.status_code, http.headers, await http.aread())
+            reader.start(http.headers)
+            async for data in http.aiter_bytes():
+                for event in reader.feed(data):
+                    yield event
+    except httpx2.HTTPError as ex:
+        raise transport_error(request, ex) from None
+    for event in reader.finish():
+        yield event
+
+
+def transport_error(request: ChatRequest, ex: httpx2.HTTPError) -> llm.ModelError:
+    if isinstance(ex, httpx2.ConnectTimeout):
+        return llm.ModelError(f"Could not connect to {request.host} within {CONNECT_TIMEOUT:g} seconds")
+    if isinstance(ex, httpx2.TimeoutException):
+        return llm.ModelError(
+            f"{request.host} sent nothing for {request.timeout:g} seconds (timeout); "
+            "wait longer with -o timeout SECONDS"
+        )
+    if isinstance(ex, httpx2.ConnectError):
+        return llm.ModelError(f"Could not connect to {request.host}: {ex}")
+    return llm.ModelError(f"The connection to {request.host} failed: {type(ex).__name__}: {ex}")
+
+
+# ---------------------------------------------------------------- errors
+
+
+def _server_message(body: bytes) -> tuple[str, dict]:
+    """The server's own words from an error body of any shape, and its JSON if any."""
+    text = body.decode("utf-8", errors="replace").strip()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        error = data.get("error")
+        if isinstance(error, dict):
+            error = error.get("message") or json.dumps(error)
+        message = error or data.get("message") or data.get("detail") or text
+        return str(message), data
+    if "<" in text and ">" in text:  # an HTML gateway page
+        title = re.search(r"<title[^>]*>(.*?)</title>", text, re.S | re.I)
+        text = title.group(1) if title else re.sub(r"<[^>]+>", " ", text)
+    text = " ".join(text.split())
+    return (text[:300] + "…" if len(text) > 300 else text), {}
+
+
+def _hint(status: int, data: dict, request: ChatRequest) -> Optional[str]:
+    error = data.get("error")
+    code = error.get("code") if isinstance(error, dict) else None
+    if status in (401, 403):
+        if request.bill_to:
+            return (
+                f"The token may lack the right to bill the organisation '{request.bill_to}'; "
+                "check -o bill_to / HF_BILL_TO."
+            )
+        return (
+            "Check your Hugging Face token (it needs the 'Make calls to Inference Providers' "
+            "permission): 'llm keys set huggingface', HF_TOKEN, or 'hf auth login'."
+        )
+    if status == 402:
+        return "Your Inference Providers credits are used up: see https://huggingface.co/settings/billing"
+    if code == "model_not_supported" or status == 404:
+        return "Choose another provider with -o provider NAME, or another model."
+    if status == 410:
+        return "That endpoint is gone; point LLM_HF_BASE_URL at https://router.huggingface.co/v1"
+    if status == 429:
+        return "Rate limited: wait a little and try again."
+    if status == 503:
+        estimate = data.get("estimated_time")
+        if isinstance(estimate, (int, float)):
+            return f"The model is loading; try again in about {estimate:.0f} seconds."
+        return "The service is unavailable or the model is loading; try again shortly."
+    return None
+
+
+def http_error(request: ChatRequest, status: int, headers, body: bytes) -> llm.ModelError:
+    """An HTTP error answer as a ModelError: status, the server's message, a hint."""
+    message, data = _server_message(body)
+    who = headers.get("x-inference-provider") or request.host
+    text = f"{who} answered {status}: {message or '(no message)'}"
+    hint = _hint(status, data, request)
+    return llm.ModelError(f"{text} — {hint}" if hint else text)
+
+
+# ---------------------------------------------------------------- stream decoding
+
+_BOM = b"\xef\xbb\xbf"
+
+
+class SSEDecoder:
+    """Incremental Server-Sent Events parser (WHATWG HTML, "event stream").
+
+    Feed it raw bytes as they arrive; it returns the ``data`` of every event
+    completed by them. Lines end in LF, CR or CRLF, even split across reads;
+    ``data:`` takes an optional space; multi-line data joins with LF; comments
+    and other fields are ignored; an event not closed by a blank line is
+    dropped at the end, as the spec says.
+    """
+
+    def __init__(self):
+        self._tail = b""
+        self._data: list = []
+        self._skip_lf = False
+        self._first_line = True
+
+    def feed(self, chunk: bytes) -> list:
+        if self._skip_lf:
+            self._skip_lf = False
+            if chunk[:1] == b"\n":
+                chunk = chunk[1:]
+        if self._tail:
+            chunk = self._tail + chunk
+        lines = chunk.splitlines()
+        end = chunk[-1:]
+        if end == b"\n" or end == b"\r":
+            self._tail = b""
+            self._skip_lf = end == b"\r"
+        else:
+            self._tail = lines.pop() if lines else b""
+        if self._first_line and lines:
+            self._first_line = False
+            if lines[0].startswith(_BOM):
+                lines[0] = lines[0][3:]
+        events = []
+        data = self._data
+        for line in lines:
+            if not line:
+                if data:
+                    events.append(b"\n".join(data))
+                    data = []
+            elif line[:5] == b"data:":
+                data.append(line[6:] if line[5:6] == b" " else line[5:])
+            elif line == b"data":
+                data.append(b"")
+        self._data = data
+        return events
+
+
+_TEXT, _UNDECIDED, _THINKING, _AFTER_THINK = range(4)
+
+
+class AnswerReader:
+    """Decodes one answer — an SSE stream or a JSON body — for one llm response.
+
+    ``feed`` yields the stream events of everything that arrived in one read,
+    joined: one text event, one reasoning event, tool-call events. ``finish``
+    checks the answer was whole and records tool calls, usage and the model.
+    """
+
+    def __init__(self, response, request: ChatRequest):
+        self.response = response
+        self.request = request
+        self.who = request.host
+        self.provider: Optional[str] = None
+        self.sse: Optional[SSEDecoder] = None
+        self.body: list = []
+        self.events: list = []
+        self.kind: Optional[str] = None
+        self.pending: list = []
+        self.think = _UNDECIDED
+        self.think_buffer = ""
+        self.done = False
+        self.choices_seen = False
+        self.id = self.model = self.finish_reason = None
+        self.usage = None
+        self.logprobs: Optional[list] = None
+        self.calls: dict = {}
+        self.last_call = None
+
+    def start(self, headers) -> None:
+        self.who = headers.get("x-inference-provider") or self.request.host
+        self.provider = headers.get("x-inference-provider")
+        if "text/event-stream" in headers.get("content-type", ""):
+            self.sse = SSEDecoder()
+
+    # -- reading
+
+    def feed(self, data: bytes):
+        if self.sse is None:
+            self.body.append(data)
+            return
+        error = None
+        try:
+            for payload in self.sse.feed(data):
+                if self.done:
+                    break
+                if payload == b"[DONE]":
+                    self.done = True
+                elif payload.strip():
+                    self.handle(json.loads(payload))
+        except llm.ModelError as ex:
+            error = ex
+        except ValueError:
+            error = llm.ModelError(f"{self.who} sent an event that is not JSON: {payload[:200]!r}")
+        self._flush()
+        yield from self.events
+        self.events = []
+        if error is not None:
+            raise error
+
+    def handle(self, chunk) -> None:
+        """Take in one chunk (stream) or the whole answer (no stream)."""
+        if type(chunk) is not dict:
+            raise self._unexpected(chunk)
+        if "error" in chunk:
+            error = chunk["error"]
+            if isinstance(error, dict):
+                error = error.get("message") or json.dumps(error)
+            raise llm.ModelError(f"{self.who} reported an error: {error}")
+        if self.model is None:
+            self.id, self.model = chunk.get("id"), chunk.get("model")
+        usage = chunk.get("usage")
+        if usage:
+            if type(usage) is not dict:
+                raise self._unexpected(chunk)
+            self.usage = usage
+        choices = chunk.get("choices")
+        if not choices:
+            return
+        if type(choices) is not list or type(choices[0]) is not dict:
+            raise self._unexpected(chunk)
+        self.choices_seen = True
+        choice = choices[0]
+        delta = choice.get("delta")
+        if delta is None:
+            delta = choice.get("message")
+        if delta:
+            if type(delta) is not dict:
+                raise self._unexpected(chunk)
+            reasoning = delta.get("reasoning") or delta.get("reasoning_content")
+            if reasoning:
+                self._emit("reasoning", reasoning, chunk)
+            content = delta.get("content")
+            if content:
+                if self.think == _TEXT:
+                    self._emit("text", content, chunk)
+                else:
+                    self._think_split(content, chunk)
+            tool_calls = delta.get("tool_calls")
+            if tool_calls:
+                for tool_call in tool_calls if type(tool_calls) is list else (tool_calls,):
+                    self._tool_delta(tool_call, chunk)
+        finish_reason = choice.get("finish_reason")
+        if finish_reason:
+            self.finish_reason = finish_reason
+        logprobs = choice.get("logprobs")
+        if logprobs:
+            content = logprobs.get("content") if type(logprobs) is dict else None
+            if type(content) is not list:
+                raise self._unexpected(chunk)
+            if self.logprobs is None:
+                self.logprobs = []
+            self.logprobs.extend(content)
+
+    def _unexpected(self, chunk) -> llm.ModelError:
+        return llm.ModelError(f"{self.who} sent an unexpected answer: {json.dumps(chunk)[:200]}")
+
+    def _emit(self, kind: str, text, chunk) -> None:
+        if type(text) is not str:
+            raise self._unexpected(chunk)
+        if kind != self.kind:
+            self._flush()
+            self.kind = kind
+        self.pending.append(text)
+
+    def _flush(self) -> None:
+        if self.pending:
+            text = "".join(self.pending)
+            self.pending = []
+            self.events.append(text if self.kind == "text" else StreamEvent(self.kind, text))
+        self.kind = None
+
+    def _think_split(self, content, chunk) -> None:
+        """Route a leading ``<think>…</think>`` to reasoning, even cut across chunks."""
+        if type(content) is not str:
+            raise self._unexpected(chunk)
+        buffer = self.think_buffer + content
+        self.think_buffer = ""
+        if self.think == _UNDECIDED:
+            stripped = buffer.lstrip()
+            if stripped.startswith("<think>"):
+                self.think, buffer = _THINKING, stripped[len("<think>"):]
+            elif "<think>".startswith(stripped):
+                self.think_buffer = buffer
+                return
+            else:
+                self.think = _TEXT
+                self._emit("text", buffer, chunk)
+                return
+        if self.think == _THINKING:
+            end = buffer.find("</think>")
+            if end < 0:
+                keep = next(
+                    (n for n in range(min(len(buffer), 7), 0, -1) if "</think>".startswith(buffer[-n:])), 0
+                )
+                if len(buffer) > keep:
+                    self._emit("reasoning", buffer[: len(buffer) - keep], chunk)
+                self.think_buffer = buffer[len(buffer) - keep :]
+                return
+            if end:
+                self._emit("reasoning", buffer[:end], chunk)
+            self.think, buffer = _AFTER_THINK, buffer[end + len("</think>") :]
+        buffer = buffer.lstrip()
+        if buffer:
+            self.think = _TEXT
+            self._emit("text", buffer, chunk)
+
+    def _tool_delta(self, delta, chunk) -> None:
+        """Assemble one tool-call delta, in any of the dialects HF servers speak."""
+        if type(delta) is not dict:
+            raise self._unexpected(chunk)
+        function = delta.get("function") or {}
+        if type(function) is not dict:
+            raise self._unexpected(chunk)
+        name = function.get("name")
+        index = delta.get("index")
+        if (name is not None and type(name) is not str) or (index is not None and type(index) is not int):
+            raise self._unexpected(chunk)
+        if index is None:
+            index = len(self.calls) if (name or self.last_call is None) else self.last_call
+        call = self.calls.get(index)
+        if call is None:
+            raw_id = delta.get("id")
+            call_id = str(raw_id) if raw_id not in (None, "") else None
+            if call_id is None or any(c["id"] == call_id for c in self.calls.values()):
+                call_id = f"call_{uuid.uuid4().hex[:24]}"
+            call = self.calls[index] = {"id": call_id, "name": name or "", "args": [], "live": bool(name)}
+            if call["live"]:
+                self._flush()
+                self.events.append(StreamEvent("tool_call_name", name, tool_call_id=call_id))
+        elif name and not call["name"]:
+            call["name"] = name
+        self.last_call = index
+        arguments = function.get("arguments")
+        if arguments is None or arguments == "":
+            return
+        if type(arguments) is not str:
+            arguments = json.dumps(arguments)
+        call["args"].append(arguments)
+        if call["live"]:
+            self._flush()
+            self.events.append(StreamEvent("tool_call_args", arguments, tool_call_id=call["id"]))
+
+    # -- finishing
+
+    def finish(self) -> list:
+        """Check the answer was whole; record tool calls, usage, model, response_json."""
+        if self.sse is None:
+            self._read_body()
+        elif not (self.finish_reason or self.done):
+            raise llm.ModelError(
+                f"The response from {self.who} ended early, before the model finished; "
+                "what was shown is incomplete."
+            )
+        if not self.choices_seen:
+            raise llm.ModelError(f"{self.who} sent no answer.")
+        if self.think_buffer:
+            self._emit("reasoning" if self.think == _THINKING else "text", self.think_buffer, None)
+        self._flush()
+        for call in self.calls.values():
+            self._add_tool_call(call)
+        self._record()
+        return self.events
+
+    def _read_body(self) -> None:
+        try:
+            answer = json.loads(body := b"".join(self.body))
+        except ValueError:
+            raise llm.ModelError(
+                f"{self.who} sent an answer that is not JSON: {body[:200].decode('utf-8', 'replace')}"
+            ) from None
+        self.handle(answer)
+
+    def _add_tool_call(self, call: dict) -> None:
+        text = "".join(call["args"])
+        name = call["name"]
+        try:
+            arguments = json.loads(text) if text.strip() else {}
+        except ValueError:
+            raise llm.ModelError(
+                f"The model called tool '{name or '?'}' with arguments that are not valid JSON: {text[:200]}"
+            ) from None
+        if not isinstance(arguments, dict):
+            raise llm.ModelError(f"The model called tool '{name or '?'}' with arguments that are not an object")
+        wrapped = arguments.get("function")
+        if not name and isinstance(wrapped, dict) and "_name" in wrapped:  # TGI 2.0-3.1 streams
+            arguments = dict(wrapped)
+        if "_name" in arguments:
+            arguments = dict(arguments)
+            name = name or str(arguments.pop("_name"))
+            arguments.pop("_name", None)
+        if not name:
+            raise llm.ModelError("The model called a tool without naming it.")
+        if not call["live"]:
+            self.events.append(StreamEvent("tool_call_name", name, tool_call_id=call["id"]))
+            self.events.append(StreamEvent("tool_call_args", json.dumps(arguments), tool_call_id=call["id"]))
+        self.response.add_tool_call(llm.ToolCall(name=name, arguments=arguments, tool_call_id=call["id"]))
+
+    def _record(self) -> None:
+        usage = self.usage or {}
+        input_tokens = usage.get("prompt_tokens")
+        output_tokens = usage.get("completion_tokens")
+        input_tokens = input_tokens if type(input_tokens) is int else None
+        output_tokens = output_tokens if type(output_tokens) is int else None
+        details = {}
+        for group in ("prompt_tokens_details", "completion_tokens_details"):
+            values = usage.get(group)
+            if type(values) is dict:
+                details.update((k, v) for k, v in values.items() if type(v) is int and v)
+        if input_tokens is not None or output_tokens is not None:
+            self.response.set_usage(input=input_tokens, output=output_tokens, details=details or None)
+        if isinstance(self.model, str) and self.model:
+            self.response.set_resolved_model(self.model)
+        record = {"id": self.id, "model": self.model, "finish_reason": self.finish_reason}
+        if self.usage:
+            record["usage"] = self.usage
+        if self.provider:
+            record["provider"] = self.provider
+        if self.logprobs is not None:
+            record["logprobs"] = self.logprobs
+        self.response.response_json = record
+
+
+# ---------------------------------------------------------------- model classes
+
+
+class _HFChatBase:
+    """What sync and async Hugging Face chat models share: all but the transport."""
+
+    needs_key = KEY_NAME
+    key_env_var = "HF_TOKEN"
+    can_stream = True
+    Options = HFOptions
+
+    def __init__(self, spec: ModelSpec):
+        self.spec = spec
+        self.model_id = f"hf/{spec.repo_id}"
+        self.supports_tools = spec.tools
+        self.supports_schema = spec.schema
+        self.attachment_types = IMAGE_TYPES if spec.vision else frozenset()
+
+    def get_key(self, explicit_key: Optional[str] = None) -> str:
+        """--key, 'llm keys set huggingface', HF_TOKEN, then the hub's own token."""
+        key = self.key or llm.get_key(explicit_key=explicit_key, key_alias=KEY_NAME, env_var="HF_TOKEN") or hub_token()
+        if not key:
+            raise llm.NeedsKeyException(NO_TOKEN_MESSAGE)
+        return key
+
+    def _exchange(self, prompt, stream: bool, response, key) -> tuple:
+        request = build_request(self.spec.repo_id, prompt, stream, key)
+        return request, AnswerReader(response, request)
+
+    def __str__(self) -> str:
+        return f"Hugging Face: {self.model_id}"
+
+
+class HFChat(_HFChatBase, llm.KeyModel):
+    def execute(self, prompt, stream, response, conversation, key):
+        yield from send(*self._exchange(prompt, stream, response, key))
+
+
+class AsyncHFChat(_HFChatBase, llm.AsyncKeyModel):
+    async def execute(self, prompt, stream, response, conversation, key):
+        async for event in send_async(*self._exchange(prompt, stream, response, key)):
+            yield event
+
+
+@llm.hookimpl
+def register_models(register):
+    for spec in BUILTIN_MODELS:
+        register(HFChat(spec), AsyncHFChat(spec), aliases=spec.aliases)

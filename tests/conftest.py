@@ -1,0 +1,66 @@
+import json
+import pathlib
+
+import httpx2
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+TEST_TOKEN = "hf_TESTtoken0000"
+
+
+@pytest.fixture(scope="module")
+def vcr_config():
+    return {
+        "filter_headers": ["authorization"],
+        "match_on": ["method", "scheme", "host", "port", "path", "query", "body"],
+        "decode_compressed_response": True,
+    }
+
+
+@pytest.fixture(scope="module")
+def vcr_cassette_dir():
+    return str(ROOT / "cassettes")
+
+
+@pytest.fixture(autouse=True)
+def isolated(request, monkeypatch, tmp_path):
+    """A fresh llm user dir and no Hugging Face settings but a known test token.
+
+    When re-recording (--record-mode other than none) a real HF_TOKEN is kept.
+    """
+    monkeypatch.setenv("LLM_USER_PATH", str(tmp_path / "llm"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    for name in ("HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH", "HF_HOME", "LLM_HF_BASE_URL", "HF_BILL_TO"):
+        monkeypatch.delenv(name, raising=False)
+    if request.config.getoption("--record-mode") == "none" or not __import__("os").environ.get("HF_TOKEN"):
+        monkeypatch.setenv("HF_TOKEN", TEST_TOKEN)
+    return tmp_path
+
+
+class Sent:
+    """One request as it left the client."""
+
+    def __init__(self, request: httpx2.Request):
+        self.url = str(request.url)
+        self.headers = dict(request.headers)
+        self.body = json.loads(request.content) if request.content else None
+        self.timeout = request.extensions.get("timeout")
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """Every request sent through httpx2 during the test, in order."""
+    requests: list = []
+    sync_send, async_send = httpx2.Client.send, httpx2.AsyncClient.send
+
+    def send(self, request, **kwargs):
+        requests.append(Sent(request))
+        return sync_send(self, request, **kwargs)
+
+    async def asend(self, request, **kwargs):
+        requests.append(Sent(request))
+        return await async_send(self, request, **kwargs)
+
+    monkeypatch.setattr(httpx2.Client, "send", send)
+    monkeypatch.setattr(httpx2.AsyncClient, "send", asend)
+    return requests
