@@ -64,3 +64,20 @@ def sent(monkeypatch):
     monkeypatch.setattr(httpx2.Client, "send", send)
     monkeypatch.setattr(httpx2.AsyncClient, "send", asend)
     return requests
+
+
+@pytest.fixture
+def default_cassette_name(request):
+    """``@pytest.mark.cassette("stream-{case}")`` names a test's cassette from its parameters."""
+    marker = request.node.get_closest_marker("cassette")
+    if marker is None:
+        return request.node.name
+    params = getattr(request.node, "callspec", None)
+    return marker.args[0].format(**(params.params if params else {}))
+
+
+@pytest.fixture
+def played(vcr):
+    """Asserts, after the test, that every interaction in its cassette was used."""
+    yield vcr
+    assert vcr.all_played, "the cassette has interactions the test did not make"

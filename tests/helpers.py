@@ -1,0 +1,51 @@
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import llm
+import sqlite_utils
+from click.testing import CliRunner
+from llm.cli import cli
+
+
+@dataclass
+class Outcome:
+    text: str
+    usage: Any
+    resolved_model: Any
+    response_json: Any
+    tool_calls: list
+    events: list
+
+
+def run(model_id, prompt=None, *, use_async=False, **kwargs):
+    """One prompt through llm's public API, sync or async; everything it produced."""
+    if use_async:
+
+        async def go():
+            response = llm.get_async_model(model_id).prompt(prompt, **kwargs)
+            events = [event async for event in response.astream_events()]
+            return response, events, await response.usage(), await response.tool_calls()
+
+        response, events, usage, tool_calls = asyncio.run(go())
+    else:
+        response = llm.get_model(model_id).prompt(prompt, **kwargs)
+        events = list(response.stream_events())
+        usage, tool_calls = response.usage(), response.tool_calls()
+    text = "".join(event.chunk for event in events if event.type == "text")
+    return Outcome(text, usage, response.resolved_model, response.response_json, tool_calls, events)
+
+
+def invoke(*args, input=None):
+    return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
+
+
+def logged_turns():
+    """llm's log of every prompt (its ``turns`` table), oldest first."""
+    db = sqlite_utils.Database(llm.user_dir() / "logs.db")
+    return list(db.query("select * from turns order by id"))
+
+
+def body_of(response_row):
+    return json.loads(response_row["response_json"])
