@@ -430,6 +430,8 @@ def _hint(status: int, data: dict, request: ChatRequest) -> Optional[str]:
         return "Choose another provider with -o provider NAME, or another model."
     if status == 410:
         return "That endpoint is gone; point LLM_HF_BASE_URL at https://router.huggingface.co/v1"
+    if status in (502, 504):
+        return "The gateway gave up waiting for the model; try again, or choose another provider."
     if status == 429:
         return "Rate limited: wait a little and try again."
     if status == 503:

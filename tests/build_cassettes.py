@@ -196,7 +196,7 @@ def main():
 
     # Errors in every shape the wire README lists.
     ask = body(question, stream=False)
-    cassette("error-401", (ask, recorded("2025-hf-inference-unprocessable_entity")))
+    cassette("error-401", (ask, recorded("2025-hf-inference-unprocessable_entity", provider=False)))  # refused before routing
     cassette("error-422-plain-text", (ask, recorded("2024-hf-inference-unprocessable_entity")))
     cassette("error-422-tgi", (ask, error(422, {"error": "Input validation error: `temperature` must be strictly positive", "error_type": "validation"})))
     cassette("error-402", (ask, error(402, {"error": "You have depleted your monthly included credits. Purchase pre-paid credits to continue using Inference Providers. Alternatively, subscribe to PRO to get 20x more included usage."})))

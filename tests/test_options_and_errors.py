@@ -1,0 +1,239 @@
+"""Options in their exact places, validation, every error shape, and the token lookup."""
+
+import json
+
+import llm
+import pytest
+from helpers import invoke, run
+
+from conftest import TEST_TOKEN
+
+QUESTION = "What is deep learning?"
+SYSTEM = "You are a helpful assistant."
+MESSAGES = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": QUESTION}]
+
+
+@pytest.mark.vcr
+@pytest.mark.cassette("all-options")
+def test_every_option_lands_in_its_place(sent, played):
+    result = invoke(
+        "-m", "hf-llama3.1", "-s", SYSTEM, QUESTION,
+        "-o", "temperature", "0", "-o", "top_p", "0.5", "-o", "frequency_penalty", "-2",
+        "-o", "presence_penalty", "2", "-o", "stop", '["Observation", "Final Answer"]', "-o", "seed", "0",
+        "-o", "max_tokens", "20", "-o", "logprobs", "0", "-o", "provider", "together",
+        "-o", "use_cache", "0", "-o", "wait_for_model", "1", "-o", "bill_to", "acme", "-o", "timeout", "7.5",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    [request] = sent
+    assert request.body == {
+        "model": "meta-llama/Llama-3.1-8B-Instruct:together",
+        "messages": MESSAGES,
+        "temperature": 0.0,
+        "top_p": 0.5,
+        "frequency_penalty": -2.0,
+        "presence_penalty": 2.0,
+        "stop": ["Observation", "Final Answer"],
+        "seed": 0,
+        "max_tokens": 20,
+        "logprobs": False,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    assert request.headers["x-use-cache"] == "false"
+    assert request.headers["x-wait-for-model"] == "true"
+    assert request.headers["x-hf-bill-to"] == "acme"
+    assert request.timeout == {"connect": 10.0, "read": 7.5, "write": 7.5, "pool": 7.5}
+
+
+@pytest.mark.vcr
+@pytest.mark.cassette("no-stream-2025-together")
+def test_unset_options_and_headers_stay_out(sent, played):
+    run("hf-llama3.1", QUESTION, system=SYSTEM, stream=False)
+    [request] = sent
+    assert request.body == {"model": "meta-llama/Llama-3.1-8B-Instruct", "messages": MESSAGES, "stream": False}
+    assert not {"x-use-cache", "x-wait-for-model", "x-hf-bill-to"} & set(request.headers)
+    assert request.timeout == {"connect": 10.0, "read": 120.0, "write": 120.0, "pool": 120.0}
+
+
+@pytest.mark.vcr
+@pytest.mark.cassette("no-stream-2025-together")
+def test_hf_bill_to_is_the_default_organisation(monkeypatch, sent, played):
+    monkeypatch.setenv("HF_BILL_TO", "acme")
+    run("hf-llama3.1", QUESTION, system=SYSTEM, stream=False)
+    assert sent[0].headers["x-hf-bill-to"] == "acme"
+
+
+def test_a_single_stop_string_is_sent_as_a_list():
+    assert llm.get_model("hf-llama3.1").Options(stop="END").stop == ["END"]
+
+
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("temperature", "2.5", "less than or equal to 2"),
+        ("top_p", "-0.1", "greater than or equal to 0"),
+        ("frequency_penalty", "3", "less than or equal to 2"),
+        ("presence_penalty", "-3", "greater than or equal to -2"),
+        ("stop", '["a", "b", "c", "d", "e"]', "at most 4 items"),
+        ("stop", "[1, 2", "stop must be a string or a JSON list of strings"),
+        ("top_logprobs", "3", "top_logprobs needs -o logprobs 1"),
+        ("provider", "Not A Provider!", "String should match pattern"),
+        ("max_tokens", "0", "greater than or equal to 1"),
+        ("timeout", "0", "greater than 0"),
+        ("reasoning_effort", "extreme", "'low', 'medium' or 'high'"),
+    ],
+)
+def test_invalid_options_fail_before_any_request(option, value, message, sent):
+    result = invoke("-m", "hf-llama3.1", "-o", option, value, "hi")
+    assert result.exit_code == 1
+    assert message in result.output
+    assert sent == []
+
+
+# cassette: the exact message the user sees
+ERRORS = {
+    "error-401": "router.huggingface.co answered 401: Invalid username or password. — Check your Hugging Face token "
+    "(it needs the 'Make calls to Inference Providers' permission): 'llm keys set huggingface', HF_TOKEN, or 'hf auth login'.",
+    "error-403": "router.huggingface.co answered 403: This authentication method does not have sufficient permissions "
+    "to call Inference Providers on behalf of user alice — Check your Hugging Face token (it needs the 'Make calls to "
+    "Inference Providers' permission): 'llm keys set huggingface', HF_TOKEN, or 'hf auth login'.",
+    "error-402": "router.huggingface.co answered 402: You have depleted your monthly included credits. Purchase pre-paid "
+    "credits to continue using Inference Providers. Alternatively, subscribe to PRO to get 20x more included usage. — "
+    "Your Inference Providers credits are used up: see https://huggingface.co/settings/billing",
+    "error-422-plain-text": "router.huggingface.co answered 422: Failed to deserialize the JSON body into the target type: "
+    "messages: invalid type: string \"please output 'Observation'\", expected a sequence at line 1 column 58",
+    "error-422-tgi": "router.huggingface.co answered 422: Input validation error: `temperature` must be strictly positive",
+    "error-429": "together answered 429: Rate limit reached. Please wait or upgrade to PRO. — Rate limited: wait a little and try again.",
+    "error-503-loading": "router.huggingface.co answered 503: Model meta-llama/Llama-3.1-8B-Instruct is currently loading "
+    "— The model is loading; try again in about 577 seconds.",
+    "error-504-html": "router.huggingface.co answered 504: 504 Gateway Time-out — The gateway gave up waiting for the "
+    "model; try again, or choose another provider.",
+}
+
+
+@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("cassette", list(ERRORS))
+@pytest.mark.vcr
+@pytest.mark.cassette("{cassette}")
+def test_http_errors_say_what_happened(cassette, use_async, played):
+    with pytest.raises(llm.ModelError) as raised:
+        run("hf-llama3.1", QUESTION, system=SYSTEM, stream=False, use_async=use_async)
+    assert str(raised.value) == ERRORS[cassette]
+    assert TEST_TOKEN not in str(raised.value)
+
+
+@pytest.mark.vcr
+@pytest.mark.cassette("error-400-not-supported")
+def test_model_not_supported_suggests_another_provider(played):
+    result = invoke("-m", "hf-llama3.1", "--no-stream", "-s", SYSTEM, "-o", "provider", "cerebras", QUESTION)
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: router.huggingface.co answered 400: The requested model 'meta-llama/Llama-3.1-8B-Instruct' is not "
+        "supported by any provider you have enabled. — Choose another provider with -o provider NAME, or another model.\n"
+    )
+
+
+@pytest.mark.vcr
+@pytest.mark.cassette("error-401")
+def test_unauthorised_with_bill_to_names_the_organisation(played):
+    result = invoke("-m", "hf-llama3.1", "--no-stream", "-s", SYSTEM, "-o", "bill_to", "acme", QUESTION)
+    assert result.output == (
+        "Error: router.huggingface.co answered 401: Invalid username or password. — The token may lack the right "
+        "to bill the organisation 'acme'; check -o bill_to / HF_BILL_TO.\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "cassette, message",
+    [
+        ("error-mid-stream-tgi", "router.huggingface.co reported an error: Request failed during generation: Server error: CUDA out of memory"),
+        ("error-mid-stream-router", "together reported an error: Input validation error: inputs tokens + max_new_tokens must be <= 4096"),
+        ("truncated-stream", "The response from cerebras ended early, before the model finished; what was shown is incomplete."),
+    ],
+)
+@pytest.mark.vcr
+@pytest.mark.cassette("{cassette}")
+def test_broken_streams_raise_after_the_text_already_shown(cassette, message, played):
+    response = llm.get_model("hf-llama3.1").prompt(QUESTION, system=SYSTEM, max_tokens=20)
+    shown = []
+    with pytest.raises(llm.ModelError) as raised:
+        for chunk in response:
+            shown.append(chunk)
+    assert "".join(shown) == "Deep learning"
+    assert str(raised.value) == message
+
+
+@pytest.mark.vcr
+@pytest.mark.cassette("error-mid-stream-router")
+def test_cli_shows_errors_without_a_traceback(played):
+    result = invoke("-m", "hf-llama3.1", "-s", SYSTEM, "-o", "max_tokens", "20", QUESTION)
+    assert result.exit_code == 1
+    assert result.output == (
+        "Deep learningError: together reported an error: Input validation error: "
+        "inputs tokens + max_new_tokens must be <= 4096\n"
+    )
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
+def test_connection_failures_name_the_host(monkeypatch):
+    monkeypatch.setenv("LLM_HF_BASE_URL", "http://127.0.0.1:9/v1")
+    with pytest.raises(llm.ModelError, match=r"^Could not connect to 127\.0\.0\.1: "):
+        run("hf-llama3.1", "hi")
+
+
+# -- the token
+
+
+@pytest.mark.vcr(allow_playback_repeats=True)
+@pytest.mark.cassette("no-stream-2025-together")
+@pytest.mark.parametrize("source", ["keys.json", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH", "HF_HOME", "home", "--key"])
+def test_each_token_source_alone(source, monkeypatch, tmp_path, sent):
+    monkeypatch.delenv("HF_TOKEN")
+    token = f"hf_from_{source}"
+    args = []
+    if source == "keys.json":
+        assert invoke("keys", "set", "huggingface", "--value", token).exit_code == 0
+    elif source in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
+        monkeypatch.setenv(source, token)
+    elif source == "HF_TOKEN_PATH":
+        (tmp_path / "tok").write_text(f"  {token}\n")
+        monkeypatch.setenv("HF_TOKEN_PATH", str(tmp_path / "tok"))
+    elif source == "HF_HOME":
+        (tmp_path / "hfhome").mkdir()
+        (tmp_path / "hfhome" / "token").write_text(token + "\n")
+        monkeypatch.setenv("HF_HOME", str(tmp_path / "hfhome"))
+    elif source == "home":
+        (tmp_path / "home" / ".cache" / "huggingface").mkdir(parents=True)
+        (tmp_path / "home" / ".cache" / "huggingface" / "token").write_text(token)
+    else:
+        args = ["--key", token]
+    result = invoke("-m", "hf-llama3.1", "--no-stream", "-s", SYSTEM, QUESTION, *args)
+    assert result.exit_code == 0, result.output
+    assert sent[0].headers["authorization"] == f"Bearer {token}"
+    assert token not in (llm.user_dir() / "logs.db").read_text(errors="replace")
+
+
+def test_stored_key_wins_over_the_environment(monkeypatch):
+    invoke("keys", "set", "huggingface", "--value", "hf_stored")
+    monkeypatch.setenv("HUGGING_FACE_HUB_TOKEN", "hf_hub")
+    assert llm.get_model("hf-llama3.1").get_key() == "hf_stored"
+    monkeypatch.setenv("HF_TOKEN", "hf_env")
+    assert llm.get_model("hf-llama3.1").get_key() == "hf_stored"
+
+
+def test_hf_token_wins_over_the_hub_token(monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_env")
+    monkeypatch.setenv("HUGGING_FACE_HUB_TOKEN", "hf_hub")
+    assert llm.get_model("hf-llama3.1").get_key() == "hf_env"
+
+
+def test_no_token_anywhere_names_all_three_ways(monkeypatch, sent):
+    monkeypatch.delenv("HF_TOKEN")
+    result = invoke("-m", "hf-llama3.1", "hi")
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: No Hugging Face token found. Give one in any of these ways: 'llm keys set huggingface', "
+        "the HF_TOKEN environment variable, or 'hf auth login'.\n"
+    )
+    assert sent == []
