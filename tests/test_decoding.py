@@ -1,0 +1,170 @@
+"""The SSE decoder and the answer reader, fed by hand and fuzzed."""
+
+import json
+import pathlib
+
+import llm
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from llm.parts import StreamEvent
+
+from llm_hf_inference import AnswerReader, ChatRequest, SSEDecoder
+
+RECORDINGS = pathlib.Path(__file__).resolve().parent.parent / "cassettes"
+
+
+def decode(*reads):
+    decoder = SSEDecoder()
+    return [event for read in reads for event in decoder.feed(read)]
+
+
+def test_data_with_and_without_a_space():
+    assert decode(b"data: a\n\ndata:b\n\ndata:  c\n\n") == [b"a", b"b", b" c"]
+
+
+def test_multi_line_data_joins_with_newlines():
+    assert decode(b"data: one\ndata: two\ndata\n\n") == [b"one\ntwo\n"]
+
+
+def test_comments_other_fields_and_blank_runs_are_ignored():
+    assert decode(b": ping\n\nevent: message\nid: 7\nretry: 10\ndata: x\n\n\n\n") == [b"x"]
+
+
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n", b"\r"])
+def test_every_line_ending(newline):
+    assert decode(b"data: a" + newline + newline + b"data: b" + newline + newline) == [b"a", b"b"]
+
+
+def test_crlf_split_between_reads_is_one_line_ending():
+    assert decode(b"data: a\r", b"\ndata: b\r", b"\n\r", b"\n") == [b"a\nb"]
+
+
+def test_an_event_not_closed_by_a_blank_line_is_dropped():
+    assert decode(b"data: a\n\ndata: cut") == [b"a"]
+
+
+def test_a_leading_byte_order_mark_is_skipped_even_when_split():
+    assert decode(b"\xef\xbb", b"\xbfdata: a\n\n") == [b"a"]
+
+
+BODY = (
+    b": keep-alive\r\n\r\n"
+    b"data: {\"choices\": [{\"delta\": {\"content\": \"caf\xc3\xa9 \xe2\x9c\x93\"}}]}\r\n\r\n"
+    b"data:{\"choices\": [{\"delta\": {\"content\": \"\xf0\x9f\x98\x80\"}}]}\n\n"
+    b"data: {\"choices\": [{\"delta\": {}, \"finish_reason\": \"stop\"}]}\r\r"
+    b"data: [DONE]\n\n"
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=len(BODY)), max_size=12))
+def test_any_split_points_give_the_same_events(cuts):
+    cuts = sorted(set(cuts))
+    reads = [BODY[a:b] for a, b in zip([0] + cuts, cuts + [len(BODY)])]
+    assert decode(*reads) == decode(BODY)
+    assert len(decode(BODY)) == 4
+
+
+class FakeResponse:
+    def __init__(self):
+        self.tool_calls, self.usage, self.resolved_model, self.response_json = [], None, None, None
+
+    def add_tool_call(self, tool_call):
+        self.tool_calls.append(tool_call)
+
+    def set_usage(self, **usage):
+        self.usage = usage
+
+    def set_resolved_model(self, model):
+        self.resolved_model = model
+
+
+def reader(content_type="text/event-stream"):
+    request = ChatRequest(url="https://router.huggingface.co/v1/chat/completions", host="router.huggingface.co",
+                          headers={}, body={}, timeout=120, bill_to=None)
+    answer = AnswerReader(FakeResponse(), request)
+    answer.start({"content-type": content_type})
+    return answer
+
+
+def chunk(**delta):
+    return b"data: " + json.dumps({"choices": [{"delta": delta}]}).encode() + b"\n\n"
+
+
+def test_one_read_yields_one_joined_event_per_kind():
+    answer = reader()
+    read = chunk(reasoning="Let me") + chunk(reasoning=" think.") + chunk(content="Yes") + chunk(content=", 7.")
+    assert list(answer.feed(read)) == [StreamEvent("reasoning", "Let me think."), "Yes, 7."]
+    assert list(answer.feed(chunk(content="!"))) == ["!"]
+
+
+def test_utf8_split_across_reads_comes_out_intact():
+    answer = reader()
+    raw = chunk(content="café ✓ 😀") + b'data: {"choices": [{"delta": {}, "finish_reason": "stop"}]}\n\n'
+    out = []
+    for i in range(len(raw)):
+        out += answer.feed(raw[i : i + 1])
+    out += answer.finish()
+    assert "".join(out) == "café ✓ 😀"
+
+
+# Anything at all where a chunk is expected: correct text or a ModelError, nothing else.
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
+chunk_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "choices": st.none() | st.text(max_size=3) | st.integers() | st.lists(
+            st.fixed_dictionaries({}, optional={
+                "delta": json_values | st.fixed_dictionaries({}, optional={
+                    "content": json_values, "reasoning": json_values, "tool_calls": json_values,
+                }),
+                "finish_reason": json_values,
+                "logprobs": json_values,
+            }) | json_values,
+            max_size=2,
+        ),
+        "usage": json_values | st.fixed_dictionaries({"prompt_tokens": json_values, "completion_tokens": json_values}),
+        "model": json_values,
+        "error": json_values,
+    },
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(chunk_like | json_values, max_size=5), st.booleans())
+def test_fuzzed_chunks_give_text_or_a_model_error(chunks, done):
+    answer = reader()
+    raw = b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks) + (b"data: [DONE]\n\n" if done else b"")
+    try:
+        events = list(answer.feed(raw)) + list(answer.finish())
+    except llm.ModelError:
+        return
+    assert all(isinstance(e, (str, StreamEvent)) for e in events)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200), st.integers(min_value=1, max_value=50))
+def test_fuzzed_bytes_give_a_model_error_or_nothing_worse(raw, step):
+    answer = reader()
+    try:
+        for i in range(0, len(raw), step):
+            list(answer.feed(raw[i : i + step]))
+        list(answer.finish())
+    except llm.ModelError:
+        pass
+
+
+@given(json_values)
+@settings(max_examples=200, deadline=None)
+def test_fuzzed_json_answers_without_streaming(value):
+    answer = reader("application/json")
+    list(answer.feed(json.dumps(value).encode()))
+    try:
+        list(answer.finish())
+    except llm.ModelError:
+        pass
