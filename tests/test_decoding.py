@@ -5,7 +5,7 @@ import pathlib
 
 import llm
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from llm.parts import StreamEvent
 
@@ -130,13 +130,21 @@ chunk_like = st.fixed_dictionaries(
         ),
         "usage": json_values | st.fixed_dictionaries({"prompt_tokens": json_values, "completion_tokens": json_values}),
         "model": json_values,
-        "error": json_values,
     },
 )
 
 
-@settings(max_examples=400, deadline=None)
-@given(st.lists(chunk_like | json_values, max_size=5), st.booleans())
+@settings(max_examples=500, deadline=None)
+@given(st.lists(chunk_like, min_size=1, max_size=4) | st.lists(json_values, max_size=2), st.booleans())
+@example([{"choices": None}], True)
+@example([{"choices": "abc"}], True)
+@example([{"choices": 7}], False)
+@example([{"choices": [None]}], True)
+@example([{"choices": [{"delta": ["a"]}]}], True)
+@example([{"choices": [{"delta": {"content": 5}}]}], True)
+@example([{"choices": [{"delta": {"tool_calls": [{"index": [0]}]}}]}], True)
+@example([{"choices": [{"delta": {"content": "a"}, "finish_reason": "stop"}], "usage": {"prompt_tokens": "3"}}], False)
+@example([{"choices": [{"delta": {"content": "a"}, "logprobs": "x"}]}], True)
 def test_fuzzed_chunks_give_text_or_a_model_error(chunks, done):
     answer = reader()
     raw = b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks) + (b"data: [DONE]\n\n" if done else b"")
