@@ -244,6 +244,17 @@ def main():
          answer("2025-together-no_stream", {"role": "assistant", "content": "It is sunny and 21°C in Paris."})),
     )
     cassette(
+        "tool-chain-continued",
+        (body(weather, tools=[WEATHER_TOOL]), sse("2025-together-with_stream", [
+            {"role": "assistant", "content": None, "tool_calls": [
+                {"index": 0, "id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"location": "Paris"}'}}]},
+        ], finish="tool_calls")),
+        (body(after_call, tools=[WEATHER_TOOL]), sse("2025-together-with_stream", final_deltas)),
+        (body(after_call + [{"role": "assistant", "content": "It is sunny and 21°C in Paris."},
+                            {"role": "user", "content": "And in Rome?"}]),
+         sse("2025-together-with_stream", [{"role": "assistant", "content": "I would need to look that up."}])),
+    )
+    cassette(
         "tool-two-calls",
         (body(weather, tools=[WEATHER_TOOL]), sse("2025-novita-with_stream", [
             {"role": "assistant", "tool_calls": [{"index": 0, "id": "call_a", "type": "function", "function": {"name": "get_weather", "arguments": '{"location":'}}]},

@@ -1,0 +1,256 @@
+"""Tools in every dialect, structured output, reasoning and log probabilities."""
+
+import asyncio
+import json
+
+import llm
+import pytest
+from helpers import invoke, run
+from llm.parts import StreamEvent
+
+SYNC_ASYNC = pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+WEATHER = "What is the weather in Paris?"
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The weather in a city.",
+        "parameters": {"properties": {"location": {"type": "string"}}, "required": ["location"], "type": "object"},
+    },
+}
+CALL = {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"location": "Paris"}'}}
+GET_WEATHER_SOURCE = 'def get_weather(location: str) -> str:\n    "The weather in a city."\n    return "Sunny, 21°C"\n'
+asked = []
+
+
+def get_weather(location: str) -> str:
+    "The weather in a city."
+    asked.append(location)
+    return "Sunny, 21°C"
+
+
+@SYNC_ASYNC
+@pytest.mark.parametrize("mode", ["stream", "no-stream"])
+@pytest.mark.vcr
+@pytest.mark.cassette("tool-chain-{mode}")
+def test_full_tool_chain(mode, use_async, sent, played):
+    asked.clear()
+    stream = mode == "stream"
+    if use_async:
+        chain = llm.get_async_model("hf-llama3.1").chain(WEATHER, tools=[get_weather], stream=stream)
+        text = asyncio.run(chain.text())
+    else:
+        text = llm.get_model("hf-llama3.1").chain(WEATHER, tools=[get_weather], stream=stream).text()
+    assert text == "It is sunny and 21°C in Paris."
+    assert asked == ["Paris"]
+    assert sent[0].body["tools"] == [WEATHER_TOOL]
+    assert sent[1].body["messages"] == [
+        {"role": "user", "content": WEATHER},
+        {"role": "assistant", "tool_calls": [CALL]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "Sunny, 21°C"},
+    ]
+
+
+@pytest.mark.vcr
+@pytest.mark.cassette("tool-chain-stream")
+def test_streamed_tool_call_events_arrive_while_streaming():
+    response = llm.get_model("hf-llama3.1").prompt(WEATHER, tools=[get_weather])
+    events = list(response.stream_events())
+    assert [(e.type, e.chunk, e.tool_call_id) for e in events] == [
+        ("tool_call_name", "get_weather", "call_1"),
+        *(("tool_call_args", ch, "call_1") for ch in '{"location": "Paris"}'),
+    ]
+    assert response.tool_calls() == [llm.ToolCall(name="get_weather", arguments={"location": "Paris"}, tool_call_id="call_1")]
+    assert (response.usage().input, response.usage().output) == (180, 18)
+    assert response.response_json["finish_reason"] == "tool_calls"
+
+
+@pytest.mark.vcr
+@pytest.mark.cassette("tool-chain-continued")
+def test_cli_tool_chain_then_continue_with_c(sent, played):
+    first = invoke("-m", "hf-llama3.1", "--functions", GET_WEATHER_SOURCE, WEATHER)
+    assert first.exit_code == 0, first.output
+    assert first.output == "It is sunny and 21°C in Paris.\n"
+    second = invoke("-c", "And in Rome?")
+    assert second.exit_code == 0, second.output
+    assert second.output == "I would need to look that up.\n"
+    assert sent[2].body == {
+        "model": "meta-llama/Llama-3.1-8B-Instruct",
+        "messages": [
+            {"role": "user", "content": WEATHER},
+            {"role": "assistant", "tool_calls": [CALL]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "Sunny, 21°C"},
+            {"role": "assistant", "content": "It is sunny and 21°C in Paris."},
+            {"role": "user", "content": "And in Rome?"},
+        ],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+
+
+@pytest.mark.parametrize(
+    "cassette, stream, calls",
+    [
+        ("tool-two-calls", True, [("get_weather", {"location": "Paris"}, "call_a"), ("get_weather", {"location": "Rome"}, "call_b")]),
+        ("tool-tgi-object-arguments", False, [("get_weather", {"location": "Paris"}, "0")]),
+        ("tool-tgi-wrapped-stream", True, [("get_weather", {"location": "Paris"}, None)]),
+        ("tool-no-index-no-id", True, [("get_weather", {"location": "Paris"}, None)]),
+    ],
+)
+@SYNC_ASYNC
+@pytest.mark.vcr
+@pytest.mark.cassette("{cassette}")
+def test_tool_call_dialects(cassette, stream, calls, use_async, played):
+    out = run("hf-llama3.1", WEATHER, tools=[get_weather], stream=stream, use_async=use_async)
+    assert [(c.name, c.arguments) for c in out.tool_calls] == [(name, args) for name, args, _ in calls]
+    for call, (_, _, call_id) in zip(out.tool_calls, calls):
+        if call_id is None:  # the server sent none: one is made
+            assert call.tool_call_id.startswith("call_") and len(call.tool_call_id) == 29
+        else:
+            assert call.tool_call_id == call_id
+    # the stream events assemble into the same calls llm will send back next turn
+    names = {}
+    for event in out.events:
+        if event.type == "tool_call_name":
+            names[event.tool_call_id] = [event.chunk, ""]
+        elif event.type == "tool_call_args":
+            names[event.tool_call_id][1] += event.chunk
+    assert [(n, json.loads(a)) for n, a in names.values()] == [(name, args) for name, args, _ in calls]
+    assert list(names) == [c.tool_call_id for c in out.tool_calls]
+
+
+@pytest.mark.vcr
+@pytest.mark.cassette("tool-invalid-arguments")
+def test_invalid_tool_arguments_name_the_tool(played):
+    with pytest.raises(llm.ModelError) as raised:
+        run("hf-llama3.1", WEATHER, tools=[get_weather])
+    assert str(raised.value) == (
+        "The model called tool 'get_weather' with arguments that are not valid JSON: {\"location\": Paris"
+    )
+
+
+@pytest.mark.parametrize("choice, sent_as", [
+    ("required", "required"),
+    ("get_weather", {"type": "function", "function": {"name": "get_weather"}}),
+])
+def test_tool_choice_and_tool_prompt_go_in_the_body(choice, sent_as):
+    from llm_hf_inference import build_request
+
+    model = llm.get_model("hf-llama3.1")
+    prompt = llm.Prompt(WEATHER, model, tools=[get_weather],
+                        options=model.Options(tool_choice=choice, tool_prompt="You may call:"))
+    body = build_request("meta-llama/Llama-3.1-8B-Instruct", prompt, False, None).body
+    assert body["tool_choice"] == sent_as
+    assert body["tool_prompt"] == "You may call:"
+
+
+# -- structured output
+
+SCHEMA = {"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}}, "required": ["name", "age"]}
+JSON_SCHEMA = {"type": "json_schema", "json_schema": {"name": "output", "schema": SCHEMA, "strict": True}}
+
+
+@SYNC_ASYNC
+@pytest.mark.parametrize("mode", ["stream", "no-stream"])
+@pytest.mark.vcr
+@pytest.mark.cassette("schema-{mode}")
+def test_schema(mode, use_async, sent, played):
+    stream = mode == "stream"
+    schema = json.loads(json.dumps(SCHEMA))
+    out = run("hf-llama3.1", "Invent a dog", schema=schema, stream=stream, use_async=use_async)
+    assert json.loads(out.text) == {"name": "Rex", "age": 3}
+    assert sent[0].body["response_format"] == JSON_SCHEMA
+    assert schema == SCHEMA  # not mutated
+
+
+@pytest.mark.parametrize("cassette, option, value, expected", [
+    ("json-object", "json_object", "1", '{"name": "Rex"}'),
+    ("regex", "regex", "(Rex|Fido)", "Rex"),
+])
+@pytest.mark.vcr
+@pytest.mark.cassette("{cassette}")
+def test_json_object_and_regex(cassette, option, value, expected, played):
+    result = invoke("-m", "hf-llama3.1", "--no-stream", "Invent a dog", "-o", option, value)
+    assert result.exit_code == 0, result.output
+    assert result.output == expected + "\n"
+
+
+@pytest.mark.vcr
+@pytest.mark.cassette("grammar-tgi")
+def test_grammar_tgi_sends_the_schema_in_tgis_form(sent, played):
+    schema = {
+        "properties": {
+            "location": {"type": "string"},
+            "activity": {"type": "string"},
+            "animals_seen": {"type": "integer", "minimum": 1, "maximum": 5},
+            "animals": {"type": "array", "items": {"type": "string"}},
+        },
+        "required": ["location", "activity", "animals_seen", "animals"],
+    }
+    question = "I saw a puppy a cat and a raccoon during my bike ride in the park. What did I saw and when?"
+    out = run("hf-llama3.3", question, schema=schema, grammar="tgi", stream=False)
+    assert sent[0].body["response_format"] == {"type": "json", "value": schema}
+    assert json.loads(out.text) == {"activity": "bike ride", "animals": ["puppy", "cat", "raccoon"], "animals_seen": 3, "location": "park"}
+    assert out.response_json["finish_reason"] == "eos_token"
+
+
+# -- reasoning
+
+
+@SYNC_ASYNC
+@pytest.mark.parametrize("cassette", ["reasoning-field", "reasoning-content-field", "reasoning-think-tags"])
+@pytest.mark.vcr
+@pytest.mark.cassette("{cassette}")
+def test_reasoning_in_every_form(cassette, use_async, played):
+    out = run("hf-deepseek-r1", "Is 7 prime?", use_async=use_async)
+    assert out.text == "Yes."
+    assert "".join(e.chunk for e in out.events if e.type == "reasoning") == "7 has no divisors but 1 and 7."
+
+
+@pytest.mark.vcr
+@pytest.mark.cassette("reasoning-no-stream")
+def test_reasoning_without_streaming(sent, played):
+    out = run("hf-deepseek-r1", "Is 7 prime?", stream=False, reasoning_effort="high")
+    assert [(e.type, e.chunk) for e in out.events] == [("reasoning", "7 has no divisors but 1 and 7."), ("text", "Yes.")]
+    assert sent[0].body["reasoning_effort"] == "high"
+
+
+@pytest.mark.parametrize("hide", [False, True])
+@pytest.mark.vcr
+@pytest.mark.cassette("reasoning-think-tags")
+def test_cli_shows_reasoning_dimmed_and_hides_it_with_R(hide, played):
+    result = invoke("-m", "hf-deepseek-r1", "Is 7 prime?", *(["-R"] if hide else []))
+    assert result.stdout == "Yes.\n"
+    assert result.stderr == ("" if hide else "7 has no divisors but 1 and 7.\n")
+    messages = invoke("logs", "--json", "-n", "1").output
+    assert "7 has no divisors but 1 and 7." in messages
+
+
+def test_think_tags_cut_anywhere():
+    from test_decoding import chunk, reader
+
+    text = "<think>7 has no divisors but 1 and 7.</think>\n\nYes."
+    for cut in range(1, len(text)):
+        answer = reader()
+        out = list(answer.feed(chunk(content=text[:cut]))) + list(answer.feed(chunk(content=text[cut:])))
+        answer.finish_reason = "stop"
+        out += answer.finish()
+        reasoning = "".join(e.chunk for e in out if isinstance(e, StreamEvent) and e.type == "reasoning")
+        assert (reasoning, "".join(e for e in out if isinstance(e, str))) == ("7 has no divisors but 1 and 7.", "Yes."), cut
+
+
+# -- log probabilities
+
+LOGPROBS = [
+    {"token": "Yes", "logprob": -0.01, "bytes": [89, 101, 115], "top_logprobs": [{"token": "Yes", "logprob": -0.01, "bytes": [89, 101, 115]}]},
+    {"token": ".", "logprob": -0.2, "bytes": [46], "top_logprobs": [{"token": ".", "logprob": -0.2, "bytes": [46]}]},
+]
+
+
+@pytest.mark.parametrize("mode", ["stream", "no-stream"])
+@pytest.mark.vcr
+@pytest.mark.cassette("logprobs-{mode}")
+def test_logprobs_land_in_response_json(mode, sent, played):
+    out = run("hf-llama3.1", "Is 7 prime?", logprobs=True, top_logprobs=1, stream=mode == "stream")
+    assert out.response_json["logprobs"] == LOGPROBS
+    assert (sent[0].body["logprobs"], sent[0].body["top_logprobs"]) == (True, 1)
