@@ -237,3 +237,22 @@ def test_no_token_anywhere_names_all_three_ways(monkeypatch, sent):
         "the HF_TOKEN environment variable, or 'hf auth login'.\n"
     )
     assert sent == []
+
+
+@pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
+def test_a_stalled_server_times_out_naming_the_host(monkeypatch):
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    accepted = []
+    threading.Thread(target=lambda: accepted.append(server.accept()), daemon=True).start()
+    monkeypatch.setenv("LLM_HF_BASE_URL", f"http://127.0.0.1:{server.getsockname()[1]}/v1")
+    try:
+        with pytest.raises(llm.ModelError) as raised:
+            run("hf-llama3.1", "hi", timeout=0.2)
+    finally:
+        server.close()
+    assert str(raised.value) == "127.0.0.1 sent nothing for 0.2 seconds (timeout); wait longer with -o timeout SECONDS"
