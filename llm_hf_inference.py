@@ -454,6 +454,7 @@ def http_error(request: ChatRequest, status: int, headers, body: bytes) -> llm.M
 # ---------------------------------------------------------------- stream decoding
 
 _BOM = b"\xef\xbb\xbf"
+_parse_json = json.JSONDecoder().decode
 
 
 class SSEDecoder:
@@ -556,7 +557,7 @@ class AnswerReader:
                 if payload == b"[DONE]":
                     self.done = True
                 elif payload.strip():
-                    self.handle(json.loads(payload))
+                    self.handle(_parse_json(payload.decode("utf-8", "replace")))
         except llm.ModelError as ex:
             error = ex
         except ValueError:
@@ -601,8 +602,11 @@ class AnswerReader:
                 self._emit("reasoning", reasoning, chunk)
             content = delta.get("content")
             if content:
-                if self.think == _TEXT:
-                    self._emit("text", content, chunk)
+                if self.think == _TEXT and type(content) is str:  # the hot path, _emit inlined
+                    if self.kind != "text":
+                        self._flush()
+                        self.kind = "text"
+                    self.pending.append(content)
                 else:
                     self._think_split(content, chunk)
             tool_calls = delta.get("tool_calls")
