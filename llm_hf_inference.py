@@ -11,6 +11,7 @@ import json
 import os
 import pathlib
 import re
+import urllib.parse
 import uuid
 import weakref
 from dataclasses import dataclass
@@ -177,11 +178,15 @@ class ChatRequest:
     """Everything one HTTP exchange needs; the token lives only in headers."""
 
     url: str
-    host: str
     headers: dict
     body: dict
     timeout: float
     bill_to: Optional[str]
+
+    @property
+    def host(self) -> str:
+        """The server's name, for messages."""
+        return urllib.parse.urlsplit(self.url).hostname or self.url
 
     def __repr__(self) -> str:
         return f"<ChatRequest {self.url}>"
@@ -303,7 +308,6 @@ def build_request(model_name: str, prompt, stream: bool, key: Optional[str]) -> 
         headers["X-HF-Bill-To"] = bill_to
     return ChatRequest(
         url=url,
-        host=httpx2.URL(url).host,
         headers=headers,
         body=body,
         timeout=options.timeout or READ_TIMEOUT,

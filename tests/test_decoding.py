@@ -81,7 +81,7 @@ class FakeResponse:
 
 
 def reader(content_type="text/event-stream"):
-    request = ChatRequest(url="https://router.huggingface.co/v1/chat/completions", host="router.huggingface.co",
+    request = ChatRequest(url="https://router.huggingface.co/v1/chat/completions",
                           headers={}, body={}, timeout=120, bill_to=None)
     answer = AnswerReader(FakeResponse(), request)
     answer.start({"content-type": content_type})
