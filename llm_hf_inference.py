@@ -7,10 +7,14 @@ model classes that tie these together.
 """
 
 import asyncio
+import email.utils
 import json
 import os
 import pathlib
+import random
 import re
+import sys
+import time
 import urllib.parse
 import uuid
 import weakref
@@ -28,6 +32,8 @@ from pydantic import Field, field_validator, model_validator
 DEFAULT_BASE_URL = "https://router.huggingface.co/v1"
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 120.0
+RETRIES = 2  # three attempts in all
+MAX_WAIT = 60.0
 KEY_NAME = "huggingface"
 NO_TOKEN_MESSAGE = (
     "No Hugging Face token found. Give one in any of these ways: "
@@ -133,6 +139,9 @@ class HFOptions(llm.Options):
     timeout: Optional[float] = Field(
         None, gt=0, description=f"Seconds to wait for the next bytes of the answer (default {READ_TIMEOUT:g})"
     )
+    retries: Optional[int] = Field(
+        None, ge=0, le=10, description=f"Retries after 429, 502, 503, 504 or a failed connection (default {RETRIES}; 0: none)"
+    )
     tool_choice: Optional[str] = Field(
         None, description="With tools: auto, none, required, or the name of the tool to call"
     )
@@ -182,6 +191,7 @@ class ChatRequest:
     body: dict
     timeout: float
     bill_to: Optional[str]
+    retries: int = RETRIES
 
     @property
     def host(self) -> str:
@@ -312,6 +322,7 @@ def build_request(model_name: str, prompt, stream: bool, key: Optional[str]) -> 
         body=body,
         timeout=options.timeout or READ_TIMEOUT,
         bill_to=bill_to,
+        retries=RETRIES if options.retries is None else options.retries,
     )
 
 
@@ -345,38 +356,110 @@ def _timeout(request: ChatRequest) -> httpx2.Timeout:
     return httpx2.Timeout(request.timeout, connect=CONNECT_TIMEOUT)
 
 
-def send(request: ChatRequest, reader: "AnswerReader"):
-    """Send ``request`` and yield what ``reader`` decodes, read by read."""
-    try:
-        with sync_client().stream(
-            "POST", request.url, json=request.body, headers=request.headers, timeout=_timeout(request)
-        ) as http:
-            if http.status_code >= 400:
-                raise http_error(request, http.status_code, http.headers, http.read())
-            reader.start(http.headers)
-            for data in http.iter_bytes():
-                yield from reader.feed(data)
-    except httpx2.HTTPError as ex:
-        raise transport_error(request, ex) from None
+def send(request: ChatRequest, response):
+    """Send ``request`` and yield what it answers, read by read, retrying as :class:`Attempts` says."""
+    attempts = Attempts(request)
+    while True:
+        reader = AnswerReader(response, request)
+        try:
+            with sync_client().stream(
+                "POST", request.url, json=request.body, headers=request.headers, timeout=_timeout(request)
+            ) as http:
+                if http.status_code < 400:
+                    reader.start(http.headers)
+                    for data in http.iter_bytes():
+                        yield from reader.feed(data)
+                    break
+                wait = attempts.after_status(http.status_code, http.headers, http.read())
+        except httpx2.HTTPError as ex:
+            wait = attempts.after_error(ex, reader)
+        sleep(wait)
     yield from reader.finish()
 
 
-async def send_async(request: ChatRequest, reader: "AnswerReader"):
+async def send_async(request: ChatRequest, response):
     """The async twin of :func:`send`."""
-    try:
-        async with async_client().stream(
-            "POST", request.url, json=request.body, headers=request.headers, timeout=_timeout(request)
-        ) as http:
-            if http.status_code >= 400:
-                raise http_error(request, http.status_code, http.headers, await http.aread())
-            reader.start(http.headers)
-            async for data in http.aiter_bytes():
-                for event in reader.feed(data):
-                    yield event
-    except httpx2.HTTPError as ex:
-        raise transport_error(request, ex) from None
+    attempts = Attempts(request)
+    while True:
+        reader = AnswerReader(response, request)
+        try:
+            async with async_client().stream(
+                "POST", request.url, json=request.body, headers=request.headers, timeout=_timeout(request)
+            ) as http:
+                if http.status_code < 400:
+                    reader.start(http.headers)
+                    async for data in http.aiter_bytes():
+                        for event in reader.feed(data):
+                            yield event
+                    break
+                wait = attempts.after_status(http.status_code, http.headers, await http.aread())
+        except httpx2.HTTPError as ex:
+            wait = attempts.after_error(ex, reader)
+        await async_sleep(wait)
     for event in reader.finish():
         yield event
+
+
+sleep = time.sleep  # module attributes, so tests can wait without waiting
+async_sleep = asyncio.sleep
+RETRY_STATUSES = {429: "Rate limited by {who}", 502: "{who} answered 502", 503: "{who} is unavailable or loading the model",
+                  504: "{who} answered 504"}  # fmt: skip
+RETRY_ERRORS = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.RemoteProtocolError, httpx2.ReadError)
+
+
+class Attempts:
+    """After a failed attempt: how long to wait before the next, or the error to raise.
+
+    Only 429, 502, 503, 504 and failed connections are retried, never once
+    output was shown; waits back off exponentially with jitter unless the
+    server says how long (Retry-After, RateLimit reset, estimated_time), and
+    never exceed MAX_WAIT. Each wait is announced on stderr.
+    """
+
+    def __init__(self, request: ChatRequest):
+        self.request = request
+        self.number = 1
+        self.total = request.retries + 1
+
+    def after_status(self, status: int, headers, body: bytes) -> float:
+        error = http_error(self.request, status, headers, body)
+        if status not in RETRY_STATUSES or self.number >= self.total:
+            raise error
+        who = headers.get("x-inference-provider") or self.request.host
+        return self._next(server_wait(headers, error.data), RETRY_STATUSES[status].format(who=who))
+
+    def after_error(self, ex: httpx2.HTTPError, reader: "AnswerReader") -> float:
+        if reader.shown or not isinstance(ex, RETRY_ERRORS) or self.number >= self.total:
+            raise transport_error(self.request, ex) from None
+        return self._next(None, f"Could not reach {self.request.host} ({type(ex).__name__})")
+
+    def _next(self, wait: Optional[float], reason: str) -> float:
+        if wait is None:
+            wait = 2.0 ** (self.number - 1) * random.uniform(0.5, 1.0)
+        wait = max(0.0, min(wait, MAX_WAIT))
+        self.number += 1
+        print(f"{reason}, retrying in {wait:.1f}s (attempt {self.number}/{self.total})", file=sys.stderr)
+        return wait
+
+
+def server_wait(headers, data: dict) -> Optional[float]:
+    """The wait the server asks for: Retry-After, the RateLimit reset, or a 503's estimated_time."""
+    retry_after = headers.get("retry-after")
+    if retry_after:
+        try:
+            return float(retry_after)
+        except ValueError:
+            try:
+                return email.utils.parsedate_to_datetime(retry_after).timestamp() - time.time()
+            except (TypeError, ValueError):
+                pass
+    reset = re.search(r"\breset=(\d+(?:\.\d+)?)", headers.get("ratelimit", "")) or re.fullmatch(
+        r"\s*(\d+(?:\.\d+)?)\s*", headers.get("ratelimit-reset", "")
+    )
+    if reset:
+        return float(reset.group(1))
+    estimate = data.get("estimated_time")
+    return float(estimate) if isinstance(estimate, (int, float)) else None
 
 
 def transport_error(request: ChatRequest, ex: httpx2.HTTPError) -> llm.ModelError:
@@ -446,13 +529,21 @@ def _hint(status: int, data: dict, request: ChatRequest) -> Optional[str]:
     return None
 
 
-def http_error(request: ChatRequest, status: int, headers, body: bytes) -> llm.ModelError:
+class HTTPStatusError(llm.ModelError):
+    """An error answer; ``data`` is its JSON body, or empty."""
+
+    def __init__(self, message: str, status: int, data: dict):
+        super().__init__(message)
+        self.status, self.data = status, data
+
+
+def http_error(request: ChatRequest, status: int, headers, body: bytes) -> HTTPStatusError:
     """An HTTP error answer as a ModelError: status, the server's message, a hint."""
     message, data = _server_message(body)
     who = headers.get("x-inference-provider") or request.host
     text = f"{who} answered {status}: {message or '(no message)'}"
     hint = _hint(status, data, request)
-    return llm.ModelError(f"{text} — {hint}" if hint else text)
+    return HTTPStatusError(f"{text} — {hint}" if hint else text, status, data)
 
 
 # ---------------------------------------------------------------- stream decoding
@@ -534,6 +625,7 @@ class AnswerReader:
         self.think = _UNDECIDED
         self.think_buffer = ""
         self.done = False
+        self.shown = False
         self.choices_seen = False
         self.id = self.model = self.finish_reason = None
         self.usage = None
@@ -567,8 +659,10 @@ class AnswerReader:
         except ValueError:
             error = llm.ModelError(f"{self.who} sent an event that is not JSON: {payload[:200]!r}")
         self._flush()
-        yield from self.events
-        self.events = []
+        if self.events:
+            self.shown = True
+            yield from self.events
+            self.events = []
         if error is not None:
             raise error
 
@@ -823,9 +917,8 @@ class _HFChatBase:
             raise llm.NeedsKeyException(NO_TOKEN_MESSAGE)
         return key
 
-    def _exchange(self, prompt, stream: bool, response, key) -> tuple:
-        request = build_request(self.spec.repo_id, prompt, stream, key)
-        return request, AnswerReader(response, request)
+    def _request(self, prompt, stream: bool, key) -> ChatRequest:
+        return build_request(self.spec.repo_id, prompt, stream, key)
 
     def __str__(self) -> str:
         return f"Hugging Face: {self.model_id}"
@@ -833,12 +926,12 @@ class _HFChatBase:
 
 class HFChat(_HFChatBase, llm.KeyModel):
     def execute(self, prompt, stream, response, conversation, key):
-        yield from send(*self._exchange(prompt, stream, response, key))
+        yield from send(self._request(prompt, stream, key), response)
 
 
 class AsyncHFChat(_HFChatBase, llm.AsyncKeyModel):
     async def execute(self, prompt, stream, response, conversation, key):
-        async for event in send_async(*self._exchange(prompt, stream, response, key)):
+        async for event in send_async(self._request(prompt, stream, key), response):
             yield event
 
 

@@ -98,12 +98,13 @@ def answer(case, message, finish="stop", **fields):
     return status, headers, json.dumps(data).encode()
 
 
-def error(status, payload, provider=None, content_type="application/json"):
+def error(status, payload, provider=None, content_type="application/json", extra=()):
     _, headers, _ = recorded("2025-hf-inference-unprocessable_entity", provider=False)
     headers = [(n, v) for n, v in headers if n.lower() not in ("content-type", "x-error-message", "www-authenticate")]
     headers.append(("Content-Type", content_type))
     if provider:
         headers.append(("x-inference-provider", provider))
+    headers.extend(extra)
     return status, headers, payload if isinstance(payload, bytes) else json.dumps(payload).encode()
 
 
@@ -209,6 +210,19 @@ def main():
     cassette("error-429", (ask, error(429, {"error": "Rate limit reached. Please wait or upgrade to PRO."}, provider="together")))
     cassette("error-503-loading", (ask, error(503, {"error": f"Model {LLAMA} is currently loading", "estimated_time": 577.37})))
     cassette("error-504-html", (ask, error(504, b"<html><head><title>504 Gateway Time-out</title></head><body><center><h1>504 Gateway Time-out</h1></center></body></html>", content_type="text/html")))
+
+    # Retries: what the server asks for, backoff, and giving up.
+    ok = recorded("2025-together-no_stream")
+    rate_limited = {"error": "Rate limit reached. Please wait or upgrade to PRO."}
+    cassette("retry-429-retry-after", (ask, error(429, rate_limited, "together", extra=[("Retry-After", "2")])), (ask, ok))
+    cassette("retry-429-retry-after-date", (ask, error(429, rate_limited, "together", extra=[("Retry-After", "Wed, 21 Oct 2099 07:28:00 GMT")])), (ask, ok))
+    cassette("retry-429-ratelimit-reset", (ask, error(429, rate_limited, "together", extra=[("RateLimit", "limit=100, remaining=0, reset=3")])), (ask, ok))
+    loading = {"error": f"Model {LLAMA} is currently loading"}
+    cassette("retry-503-loading", (ask, error(503, dict(loading, estimated_time=577.37))), (ask, error(503, dict(loading, estimated_time=20.5))), (ask, ok))
+    gateway = b"<html><head><title>{} Gateway</title></head><body></body></html>"
+    cassette("retry-502-504", (ask, error(502, gateway.replace(b"{}", b"502 Bad"), content_type="text/html")),
+             (ask, error(504, gateway.replace(b"{}", b"504 Time-out"), content_type="text/html")), (ask, ok))
+    cassette("retry-429-exhausted", *[(ask, error(429, rate_limited, "together", extra=[("Retry-After", "1")]))] * 3)
 
     streamed = body(question, max_tokens=20)
     deep = [{"role": "assistant", "content": "Deep"}, {"content": " learning"}]

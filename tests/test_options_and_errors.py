@@ -117,7 +117,7 @@ ERRORS = {
 @pytest.mark.cassette("{cassette}")
 def test_http_errors_say_what_happened(cassette, use_async, played):
     with pytest.raises(llm.ModelError) as raised:
-        run("hf-llama3.1", QUESTION, system=SYSTEM, stream=False, use_async=use_async)
+        run("hf-llama3.1", QUESTION, system=SYSTEM, stream=False, use_async=use_async, retries=0)
     assert str(raised.value) == ERRORS[cassette]
     assert TEST_TOKEN not in str(raised.value)
 
@@ -179,7 +179,7 @@ def test_cli_shows_errors_without_a_traceback(played):
 def test_connection_failures_name_the_host(monkeypatch):
     monkeypatch.setenv("LLM_HF_BASE_URL", "http://127.0.0.1:9/v1")
     with pytest.raises(llm.ModelError, match=r"^Could not connect to 127\.0\.0\.1: "):
-        run("hf-llama3.1", "hi")
+        run("hf-llama3.1", "hi", retries=0)
 
 
 # -- the token
