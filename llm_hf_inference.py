@@ -47,6 +47,24 @@ def base_url() -> str:
     return (os.environ.get("LLM_HF_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
 
 
+def is_hf_host(url: str) -> bool:
+    """Whether ``url`` is a Hugging Face server over HTTPS, one that may see the HF token."""
+    parts = urllib.parse.urlsplit(url)
+    host = (parts.hostname or "").lower()
+    return parts.scheme == "https" and (
+        host == "huggingface.co"
+        or host.endswith((".huggingface.co", ".endpoints.huggingface.cloud", ".hf.space"))
+    )
+
+
+def hf_token(explicit_key: Optional[str] = None, key_name: str = KEY_NAME) -> str:
+    """--key, the stored key, HF_TOKEN, then the hub's own token; or NeedsKeyException."""
+    key = llm.get_key(explicit_key=explicit_key, key_alias=key_name, env_var="HF_TOKEN") or hub_token()
+    if not key:
+        raise llm.NeedsKeyException(NO_TOKEN_MESSAGE)
+    return key
+
+
 def hub_token() -> Optional[str]:
     """The token Hugging Face's own tools use, after HF_TOKEN: env, then token file."""
     token = os.environ.get("HUGGING_FACE_HUB_TOKEN", "").strip()
@@ -68,13 +86,16 @@ def hub_token() -> Optional[str]:
 
 
 class ModelSpec(NamedTuple):
-    """A chat model on the Hub, and what its providers can do with it."""
+    """A chat model, what its providers can do, and where it is served."""
 
     repo_id: str
     aliases: tuple = ()
     vision: bool = False
     tools: bool = True
     schema: bool = True
+    providers: tuple = ()  # the catalog's live provider entries, when known
+    base_url: Optional[str] = None  # a model added with 'llm hf add --base-url'
+    key_name: Optional[str] = None
 
 
 BUILTIN_MODELS = (
@@ -93,6 +114,124 @@ BUILTIN_MODELS = (
     ModelSpec("openai/gpt-oss-20b", ("hf-gpt-oss-20b",)),
     ModelSpec("openai/gpt-oss-120b", ("hf-gpt-oss",)),
 )
+BUILTIN_ALIASES = {spec.repo_id: spec.aliases for spec in BUILTIN_MODELS}
+PROVIDER_POLICIES = ("fastest", "cheapest", "preferred")
+CATALOG_FILE = "hf-inference-catalog.json"
+ADDED_FILE = "hf-inference-added.json"
+CATALOG_MAX_AGE = 24 * 3600.0  # seconds; None: never refresh after a prompt
+_catalog_warned = False
+
+
+def catalog_path() -> pathlib.Path:
+    return llm.user_dir() / CATALOG_FILE
+
+
+def read_catalog() -> Optional[list]:
+    """The cached router catalog's entries; None when there is none or it is broken (one warning)."""
+    global _catalog_warned
+    path = catalog_path()
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))["data"]
+        if not all(isinstance(e, dict) and isinstance(e.get("id"), str) for e in entries):
+            raise ValueError("an entry without an id")
+        return entries
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as ex:
+        if not _catalog_warned:
+            _catalog_warned = True
+            print(
+                f"llm-hf-inference: cannot read the model catalog {path} ({type(ex).__name__}); "
+                "using the built-in models. Run 'llm hf refresh' to fetch it again.",
+                file=sys.stderr,
+            )
+        return None
+
+
+def live_providers(entry: dict) -> tuple:
+    return tuple(
+        p for p in entry.get("providers") or ()
+        if isinstance(p, dict) and isinstance(p.get("provider"), str) and p.get("status") != "error"
+    )  # fmt: skip
+
+
+def spec_from_entry(entry: dict) -> Optional[ModelSpec]:
+    """A catalog entry as a model, or None when no provider serves it."""
+    providers = live_providers(entry)
+    if not providers:
+        return None
+    architecture = entry.get("architecture")
+    modalities = architecture.get("input_modalities") or () if isinstance(architecture, dict) else ()
+    return ModelSpec(
+        entry["id"],
+        BUILTIN_ALIASES.get(entry["id"], ()),
+        vision="image" in modalities,
+        tools=any(p.get("supports_tools") is True for p in providers),
+        schema=any(p.get("supports_structured_output") is True for p in providers),
+        providers=providers,
+    )
+
+
+def read_added() -> dict:
+    """Models added with 'llm hf add': model id → its settings."""
+    try:
+        added = json.loads((llm.user_dir() / ADDED_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as ex:
+        raise llm.ModelError(f"Cannot read {llm.user_dir() / ADDED_FILE}: {ex}") from None
+    return added if isinstance(added, dict) else {}
+
+
+def write_json(path: pathlib.Path, data) -> None:
+    """Replace ``path`` whole, so a reader never sees half a file."""
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(data, indent=1), encoding="utf-8")
+    os.replace(partial, path)
+
+
+def model_specs() -> list:
+    """Every model to register: the cached catalog (else the built-in list), then added ones."""
+    entries = read_catalog()
+    specs = {}
+    for spec in BUILTIN_MODELS if entries is None else filter(None, map(spec_from_entry, entries)):
+        specs[spec.repo_id] = spec
+    for repo_id, added in read_added().items():
+        specs[repo_id] = ModelSpec(
+            repo_id,
+            (added["alias"],) if added.get("alias") else (),
+            vision=bool(added.get("vision")),
+            tools=bool(added.get("tools")),
+            schema=bool(added.get("schemas")),
+            base_url=added.get("base_url"),
+            key_name=added.get("key_name"),
+        )
+    return list(specs.values())
+
+
+def catalog_is_stale() -> bool:
+    if CATALOG_MAX_AGE is None:
+        return False
+    try:
+        return time.time() - catalog_path().stat().st_mtime > CATALOG_MAX_AGE
+    except OSError:
+        return True
+
+
+def store_catalog(raw: bytes) -> tuple:
+    """Check and cache a fetched catalog; the model ids it adds and removes."""
+    entries = json.loads(raw)["data"]
+    if not isinstance(entries, list) or not all(isinstance(e, dict) and isinstance(e.get("id"), str) for e in entries):
+        raise ValueError("not a model catalog")
+    old = {spec.repo_id for spec in filter(None, map(spec_from_entry, read_catalog() or ()))}
+    new = {spec.repo_id for spec in filter(None, map(spec_from_entry, entries))}
+    write_json(catalog_path(), {"object": "list", "data": entries})
+    return sorted(new - old), sorted(old - new)
+
+
+def catalog_url() -> str:
+    return base_url() + "/models"
+
 
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
 
@@ -192,6 +331,7 @@ class ChatRequest:
     timeout: float
     bill_to: Optional[str]
     retries: int = RETRIES
+    to_router: bool = True  # whether the catalog may be refreshed after it
 
     @property
     def host(self) -> str:
@@ -263,9 +403,21 @@ def _response_format(prompt, options: HFOptions) -> Optional[dict]:
     return None
 
 
-def build_request(model_name: str, prompt, stream: bool, key: Optional[str]) -> ChatRequest:
+def check_provider(spec: ModelSpec, provider: Optional[str]) -> None:
+    """Refuse, before any request, a provider the catalog says does not serve the model."""
+    names = [p["provider"] for p in spec.providers]
+    if provider and names and provider not in PROVIDER_POLICIES and provider not in names:
+        raise llm.ModelError(
+            f"'{provider}' does not serve {spec.repo_id}; its providers are: {', '.join(sorted(names))} "
+            f"(or a policy: {', '.join(PROVIDER_POLICIES)})"
+        )
+
+
+def build_request(spec: ModelSpec, prompt, stream: bool, key: Optional[str]) -> ChatRequest:
     """The chat-completion request for ``prompt``: only options that are set go in."""
     options = prompt.options
+    check_provider(spec, options.provider)
+    model_name = spec.repo_id
     messages: list = []
     current_system = None
     for message in prompt.messages:
@@ -305,7 +457,7 @@ def build_request(model_name: str, prompt, stream: bool, key: Optional[str]) -> 
     else:
         body["stream"] = False
 
-    url = base_url() + "/chat/completions"
+    url = (spec.base_url or base_url()).rstrip("/") + "/chat/completions"
     headers = {"Content-Type": "application/json", "Accept": "text/event-stream" if stream else "application/json"}
     if key:
         headers["Authorization"] = f"Bearer {key}"
@@ -323,6 +475,7 @@ def build_request(model_name: str, prompt, stream: bool, key: Optional[str]) -> 
         timeout=options.timeout or READ_TIMEOUT,
         bill_to=bill_to,
         retries=RETRIES if options.retries is None else options.retries,
+        to_router=spec.base_url is None,
     )
 
 
@@ -375,6 +528,11 @@ def send(request: ChatRequest, response):
             wait = attempts.after_error(ex, reader)
         sleep(wait)
     yield from reader.finish()
+    if request.to_router and catalog_is_stale():
+        try:
+            store_catalog(sync_client().get(catalog_url(), timeout=CATALOG_TIMEOUT).raise_for_status().content)
+        except CATALOG_ERRORS:
+            pass  # a prompt never fails for the catalog's sake; the next one tries again
 
 
 async def send_async(request: ChatRequest, response):
@@ -398,8 +556,15 @@ async def send_async(request: ChatRequest, response):
         await async_sleep(wait)
     for event in reader.finish():
         yield event
+    if request.to_router and catalog_is_stale():
+        try:
+            store_catalog((await async_client().get(catalog_url(), timeout=CATALOG_TIMEOUT)).raise_for_status().content)
+        except CATALOG_ERRORS:
+            pass  # a prompt never fails for the catalog's sake; the next one tries again
 
 
+CATALOG_TIMEOUT = httpx2.Timeout(5.0, connect=2.0)
+CATALOG_ERRORS = (httpx2.HTTPError, OSError, ValueError, KeyError, TypeError)
 sleep = time.sleep  # module attributes, so tests can wait without waiting
 async_sleep = asyncio.sleep
 RETRY_STATUSES = {429: "Rate limited by {who}", 502: "{who} answered 502", 503: "{who} is unavailable or loading the model",
@@ -909,16 +1074,25 @@ class _HFChatBase:
         self.supports_tools = spec.tools
         self.supports_schema = spec.schema
         self.attachment_types = IMAGE_TYPES if spec.vision else frozenset()
+        self.hf_token = spec.base_url is None or is_hf_host(spec.base_url)
+        if not self.hf_token:
+            self.needs_key, self.key_env_var = spec.key_name, None
 
-    def get_key(self, explicit_key: Optional[str] = None) -> str:
-        """--key, 'llm keys set huggingface', HF_TOKEN, then the hub's own token."""
-        key = self.key or llm.get_key(explicit_key=explicit_key, key_alias=KEY_NAME, env_var="HF_TOKEN") or hub_token()
-        if not key:
-            raise llm.NeedsKeyException(NO_TOKEN_MESSAGE)
-        return key
+    def get_key(self, explicit_key: Optional[str] = None) -> Optional[str]:
+        """The Hugging Face token, only for Hugging Face hosts; elsewhere the model's own key, if any."""
+        if self.key:
+            return self.key
+        if self.hf_token:
+            return hf_token(explicit_key, self.spec.key_name or KEY_NAME)
+        if explicit_key or self.spec.key_name:
+            key = llm.get_key(explicit_key=explicit_key, key_alias=self.spec.key_name)
+            if not key:
+                raise llm.NeedsKeyException(f"No key for {self.model_id}: 'llm keys set {self.spec.key_name}'")
+            return key
+        return None
 
     def _request(self, prompt, stream: bool, key) -> ChatRequest:
-        return build_request(self.spec.repo_id, prompt, stream, key)
+        return build_request(self.spec, prompt, stream, key)
 
     def __str__(self) -> str:
         return f"Hugging Face: {self.model_id}"
@@ -937,5 +1111,5 @@ class AsyncHFChat(_HFChatBase, llm.AsyncKeyModel):
 
 @llm.hookimpl
 def register_models(register):
-    for spec in BUILTIN_MODELS:
+    for spec in model_specs():
         register(HFChat(spec), AsyncHFChat(spec), aliases=spec.aliases)

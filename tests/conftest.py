@@ -4,6 +4,8 @@ import pathlib
 import httpx2
 import pytest
 
+import llm_hf_inference
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TEST_TOKEN = "hf_TESTtoken0000"
 
@@ -32,6 +34,7 @@ def isolated(request, monkeypatch, tmp_path):
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     for name in ("HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH", "HF_HOME", "LLM_HF_BASE_URL", "HF_BILL_TO"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(llm_hf_inference, "CATALOG_MAX_AGE", None)  # tests that want a refresh say so
     if request.config.getoption("--record-mode") == "none" or not __import__("os").environ.get("HF_TOKEN"):
         monkeypatch.setenv("HF_TOKEN", TEST_TOKEN)
     return tmp_path

@@ -139,7 +139,7 @@ def test_tool_choice_and_tool_prompt_go_in_the_body(choice, sent_as):
     model = llm.get_model("hf-llama3.1")
     prompt = llm.Prompt(WEATHER, model, tools=[get_weather],
                         options=model.Options(tool_choice=choice, tool_prompt="You may call:"))
-    body = build_request("meta-llama/Llama-3.1-8B-Instruct", prompt, False, None).body
+    body = build_request(model.spec, prompt, False, None).body
     assert body["tool_choice"] == sent_as
     assert body["tool_prompt"] == "You may call:"
 
