@@ -587,7 +587,7 @@ class Attempts:
         self.total = request.retries + 1
 
     def after_status(self, status: int, headers, body: bytes) -> float:
-        error = http_error(self.request, status, headers, body)
+        error = http_error(self.request.url, status, headers, body, self.request.bill_to)
         if status not in RETRY_STATUSES or self.number >= self.total:
             raise error
         who = headers.get("x-inference-provider") or self.request.host
@@ -663,13 +663,13 @@ def _server_message(body: bytes) -> tuple[str, dict]:
     return (text[:300] + "…" if len(text) > 300 else text), {}
 
 
-def _hint(status: int, data: dict, request: ChatRequest) -> Optional[str]:
+def _hint(status: int, data: dict, bill_to: Optional[str]) -> Optional[str]:
     error = data.get("error")
     code = error.get("code") if isinstance(error, dict) else None
     if status in (401, 403):
-        if request.bill_to:
+        if bill_to:
             return (
-                f"The token may lack the right to bill the organisation '{request.bill_to}'; "
+                f"The token may lack the right to bill the organisation '{bill_to}'; "
                 "check -o bill_to / HF_BILL_TO."
             )
         return (
@@ -702,12 +702,12 @@ class HTTPStatusError(llm.ModelError):
         self.status, self.data = status, data
 
 
-def http_error(request: ChatRequest, status: int, headers, body: bytes) -> HTTPStatusError:
-    """An HTTP error answer as a ModelError: status, the server's message, a hint."""
+def http_error(url: str, status: int, headers, body: bytes, bill_to: Optional[str] = None) -> HTTPStatusError:
+    """An HTTP error answer as a ModelError: who answered, the status, the server's message, a hint."""
     message, data = _server_message(body)
-    who = headers.get("x-inference-provider") or request.host
+    who = headers.get("x-inference-provider") or urllib.parse.urlsplit(url).hostname
     text = f"{who} answered {status}: {message or '(no message)'}"
-    hint = _hint(status, data, request)
+    hint = _hint(status, data, bill_to)
     return HTTPStatusError(f"{text} — {hint}" if hint else text, status, data)
 
 
@@ -1113,3 +1113,189 @@ class AsyncHFChat(_HFChatBase, llm.AsyncKeyModel):
 def register_models(register):
     for spec in model_specs():
         register(HFChat(spec), AsyncHFChat(spec), aliases=spec.aliases)
+
+
+# ---------------------------------------------------------------- llm hf commands
+
+WHOAMI_URL = "https://huggingface.co/api/whoami-v2"
+
+
+def hub_get(url: str, headers: Optional[dict] = None):
+    """GET for the commands: the JSON answer, or a ClickException that says what went wrong."""
+    import click
+
+    try:
+        http = sync_client().get(url, headers=headers or {}, timeout=CATALOG_TIMEOUT)
+    except httpx2.HTTPError as ex:
+        raise click.ClickException(f"Could not reach {urllib.parse.urlsplit(url).hostname}: {ex}") from None
+    if http.status_code >= 400:
+        raise click.ClickException(str(http_error(url, http.status_code, http.headers, http.content)))
+    return http
+
+
+def catalog_entries() -> list:
+    """The cached catalog, fetched first when there is none."""
+    entries = read_catalog()
+    if entries is None:
+        store_catalog(hub_get(catalog_url()).content)
+        entries = read_catalog() or []
+    return entries
+
+
+def _pricing(provider: dict) -> Optional[tuple]:
+    pricing = provider.get("pricing")
+    if isinstance(pricing, dict) and all(isinstance(pricing.get(k), (int, float)) for k in ("input", "output")):
+        return float(pricing["input"]), float(pricing["output"])
+    return None
+
+
+def _price_text(provider: Optional[dict]) -> str:
+    if provider is None:
+        return "-"
+    if provider.get("is_free"):
+        return "free"
+    price = _pricing(provider)
+    return f"${price[0]:.2f}/${price[1]:.2f}" if price else "-"
+
+
+def _cheapest(providers) -> Optional[dict]:
+    priced = [p for p in providers if p.get("is_free") or _pricing(p)]
+    return min(priced, key=lambda p: (0, 0) if p.get("is_free") else _pricing(p), default=None)
+
+
+def _context(n) -> str:
+    return f"{n // 1000}k" if isinstance(n, int) and n >= 1000 else str(n) if isinstance(n, int) else "-"
+
+
+def _fit(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _find_entry(model: str) -> dict:
+    import click
+
+    repo_id = model[3:] if model.startswith("hf/") else model
+    for entry in catalog_entries():
+        if entry["id"].lower() == repo_id.lower():
+            return entry
+    raise click.ClickException(f"{repo_id} is not in the catalog; 'llm hf models -q NAME' searches it")
+
+
+@llm.hookimpl
+def register_commands(cli):
+    import click
+
+    @cli.group(name="hf")
+    def hf():
+        "Hugging Face Inference: models, providers, your account"
+
+    @hf.command(name="models")
+    @click.option("queries", "-q", "--query", multiple=True, help="Only models whose id contains this")
+    @click.option("--provider", help="Only models this provider serves")
+    @click.option("--tools", is_flag=True, help="Only models some provider runs with tools")
+    @click.option("--schemas", is_flag=True, help="Only models some provider runs with structured output")
+    @click.option("--vision", is_flag=True, help="Only models that take images")
+    @click.option("--free", is_flag=True, help="Only models some provider serves for free")
+    @click.option("json_", "--json", is_flag=True, help="Print the catalog entries as JSON")
+    def models(queries, provider, tools, schemas, vision, free, json_):
+        "List the models the Inference Providers router serves"
+        selected = []
+        for entry in catalog_entries():
+            spec = spec_from_entry(entry)
+            if spec is None or not all(q.lower() in entry["id"].lower() for q in queries):
+                continue
+            if (provider and provider not in [p["provider"] for p in spec.providers]) or (tools and not spec.tools):
+                continue
+            if (schemas and not spec.schema) or (vision and not spec.vision):
+                continue
+            if free and not any(p.get("is_free") for p in spec.providers):
+                continue
+            selected.append((entry, spec))
+        if json_:
+            click.echo(json.dumps([entry for entry, _ in selected], indent=2))
+            return
+        click.echo(f"{'model':<42} {'providers':<16} {'context':>7} {'$/1M in/out':>11}")
+        for entry, spec in selected:
+            names = ",".join(p["provider"] for p in spec.providers)
+            context = max((p.get("context_length") for p in spec.providers if isinstance(p.get("context_length"), int)), default=None)
+            click.echo(f"{_fit(entry['id'], 42):<42} {_fit(names, 16):<16} {_context(context):>7} "
+                       f"{_price_text(_cheapest(spec.providers)):>11}")  # fmt: skip
+
+    @hf.command(name="providers")
+    @click.argument("model")
+    @click.option("--sort", type=click.Choice(["price", "latency", "throughput"]), default="price", show_default=True)
+    def providers(model, sort):
+        "The providers of MODEL: status, context, price, speed, features"
+        entry = _find_entry(model)
+        rows = [p for p in entry.get("providers") or () if isinstance(p, dict) and isinstance(p.get("provider"), str)]
+        order = {
+            "price": lambda p: (0, 0) if p.get("is_free") else _pricing(p) or (float("inf"),) * 2,
+            "latency": lambda p: p.get("first_token_latency_ms") if isinstance(p.get("first_token_latency_ms"), (int, float)) else float("inf"),
+            "throughput": lambda p: -p["throughput"] if isinstance(p.get("throughput"), (int, float)) else float("inf"),
+        }[sort]  # fmt: skip
+        click.echo(f"{entry['id']}")
+        click.echo(f"{'provider':<16} {'status':<6} {'context':>7} {'$/1M in/out':>12} {'1st tok':>8} {'tok/s':>6} tools json")
+        for p in sorted(rows, key=order):
+            latency = p.get("first_token_latency_ms")
+            speed = p.get("throughput")
+            flags = ["yes" if p.get(f) is True else "no" if p.get(f) is False else "-" for f in ("supports_tools", "supports_structured_output")]
+            click.echo(
+                f"{_fit(p['provider'], 16):<16} {_fit(str(p.get('status', '-')), 6):<6} {_context(p.get('context_length')):>7} "
+                f"{_price_text(p):>12} {f'{latency:.0f}ms' if isinstance(latency, (int, float)) else '-':>8} "
+                f"{f'{speed:.0f}' if isinstance(speed, (int, float)) else '-':>6} {flags[0]:<5} {flags[1]}"
+            )  # fmt: skip
+
+    @hf.command(name="refresh")
+    def refresh():
+        "Fetch the router's model catalog again"
+        added, removed = store_catalog(hub_get(catalog_url()).content)
+        count = len([e for e in read_catalog() or () if spec_from_entry(e)])
+        click.echo(f"{count} models. Added: {', '.join(added) or 'none'}. Removed: {', '.join(removed) or 'none'}.")
+
+    @hf.command(name="add")
+    @click.argument("model_id")
+    @click.option("--alias", help="A short name for the model")
+    @click.option("--base-url", help="Its server's /v1 URL: a dedicated endpoint, TGI, vLLM")
+    @click.option("--key-name", help="The 'llm keys' name of its key (Hugging Face hosts default to huggingface)")
+    @click.option("--vision", is_flag=True, help="It takes images")
+    @click.option("--tools", is_flag=True, help="It can call tools")
+    @click.option("--schemas", is_flag=True, help="It can answer to a JSON schema")
+    def add(model_id, alias, base_url, key_name, vision, tools, schemas):
+        "Add a model outside the router's catalog"
+        if base_url and urllib.parse.urlsplit(base_url).scheme not in ("http", "https"):
+            raise click.ClickException("--base-url must be an http:// or https:// URL")
+        added = read_added()
+        added[model_id] = {k: v for k, v in dict(alias=alias, base_url=base_url, key_name=key_name, vision=vision,
+                                                 tools=tools, schemas=schemas).items() if v}  # fmt: skip
+        write_json(llm.user_dir() / ADDED_FILE, added)
+        where = base_url or "the router"
+        token = "the Hugging Face token" if not base_url or is_hf_host(base_url) else (
+            f"the key '{key_name}'" if key_name else "no key")
+        click.echo(f"Added hf/{model_id}{f' (alias {alias})' if alias else ''}: {where}, with {token}.")
+
+    @hf.command(name="remove")
+    @click.argument("model_id")
+    def remove(model_id):
+        "Remove a model added with 'llm hf add'"
+        model_id = model_id[3:] if model_id.startswith("hf/") and model_id[3:] in read_added() else model_id
+        added = read_added()
+        if added.pop(model_id, None) is None:
+            raise click.ClickException(f"{model_id} was not added with 'llm hf add'")
+        write_json(llm.user_dir() / ADDED_FILE, added)
+        click.echo(f"Removed hf/{model_id}.")
+
+    @hf.command(name="whoami")
+    @click.option("--key", help="A token, or the name of a stored key")
+    def whoami(key):
+        "Check the Hugging Face token: its account, organisations and role"
+        try:
+            token = hf_token(key)
+        except llm.NeedsKeyException as ex:
+            raise click.ClickException(str(ex)) from None
+        me = hub_get(WHOAMI_URL, {"Authorization": f"Bearer {token}"}).json()
+        name = me.get("name", "?")
+        click.echo(f"{name} ({me['fullname']})" if me.get("fullname") else name)
+        orgs = [o.get("name") for o in me.get("orgs") or () if isinstance(o, dict)]
+        click.echo(f"Organisations: {', '.join(filter(None, orgs)) or 'none'}")
+        token_info = (me.get("auth") or {}).get("accessToken") or {}
+        click.echo(f"Token: {token_info.get('displayName', '?')} (role: {token_info.get('role', '?')})")

@@ -108,19 +108,29 @@ def error(status, payload, provider=None, content_type="application/json", extra
     return status, headers, payload if isinstance(payload, bytes) else json.dumps(payload).encode()
 
 
+def get(url):
+    """A GET request, where a cassette exchange otherwise has a chat request body."""
+    return ("GET", url)
+
+
 def cassette(name, *exchanges, url=ROUTER):
     interactions = []
     for request, (status, headers, raw) in exchanges:
         response_headers: dict = {}
         for header, value in headers:
             response_headers.setdefault(header, []).append(value)
+        if isinstance(request, tuple):
+            method, uri, request_body, request_headers = *request, "", {}
+        else:
+            method, uri, request_body = "POST", url, json.dumps(request)
+            request_headers = {"Content-Type": ["application/json"]}
         interactions.append(
             {
                 "request": {
-                    "body": json.dumps(request),
-                    "headers": {"Content-Type": ["application/json"]},
-                    "method": "POST",
-                    "uri": url,
+                    "body": request_body,
+                    "headers": request_headers,
+                    "method": method,
+                    "uri": uri,
                 },
                 "response": {
                     "body": {"string": raw.decode("utf-8")},
@@ -137,8 +147,67 @@ def tool_call(call_id, name, arguments):
     return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
 
 
+def json_answer(data, provider=False):
+    """A JSON answer in the envelope of a 2025 router answer."""
+    _, headers, _ = recorded("2025-hf-inference-no_stream", provider=provider)
+    drop = {"content-type"} | {n.lower() for n, _ in headers if n.lower().startswith("x-") and n.lower() != "x-request-id"}
+    headers = [(n, v) for n, v in headers if n.lower() not in drop] + [("Content-Type", "application/json; charset=utf-8")]
+    return 200, headers, json.dumps(data).encode()
+
+
+# The catalog: the wire README's own entry, and entries around it in the same shape.
+DEEPSEEK_V4 = {"id": "deepseek-ai/DeepSeek-V4-Pro", "object": "model", "created": 1776837885, "owned_by": "deepseek-ai",
+               "architecture": {"input_modalities": ["text"], "output_modalities": ["text"]},
+               "providers": [{"provider": "together", "status": "live", "context_length": 512000, "pricing": {"input": 2.1, "output": 4.4},
+                              "supports_tools": True, "supports_structured_output": True, "first_token_latency_ms": 611, "throughput": 40.13,
+                              "is_model_author": False},
+                             {"provider": "featherless-ai", "status": "live", "is_model_author": False}]}
+LLAMA_ENTRY = {"id": LLAMA, "object": "model", "created": 1721692800, "owned_by": "meta-llama",
+               "architecture": {"input_modalities": ["text"], "output_modalities": ["text"]},
+               "providers": [
+                   {"provider": "cerebras", "status": "live", "context_length": 32768, "pricing": {"input": 0.1, "output": 0.1},
+                    "supports_tools": True, "supports_structured_output": False, "first_token_latency_ms": 180, "throughput": 2100.5, "is_model_author": False},
+                   {"provider": "novita", "status": "live", "context_length": 16384, "pricing": {"input": 0.02, "output": 0.05},
+                    "supports_tools": False, "supports_structured_output": True, "first_token_latency_ms": 820, "throughput": 61.2, "is_model_author": False},
+                   {"provider": "together", "status": "live", "context_length": 131072, "pricing": {"input": 0.18, "output": 0.18},
+                    "supports_tools": True, "supports_structured_output": True, "first_token_latency_ms": 420, "throughput": 150.0, "is_model_author": False},
+                   {"provider": "hf-inference", "status": "error", "is_model_author": False},
+               ]}
+VL_ENTRY = {"id": "Qwen/Qwen2.5-VL-7B-Instruct", "object": "model", "created": 1738000000, "owned_by": "Qwen",
+            "architecture": {"input_modalities": ["text", "image"], "output_modalities": ["text"]},
+            "providers": [{"provider": "hyperbolic", "status": "live", "context_length": 32768, "is_free": True,
+                           "supports_tools": False, "supports_structured_output": False, "is_model_author": False}]}
+BROKEN_ENTRY = {"id": "someone/All-Providers-Down", "object": "model",
+                "providers": [{"provider": "novita", "status": "error", "is_model_author": False}]}
+MINIMAL_ENTRY = {"id": "someone/Minimal-Chat", "providers": [{"provider": "featherless-ai", "status": "live"}]}
+CATALOG = {"object": "list", "data": [DEEPSEEK_V4, LLAMA_ENTRY, VL_ENTRY, BROKEN_ENTRY, MINIMAL_ENTRY]}
+CATALOG_LATER = {"object": "list", "data": [LLAMA_ENTRY, VL_ENTRY, BROKEN_ENTRY,
+                                            dict(MINIMAL_ENTRY, id="someone/Newer-Chat")]}
+WHOAMI = {"type": "user", "id": "60f1abe7544c2adfd699860c", "name": "alice", "fullname": "Alice Example",
+          "email": "alice@example.com", "emailVerified": True, "isPro": False, "canPay": True,
+          "orgs": [{"type": "org", "name": "acme", "fullname": "Acme", "roleInOrg": "admin"},
+                   {"type": "org", "name": "hf-fans", "fullname": "HF fans", "roleInOrg": "read"}],
+          "auth": {"type": "access_token", "accessToken": {"displayName": "laptop", "role": "fineGrained"}}}
+
+
 def main():
     (ROOT / "cassettes").mkdir(exist_ok=True)
+    models_url = "https://router.huggingface.co/v1/models"
+    cassette("catalog", (get(models_url), json_answer(CATALOG)))
+    cassette("catalog-later", (get(models_url), json_answer(CATALOG_LATER)))
+    cassette("whoami", (get("https://huggingface.co/api/whoami-v2"), json_answer(WHOAMI)))
+    cassette("whoami-401", (get("https://huggingface.co/api/whoami-v2"), error(401, {"error": "Invalid credentials in Authorization header"})))
+    cassette("prompt-then-catalog", (body([SYSTEM, QUESTION], max_tokens=20), recorded("2025-together-with_stream")),
+             (get(models_url), json_answer(CATALOG)))
+    cassette("prompt-then-catalog-error", (body([SYSTEM, QUESTION], max_tokens=20), recorded("2025-together-with_stream")),
+             (get(models_url), error(500, {"error": "Internal Server Error"})))
+    # Servers outside the router: a self-hosted TGI, a dedicated endpoint, a proxy in LLM_HF_BASE_URL.
+    tgi_question = body([QUESTION], stream=False, model="tgi")
+    cassette("self-hosted-tgi", (tgi_question, recorded("2024-hf-inference-no_stream")), url="http://localhost:8080/v1/chat/completions")
+    cassette("dedicated-endpoint", (tgi_question, recorded("2024-hf-inference-no_stream")),
+             url="https://my-llama.us-east-1.aws.endpoints.huggingface.cloud/v1/chat/completions")
+    cassette("proxy-base-url", (body([QUESTION], stream=False), recorded("2025-cerebras-no_stream")),
+             url="https://hf-proxy.example.com/v1/chat/completions")
     question = [SYSTEM, QUESTION]
 
     # Core: every dialect, streamed and not.
