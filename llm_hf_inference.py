@@ -155,6 +155,16 @@ def live_providers(entry: dict) -> tuple:
     )  # fmt: skip
 
 
+def price_of(provider: dict) -> Optional[tuple]:
+    """A provider's (input, output) USD per 1M tokens: 0 when free, None when unknown."""
+    if provider.get("is_free") is True:
+        return 0.0, 0.0
+    pricing = provider.get("pricing")
+    if isinstance(pricing, dict) and all(type(pricing.get(k)) in (int, float) for k in ("input", "output")):
+        return float(pricing["input"]), float(pricing["output"])
+    return None
+
+
 def spec_from_entry(entry: dict) -> Optional[ModelSpec]:
     """A catalog entry as a model, or None when no provider serves it."""
     providers = live_providers(entry)
@@ -332,6 +342,7 @@ class ChatRequest:
     bill_to: Optional[str]
     retries: int = RETRIES
     to_router: bool = True  # whether the catalog may be refreshed after it
+    prices: Optional[dict] = None  # provider → (input, output) USD per 1M tokens, from the catalog
 
     @property
     def host(self) -> str:
@@ -476,6 +487,7 @@ def build_request(spec: ModelSpec, prompt, stream: bool, key: Optional[str]) -> 
         bill_to=bill_to,
         retries=RETRIES if options.retries is None else options.retries,
         to_router=spec.base_url is None,
+        prices={p["provider"]: price_of(p) for p in spec.providers if price_of(p)},
     )
 
 
@@ -1043,18 +1055,31 @@ class AnswerReader:
             values = usage.get(group)
             if type(values) is dict:
                 details.update((k, v) for k, v in values.items() if type(v) is int and v)
-        if input_tokens is not None or output_tokens is not None:
-            self.response.set_usage(input=input_tokens, output=output_tokens, details=details or None)
-        if isinstance(self.model, str) and self.model:
-            self.response.set_resolved_model(self.model)
         record = {"id": self.id, "model": self.model, "finish_reason": self.finish_reason}
         if self.usage:
             record["usage"] = self.usage
         if self.provider:
-            record["provider"] = self.provider
+            record["provider"] = details["provider"] = self.provider
+        cost = self._cost(usage, input_tokens, output_tokens)
+        if cost is not None:
+            record["cost_usd"] = details["cost_usd"] = cost
+        if input_tokens is not None or output_tokens is not None or details:
+            self.response.set_usage(input=input_tokens, output=output_tokens, details=details or None)
+        if isinstance(self.model, str) and self.model:
+            self.response.set_resolved_model(self.model)
         if self.logprobs is not None:
             record["logprobs"] = self.logprobs
         self.response.response_json = record
+
+    def _cost(self, usage: dict, input_tokens, output_tokens) -> Optional[float]:
+        """USD: the provider's own estimate, else tokens at the catalog price of who answered."""
+        estimate = usage.get("estimated_cost")
+        if type(estimate) in (int, float):
+            return estimate
+        price = (self.request.prices or {}).get(self.provider)
+        if price is None or input_tokens is None or output_tokens is None:
+            return None
+        return round((input_tokens * price[0] + output_tokens * price[1]) / 1e6, 12)
 
 
 # ---------------------------------------------------------------- model classes
@@ -1142,25 +1167,82 @@ def catalog_entries() -> list:
     return entries
 
 
-def _pricing(provider: dict) -> Optional[tuple]:
-    pricing = provider.get("pricing")
-    if isinstance(pricing, dict) and all(isinstance(pricing.get(k), (int, float)) for k in ("input", "output")):
-        return float(pricing["input"]), float(pricing["output"])
-    return None
-
-
 def _price_text(provider: Optional[dict]) -> str:
     if provider is None:
         return "-"
     if provider.get("is_free"):
         return "free"
-    price = _pricing(provider)
+    price = price_of(provider)
     return f"${price[0]:.2f}/${price[1]:.2f}" if price else "-"
 
 
 def _cheapest(providers) -> Optional[dict]:
-    priced = [p for p in providers if p.get("is_free") or _pricing(p)]
-    return min(priced, key=lambda p: (0, 0) if p.get("is_free") else _pricing(p), default=None)
+    return min((p for p in providers if price_of(p)), key=price_of, default=None)
+
+
+def spend_rows(database: pathlib.Path, since: Optional[str], model: Optional[str]) -> list:
+    """Prompts, tokens and cost per model and provider from llm's logs, opened read-only."""
+    import sqlite3
+
+    query = "select model, input_tokens, output_tokens, token_details, response_json from turns where model like 'hf/%'"
+    params: list = []
+    if since:
+        query += " and datetime_utc >= ?"
+        params.append(since)
+    if model:
+        query += " and (model = ? or model = ?)"
+        params += [model, f"hf/{model}"]
+    try:
+        connection = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            rows = connection.execute(query, params).fetchall()
+        finally:
+            connection.close()
+    except sqlite3.Error as ex:
+        if "no such table" in str(ex):
+            return []
+        raise llm.ModelError(f"Cannot read the logs database {database}: {ex}") from None
+    totals: dict = {}
+    for model_id, input_tokens, output_tokens, token_details, response_json in rows:
+        details = _json_object(token_details)
+        provider = details.get("provider") or _json_object(response_json).get("provider") or "-"
+        row = totals.setdefault((model_id, provider), {
+            "model": model_id, "provider": provider, "prompts": 0, "input_tokens": 0, "output_tokens": 0,
+            "cost_usd": 0.0, "unpriced_prompts": 0,
+        })  # fmt: skip
+        row["prompts"] += 1
+        row["input_tokens"] += input_tokens or 0
+        row["output_tokens"] += output_tokens or 0
+        cost = details.get("cost_usd")
+        if type(cost) in (int, float):
+            row["cost_usd"] = round(row["cost_usd"] + cost, 12)
+        else:
+            row["unpriced_prompts"] += 1
+    return sorted(totals.values(), key=lambda r: (r["model"], r["provider"]))
+
+
+def _json_object(text) -> dict:
+    try:
+        value = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def parse_since(since: str) -> str:
+    """``7d``, ``24h`` or ``YYYY-MM-DD`` as the UTC timestamp llm's logs compare with."""
+    import click
+    from datetime import datetime, timedelta, timezone
+
+    match = re.fullmatch(r"(\d+)([dh])", since)
+    if match:
+        amount = int(match.group(1))
+        delta = timedelta(days=amount) if match.group(2) == "d" else timedelta(hours=amount)
+        return (datetime.now(timezone.utc) - delta).isoformat()
+    try:
+        return datetime.strptime(since, "%Y-%m-%d").replace(tzinfo=timezone.utc).isoformat()
+    except ValueError:
+        raise click.BadParameter("use 7d, 24h or YYYY-MM-DD", param_hint="--since") from None
 
 
 def _context(n) -> str:
@@ -1229,7 +1311,7 @@ def register_commands(cli):
         entry = _find_entry(model)
         rows = [p for p in entry.get("providers") or () if isinstance(p, dict) and isinstance(p.get("provider"), str)]
         order = {
-            "price": lambda p: (0, 0) if p.get("is_free") else _pricing(p) or (float("inf"),) * 2,
+            "price": lambda p: price_of(p) or (float("inf"),) * 2,
             "latency": lambda p: p.get("first_token_latency_ms") if isinstance(p.get("first_token_latency_ms"), (int, float)) else float("inf"),
             "throughput": lambda p: -p["throughput"] if isinstance(p.get("throughput"), (int, float)) else float("inf"),
         }[sort]  # fmt: skip
@@ -1283,6 +1365,41 @@ def register_commands(cli):
             raise click.ClickException(f"{model_id} was not added with 'llm hf add'")
         write_json(llm.user_dir() / ADDED_FILE, added)
         click.echo(f"Removed hf/{model_id}.")
+
+    @hf.command(name="spend")
+    @click.option("--since", help="Only prompts since: 7d, 24h or YYYY-MM-DD")
+    @click.option("--model", help="Only this model (hf/... or its repo id)")
+    @click.option("json_", "--json", is_flag=True, help="Print the rows as JSON")
+    @click.option("--database", type=click.Path(dir_okay=False, path_type=pathlib.Path), help="llm's logs database")
+    def spend(since, model, json_, database):
+        "What Hugging Face prompts have cost, from llm's logs (read-only)"
+        since = parse_since(since) if since else None
+        database = database or llm.user_dir() / "logs.db"
+        if not database.exists():
+            click.echo(f"No logs database at {database} yet.")
+            return
+        try:
+            rows = spend_rows(database, since, model)
+        except llm.ModelError as ex:
+            raise click.ClickException(str(ex)) from None
+        if json_:
+            click.echo(json.dumps(rows, indent=2))
+            return
+        if not rows:
+            click.echo("No Hugging Face prompts in the logs" + (" for that selection." if since or model else " yet."))
+            return
+        click.echo(f"{'model':<36} {'provider':<14} {'prompts':>7} {'input':>8} {'output':>8} {'cost USD':>10}")
+        for row in rows + [{
+            "model": "total", "provider": "",
+            **{k: sum(r[k] for r in rows) for k in ("prompts", "input_tokens", "output_tokens", "cost_usd", "unpriced_prompts")},
+        }]:  # fmt: skip
+            click.echo(
+                f"{_fit(row['model'], 36):<36} {_fit(row['provider'], 14):<14} {row['prompts']:>7} "
+                f"{row['input_tokens']:>8,} {row['output_tokens']:>8,} {row['cost_usd']:>10.6f}"
+            )
+        unpriced = sum(r["unpriced_prompts"] for r in rows)
+        if unpriced:
+            click.echo(f"{unpriced} prompt{'s' if unpriced != 1 else ''} without a price (not in the total)")
 
     @hf.command(name="whoami")
     @click.option("--key", help="A token, or the name of a stored key")

@@ -406,6 +406,24 @@ def main():
     cassette("reasoning-no-stream", (body(riddle, model=r1, stream=False, reasoning_effort="high"),
                                      answer("2025-together-no_stream", {"role": "assistant", "content": "Yes.", "reasoning": "7 has no divisors but 1 and 7."})))
 
+    # What it cost: the provider's own estimate.
+    costed = {"prompt_tokens": 46, "completion_tokens": 3, "total_tokens": 49, "estimated_cost": 0.0000123,
+              "prompt_tokens_details": {"cached_tokens": None}}
+    cassette("estimated-cost-stream", (body(question, max_tokens=20), sse("2025-novita-with_stream", [
+        {"role": "assistant", "content": "Deep learning"}, {"content": "."}], usage=costed)))
+    status, headers, raw = recorded("2025-novita-no_stream")
+    answer_with_cost = json.loads(raw)
+    answer_with_cost["usage"] = costed
+    cassette("estimated-cost-no-stream", (body(question, stream=False), (status, headers, json.dumps(answer_with_cost).encode())))
+
+    # What it cost at the catalog's prices, and a session of prompts for 'llm hf spend'.
+    fetch_catalog = (get(models_url), json_answer(CATALOG))
+    cassette("catalog-then-prompts", fetch_catalog,
+             (body(question, max_tokens=20), recorded("2025-novita-with_stream")),
+             (body(question, stream=False), recorded("2025-cerebras-no_stream")),
+             (body(question, max_tokens=20), recorded("2025-hf-inference-with_stream")),
+             (body(question, max_tokens=20), recorded("2025-together-with_stream")))
+
     # Log probabilities.
     def logprob(token, value):
         return {"token": token, "logprob": value, "bytes": list(token.encode()), "top_logprobs": [{"token": token, "logprob": value, "bytes": list(token.encode())}]}

@@ -124,7 +124,7 @@ def test_cli_streams_and_logs_without_the_token(played):
     result = invoke("-m", "hf/meta-llama/Llama-3.1-8B-Instruct", "-s", SYSTEM, "-o", "max_tokens", "20", QUESTION, "-u")
     assert result.exit_code == 0
     assert result.stdout == STREAMED["2025-novita"][0] + "\n"
-    assert result.stderr == "Token usage: 46 input, 20 output\n"
+    assert result.stderr == 'Token usage: 46 input, 20 output, {"provider": "novita"}\n'
     [row] = logged_turns()
     assert invoke("logs", "-r").output == STREAMED["2025-novita"][0] + "\n"
     dump = (llm.user_dir() / "logs.db").read_bytes()

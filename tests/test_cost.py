@@ -1,0 +1,139 @@
+"""Who answered and what it cost: provider and price in usage, response_json, errors and `llm hf spend`."""
+
+import hashlib
+import json
+
+import llm
+import pytest
+from helpers import invoke, run
+
+QUESTION = "What is deep learning?"
+SYSTEM = "You are a helpful assistant."
+PROMPT = ["-s", SYSTEM, QUESTION]
+SYNC_ASYNC = pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+
+
+@SYNC_ASYNC
+@pytest.mark.parametrize("mode", ["stream", "no-stream"])
+@pytest.mark.vcr
+@pytest.mark.cassette("estimated-cost-{mode}")
+def test_the_providers_own_estimate_is_the_cost(mode, use_async, played):
+    stream = mode == "stream"
+    out = run("hf-llama3.1", QUESTION, system=SYSTEM, stream=stream, use_async=use_async,
+              **({"max_tokens": 20} if stream else {}))
+    assert out.usage.details == {"provider": "novita", "cost_usd": 0.0000123}
+    assert (out.response_json["provider"], out.response_json["cost_usd"]) == ("novita", 0.0000123)
+
+
+@pytest.mark.vcr
+@pytest.mark.cassette("catalog-then-prompts")
+def test_cost_from_the_catalog_price_of_who_answered():
+    invoke("hf", "refresh")
+    usage = []
+    for stream in (True, False):
+        out = run("hf-llama3.1", QUESTION, system=SYSTEM, stream=stream, **({"max_tokens": 20} if stream else {}))
+        usage.append((out.usage.input, out.usage.output, out.usage.details, out.response_json.get("cost_usd")))
+    assert usage == [
+        # novita: 46 × $0.02 + 20 × $0.05 per 1M tokens
+        (46, 20, {"provider": "novita", "cost_usd": 0.00000192}, 0.00000192),
+        # cerebras: 46 × $0.10 + 637 × $0.10 per 1M tokens
+        (46, 637, {"provider": "cerebras", "cost_usd": 0.0000683}, 0.0000683),
+    ]
+
+
+@pytest.mark.vcr
+@pytest.mark.cassette("stream-2025-novita")
+def test_no_price_no_cost(played):
+    out = run("hf-llama3.1", QUESTION, system=SYSTEM, max_tokens=20)  # no catalog: no price known
+    assert out.usage.details == {"provider": "novita"}
+    assert "cost_usd" not in out.response_json
+
+
+@pytest.mark.vcr
+@pytest.mark.cassette("stream-2024-hf-inference")
+def test_no_provider_header_no_provider(played):
+    out = run("hf-llama3.1", QUESTION, system=SYSTEM, max_tokens=20)
+    assert out.usage.details is None
+    assert "provider" not in out.response_json
+
+
+@pytest.mark.vcr
+@pytest.mark.cassette("catalog-then-prompts")
+def test_cli_usage_shows_provider_and_cost():
+    invoke("hf", "refresh")
+    result = invoke("-m", "hf-llama3.1", "-o", "max_tokens", "20", "-u", *PROMPT)
+    assert result.exit_code == 0
+    assert result.stderr == 'Token usage: 46 input, 20 output, {"provider": "novita", "cost_usd": 1.92e-06}\n'
+
+
+@pytest.fixture
+def session(vcr):
+    """A logs.db made by real prompts through the CLI: novita, cerebras, hf-inference (no usage), together."""
+    invoke("hf", "refresh")
+    for args in (["-o", "max_tokens", "20"], ["--no-stream"], ["-o", "max_tokens", "20"], ["-o", "max_tokens", "20"]):
+        assert invoke("-m", "hf-llama3.1", *args, *PROMPT).exit_code == 0
+    return llm.user_dir() / "logs.db"
+
+
+SPEND_TABLE = (
+    "model                                provider       prompts    input   output   cost USD\n"
+    "hf/meta-llama/Llama-3.1-8B-Instruct  cerebras             1       46      637   0.000068\n"
+    "hf/meta-llama/Llama-3.1-8B-Instruct  hf-inference         1        0        0   0.000000\n"
+    "hf/meta-llama/Llama-3.1-8B-Instruct  novita               1       46       20   0.000002\n"
+    "hf/meta-llama/Llama-3.1-8B-Instruct  together             1       26       20   0.000008\n"
+    "total                                                     4      118      677   0.000078\n"
+    "1 prompt without a price (not in the total)\n"
+)
+
+
+@pytest.mark.vcr
+@pytest.mark.cassette("catalog-then-prompts")
+def test_spend_table_leaves_the_database_unchanged(session):
+    before = hashlib.sha256(session.read_bytes()).hexdigest()
+    assert invoke("hf", "spend").output == SPEND_TABLE
+    assert invoke("hf", "spend", "--since", "7d").output == SPEND_TABLE
+    assert invoke("hf", "spend", "--since", "2099-01-01").output == "No Hugging Face prompts in the logs for that selection.\n"
+    assert invoke("hf", "spend", "--model", "hf/openai/gpt-oss-120b").output == (
+        "No Hugging Face prompts in the logs for that selection.\n"
+    )
+    assert hashlib.sha256(session.read_bytes()).hexdigest() == before
+
+
+@pytest.mark.vcr
+@pytest.mark.cassette("catalog-then-prompts")
+def test_spend_json(session):
+    rows = json.loads(invoke("hf", "spend", "--json", "--model", "meta-llama/Llama-3.1-8B-Instruct").output)
+    assert rows == [
+        {"model": "hf/meta-llama/Llama-3.1-8B-Instruct", "provider": "cerebras", "prompts": 1, "input_tokens": 46,
+         "output_tokens": 637, "cost_usd": 0.0000683, "unpriced_prompts": 0},
+        {"model": "hf/meta-llama/Llama-3.1-8B-Instruct", "provider": "hf-inference", "prompts": 1, "input_tokens": 0,
+         "output_tokens": 0, "cost_usd": 0.0, "unpriced_prompts": 1},
+        {"model": "hf/meta-llama/Llama-3.1-8B-Instruct", "provider": "novita", "prompts": 1, "input_tokens": 46,
+         "output_tokens": 20, "cost_usd": 0.00000192, "unpriced_prompts": 0},
+        {"model": "hf/meta-llama/Llama-3.1-8B-Instruct", "provider": "together", "prompts": 1, "input_tokens": 26,
+         "output_tokens": 20, "cost_usd": 0.00000828, "unpriced_prompts": 0},
+    ]
+
+
+def test_spend_without_a_database(tmp_path):
+    result = invoke("hf", "spend", "--database", str(tmp_path / "nowhere.db"))
+    assert (result.exit_code, result.output) == (0, f"No logs database at {tmp_path / 'nowhere.db'} yet.\n")
+    assert not (tmp_path / "nowhere.db").exists()
+
+
+def test_spend_with_an_empty_database(tmp_path):
+    (tmp_path / "empty.db").write_bytes(b"")
+    result = invoke("hf", "spend", "--database", str(tmp_path / "empty.db"))
+    assert (result.exit_code, result.output) == (0, "No Hugging Face prompts in the logs yet.\n")
+
+
+def test_spend_with_a_corrupt_database(tmp_path):
+    (tmp_path / "bad.db").write_bytes(b"this is not sqlite" * 100)
+    result = invoke("hf", "spend", "--database", str(tmp_path / "bad.db"))
+    assert result.exit_code == 1
+    assert result.output == f"Error: Cannot read the logs database {tmp_path / 'bad.db'}: file is not a database\n"
+
+
+def test_spend_rejects_a_bad_since():
+    result = invoke("hf", "spend", "--since", "last week")
+    assert result.exit_code == 2 and "use 7d, 24h or YYYY-MM-DD" in result.output
