@@ -219,13 +219,19 @@ def model_specs() -> list:
     return list(specs.values())
 
 
+_catalog_fresh_until = 0.0  # this process saw a fresh catalog; no need to look again before then
+
+
 def catalog_is_stale() -> bool:
-    if CATALOG_MAX_AGE is None:
+    """Whether the cached catalog is missing or older than CATALOG_MAX_AGE (asked after every prompt)."""
+    global _catalog_fresh_until
+    if CATALOG_MAX_AGE is None or time.time() < _catalog_fresh_until:
         return False
     try:
-        return time.time() - catalog_path().stat().st_mtime > CATALOG_MAX_AGE
+        _catalog_fresh_until = catalog_path().stat().st_mtime + CATALOG_MAX_AGE
     except OSError:
         return True
+    return time.time() >= _catalog_fresh_until
 
 
 def store_catalog(raw: bytes) -> tuple:

@@ -1,24 +1,25 @@
-"""Plugin vs a bare httpx2 loop, against a local stand-in for the router.
+"""The plugin against the floor — a bare httpx2 loop — and its peers, on a local stand-in for the router.
 
-    python benchmarks/run.py [--repeats 5]
+    pip install -e . huggingface_hub && python benchmarks/run.py [--repeats 7]
 
-Every figure is a ratio measured in the same run, the contenders interleaved,
-the median of the repeats: absolute times on a shared machine mean little.
+Every figure is a ratio measured in the same run, the contenders interleaved, the median of
+the repeats: absolute times on a shared machine mean little. The stand-in router runs in its
+own process on 127.0.0.1 and writes pre-built bodies in one go, so it is never the bottleneck.
 """
 
 import argparse
+import asyncio
 import gc
 import json
 import os
+import pathlib
 import statistics
+import subprocess
 import sys
-import threading
+import tempfile
 import time
 import tracemalloc
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-import httpx2
-import llm
 
 CHUNK = {
     "id": "91158e6ad8a0ef60",
@@ -33,32 +34,46 @@ CHUNK = {
 def sse_body(n: int) -> bytes:
     line = b"data: " + json.dumps(CHUNK).encode() + b"\n\n"
     last = dict(CHUNK, choices=[{"index": 0, "delta": {}, "finish_reason": "length"}],
-                usage={"prompt_tokens": 5, "completion_tokens": n, "total_tokens": n + 5})
+                usage={"prompt_tokens": 5, "completion_tokens": n, "total_tokens": n + 5})  # fmt: skip
     return line * n + b"data: " + json.dumps(last).encode() + b"\n\ndata: [DONE]\n\n"
 
 
 def json_body(n: int) -> bytes:
     return json.dumps({
-        "id": "x", "object": "chat.completion", "model": CHUNK["model"],
+        "id": "x", "object": "chat.completion", "created": 1739457445, "model": CHUNK["model"],
         "choices": [{"index": 0, "message": {"role": "assistant", "content": " token" * n}, "finish_reason": "length"}],
         "usage": {"prompt_tokens": 5, "completion_tokens": n, "total_tokens": n + 5},
-    }).encode()
+    }).encode()  # fmt: skip
+
+
+def catalog_body(count: int) -> bytes:
+    provider = {"provider": "together", "status": "live", "context_length": 131072, "pricing": {"input": 0.2, "output": 0.2},
+                "supports_tools": True, "supports_structured_output": True, "is_model_author": False}  # fmt: skip
+    return json.dumps({"object": "list", "data": [
+        {"id": f"org-{i}/Model-{i}-Instruct", "object": "model", "architecture": {"input_modalities": ["text"]},
+         "providers": [provider, dict(provider, provider="novita")]} for i in range(count)
+    ]}).encode()  # fmt: skip
 
 
 class Router(BaseHTTPRequestHandler):
-    bodies: dict = {}
+    """The stand-in: chat completions of ``max_tokens`` chunks, streamed or not, and /v1/models."""
+
     protocol_version = "HTTP/1.1"
+    bodies: dict = {}
 
     def do_POST(self):
         request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        n = request.get("max_tokens", 1)
-        stream = request.get("stream")
-        key = (n, stream)
+        key = (request.get("max_tokens") or 1, bool(request.get("stream")))
         if key not in self.bodies:
-            self.bodies[key] = sse_body(n) if stream else json_body(n)
-        body = self.bodies[key]
+            self.bodies[key] = sse_body(key[0]) if key[1] else json_body(key[0])
+        self._send(self.bodies[key], "text/event-stream" if key[1] else "application/json")
+
+    def do_GET(self):
+        self._send(self.bodies.setdefault("models", catalog_body(200)), "application/json")
+
+    def _send(self, body: bytes, content_type: str):
         self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream" if stream else "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -67,32 +82,18 @@ class Router(BaseHTTPRequestHandler):
         pass
 
 
-def floor_stream(url: str, n: int) -> str:
-    """The floor: a bare httpx2 loop, iter_lines + json.loads + append."""
-    parts = []
-    with FLOOR.stream("POST", url, json={"model": "m", "messages": [], "stream": True, "max_tokens": n}) as response:
-        for line in response.iter_lines():
-            if line.startswith("data: ") and line != "data: [DONE]":
-                choices = json.loads(line[6:])["choices"]
-                if choices and choices[0]["delta"].get("content"):
-                    parts.append(choices[0]["delta"]["content"])
-    return "".join(parts)
+class Server(ThreadingHTTPServer):
+    request_queue_size = 512  # a hundred clients connect at once
+    daemon_threads = True
 
 
-def floor_json(url: str, n: int) -> str:
-    response = FLOOR.post(url, json={"model": "m", "messages": [], "stream": False, "max_tokens": n})
-    return response.json()["choices"][0]["message"]["content"]
+def serve():
+    server = Server(("127.0.0.1", 0), Router)
+    print(server.server_address[1], flush=True)
+    server.serve_forever()
 
 
-def plugin(n: int, stream: bool) -> str:
-    response = MODEL.prompt("hi", max_tokens=n, stream=stream, key="hf_bench")
-    return "".join(response)
-
-
-def first_token(stream_fn) -> float:
-    start = time.perf_counter()
-    next(iter(stream_fn()))
-    return time.perf_counter() - start
+# ------------------------------------------------------------------ contenders
 
 
 def timed(fn) -> float:
@@ -102,68 +103,188 @@ def timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def interleaved(floor, ours, repeats: int) -> tuple[float, float]:
-    floor_times, our_times = [], []
+def interleaved(contenders: dict, repeats: int) -> dict:
+    """Median seconds of each contender, run in turn, ``repeats`` times."""
+    times: dict = {name: [] for name in contenders}
     for _ in range(repeats):
-        floor_times.append(timed(floor))
-        our_times.append(timed(ours))
-    return statistics.median(floor_times), statistics.median(our_times)
+        for name, fn in contenders.items():
+            times[name].append(timed(fn))
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
-def memory_over_text(n: int) -> float:
-    """Peak traced memory of a streamed prompt, less the text it holds, in MB."""
-    Router.bodies[(n, True)] = sse_body(n)  # the server's copy is not ours to count
-    gc.collect()
-    tracemalloc.start()
-    text = plugin(n, True)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    return (peak - sys.getsizeof(text) * 2) / 1e6  # the text: llm's chunk list and the joined string
+class Bench:
+    def __init__(self, base: str, user_dir: pathlib.Path):
+        import httpx2
+        import llm
 
+        self.base, self.url = base, base + "/chat/completions"
+        self.floor = httpx2.Client()
+        self.model = llm.get_model("hf-llama3.1")
+        self.async_model = llm.get_async_model("hf-llama3.1")
+        (user_dir / "extra-openai-models.yaml").write_text(
+            f"- model_id: bench-openai\n  model_name: bench\n  api_base: {base}\n  api_key: unused\n"
+        )
+        self.openai_model = llm.get_model("bench-openai")
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--chunks", type=int, default=20_000)
-    args = parser.parse_args()
+    def floor_stream(self, n: int) -> str:
+        parts = []
+        with self.floor.stream("POST", self.url, json={"model": "m", "messages": [], "stream": True, "max_tokens": n}) as r:
+            for line in r.iter_lines():
+                if line.startswith("data: ") and line != "data: [DONE]":
+                    choices = json.loads(line[6:])["choices"]
+                    if choices and choices[0]["delta"].get("content"):
+                        parts.append(choices[0]["delta"]["content"])
+        return "".join(parts)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Router)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}/v1"
-    os.environ["LLM_HF_BASE_URL"] = base
-    url = base + "/chat/completions"
-    global FLOOR, MODEL
-    FLOOR = httpx2.Client()
-    MODEL = llm.get_model("hf-llama3.1")
-    n = args.chunks
-    assert floor_stream(url, n) == plugin(n, True) == floor_json(url, n) == plugin(n, False)  # and warm up
+    def floor_json(self, n: int) -> str:
+        answer = self.floor.post(self.url, json={"model": "m", "messages": [], "stream": False, "max_tokens": n})
+        return answer.json()["choices"][0]["message"]["content"]
 
-    rows = []
-    floor, ours = interleaved(lambda: floor_stream(url, n), lambda: plugin(n, True), args.repeats)
-    rows.append((f"streaming decode, {n:,} chunks (chunks/s vs floor)", floor / ours, ">= 0.85", floor / ours >= 0.85))
-    floor, ours = interleaved(lambda: floor_json(url, n), lambda: plugin(n, False), args.repeats)
-    rows.append((f"non-streaming, {n:,}-token JSON answer (vs floor)", floor / ours, ">= 0.90", floor / ours >= 0.9))
+    def plugin(self, n: int, stream: bool = True) -> str:
+        return "".join(self.model.prompt("hi", max_tokens=n, stream=stream, key="hf_bench"))
 
-    def floor_first():
-        with FLOOR.stream("POST", url, json={"model": "m", "messages": [], "stream": True, "max_tokens": 1}) as r:
+    def openai(self, n: int) -> str:
+        return "".join(self.openai_model.prompt("hi", max_tokens=n))
+
+    def hub(self, n: int) -> str:
+        from huggingface_hub import InferenceClient
+
+        client = InferenceClient(base_url=self.base, api_key="hf_bench")
+        return "".join(
+            chunk.choices[0].delta.content or ""
+            for chunk in client.chat_completion([{"role": "user", "content": "hi"}], max_tokens=n, stream=True)
+            if chunk.choices
+        )
+
+    def first_token_floor(self) -> str:
+        with self.floor.stream("POST", self.url, json={"model": "m", "messages": [], "stream": True, "max_tokens": 1}) as r:
             for line in r.iter_lines():
                 if line.startswith("data: "):
                     return json.loads(line[6:])["choices"][0]["delta"]["content"]
 
-    def ours_first():
-        return next(iter(MODEL.prompt("hi", max_tokens=1, key="hf_bench")))
+    def first_token_plugin(self) -> str:
+        response = self.model.prompt("hi", max_tokens=1, key="hf_bench")
+        return next(iter(response))
 
-    floor_ttft = statistics.median(timed(floor_first) for _ in range(50))
-    our_ttft = statistics.median(timed(ours_first) for _ in range(50))
-    extra_ms = (our_ttft - floor_ttft) * 1000
-    rows.append(("time to first token, extra over floor (ms)", extra_ms, "<= 1 ms", extra_ms <= 1))
-    mb = memory_over_text(100_000)
-    rows.append(("memory, 100,000-chunk stream, over the text (MB)", mb, "<= 2 MB", mb <= 2))
+    async def concurrent_floor(self, prompts: int, n: int) -> int:
+        import httpx2
 
-    print(f"{'figure':<52} {'value':>8}  {'target':<9} result")
+        async with httpx2.AsyncClient(limits=httpx2.Limits(max_connections=prompts)) as client:
+
+            async def one():
+                async with client.stream("POST", self.url, json={"model": "m", "messages": [], "stream": True, "max_tokens": n}) as r:
+                    parts = []
+                    async for line in r.aiter_lines():
+                        if line.startswith("data: ") and line != "data: [DONE]":
+                            choices = json.loads(line[6:])["choices"]
+                            if choices and choices[0]["delta"].get("content"):
+                                parts.append(choices[0]["delta"]["content"])
+                    return "".join(parts)
+
+            return len(await asyncio.gather(*(one() for _ in range(prompts))))
+
+    async def concurrent_plugin(self, prompts: int, n: int) -> int:
+        """Runs the prompts; returns how many connection pools the plugin holds for this loop."""
+        import llm_hf_inference
+
+        async def one():
+            return await self.async_model.prompt("hi", max_tokens=n, key="hf_bench").text()
+
+        await asyncio.gather(*(one() for _ in range(prompts)))
+        return len(llm_hf_inference._async_clients)
+
+    def memory_over_text(self, n: int) -> float:
+        """Peak traced memory of an n-chunk stream through the plugin, less the text it holds, in MB."""
+        gc.collect()
+        tracemalloc.start()
+        text = self.plugin(n)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        return (peak - 2 * sys.getsizeof(text)) / 1e6  # the text is held twice: llm's chunks, the joined string
+
+
+def startup(user_dir: pathlib.Path, repeats: int) -> list:
+    """Seconds for `llm --help` and `llm models`: no plugins, the plugin, the plugin with a 200-model catalog."""
+    import py_compile
+
+    import llm_hf_inference
+
+    py_compile.compile(llm_hf_inference.__file__)  # as pip does on install (an editable install may not have it)
+    llm_cli = [sys.executable, "-m", "llm"]
+    base_env = dict(os.environ, LLM_USER_PATH=str(user_dir))
+    empty = user_dir / "empty"
+    empty.mkdir(exist_ok=True)
+    with_catalog = user_dir / "catalog"
+    with_catalog.mkdir(exist_ok=True)
+    (with_catalog / "hf-inference-catalog.json").write_bytes(catalog_body(200))
+    rows = []
+    for command in (["--help"], ["models"]):
+        runs = {
+            "no plugins": dict(base_env, LLM_LOAD_PLUGINS="", LLM_USER_PATH=str(empty)),
+            "plugin": dict(base_env, LLM_LOAD_PLUGINS="llm-hf-inference", LLM_USER_PATH=str(empty)),
+            "plugin, 200-model catalog": dict(base_env, LLM_LOAD_PLUGINS="llm-hf-inference", LLM_USER_PATH=str(with_catalog)),
+        }
+        medians = interleaved(
+            {name: (lambda env=env: subprocess.run(llm_cli + command, env=env, capture_output=True, check=True))
+             for name, env in runs.items()},
+            repeats,
+        )  # fmt: skip
+        rows.append((f"start-up: llm {' '.join(command)} (time vs no plugins)", medians["plugin"] / medians["no plugins"], "<= 1.02", lambda r: r <= 1.02))
+        rows.append((f"start-up: llm {' '.join(command)}, 200-model catalog", medians["plugin, 200-model catalog"] / medians["no plugins"], "<= 1.02", lambda r: r <= 1.02))
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--chunks", type=int, default=20_000)
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        return serve()
+
+    server = subprocess.Popen([sys.executable, __file__, "--serve"], stdout=subprocess.PIPE, text=True)
+    try:
+        base = f"http://127.0.0.1:{server.stdout.readline().strip()}/v1"
+        user_dir = pathlib.Path(tempfile.mkdtemp())
+        os.environ.update(LLM_USER_PATH=str(user_dir), LLM_HF_BASE_URL=base)
+        bench = Bench(base, user_dir)
+        run_all(bench, args, user_dir)
+    finally:
+        server.terminate()
+
+
+def run_all(bench: Bench, args, user_dir: pathlib.Path):
+    n, repeats = args.chunks, args.repeats
+    expected = " token" * n
+    assert bench.floor_stream(n) == bench.plugin(n) == bench.openai(n) == bench.hub(n) == expected  # and warm up
+    assert bench.floor_json(n) == bench.plugin(n, stream=False) == expected
+
+    rows = startup(user_dir, repeats)
+    t = interleaved({"floor": lambda: bench.floor_stream(n), "plugin": lambda: bench.plugin(n),
+                     "openai": lambda: bench.openai(n), "hub": lambda: bench.hub(n)}, repeats)  # fmt: skip
+    rows.append((f"streaming decode, {n:,} chunks: plugin (vs floor)", t["floor"] / t["plugin"], ">= 0.85", lambda r: r >= 0.85))
+    rows.append(("  peer: llm's OpenAI-compatible client (vs floor)", t["floor"] / t["openai"], "< plugin", lambda r: r < t["floor"] / t["plugin"]))
+    rows.append(("  peer: huggingface_hub InferenceClient (vs floor)", t["floor"] / t["hub"], "< plugin", lambda r: r < t["floor"] / t["plugin"]))
+
+    ttft = interleaved({"floor": bench.first_token_floor, "plugin": bench.first_token_plugin}, repeats * 10)
+    rows.append(("time to first token: extra over floor (ms)", (ttft["plugin"] - ttft["floor"]) * 1000, "<= 1", lambda r: r <= 1))
+
+    rows.append(("memory, 100,000-chunk stream, over the text (MB)", bench.memory_over_text(100_000), "<= 2", lambda r: r <= 2))
+
+    prompts = 100
+    t = interleaved({"floor": lambda: asyncio.run(bench.concurrent_floor(prompts, 200)),
+                     "plugin": lambda: asyncio.run(bench.concurrent_plugin(prompts, 200))}, repeats)  # fmt: skip
+    rows.append((f"concurrency: {prompts} async prompts (vs floor)", t["floor"] / t["plugin"], ">= 0.8", lambda r: r >= 0.8))
+    pools = asyncio.run(bench.concurrent_plugin(prompts, 200))
+    rows.append((f"  connection pools the plugin used for the {prompts}", pools, "1", lambda r: r == 1))
+
+    t = interleaved({"floor": lambda: bench.floor_json(n), "plugin": lambda: bench.plugin(n, stream=False)}, repeats * 3)
+    rows.append((f"non-streaming, {n:,}-token JSON answer (vs floor)", t["floor"] / t["plugin"], ">= 0.9", lambda r: r >= 0.9))
+
+    print(f"{'figure':<56} {'value':>8}  {'target':<10} result")
     for name, value, target, ok in rows:
-        print(f"{name:<52} {value:>8.2f}  {target:<9} {'pass' if ok else 'short'}")
-    server.shutdown()
+        print(f"{name:<56} {value:>8.3f}  {target:<10} {'pass' if ok(value) else 'short'}")
 
 
 if __name__ == "__main__":

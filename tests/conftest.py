@@ -35,6 +35,7 @@ def isolated(request, monkeypatch, tmp_path):
     for name in ("HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH", "HF_HOME", "LLM_HF_BASE_URL", "HF_BILL_TO"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(llm_hf_inference, "CATALOG_MAX_AGE", None)  # tests that want a refresh say so
+    monkeypatch.setattr(llm_hf_inference, "_catalog_fresh_until", 0.0)
     if request.config.getoption("--record-mode") == "none" or not __import__("os").environ.get("HF_TOKEN"):
         monkeypatch.setenv("HF_TOKEN", TEST_TOKEN)
     return tmp_path
