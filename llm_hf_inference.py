@@ -17,14 +17,12 @@ import sys
 import time
 import urllib.parse
 import uuid
-import weakref
 from dataclasses import dataclass
-from typing import Literal, NamedTuple, Optional, Union
+from typing import Literal, NamedTuple, Optional
 
 import httpx2
 import llm
-from llm.parts import AttachmentPart, TextPart, ToolCallPart, ToolResultPart
-from llm.parts import StreamEvent
+from llm.parts import AttachmentPart, StreamEvent, TextPart, ToolCallPart, ToolResultPart
 from pydantic import Field, field_validator, model_validator
 
 # ---------------------------------------------------------------- configuration
@@ -500,9 +498,7 @@ def build_request(spec: ModelSpec, prompt, stream: bool, key: Optional[str]) -> 
 # ---------------------------------------------------------------- transport
 
 _sync_client: Optional[httpx2.Client] = None
-_async_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx2.AsyncClient]" = (
-    weakref.WeakKeyDictionary()
-)
+_async_clients: dict = {}  # event loop → its client
 _USER_AGENT = "llm-hf-inference"
 
 
@@ -519,6 +515,8 @@ def async_client() -> httpx2.AsyncClient:
     loop = asyncio.get_running_loop()
     client = _async_clients.get(loop)
     if client is None:
+        for closed in [old for old in _async_clients if old.is_closed()]:
+            del _async_clients[closed]  # its connections hold the old loop: let both go
         client = _async_clients[loop] = httpx2.AsyncClient(headers={"User-Agent": _USER_AGENT})
     return client
 

@@ -184,14 +184,28 @@ class Bench:
             return len(await asyncio.gather(*(one() for _ in range(prompts))))
 
     async def concurrent_plugin(self, prompts: int, n: int) -> int:
-        """Runs the prompts; returns how many connection pools the plugin holds for this loop."""
-        import llm_hf_inference
-
         async def one():
             return await self.async_model.prompt("hi", max_tokens=n, key="hf_bench").text()
 
-        await asyncio.gather(*(one() for _ in range(prompts)))
-        return len(llm_hf_inference._async_clients)
+        return len(await asyncio.gather(*(one() for _ in range(prompts))))
+
+    def pools_for(self, prompts: int) -> int:
+        """How many httpx2.AsyncClient pools the plugin opens for ``prompts`` concurrent prompts."""
+        import httpx2
+
+        opened = []
+        original = httpx2.AsyncClient.__init__
+
+        def counting(client, *args, **kwargs):
+            opened.append(client)
+            original(client, *args, **kwargs)
+
+        httpx2.AsyncClient.__init__ = counting
+        try:
+            asyncio.run(self.concurrent_plugin(prompts, 20))
+        finally:
+            httpx2.AsyncClient.__init__ = original
+        return len(opened)
 
     def memory_over_text(self, n: int) -> float:
         """Peak traced memory of an n-chunk stream through the plugin, less the text it holds, in MB."""
@@ -276,7 +290,7 @@ def run_all(bench: Bench, args, user_dir: pathlib.Path):
     t = interleaved({"floor": lambda: asyncio.run(bench.concurrent_floor(prompts, 200)),
                      "plugin": lambda: asyncio.run(bench.concurrent_plugin(prompts, 200))}, repeats)  # fmt: skip
     rows.append((f"concurrency: {prompts} async prompts (vs floor)", t["floor"] / t["plugin"], ">= 0.8", lambda r: r >= 0.8))
-    pools = asyncio.run(bench.concurrent_plugin(prompts, 200))
+    pools = bench.pools_for(prompts)
     rows.append((f"  connection pools the plugin used for the {prompts}", pools, "1", lambda r: r == 1))
 
     t = interleaved({"floor": lambda: bench.floor_json(n), "plugin": lambda: bench.plugin(n, stream=False)}, repeats * 3)
