@@ -1,9 +1,9 @@
 """Hugging Face Inference API chat models for llm.
 
 One prompt flows through this module top to bottom: configuration and the
-token → the model catalog → building the request → sending it (sync or async,
-the only code the two share not) → decoding the stream or JSON answer → the
-model classes that tie these together.
+token → the model catalog → building the request → sending it (the only part
+with a sync and an async version) → HTTP errors → decoding the stream or JSON
+answer → the model classes that tie these together → the `llm hf` commands.
 """
 
 import asyncio
@@ -117,33 +117,42 @@ PROVIDER_POLICIES = ("fastest", "cheapest", "preferred")
 CATALOG_FILE = "hf-inference-catalog.json"
 ADDED_FILE = "hf-inference-added.json"
 CATALOG_MAX_AGE = 24 * 3600.0  # seconds; None: never refresh after a prompt
-_catalog_warned = False
+_warned: set = set()  # files already warned about in this process
 
 
 def catalog_path() -> pathlib.Path:
     return llm.user_dir() / CATALOG_FILE
 
 
-def read_catalog() -> Optional[list]:
-    """The cached router catalog's entries; None when there is none or it is broken (one warning)."""
-    global _catalog_warned
-    path = catalog_path()
+def catalog_entries_of(data) -> list:
+    """The model entries of a catalog document, or ValueError when it is not one."""
+    entries = data.get("data") if isinstance(data, dict) else None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) and isinstance(e.get("id"), str) for e in entries):
+        raise ValueError("not a model catalog")
+    return entries
+
+
+def read_json_file(path: pathlib.Path, fallback: str, check=lambda data: data):
+    """A JSON file of ours, passed through ``check``; None when missing or broken.
+
+    Registration reads these on every llm command, so a broken file gets one
+    line on stderr saying what happens instead, never a crash.
+    """
     try:
-        entries = json.loads(path.read_text(encoding="utf-8"))["data"]
-        if not all(isinstance(e, dict) and isinstance(e.get("id"), str) for e in entries):
-            raise ValueError("an entry without an id")
-        return entries
+        return check(json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, KeyError, TypeError) as ex:
-        if not _catalog_warned:
-            _catalog_warned = True
-            print(
-                f"llm-hf-inference: cannot read the model catalog {path} ({type(ex).__name__}); "
-                "using the built-in models. Run 'llm hf refresh' to fetch it again.",
-                file=sys.stderr,
-            )
+    except (OSError, ValueError) as ex:
+        if path not in _warned:
+            _warned.add(path)
+            print(f"llm-hf-inference: cannot read {path} ({ex}); {fallback}", file=sys.stderr)
         return None
+
+
+def read_catalog() -> Optional[list]:
+    """The cached router catalog's entries; None when there is none or it is broken."""
+    fallback = "using the built-in models. Run 'llm hf refresh' to fetch the catalog again."
+    return read_json_file(catalog_path(), fallback, catalog_entries_of)
 
 
 def live_providers(entry: dict) -> tuple:
@@ -182,13 +191,8 @@ def spec_from_entry(entry: dict) -> Optional[ModelSpec]:
 
 def read_added() -> dict:
     """Models added with 'llm hf add': model id → its settings."""
-    try:
-        added = json.loads((llm.user_dir() / ADDED_FILE).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as ex:
-        raise llm.ModelError(f"Cannot read {llm.user_dir() / ADDED_FILE}: {ex}") from None
-    return added if isinstance(added, dict) else {}
+    added = read_json_file(llm.user_dir() / ADDED_FILE, "models added with 'llm hf add' are left out.")
+    return {k: v for k, v in added.items() if isinstance(v, dict)} if isinstance(added, dict) else {}
 
 
 def write_json(path: pathlib.Path, data) -> None:
@@ -234,9 +238,7 @@ def catalog_is_stale() -> bool:
 
 def store_catalog(raw: bytes) -> tuple:
     """Check and cache a fetched catalog; the model ids it adds and removes."""
-    entries = json.loads(raw)["data"]
-    if not isinstance(entries, list) or not all(isinstance(e, dict) and isinstance(e.get("id"), str) for e in entries):
-        raise ValueError("not a model catalog")
+    entries = catalog_entries_of(json.loads(raw))
     old = {spec.repo_id for spec in filter(None, map(spec_from_entry, read_catalog() or ()))}
     new = {spec.repo_id for spec in filter(None, map(spec_from_entry, entries))}
     write_json(catalog_path(), {"object": "list", "data": entries})

@@ -84,15 +84,24 @@ def test_without_a_cache_or_network_the_built_in_models_register(sent):
 
 @pytest.mark.parametrize("content", ["{not json", '{"data": [{"no": "id"}]}', '["a list"]'])
 def test_a_broken_cache_warns_once_and_falls_back(content, monkeypatch, capsys):
-    monkeypatch.setattr(llm_hf_inference, "_catalog_warned", False)
+    monkeypatch.setattr(llm_hf_inference, "_warned", set())
     (llm.user_dir() / "hf-inference-catalog.json").write_text(content)
     result = invoke("models")
     assert result.exit_code == 0
     assert len(hf_models()) == len(llm_hf_inference.BUILTIN_MODELS)
     warnings = [line for line in result.stderr.splitlines() + capsys.readouterr().err.splitlines() if "llm-hf-inference" in line]
     assert len(warnings) == 1
-    assert warnings[0].startswith("llm-hf-inference: cannot read the model catalog ")
-    assert warnings[0].endswith("using the built-in models. Run 'llm hf refresh' to fetch it again.")
+    assert warnings[0].startswith(f"llm-hf-inference: cannot read {llm.user_dir() / 'hf-inference-catalog.json'} (")
+    assert warnings[0].endswith("using the built-in models. Run 'llm hf refresh' to fetch the catalog again.")
+
+
+def test_a_broken_added_models_file_never_stops_llm(monkeypatch):
+    monkeypatch.setattr(llm_hf_inference, "_warned", set())
+    (llm.user_dir() / "hf-inference-added.json").write_text("{broken")
+    result = invoke("models")
+    assert result.exit_code == 0
+    assert len(hf_models()) == len(llm_hf_inference.BUILTIN_MODELS)
+    assert "models added with 'llm hf add' are left out." in result.stderr
 
 
 @pytest.mark.vcr
