@@ -193,3 +193,13 @@ def test_a_failing_request_never_shows_the_token(sent, played, monkeypatch):
     assert token not in seen
     assert token not in (llm.user_dir() / "logs.db").read_text(errors="replace")
     assert TEST_TOKEN not in seen
+
+
+def test_tls_is_verified_sync_and_async():
+    import ssl
+
+    async def async_context():
+        return llm_hf_inference.async_client()._transport._pool._ssl_context
+
+    for context in (llm_hf_inference.sync_client()._transport._pool._ssl_context, asyncio.run(async_context())):
+        assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
