@@ -534,6 +534,15 @@ def _parsed(url: str) -> httpx2.URL:
     return httpx2.URL(url)
 
 
+CATALOG_TIMEOUT = httpx2.Timeout(5.0, connect=2.0)
+CATALOG_ERRORS = (httpx2.HTTPError, OSError, ValueError, KeyError, TypeError)
+sleep = time.sleep  # module attributes, so tests can wait without waiting
+async_sleep = asyncio.sleep
+RETRY_STATUSES = {429: "Rate limited by {who}", 502: "{who} answered 502", 503: "{who} is unavailable or loading the model",
+                  504: "{who} answered 504"}  # fmt: skip
+RETRY_ERRORS = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.RemoteProtocolError, httpx2.ReadError)
+
+
 def send(request: ChatRequest, response):
     """Send ``request`` and yield what it answers, read by read, retrying as :class:`Attempts` says."""
     attempts = Attempts(request)
@@ -586,15 +595,6 @@ async def send_async(request: ChatRequest, response):
             store_catalog((await async_client().get(catalog_url(), timeout=CATALOG_TIMEOUT)).raise_for_status().content)
         except CATALOG_ERRORS:
             pass  # a prompt never fails for the catalog's sake; the next one tries again
-
-
-CATALOG_TIMEOUT = httpx2.Timeout(5.0, connect=2.0)
-CATALOG_ERRORS = (httpx2.HTTPError, OSError, ValueError, KeyError, TypeError)
-sleep = time.sleep  # module attributes, so tests can wait without waiting
-async_sleep = asyncio.sleep
-RETRY_STATUSES = {429: "Rate limited by {who}", 502: "{who} answered 502", 503: "{who} is unavailable or loading the model",
-                  504: "{who} answered 504"}  # fmt: skip
-RETRY_ERRORS = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.RemoteProtocolError, httpx2.ReadError)
 
 
 class Attempts:
@@ -719,6 +719,9 @@ def _hint(status: int, data: dict, bill_to: Optional[str]) -> Optional[str]:
     return None
 
 
+_TOKEN_PATTERN = re.compile(r"\bhf_[A-Za-z0-9]{6,}")
+
+
 class HTTPStatusError(llm.ModelError):
     """An error answer; ``data`` is its JSON body, or empty."""
 
@@ -730,6 +733,7 @@ class HTTPStatusError(llm.ModelError):
 def http_error(url: str, status: int, headers, body: bytes, bill_to: Optional[str] = None) -> HTTPStatusError:
     """An HTTP error answer as a ModelError: who answered, the status, the server's message, a hint."""
     message, data = _server_message(body)
+    message = _TOKEN_PATTERN.sub("hf_***", message)  # a server that echoes the token does not get it shown
     who = headers.get("x-inference-provider") or urllib.parse.urlsplit(url).hostname
     text = f"{who} answered {status}: {message or '(no message)'}"
     hint = _hint(status, data, bill_to)

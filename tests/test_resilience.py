@@ -203,3 +203,15 @@ def test_tls_is_verified_sync_and_async():
 
     for context in (llm_hf_inference.sync_client()._transport._pool._ssl_context, asyncio.run(async_context())):
         assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+
+
+def test_an_error_that_echoes_the_token_does_not_show_it():
+    error = llm_hf_inference.http_error(
+        "https://router.huggingface.co/v1/chat/completions", 401, {},
+        b'{"error": "Invalid token hf_SECRETsecret1234567890 for user alice"}',
+    )
+    assert str(error) == (
+        "router.huggingface.co answered 401: Invalid token hf_*** for user alice — Check your Hugging Face token "
+        "(it needs the 'Make calls to Inference Providers' permission): 'llm keys set huggingface', HF_TOKEN, "
+        "or 'hf auth login'."
+    )
