@@ -868,7 +868,7 @@ class AnswerReader:
             error = chunk["error"]
             if isinstance(error, dict):
                 error = error.get("message") or json.dumps(error)
-            raise llm.ModelError(f"{self.who} reported an error: {error}")
+            raise llm.ModelError(f"{self.who} reported an error: {_TOKEN_PATTERN.sub('hf_***', str(error))}")
         if self.model is None:
             self.id, self.model = chunk.get("id"), chunk.get("model")
         usage = chunk.get("usage")
