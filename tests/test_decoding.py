@@ -176,3 +176,10 @@ def test_fuzzed_json_answers_without_streaming(value):
         list(answer.finish())
     except llm.ModelError:
         pass
+
+
+def test_an_error_event_that_echoes_the_token_does_not_show_it():
+    answer = reader()
+    with pytest.raises(llm.ModelError) as raised:
+        list(answer.feed(b'data: {"error": {"message": "bad token hf_SECRETsecret1234567890"}}\n\n'))
+    assert str(raised.value) == "router.huggingface.co reported an error: bad token hf_***"
