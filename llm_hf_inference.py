@@ -828,14 +828,16 @@ class AnswerReader:
         self.last_call = None
 
     def start(self, headers) -> None:
-        self.who = headers.get("x-inference-provider") or self.request.host
+        """Take in the answer's headers: who answered, and whether it streams."""
         self.provider = headers.get("x-inference-provider")
+        self.who = self.provider or self.request.host
         if "text/event-stream" in headers.get("content-type", ""):
             self.sse = SSEDecoder()
 
     # -- reading
 
     def feed(self, data: bytes):
+        """Yield the events of one read; an error event raises after the text before it."""
         if self.sse is None:
             self.body.append(data)
             return
