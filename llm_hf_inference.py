@@ -319,7 +319,7 @@ class HFOptions(llm.Options):
                 try:
                     return json.loads(value)
                 except ValueError:
-                    raise ValueError("stop must be a string or a JSON list of strings")
+                    raise ValueError("stop must be a string or a JSON list of strings") from None
             return [value]
         return value
 

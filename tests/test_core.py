@@ -1,7 +1,6 @@
 """Core: streaming and not, sync and async, every dialect, conversations, attachments, CLI."""
 
 import asyncio
-import json
 
 import llm
 import pytest

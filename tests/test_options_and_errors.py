@@ -1,6 +1,5 @@
 """Options in their exact places, validation, every error shape, and the token lookup."""
 
-import json
 
 import llm
 import pytest
