@@ -215,3 +215,10 @@ def test_an_error_that_echoes_the_token_does_not_show_it():
         "(it needs the 'Make calls to Inference Providers' permission): 'llm keys set huggingface', HF_TOKEN, "
         "or 'hf auth login'."
     )
+
+
+def test_the_request_object_does_not_show_its_token():
+    model = llm.get_model("hf-llama3.1")
+    request = llm_hf_inference.build_request(model.spec, llm.Prompt("hi", model), True, "hf_SECRETsecret1234567890")
+    assert request.headers["Authorization"] == "Bearer hf_SECRETsecret1234567890"
+    assert repr(request) == str(request) == "<ChatRequest https://router.huggingface.co/v1/chat/completions>"
