@@ -1199,6 +1199,9 @@ def _cheapest(providers) -> Optional[dict]:
     return min((p for p in providers if price_of(p)), key=price_of, default=None)
 
 
+SPEND_LOCK_WAIT = 2.0  # seconds to wait for a logs database another llm is writing to
+
+
 def spend_rows(database: pathlib.Path, since: Optional[str], model: Optional[str]) -> list:
     """Prompts, tokens and cost per model and provider from llm's logs, opened read-only."""
     import sqlite3
@@ -1212,7 +1215,7 @@ def spend_rows(database: pathlib.Path, since: Optional[str], model: Optional[str
         query += " and (model = ? or model = ?)"
         params += [model, f"hf/{model}"]
     try:
-        connection = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)
+        connection = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True, timeout=SPEND_LOCK_WAIT)
         try:
             rows = connection.execute(query, params).fetchall()
         finally:

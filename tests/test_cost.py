@@ -137,3 +137,22 @@ def test_spend_with_a_corrupt_database(tmp_path):
 def test_spend_rejects_a_bad_since():
     result = invoke("hf", "spend", "--since", "last week")
     assert result.exit_code == 2 and "use 7d, 24h or YYYY-MM-DD" in result.output
+
+
+def test_spend_with_a_locked_database(tmp_path, monkeypatch):
+    import sqlite3
+
+    import llm_hf_inference
+
+    monkeypatch.setattr(llm_hf_inference, "SPEND_LOCK_WAIT", 0.1)
+    path = tmp_path / "locked.db"
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("create table turns (model, input_tokens, output_tokens, token_details, response_json, datetime_utc)")
+    writer.execute("begin exclusive")
+    try:
+        result = invoke("hf", "spend", "--database", str(path))
+    finally:
+        writer.execute("rollback")
+        writer.close()
+    assert result.exit_code == 1
+    assert result.output == f"Error: Cannot read the logs database {path}: database is locked\n"
