@@ -722,6 +722,11 @@ def _hint(status: int, data: dict, bill_to: Optional[str]) -> Optional[str]:
 _TOKEN_PATTERN = re.compile(r"\bhf_[A-Za-z0-9]{6,}")
 
 
+def redact(text: str) -> str:
+    """Server text with any Hugging Face token in it masked: servers may echo one back."""
+    return _TOKEN_PATTERN.sub("hf_***", text)
+
+
 class HTTPStatusError(llm.ModelError):
     """An error answer; ``data`` is its JSON body, or empty."""
 
@@ -733,7 +738,7 @@ class HTTPStatusError(llm.ModelError):
 def http_error(url: str, status: int, headers, body: bytes, bill_to: Optional[str] = None) -> HTTPStatusError:
     """An HTTP error answer as a ModelError: who answered, the status, the server's message, a hint."""
     message, data = _server_message(body)
-    message = _TOKEN_PATTERN.sub("hf_***", message)  # a server that echoes the token does not get it shown
+    message = redact(message)
     who = headers.get("x-inference-provider") or urllib.parse.urlsplit(url).hostname
     text = f"{who} answered {status}: {message or '(no message)'}"
     hint = _hint(status, data, bill_to)
@@ -870,7 +875,7 @@ class AnswerReader:
             error = chunk["error"]
             if isinstance(error, dict):
                 error = error.get("message") or json.dumps(error)
-            raise llm.ModelError(f"{self.who} reported an error: {_TOKEN_PATTERN.sub('hf_***', str(error))}")
+            raise llm.ModelError(f"{self.who} reported an error: {redact(str(error))}")
         if self.model is None:
             self.id, self.model = chunk.get("id"), chunk.get("model")
         usage = chunk.get("usage")
@@ -1052,10 +1057,10 @@ class AnswerReader:
         wrapped = arguments.get("function")
         if not name and isinstance(wrapped, dict) and "_name" in wrapped:  # TGI 2.0-3.1 streams
             arguments = dict(wrapped)
-        if "_name" in arguments:
+        if "_name" in arguments:  # TGI's name inside the arguments: never an argument itself
             arguments = dict(arguments)
-            name = name or str(arguments.pop("_name"))
-            arguments.pop("_name", None)
+            inner_name = arguments.pop("_name")
+            name = name or str(inner_name)
         if not name:
             raise llm.ModelError("The model called a tool without naming it.")
         if not call["live"]:
@@ -1165,7 +1170,7 @@ WHOAMI_URL = "https://huggingface.co/api/whoami-v2"
 
 
 def hub_get(url: str, headers: Optional[dict] = None):
-    """GET for the commands: the JSON answer, or a ClickException that says what went wrong."""
+    """GET for the commands: the answer, or a ClickException that says what went wrong."""
     import click
 
     try:

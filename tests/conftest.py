@@ -1,4 +1,5 @@
 import json
+import os
 import pathlib
 
 import httpx2
@@ -36,7 +37,7 @@ def isolated(request, monkeypatch, tmp_path):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(llm_hf_inference, "CATALOG_MAX_AGE", None)  # tests that want a refresh say so
     monkeypatch.setattr(llm_hf_inference, "_catalog_fresh_until", 0.0)
-    if request.config.getoption("--record-mode") == "none" or not __import__("os").environ.get("HF_TOKEN"):
+    if request.config.getoption("--record-mode") == "none" or not os.environ.get("HF_TOKEN"):
         monkeypatch.setenv("HF_TOKEN", TEST_TOKEN)
     return tmp_path
 

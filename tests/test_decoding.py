@@ -183,3 +183,14 @@ def test_an_error_event_that_echoes_the_token_does_not_show_it():
     with pytest.raises(llm.ModelError) as raised:
         list(answer.feed(b'data: {"error": {"message": "bad token hf_SECRETsecret1234567890"}}\n\n'))
     assert str(raised.value) == "router.huggingface.co reported an error: bad token hf_***"
+
+
+def test_tgi_name_inside_the_arguments_is_never_an_argument():
+    answer = reader("application/json")
+    message = {"role": "assistant", "tool_calls": [{"id": 0, "type": "function", "function": {
+        "name": "get_weather", "arguments": {"_name": "get_weather", "location": "Paris"}}}]}
+    list(answer.feed(json.dumps({"choices": [{"message": message, "finish_reason": "eos_token"}]}).encode()))
+    answer.finish()
+    assert [(c.name, c.arguments, c.tool_call_id) for c in answer.response.tool_calls] == [
+        ("get_weather", {"location": "Paris"}, "0")
+    ]
