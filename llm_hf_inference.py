@@ -19,7 +19,7 @@ import time
 import urllib.parse
 import uuid
 from dataclasses import dataclass
-from typing import Literal, NamedTuple, Optional
+from typing import Literal, NamedTuple
 
 import httpx2
 import llm
@@ -56,7 +56,7 @@ def is_hf_host(url: str) -> bool:
     )
 
 
-def hf_token(explicit_key: Optional[str] = None, key_name: str = KEY_NAME) -> str:
+def hf_token(explicit_key: str | None = None, key_name: str = KEY_NAME) -> str:
     """--key, the stored key, HF_TOKEN, then the hub's own token; or NeedsKeyException."""
     key = llm.get_key(explicit_key=explicit_key, key_alias=key_name, env_var="HF_TOKEN") or hub_token()
     if not key:
@@ -64,16 +64,14 @@ def hf_token(explicit_key: Optional[str] = None, key_name: str = KEY_NAME) -> st
     return key
 
 
-def hub_token() -> Optional[str]:
+def hub_token() -> str | None:
     """The token Hugging Face's own tools use, after HF_TOKEN: env, then token file."""
     token = os.environ.get("HUGGING_FACE_HUB_TOKEN", "").strip()
     if token:
         return token
     path = os.environ.get("HF_TOKEN_PATH")
     if not path:
-        hf_home = os.environ.get("HF_HOME") or os.path.join(
-            os.path.expanduser("~"), ".cache", "huggingface"
-        )
+        hf_home = os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface")
         path = os.path.join(hf_home, "token")
     try:
         return pathlib.Path(path).read_text(encoding="utf-8").strip() or None
@@ -93,8 +91,8 @@ class ModelSpec(NamedTuple):
     tools: bool = True
     schema: bool = True
     providers: tuple = ()  # the catalog's live provider entries, when known
-    base_url: Optional[str] = None  # a model added with 'llm hf add --base-url'
-    key_name: Optional[str] = None
+    base_url: str | None = None  # a model added with 'llm hf add --base-url'
+    key_name: str | None = None
 
 
 BUILTIN_MODELS = (
@@ -128,7 +126,9 @@ def catalog_path() -> pathlib.Path:
 def catalog_entries_of(data) -> list:
     """The model entries of a catalog document, or ValueError when it is not one."""
     entries = data.get("data") if isinstance(data, dict) else None
-    if not isinstance(entries, list) or not all(isinstance(e, dict) and isinstance(e.get("id"), str) for e in entries):
+    if not isinstance(entries, list) or not all(
+        isinstance(e, dict) and isinstance(e.get("id"), str) for e in entries
+    ):
         raise ValueError("not a model catalog")
     return entries
 
@@ -150,7 +150,7 @@ def read_json_file(path: pathlib.Path, fallback: str, check=lambda data: data):
         return None
 
 
-def read_catalog() -> Optional[list]:
+def read_catalog() -> list | None:
     """The cached router catalog's entries; None when there is none or it is broken."""
     fallback = "using the built-in models. Run 'llm hf refresh' to fetch the catalog again."
     return read_json_file(catalog_path(), fallback, catalog_entries_of)
@@ -158,12 +158,13 @@ def read_catalog() -> Optional[list]:
 
 def live_providers(entry: dict) -> tuple:
     return tuple(
-        p for p in entry.get("providers") or ()
+        p
+        for p in entry.get("providers") or ()
         if isinstance(p, dict) and isinstance(p.get("provider"), str) and p.get("status") != "error"
-    )  # fmt: skip
+    )
 
 
-def price_of(provider: dict) -> Optional[tuple]:
+def price_of(provider: dict) -> tuple | None:
     """A provider's (input, output) USD per 1M tokens: 0 when free, None when unknown."""
     if provider.get("is_free") is True:
         return 0.0, 0.0
@@ -173,7 +174,7 @@ def price_of(provider: dict) -> Optional[tuple]:
     return None
 
 
-def spec_from_entry(entry: dict) -> Optional[ModelSpec]:
+def spec_from_entry(entry: dict) -> ModelSpec | None:
     """A catalog entry as a model, or None when no provider serves it."""
     providers = live_providers(entry)
     if not providers:
@@ -259,55 +260,69 @@ IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
 class HFOptions(llm.Options):
     """The -o options, with the ranges the chat-completion API documents."""
 
-    temperature: Optional[float] = Field(
+    temperature: float | None = Field(
         None, ge=0, le=2, description="Sampling temperature, 0-2: higher is more random"
     )
-    top_p: Optional[float] = Field(
+    top_p: float | None = Field(
         None, ge=0, le=1, description="Nucleus sampling: keep the tokens within this probability mass, 0-1"
     )
-    frequency_penalty: Optional[float] = Field(
+    frequency_penalty: float | None = Field(
         None, ge=-2, le=2, description="Penalise tokens by how often they appeared so far, -2 to 2"
     )
-    presence_penalty: Optional[float] = Field(
+    presence_penalty: float | None = Field(
         None, ge=-2, le=2, description="Penalise tokens that appeared at all so far, -2 to 2"
     )
-    stop: Optional[list[str]] = Field(
-        None, max_length=4, description='Stop at this string, or at any of a JSON list of up to 4: \'["a", "b"]\''
+    stop: list[str] | None = Field(
+        None,
+        max_length=4,
+        description='Stop at this string, or at any of a JSON list of up to 4: \'["a", "b"]\'',
     )
-    seed: Optional[int] = Field(None, description="Random seed, for repeatable sampling")
-    max_tokens: Optional[int] = Field(None, ge=1, description="Most tokens to generate")
-    logprobs: Optional[bool] = Field(None, description="Return the log probability of each output token")
-    top_logprobs: Optional[int] = Field(
-        None, ge=0, le=5, description="With logprobs: also return the N most likely tokens at each position, 0-5"
+    seed: int | None = Field(None, description="Random seed, for repeatable sampling")
+    max_tokens: int | None = Field(None, ge=1, description="Most tokens to generate")
+    logprobs: bool | None = Field(None, description="Return the log probability of each output token")
+    top_logprobs: int | None = Field(
+        None,
+        ge=0,
+        le=5,
+        description="With logprobs: also return the N most likely tokens at each position, 0-5",
     )
-    provider: Optional[str] = Field(
+    provider: str | None = Field(
         None,
         pattern=r"^[a-z0-9][a-z0-9-]*$",
         description="Provider to route to (together, cerebras, ...) or a policy: fastest, cheapest, preferred",
     )
-    use_cache: Optional[bool] = Field(None, description="Allow a cached answer (x-use-cache header)")
-    wait_for_model: Optional[bool] = Field(
-        None, description="Wait for a cold model to load instead of failing with 503 (x-wait-for-model header)"
+    use_cache: bool | None = Field(None, description="Allow a cached answer (x-use-cache header)")
+    wait_for_model: bool | None = Field(
+        None,
+        description="Wait for a cold model to load instead of failing with 503 (x-wait-for-model header)",
     )
-    bill_to: Optional[str] = Field(
+    bill_to: str | None = Field(
         None, description="Bill this organisation instead of your account (X-HF-Bill-To; default $HF_BILL_TO)"
     )
-    timeout: Optional[float] = Field(
+    timeout: float | None = Field(
         None, gt=0, description=f"Seconds to wait for the next bytes of the answer (default {READ_TIMEOUT:g})"
     )
-    retries: Optional[int] = Field(
-        None, ge=0, le=10, description=f"Retries after 429, 502, 503, 504 or a failed connection (default {RETRIES}; 0: none)"
+    retries: int | None = Field(
+        None,
+        ge=0,
+        le=10,
+        description=f"Retries after 429, 502, 503, 504 or a failed connection (default {RETRIES}; 0: none)",
     )
-    tool_choice: Optional[str] = Field(
+    tool_choice: str | None = Field(
         None, description="With tools: auto, none, required, or the name of the tool to call"
     )
-    tool_prompt: Optional[str] = Field(None, description="Text that TGI puts before the tool definitions")
-    json_object: Optional[bool] = Field(None, description="Answer with a JSON object (response_format json_object)")
-    grammar: Optional[Literal["tgi"]] = Field(
-        None, description="tgi: send --schema in TGI's own grammar form, for dedicated endpoints and self-hosted TGI"
+    tool_prompt: str | None = Field(None, description="Text that TGI puts before the tool definitions")
+    json_object: bool | None = Field(
+        None, description="Answer with a JSON object (response_format json_object)"
     )
-    regex: Optional[str] = Field(None, description="Constrain the answer to this regular expression (TGI grammar)")
-    reasoning_effort: Optional[Literal["low", "medium", "high"]] = Field(
+    grammar: Literal["tgi"] | None = Field(
+        None,
+        description="tgi: send --schema in TGI's own grammar form, for dedicated endpoints and self-hosted TGI",
+    )
+    regex: str | None = Field(
+        None, description="Constrain the answer to this regular expression (TGI grammar)"
+    )
+    reasoning_effort: Literal["low", "medium", "high"] | None = Field(
         None, description="How hard a reasoning model should think: low, medium, high"
     )
 
@@ -333,9 +348,18 @@ class HFOptions(llm.Options):
 
 
 BODY_OPTIONS = (
-    "temperature", "top_p", "frequency_penalty", "presence_penalty", "stop", "seed",
-    "max_tokens", "logprobs", "top_logprobs", "tool_prompt", "reasoning_effort",
-)  # fmt: skip
+    "temperature",
+    "top_p",
+    "frequency_penalty",
+    "presence_penalty",
+    "stop",
+    "seed",
+    "max_tokens",
+    "logprobs",
+    "top_logprobs",
+    "tool_prompt",
+    "reasoning_effort",
+)
 
 
 @dataclass
@@ -346,10 +370,10 @@ class ChatRequest:
     headers: dict
     body: dict
     timeout: float
-    bill_to: Optional[str]
+    bill_to: str | None
     retries: int = RETRIES
     to_router: bool = True  # whether the catalog may be refreshed after it
-    prices: Optional[dict] = None  # provider → (input, output) USD per 1M tokens, from the catalog
+    prices: dict | None = None  # provider → (input, output) USD per 1M tokens, from the catalog
 
     @property
     def host(self) -> str:
@@ -361,13 +385,11 @@ class ChatRequest:
 
 
 def _attachment_item(attachment) -> dict:
-    url = attachment.url or (
-        f"data:{attachment.resolve_type()};base64,{attachment.base64_content()}"
-    )
+    url = attachment.url or (f"data:{attachment.resolve_type()};base64,{attachment.base64_content()}")
     return {"type": "image_url", "image_url": {"url": url}}
 
 
-def _append_message(out: list, message, current_system: Optional[str]) -> Optional[str]:
+def _append_message(out: list, message, current_system: str | None) -> str | None:
     """Translate one llm Message into chat-completion messages appended to ``out``.
 
     Returns the system prompt now in force, so an unchanged one is not repeated.
@@ -406,7 +428,7 @@ def _append_message(out: list, message, current_system: Optional[str]) -> Option
     return current_system
 
 
-def _response_format(prompt, options: HFOptions) -> Optional[dict]:
+def _response_format(prompt, options: HFOptions) -> dict | None:
     if prompt.schema:
         if options.grammar == "tgi":
             return {"type": "json", "value": prompt.schema}
@@ -421,7 +443,7 @@ def _response_format(prompt, options: HFOptions) -> Optional[dict]:
     return None
 
 
-def check_provider(spec: ModelSpec, provider: Optional[str]) -> None:
+def check_provider(spec: ModelSpec, provider: str | None) -> None:
     """Refuse, before any request, a provider the catalog says does not serve the model."""
     names = [p["provider"] for p in spec.providers]
     if provider and names and provider not in PROVIDER_POLICIES and provider not in names:
@@ -431,7 +453,7 @@ def check_provider(spec: ModelSpec, provider: Optional[str]) -> None:
         )
 
 
-def build_request(spec: ModelSpec, prompt, stream: bool, key: Optional[str]) -> ChatRequest:
+def build_request(spec: ModelSpec, prompt, stream: bool, key: str | None) -> ChatRequest:
     """The chat-completion request for ``prompt``: only options that are set go in."""
     options = prompt.options
     check_provider(spec, options.provider)
@@ -463,7 +485,8 @@ def build_request(spec: ModelSpec, prompt, stream: bool, key: Optional[str]) -> 
     if options.tool_choice is not None:
         choice = options.tool_choice
         body["tool_choice"] = (
-            choice if choice in ("auto", "none", "required")
+            choice
+            if choice in ("auto", "none", "required")
             else {"type": "function", "function": {"name": choice}}
         )
     response_format = _response_format(prompt, options)
@@ -476,7 +499,10 @@ def build_request(spec: ModelSpec, prompt, stream: bool, key: Optional[str]) -> 
         body["stream"] = False
 
     url = (spec.base_url or base_url()).rstrip("/") + "/chat/completions"
-    headers = {"Content-Type": "application/json", "Accept": "text/event-stream" if stream else "application/json"}
+    headers = {
+        "Content-Type": "application/json",
+        "Accept": "text/event-stream" if stream else "application/json",
+    }
     if key:
         headers["Authorization"] = f"Bearer {key}"
     for option, header in (("use_cache", "x-use-cache"), ("wait_for_model", "x-wait-for-model")):
@@ -500,7 +526,7 @@ def build_request(spec: ModelSpec, prompt, stream: bool, key: Optional[str]) -> 
 
 # ---------------------------------------------------------------- transport
 
-_sync_client: Optional[httpx2.Client] = None
+_sync_client: httpx2.Client | None = None
 _async_clients: dict = {}  # event loop → its client
 _USER_AGENT = "llm-hf-inference"
 
@@ -538,8 +564,12 @@ CATALOG_TIMEOUT = httpx2.Timeout(5.0, connect=2.0)
 CATALOG_ERRORS = (httpx2.HTTPError, OSError, ValueError, KeyError, TypeError)
 sleep = time.sleep  # module attributes, so tests can wait without waiting
 async_sleep = asyncio.sleep
-RETRY_STATUSES = {429: "Rate limited by {who}", 502: "{who} answered 502", 503: "{who} is unavailable or loading the model",
-                  504: "{who} answered 504"}  # fmt: skip
+RETRY_STATUSES = {
+    429: "Rate limited by {who}",
+    502: "{who} answered 502",
+    503: "{who} is unavailable or loading the model",
+    504: "{who} answered 504",
+}
 RETRY_ERRORS = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.RemoteProtocolError, httpx2.ReadError)
 
 
@@ -550,7 +580,11 @@ def send(request: ChatRequest, response):
         reader = AnswerReader(response, request)
         try:
             with sync_client().stream(
-                "POST", _parsed(request.url), json=request.body, headers=request.headers, timeout=_timeout(request)
+                "POST",
+                _parsed(request.url),
+                json=request.body,
+                headers=request.headers,
+                timeout=_timeout(request),
             ) as http:
                 if http.status_code < 400:
                     reader.start(http.headers)
@@ -564,7 +598,9 @@ def send(request: ChatRequest, response):
     yield from reader.finish()
     if request.to_router and catalog_is_stale():
         try:
-            store_catalog(sync_client().get(catalog_url(), timeout=CATALOG_TIMEOUT).raise_for_status().content)
+            store_catalog(
+                sync_client().get(catalog_url(), timeout=CATALOG_TIMEOUT).raise_for_status().content
+            )
         except CATALOG_ERRORS:
             pass  # a prompt never fails for the catalog's sake; the next one tries again
 
@@ -576,7 +612,11 @@ async def send_async(request: ChatRequest, response):
         reader = AnswerReader(response, request)
         try:
             async with async_client().stream(
-                "POST", _parsed(request.url), json=request.body, headers=request.headers, timeout=_timeout(request)
+                "POST",
+                _parsed(request.url),
+                json=request.body,
+                headers=request.headers,
+                timeout=_timeout(request),
             ) as http:
                 if http.status_code < 400:
                     reader.start(http.headers)
@@ -592,7 +632,9 @@ async def send_async(request: ChatRequest, response):
         yield event
     if request.to_router and catalog_is_stale():
         try:
-            store_catalog((await async_client().get(catalog_url(), timeout=CATALOG_TIMEOUT)).raise_for_status().content)
+            store_catalog(
+                (await async_client().get(catalog_url(), timeout=CATALOG_TIMEOUT)).raise_for_status().content
+            )
         except CATALOG_ERRORS:
             pass  # a prompt never fails for the catalog's sake; the next one tries again
 
@@ -623,7 +665,7 @@ class Attempts:
             raise transport_error(self.request, ex) from None
         return self._next(None, f"Could not reach {self.request.host} ({type(ex).__name__})")
 
-    def _next(self, wait: Optional[float], reason: str) -> float:
+    def _next(self, wait: float | None, reason: str) -> float:
         if wait is None:
             wait = 2.0 ** (self.number - 1) * random.uniform(0.5, 1.0)
         wait = max(0.0, min(wait, MAX_WAIT))
@@ -632,7 +674,7 @@ class Attempts:
         return wait
 
 
-def server_wait(headers, data: dict) -> Optional[float]:
+def server_wait(headers, data: dict) -> float | None:
     """The wait the server asks for: Retry-After, the RateLimit reset, or a 503's estimated_time."""
     retry_after = headers.get("retry-after")
     if retry_after:
@@ -688,7 +730,7 @@ def _server_message(body: bytes) -> tuple[str, dict]:
     return (text[:300] + "…" if len(text) > 300 else text), {}
 
 
-def _hint(status: int, data: dict, bill_to: Optional[str]) -> Optional[str]:
+def _hint(status: int, data: dict, bill_to: str | None) -> str | None:
     error = data.get("error")
     code = error.get("code") if isinstance(error, dict) else None
     if status in (401, 403):
@@ -735,7 +777,7 @@ class HTTPStatusError(llm.ModelError):
         self.status, self.data = status, data
 
 
-def http_error(url: str, status: int, headers, body: bytes, bill_to: Optional[str] = None) -> HTTPStatusError:
+def http_error(url: str, status: int, headers, body: bytes, bill_to: str | None = None) -> HTTPStatusError:
     """An HTTP error answer as a ModelError: who answered, the status, the server's message, a hint."""
     message, data = _server_message(body)
     message = redact(message)
@@ -815,11 +857,11 @@ class AnswerReader:
         self.response = response
         self.request = request
         self.who = request.host
-        self.provider: Optional[str] = None
-        self.sse: Optional[SSEDecoder] = None
+        self.provider: str | None = None
+        self.sse: SSEDecoder | None = None
         self.body: list = []
         self.events: list = []
-        self.kind: Optional[str] = None
+        self.kind: str | None = None
         self.pending: list = []
         self.think = _UNDECIDED
         self.think_buffer = ""
@@ -828,7 +870,7 @@ class AnswerReader:
         self.choices_seen = False
         self.id = self.model = self.finish_reason = None
         self.usage = None
-        self.logprobs: Optional[list] = None
+        self.logprobs: list | None = None
         self.calls: dict = {}
         self.last_call = None
 
@@ -951,7 +993,7 @@ class AnswerReader:
         if self.think == _UNDECIDED:
             stripped = buffer.lstrip()
             if stripped.startswith("<think>"):
-                self.think, buffer = _THINKING, stripped[len("<think>"):]
+                self.think, buffer = _THINKING, stripped[len("<think>") :]
             elif "<think>".startswith(stripped):
                 self.think_buffer = buffer
                 return
@@ -1053,7 +1095,9 @@ class AnswerReader:
                 f"The model called tool '{name or '?'}' with arguments that are not valid JSON: {text[:200]}"
             ) from None
         if not isinstance(arguments, dict):
-            raise llm.ModelError(f"The model called tool '{name or '?'}' with arguments that are not an object")
+            raise llm.ModelError(
+                f"The model called tool '{name or '?'}' with arguments that are not an object"
+            )
         wrapped = arguments.get("function")
         if not name and isinstance(wrapped, dict) and "_name" in wrapped:  # TGI 2.0-3.1 streams
             arguments = dict(wrapped)
@@ -1095,7 +1139,7 @@ class AnswerReader:
             record["logprobs"] = self.logprobs
         self.response.response_json = record
 
-    def _cost(self, usage: dict, input_tokens, output_tokens) -> Optional[float]:
+    def _cost(self, usage: dict, input_tokens, output_tokens) -> float | None:
         """USD: the provider's own estimate, else tokens at the catalog price of who answered."""
         estimate = usage.get("estimated_cost")
         if type(estimate) in (int, float):
@@ -1127,7 +1171,7 @@ class _HFChatBase:
         if not self.hf_token:
             self.needs_key, self.key_env_var = spec.key_name, None
 
-    def get_key(self, explicit_key: Optional[str] = None) -> Optional[str]:
+    def get_key(self, explicit_key: str | None = None) -> str | None:
         """The Hugging Face token, only for Hugging Face hosts; elsewhere the model's own key, if any."""
         if self.key:
             return self.key
@@ -1136,7 +1180,9 @@ class _HFChatBase:
         if explicit_key or self.spec.key_name:
             key = llm.get_key(explicit_key=explicit_key, key_alias=self.spec.key_name)
             if not key:
-                raise llm.NeedsKeyException(f"No key for {self.model_id}: 'llm keys set {self.spec.key_name}'")
+                raise llm.NeedsKeyException(
+                    f"No key for {self.model_id}: 'llm keys set {self.spec.key_name}'"
+                )
             return key
         return None
 
@@ -1169,7 +1215,7 @@ def register_models(register):
 WHOAMI_URL = "https://huggingface.co/api/whoami-v2"
 
 
-def hub_get(url: str, headers: Optional[dict] = None):
+def hub_get(url: str, headers: dict | None = None):
     """GET for the commands: the answer, or a ClickException that says what went wrong."""
     import click
 
@@ -1191,7 +1237,7 @@ def catalog_entries() -> list:
     return entries
 
 
-def _price_text(provider: Optional[dict]) -> str:
+def _price_text(provider: dict | None) -> str:
     if provider is None:
         return "-"
     if provider.get("is_free"):
@@ -1200,14 +1246,14 @@ def _price_text(provider: Optional[dict]) -> str:
     return f"${price[0]:.2f}/${price[1]:.2f}" if price else "-"
 
 
-def _cheapest(providers) -> Optional[dict]:
+def _cheapest(providers) -> dict | None:
     return min((p for p in providers if price_of(p)), key=price_of, default=None)
 
 
 SPEND_LOCK_WAIT = 2.0  # seconds to wait for a logs database another llm is writing to
 
 
-def spend_rows(database: pathlib.Path, since: Optional[str], model: Optional[str]) -> list:
+def spend_rows(database: pathlib.Path, since: str | None, model: str | None) -> list:
     """Prompts, tokens and cost per model and provider from llm's logs, opened read-only."""
     import sqlite3
 
@@ -1220,7 +1266,9 @@ def spend_rows(database: pathlib.Path, since: Optional[str], model: Optional[str
         query += " and (model = ? or model = ?)"
         params += [model, f"hf/{model}"]
     try:
-        connection = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True, timeout=SPEND_LOCK_WAIT)
+        connection = sqlite3.connect(
+            f"{database.resolve().as_uri()}?mode=ro", uri=True, timeout=SPEND_LOCK_WAIT
+        )
         try:
             rows = connection.execute(query, params).fetchall()
         finally:
@@ -1233,10 +1281,18 @@ def spend_rows(database: pathlib.Path, since: Optional[str], model: Optional[str
     for model_id, input_tokens, output_tokens, token_details, response_json in rows:
         details = _json_object(token_details)
         provider = details.get("provider") or _json_object(response_json).get("provider") or "-"
-        row = totals.setdefault((model_id, provider), {
-            "model": model_id, "provider": provider, "prompts": 0, "input_tokens": 0, "output_tokens": 0,
-            "cost_usd": 0.0, "unpriced_prompts": 0,
-        })  # fmt: skip
+        row = totals.setdefault(
+            (model_id, provider),
+            {
+                "model": model_id,
+                "provider": provider,
+                "prompts": 0,
+                "input_tokens": 0,
+                "output_tokens": 0,
+                "cost_usd": 0.0,
+                "unpriced_prompts": 0,
+            },
+        )
         row["prompts"] += 1
         row["input_tokens"] += input_tokens or 0
         row["output_tokens"] += output_tokens or 0
@@ -1258,8 +1314,9 @@ def _json_object(text) -> dict:
 
 def parse_since(since: str) -> str:
     """``7d``, ``24h`` or ``YYYY-MM-DD`` as the UTC timestamp llm's logs compare with."""
-    import click
     from datetime import datetime, timedelta, timezone
+
+    import click
 
     match = re.fullmatch(r"(\d+)([dh])", since)
     if match:
@@ -1313,7 +1370,9 @@ def register_commands(cli):
             spec = spec_from_entry(entry)
             if spec is None or not all(q.lower() in entry["id"].lower() for q in queries):
                 continue
-            if (provider and provider not in [p["provider"] for p in spec.providers]) or (tools and not spec.tools):
+            if (provider and provider not in [p["provider"] for p in spec.providers]) or (
+                tools and not spec.tools
+            ):
                 continue
             if (schemas and not spec.schema) or (vision and not spec.vision):
                 continue
@@ -1326,46 +1385,72 @@ def register_commands(cli):
         click.echo(f"{'model':<42} {'providers':<16} {'context':>7} {'$/1M in/out':>11}")
         for entry, spec in selected:
             names = ",".join(p["provider"] for p in spec.providers)
-            context = max((p.get("context_length") for p in spec.providers if isinstance(p.get("context_length"), int)), default=None)
-            click.echo(f"{_fit(entry['id'], 42):<42} {_fit(names, 16):<16} {_context(context):>7} "
-                       f"{_price_text(_cheapest(spec.providers)):>11}")  # fmt: skip
+            context = max(
+                (p.get("context_length") for p in spec.providers if isinstance(p.get("context_length"), int)),
+                default=None,
+            )
+            click.echo(
+                f"{_fit(entry['id'], 42):<42} {_fit(names, 16):<16} {_context(context):>7} "
+                f"{_price_text(_cheapest(spec.providers)):>11}"
+            )
 
     @hf.command(name="providers")
     @click.argument("model")
-    @click.option("--sort", type=click.Choice(["price", "latency", "throughput"]), default="price", show_default=True)
+    @click.option(
+        "--sort", type=click.Choice(["price", "latency", "throughput"]), default="price", show_default=True
+    )
     def providers(model, sort):
         "The providers of MODEL: status, context, price, speed, features"
         entry = _find_entry(model)
-        rows = [p for p in entry.get("providers") or () if isinstance(p, dict) and isinstance(p.get("provider"), str)]
+        rows = [
+            p
+            for p in entry.get("providers") or ()
+            if isinstance(p, dict) and isinstance(p.get("provider"), str)
+        ]
         order = {
             "price": lambda p: price_of(p) or (float("inf"),) * 2,
-            "latency": lambda p: p.get("first_token_latency_ms") if isinstance(p.get("first_token_latency_ms"), (int, float)) else float("inf"),
-            "throughput": lambda p: -p["throughput"] if isinstance(p.get("throughput"), (int, float)) else float("inf"),
-        }[sort]  # fmt: skip
+            "latency": lambda p: (
+                p.get("first_token_latency_ms")
+                if isinstance(p.get("first_token_latency_ms"), (int, float))
+                else float("inf")
+            ),
+            "throughput": lambda p: (
+                -p["throughput"] if isinstance(p.get("throughput"), (int, float)) else float("inf")
+            ),
+        }[sort]
         click.echo(f"{entry['id']}")
-        click.echo(f"{'provider':<16} {'status':<6} {'context':>7} {'$/1M in/out':>12} {'1st tok':>8} {'tok/s':>6} tools json")
+        click.echo(
+            f"{'provider':<16} {'status':<6} {'context':>7} {'$/1M in/out':>12} {'1st tok':>8} {'tok/s':>6} tools json"
+        )
         for p in sorted(rows, key=order):
             latency = p.get("first_token_latency_ms")
             speed = p.get("throughput")
-            flags = ["yes" if p.get(f) is True else "no" if p.get(f) is False else "-" for f in ("supports_tools", "supports_structured_output")]
+            flags = [
+                "yes" if p.get(f) is True else "no" if p.get(f) is False else "-"
+                for f in ("supports_tools", "supports_structured_output")
+            ]
             click.echo(
                 f"{_fit(p['provider'], 16):<16} {_fit(str(p.get('status', '-')), 6):<6} {_context(p.get('context_length')):>7} "
                 f"{_price_text(p):>12} {f'{latency:.0f}ms' if isinstance(latency, (int, float)) else '-':>8} "
                 f"{f'{speed:.0f}' if isinstance(speed, (int, float)) else '-':>6} {flags[0]:<5} {flags[1]}"
-            )  # fmt: skip
+            )
 
     @hf.command(name="refresh")
     def refresh():
         "Fetch the router's model catalog again"
         added, removed = store_catalog(hub_get(catalog_url()).content)
         count = len([e for e in read_catalog() or () if spec_from_entry(e)])
-        click.echo(f"{count} models. Added: {', '.join(added) or 'none'}. Removed: {', '.join(removed) or 'none'}.")
+        click.echo(
+            f"{count} models. Added: {', '.join(added) or 'none'}. Removed: {', '.join(removed) or 'none'}."
+        )
 
     @hf.command(name="add")
     @click.argument("model_id")
     @click.option("--alias", help="A short name for the model")
     @click.option("--base-url", help="Its server's /v1 URL: a dedicated endpoint, TGI, vLLM")
-    @click.option("--key-name", help="The 'llm keys' name of its key (Hugging Face hosts default to huggingface)")
+    @click.option(
+        "--key-name", help="The 'llm keys' name of its key (Hugging Face hosts default to huggingface)"
+    )
     @click.option("--vision", is_flag=True, help="It takes images")
     @click.option("--tools", is_flag=True, help="It can call tools")
     @click.option("--schemas", is_flag=True, help="It can answer to a JSON schema")
@@ -1374,12 +1459,20 @@ def register_commands(cli):
         if base_url and urllib.parse.urlsplit(base_url).scheme not in ("http", "https"):
             raise click.ClickException("--base-url must be an http:// or https:// URL")
         added = read_added()
-        added[model_id] = {k: v for k, v in dict(alias=alias, base_url=base_url, key_name=key_name, vision=vision,
-                                                 tools=tools, schemas=schemas).items() if v}  # fmt: skip
+        added[model_id] = {
+            k: v
+            for k, v in dict(
+                alias=alias, base_url=base_url, key_name=key_name, vision=vision, tools=tools, schemas=schemas
+            ).items()
+            if v
+        }
         write_json(llm.user_dir() / ADDED_FILE, added)
         where = base_url or "the router"
-        token = "the Hugging Face token" if not base_url or is_hf_host(base_url) else (
-            f"the key '{key_name}'" if key_name else "no key")
+        token = (
+            "the Hugging Face token"
+            if not base_url or is_hf_host(base_url)
+            else (f"the key '{key_name}'" if key_name else "no key")
+        )
         click.echo(f"Added hf/{model_id}{f' (alias {alias})' if alias else ''}: {where}, with {token}.")
 
     @hf.command(name="remove")
@@ -1397,7 +1490,9 @@ def register_commands(cli):
     @click.option("--since", help="Only prompts since: 7d, 24h or YYYY-MM-DD")
     @click.option("--model", help="Only this model (hf/... or its repo id)")
     @click.option("json_", "--json", is_flag=True, help="Print the rows as JSON")
-    @click.option("--database", type=click.Path(dir_okay=False, path_type=pathlib.Path), help="llm's logs database")
+    @click.option(
+        "--database", type=click.Path(dir_okay=False, path_type=pathlib.Path), help="llm's logs database"
+    )
     def spend(since, model, json_, database):
         "What Hugging Face prompts have cost, from llm's logs (read-only)"
         since = parse_since(since) if since else None
@@ -1413,13 +1508,24 @@ def register_commands(cli):
             click.echo(json.dumps(rows, indent=2))
             return
         if not rows:
-            click.echo("No Hugging Face prompts in the logs" + (" for that selection." if since or model else " yet."))
+            click.echo(
+                "No Hugging Face prompts in the logs"
+                + (" for that selection." if since or model else " yet.")
+            )
             return
-        click.echo(f"{'model':<36} {'provider':<14} {'prompts':>7} {'input':>8} {'output':>8} {'cost USD':>10}")
-        for row in rows + [{
-            "model": "total", "provider": "",
-            **{k: sum(r[k] for r in rows) for k in ("prompts", "input_tokens", "output_tokens", "cost_usd", "unpriced_prompts")},
-        }]:  # fmt: skip
+        click.echo(
+            f"{'model':<36} {'provider':<14} {'prompts':>7} {'input':>8} {'output':>8} {'cost USD':>10}"
+        )
+        for row in rows + [
+            {
+                "model": "total",
+                "provider": "",
+                **{
+                    k: sum(r[k] for r in rows)
+                    for k in ("prompts", "input_tokens", "output_tokens", "cost_usd", "unpriced_prompts")
+                },
+            }
+        ]:
             click.echo(
                 f"{_fit(row['model'], 36):<36} {_fit(row['provider'], 14):<14} {row['prompts']:>7} "
                 f"{row['input_tokens']:>8,} {row['output_tokens']:>8,} {row['cost_usd']:>10.6f}"

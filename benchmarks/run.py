@@ -36,26 +36,57 @@ CHUNK = {
 
 def sse_body(n: int) -> bytes:
     line = b"data: " + json.dumps(CHUNK).encode() + b"\n\n"
-    last = dict(CHUNK, choices=[{"index": 0, "delta": {}, "finish_reason": "length"}],
-                usage={"prompt_tokens": 5, "completion_tokens": n, "total_tokens": n + 5})  # fmt: skip
+    last = dict(
+        CHUNK,
+        choices=[{"index": 0, "delta": {}, "finish_reason": "length"}],
+        usage={"prompt_tokens": 5, "completion_tokens": n, "total_tokens": n + 5},
+    )
     return line * n + b"data: " + json.dumps(last).encode() + b"\n\ndata: [DONE]\n\n"
 
 
 def json_body(n: int) -> bytes:
-    return json.dumps({
-        "id": "x", "object": "chat.completion", "created": 1739457445, "model": CHUNK["model"],
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": " token" * n}, "finish_reason": "length"}],
-        "usage": {"prompt_tokens": 5, "completion_tokens": n, "total_tokens": n + 5},
-    }).encode()  # fmt: skip
+    return json.dumps(
+        {
+            "id": "x",
+            "object": "chat.completion",
+            "created": 1739457445,
+            "model": CHUNK["model"],
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": " token" * n},
+                    "finish_reason": "length",
+                }
+            ],
+            "usage": {"prompt_tokens": 5, "completion_tokens": n, "total_tokens": n + 5},
+        }
+    ).encode()
 
 
 def catalog_body(count: int) -> bytes:
-    provider = {"provider": "together", "status": "live", "context_length": 131072, "pricing": {"input": 0.2, "output": 0.2},
-                "supports_tools": True, "supports_structured_output": True, "is_model_author": False}  # fmt: skip
-    return json.dumps({"object": "list", "data": [
-        {"id": f"org-{i}/Model-{i}-Instruct", "object": "model", "architecture": {"input_modalities": ["text"]},
-         "providers": [provider, dict(provider, provider="novita")]} for i in range(count)
-    ]}).encode()  # fmt: skip
+    provider = {
+        "provider": "together",
+        "status": "live",
+        "context_length": 131072,
+        "pricing": {"input": 0.2, "output": 0.2},
+        "supports_tools": True,
+        "supports_structured_output": True,
+        "is_model_author": False,
+    }
+    return json.dumps(
+        {
+            "object": "list",
+            "data": [
+                {
+                    "id": f"org-{i}/Model-{i}-Instruct",
+                    "object": "model",
+                    "architecture": {"input_modalities": ["text"]},
+                    "providers": [provider, dict(provider, provider="novita")],
+                }
+                for i in range(count)
+            ],
+        }
+    ).encode()
 
 
 class Router(BaseHTTPRequestHandler):
@@ -131,7 +162,9 @@ class Bench:
 
     def floor_stream(self, n: int) -> str:
         parts = []
-        with self.floor.stream("POST", self.url, json={"model": "m", "messages": [], "stream": True, "max_tokens": n}) as r:
+        with self.floor.stream(
+            "POST", self.url, json={"model": "m", "messages": [], "stream": True, "max_tokens": n}
+        ) as r:
             for line in r.iter_lines():
                 if line.startswith("data: ") and line != "data: [DONE]":
                     choices = json.loads(line[6:])["choices"]
@@ -140,7 +173,9 @@ class Bench:
         return "".join(parts)
 
     def floor_json(self, n: int) -> str:
-        answer = self.floor.post(self.url, json={"model": "m", "messages": [], "stream": False, "max_tokens": n})
+        answer = self.floor.post(
+            self.url, json={"model": "m", "messages": [], "stream": False, "max_tokens": n}
+        )
         return answer.json()["choices"][0]["message"]["content"]
 
     def plugin(self, n: int, stream: bool = True) -> str:
@@ -155,12 +190,16 @@ class Bench:
         client = InferenceClient(base_url=self.base, api_key="hf_bench")
         return "".join(
             chunk.choices[0].delta.content or ""
-            for chunk in client.chat_completion([{"role": "user", "content": "hi"}], max_tokens=n, stream=True)
+            for chunk in client.chat_completion(
+                [{"role": "user", "content": "hi"}], max_tokens=n, stream=True
+            )
             if chunk.choices
         )
 
     def first_token_floor(self) -> str:
-        with self.floor.stream("POST", self.url, json={"model": "m", "messages": [], "stream": True, "max_tokens": 1}) as r:
+        with self.floor.stream(
+            "POST", self.url, json={"model": "m", "messages": [], "stream": True, "max_tokens": 1}
+        ) as r:
             for line in r.iter_lines():
                 if line.startswith("data: "):
                     return json.loads(line[6:])["choices"][0]["delta"]["content"]
@@ -175,7 +214,9 @@ class Bench:
         async with httpx2.AsyncClient(limits=httpx2.Limits(max_connections=prompts)) as client:
 
             async def one():
-                async with client.stream("POST", self.url, json={"model": "m", "messages": [], "stream": True, "max_tokens": n}) as r:
+                async with client.stream(
+                    "POST", self.url, json={"model": "m", "messages": [], "stream": True, "max_tokens": n}
+                ) as r:
                     parts = []
                     async for line in r.aiter_lines():
                         if line.startswith("data: ") and line != "data: [DONE]":
@@ -217,14 +258,21 @@ class Bench:
         text = self.plugin(n)
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-        return (peak - 2 * sys.getsizeof(text)) / 1e6  # the text is held twice: llm's chunks, the joined string
+        return (
+            peak - 2 * sys.getsizeof(text)
+        ) / 1e6  # the text is held twice: llm's chunks, the joined string
 
 
 def instructions(command: list, env: dict) -> int:
     """Instructions a command executes, counted by valgrind's callgrind: the same on a busy machine."""
     with tempfile.TemporaryDirectory() as scratch:
-        run = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={scratch}/out", *command],
-                             env=env, capture_output=True, text=True, check=True)  # fmt: skip
+        run = subprocess.run(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={scratch}/out", *command],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     return int(re.search(r"Collected : (\d+)", run.stderr).group(1))
 
 
@@ -238,7 +286,9 @@ def startup(user_dir: pathlib.Path, repeats: int) -> list:
 
     import llm_hf_inference
 
-    py_compile.compile(llm_hf_inference.__file__)  # as pip does on install (an editable install may not have it)
+    py_compile.compile(
+        llm_hf_inference.__file__
+    )  # as pip does on install (an editable install may not have it)
     llm_cli = [sys.executable, "-m", "llm"]
     empty, with_catalog = user_dir / "empty", user_dir / "catalog"
     empty.mkdir(exist_ok=True)
@@ -265,8 +315,22 @@ def startup(user_dir: pathlib.Path, repeats: int) -> list:
                     cost[name].append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
             cost = {name: statistics.median(values) for name, values in cost.items()}
         label = "llm " + " ".join(command)
-        rows.append((f"start-up: {label} ({unit} vs no plugins)", cost["plugin"] / cost["no plugins"], "<= 1.02", lambda r: r <= 1.02))
-        rows.append((f"start-up: {label}, 200-model catalog", cost["catalog"] / cost["no plugins"], "<= 1.02", lambda r: r <= 1.02))
+        rows.append(
+            (
+                f"start-up: {label} ({unit} vs no plugins)",
+                cost["plugin"] / cost["no plugins"],
+                "<= 1.02",
+                lambda r: r <= 1.02,
+            )
+        )
+        rows.append(
+            (
+                f"start-up: {label}, 200-model catalog",
+                cost["catalog"] / cost["no plugins"],
+                "<= 1.02",
+                lambda r: r <= 1.02,
+            )
+        )
     return rows
 
 
@@ -293,30 +357,95 @@ def main():
 def run_all(bench: Bench, args, user_dir: pathlib.Path):
     n, repeats = args.chunks, args.repeats
     expected = " token" * n
-    assert bench.floor_stream(n) == bench.plugin(n) == bench.openai(n) == bench.hub(n) == expected  # and warm up
+    assert (
+        bench.floor_stream(n) == bench.plugin(n) == bench.openai(n) == bench.hub(n) == expected
+    )  # and warm up
     assert bench.floor_json(n) == bench.plugin(n, stream=False) == expected
 
     rows = startup(user_dir, repeats)
-    t = interleaved({"floor": lambda: bench.floor_stream(n), "plugin": lambda: bench.plugin(n),
-                     "openai": lambda: bench.openai(n), "hub": lambda: bench.hub(n)}, repeats)  # fmt: skip
-    rows.append((f"streaming decode, {n:,} chunks: plugin (vs floor)", t["floor"] / t["plugin"], ">= 0.85", lambda r: r >= 0.85))
-    rows.append(("  peer: llm's OpenAI-compatible client (vs floor)", t["floor"] / t["openai"], "< plugin", lambda r: r < t["floor"] / t["plugin"]))
-    rows.append(("  peer: huggingface_hub InferenceClient (vs floor)", t["floor"] / t["hub"], "< plugin", lambda r: r < t["floor"] / t["plugin"]))
+    t = interleaved(
+        {
+            "floor": lambda: bench.floor_stream(n),
+            "plugin": lambda: bench.plugin(n),
+            "openai": lambda: bench.openai(n),
+            "hub": lambda: bench.hub(n),
+        },
+        repeats,
+    )
+    rows.append(
+        (
+            f"streaming decode, {n:,} chunks: plugin (vs floor)",
+            t["floor"] / t["plugin"],
+            ">= 0.85",
+            lambda r: r >= 0.85,
+        )
+    )
+    rows.append(
+        (
+            "  peer: llm's OpenAI-compatible client (vs floor)",
+            t["floor"] / t["openai"],
+            "< plugin",
+            lambda r: r < t["floor"] / t["plugin"],
+        )
+    )
+    rows.append(
+        (
+            "  peer: huggingface_hub InferenceClient (vs floor)",
+            t["floor"] / t["hub"],
+            "< plugin",
+            lambda r: r < t["floor"] / t["plugin"],
+        )
+    )
 
     ttft = interleaved({"floor": bench.first_token_floor, "plugin": bench.first_token_plugin}, repeats * 10)
-    rows.append(("time to first token: extra over floor (ms)", (ttft["plugin"] - ttft["floor"]) * 1000, "<= 1", lambda r: r <= 1))
+    rows.append(
+        (
+            "time to first token: extra over floor (ms)",
+            (ttft["plugin"] - ttft["floor"]) * 1000,
+            "<= 1",
+            lambda r: r <= 1,
+        )
+    )
 
-    rows.append(("memory, 100,000-chunk stream, over the text (MB)", bench.memory_over_text(100_000), "<= 2", lambda r: r <= 2))
+    rows.append(
+        (
+            "memory, 100,000-chunk stream, over the text (MB)",
+            bench.memory_over_text(100_000),
+            "<= 2",
+            lambda r: r <= 2,
+        )
+    )
 
     prompts = 100
-    t = interleaved({"floor": lambda: asyncio.run(bench.concurrent_floor(prompts, 200)),
-                     "plugin": lambda: asyncio.run(bench.concurrent_plugin(prompts, 200))}, repeats)  # fmt: skip
-    rows.append((f"concurrency: {prompts} async prompts (vs floor)", t["floor"] / t["plugin"], ">= 0.8", lambda r: r >= 0.8))
+    t = interleaved(
+        {
+            "floor": lambda: asyncio.run(bench.concurrent_floor(prompts, 200)),
+            "plugin": lambda: asyncio.run(bench.concurrent_plugin(prompts, 200)),
+        },
+        repeats,
+    )
+    rows.append(
+        (
+            f"concurrency: {prompts} async prompts (vs floor)",
+            t["floor"] / t["plugin"],
+            ">= 0.8",
+            lambda r: r >= 0.8,
+        )
+    )
     pools = bench.pools_for(prompts)
     rows.append((f"  connection pools the plugin used for the {prompts}", pools, "1", lambda r: r == 1))
 
-    t = interleaved({"floor": lambda: bench.floor_json(n), "plugin": lambda: bench.plugin(n, stream=False)}, repeats * 3)
-    rows.append((f"non-streaming, {n:,}-token JSON answer (vs floor)", t["floor"] / t["plugin"], ">= 0.9", lambda r: r >= 0.9))
+    t = interleaved(
+        {"floor": lambda: bench.floor_json(n), "plugin": lambda: bench.plugin(n, stream=False)}, repeats * 3
+    )
+    rows.append(
+        (
+            f"non-streaming, {n:,}-token JSON answer (vs floor)",
+            t["floor"] / t["plugin"],
+            ">= 0.9",
+            lambda r: r >= 0.9,
+        )
+    )
 
     print(f"{'figure':<56} {'value':>8}  {'target':<10} result")
     for name, value, target, ok in rows:

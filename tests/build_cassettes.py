@@ -17,7 +17,9 @@ import sys
 import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-RECORDINGS = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT.parent / "shared" / "hf-wire" / "recordings"
+RECORDINGS = (
+    pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT.parent / "shared" / "hf-wire" / "recordings"
+)
 ROUTER = "https://router.huggingface.co/v1/chat/completions"
 MANIFEST = {entry["case"]: entry for entry in json.loads((RECORDINGS / "manifest.json").read_text())}
 
@@ -100,7 +102,9 @@ def answer(case, message, finish="stop", **fields):
 
 def error(status, payload, provider=None, content_type="application/json", extra=()):
     _, headers, _ = recorded("2025-hf-inference-unprocessable_entity", provider=False)
-    headers = [(n, v) for n, v in headers if n.lower() not in ("content-type", "x-error-message", "www-authenticate")]
+    headers = [
+        (n, v) for n, v in headers if n.lower() not in ("content-type", "x-error-message", "www-authenticate")
+    ]
     headers.append(("Content-Type", content_type))
     if provider:
         headers.append(("x-inference-provider", provider))
@@ -140,7 +144,9 @@ def cassette(name, *exchanges, url=ROUTER):
             }
         )
     path = ROOT / "cassettes" / f"{name}.yaml"
-    path.write_text(yaml.safe_dump({"interactions": interactions, "version": 1}, allow_unicode=True, width=1000))
+    path.write_text(
+        yaml.safe_dump({"interactions": interactions, "version": 1}, allow_unicode=True, width=1000)
+    )
 
 
 def tool_call(call_id, name, arguments):
@@ -150,44 +156,127 @@ def tool_call(call_id, name, arguments):
 def json_answer(data, provider=False):
     """A JSON answer in the envelope of a 2025 router answer."""
     _, headers, _ = recorded("2025-hf-inference-no_stream", provider=provider)
-    drop = {"content-type"} | {n.lower() for n, _ in headers if n.lower().startswith("x-") and n.lower() != "x-request-id"}
-    headers = [(n, v) for n, v in headers if n.lower() not in drop] + [("Content-Type", "application/json; charset=utf-8")]
+    drop = {"content-type"} | {
+        n.lower() for n, _ in headers if n.lower().startswith("x-") and n.lower() != "x-request-id"
+    }
+    headers = [(n, v) for n, v in headers if n.lower() not in drop] + [
+        ("Content-Type", "application/json; charset=utf-8")
+    ]
     return 200, headers, json.dumps(data).encode()
 
 
 # The catalog: the wire README's own entry, and entries around it in the same shape.
-DEEPSEEK_V4 = {"id": "deepseek-ai/DeepSeek-V4-Pro", "object": "model", "created": 1776837885, "owned_by": "deepseek-ai",
-               "architecture": {"input_modalities": ["text"], "output_modalities": ["text"]},
-               "providers": [{"provider": "together", "status": "live", "context_length": 512000, "pricing": {"input": 2.1, "output": 4.4},
-                              "supports_tools": True, "supports_structured_output": True, "first_token_latency_ms": 611, "throughput": 40.13,
-                              "is_model_author": False},
-                             {"provider": "featherless-ai", "status": "live", "is_model_author": False}]}
-LLAMA_ENTRY = {"id": LLAMA, "object": "model", "created": 1721692800, "owned_by": "meta-llama",
-               "architecture": {"input_modalities": ["text"], "output_modalities": ["text"]},
-               "providers": [
-                   {"provider": "cerebras", "status": "live", "context_length": 32768, "pricing": {"input": 0.1, "output": 0.1},
-                    "supports_tools": True, "supports_structured_output": False, "first_token_latency_ms": 180, "throughput": 2100.5, "is_model_author": False},
-                   {"provider": "novita", "status": "live", "context_length": 16384, "pricing": {"input": 0.02, "output": 0.05},
-                    "supports_tools": False, "supports_structured_output": True, "first_token_latency_ms": 820, "throughput": 61.2, "is_model_author": False},
-                   {"provider": "together", "status": "live", "context_length": 131072, "pricing": {"input": 0.18, "output": 0.18},
-                    "supports_tools": True, "supports_structured_output": True, "first_token_latency_ms": 420, "throughput": 150.0, "is_model_author": False},
-                   {"provider": "hf-inference", "status": "error", "is_model_author": False},
-               ]}
-VL_ENTRY = {"id": "Qwen/Qwen2.5-VL-7B-Instruct", "object": "model", "created": 1738000000, "owned_by": "Qwen",
-            "architecture": {"input_modalities": ["text", "image"], "output_modalities": ["text"]},
-            "providers": [{"provider": "hyperbolic", "status": "live", "context_length": 32768, "is_free": True,
-                           "supports_tools": False, "supports_structured_output": False, "is_model_author": False}]}
-BROKEN_ENTRY = {"id": "someone/All-Providers-Down", "object": "model",
-                "providers": [{"provider": "novita", "status": "error", "is_model_author": False}]}
-MINIMAL_ENTRY = {"id": "someone/Minimal-Chat", "providers": [{"provider": "featherless-ai", "status": "live"}]}
+DEEPSEEK_V4 = {
+    "id": "deepseek-ai/DeepSeek-V4-Pro",
+    "object": "model",
+    "created": 1776837885,
+    "owned_by": "deepseek-ai",
+    "architecture": {"input_modalities": ["text"], "output_modalities": ["text"]},
+    "providers": [
+        {
+            "provider": "together",
+            "status": "live",
+            "context_length": 512000,
+            "pricing": {"input": 2.1, "output": 4.4},
+            "supports_tools": True,
+            "supports_structured_output": True,
+            "first_token_latency_ms": 611,
+            "throughput": 40.13,
+            "is_model_author": False,
+        },
+        {"provider": "featherless-ai", "status": "live", "is_model_author": False},
+    ],
+}
+LLAMA_ENTRY = {
+    "id": LLAMA,
+    "object": "model",
+    "created": 1721692800,
+    "owned_by": "meta-llama",
+    "architecture": {"input_modalities": ["text"], "output_modalities": ["text"]},
+    "providers": [
+        {
+            "provider": "cerebras",
+            "status": "live",
+            "context_length": 32768,
+            "pricing": {"input": 0.1, "output": 0.1},
+            "supports_tools": True,
+            "supports_structured_output": False,
+            "first_token_latency_ms": 180,
+            "throughput": 2100.5,
+            "is_model_author": False,
+        },
+        {
+            "provider": "novita",
+            "status": "live",
+            "context_length": 16384,
+            "pricing": {"input": 0.02, "output": 0.05},
+            "supports_tools": False,
+            "supports_structured_output": True,
+            "first_token_latency_ms": 820,
+            "throughput": 61.2,
+            "is_model_author": False,
+        },
+        {
+            "provider": "together",
+            "status": "live",
+            "context_length": 131072,
+            "pricing": {"input": 0.18, "output": 0.18},
+            "supports_tools": True,
+            "supports_structured_output": True,
+            "first_token_latency_ms": 420,
+            "throughput": 150.0,
+            "is_model_author": False,
+        },
+        {"provider": "hf-inference", "status": "error", "is_model_author": False},
+    ],
+}
+VL_ENTRY = {
+    "id": "Qwen/Qwen2.5-VL-7B-Instruct",
+    "object": "model",
+    "created": 1738000000,
+    "owned_by": "Qwen",
+    "architecture": {"input_modalities": ["text", "image"], "output_modalities": ["text"]},
+    "providers": [
+        {
+            "provider": "hyperbolic",
+            "status": "live",
+            "context_length": 32768,
+            "is_free": True,
+            "supports_tools": False,
+            "supports_structured_output": False,
+            "is_model_author": False,
+        }
+    ],
+}
+BROKEN_ENTRY = {
+    "id": "someone/All-Providers-Down",
+    "object": "model",
+    "providers": [{"provider": "novita", "status": "error", "is_model_author": False}],
+}
+MINIMAL_ENTRY = {
+    "id": "someone/Minimal-Chat",
+    "providers": [{"provider": "featherless-ai", "status": "live"}],
+}
 CATALOG = {"object": "list", "data": [DEEPSEEK_V4, LLAMA_ENTRY, VL_ENTRY, BROKEN_ENTRY, MINIMAL_ENTRY]}
-CATALOG_LATER = {"object": "list", "data": [LLAMA_ENTRY, VL_ENTRY, BROKEN_ENTRY,
-                                            dict(MINIMAL_ENTRY, id="someone/Newer-Chat")]}
-WHOAMI = {"type": "user", "id": "60f1abe7544c2adfd699860c", "name": "alice", "fullname": "Alice Example",
-          "email": "alice@example.com", "emailVerified": True, "isPro": False, "canPay": True,
-          "orgs": [{"type": "org", "name": "acme", "fullname": "Acme", "roleInOrg": "admin"},
-                   {"type": "org", "name": "hf-fans", "fullname": "HF fans", "roleInOrg": "read"}],
-          "auth": {"type": "access_token", "accessToken": {"displayName": "laptop", "role": "fineGrained"}}}
+CATALOG_LATER = {
+    "object": "list",
+    "data": [LLAMA_ENTRY, VL_ENTRY, BROKEN_ENTRY, dict(MINIMAL_ENTRY, id="someone/Newer-Chat")],
+}
+WHOAMI = {
+    "type": "user",
+    "id": "60f1abe7544c2adfd699860c",
+    "name": "alice",
+    "fullname": "Alice Example",
+    "email": "alice@example.com",
+    "emailVerified": True,
+    "isPro": False,
+    "canPay": True,
+    "orgs": [
+        {"type": "org", "name": "acme", "fullname": "Acme", "roleInOrg": "admin"},
+        {"type": "org", "name": "hf-fans", "fullname": "HF fans", "roleInOrg": "read"},
+    ],
+    "auth": {"type": "access_token", "accessToken": {"displayName": "laptop", "role": "fineGrained"}},
+}
 
 
 def main():
@@ -196,18 +285,40 @@ def main():
     cassette("catalog", (get(models_url), json_answer(CATALOG)))
     cassette("catalog-later", (get(models_url), json_answer(CATALOG_LATER)))
     cassette("whoami", (get("https://huggingface.co/api/whoami-v2"), json_answer(WHOAMI)))
-    cassette("whoami-401", (get("https://huggingface.co/api/whoami-v2"), error(401, {"error": "Invalid credentials in Authorization header"})))
-    cassette("prompt-then-catalog", (body([SYSTEM, QUESTION], max_tokens=20), recorded("2025-together-with_stream")),
-             (get(models_url), json_answer(CATALOG)))
-    cassette("prompt-then-catalog-error", (body([SYSTEM, QUESTION], max_tokens=20), recorded("2025-together-with_stream")),
-             (get(models_url), error(500, {"error": "Internal Server Error"})))
+    cassette(
+        "whoami-401",
+        (
+            get("https://huggingface.co/api/whoami-v2"),
+            error(401, {"error": "Invalid credentials in Authorization header"}),
+        ),
+    )
+    cassette(
+        "prompt-then-catalog",
+        (body([SYSTEM, QUESTION], max_tokens=20), recorded("2025-together-with_stream")),
+        (get(models_url), json_answer(CATALOG)),
+    )
+    cassette(
+        "prompt-then-catalog-error",
+        (body([SYSTEM, QUESTION], max_tokens=20), recorded("2025-together-with_stream")),
+        (get(models_url), error(500, {"error": "Internal Server Error"})),
+    )
     # Servers outside the router: a self-hosted TGI, a dedicated endpoint, a proxy in LLM_HF_BASE_URL.
     tgi_question = body([QUESTION], stream=False, model="tgi")
-    cassette("self-hosted-tgi", (tgi_question, recorded("2024-hf-inference-no_stream")), url="http://localhost:8080/v1/chat/completions")
-    cassette("dedicated-endpoint", (tgi_question, recorded("2024-hf-inference-no_stream")),
-             url="https://my-llama.us-east-1.aws.endpoints.huggingface.cloud/v1/chat/completions")
-    cassette("proxy-base-url", (body([QUESTION], stream=False), recorded("2025-cerebras-no_stream")),
-             url="https://hf-proxy.example.com/v1/chat/completions")
+    cassette(
+        "self-hosted-tgi",
+        (tgi_question, recorded("2024-hf-inference-no_stream")),
+        url="http://localhost:8080/v1/chat/completions",
+    )
+    cassette(
+        "dedicated-endpoint",
+        (tgi_question, recorded("2024-hf-inference-no_stream")),
+        url="https://my-llama.us-east-1.aws.endpoints.huggingface.cloud/v1/chat/completions",
+    )
+    cassette(
+        "proxy-base-url",
+        (body([QUESTION], stream=False), recorded("2025-cerebras-no_stream")),
+        url="https://hf-proxy.example.com/v1/chat/completions",
+    )
     question = [SYSTEM, QUESTION]
 
     # Core: every dialect, streamed and not.
@@ -217,15 +328,19 @@ def main():
         cassette(f"no-stream-{case}", (body(question, stream=False), recorded(f"{case}-no_stream")))
 
     # A -c conversation: the second request carries the first exchange.
-    first_answer = (
-        "Deep learning is a subset of machine learning that involves the use of artificial neural networks (ANNs)"
-    )
+    first_answer = "Deep learning is a subset of machine learning that involves the use of artificial neural networks (ANNs)"
     cassette(
         "conversation",
         (body(question, max_tokens=20), recorded("2025-hf-inference-with_stream")),
         (
-            body(question + [{"role": "assistant", "content": first_answer},
-                             {"role": "user", "content": "Say it shorter."}], max_tokens=20),
+            body(
+                question
+                + [
+                    {"role": "assistant", "content": first_answer},
+                    {"role": "user", "content": "Say it shorter."},
+                ],
+                max_tokens=20,
+            ),
             recorded("2025-together-with_stream"),
         ),
     )
@@ -235,20 +350,38 @@ def main():
     cassette(
         "image-url",
         (
-            body([{"role": "user", "content": [
-                {"type": "text", "text": "What is in this picture?"},
-                {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
-            ]}], model=vision, stream=False),
+            body(
+                [
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "text", "text": "What is in this picture?"},
+                            {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
+                        ],
+                    }
+                ],
+                model=vision,
+                stream=False,
+            ),
             recorded("2025-novita-no_stream"),
         ),
     )
     cassette(
         "image-file",
         (
-            body([{"role": "user", "content": [
-                {"type": "text", "text": "What is in this picture?"},
-                {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
-            ]}], model=vision, stream=False),
+            body(
+                [
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "text", "text": "What is in this picture?"},
+                            {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+                        ],
+                    }
+                ],
+                model=vision,
+                stream=False,
+            ),
             recorded("2025-novita-no_stream"),
         ),
     )
@@ -257,48 +390,170 @@ def main():
     cassette(
         "all-options",
         (
-            body(question, model=LLAMA + ":together", temperature=0, top_p=0.5, frequency_penalty=-2,
-                 presence_penalty=2, stop=["Observation", "Final Answer"], seed=0, max_tokens=20,
-                 logprobs=False),
+            body(
+                question,
+                model=LLAMA + ":together",
+                temperature=0,
+                top_p=0.5,
+                frequency_penalty=-2,
+                presence_penalty=2,
+                stop=["Observation", "Final Answer"],
+                seed=0,
+                max_tokens=20,
+                logprobs=False,
+            ),
             recorded("2025-together-with_stream"),
         ),
     )
 
     # Errors in every shape the wire README lists.
     ask = body(question, stream=False)
-    cassette("error-401", (ask, recorded("2025-hf-inference-unprocessable_entity", provider=False)))  # refused before routing
+    cassette(
+        "error-401", (ask, recorded("2025-hf-inference-unprocessable_entity", provider=False))
+    )  # refused before routing
     cassette("error-422-plain-text", (ask, recorded("2024-hf-inference-unprocessable_entity")))
-    cassette("error-422-tgi", (ask, error(422, {"error": "Input validation error: `temperature` must be strictly positive", "error_type": "validation"})))
-    cassette("error-402", (ask, error(402, {"error": "You have depleted your monthly included credits. Purchase pre-paid credits to continue using Inference Providers. Alternatively, subscribe to PRO to get 20x more included usage."})))
-    cassette("error-403", (ask, error(403, {"error": "This authentication method does not have sufficient permissions to call Inference Providers on behalf of user alice"})))
-    cassette("error-400-not-supported", (
-        body(question, stream=False, model=LLAMA + ":cerebras"),
-        error(400, {"error": {"message": f"The requested model '{LLAMA}' is not supported by any provider you have enabled.",
-                              "type": "invalid_request_error", "param": "model", "code": "model_not_supported"}}),
-    ))
-    cassette("error-429", (ask, error(429, {"error": "Rate limit reached. Please wait or upgrade to PRO."}, provider="together")))
-    cassette("error-503-loading", (ask, error(503, {"error": f"Model {LLAMA} is currently loading", "estimated_time": 577.37})))
-    cassette("error-504-html", (ask, error(504, b"<html><head><title>504 Gateway Time-out</title></head><body><center><h1>504 Gateway Time-out</h1></center></body></html>", content_type="text/html")))
+    cassette(
+        "error-422-tgi",
+        (
+            ask,
+            error(
+                422,
+                {
+                    "error": "Input validation error: `temperature` must be strictly positive",
+                    "error_type": "validation",
+                },
+            ),
+        ),
+    )
+    cassette(
+        "error-402",
+        (
+            ask,
+            error(
+                402,
+                {
+                    "error": "You have depleted your monthly included credits. Purchase pre-paid credits to continue using Inference Providers. Alternatively, subscribe to PRO to get 20x more included usage."
+                },
+            ),
+        ),
+    )
+    cassette(
+        "error-403",
+        (
+            ask,
+            error(
+                403,
+                {
+                    "error": "This authentication method does not have sufficient permissions to call Inference Providers on behalf of user alice"
+                },
+            ),
+        ),
+    )
+    cassette(
+        "error-400-not-supported",
+        (
+            body(question, stream=False, model=LLAMA + ":cerebras"),
+            error(
+                400,
+                {
+                    "error": {
+                        "message": f"The requested model '{LLAMA}' is not supported by any provider you have enabled.",
+                        "type": "invalid_request_error",
+                        "param": "model",
+                        "code": "model_not_supported",
+                    }
+                },
+            ),
+        ),
+    )
+    cassette(
+        "error-429",
+        (
+            ask,
+            error(429, {"error": "Rate limit reached. Please wait or upgrade to PRO."}, provider="together"),
+        ),
+    )
+    cassette(
+        "error-503-loading",
+        (ask, error(503, {"error": f"Model {LLAMA} is currently loading", "estimated_time": 577.37})),
+    )
+    cassette(
+        "error-504-html",
+        (
+            ask,
+            error(
+                504,
+                b"<html><head><title>504 Gateway Time-out</title></head><body><center><h1>504 Gateway Time-out</h1></center></body></html>",
+                content_type="text/html",
+            ),
+        ),
+    )
 
     # Retries: what the server asks for, backoff, and giving up.
     ok = recorded("2025-together-no_stream")
     rate_limited = {"error": "Rate limit reached. Please wait or upgrade to PRO."}
-    cassette("retry-429-retry-after", (ask, error(429, rate_limited, "together", extra=[("Retry-After", "2")])), (ask, ok))
-    cassette("retry-429-retry-after-date", (ask, error(429, rate_limited, "together", extra=[("Retry-After", "Wed, 21 Oct 2099 07:28:00 GMT")])), (ask, ok))
-    cassette("retry-429-ratelimit-reset", (ask, error(429, rate_limited, "together", extra=[("RateLimit", "limit=100, remaining=0, reset=3")])), (ask, ok))
+    cassette(
+        "retry-429-retry-after",
+        (ask, error(429, rate_limited, "together", extra=[("Retry-After", "2")])),
+        (ask, ok),
+    )
+    cassette(
+        "retry-429-retry-after-date",
+        (ask, error(429, rate_limited, "together", extra=[("Retry-After", "Wed, 21 Oct 2099 07:28:00 GMT")])),
+        (ask, ok),
+    )
+    cassette(
+        "retry-429-ratelimit-reset",
+        (ask, error(429, rate_limited, "together", extra=[("RateLimit", "limit=100, remaining=0, reset=3")])),
+        (ask, ok),
+    )
     loading = {"error": f"Model {LLAMA} is currently loading"}
-    cassette("retry-503-loading", (ask, error(503, dict(loading, estimated_time=577.37))), (ask, error(503, dict(loading, estimated_time=20.5))), (ask, ok))
+    cassette(
+        "retry-503-loading",
+        (ask, error(503, dict(loading, estimated_time=577.37))),
+        (ask, error(503, dict(loading, estimated_time=20.5))),
+        (ask, ok),
+    )
     gateway = b"<html><head><title>{} Gateway</title></head><body></body></html>"
-    cassette("retry-502-504", (ask, error(502, gateway.replace(b"{}", b"502 Bad"), content_type="text/html")),
-             (ask, error(504, gateway.replace(b"{}", b"504 Time-out"), content_type="text/html")), (ask, ok))
-    cassette("retry-429-exhausted", *[(ask, error(429, rate_limited, "together", extra=[("Retry-After", "1")]))] * 3)
+    cassette(
+        "retry-502-504",
+        (ask, error(502, gateway.replace(b"{}", b"502 Bad"), content_type="text/html")),
+        (ask, error(504, gateway.replace(b"{}", b"504 Time-out"), content_type="text/html")),
+        (ask, ok),
+    )
+    cassette(
+        "retry-429-exhausted",
+        *[(ask, error(429, rate_limited, "together", extra=[("Retry-After", "1")]))] * 3,
+    )
 
     streamed = body(question, max_tokens=20)
     deep = [{"role": "assistant", "content": "Deep"}, {"content": " learning"}]
     status, headers, raw = sse("2024-hf-inference-with_stream", deep, finish=None, done=False)
-    cassette("error-mid-stream-tgi", (streamed, (status, headers, raw + b'data:{"error":"Request failed during generation: Server error: CUDA out of memory","error_type":"generation"}\n\n')))
+    cassette(
+        "error-mid-stream-tgi",
+        (
+            streamed,
+            (
+                status,
+                headers,
+                raw
+                + b'data:{"error":"Request failed during generation: Server error: CUDA out of memory","error_type":"generation"}\n\n',
+            ),
+        ),
+    )
     status, headers, raw = sse("2025-together-with_stream", deep, finish=None, done=False)
-    cassette("error-mid-stream-router", (streamed, (status, headers, raw + b'data: {"error":{"message":"Input validation error: inputs tokens + max_new_tokens must be <= 4096","http_status_code":422}}\n\n')))
+    cassette(
+        "error-mid-stream-router",
+        (
+            streamed,
+            (
+                status,
+                headers,
+                raw
+                + b'data: {"error":{"message":"Input validation error: inputs tokens + max_new_tokens must be <= 4096","http_status_code":422}}\n\n',
+            ),
+        ),
+    )
     cassette("truncated-stream", (streamed, sse("2025-cerebras-with_stream", deep, finish=None, done=False)))
 
     # Tools: a full chain (call, then the result, then the answer), streamed and not.
@@ -311,128 +566,416 @@ def main():
     final_deltas = [{"role": "assistant", "content": "It is sunny"}, {"content": " and 21°C in Paris."}]
     cassette(
         "tool-chain-stream",
-        (body(weather, tools=[WEATHER_TOOL]), sse("2025-together-with_stream", [
-            {"role": "assistant", "content": None, "tool_calls": [
-                {"index": 0, "id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": ""}}]},
-            *({"tool_calls": [{"index": 0, "function": {"arguments": ch}}]} for ch in '{"location": "Paris"}'),
-        ], finish="tool_calls", usage={"prompt_tokens": 180, "completion_tokens": 18, "total_tokens": 198})),
-        (body(after_call, tools=[WEATHER_TOOL]), sse("2025-together-with_stream", final_deltas,
-            usage={"prompt_tokens": 210, "completion_tokens": 12, "total_tokens": 222})),
+        (
+            body(weather, tools=[WEATHER_TOOL]),
+            sse(
+                "2025-together-with_stream",
+                [
+                    {
+                        "role": "assistant",
+                        "content": None,
+                        "tool_calls": [
+                            {
+                                "index": 0,
+                                "id": "call_1",
+                                "type": "function",
+                                "function": {"name": "get_weather", "arguments": ""},
+                            }
+                        ],
+                    },
+                    *(
+                        {"tool_calls": [{"index": 0, "function": {"arguments": ch}}]}
+                        for ch in '{"location": "Paris"}'
+                    ),
+                ],
+                finish="tool_calls",
+                usage={"prompt_tokens": 180, "completion_tokens": 18, "total_tokens": 198},
+            ),
+        ),
+        (
+            body(after_call, tools=[WEATHER_TOOL]),
+            sse(
+                "2025-together-with_stream",
+                final_deltas,
+                usage={"prompt_tokens": 210, "completion_tokens": 12, "total_tokens": 222},
+            ),
+        ),
     )
     cassette(
         "tool-chain-no-stream",
-        (body(weather, stream=False, tools=[WEATHER_TOOL]),
-         answer("2025-together-no_stream", {"role": "assistant", "content": None, "tool_calls": [call]}, finish="tool_calls")),
-        (body(after_call, stream=False, tools=[WEATHER_TOOL]),
-         answer("2025-together-no_stream", {"role": "assistant", "content": "It is sunny and 21°C in Paris."})),
+        (
+            body(weather, stream=False, tools=[WEATHER_TOOL]),
+            answer(
+                "2025-together-no_stream",
+                {"role": "assistant", "content": None, "tool_calls": [call]},
+                finish="tool_calls",
+            ),
+        ),
+        (
+            body(after_call, stream=False, tools=[WEATHER_TOOL]),
+            answer(
+                "2025-together-no_stream", {"role": "assistant", "content": "It is sunny and 21°C in Paris."}
+            ),
+        ),
     )
     cassette(
         "tool-chain-continued",
-        (body(weather, tools=[WEATHER_TOOL]), sse("2025-together-with_stream", [
-            {"role": "assistant", "content": None, "tool_calls": [
-                {"index": 0, "id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"location": "Paris"}'}}]},
-        ], finish="tool_calls")),
+        (
+            body(weather, tools=[WEATHER_TOOL]),
+            sse(
+                "2025-together-with_stream",
+                [
+                    {
+                        "role": "assistant",
+                        "content": None,
+                        "tool_calls": [
+                            {
+                                "index": 0,
+                                "id": "call_1",
+                                "type": "function",
+                                "function": {"name": "get_weather", "arguments": '{"location": "Paris"}'},
+                            }
+                        ],
+                    },
+                ],
+                finish="tool_calls",
+            ),
+        ),
         (body(after_call, tools=[WEATHER_TOOL]), sse("2025-together-with_stream", final_deltas)),
-        (body(after_call + [{"role": "assistant", "content": "It is sunny and 21°C in Paris."},
-                            {"role": "user", "content": "And in Rome?"}]),
-         sse("2025-together-with_stream", [{"role": "assistant", "content": "I would need to look that up."}])),
+        (
+            body(
+                after_call
+                + [
+                    {"role": "assistant", "content": "It is sunny and 21°C in Paris."},
+                    {"role": "user", "content": "And in Rome?"},
+                ]
+            ),
+            sse(
+                "2025-together-with_stream",
+                [{"role": "assistant", "content": "I would need to look that up."}],
+            ),
+        ),
     )
     cassette(
         "tool-two-calls",
-        (body(weather, tools=[WEATHER_TOOL]), sse("2025-novita-with_stream", [
-            {"role": "assistant", "tool_calls": [{"index": 0, "id": "call_a", "type": "function", "function": {"name": "get_weather", "arguments": '{"location":'}}]},
-            {"tool_calls": [{"index": 0, "function": {"arguments": ' "Paris"}'}}]},
-            {"tool_calls": [{"index": 1, "id": "call_b", "type": "function", "function": {"name": "get_weather", "arguments": '{"location": "Rome"}'}}]},
-        ], finish="tool_calls")),
+        (
+            body(weather, tools=[WEATHER_TOOL]),
+            sse(
+                "2025-novita-with_stream",
+                [
+                    {
+                        "role": "assistant",
+                        "tool_calls": [
+                            {
+                                "index": 0,
+                                "id": "call_a",
+                                "type": "function",
+                                "function": {"name": "get_weather", "arguments": '{"location":'},
+                            }
+                        ],
+                    },
+                    {"tool_calls": [{"index": 0, "function": {"arguments": ' "Paris"}'}}]},
+                    {
+                        "tool_calls": [
+                            {
+                                "index": 1,
+                                "id": "call_b",
+                                "type": "function",
+                                "function": {"name": "get_weather", "arguments": '{"location": "Rome"}'},
+                            }
+                        ]
+                    },
+                ],
+                finish="tool_calls",
+            ),
+        ),
     )
     # TGI before 3.2, not streamed: arguments as an object, id 0, description null, no content.
     cassette(
         "tool-tgi-object-arguments",
-        (body(weather, stream=False, tools=[WEATHER_TOOL]),
-         answer("2025-hf-inference-no_stream", {"role": "assistant", "tool_calls": [
-             {"id": 0, "type": "function", "function": {"description": None, "name": "get_weather", "arguments": {"location": "Paris"}}}]},
-             finish="eos_token")),
+        (
+            body(weather, stream=False, tools=[WEATHER_TOOL]),
+            answer(
+                "2025-hf-inference-no_stream",
+                {
+                    "role": "assistant",
+                    "tool_calls": [
+                        {
+                            "id": 0,
+                            "type": "function",
+                            "function": {
+                                "description": None,
+                                "name": "get_weather",
+                                "arguments": {"location": "Paris"},
+                            },
+                        }
+                    ],
+                },
+                finish="eos_token",
+            ),
+        ),
     )
     # TGI 2.0-3.1, streamed: one object per delta, name inside the arguments as _name.
     wrapped = '{"function": {"_name": "get_weather", "location": "Paris"}}'
     cassette(
         "tool-tgi-wrapped-stream",
-        (body(weather, tools=[WEATHER_TOOL]), sse("2024-hf-inference-with_stream", [
-            {"role": "assistant", "tool_calls": {"index": 0, "id": "", "type": "function", "function": {"name": None, "arguments": piece}}}
-            for piece in (wrapped[:9], wrapped[9:30], wrapped[30:])
-        ], finish="eos_token", done=False)),
+        (
+            body(weather, tools=[WEATHER_TOOL]),
+            sse(
+                "2024-hf-inference-with_stream",
+                [
+                    {
+                        "role": "assistant",
+                        "tool_calls": {
+                            "index": 0,
+                            "id": "",
+                            "type": "function",
+                            "function": {"name": None, "arguments": piece},
+                        },
+                    }
+                    for piece in (wrapped[:9], wrapped[9:30], wrapped[30:])
+                ],
+                finish="eos_token",
+                done=False,
+            ),
+        ),
     )
     cassette(
         "tool-no-index-no-id",
-        (body(weather, tools=[WEATHER_TOOL]), sse("2025-hf-inference-with_stream", [
-            {"role": "assistant", "tool_calls": [{"type": "function", "function": {"name": "get_weather", "arguments": '{"loca'}}]},
-            {"tool_calls": [{"function": {"arguments": 'tion": "Paris"}'}}]},
-        ], finish="tool_calls")),
+        (
+            body(weather, tools=[WEATHER_TOOL]),
+            sse(
+                "2025-hf-inference-with_stream",
+                [
+                    {
+                        "role": "assistant",
+                        "tool_calls": [
+                            {"type": "function", "function": {"name": "get_weather", "arguments": '{"loca'}}
+                        ],
+                    },
+                    {"tool_calls": [{"function": {"arguments": 'tion": "Paris"}'}}]},
+                ],
+                finish="tool_calls",
+            ),
+        ),
     )
     cassette(
         "tool-invalid-arguments",
-        (body(weather, tools=[WEATHER_TOOL]), sse("2025-together-with_stream", [
-            {"role": "assistant", "tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"location": Paris'}}]},
-        ], finish="tool_calls")),
+        (
+            body(weather, tools=[WEATHER_TOOL]),
+            sse(
+                "2025-together-with_stream",
+                [
+                    {
+                        "role": "assistant",
+                        "tool_calls": [
+                            {
+                                "index": 0,
+                                "id": "call_1",
+                                "type": "function",
+                                "function": {"name": "get_weather", "arguments": '{"location": Paris'},
+                            }
+                        ],
+                    },
+                ],
+                finish="tool_calls",
+            ),
+        ),
     )
 
     # Structured output.
-    schema = {"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}}, "required": ["name", "age"]}
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+        "required": ["name", "age"],
+    }
     dog = [{"role": "user", "content": "Invent a dog"}]
     json_schema = {"type": "json_schema", "json_schema": {"name": "output", "schema": schema, "strict": True}}
-    cassette("schema-stream", (body(dog, response_format=json_schema), sse("2025-novita-with_stream", [
-        {"role": "assistant", "content": '{"name": "Rex",'}, {"content": ' "age": 3}'}])))
-    cassette("schema-no-stream", (body(dog, stream=False, response_format=json_schema),
-                                  answer("2025-cerebras-no_stream", {"role": "assistant", "content": '{"name": "Rex", "age": 3}'})))
-    cassette("json-object", (body(dog, stream=False, response_format={"type": "json_object"}),
-                             answer("2025-together-no_stream", {"role": "assistant", "content": '{"name": "Rex"}'})))
-    park = [{"role": "user", "content": MANIFEST["2024-hf-inference-with_response_format"]["request_body"]["messages"][0]["content"]}]
-    tgi_schema = MANIFEST["2024-hf-inference-with_response_format"]["request_body"]["response_format"]["value"]
-    cassette("grammar-tgi", (body(park, stream=False, model="meta-llama/Llama-3.3-70B-Instruct", response_format={"type": "json", "value": tgi_schema}),
-                             recorded("2024-hf-inference-with_response_format")))
-    cassette("regex", (body(dog, stream=False, response_format={"type": "regex", "value": "(Rex|Fido)"}),
-                       answer("2024-hf-inference-no_stream", {"role": "assistant", "content": "Rex"}, finish="eos_token")))
+    cassette(
+        "schema-stream",
+        (
+            body(dog, response_format=json_schema),
+            sse(
+                "2025-novita-with_stream",
+                [{"role": "assistant", "content": '{"name": "Rex",'}, {"content": ' "age": 3}'}],
+            ),
+        ),
+    )
+    cassette(
+        "schema-no-stream",
+        (
+            body(dog, stream=False, response_format=json_schema),
+            answer("2025-cerebras-no_stream", {"role": "assistant", "content": '{"name": "Rex", "age": 3}'}),
+        ),
+    )
+    cassette(
+        "json-object",
+        (
+            body(dog, stream=False, response_format={"type": "json_object"}),
+            answer("2025-together-no_stream", {"role": "assistant", "content": '{"name": "Rex"}'}),
+        ),
+    )
+    park = [
+        {
+            "role": "user",
+            "content": MANIFEST["2024-hf-inference-with_response_format"]["request_body"]["messages"][0][
+                "content"
+            ],
+        }
+    ]
+    tgi_schema = MANIFEST["2024-hf-inference-with_response_format"]["request_body"]["response_format"][
+        "value"
+    ]
+    cassette(
+        "grammar-tgi",
+        (
+            body(
+                park,
+                stream=False,
+                model="meta-llama/Llama-3.3-70B-Instruct",
+                response_format={"type": "json", "value": tgi_schema},
+            ),
+            recorded("2024-hf-inference-with_response_format"),
+        ),
+    )
+    cassette(
+        "regex",
+        (
+            body(dog, stream=False, response_format={"type": "regex", "value": "(Rex|Fido)"}),
+            answer(
+                "2024-hf-inference-no_stream", {"role": "assistant", "content": "Rex"}, finish="eos_token"
+            ),
+        ),
+    )
 
     # Reasoning, in both field names, in <think> tags, and not streamed.
     r1 = "deepseek-ai/DeepSeek-R1"
     riddle = [{"role": "user", "content": "Is 7 prime?"}]
-    cassette("reasoning-field", (body(riddle, model=r1), sse("2025-together-with_stream", [
-        {"role": "assistant", "reasoning": "7 has no divisors"}, {"reasoning": " but 1 and 7."}, {"content": "Yes."}])))
-    cassette("reasoning-content-field", (body(riddle, model=r1), sse("2025-novita-with_stream", [
-        {"role": "assistant", "reasoning_content": "7 has no divisors"}, {"reasoning_content": " but 1 and 7."}, {"content": "Yes."}])))
-    cassette("reasoning-think-tags", (body(riddle, model=r1), sse("2025-hf-inference-with_stream", [
-        {"role": "assistant", "content": "<th"}, {"content": "ink>7 has no div"}, {"content": "isors but 1 and 7.</th"},
-        {"content": "ink>\n\n"}, {"content": "Yes."}])))
-    cassette("reasoning-no-stream", (body(riddle, model=r1, stream=False, reasoning_effort="high"),
-                                     answer("2025-together-no_stream", {"role": "assistant", "content": "Yes.", "reasoning": "7 has no divisors but 1 and 7."})))
+    cassette(
+        "reasoning-field",
+        (
+            body(riddle, model=r1),
+            sse(
+                "2025-together-with_stream",
+                [
+                    {"role": "assistant", "reasoning": "7 has no divisors"},
+                    {"reasoning": " but 1 and 7."},
+                    {"content": "Yes."},
+                ],
+            ),
+        ),
+    )
+    cassette(
+        "reasoning-content-field",
+        (
+            body(riddle, model=r1),
+            sse(
+                "2025-novita-with_stream",
+                [
+                    {"role": "assistant", "reasoning_content": "7 has no divisors"},
+                    {"reasoning_content": " but 1 and 7."},
+                    {"content": "Yes."},
+                ],
+            ),
+        ),
+    )
+    cassette(
+        "reasoning-think-tags",
+        (
+            body(riddle, model=r1),
+            sse(
+                "2025-hf-inference-with_stream",
+                [
+                    {"role": "assistant", "content": "<th"},
+                    {"content": "ink>7 has no div"},
+                    {"content": "isors but 1 and 7.</th"},
+                    {"content": "ink>\n\n"},
+                    {"content": "Yes."},
+                ],
+            ),
+        ),
+    )
+    cassette(
+        "reasoning-no-stream",
+        (
+            body(riddle, model=r1, stream=False, reasoning_effort="high"),
+            answer(
+                "2025-together-no_stream",
+                {"role": "assistant", "content": "Yes.", "reasoning": "7 has no divisors but 1 and 7."},
+            ),
+        ),
+    )
 
     # What it cost: the provider's own estimate.
-    costed = {"prompt_tokens": 46, "completion_tokens": 3, "total_tokens": 49, "estimated_cost": 0.0000123,
-              "prompt_tokens_details": {"cached_tokens": None}}
-    cassette("estimated-cost-stream", (body(question, max_tokens=20), sse("2025-novita-with_stream", [
-        {"role": "assistant", "content": "Deep learning"}, {"content": "."}], usage=costed)))
+    costed = {
+        "prompt_tokens": 46,
+        "completion_tokens": 3,
+        "total_tokens": 49,
+        "estimated_cost": 0.0000123,
+        "prompt_tokens_details": {"cached_tokens": None},
+    }
+    cassette(
+        "estimated-cost-stream",
+        (
+            body(question, max_tokens=20),
+            sse(
+                "2025-novita-with_stream",
+                [{"role": "assistant", "content": "Deep learning"}, {"content": "."}],
+                usage=costed,
+            ),
+        ),
+    )
     status, headers, raw = recorded("2025-novita-no_stream")
     answer_with_cost = json.loads(raw)
     answer_with_cost["usage"] = costed
-    cassette("estimated-cost-no-stream", (body(question, stream=False), (status, headers, json.dumps(answer_with_cost).encode())))
+    cassette(
+        "estimated-cost-no-stream",
+        (body(question, stream=False), (status, headers, json.dumps(answer_with_cost).encode())),
+    )
 
     # What it cost at the catalog's prices, and a session of prompts for 'llm hf spend'.
     fetch_catalog = (get(models_url), json_answer(CATALOG))
-    cassette("catalog-then-prompts", fetch_catalog,
-             (body(question, max_tokens=20), recorded("2025-novita-with_stream")),
-             (body(question, stream=False), recorded("2025-cerebras-no_stream")),
-             (body(question, max_tokens=20), recorded("2025-hf-inference-with_stream")),
-             (body(question, max_tokens=20), recorded("2025-together-with_stream")))
+    cassette(
+        "catalog-then-prompts",
+        fetch_catalog,
+        (body(question, max_tokens=20), recorded("2025-novita-with_stream")),
+        (body(question, stream=False), recorded("2025-cerebras-no_stream")),
+        (body(question, max_tokens=20), recorded("2025-hf-inference-with_stream")),
+        (body(question, max_tokens=20), recorded("2025-together-with_stream")),
+    )
 
     # Log probabilities.
     def logprob(token, value):
-        return {"token": token, "logprob": value, "bytes": list(token.encode()), "top_logprobs": [{"token": token, "logprob": value, "bytes": list(token.encode())}]}
-    cassette("logprobs-stream", (body(riddle, logprobs=True, top_logprobs=1), sse("2025-together-with_stream", [
-        {"role": "assistant", "content": "Yes"}, {"content": "."}], usage={"prompt_tokens": 14, "completion_tokens": 2, "total_tokens": 16},
-        logprobs=[logprob("Yes", -0.01), logprob(".", -0.2)])))
-    cassette("logprobs-no-stream", (body(riddle, stream=False, logprobs=True, top_logprobs=1),
-                                    answer("2025-hf-inference-no_stream", {"role": "assistant", "content": "Yes."},
-                                           logprobs={"content": [logprob("Yes", -0.01), logprob(".", -0.2)]})))
+        return {
+            "token": token,
+            "logprob": value,
+            "bytes": list(token.encode()),
+            "top_logprobs": [{"token": token, "logprob": value, "bytes": list(token.encode())}],
+        }
+
+    cassette(
+        "logprobs-stream",
+        (
+            body(riddle, logprobs=True, top_logprobs=1),
+            sse(
+                "2025-together-with_stream",
+                [{"role": "assistant", "content": "Yes"}, {"content": "."}],
+                usage={"prompt_tokens": 14, "completion_tokens": 2, "total_tokens": 16},
+                logprobs=[logprob("Yes", -0.01), logprob(".", -0.2)],
+            ),
+        ),
+    )
+    cassette(
+        "logprobs-no-stream",
+        (
+            body(riddle, stream=False, logprobs=True, top_logprobs=1),
+            answer(
+                "2025-hf-inference-no_stream",
+                {"role": "assistant", "content": "Yes."},
+                logprobs={"content": [logprob("Yes", -0.01), logprob(".", -0.2)]},
+            ),
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -4,10 +4,10 @@ import json
 
 import llm
 import pytest
-from helpers import invoke, run
 
 import llm_hf_inference
 from conftest import TEST_TOKEN
+from helpers import invoke, run
 
 QUESTION = "What is deep learning?"
 SYSTEM = "You are a helpful assistant."
@@ -36,8 +36,11 @@ def test_refresh_caches_the_catalog_and_says_what_changed(sent, catalog):
     assert "authorization" not in sent[0].headers and "x-hf-bill-to" not in sent[0].headers
     cached = json.loads((llm.user_dir() / "hf-inference-catalog.json").read_text())
     assert [e["id"] for e in cached["data"]] == [
-        "deepseek-ai/DeepSeek-V4-Pro", "meta-llama/Llama-3.1-8B-Instruct", "Qwen/Qwen2.5-VL-7B-Instruct",
-        "someone/All-Providers-Down", "someone/Minimal-Chat",
+        "deepseek-ai/DeepSeek-V4-Pro",
+        "meta-llama/Llama-3.1-8B-Instruct",
+        "Qwen/Qwen2.5-VL-7B-Instruct",
+        "someone/All-Providers-Down",
+        "someone/Minimal-Chat",
     ]
 
 
@@ -46,11 +49,14 @@ def test_refresh_caches_the_catalog_and_says_what_changed(sent, catalog):
 def test_models_come_from_the_catalog_with_their_capabilities(catalog):
     models = hf_models()
     assert sorted(models) == [
-        "hf/Qwen/Qwen2.5-VL-7B-Instruct", "hf/deepseek-ai/DeepSeek-V4-Pro",
-        "hf/meta-llama/Llama-3.1-8B-Instruct", "hf/someone/Minimal-Chat",
+        "hf/Qwen/Qwen2.5-VL-7B-Instruct",
+        "hf/deepseek-ai/DeepSeek-V4-Pro",
+        "hf/meta-llama/Llama-3.1-8B-Instruct",
+        "hf/someone/Minimal-Chat",
     ]
     capabilities = {
-        model_id: (m.supports_tools, m.supports_schema, bool(m.attachment_types)) for model_id, m in models.items()
+        model_id: (m.supports_tools, m.supports_schema, bool(m.attachment_types))
+        for model_id, m in models.items()
     }
     assert capabilities == {
         "hf/Qwen/Qwen2.5-VL-7B-Instruct": (False, False, True),
@@ -89,9 +95,15 @@ def test_a_broken_cache_warns_once_and_falls_back(content, monkeypatch, capsys):
     result = invoke("models")
     assert result.exit_code == 0
     assert len(hf_models()) == len(llm_hf_inference.BUILTIN_MODELS)
-    warnings = [line for line in result.stderr.splitlines() + capsys.readouterr().err.splitlines() if "llm-hf-inference" in line]
+    warnings = [
+        line
+        for line in result.stderr.splitlines() + capsys.readouterr().err.splitlines()
+        if "llm-hf-inference" in line
+    ]
     assert len(warnings) == 1
-    assert warnings[0].startswith(f"llm-hf-inference: cannot read {llm.user_dir() / 'hf-inference-catalog.json'} (")
+    assert warnings[0].startswith(
+        f"llm-hf-inference: cannot read {llm.user_dir() / 'hf-inference-catalog.json'} ("
+    )
     assert warnings[0].endswith("using the built-in models. Run 'llm hf refresh' to fetch the catalog again.")
 
 
@@ -118,14 +130,17 @@ def test_hf_models_table(catalog):
     assert max(len(line) for line in result.output.splitlines()) <= 80
 
 
-@pytest.mark.parametrize("args, ids", [
-    (["-q", "llama"], ["meta-llama/Llama-3.1-8B-Instruct"]),
-    (["--provider", "featherless-ai"], ["deepseek-ai/DeepSeek-V4-Pro", "someone/Minimal-Chat"]),
-    (["--tools"], ["deepseek-ai/DeepSeek-V4-Pro", "meta-llama/Llama-3.1-8B-Instruct"]),
-    (["--schemas", "-q", "deepseek"], ["deepseek-ai/DeepSeek-V4-Pro"]),
-    (["--vision"], ["Qwen/Qwen2.5-VL-7B-Instruct"]),
-    (["--free"], ["Qwen/Qwen2.5-VL-7B-Instruct"]),
-])
+@pytest.mark.parametrize(
+    "args, ids",
+    [
+        (["-q", "llama"], ["meta-llama/Llama-3.1-8B-Instruct"]),
+        (["--provider", "featherless-ai"], ["deepseek-ai/DeepSeek-V4-Pro", "someone/Minimal-Chat"]),
+        (["--tools"], ["deepseek-ai/DeepSeek-V4-Pro", "meta-llama/Llama-3.1-8B-Instruct"]),
+        (["--schemas", "-q", "deepseek"], ["deepseek-ai/DeepSeek-V4-Pro"]),
+        (["--vision"], ["Qwen/Qwen2.5-VL-7B-Instruct"]),
+        (["--free"], ["Qwen/Qwen2.5-VL-7B-Instruct"]),
+    ],
+)
 @pytest.mark.vcr
 @pytest.mark.cassette("catalog")
 def test_hf_models_filters(args, ids, catalog):
@@ -133,11 +148,14 @@ def test_hf_models_filters(args, ids, catalog):
     assert [entry["id"] for entry in json.loads(result.output)] == ids
 
 
-@pytest.mark.parametrize("sort, order", [
-    ("price", ["novita", "cerebras", "together", "hf-inference"]),
-    ("latency", ["cerebras", "together", "novita", "hf-inference"]),
-    ("throughput", ["cerebras", "together", "novita", "hf-inference"]),
-])
+@pytest.mark.parametrize(
+    "sort, order",
+    [
+        ("price", ["novita", "cerebras", "together", "hf-inference"]),
+        ("latency", ["cerebras", "together", "novita", "hf-inference"]),
+        ("throughput", ["cerebras", "together", "novita", "hf-inference"]),
+    ],
+)
 @pytest.mark.vcr
 @pytest.mark.cassette("catalog")
 def test_hf_providers_table(sort, order, catalog):
@@ -172,9 +190,14 @@ def test_an_unknown_provider_fails_before_any_request(sent, catalog):
 @pytest.mark.cassette("prompt-then-catalog")
 def test_a_missing_catalog_is_fetched_after_a_prompt_on_the_same_client(monkeypatch, sent, played):
     monkeypatch.setattr(llm_hf_inference, "CATALOG_MAX_AGE", 24 * 3600.0)
-    result = invoke("-m", "hf-llama3.1", "-s", SYSTEM, "-o", "max_tokens", "20", "-o", "bill_to", "acme", QUESTION)
+    result = invoke(
+        "-m", "hf-llama3.1", "-s", SYSTEM, "-o", "max_tokens", "20", "-o", "bill_to", "acme", QUESTION
+    )
     assert result.exit_code == 0
-    assert [r.url for r in sent] == ["https://router.huggingface.co/v1/chat/completions", "https://router.huggingface.co/v1/models"]
+    assert [r.url for r in sent] == [
+        "https://router.huggingface.co/v1/chat/completions",
+        "https://router.huggingface.co/v1/models",
+    ]
     assert sent[0].headers["x-hf-bill-to"] == "acme"
     assert "x-hf-bill-to" not in sent[1].headers and "authorization" not in sent[1].headers
     assert "hf/deepseek-ai/DeepSeek-V4-Pro" in hf_models()
@@ -208,7 +231,17 @@ def test_added_self_hosted_model_gets_no_token(sent, played):
 @pytest.mark.cassette("self-hosted-tgi")
 def test_added_self_hosted_model_gets_its_own_key(sent, played):
     invoke("keys", "set", "my-tgi", "--value", "local-secret")
-    invoke("hf", "add", "tgi", "--alias", "local", "--base-url", "http://localhost:8080/v1", "--key-name", "my-tgi")
+    invoke(
+        "hf",
+        "add",
+        "tgi",
+        "--alias",
+        "local",
+        "--base-url",
+        "http://localhost:8080/v1",
+        "--key-name",
+        "my-tgi",
+    )
     run("local", QUESTION, stream=False)
     assert sent[0].headers["authorization"] == "Bearer local-secret"
 
@@ -216,8 +249,16 @@ def test_added_self_hosted_model_gets_its_own_key(sent, played):
 @pytest.mark.vcr
 @pytest.mark.cassette("dedicated-endpoint")
 def test_added_dedicated_endpoint_gets_the_hf_token(sent, played):
-    result = invoke("hf", "add", "tgi", "--alias", "mine", "--vision",
-                    "--base-url", "https://my-llama.us-east-1.aws.endpoints.huggingface.cloud/v1")
+    result = invoke(
+        "hf",
+        "add",
+        "tgi",
+        "--alias",
+        "mine",
+        "--vision",
+        "--base-url",
+        "https://my-llama.us-east-1.aws.endpoints.huggingface.cloud/v1",
+    )
     assert result.output.endswith("with the Hugging Face token.\n")
     run("mine", QUESTION, stream=False)
     assert sent[0].headers["authorization"] == f"Bearer {TEST_TOKEN}"
@@ -232,12 +273,19 @@ def test_llm_hf_base_url_replaces_the_router_token_included(monkeypatch, sent, p
     assert sent[0].headers["authorization"] == f"Bearer {TEST_TOKEN}"
 
 
-@pytest.mark.parametrize("url, hf", [
-    ("https://huggingface.co/api", True), ("https://router.huggingface.co/v1", True),
-    ("https://x.us-east-1.aws.endpoints.huggingface.cloud/v1", True), ("https://me-app.hf.space/v1", True),
-    ("http://x.endpoints.huggingface.cloud/v1", False), ("https://huggingface.co.evil.com/v1", False),
-    ("https://evilhuggingface.co/v1", False), ("http://localhost:8080/v1", False),
-])
+@pytest.mark.parametrize(
+    "url, hf",
+    [
+        ("https://huggingface.co/api", True),
+        ("https://router.huggingface.co/v1", True),
+        ("https://x.us-east-1.aws.endpoints.huggingface.cloud/v1", True),
+        ("https://me-app.hf.space/v1", True),
+        ("http://x.endpoints.huggingface.cloud/v1", False),
+        ("https://huggingface.co.evil.com/v1", False),
+        ("https://evilhuggingface.co/v1", False),
+        ("http://localhost:8080/v1", False),
+    ],
+)
 def test_which_hosts_may_see_the_hf_token(url, hf):
     assert llm_hf_inference.is_hf_host(url) is hf
 
@@ -260,7 +308,10 @@ def test_add_and_remove_round_trip():
 def test_whoami(monkeypatch, sent, played):
     monkeypatch.setenv("HF_BILL_TO", "acme")
     result = invoke("hf", "whoami")
-    assert result.output == "alice (Alice Example)\nOrganisations: acme, hf-fans\nToken: laptop (role: fineGrained)\n"
+    assert (
+        result.output
+        == "alice (Alice Example)\nOrganisations: acme, hf-fans\nToken: laptop (role: fineGrained)\n"
+    )
     assert sent[0].headers["authorization"] == f"Bearer {TEST_TOKEN}"
     assert "x-hf-bill-to" not in sent[0].headers
     assert TEST_TOKEN not in result.output
@@ -271,5 +322,7 @@ def test_whoami(monkeypatch, sent, played):
 def test_whoami_with_a_bad_token(played):
     result = invoke("hf", "whoami")
     assert result.exit_code == 1
-    assert result.output.startswith("Error: huggingface.co answered 401: Invalid credentials in Authorization header")
+    assert result.output.startswith(
+        "Error: huggingface.co answered 401: Invalid credentials in Authorization header"
+    )
     assert TEST_TOKEN not in result.output

@@ -4,10 +4,10 @@ import asyncio
 
 import llm
 import pytest
-from helpers import body_of, invoke, logged_turns, run
 
 import llm_hf_inference
 from conftest import TEST_TOKEN
+from helpers import body_of, invoke, logged_turns, run
 
 QUESTION = "What is deep learning?"
 SYSTEM = "You are a helpful assistant."
@@ -18,23 +18,43 @@ SYNC_ASYNC = pytest.mark.parametrize("use_async", [False, True], ids=["sync", "a
 STREAMED = {
     "2024-hf-inference": (
         "Deep learning is a subfield of machine learning that is based on artificial neural networks with multiple layers to",
-        None, None, "HuggingFaceH4/zephyr-7b-beta", "", None,
+        None,
+        None,
+        "HuggingFaceH4/zephyr-7b-beta",
+        "",
+        None,
     ),
     "2025-cerebras": (
         "Deep learning is a subset of machine learning, which is a field of artificial intelligence (AI) that",
-        46, 20, "llama-3.3-70b", "chatcmpl-deed8a97-8f08-4f41-bdba-d6b9015b1090", "cerebras",
+        46,
+        20,
+        "llama-3.3-70b",
+        "chatcmpl-deed8a97-8f08-4f41-bdba-d6b9015b1090",
+        "cerebras",
     ),
     "2025-hf-inference": (
         "Deep learning is a subset of machine learning that involves the use of artificial neural networks (ANNs)",
-        None, None, "meta-llama/Llama-3.1-8B-Instruct", "", "hf-inference",
+        None,
+        None,
+        "meta-llama/Llama-3.1-8B-Instruct",
+        "",
+        "hf-inference",
     ),
     "2025-novita": (
         "Deep learning is a subfield of machine learning that focuses on the development of artificial neural networks with multiple",
-        46, 20, "meta-llama/llama-3.1-8b-instruct", "chatcmpl-af6e9802f1554a49be4dd42048b91565", "novita",
+        46,
+        20,
+        "meta-llama/llama-3.1-8b-instruct",
+        "chatcmpl-af6e9802f1554a49be4dd42048b91565",
+        "novita",
     ),
     "2025-together": (
         "Deep learning is a subfield of machine learning that involves the use of artificial neural networks to model and",
-        26, 20, "meta-llama/Meta-Llama-3-8B-Instruct-Turbo", "91158e6ad8a0ef60", "together",
+        26,
+        20,
+        "meta-llama/Meta-Llama-3-8B-Instruct-Turbo",
+        "91158e6ad8a0ef60",
+        "together",
     ),
 }
 
@@ -51,7 +71,11 @@ def test_stream_every_dialect(case, use_async, sent, played):
     assert out.resolved_model == model
     expected_json = {"id": response_id, "model": model, "finish_reason": "length"}
     if input_tokens is not None:
-        expected_json["usage"] = {"prompt_tokens": input_tokens, "completion_tokens": 20, "total_tokens": input_tokens + 20}
+        expected_json["usage"] = {
+            "prompt_tokens": input_tokens,
+            "completion_tokens": 20,
+            "total_tokens": input_tokens + 20,
+        }
         if case == "2025-novita":
             expected_json["usage"].update(prompt_tokens_details=None, completion_tokens_details=None)
     if provider:
@@ -72,11 +96,46 @@ def test_stream_every_dialect(case, use_async, sent, played):
 
 # case: start, end, length, input tokens, output tokens, model
 NOT_STREAMED = {
-    "2024-hf-inference": ("Deep learning is a subfield", "neural networks with multiple layers of", 123, 47, 20, "HuggingFaceH4/zephyr-7b-beta"),
-    "2025-cerebras": ("**Deep Learning: An Overview**\\n====", "to analyze and interpret data.", 196, 46, 637, "llama-3.3-70b"),
-    "2025-hf-inference": ("Deep learning is a subfield of artificial", "multiple layers of complex components.", 3141, 46, 579, "meta-llama/Llama-3.1-8B-Instruct"),
-    "2025-novita": ("Deep learning is a subset of machine", "rapidly expanding across many fields.", 3071, 46, 584, "meta-llama/llama-3.1-8b-instruct"),
-    "2025-together": ("Deep learning is a subfield of machine", "natural language processing, and robotics.", 3441, 26, 597, "meta-llama/Meta-Llama-3-8B-Instruct-Turbo"),
+    "2024-hf-inference": (
+        "Deep learning is a subfield",
+        "neural networks with multiple layers of",
+        123,
+        47,
+        20,
+        "HuggingFaceH4/zephyr-7b-beta",
+    ),
+    "2025-cerebras": (
+        "**Deep Learning: An Overview**\\n====",
+        "to analyze and interpret data.",
+        196,
+        46,
+        637,
+        "llama-3.3-70b",
+    ),
+    "2025-hf-inference": (
+        "Deep learning is a subfield of artificial",
+        "multiple layers of complex components.",
+        3141,
+        46,
+        579,
+        "meta-llama/Llama-3.1-8B-Instruct",
+    ),
+    "2025-novita": (
+        "Deep learning is a subset of machine",
+        "rapidly expanding across many fields.",
+        3071,
+        46,
+        584,
+        "meta-llama/llama-3.1-8b-instruct",
+    ),
+    "2025-together": (
+        "Deep learning is a subfield of machine",
+        "natural language processing, and robotics.",
+        3441,
+        26,
+        597,
+        "meta-llama/Meta-Llama-3-8B-Instruct-Turbo",
+    ),
 }
 
 
@@ -93,7 +152,11 @@ def test_no_stream_every_dialect(case, use_async, sent, played):
     assert out.response_json["finish_reason"] == ("length" if case.startswith("2024") else "stop")
     assert out.response_json["usage"]["completion_tokens"] == output_tokens
     assert [e.type for e in out.events] == ["text"]
-    assert sent[0].body == {"model": "meta-llama/Llama-3.1-8B-Instruct", "messages": MESSAGES, "stream": False}
+    assert sent[0].body == {
+        "model": "meta-llama/Llama-3.1-8B-Instruct",
+        "messages": MESSAGES,
+        "stream": False,
+    }
     assert sent[0].headers["accept"] == "application/json"
 
 
@@ -121,7 +184,9 @@ def test_cli_conversation_sends_the_history(sent, played):
 @pytest.mark.vcr
 @pytest.mark.cassette("stream-2025-novita")
 def test_cli_streams_and_logs_without_the_token(played):
-    result = invoke("-m", "hf/meta-llama/Llama-3.1-8B-Instruct", "-s", SYSTEM, "-o", "max_tokens", "20", QUESTION, "-u")
+    result = invoke(
+        "-m", "hf/meta-llama/Llama-3.1-8B-Instruct", "-s", SYSTEM, "-o", "max_tokens", "20", QUESTION, "-u"
+    )
     assert result.exit_code == 0
     assert result.stdout == STREAMED["2025-novita"][0] + "\n"
     assert result.stderr == 'Token usage: 46 input, 20 output, {"provider": "novita"}\n'
@@ -156,14 +221,26 @@ def test_async_client_survives_a_second_event_loop(sent):
 @pytest.mark.vcr
 @pytest.mark.cassette("image-url")
 def test_image_attachment_by_url(sent, played):
-    result = invoke("-m", "hf/Qwen/Qwen2.5-VL-7B-Instruct", "--no-stream",
-                    "--at", "https://example.com/cat.png", "image/png", "What is in this picture?")
+    result = invoke(
+        "-m",
+        "hf/Qwen/Qwen2.5-VL-7B-Instruct",
+        "--no-stream",
+        "--at",
+        "https://example.com/cat.png",
+        "image/png",
+        "What is in this picture?",
+    )
     assert result.exit_code == 0, result.output
     assert result.output.startswith("Deep learning is a subset of machine learning")
-    assert sent[0].body["messages"] == [{"role": "user", "content": [
-        {"type": "text", "text": "What is in this picture?"},
-        {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
-    ]}]
+    assert sent[0].body["messages"] == [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "What is in this picture?"},
+                {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
+            ],
+        }
+    ]
 
 
 @pytest.mark.vcr
@@ -171,10 +248,13 @@ def test_image_attachment_by_url(sent, played):
 def test_image_attachment_from_a_file(tmp_path, sent, played):
     image = tmp_path / "cat.png"
     image.write_bytes(b"\x89PNG\r\n\x1a\n")
-    result = invoke("-m", "hf/Qwen/Qwen2.5-VL-7B-Instruct", "--no-stream", "-a", str(image), "What is in this picture?")
+    result = invoke(
+        "-m", "hf/Qwen/Qwen2.5-VL-7B-Instruct", "--no-stream", "-a", str(image), "What is in this picture?"
+    )
     assert result.exit_code == 0, result.output
     assert sent[0].body["messages"][0]["content"][1] == {
-        "type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}
+        "type": "image_url",
+        "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="},
     }
 
 
@@ -191,7 +271,11 @@ def test_registered_models_and_aliases():
     assert isinstance(llm.get_async_model("hf-llama3.1"), llm.AsyncKeyModel)
     assert str(model) == "Hugging Face: hf/meta-llama/Llama-3.1-8B-Instruct"
     ids = {m.model_id for m in llm.get_models()}
-    assert {"hf/meta-llama/Llama-3.3-70B-Instruct", "hf/deepseek-ai/DeepSeek-R1", "hf/openai/gpt-oss-120b"} <= ids
+    assert {
+        "hf/meta-llama/Llama-3.3-70B-Instruct",
+        "hf/deepseek-ai/DeepSeek-R1",
+        "hf/openai/gpt-oss-120b",
+    } <= ids
 
 
 def test_models_options_lists_every_option_with_its_description():

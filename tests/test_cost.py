@@ -5,6 +5,7 @@ import json
 
 import llm
 import pytest
+
 from helpers import invoke, run
 
 QUESTION = "What is deep learning?"
@@ -19,8 +20,14 @@ SYNC_ASYNC = pytest.mark.parametrize("use_async", [False, True], ids=["sync", "a
 @pytest.mark.cassette("estimated-cost-{mode}")
 def test_the_providers_own_estimate_is_the_cost(mode, use_async, played):
     stream = mode == "stream"
-    out = run("hf-llama3.1", QUESTION, system=SYSTEM, stream=stream, use_async=use_async,
-              **({"max_tokens": 20} if stream else {}))
+    out = run(
+        "hf-llama3.1",
+        QUESTION,
+        system=SYSTEM,
+        stream=stream,
+        use_async=use_async,
+        **({"max_tokens": 20} if stream else {}),
+    )
     assert out.usage.details == {"provider": "novita", "cost_usd": 0.0000123}
     assert (out.response_json["provider"], out.response_json["cost_usd"]) == ("novita", 0.0000123)
 
@@ -31,8 +38,12 @@ def test_cost_from_the_catalog_price_of_who_answered():
     invoke("hf", "refresh")
     usage = []
     for stream in (True, False):
-        out = run("hf-llama3.1", QUESTION, system=SYSTEM, stream=stream, **({"max_tokens": 20} if stream else {}))
-        usage.append((out.usage.input, out.usage.output, out.usage.details, out.response_json.get("cost_usd")))
+        out = run(
+            "hf-llama3.1", QUESTION, system=SYSTEM, stream=stream, **({"max_tokens": 20} if stream else {})
+        )
+        usage.append(
+            (out.usage.input, out.usage.output, out.usage.details, out.response_json.get("cost_usd"))
+        )
     assert usage == [
         # novita: 46 × $0.02 + 20 × $0.05 per 1M tokens
         (46, 20, {"provider": "novita", "cost_usd": 0.00000192}, 0.00000192),
@@ -70,7 +81,12 @@ def test_cli_usage_shows_provider_and_cost():
 def session(vcr):
     """A logs.db made by real prompts through the CLI: novita, cerebras, hf-inference (no usage), together."""
     invoke("hf", "refresh")
-    for args in (["-o", "max_tokens", "20"], ["--no-stream"], ["-o", "max_tokens", "20"], ["-o", "max_tokens", "20"]):
+    for args in (
+        ["-o", "max_tokens", "20"],
+        ["--no-stream"],
+        ["-o", "max_tokens", "20"],
+        ["-o", "max_tokens", "20"],
+    ):
         assert invoke("-m", "hf-llama3.1", *args, *PROMPT).exit_code == 0
     return llm.user_dir() / "logs.db"
 
@@ -92,7 +108,10 @@ def test_spend_table_leaves_the_database_unchanged(session):
     before = hashlib.sha256(session.read_bytes()).hexdigest()
     assert invoke("hf", "spend").output == SPEND_TABLE
     assert invoke("hf", "spend", "--since", "7d").output == SPEND_TABLE
-    assert invoke("hf", "spend", "--since", "2099-01-01").output == "No Hugging Face prompts in the logs for that selection.\n"
+    assert (
+        invoke("hf", "spend", "--since", "2099-01-01").output
+        == "No Hugging Face prompts in the logs for that selection.\n"
+    )
     assert invoke("hf", "spend", "--model", "hf/openai/gpt-oss-120b").output == (
         "No Hugging Face prompts in the logs for that selection.\n"
     )
@@ -104,14 +123,42 @@ def test_spend_table_leaves_the_database_unchanged(session):
 def test_spend_json(session):
     rows = json.loads(invoke("hf", "spend", "--json", "--model", "meta-llama/Llama-3.1-8B-Instruct").output)
     assert rows == [
-        {"model": "hf/meta-llama/Llama-3.1-8B-Instruct", "provider": "cerebras", "prompts": 1, "input_tokens": 46,
-         "output_tokens": 637, "cost_usd": 0.0000683, "unpriced_prompts": 0},
-        {"model": "hf/meta-llama/Llama-3.1-8B-Instruct", "provider": "hf-inference", "prompts": 1, "input_tokens": 0,
-         "output_tokens": 0, "cost_usd": 0.0, "unpriced_prompts": 1},
-        {"model": "hf/meta-llama/Llama-3.1-8B-Instruct", "provider": "novita", "prompts": 1, "input_tokens": 46,
-         "output_tokens": 20, "cost_usd": 0.00000192, "unpriced_prompts": 0},
-        {"model": "hf/meta-llama/Llama-3.1-8B-Instruct", "provider": "together", "prompts": 1, "input_tokens": 26,
-         "output_tokens": 20, "cost_usd": 0.00000828, "unpriced_prompts": 0},
+        {
+            "model": "hf/meta-llama/Llama-3.1-8B-Instruct",
+            "provider": "cerebras",
+            "prompts": 1,
+            "input_tokens": 46,
+            "output_tokens": 637,
+            "cost_usd": 0.0000683,
+            "unpriced_prompts": 0,
+        },
+        {
+            "model": "hf/meta-llama/Llama-3.1-8B-Instruct",
+            "provider": "hf-inference",
+            "prompts": 1,
+            "input_tokens": 0,
+            "output_tokens": 0,
+            "cost_usd": 0.0,
+            "unpriced_prompts": 1,
+        },
+        {
+            "model": "hf/meta-llama/Llama-3.1-8B-Instruct",
+            "provider": "novita",
+            "prompts": 1,
+            "input_tokens": 46,
+            "output_tokens": 20,
+            "cost_usd": 0.00000192,
+            "unpriced_prompts": 0,
+        },
+        {
+            "model": "hf/meta-llama/Llama-3.1-8B-Instruct",
+            "provider": "together",
+            "prompts": 1,
+            "input_tokens": 26,
+            "output_tokens": 20,
+            "cost_usd": 0.00000828,
+            "unpriced_prompts": 0,
+        },
     ]
 
 
@@ -131,7 +178,10 @@ def test_spend_with_a_corrupt_database(tmp_path):
     (tmp_path / "bad.db").write_bytes(b"this is not sqlite" * 100)
     result = invoke("hf", "spend", "--database", str(tmp_path / "bad.db"))
     assert result.exit_code == 1
-    assert result.output == f"Error: Cannot read the logs database {tmp_path / 'bad.db'}: file is not a database\n"
+    assert (
+        result.output
+        == f"Error: Cannot read the logs database {tmp_path / 'bad.db'}: file is not a database\n"
+    )
 
 
 def test_spend_rejects_a_bad_since():
@@ -147,7 +197,9 @@ def test_spend_with_a_locked_database(tmp_path, monkeypatch):
     monkeypatch.setattr(llm_hf_inference, "SPEND_LOCK_WAIT", 0.1)
     path = tmp_path / "locked.db"
     writer = sqlite3.connect(path, isolation_level=None)
-    writer.execute("create table turns (model, input_tokens, output_tokens, token_details, response_json, datetime_utc)")
+    writer.execute(
+        "create table turns (model, input_tokens, output_tokens, token_details, response_json, datetime_utc)"
+    )
     writer.execute("begin exclusive")
     try:
         result = invoke("hf", "spend", "--database", str(path))

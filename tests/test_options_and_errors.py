@@ -1,11 +1,10 @@
 """Options in their exact places, validation, every error shape, and the token lookup."""
 
-
 import llm
 import pytest
-from helpers import invoke, run
 
 from conftest import TEST_TOKEN
+from helpers import invoke, run
 
 QUESTION = "What is deep learning?"
 SYSTEM = "You are a helpful assistant."
@@ -16,12 +15,51 @@ MESSAGES = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": Q
 @pytest.mark.cassette("all-options")
 def test_every_option_lands_in_its_place(sent, played):
     result = invoke(
-        "-m", "hf-llama3.1", "-s", SYSTEM, QUESTION,
-        "-o", "temperature", "0", "-o", "top_p", "0.5", "-o", "frequency_penalty", "-2",
-        "-o", "presence_penalty", "2", "-o", "stop", '["Observation", "Final Answer"]', "-o", "seed", "0",
-        "-o", "max_tokens", "20", "-o", "logprobs", "0", "-o", "provider", "together",
-        "-o", "use_cache", "0", "-o", "wait_for_model", "1", "-o", "bill_to", "acme", "-o", "timeout", "7.5",
-    )  # fmt: skip
+        "-m",
+        "hf-llama3.1",
+        "-s",
+        SYSTEM,
+        QUESTION,
+        "-o",
+        "temperature",
+        "0",
+        "-o",
+        "top_p",
+        "0.5",
+        "-o",
+        "frequency_penalty",
+        "-2",
+        "-o",
+        "presence_penalty",
+        "2",
+        "-o",
+        "stop",
+        '["Observation", "Final Answer"]',
+        "-o",
+        "seed",
+        "0",
+        "-o",
+        "max_tokens",
+        "20",
+        "-o",
+        "logprobs",
+        "0",
+        "-o",
+        "provider",
+        "together",
+        "-o",
+        "use_cache",
+        "0",
+        "-o",
+        "wait_for_model",
+        "1",
+        "-o",
+        "bill_to",
+        "acme",
+        "-o",
+        "timeout",
+        "7.5",
+    )
     assert result.exit_code == 0, result.output
     [request] = sent
     assert request.body == {
@@ -49,7 +87,11 @@ def test_every_option_lands_in_its_place(sent, played):
 def test_unset_options_and_headers_stay_out(sent, played):
     run("hf-llama3.1", QUESTION, system=SYSTEM, stream=False)
     [request] = sent
-    assert request.body == {"model": "meta-llama/Llama-3.1-8B-Instruct", "messages": MESSAGES, "stream": False}
+    assert request.body == {
+        "model": "meta-llama/Llama-3.1-8B-Instruct",
+        "messages": MESSAGES,
+        "stream": False,
+    }
     assert not {"x-use-cache", "x-wait-for-model", "x-hf-bill-to"} & set(request.headers)
     assert request.timeout == {"connect": 10.0, "read": 120.0, "write": 120.0, "pool": 120.0}
 
@@ -145,9 +187,18 @@ def test_unauthorised_with_bill_to_names_the_organisation(played):
 @pytest.mark.parametrize(
     "cassette, message",
     [
-        ("error-mid-stream-tgi", "router.huggingface.co reported an error: Request failed during generation: Server error: CUDA out of memory"),
-        ("error-mid-stream-router", "together reported an error: Input validation error: inputs tokens + max_new_tokens must be <= 4096"),
-        ("truncated-stream", "The response from cerebras ended early, before the model finished; what was shown is incomplete."),
+        (
+            "error-mid-stream-tgi",
+            "router.huggingface.co reported an error: Request failed during generation: Server error: CUDA out of memory",
+        ),
+        (
+            "error-mid-stream-router",
+            "together reported an error: Input validation error: inputs tokens + max_new_tokens must be <= 4096",
+        ),
+        (
+            "truncated-stream",
+            "The response from cerebras ended early, before the model finished; what was shown is incomplete.",
+        ),
     ],
 )
 @pytest.mark.vcr
@@ -186,7 +237,9 @@ def test_connection_failures_name_the_host(monkeypatch):
 
 @pytest.mark.vcr(allow_playback_repeats=True)
 @pytest.mark.cassette("no-stream-2025-together")
-@pytest.mark.parametrize("source", ["keys.json", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH", "HF_HOME", "home", "--key"])
+@pytest.mark.parametrize(
+    "source", ["keys.json", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH", "HF_HOME", "home", "--key"]
+)
 def test_each_token_source_alone(source, monkeypatch, tmp_path, sent):
     monkeypatch.delenv("HF_TOKEN")
     token = f"hf_from_{source}"
@@ -254,4 +307,7 @@ def test_a_stalled_server_times_out_naming_the_host(monkeypatch):
             run("hf-llama3.1", "hi", timeout=0.2)
     finally:
         server.close()
-    assert str(raised.value) == "127.0.0.1 sent nothing for 0.2 seconds (timeout); wait longer with -o timeout SECONDS"
+    assert (
+        str(raised.value)
+        == "127.0.0.1 sent nothing for 0.2 seconds (timeout); wait longer with -o timeout SECONDS"
+    )

@@ -8,14 +8,16 @@ import threading
 
 import llm
 import pytest
-from helpers import invoke, run
 
 import llm_hf_inference
 from conftest import ROOT, TEST_TOKEN
+from helpers import invoke, run
 
 QUESTION = "What is deep learning?"
 SYSTEM = "You are a helpful assistant."
-TOGETHER_START = "Deep learning is a subfield of machine learning that involves the use of artificial neural networks"
+TOGETHER_START = (
+    "Deep learning is a subfield of machine learning that involves the use of artificial neural networks"
+)
 
 
 @pytest.fixture
@@ -36,14 +38,20 @@ RETRIED = {
     "retry-429-retry-after": ([2.0], ["Rate limited by together, retrying in 2.0s (attempt 2/3)"]),
     "retry-429-retry-after-date": ([60.0], ["Rate limited by together, retrying in 60.0s (attempt 2/3)"]),
     "retry-429-ratelimit-reset": ([3.0], ["Rate limited by together, retrying in 3.0s (attempt 2/3)"]),
-    "retry-503-loading": ([60.0, 20.5], [
-        "router.huggingface.co is unavailable or loading the model, retrying in 60.0s (attempt 2/3)",
-        "router.huggingface.co is unavailable or loading the model, retrying in 20.5s (attempt 3/3)",
-    ]),
-    "retry-502-504": ([1.0, 2.0], [
-        "router.huggingface.co answered 502, retrying in 1.0s (attempt 2/3)",
-        "router.huggingface.co answered 504, retrying in 2.0s (attempt 3/3)",
-    ]),
+    "retry-503-loading": (
+        [60.0, 20.5],
+        [
+            "router.huggingface.co is unavailable or loading the model, retrying in 60.0s (attempt 2/3)",
+            "router.huggingface.co is unavailable or loading the model, retrying in 20.5s (attempt 3/3)",
+        ],
+    ),
+    "retry-502-504": (
+        [1.0, 2.0],
+        [
+            "router.huggingface.co answered 502, retrying in 1.0s (attempt 2/3)",
+            "router.huggingface.co answered 504, retrying in 2.0s (attempt 3/3)",
+        ],
+    ),
 }
 
 
@@ -139,7 +147,10 @@ def test_a_dropped_connection_before_output_is_retried(use_async, monkeypatch, w
     monkeypatch.setenv("LLM_HF_BASE_URL", server.url)
     assert run("hf-llama3.1", "hi", use_async=use_async).text == "Deep learning"
     assert server.connections == 2 and waits == [1.0]
-    assert capsys.readouterr().err == "Could not reach 127.0.0.1 (RemoteProtocolError), retrying in 1.0s (attempt 2/3)\n"
+    assert (
+        capsys.readouterr().err
+        == "Could not reach 127.0.0.1 (RemoteProtocolError), retrying in 1.0s (attempt 2/3)\n"
+    )
 
 
 @pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
@@ -201,13 +212,18 @@ def test_tls_is_verified_sync_and_async():
     async def async_context():
         return llm_hf_inference.async_client()._transport._pool._ssl_context
 
-    for context in (llm_hf_inference.sync_client()._transport._pool._ssl_context, asyncio.run(async_context())):
+    for context in (
+        llm_hf_inference.sync_client()._transport._pool._ssl_context,
+        asyncio.run(async_context()),
+    ):
         assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
 
 
 def test_an_error_that_echoes_the_token_does_not_show_it():
     error = llm_hf_inference.http_error(
-        "https://router.huggingface.co/v1/chat/completions", 401, {},
+        "https://router.huggingface.co/v1/chat/completions",
+        401,
+        {},
         b'{"error": "Invalid token hf_SECRETsecret1234567890 for user alice"}',
     )
     assert str(error) == (
@@ -219,6 +235,8 @@ def test_an_error_that_echoes_the_token_does_not_show_it():
 
 def test_the_request_object_does_not_show_its_token():
     model = llm.get_model("hf-llama3.1")
-    request = llm_hf_inference.build_request(model.spec, llm.Prompt("hi", model), True, "hf_SECRETsecret1234567890")
+    request = llm_hf_inference.build_request(
+        model.spec, llm.Prompt("hi", model), True, "hf_SECRETsecret1234567890"
+    )
     assert request.headers["Authorization"] == "Bearer hf_SECRETsecret1234567890"
     assert repr(request) == str(request) == "<ChatRequest https://router.huggingface.co/v1/chat/completions>"

@@ -5,8 +5,9 @@ import json
 
 import llm
 import pytest
-from helpers import invoke, run
 from llm.parts import StreamEvent
+
+from helpers import invoke, run
 
 SYNC_ASYNC = pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
 WEATHER = "What is the weather in Paris?"
@@ -15,11 +16,21 @@ WEATHER_TOOL = {
     "function": {
         "name": "get_weather",
         "description": "The weather in a city.",
-        "parameters": {"properties": {"location": {"type": "string"}}, "required": ["location"], "type": "object"},
+        "parameters": {
+            "properties": {"location": {"type": "string"}},
+            "required": ["location"],
+            "type": "object",
+        },
     },
 }
-CALL = {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"location": "Paris"}'}}
-GET_WEATHER_SOURCE = 'def get_weather(location: str) -> str:\n    "The weather in a city."\n    return "Sunny, 21°C"\n'
+CALL = {
+    "id": "call_1",
+    "type": "function",
+    "function": {"name": "get_weather", "arguments": '{"location": "Paris"}'},
+}
+GET_WEATHER_SOURCE = (
+    'def get_weather(location: str) -> str:\n    "The weather in a city."\n    return "Sunny, 21°C"\n'
+)
 asked = []
 
 
@@ -60,7 +71,9 @@ def test_streamed_tool_call_events_arrive_while_streaming():
         ("tool_call_name", "get_weather", "call_1"),
         *(("tool_call_args", ch, "call_1") for ch in '{"location": "Paris"}'),
     ]
-    assert response.tool_calls() == [llm.ToolCall(name="get_weather", arguments={"location": "Paris"}, tool_call_id="call_1")]
+    assert response.tool_calls() == [
+        llm.ToolCall(name="get_weather", arguments={"location": "Paris"}, tool_call_id="call_1")
+    ]
     assert (response.usage().input, response.usage().output) == (180, 18)
     assert response.response_json["finish_reason"] == "tool_calls"
 
@@ -91,7 +104,14 @@ def test_cli_tool_chain_then_continue_with_c(sent, played):
 @pytest.mark.parametrize(
     "cassette, stream, calls",
     [
-        ("tool-two-calls", True, [("get_weather", {"location": "Paris"}, "call_a"), ("get_weather", {"location": "Rome"}, "call_b")]),
+        (
+            "tool-two-calls",
+            True,
+            [
+                ("get_weather", {"location": "Paris"}, "call_a"),
+                ("get_weather", {"location": "Rome"}, "call_b"),
+            ],
+        ),
         ("tool-tgi-object-arguments", False, [("get_weather", {"location": "Paris"}, "0")]),
         ("tool-tgi-wrapped-stream", True, [("get_weather", {"location": "Paris"}, None)]),
         ("tool-no-index-no-id", True, [("get_weather", {"location": "Paris"}, None)]),
@@ -103,7 +123,7 @@ def test_cli_tool_chain_then_continue_with_c(sent, played):
 def test_tool_call_dialects(cassette, stream, calls, use_async, played):
     out = run("hf-llama3.1", WEATHER, tools=[get_weather], stream=stream, use_async=use_async)
     assert [(c.name, c.arguments) for c in out.tool_calls] == [(name, args) for name, args, _ in calls]
-    for call, (_, _, call_id) in zip(out.tool_calls, calls):
+    for call, (_, _, call_id) in zip(out.tool_calls, calls, strict=True):
         if call_id is None:  # the server sent none: one is made
             assert call.tool_call_id.startswith("call_") and len(call.tool_call_id) == 29
         else:
@@ -129,16 +149,23 @@ def test_invalid_tool_arguments_name_the_tool(played):
     )
 
 
-@pytest.mark.parametrize("choice, sent_as", [
-    ("required", "required"),
-    ("get_weather", {"type": "function", "function": {"name": "get_weather"}}),
-])
+@pytest.mark.parametrize(
+    "choice, sent_as",
+    [
+        ("required", "required"),
+        ("get_weather", {"type": "function", "function": {"name": "get_weather"}}),
+    ],
+)
 def test_tool_choice_and_tool_prompt_go_in_the_body(choice, sent_as):
     from llm_hf_inference import build_request
 
     model = llm.get_model("hf-llama3.1")
-    prompt = llm.Prompt(WEATHER, model, tools=[get_weather],
-                        options=model.Options(tool_choice=choice, tool_prompt="You may call:"))
+    prompt = llm.Prompt(
+        WEATHER,
+        model,
+        tools=[get_weather],
+        options=model.Options(tool_choice=choice, tool_prompt="You may call:"),
+    )
     body = build_request(model.spec, prompt, False, None).body
     assert body["tool_choice"] == sent_as
     assert body["tool_prompt"] == "You may call:"
@@ -146,7 +173,11 @@ def test_tool_choice_and_tool_prompt_go_in_the_body(choice, sent_as):
 
 # -- structured output
 
-SCHEMA = {"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}}, "required": ["name", "age"]}
+SCHEMA = {
+    "type": "object",
+    "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+    "required": ["name", "age"],
+}
 JSON_SCHEMA = {"type": "json_schema", "json_schema": {"name": "output", "schema": SCHEMA, "strict": True}}
 
 
@@ -163,10 +194,13 @@ def test_schema(mode, use_async, sent, played):
     assert schema == SCHEMA  # not mutated
 
 
-@pytest.mark.parametrize("cassette, option, value, expected", [
-    ("json-object", "json_object", "1", '{"name": "Rex"}'),
-    ("regex", "regex", "(Rex|Fido)", "Rex"),
-])
+@pytest.mark.parametrize(
+    "cassette, option, value, expected",
+    [
+        ("json-object", "json_object", "1", '{"name": "Rex"}'),
+        ("regex", "regex", "(Rex|Fido)", "Rex"),
+    ],
+)
 @pytest.mark.vcr
 @pytest.mark.cassette("{cassette}")
 def test_json_object_and_regex(cassette, option, value, expected, played):
@@ -190,7 +224,12 @@ def test_grammar_tgi_sends_the_schema_in_tgis_form(sent, played):
     question = "I saw a puppy a cat and a raccoon during my bike ride in the park. What did I saw and when?"
     out = run("hf-llama3.3", question, schema=schema, grammar="tgi", stream=False)
     assert sent[0].body["response_format"] == {"type": "json", "value": schema}
-    assert json.loads(out.text) == {"activity": "bike ride", "animals": ["puppy", "cat", "raccoon"], "animals_seen": 3, "location": "park"}
+    assert json.loads(out.text) == {
+        "activity": "bike ride",
+        "animals": ["puppy", "cat", "raccoon"],
+        "animals_seen": 3,
+        "location": "park",
+    }
     assert out.response_json["finish_reason"] == "eos_token"
 
 
@@ -211,7 +250,10 @@ def test_reasoning_in_every_form(cassette, use_async, played):
 @pytest.mark.cassette("reasoning-no-stream")
 def test_reasoning_without_streaming(sent, played):
     out = run("hf-deepseek-r1", "Is 7 prime?", stream=False, reasoning_effort="high")
-    assert [(e.type, e.chunk) for e in out.events] == [("reasoning", "7 has no divisors but 1 and 7."), ("text", "Yes.")]
+    assert [(e.type, e.chunk) for e in out.events] == [
+        ("reasoning", "7 has no divisors but 1 and 7."),
+        ("text", "Yes."),
+    ]
     assert sent[0].body["reasoning_effort"] == "high"
 
 
@@ -236,14 +278,27 @@ def test_think_tags_cut_anywhere():
         answer.finish_reason = "stop"
         out += answer.finish()
         reasoning = "".join(e.chunk for e in out if isinstance(e, StreamEvent) and e.type == "reasoning")
-        assert (reasoning, "".join(e for e in out if isinstance(e, str))) == ("7 has no divisors but 1 and 7.", "Yes."), cut
+        assert (reasoning, "".join(e for e in out if isinstance(e, str))) == (
+            "7 has no divisors but 1 and 7.",
+            "Yes.",
+        ), cut
 
 
 # -- log probabilities
 
 LOGPROBS = [
-    {"token": "Yes", "logprob": -0.01, "bytes": [89, 101, 115], "top_logprobs": [{"token": "Yes", "logprob": -0.01, "bytes": [89, 101, 115]}]},
-    {"token": ".", "logprob": -0.2, "bytes": [46], "top_logprobs": [{"token": ".", "logprob": -0.2, "bytes": [46]}]},
+    {
+        "token": "Yes",
+        "logprob": -0.01,
+        "bytes": [89, 101, 115],
+        "top_logprobs": [{"token": "Yes", "logprob": -0.01, "bytes": [89, 101, 115]}],
+    },
+    {
+        "token": ".",
+        "logprob": -0.2,
+        "bytes": [46],
+        "top_logprobs": [{"token": ".", "logprob": -0.2, "bytes": [46]}],
+    },
 ]
 
 
