@@ -7,24 +7,32 @@ answer → the model classes that tie these together → the `llm hf` commands.
 """
 
 import asyncio
+import atexit
+import contextlib
 import email.utils
 import functools
 import json
+import math
 import os
 import pathlib
 import random
 import re
 import sys
+import tempfile
+import threading
 import time
 import urllib.parse
 import uuid
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
+import click
 import httpx2
 import llm
+import sqlite_utils
 from llm.parts import AttachmentPart, StreamEvent, TextPart, ToolCallPart, ToolResultPart
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 # ---------------------------------------------------------------- configuration
 
@@ -56,17 +64,63 @@ def is_hf_host(url: str) -> bool:
     )
 
 
+def clean_token(token: str | None, source: str) -> str | None:
+    """A token without the whitespace a pasted or echoed one carries; None when empty.
+
+    A token that still has other characters cannot go into an HTTP header (and
+    httpx2's complaint would print it): refuse it without showing it.
+    """
+    token = (token or "").strip()
+    if token and not (token.isascii() and token.isprintable() and " " not in token):
+        raise llm.ModelError(f"The token from {source} has characters a token cannot have; set it again")
+    return token or None
+
+
 def hf_token(explicit_key: str | None = None, key_name: str = KEY_NAME) -> str:
     """--key, the stored key, HF_TOKEN, then the hub's own token; or NeedsKeyException."""
-    key = llm.get_key(explicit_key=explicit_key, key_alias=key_name, env_var="HF_TOKEN") or hub_token()
+    found = llm.get_key(explicit_key=explicit_key, key_alias=key_name, env_var="HF_TOKEN")
+    key = clean_token(found, "--key, 'llm keys' or HF_TOKEN") or hub_token()
     if not key:
         raise llm.NeedsKeyException(NO_TOKEN_MESSAGE)
     return key
 
 
+def other_key(explicit_key: str | None, key_name: str | None, env_var: str | None) -> str | None:
+    """The key for a server that may not see the Hugging Face token: --key, a named key, an env var."""
+    if not (explicit_key or key_name or (env_var and os.environ.get(env_var))):
+        return None
+    found = llm.get_key(explicit_key=explicit_key, key_alias=key_name, env_var=env_var)
+    key = clean_token(found, f"the key '{key_name}'" if key_name else env_var or "--key")
+    if not key:
+        raise llm.NeedsKeyException(f"No key found: 'llm keys set {key_name}'")
+    return key
+
+
+_told_no_token: set = set()  # LLM_HF_BASE_URL hosts already told about in this process
+
+
+def key_for(url: str, explicit_key: str | None, key_name: str | None, override: bool) -> str | None:
+    """The key a request to ``url`` carries: the Hugging Face token only for Hugging Face hosts over HTTPS.
+
+    Any other server gets --key or the model's named key; one reached through
+    LLM_HF_BASE_URL (``override``) also LLM_HF_KEY. Without one, nothing: said once.
+    """
+    if is_hf_host(url):
+        return hf_token(explicit_key, key_name or KEY_NAME)
+    key = other_key(explicit_key, key_name, "LLM_HF_KEY" if override else None)
+    if key is None and override and url not in _told_no_token:
+        _told_no_token.add(url)
+        print(
+            f"llm-hf-inference: {urllib.parse.urlsplit(url).hostname or url} is not a Hugging Face host "
+            "over HTTPS, so the Hugging Face token is not sent to it (set LLM_HF_KEY to send a key)",
+            file=sys.stderr,
+        )
+    return key
+
+
 def hub_token() -> str | None:
     """The token Hugging Face's own tools use, after HF_TOKEN: env, then token file."""
-    token = os.environ.get("HUGGING_FACE_HUB_TOKEN", "").strip()
+    token = clean_token(os.environ.get("HUGGING_FACE_HUB_TOKEN"), "HUGGING_FACE_HUB_TOKEN")
     if token:
         return token
     path = os.environ.get("HF_TOKEN_PATH")
@@ -74,9 +128,10 @@ def hub_token() -> str | None:
         hf_home = os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface")
         path = os.path.join(hf_home, "token")
     try:
-        return pathlib.Path(path).read_text(encoding="utf-8").strip() or None
+        text = pathlib.Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return None
+    return clean_token(text, path)
 
 
 # ---------------------------------------------------------------- model catalog
@@ -123,45 +178,132 @@ def catalog_path() -> pathlib.Path:
     return llm.user_dir() / CATALOG_FILE
 
 
-def catalog_entries_of(data) -> list:
-    """The model entries of a catalog document, or ValueError when it is not one."""
-    entries = data.get("data") if isinstance(data, dict) else None
-    if not isinstance(entries, list) or not all(
-        isinstance(e, dict) and isinstance(e.get("id"), str) for e in entries
-    ):
-        raise ValueError("not a model catalog")
-    return entries
+def warn_once(key, message: str) -> None:
+    """One line on stderr per process for each thing gone wrong in our files: never a crash."""
+    if key not in _warned:
+        _warned.add(key)
+        print(f"llm-hf-inference: {message}", file=sys.stderr)
 
 
-def read_json_file(path: pathlib.Path, fallback: str, check=lambda data: data):
-    """A JSON file of ours, passed through ``check``; None when missing or broken.
+def _finite(value) -> bool:
+    return type(value) in (int, float) and math.isfinite(value)
 
-    Registration reads these on every llm command, so a broken file gets one
-    line on stderr saying what happens instead, never a crash.
+
+def _price(value) -> bool:
+    return type(value) is dict and all(_finite(value.get(k)) and value[k] >= 0 for k in ("input", "output"))
+
+
+# What a router catalog entry's provider may hold, and the test each value must pass to be kept.
+PROVIDER_FIELDS = {
+    "status": lambda v: type(v) is str,
+    "context_length": lambda v: type(v) is int and v > 0,
+    "pricing": _price,
+    "is_free": lambda v: type(v) is bool,
+    "supports_tools": lambda v: type(v) is bool,
+    "supports_structured_output": lambda v: type(v) is bool,
+    "first_token_latency_ms": _finite,
+    "throughput": _finite,
+    "is_model_author": lambda v: type(v) is bool,
+}
+_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
+_REPO_ID = re.compile(r"[\w.-]+(/[\w.-]+)?")
+
+
+def clean_provider(provider) -> tuple:
+    """A catalog provider with only the values we can use; and how many were dropped (None: all)."""
+    if type(provider) is not dict or not _NAME.fullmatch(str(provider.get("provider"))):
+        return None, 1
+    kept = {"provider": provider["provider"]}
+    dropped = 0
+    for name, fits in PROVIDER_FIELDS.items():
+        if name in provider:
+            if fits(provider[name]):
+                kept[name] = provider[name]
+            else:
+                dropped += 1
+    return kept, dropped
+
+
+def clean_entry(entry) -> tuple:
+    """A catalog entry reduced to what we use, well typed; and how many values were dropped."""
+    if type(entry) is not dict or type(entry.get("id")) is not str or not _REPO_ID.fullmatch(entry["id"]):
+        return None, 1
+    dropped = 0
+    kept: dict = {"id": entry["id"], "providers": []}
+    modalities = (
+        entry.get("architecture", {}).get("input_modalities")
+        if type(entry.get("architecture")) is dict
+        else None
+    )
+    if type(modalities) is list and all(type(m) is str for m in modalities):
+        kept["architecture"] = {"input_modalities": modalities}
+    elif modalities is not None:
+        dropped += 1
+    providers = entry.get("providers")
+    if providers is not None and type(providers) is not list:
+        providers, dropped = (), dropped + 1
+    for provider in providers or ():
+        clean, lost = clean_provider(provider)
+        dropped += lost
+        if clean is not None:
+            kept["providers"].append(clean)
+    return kept, dropped
+
+
+def clean_catalog(data) -> tuple:
+    """The entries of a router catalog document, cleaned; and how many values were dropped.
+
+    ValueError when it is not a router catalog: not a list of models, an empty
+    one, or a model list without router ``providers`` (what TGI and vLLM serve
+    at /v1/models) — such an answer must never replace the models a user has.
     """
+    entries = data.get("data") if type(data) is dict else None
+    if type(entries) is not list:
+        raise ValueError("not a model catalog")
+    if not entries:
+        raise ValueError("an empty model list")
+    if not any(type(e) is dict and type(e.get("providers")) is list for e in entries):
+        raise ValueError("a model list without providers, which is not the Inference Providers catalog")
+    cleaned, dropped = [], 0
+    for entry in entries:
+        clean, lost = clean_entry(entry)
+        dropped += lost
+        if clean is not None:
+            cleaned.append(clean)
+    return cleaned, dropped
+
+
+def read_json_file(path: pathlib.Path, fallback: str):
+    """A JSON file of ours; None when missing or broken (one line on stderr saying what happens instead)."""
     try:
-        return check(json.loads(path.read_text(encoding="utf-8")))
+        return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as ex:
-        if path not in _warned:
-            _warned.add(path)
-            print(f"llm-hf-inference: cannot read {path} ({ex}); {fallback}", file=sys.stderr)
+        warn_once(path, f"cannot read {path} ({ex}); {fallback}")
         return None
 
 
 def read_catalog() -> list | None:
     """The cached router catalog's entries; None when there is none or it is broken."""
     fallback = "using the built-in models. Run 'llm hf refresh' to fetch the catalog again."
-    return read_json_file(catalog_path(), fallback, catalog_entries_of)
+    data = read_json_file(catalog_path(), fallback)
+    if data is None:
+        return None
+    try:
+        entries, dropped = clean_catalog(data)
+    except ValueError as ex:
+        warn_once(catalog_path(), f"cannot read {catalog_path()} ({ex}); {fallback}")
+        return None
+    if dropped:
+        warn_once(
+            ("values", catalog_path()), f"{catalog_path()}: left out {dropped} values of the wrong type"
+        )
+    return entries
 
 
 def live_providers(entry: dict) -> tuple:
-    return tuple(
-        p
-        for p in entry.get("providers") or ()
-        if isinstance(p, dict) and isinstance(p.get("provider"), str) and p.get("status") != "error"
-    )
+    return tuple(p for p in entry["providers"] if p.get("status") != "error")
 
 
 def price_of(provider: dict) -> tuple | None:
@@ -169,39 +311,104 @@ def price_of(provider: dict) -> tuple | None:
     if provider.get("is_free") is True:
         return 0.0, 0.0
     pricing = provider.get("pricing")
-    if isinstance(pricing, dict) and all(type(pricing.get(k)) in (int, float) for k in ("input", "output")):
-        return float(pricing["input"]), float(pricing["output"])
-    return None
+    return (float(pricing["input"]), float(pricing["output"])) if pricing else None
 
 
 def spec_from_entry(entry: dict) -> ModelSpec | None:
-    """A catalog entry as a model, or None when no provider serves it."""
+    """A cleaned catalog entry as a model, or None when no provider serves it."""
     providers = live_providers(entry)
     if not providers:
         return None
-    architecture = entry.get("architecture")
-    modalities = architecture.get("input_modalities") or () if isinstance(architecture, dict) else ()
     return ModelSpec(
         entry["id"],
         BUILTIN_ALIASES.get(entry["id"], ()),
-        vision="image" in modalities,
+        vision="image" in entry.get("architecture", {}).get("input_modalities", ()),
         tools=any(p.get("supports_tools") is True for p in providers),
         schema=any(p.get("supports_structured_output") is True for p in providers),
         providers=providers,
     )
 
 
+ADDED_FIELDS = {
+    "alias": str,
+    "base_url": str,
+    "key_name": str,
+    "vision": bool,
+    "tools": bool,
+    "schemas": bool,
+}
+
+
 def read_added() -> dict:
-    """Models added with 'llm hf add': model id → its settings."""
-    added = read_json_file(llm.user_dir() / ADDED_FILE, "models added with 'llm hf add' are left out.")
-    return {k: v for k, v in added.items() if isinstance(v, dict)} if isinstance(added, dict) else {}
+    """Models added with 'llm hf add': model id → its settings, each value of the right type."""
+    path = llm.user_dir() / ADDED_FILE
+    added = read_json_file(path, "models added with 'llm hf add' are left out.")
+    if added is None:
+        return {}
+    if type(added) is not dict:
+        warn_once(path, f"cannot read {path} (not an object); models added with 'llm hf add' are left out.")
+        return {}
+    models = {}
+    for repo_id, settings in added.items():
+        if type(settings) is not dict or not _REPO_ID.fullmatch(repo_id):
+            warn_once((path, repo_id), f"{path}: left out '{repo_id}', which is not a model's settings")
+            continue
+        models[repo_id] = {k: v for k, v in settings.items() if type(v) is ADDED_FIELDS.get(k)}
+        if len(models[repo_id]) < len(settings):
+            warn_once((path, repo_id), f"{path}: left out values of the wrong type for '{repo_id}'")
+    return models
 
 
 def write_json(path: pathlib.Path, data) -> None:
-    """Replace ``path`` whole, so a reader never sees half a file."""
-    partial = path.with_suffix(".partial")
-    partial.write_text(json.dumps(data, indent=1), encoding="utf-8")
-    os.replace(partial, path)
+    """Replace ``path`` whole, so a reader never sees half a file; a unique temporary name each time."""
+    handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            json.dump(data, file, indent=1)
+        os.replace(partial, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        raise
+
+
+@contextlib.contextmanager
+def locked(path: pathlib.Path):
+    """Hold an exclusive lock beside ``path`` for a read-modify-write between processes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a+b") as lock:
+        if sys.platform == "win32":  # pragma: no cover - the tests run on Linux
+            import msvcrt
+
+            lock.seek(0)
+            lock_file = functools.partial(msvcrt.locking, lock.fileno())
+            lock_file(msvcrt.LK_LOCK, 1)
+            try:
+                yield
+            finally:
+                lock.seek(0)
+                lock_file(msvcrt.LK_UNLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+def added_spec(repo_id: str, added: dict) -> ModelSpec:
+    base = added.get("base_url")
+    return ModelSpec(
+        repo_id,
+        (added["alias"],) if added.get("alias") else (),
+        vision=added.get("vision", False),
+        tools=added.get("tools", False),
+        schema=added.get("schemas", False),
+        base_url=base if base and urllib.parse.urlsplit(base).scheme in ("http", "https") else None,
+        key_name=added.get("key_name"),
+    )
 
 
 def model_specs() -> list:
@@ -211,15 +418,7 @@ def model_specs() -> list:
     for spec in BUILTIN_MODELS if entries is None else filter(None, map(spec_from_entry, entries)):
         specs[spec.repo_id] = spec
     for repo_id, added in read_added().items():
-        specs[repo_id] = ModelSpec(
-            repo_id,
-            (added["alias"],) if added.get("alias") else (),
-            vision=bool(added.get("vision")),
-            tools=bool(added.get("tools")),
-            schema=bool(added.get("schemas")),
-            base_url=added.get("base_url"),
-            key_name=added.get("key_name"),
-        )
+        specs[repo_id] = added_spec(repo_id, added)
     return list(specs.values())
 
 
@@ -227,7 +426,7 @@ _catalog_fresh_until = 0.0  # this process saw a fresh catalog; no need to look 
 
 
 def catalog_is_stale() -> bool:
-    """Whether the cached catalog is missing or older than CATALOG_MAX_AGE (asked after every prompt)."""
+    """Whether the cached catalog is missing or older than CATALOG_MAX_AGE (asked at every prompt)."""
     global _catalog_fresh_until
     if CATALOG_MAX_AGE is None or time.time() < _catalog_fresh_until:
         return False
@@ -239,12 +438,22 @@ def catalog_is_stale() -> bool:
 
 
 def store_catalog(raw: bytes) -> tuple:
-    """Check and cache a fetched catalog; the model ids it adds and removes."""
-    entries = catalog_entries_of(json.loads(raw))
+    """Check and cache a fetched catalog; the model ids it adds and removes, and the values left out.
+
+    ValueError, and the cache untouched, when ``raw`` is not a router catalog.
+    """
+    global _catalog_fresh_until
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise ValueError("not JSON") from None
+    entries, dropped = clean_catalog(data)
     old = {spec.repo_id for spec in filter(None, map(spec_from_entry, read_catalog() or ()))}
     new = {spec.repo_id for spec in filter(None, map(spec_from_entry, entries))}
     write_json(catalog_path(), {"object": "list", "data": entries})
-    return sorted(new - old), sorted(old - new)
+    if CATALOG_MAX_AGE is not None:
+        _catalog_fresh_until = time.time() + CATALOG_MAX_AGE
+    return sorted(new - old), sorted(old - new), dropped
 
 
 def catalog_url() -> str:
@@ -258,7 +467,9 @@ IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
 
 
 class HFOptions(llm.Options):
-    """The -o options, with the ranges the chat-completion API documents."""
+    """The -o options, with the ranges the chat-completion API documents; no inf or nan anywhere."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
 
     temperature: float | None = Field(
         None, ge=0, le=2, description="Sampling temperature, 0-2: higher is more random"
@@ -288,7 +499,6 @@ class HFOptions(llm.Options):
     )
     provider: str | None = Field(
         None,
-        pattern=r"^[a-z0-9][a-z0-9-]*$",
         description="Provider to route to (together, cerebras, ...) or a policy: fastest, cheapest, preferred",
     )
     use_cache: bool | None = Field(None, description="Allow a cached answer (x-use-cache header)")
@@ -329,22 +539,43 @@ class HFOptions(llm.Options):
     @field_validator("stop", mode="before")
     @classmethod
     def _stop_as_list(cls, value):
-        if isinstance(value, str):
-            if value.lstrip().startswith("["):
-                try:
-                    return json.loads(value)
-                except ValueError:
-                    raise ValueError("stop must be a string or a JSON list of strings") from None
-            return [value]
+        if isinstance(value, str) and value.lstrip().startswith("["):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise option_error("a string, or a JSON list of strings") from None
+        value = [value] if isinstance(value, str) else value
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise option_error("a string that is not empty, or a JSON list of such strings")
         return value
 
-    @model_validator(mode="after")
-    def _top_logprobs_needs_logprobs(self):
-        if self.top_logprobs is not None and not self.logprobs:
-            raise ValueError("top_logprobs needs -o logprobs 1")
-        if self.json_object and self.regex is not None:
-            raise ValueError("json_object and regex cannot be used together")
-        return self
+    @field_validator("provider")
+    @classmethod
+    def _provider_name(cls, value):
+        if value is not None and not _NAME.fullmatch(value):
+            raise option_error(
+                f"a lower-case provider name (together, cerebras, ...) or {', '.join(PROVIDER_POLICIES)}"
+            )
+        return value
+
+    @field_validator("top_logprobs")
+    @classmethod
+    def _top_logprobs_needs_logprobs(cls, value, info):
+        if value is not None and not info.data.get("logprobs"):
+            raise option_error("needs -o logprobs 1")
+        return value
+
+    @field_validator("regex")
+    @classmethod
+    def _regex_alone(cls, value, info):
+        if value is not None and info.data.get("json_object"):
+            raise option_error("cannot be used together with json_object")
+        return value
+
+
+def option_error(message: str) -> PydanticCustomError:
+    """An option's error as llm shows it: the option's name, then this message (no pydantic prefix)."""
+    return PydanticCustomError("hf_option", message)
 
 
 BODY_OPTIONS = (
@@ -443,20 +674,32 @@ def _response_format(prompt, options: HFOptions) -> dict | None:
     return None
 
 
-def check_provider(spec: ModelSpec, provider: str | None) -> None:
-    """Refuse, before any request, a provider the catalog says does not serve the model."""
+def check_prompt(spec: ModelSpec, prompt) -> None:
+    """Refuse, before any request, options that cannot work together or with this model."""
+    options, tools = prompt.options, [tool.name for tool in prompt.tools or ()]
+    provider, choice = options.provider, options.tool_choice
+    if provider and spec.base_url:
+        raise llm.ModelError(f"-o provider is for router models; {spec.repo_id} is served by {spec.base_url}")
     names = [p["provider"] for p in spec.providers]
     if provider and names and provider not in PROVIDER_POLICIES and provider not in names:
         raise llm.ModelError(
             f"'{provider}' does not serve {spec.repo_id}; its providers are: {', '.join(sorted(names))} "
             f"(or a policy: {', '.join(PROVIDER_POLICIES)})"
         )
+    if choice is not None and not tools:
+        raise llm.ModelError("-o tool_choice needs tools: give them with -T or --functions")
+    if choice not in (None, "auto", "none", "required", *tools):
+        raise llm.ModelError(
+            f"-o tool_choice: no tool is named '{choice}'; the tools are: {', '.join(tools)}"
+        )
+    if options.regex is not None and prompt.schema:
+        raise llm.ModelError("-o regex and --schema cannot be used together: choose one")
 
 
 def build_request(spec: ModelSpec, prompt, stream: bool, key: str | None) -> ChatRequest:
     """The chat-completion request for ``prompt``: only options that are set go in."""
     options = prompt.options
-    check_provider(spec, options.provider)
+    check_prompt(spec, prompt)
     model_name = spec.repo_id
     messages: list = []
     current_system = None
@@ -519,7 +762,7 @@ def build_request(spec: ModelSpec, prompt, stream: bool, key: str | None) -> Cha
         timeout=options.timeout or READ_TIMEOUT,
         bill_to=bill_to,
         retries=RETRIES if options.retries is None else options.retries,
-        to_router=spec.base_url is None,
+        to_router=spec.base_url is None and base_url() == DEFAULT_BASE_URL,
         prices={p["provider"]: price_of(p) for p in spec.providers if price_of(p)},
     )
 
@@ -528,14 +771,34 @@ def build_request(spec: ModelSpec, prompt, stream: bool, key: str | None) -> Cha
 
 _sync_client: httpx2.Client | None = None
 _async_clients: dict = {}  # event loop → its client
+_clients_lock = threading.Lock()
 _USER_AGENT = "llm-hf-inference"
+# As llm's OpenAI models allow: how many prompts run at once is the user's and the server's business.
+POOL_LIMITS = httpx2.Limits(max_connections=1000, max_keepalive_connections=100)
+PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY")
+
+
+def _new_client(cls):
+    """A pooled client; a ModelError naming the setting at fault when the environment breaks it."""
+    try:
+        return cls(headers={"User-Agent": _USER_AGENT}, limits=POOL_LIMITS, follow_redirects=True)
+    except (ImportError, OSError, ValueError, httpx2.HTTPError) as ex:
+        settings = [
+            name
+            for name in (*PROXY_VARIABLES, "SSL_CERT_FILE", "SSL_CERT_DIR")
+            if os.environ.get(name) or os.environ.get(name.lower())
+        ]
+        where = f"; check {', '.join(settings)}" if settings else ""
+        raise llm.ModelError(f"Cannot set up HTTP connections: {redact(str(ex))}{where}") from None
 
 
 def sync_client() -> httpx2.Client:
-    """The process's pooled client."""
+    """The process's pooled client, made once even when threads ask at the same time."""
     global _sync_client
     if _sync_client is None:
-        _sync_client = httpx2.Client(headers={"User-Agent": _USER_AGENT})
+        with _clients_lock:
+            if _sync_client is None:
+                _sync_client = _new_client(httpx2.Client)
     return _sync_client
 
 
@@ -544,14 +807,18 @@ def async_client() -> httpx2.AsyncClient:
     loop = asyncio.get_running_loop()
     client = _async_clients.get(loop)
     if client is None:
-        for closed in [old for old in _async_clients if old.is_closed()]:
-            del _async_clients[closed]  # its connections hold the old loop: let both go
-        client = _async_clients[loop] = httpx2.AsyncClient(headers={"User-Agent": _USER_AGENT})
+        with _clients_lock:
+            for closed in [old for old in list(_async_clients) if old.is_closed()]:
+                _async_clients.pop(closed, None)  # its connections hold the old loop: let both go
+            client = _async_clients.get(loop) or _async_clients.setdefault(
+                loop, _new_client(httpx2.AsyncClient)
+            )
     return client
 
 
 def _timeout(request: ChatRequest) -> httpx2.Timeout:
-    return httpx2.Timeout(request.timeout, connect=CONNECT_TIMEOUT)
+    # pool=None: waiting for one of our own connections is never the server's silence
+    return httpx2.Timeout(request.timeout, connect=CONNECT_TIMEOUT, pool=None)
 
 
 @functools.lru_cache(maxsize=64)
@@ -561,7 +828,41 @@ def _parsed(url: str) -> httpx2.URL:
 
 
 CATALOG_TIMEOUT = httpx2.Timeout(5.0, connect=2.0)
-CATALOG_ERRORS = (httpx2.HTTPError, OSError, ValueError, KeyError, TypeError)
+CATALOG_RETRY = 300.0  # seconds before a process tries a failed background refresh again
+REFRESH_EXIT_WAIT = 0.1  # seconds llm's exit waits for a refresh still writing
+_refresh: threading.Thread | None = None
+
+
+def refresh_beside(request: "ChatRequest") -> None:
+    """Refresh a stale catalog in a thread beside the prompt, at most one at a time per process.
+
+    The prompt never waits for it and never fails for it; only the router's
+    catalog is fetched (never that of a server in LLM_HF_BASE_URL).
+    """
+    global _refresh, _catalog_fresh_until
+    if not request.to_router or not catalog_is_stale():
+        return
+    with _clients_lock:
+        if _refresh is not None and _refresh.is_alive():
+            return
+        _catalog_fresh_until = time.time() + CATALOG_RETRY
+        _refresh = threading.Thread(target=_refresh_quietly, name="llm-hf-inference refresh", daemon=True)
+        _refresh.start()
+
+
+def _refresh_quietly() -> None:
+    with contextlib.suppress(Exception):  # a failed refresh is tried again by a later process
+        store_catalog(sync_client().get(catalog_url(), timeout=CATALOG_TIMEOUT).raise_for_status().content)
+
+
+def wait_for_refresh(seconds: float = REFRESH_EXIT_WAIT) -> None:
+    """Give a refresh that is nearly done a moment to finish writing (called at exit)."""
+    if _refresh is not None:
+        with contextlib.suppress(KeyboardInterrupt):
+            _refresh.join(seconds)
+
+
+atexit.register(wait_for_refresh)
 sleep = time.sleep  # module attributes, so tests can wait without waiting
 async_sleep = asyncio.sleep
 RETRY_STATUSES = {
@@ -575,6 +876,7 @@ RETRY_ERRORS = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.RemoteProtoco
 
 def send(request: ChatRequest, response):
     """Send ``request`` and yield what it answers, read by read, retrying as :class:`Attempts` says."""
+    refresh_beside(request)
     attempts = Attempts(request)
     while True:
         reader = AnswerReader(response, request)
@@ -596,17 +898,11 @@ def send(request: ChatRequest, response):
             wait = attempts.after_error(ex, reader)
         sleep(wait)
     yield from reader.finish()
-    if request.to_router and catalog_is_stale():
-        try:
-            store_catalog(
-                sync_client().get(catalog_url(), timeout=CATALOG_TIMEOUT).raise_for_status().content
-            )
-        except CATALOG_ERRORS:
-            pass  # a prompt never fails for the catalog's sake; the next one tries again
 
 
 async def send_async(request: ChatRequest, response):
     """The async twin of :func:`send`."""
+    refresh_beside(request)
     attempts = Attempts(request)
     while True:
         reader = AnswerReader(response, request)
@@ -630,13 +926,6 @@ async def send_async(request: ChatRequest, response):
         await async_sleep(wait)
     for event in reader.finish():
         yield event
-    if request.to_router and catalog_is_stale():
-        try:
-            store_catalog(
-                (await async_client().get(catalog_url(), timeout=CATALOG_TIMEOUT)).raise_for_status().content
-            )
-        except CATALOG_ERRORS:
-            pass  # a prompt never fails for the catalog's sake; the next one tries again
 
 
 class Attempts:
@@ -661,7 +950,8 @@ class Attempts:
         return self._next(server_wait(headers, error.data), RETRY_STATUSES[status].format(who=who))
 
     def after_error(self, ex: httpx2.HTTPError, reader: "AnswerReader") -> float:
-        if reader.shown or not isinstance(ex, RETRY_ERRORS) or self.number >= self.total:
+        retry = isinstance(ex, RETRY_ERRORS) and not _certificate_failure(ex)
+        if reader.shown or not retry or self.number >= self.total:
             raise transport_error(self.request, ex) from None
         return self._next(None, f"Could not reach {self.request.host} ({type(ex).__name__})")
 
@@ -694,17 +984,45 @@ def server_wait(headers, data: dict) -> float | None:
     return float(estimate) if isinstance(estimate, (int, float)) else None
 
 
+def _certificate_failure(ex: Exception) -> bool:
+    return "CERTIFICATE_VERIFY_FAILED" in str(ex)
+
+
+def proxy_for(url: str) -> str | None:
+    """The environment variable whose proxy a request to ``url`` goes through, if any."""
+    import urllib.request  # only on a failure: not at start-up
+
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if urllib.request.proxy_bypass_environment(host):
+        return None
+    scheme = urllib.parse.urlsplit(url).scheme.upper()
+    names = (f"{scheme}_PROXY", "ALL_PROXY")
+    return next((n for name in names for n in (name, name.lower()) if os.environ.get(n)), None)
+
+
 def transport_error(request: ChatRequest, ex: httpx2.HTTPError) -> llm.ModelError:
-    if isinstance(ex, httpx2.ConnectTimeout):
-        return llm.ModelError(f"Could not connect to {request.host} within {CONNECT_TIMEOUT:g} seconds")
-    if isinstance(ex, httpx2.TimeoutException):
-        return llm.ModelError(
-            f"{request.host} sent nothing for {request.timeout:g} seconds (timeout); "
-            "wait longer with -o timeout SECONDS"
+    """A failed exchange in words: the server, the proxy or the certificates at fault; never a token."""
+    host, detail = request.host, redact(str(ex))
+    proxy = proxy_for(request.url)
+    if isinstance(ex, httpx2.ProxyError) or (proxy and isinstance(ex, httpx2.ConnectError)):
+        address = urllib.parse.urlsplit(os.environ.get(proxy or "", "")).hostname or "the proxy"
+        message = (
+            f"The proxy {address} (from {proxy or 'the environment'}) failed on the way to {host}: {detail}"
         )
-    if isinstance(ex, httpx2.ConnectError):
-        return llm.ModelError(f"Could not connect to {request.host}: {ex}")
-    return llm.ModelError(f"The connection to {request.host} failed: {type(ex).__name__}: {ex}")
+    elif _certificate_failure(ex):
+        message = (
+            f"Could not verify the TLS certificate of {host} ({detail}); if your network inspects TLS, "
+            "point SSL_CERT_FILE or SSL_CERT_DIR at its certificate authority"
+        )
+    elif isinstance(ex, httpx2.ConnectTimeout):
+        message = f"Could not connect to {host} within {CONNECT_TIMEOUT:g} seconds"
+    elif isinstance(ex, httpx2.TimeoutException):
+        message = f"{host} sent nothing for {request.timeout:g} seconds (timeout); wait longer with -o timeout SECONDS"
+    elif isinstance(ex, httpx2.ConnectError):
+        message = f"Could not connect to {host}: {detail}"
+    else:
+        message = f"The connection to {host} failed: {type(ex).__name__}: {detail}"
+    return llm.ModelError(message)
 
 
 # ---------------------------------------------------------------- errors
@@ -721,13 +1039,25 @@ def _server_message(body: bytes) -> tuple[str, dict]:
         error = data.get("error")
         if isinstance(error, dict):
             error = error.get("message") or json.dumps(error)
-        message = error or data.get("message") or data.get("detail") or text
+        message = error or data.get("message") or _detail_text(data.get("detail")) or text
         return str(message), data
     if "<" in text and ">" in text:  # an HTML gateway page
         title = re.search(r"<title[^>]*>(.*?)</title>", text, re.S | re.I)
         text = title.group(1) if title else re.sub(r"<[^>]+>", " ", text)
     text = " ".join(text.split())
     return (text[:300] + "…" if len(text) > 300 else text), {}
+
+
+def _detail_text(detail) -> str | None:
+    """FastAPI's validation errors (some providers, transformers serve) in words: ``body.messages: Field required``."""
+    if type(detail) is not list:
+        return detail if detail is None else str(detail)
+    problems = []
+    for item in detail:
+        if type(item) is dict and item.get("msg"):
+            where = ".".join(str(part) for part in item.get("loc") or ())
+            problems.append(f"{where}: {item['msg']}" if where else str(item["msg"]))
+    return "; ".join(problems) or json.dumps(detail)
 
 
 def _hint(status: int, data: dict, bill_to: str | None) -> str | None:
@@ -761,12 +1091,12 @@ def _hint(status: int, data: dict, bill_to: str | None) -> str | None:
     return None
 
 
-_TOKEN_PATTERN = re.compile(r"\bhf_[A-Za-z0-9]{6,}")
+_SECRET = re.compile(r"\bhf_[A-Za-z0-9]{6,}|\b(Bearer)\s+[^\s'\"]+", re.IGNORECASE)
 
 
 def redact(text: str) -> str:
-    """Server text with any Hugging Face token in it masked: servers may echo one back."""
-    return _TOKEN_PATTERN.sub("hf_***", text)
+    """Text with any Hugging Face token or bearer credential masked: servers and errors may echo one."""
+    return _SECRET.sub(lambda m: f"{m.group(1)} ***" if m.group(1) else "hf_***", text)
 
 
 class HTTPStatusError(llm.ModelError):
@@ -1167,24 +1497,15 @@ class _HFChatBase:
         self.supports_tools = spec.tools
         self.supports_schema = spec.schema
         self.attachment_types = IMAGE_TYPES if spec.vision else frozenset()
-        self.hf_token = spec.base_url is None or is_hf_host(spec.base_url)
-        if not self.hf_token:
+        if spec.base_url and not is_hf_host(spec.base_url):
             self.needs_key, self.key_env_var = spec.key_name, None
 
     def get_key(self, explicit_key: str | None = None) -> str | None:
         """The Hugging Face token, only for Hugging Face hosts; elsewhere the model's own key, if any."""
         if self.key:
-            return self.key
-        if self.hf_token:
-            return hf_token(explicit_key, self.spec.key_name or KEY_NAME)
-        if explicit_key or self.spec.key_name:
-            key = llm.get_key(explicit_key=explicit_key, key_alias=self.spec.key_name)
-            if not key:
-                raise llm.NeedsKeyException(
-                    f"No key for {self.model_id}: 'llm keys set {self.spec.key_name}'"
-                )
-            return key
-        return None
+            return clean_token(self.key, "model.key")
+        url = self.spec.base_url or base_url()
+        return key_for(url, explicit_key, self.spec.key_name, override=self.spec.base_url is None)
 
     def _request(self, prompt, stream: bool, key) -> ChatRequest:
         return build_request(self.spec, prompt, stream, key)
@@ -1211,30 +1532,80 @@ def register_models(register):
 
 
 # ---------------------------------------------------------------- llm hf commands
+# Each command is a few lines over the functions before it: fetch or read, select, format.
 
 WHOAMI_URL = "https://huggingface.co/api/whoami-v2"
 
 
-def hub_get(url: str, headers: dict | None = None):
-    """GET for the commands: the answer, or a ClickException that says what went wrong."""
-    import click
-
+def hub_get(url: str, headers: dict | None = None) -> httpx2.Response:
+    """GET for the commands (redirects followed): the answer, or a ClickException saying what went wrong."""
     try:
         http = sync_client().get(url, headers=headers or {}, timeout=CATALOG_TIMEOUT)
+    except llm.ModelError as ex:
+        raise click.ClickException(str(ex)) from None
     except httpx2.HTTPError as ex:
-        raise click.ClickException(f"Could not reach {urllib.parse.urlsplit(url).hostname}: {ex}") from None
+        request = ChatRequest(url, {}, {}, CATALOG_TIMEOUT.read, None)
+        raise click.ClickException(str(transport_error(request, ex))) from None
     if http.status_code >= 400:
         raise click.ClickException(str(http_error(url, http.status_code, http.headers, http.content)))
     return http
+
+
+def fetch_catalog() -> tuple:
+    """Fetch and store the router's catalog: (added, removed, values left out); a ClickException if it is not one."""
+    url = catalog_url()
+    try:
+        return store_catalog(hub_get(url).content)
+    except (ValueError, OSError) as ex:
+        host = urllib.parse.urlsplit(url).hostname
+        raise click.ClickException(
+            f"{host} answered {url} with {ex}; the models you have are kept. "
+            "(LLM_HF_BASE_URL points elsewhere than the router?)"
+            if isinstance(ex, ValueError)
+            else f"Cannot store the catalog: {ex}"
+        ) from None
 
 
 def catalog_entries() -> list:
     """The cached catalog, fetched first when there is none."""
     entries = read_catalog()
     if entries is None:
-        store_catalog(hub_get(catalog_url()).content)
+        fetch_catalog()
         entries = read_catalog() or []
     return entries
+
+
+def select_models(entries, queries=(), provider=None, tools=False, schemas=False, vision=False, free=False):
+    """The (entry, spec) pairs of served models that pass every filter given."""
+    selected = []
+    for entry in entries:
+        spec = spec_from_entry(entry)
+        if spec is None or not all(q.lower() in entry["id"].lower() for q in queries):
+            continue
+        names = [p["provider"] for p in spec.providers]
+        wanted = (
+            (not provider or provider in names)
+            and (not tools or spec.tools)
+            and (not schemas or spec.schema)
+            and (not vision or spec.vision)
+            and (not free or any(p.get("is_free") for p in spec.providers))
+        )
+        if wanted:
+            selected.append((entry, spec))
+    return selected
+
+
+def format_table(header: list, rows: list, right: str = "") -> str:
+    """Columns as wide as their widest cell, two spaces apart; ``right`` marks right-aligned ones with 'r'."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = []
+    for row in [header, *rows]:
+        cells = [
+            cell.rjust(width) if right[i : i + 1] == "r" else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
 
 
 def _price_text(provider: dict | None) -> str:
@@ -1250,58 +1621,185 @@ def _cheapest(providers) -> dict | None:
     return min((p for p in providers if price_of(p)), key=price_of, default=None)
 
 
+def _context(n) -> str:
+    return "-" if n is None else f"{n // 1000}k" if n >= 1000 else str(n)
+
+
+def _fit(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def models_table(selected) -> str:
+    rows = []
+    for entry, spec in selected:
+        names = ",".join(p["provider"] for p in spec.providers)
+        context = max((p["context_length"] for p in spec.providers if "context_length" in p), default=None)
+        rows.append([entry["id"], _fit(names, 16), _context(context), _price_text(_cheapest(spec.providers))])
+    return format_table(["model", "providers", "context", "$/1M in/out"], rows, "__rr")
+
+
+def _number(value, unit: str = "") -> str:
+    return f"{value:.0f}{unit}" if value is not None else "-"
+
+
+def _yes_no(value) -> str:
+    return "yes" if value is True else "no" if value is False else "-"
+
+
+# llm hf providers --sort: each a key over a cleaned provider entry; unknown values go last.
+PROVIDER_ORDER = {
+    "price": lambda p: price_of(p) or (math.inf, math.inf),
+    "latency": lambda p: p.get("first_token_latency_ms", math.inf),
+    "throughput": lambda p: -p.get("throughput", -math.inf),
+}
+
+
+def providers_table(entry: dict, sort: str) -> str:
+    rows = [
+        [
+            p["provider"],
+            p.get("status", "-"),
+            _context(p.get("context_length")),
+            _price_text(p),
+            _number(p.get("first_token_latency_ms"), "ms"),
+            _number(p.get("throughput")),
+            _yes_no(p.get("supports_tools")),
+            _yes_no(p.get("supports_structured_output")),
+        ]
+        for p in sorted(entry["providers"], key=PROVIDER_ORDER[sort])
+    ]
+    header = ["provider", "status", "context", "$/1M in/out", "1st tok", "tok/s", "tools", "json"]
+    return entry["id"] + "\n" + format_table(header, rows, "__rrrr")
+
+
+def resolve_model(name: str) -> str:
+    """A model id, alias or repo id as its repo id (what llm logs -m accepts, and bare repo ids)."""
+    try:
+        model_id = llm.get_model(name).model_id
+    except llm.UnknownModelError:
+        model_id = name
+    return model_id[3:] if model_id.startswith("hf/") else model_id
+
+
+def find_entry(model: str) -> dict:
+    repo_id = resolve_model(model)
+    for entry in catalog_entries():
+        if entry["id"].lower() == repo_id.lower():
+            return entry
+    raise click.ClickException(f"{repo_id} is not in the catalog; 'llm hf models -q NAME' searches it")
+
+
+def check_new_model(repo_id: str, alias: str | None, base_url: str | None) -> None:
+    """Refuse an 'llm hf add' that would take over another model or alias, or could never be sent."""
+    if not _REPO_ID.fullmatch(repo_id):
+        raise click.ClickException(f"'{repo_id}' is not a model id: use the Hub's ORG/NAME or a plain name")
+    if base_url and urllib.parse.urlsplit(base_url).scheme not in ("http", "https"):
+        raise click.ClickException("--base-url must be an http:// or https:// URL")
+    router = {spec.repo_id for spec in model_specs() if spec.base_url is None} - set(read_added())
+    if not base_url and repo_id in router:
+        raise click.ClickException(
+            f"hf/{repo_id} is a router model already; add it only with --base-url, to send it elsewhere"
+        )
+    if alias:
+        try:
+            owner = llm.get_model(alias).model_id
+        except llm.UnknownModelError:
+            return
+        if owner != f"hf/{repo_id}":
+            raise click.ClickException(f"'{alias}' already names {owner}; choose another alias")
+
+
+def add_model(repo_id: str, settings: dict) -> dict:
+    """Add or update a model in the added-models file, under a lock; an earlier alias is kept."""
+    path = llm.user_dir() / ADDED_FILE
+    with locked(path):
+        added = read_added()
+        if "alias" not in settings and added.get(repo_id, {}).get("alias"):
+            settings["alias"] = added[repo_id]["alias"]
+        added[repo_id] = settings
+        write_json(path, added)
+    return settings
+
+
+def remove_model(model_id: str) -> str:
+    path = llm.user_dir() / ADDED_FILE
+    with locked(path):
+        added = read_added()
+        repo_id = model_id[3:] if model_id.startswith("hf/") and model_id[3:] in added else model_id
+        if added.pop(repo_id, None) is None:
+            raise click.ClickException(f"{repo_id} was not added with 'llm hf add'")
+        write_json(path, added)
+    return repo_id
+
+
 SPEND_LOCK_WAIT = 2.0  # seconds to wait for a logs database another llm is writing to
+SPEND_QUERY = """
+select model, input_tokens, output_tokens, token_details, response_json from turns
+where model like 'hf/%' and (:since is null or datetime_utc >= :since) and (:model is null or model = :model)
+"""
 
 
 def spend_rows(database: pathlib.Path, since: str | None, model: str | None) -> list:
     """Prompts, tokens and cost per model and provider from llm's logs, opened read-only."""
     import sqlite3
 
-    query = "select model, input_tokens, output_tokens, token_details, response_json from turns where model like 'hf/%'"
-    params: list = []
-    if since:
-        query += " and datetime_utc >= ?"
-        params.append(since)
-    if model:
-        query += " and (model = ? or model = ?)"
-        params += [model, f"hf/{model}"]
+    params = {"since": since, "model": f"hf/{resolve_model(model)}" if model else None}
     try:
-        connection = sqlite3.connect(
-            f"{database.resolve().as_uri()}?mode=ro", uri=True, timeout=SPEND_LOCK_WAIT
-        )
+        uri = f"{database.resolve().as_uri()}?mode=ro"
+        db = sqlite_utils.Database(sqlite3.connect(uri, uri=True, timeout=SPEND_LOCK_WAIT))
         try:
-            rows = connection.execute(query, params).fetchall()
+            rows = list(db.query(SPEND_QUERY, params)) if db["turns"].exists() else []
         finally:
-            connection.close()
+            db.close()
     except sqlite3.Error as ex:
-        if "no such table" in str(ex):
-            return []
         raise llm.ModelError(f"Cannot read the logs database {database}: {ex}") from None
     totals: dict = {}
-    for model_id, input_tokens, output_tokens, token_details, response_json in rows:
-        details = _json_object(token_details)
-        provider = details.get("provider") or _json_object(response_json).get("provider") or "-"
-        row = totals.setdefault(
-            (model_id, provider),
-            {
-                "model": model_id,
-                "provider": provider,
-                "prompts": 0,
-                "input_tokens": 0,
-                "output_tokens": 0,
-                "cost_usd": 0.0,
-                "unpriced_prompts": 0,
-            },
-        )
-        row["prompts"] += 1
-        row["input_tokens"] += input_tokens or 0
-        row["output_tokens"] += output_tokens or 0
+    for row in rows:
+        details = _json_object(row["token_details"])
+        provider = details.get("provider") or _json_object(row["response_json"]).get("provider") or "-"
+        total = totals.setdefault((row["model"], provider), _spend_row(row["model"], provider))
+        total["prompts"] += 1
+        total["input_tokens"] += row["input_tokens"] or 0
+        total["output_tokens"] += row["output_tokens"] or 0
         cost = details.get("cost_usd")
-        if type(cost) in (int, float):
-            row["cost_usd"] = round(row["cost_usd"] + cost, 12)
+        if _finite(cost):
+            total["costs"].append(cost)
         else:
-            row["unpriced_prompts"] += 1
-    return sorted(totals.values(), key=lambda r: (r["model"], r["provider"]))
+            total["unpriced_prompts"] += 1
+    return [_priced(total) for _, total in sorted(totals.items())]
+
+
+def _spend_row(model: str, provider: str) -> dict:
+    return {
+        "model": model,
+        "provider": provider,
+        "prompts": 0,
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "costs": [],
+        "unpriced_prompts": 0,
+    }
+
+
+def _priced(row: dict) -> dict:
+    """A spend row with its cost summed exactly (math.fsum: the same figure on every Python), rounded once."""
+    costs, unpriced = row.pop("costs"), row.pop("unpriced_prompts")
+    return {**row, "cost_usd": round(math.fsum(costs), 12), "unpriced_prompts": unpriced}
+
+
+def spend_table(rows: list) -> str:
+    total = {key: sum(r[key] for r in rows) for key in ("prompts", "input_tokens", "output_tokens")}
+    total.update(model="total", provider="", cost_usd=round(math.fsum(r["cost_usd"] for r in rows), 12))
+    cells = [
+        [r["model"], r["provider"], str(r["prompts"])]
+        + [f"{r['input_tokens']:,}", f"{r['output_tokens']:,}", f"{r['cost_usd']:.6f}"]
+        for r in [*rows, total]
+    ]
+    text = format_table(["model", "provider", "prompts", "input", "output", "cost USD"], cells, "__rrrr")
+    unpriced = sum(r["unpriced_prompts"] for r in rows)
+    if unpriced:
+        text += f"\n{unpriced} prompt{'s' if unpriced != 1 else ''} without a price (not in the total)"
+    return text
 
 
 def _json_object(text) -> dict:
@@ -1316,236 +1814,154 @@ def parse_since(since: str) -> str:
     """``7d``, ``24h`` or ``YYYY-MM-DD`` as the UTC timestamp llm's logs compare with."""
     from datetime import datetime, timedelta, timezone
 
-    import click
-
     match = re.fullmatch(r"(\d+)([dh])", since)
-    if match:
-        amount = int(match.group(1))
-        delta = timedelta(days=amount) if match.group(2) == "d" else timedelta(hours=amount)
-        return (datetime.now(timezone.utc) - delta).isoformat()
     try:
+        if match:
+            amount = int(match.group(1))
+            delta = timedelta(days=amount) if match.group(2) == "d" else timedelta(hours=amount)
+            return (datetime.now(timezone.utc) - delta).isoformat()
         return datetime.strptime(since, "%Y-%m-%d").replace(tzinfo=timezone.utc).isoformat()
+    except (OverflowError, ValueError) as ex:
+        reason = "too far back" if isinstance(ex, OverflowError) else "use 7d, 24h or YYYY-MM-DD"
+        raise click.BadParameter(reason, param_hint="--since") from None
+
+
+def whoami_lines(me) -> list:
+    """The account, organisations and token role of a whoami-v2 answer, whatever its shape."""
+    if type(me) is not dict:
+        raise click.ClickException("huggingface.co answered whoami with something that is not an account")
+
+    def text(value, default="?"):
+        return value if type(value) is str and value else default
+
+    name = text(me.get("name"))
+    lines = [f"{name} ({me['fullname']})" if text(me.get("fullname"), "") else name]
+    orgs = (
+        [text(o.get("name"), "") for o in me.get("orgs") or () if type(o) is dict]
+        if type(me.get("orgs")) is list
+        else []
+    )
+    lines.append(f"Organisations: {', '.join(filter(None, orgs)) or 'none'}")
+    auth = me.get("auth") if type(me.get("auth")) is dict else {}
+    token = auth.get("accessToken") if type(auth.get("accessToken")) is dict else {}
+    lines.append(f"Token: {text(token.get('displayName'))} (role: {text(token.get('role'))})")
+    return lines
+
+
+@click.group(name="hf")
+def hf_commands():
+    "Hugging Face Inference: models, providers, your account"
+
+
+@hf_commands.command(name="models")
+@click.option("queries", "-q", "--query", multiple=True, help="Only models whose id contains this")
+@click.option("--provider", help="Only models this provider serves")
+@click.option("--tools", is_flag=True, help="Only models some provider runs with tools")
+@click.option("--schemas", is_flag=True, help="Only models some provider runs with structured output")
+@click.option("--vision", is_flag=True, help="Only models that take images")
+@click.option("--free", is_flag=True, help="Only models some provider serves for free")
+@click.option("json_", "--json", is_flag=True, help="Print the catalog entries as JSON")
+def models_command(queries, provider, tools, schemas, vision, free, json_):
+    "List the models the Inference Providers router serves"
+    selected = select_models(catalog_entries(), queries, provider, tools, schemas, vision, free)
+    click.echo(json.dumps([entry for entry, _ in selected], indent=2) if json_ else models_table(selected))
+
+
+@hf_commands.command(name="providers")
+@click.argument("model")
+@click.option("--sort", type=click.Choice(list(PROVIDER_ORDER)), default="price", show_default=True)
+def providers_command(model, sort):
+    "The providers of MODEL (an id or alias): status, context, price, speed, features"
+    click.echo(providers_table(find_entry(model), sort))
+
+
+@hf_commands.command(name="refresh")
+def refresh_command():
+    "Fetch the router's model catalog again"
+    added, removed, dropped = fetch_catalog()
+    count = len([e for e in read_catalog() or () if spec_from_entry(e)])
+    message = f"{count} models. Added: {', '.join(added) or 'none'}. Removed: {', '.join(removed) or 'none'}."
+    click.echo(message + (f" Left out {dropped} values of the wrong type." if dropped else ""))
+
+
+@hf_commands.command(name="add")
+@click.argument("model_id")
+@click.option("--alias", help="A short name for the model")
+@click.option("--base-url", help="Its server's /v1 URL: a dedicated endpoint, TGI, vLLM")
+@click.option("--key-name", help="The 'llm keys' name of its key (Hugging Face hosts default to huggingface)")
+@click.option("--vision", is_flag=True, help="It takes images")
+@click.option("--tools", is_flag=True, help="It can call tools")
+@click.option("--schemas", is_flag=True, help="It can answer to a JSON schema")
+def add_command(model_id, alias, base_url, key_name, vision, tools, schemas):
+    "Add a model outside the router's catalog"
+    repo_id = model_id.removeprefix("hf/")
+    check_new_model(repo_id, alias, base_url)
+    given = {"alias": alias, "base_url": base_url, "key_name": key_name}
+    given.update(vision=vision, tools=tools, schemas=schemas)
+    settings = add_model(repo_id, {k: v for k, v in given.items() if v})
+    alias = settings.get("alias")
+    token = (
+        "the Hugging Face token"
+        if not base_url or is_hf_host(base_url)
+        else f"the key '{key_name}'"
+        if key_name
+        else "no key"
+    )
+    click.echo(
+        f"Added hf/{repo_id}{f' (alias {alias})' if alias else ''}: {base_url or 'the router'}, with {token}."
+    )
+
+
+@hf_commands.command(name="remove")
+@click.argument("model_id")
+def remove_command(model_id):
+    "Remove a model added with 'llm hf add'"
+    click.echo(f"Removed hf/{remove_model(model_id)}.")
+
+
+@hf_commands.command(name="spend")
+@click.option("--since", help="Only prompts since: 7d, 24h or YYYY-MM-DD")
+@click.option("--model", help="Only this model: its id, alias or repo id")
+@click.option("json_", "--json", is_flag=True, help="Print the rows as JSON")
+@click.option(
+    "--database", type=click.Path(dir_okay=False, path_type=pathlib.Path), help="llm's logs database"
+)
+def spend_command(since, model, json_, database):
+    "What Hugging Face prompts have cost, from llm's logs (read-only)"
+    since = parse_since(since) if since else None
+    database = database or llm.user_dir() / "logs.db"
+    if not database.exists():
+        click.echo(f"No logs database at {database} yet.")
+        return
+    try:
+        rows = spend_rows(database, since, model)
+    except llm.ModelError as ex:
+        raise click.ClickException(str(ex)) from None
+    if json_:
+        click.echo(json.dumps(rows, indent=2))
+    elif rows:
+        click.echo(spend_table(rows))
+    else:
+        click.echo(
+            "No Hugging Face prompts in the logs" + (" for that selection." if since or model else " yet.")
+        )
+
+
+@hf_commands.command(name="whoami")
+@click.option("--key", help="A token, or the name of a stored key")
+def whoami_command(key):
+    "Check the Hugging Face token: its account, organisations and role"
+    try:
+        token = hf_token(key)
+    except (llm.NeedsKeyException, llm.ModelError) as ex:
+        raise click.ClickException(str(ex)) from None
+    try:
+        me = hub_get(WHOAMI_URL, {"Authorization": f"Bearer {token}"}).json()
     except ValueError:
-        raise click.BadParameter("use 7d, 24h or YYYY-MM-DD", param_hint="--since") from None
-
-
-def _context(n) -> str:
-    return f"{n // 1000}k" if isinstance(n, int) and n >= 1000 else str(n) if isinstance(n, int) else "-"
-
-
-def _fit(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _find_entry(model: str) -> dict:
-    import click
-
-    repo_id = model[3:] if model.startswith("hf/") else model
-    for entry in catalog_entries():
-        if entry["id"].lower() == repo_id.lower():
-            return entry
-    raise click.ClickException(f"{repo_id} is not in the catalog; 'llm hf models -q NAME' searches it")
+        me = None
+    click.echo("\n".join(whoami_lines(me)))
 
 
 @llm.hookimpl
 def register_commands(cli):
-    import click
-
-    @cli.group(name="hf")
-    def hf():
-        "Hugging Face Inference: models, providers, your account"
-
-    @hf.command(name="models")
-    @click.option("queries", "-q", "--query", multiple=True, help="Only models whose id contains this")
-    @click.option("--provider", help="Only models this provider serves")
-    @click.option("--tools", is_flag=True, help="Only models some provider runs with tools")
-    @click.option("--schemas", is_flag=True, help="Only models some provider runs with structured output")
-    @click.option("--vision", is_flag=True, help="Only models that take images")
-    @click.option("--free", is_flag=True, help="Only models some provider serves for free")
-    @click.option("json_", "--json", is_flag=True, help="Print the catalog entries as JSON")
-    def models(queries, provider, tools, schemas, vision, free, json_):
-        "List the models the Inference Providers router serves"
-        selected = []
-        for entry in catalog_entries():
-            spec = spec_from_entry(entry)
-            if spec is None or not all(q.lower() in entry["id"].lower() for q in queries):
-                continue
-            if (provider and provider not in [p["provider"] for p in spec.providers]) or (
-                tools and not spec.tools
-            ):
-                continue
-            if (schemas and not spec.schema) or (vision and not spec.vision):
-                continue
-            if free and not any(p.get("is_free") for p in spec.providers):
-                continue
-            selected.append((entry, spec))
-        if json_:
-            click.echo(json.dumps([entry for entry, _ in selected], indent=2))
-            return
-        click.echo(f"{'model':<42} {'providers':<16} {'context':>7} {'$/1M in/out':>11}")
-        for entry, spec in selected:
-            names = ",".join(p["provider"] for p in spec.providers)
-            context = max(
-                (p.get("context_length") for p in spec.providers if isinstance(p.get("context_length"), int)),
-                default=None,
-            )
-            click.echo(
-                f"{_fit(entry['id'], 42):<42} {_fit(names, 16):<16} {_context(context):>7} "
-                f"{_price_text(_cheapest(spec.providers)):>11}"
-            )
-
-    @hf.command(name="providers")
-    @click.argument("model")
-    @click.option(
-        "--sort", type=click.Choice(["price", "latency", "throughput"]), default="price", show_default=True
-    )
-    def providers(model, sort):
-        "The providers of MODEL: status, context, price, speed, features"
-        entry = _find_entry(model)
-        rows = [
-            p
-            for p in entry.get("providers") or ()
-            if isinstance(p, dict) and isinstance(p.get("provider"), str)
-        ]
-        order = {
-            "price": lambda p: price_of(p) or (float("inf"),) * 2,
-            "latency": lambda p: (
-                p.get("first_token_latency_ms")
-                if isinstance(p.get("first_token_latency_ms"), (int, float))
-                else float("inf")
-            ),
-            "throughput": lambda p: (
-                -p["throughput"] if isinstance(p.get("throughput"), (int, float)) else float("inf")
-            ),
-        }[sort]
-        click.echo(f"{entry['id']}")
-        click.echo(
-            f"{'provider':<16} {'status':<6} {'context':>7} {'$/1M in/out':>12} {'1st tok':>8} {'tok/s':>6} tools json"
-        )
-        for p in sorted(rows, key=order):
-            latency = p.get("first_token_latency_ms")
-            speed = p.get("throughput")
-            flags = [
-                "yes" if p.get(f) is True else "no" if p.get(f) is False else "-"
-                for f in ("supports_tools", "supports_structured_output")
-            ]
-            click.echo(
-                f"{_fit(p['provider'], 16):<16} {_fit(str(p.get('status', '-')), 6):<6} {_context(p.get('context_length')):>7} "
-                f"{_price_text(p):>12} {f'{latency:.0f}ms' if isinstance(latency, (int, float)) else '-':>8} "
-                f"{f'{speed:.0f}' if isinstance(speed, (int, float)) else '-':>6} {flags[0]:<5} {flags[1]}"
-            )
-
-    @hf.command(name="refresh")
-    def refresh():
-        "Fetch the router's model catalog again"
-        added, removed = store_catalog(hub_get(catalog_url()).content)
-        count = len([e for e in read_catalog() or () if spec_from_entry(e)])
-        click.echo(
-            f"{count} models. Added: {', '.join(added) or 'none'}. Removed: {', '.join(removed) or 'none'}."
-        )
-
-    @hf.command(name="add")
-    @click.argument("model_id")
-    @click.option("--alias", help="A short name for the model")
-    @click.option("--base-url", help="Its server's /v1 URL: a dedicated endpoint, TGI, vLLM")
-    @click.option(
-        "--key-name", help="The 'llm keys' name of its key (Hugging Face hosts default to huggingface)"
-    )
-    @click.option("--vision", is_flag=True, help="It takes images")
-    @click.option("--tools", is_flag=True, help="It can call tools")
-    @click.option("--schemas", is_flag=True, help="It can answer to a JSON schema")
-    def add(model_id, alias, base_url, key_name, vision, tools, schemas):
-        "Add a model outside the router's catalog"
-        if base_url and urllib.parse.urlsplit(base_url).scheme not in ("http", "https"):
-            raise click.ClickException("--base-url must be an http:// or https:// URL")
-        added = read_added()
-        added[model_id] = {
-            k: v
-            for k, v in dict(
-                alias=alias, base_url=base_url, key_name=key_name, vision=vision, tools=tools, schemas=schemas
-            ).items()
-            if v
-        }
-        write_json(llm.user_dir() / ADDED_FILE, added)
-        where = base_url or "the router"
-        token = (
-            "the Hugging Face token"
-            if not base_url or is_hf_host(base_url)
-            else (f"the key '{key_name}'" if key_name else "no key")
-        )
-        click.echo(f"Added hf/{model_id}{f' (alias {alias})' if alias else ''}: {where}, with {token}.")
-
-    @hf.command(name="remove")
-    @click.argument("model_id")
-    def remove(model_id):
-        "Remove a model added with 'llm hf add'"
-        model_id = model_id[3:] if model_id.startswith("hf/") and model_id[3:] in read_added() else model_id
-        added = read_added()
-        if added.pop(model_id, None) is None:
-            raise click.ClickException(f"{model_id} was not added with 'llm hf add'")
-        write_json(llm.user_dir() / ADDED_FILE, added)
-        click.echo(f"Removed hf/{model_id}.")
-
-    @hf.command(name="spend")
-    @click.option("--since", help="Only prompts since: 7d, 24h or YYYY-MM-DD")
-    @click.option("--model", help="Only this model (hf/... or its repo id)")
-    @click.option("json_", "--json", is_flag=True, help="Print the rows as JSON")
-    @click.option(
-        "--database", type=click.Path(dir_okay=False, path_type=pathlib.Path), help="llm's logs database"
-    )
-    def spend(since, model, json_, database):
-        "What Hugging Face prompts have cost, from llm's logs (read-only)"
-        since = parse_since(since) if since else None
-        database = database or llm.user_dir() / "logs.db"
-        if not database.exists():
-            click.echo(f"No logs database at {database} yet.")
-            return
-        try:
-            rows = spend_rows(database, since, model)
-        except llm.ModelError as ex:
-            raise click.ClickException(str(ex)) from None
-        if json_:
-            click.echo(json.dumps(rows, indent=2))
-            return
-        if not rows:
-            click.echo(
-                "No Hugging Face prompts in the logs"
-                + (" for that selection." if since or model else " yet.")
-            )
-            return
-        click.echo(
-            f"{'model':<36} {'provider':<14} {'prompts':>7} {'input':>8} {'output':>8} {'cost USD':>10}"
-        )
-        for row in rows + [
-            {
-                "model": "total",
-                "provider": "",
-                **{
-                    k: sum(r[k] for r in rows)
-                    for k in ("prompts", "input_tokens", "output_tokens", "cost_usd", "unpriced_prompts")
-                },
-            }
-        ]:
-            click.echo(
-                f"{_fit(row['model'], 36):<36} {_fit(row['provider'], 14):<14} {row['prompts']:>7} "
-                f"{row['input_tokens']:>8,} {row['output_tokens']:>8,} {row['cost_usd']:>10.6f}"
-            )
-        unpriced = sum(r["unpriced_prompts"] for r in rows)
-        if unpriced:
-            click.echo(f"{unpriced} prompt{'s' if unpriced != 1 else ''} without a price (not in the total)")
-
-    @hf.command(name="whoami")
-    @click.option("--key", help="A token, or the name of a stored key")
-    def whoami(key):
-        "Check the Hugging Face token: its account, organisations and role"
-        try:
-            token = hf_token(key)
-        except llm.NeedsKeyException as ex:
-            raise click.ClickException(str(ex)) from None
-        me = hub_get(WHOAMI_URL, {"Authorization": f"Bearer {token}"}).json()
-        name = me.get("name", "?")
-        click.echo(f"{name} ({me['fullname']})" if me.get("fullname") else name)
-        orgs = [o.get("name") for o in me.get("orgs") or () if isinstance(o, dict)]
-        click.echo(f"Organisations: {', '.join(filter(None, orgs)) or 'none'}")
-        token_info = (me.get("auth") or {}).get("accessToken") or {}
-        click.echo(f"Token: {token_info.get('displayName', '?')} (role: {token_info.get('role', '?')})")
+    cli.add_command(hf_commands)

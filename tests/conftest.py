@@ -37,6 +37,8 @@ def isolated(request, monkeypatch, tmp_path):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(llm_hf_inference, "CATALOG_MAX_AGE", None)  # tests that want a refresh say so
     monkeypatch.setattr(llm_hf_inference, "_catalog_fresh_until", 0.0)
+    monkeypatch.setattr(llm_hf_inference, "_told_no_token", set())
+    monkeypatch.setattr(llm_hf_inference, "_warned", set())
     if request.config.getoption("--record-mode") == "none" or not os.environ.get("HF_TOKEN"):
         monkeypatch.setenv("HF_TOKEN", TEST_TOKEN)
     return tmp_path

@@ -92,12 +92,12 @@ def session(vcr):
 
 
 SPEND_TABLE = (
-    "model                                provider       prompts    input   output   cost USD\n"
-    "hf/meta-llama/Llama-3.1-8B-Instruct  cerebras             1       46      637   0.000068\n"
-    "hf/meta-llama/Llama-3.1-8B-Instruct  hf-inference         1        0        0   0.000000\n"
-    "hf/meta-llama/Llama-3.1-8B-Instruct  novita               1       46       20   0.000002\n"
-    "hf/meta-llama/Llama-3.1-8B-Instruct  together             1       26       20   0.000008\n"
-    "total                                                     4      118      677   0.000078\n"
+    "model                                provider      prompts  input  output  cost USD\n"
+    "hf/meta-llama/Llama-3.1-8B-Instruct  cerebras            1     46     637  0.000068\n"
+    "hf/meta-llama/Llama-3.1-8B-Instruct  hf-inference        1      0       0  0.000000\n"
+    "hf/meta-llama/Llama-3.1-8B-Instruct  novita              1     46      20  0.000002\n"
+    "hf/meta-llama/Llama-3.1-8B-Instruct  together            1     26      20  0.000008\n"
+    "total                                                    4    118     677  0.000078\n"
     "1 prompt without a price (not in the total)\n"
 )
 

@@ -79,7 +79,7 @@ def test_every_option_lands_in_its_place(sent, played):
     assert request.headers["x-use-cache"] == "false"
     assert request.headers["x-wait-for-model"] == "true"
     assert request.headers["x-hf-bill-to"] == "acme"
-    assert request.timeout == {"connect": 10.0, "read": 7.5, "write": 7.5, "pool": 7.5}
+    assert request.timeout == {"connect": 10.0, "read": 7.5, "write": 7.5, "pool": None}
 
 
 @pytest.mark.vcr
@@ -93,7 +93,7 @@ def test_unset_options_and_headers_stay_out(sent, played):
         "stream": False,
     }
     assert not {"x-use-cache", "x-wait-for-model", "x-hf-bill-to"} & set(request.headers)
-    assert request.timeout == {"connect": 10.0, "read": 120.0, "write": 120.0, "pool": 120.0}
+    assert request.timeout == {"connect": 10.0, "read": 120.0, "write": 120.0, "pool": None}
 
 
 @pytest.mark.vcr
@@ -111,23 +111,73 @@ def test_a_single_stop_string_is_sent_as_a_list():
 @pytest.mark.parametrize(
     "option, value, message",
     [
-        ("temperature", "2.5", "less than or equal to 2"),
-        ("top_p", "-0.1", "greater than or equal to 0"),
-        ("frequency_penalty", "3", "less than or equal to 2"),
-        ("presence_penalty", "-3", "greater than or equal to -2"),
-        ("stop", '["a", "b", "c", "d", "e"]', "at most 4 items"),
-        ("stop", "[1, 2", "stop must be a string or a JSON list of strings"),
-        ("top_logprobs", "3", "top_logprobs needs -o logprobs 1"),
-        ("provider", "Not A Provider!", "String should match pattern"),
-        ("max_tokens", "0", "greater than or equal to 1"),
-        ("timeout", "0", "greater than 0"),
-        ("reasoning_effort", "extreme", "'low', 'medium' or 'high'"),
+        ("temperature", "2.5", "Input should be less than or equal to 2"),
+        ("temperature", "nan", "Input should be a finite number"),
+        ("top_p", "-0.1", "Input should be greater than or equal to 0"),
+        ("frequency_penalty", "3", "Input should be less than or equal to 2"),
+        ("presence_penalty", "-3", "Input should be greater than or equal to -2"),
+        ("stop", '["a", "b", "c", "d", "e"]', "List should have at most 4 items after validation, not 5"),
+        ("stop", "[1, 2", "a string, or a JSON list of strings"),
+        ("stop", "[1, 2]", "a string that is not empty, or a JSON list of such strings"),
+        ("stop", "", "a string that is not empty, or a JSON list of such strings"),
+        ("stop", '["END", ""]', "a string that is not empty, or a JSON list of such strings"),
+        ("top_logprobs", "3", "needs -o logprobs 1"),
+        (
+            "provider",
+            "Novita",
+            "a lower-case provider name (together, cerebras, ...) or fastest, cheapest, preferred",
+        ),
+        (
+            "provider",
+            "not a provider!",
+            "a lower-case provider name (together, cerebras, ...) or fastest, cheapest, preferred",
+        ),
+        ("max_tokens", "0", "Input should be greater than or equal to 1"),
+        ("timeout", "0", "Input should be greater than 0"),
+        ("timeout", "inf", "Input should be a finite number"),
+        ("timeout", "nan", "Input should be a finite number"),
+        ("reasoning_effort", "extreme", "Input should be 'low', 'medium' or 'high'"),
     ],
 )
 def test_invalid_options_fail_before_any_request(option, value, message, sent):
     result = invoke("-m", "hf-llama3.1", "-o", option, value, "hi")
     assert result.exit_code == 1
-    assert message in result.output
+    assert result.output == f"Error: {option}\n  {message}\n"
+    assert sent == []
+
+
+def test_regex_with_json_object_names_the_option(sent):
+    result = invoke("-m", "hf-llama3.1", "-o", "json_object", "1", "-o", "regex", "a+", "hi")
+    assert result.output == "Error: regex\n  cannot be used together with json_object\n"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["-o", "tool_choice", "auto"], "-o tool_choice needs tools: give them with -T or --functions"),
+        (
+            ["-T", "llm_time", "-o", "tool_choice", "foo"],
+            "-o tool_choice: no tool is named 'foo'; the tools are: llm_time",
+        ),
+        (
+            ["--schema", "name, age int", "-o", "regex", "a+"],
+            "-o regex and --schema cannot be used together: choose one",
+        ),
+    ],
+)
+def test_options_that_cannot_work_fail_before_any_request(args, message, sent):
+    result = invoke("-m", "hf-llama3.1", *args, "hi")
+    assert (result.exit_code, result.output) == (1, f"Error: {message}\n")
+    assert sent == []
+
+
+def test_a_provider_for_a_base_url_model_fails_before_any_request(sent):
+    invoke("hf", "add", "tgi", "--base-url", "http://localhost:8080/v1")
+    result = invoke("-m", "hf/tgi", "-o", "provider", "together", "hi")
+    assert (result.exit_code, result.output) == (
+        1,
+        "Error: -o provider is for router models; tgi is served by http://localhost:8080/v1\n",
+    )
     assert sent == []
 
 
