@@ -499,7 +499,7 @@ class HFOptions(llm.Options):
     )
     provider: str | None = Field(
         None,
-        description="Provider to route to (together, cerebras, ...) or a policy: fastest, cheapest, preferred",
+        description="Provider to route to (together, cerebras, ...), or fastest, cheapest, preferred",
     )
     use_cache: bool | None = Field(None, description="Allow a cached answer (x-use-cache header)")
     wait_for_model: bool | None = Field(
@@ -527,7 +527,7 @@ class HFOptions(llm.Options):
     )
     grammar: Literal["tgi"] | None = Field(
         None,
-        description="tgi: send --schema in TGI's own grammar form, for dedicated endpoints and self-hosted TGI",
+        description="tgi: send --schema in TGI's own grammar form (dedicated endpoints, self-hosted TGI)",
     )
     regex: str | None = Field(
         None, description="Constrain the answer to this regular expression (TGI grammar)"
@@ -1017,7 +1017,9 @@ def transport_error(request: ChatRequest, ex: httpx2.HTTPError) -> llm.ModelErro
     elif isinstance(ex, httpx2.ConnectTimeout):
         message = f"Could not connect to {host} within {CONNECT_TIMEOUT:g} seconds"
     elif isinstance(ex, httpx2.TimeoutException):
-        message = f"{host} sent nothing for {request.timeout:g} seconds (timeout); wait longer with -o timeout SECONDS"
+        message = (
+            f"{host} sent nothing for {request.timeout:g} seconds (timeout); wait longer: -o timeout SECONDS"
+        )
     elif isinstance(ex, httpx2.ConnectError):
         message = f"Could not connect to {host}: {detail}"
     else:
@@ -1049,7 +1051,10 @@ def _server_message(body: bytes) -> tuple[str, dict]:
 
 
 def _detail_text(detail) -> str | None:
-    """FastAPI's validation errors (some providers, transformers serve) in words: ``body.messages: Field required``."""
+    """FastAPI validation errors (some providers, transformers serve) in words.
+
+    ``[{"loc": ["body", "messages"], "msg": "Field required", ...}]`` reads ``body.messages: Field required``.
+    """
     if type(detail) is not list:
         return detail if detail is None else str(detail)
     problems = []
@@ -1121,6 +1126,13 @@ def http_error(url: str, status: int, headers, body: bytes, bill_to: str | None 
 
 _BOM = b"\xef\xbb\xbf"
 _parse_json = json.JSONDecoder().decode
+# No real chunk comes near this: a whole 1M-token answer sent as one event is
+# 4-8 MB of JSON. Past it the server is broken or hostile, and memory stays bounded.
+MAX_EVENT = 16 * 1024 * 1024
+
+
+class EventTooLarge(Exception):
+    """An SSE line or event over the decoder's cap."""
 
 
 class SSEDecoder:
@@ -1130,12 +1142,16 @@ class SSEDecoder:
     completed by them. Lines end in LF, CR or CRLF, even split across reads;
     ``data:`` takes an optional space; multi-line data joins with LF; comments
     and other fields are ignored; an event not closed by a blank line is
-    dropped at the end, as the spec says.
+    dropped at the end, as the spec says. Linear in the bytes received: a line
+    still open after a read is kept in pieces and joined once, when it ends.
     """
 
-    def __init__(self):
-        self._tail = b""
+    def __init__(self, cap: int = MAX_EVENT):
+        self.cap = cap
+        self._open: list = []  # the pieces of a line not ended yet
+        self._open_size = 0
         self._data: list = []
+        self._data_size = 0
         self._skip_lf = False
         self._first_line = True
 
@@ -1144,35 +1160,189 @@ class SSEDecoder:
             self._skip_lf = False
             if chunk[:1] == b"\n":
                 chunk = chunk[1:]
-        if self._tail:
-            chunk = self._tail + chunk
+        if b"\n" not in chunk and b"\r" not in chunk:
+            return self._keep_open(chunk)
+        if self._open:
+            self._open.append(chunk)
+            chunk = b"".join(self._open)
+            self._open, self._open_size = [], 0
         lines = chunk.splitlines()
         end = chunk[-1:]
         if end == b"\n" or end == b"\r":
-            self._tail = b""
             self._skip_lf = end == b"\r"
         else:
-            self._tail = lines.pop() if lines else b""
+            self._keep_open(lines.pop())
         if self._first_line and lines:
             self._first_line = False
             if lines[0].startswith(_BOM):
                 lines[0] = lines[0][3:]
         events = []
-        data = self._data
+        data, size = self._data, self._data_size
         for line in lines:
             if not line:
                 if data:
                     events.append(b"\n".join(data))
-                    data = []
+                    data, size = [], 0
             elif line[:5] == b"data:":
-                data.append(line[6:] if line[5:6] == b" " else line[5:])
+                value = line[6:] if line[5:6] == b" " else line[5:]
+                size += len(value) + 1
+                if size > self.cap:
+                    raise EventTooLarge
+                data.append(value)
             elif line == b"data":
                 data.append(b"")
-        self._data = data
+        self._data, self._data_size = data, size
         return events
+
+    def _keep_open(self, piece: bytes) -> list:
+        self._open.append(piece)
+        self._open_size += len(piece)
+        if self._open_size + self._data_size > self.cap:
+            raise EventTooLarge
+        return []
+
+
+def looks_like_sse(start: bytes) -> bool | None:
+    """Whether a body served without ``text/event-stream`` is SSE all the same; None: too short to tell."""
+    start = start.lstrip(b" \t\r\n").removeprefix(_BOM)
+    if start[:1] in (b"{", b"["):
+        return False
+    if start.startswith((b"data:", b":", b"event:", b"id:", b"retry:")):
+        return True
+    return None if len(start) < 6 else False
+
+
+class Unexpected(Exception):
+    """A chunk of a shape no dialect has: the reader names the chunk."""
 
 
 _TEXT, _UNDECIDED, _THINKING, _AFTER_THINK = range(4)
+
+
+class ThinkSplitter:
+    """Routes a leading ``<think>…</think>`` of the text to reasoning, even cut across chunks.
+
+    ``split`` returns (kind, text) pieces; a piece that may be the start of a
+    tag is held back until the next chunk tells.
+    """
+
+    def __init__(self):
+        self.state = _UNDECIDED
+        self.held = ""
+
+    def split(self, content: str) -> list:
+        buffer, self.held = self.held + content, ""
+        if self.state == _UNDECIDED:
+            stripped = buffer.lstrip()
+            if stripped.startswith("<think>"):
+                self.state, buffer = _THINKING, stripped[len("<think>") :]
+            elif "<think>".startswith(stripped):
+                self.held = buffer
+                return []
+            else:
+                self.state = _TEXT
+                return [("text", buffer)]
+        pieces = []
+        if self.state == _THINKING:
+            end = buffer.find("</think>")
+            if end < 0:
+                keep = next(
+                    (n for n in range(min(len(buffer), 7), 0, -1) if "</think>".startswith(buffer[-n:])), 0
+                )
+                self.held = buffer[len(buffer) - keep :]
+                return [("reasoning", buffer[: len(buffer) - keep])] if len(buffer) > keep else []
+            if end:
+                pieces.append(("reasoning", buffer[:end]))
+            self.state, buffer = _AFTER_THINK, buffer[end + len("</think>") :]
+        buffer = buffer.lstrip()
+        if buffer:
+            self.state = _TEXT
+            pieces.append(("text", buffer))
+        return pieces
+
+    def finish(self) -> list:
+        held, self.held = self.held, ""
+        return [("reasoning" if self.state == _THINKING else "text", held)] if held else []
+
+
+class ToolCalls:
+    """Assembles tool-call deltas, in every dialect HF servers speak, into whole calls.
+
+    A call named in its first delta streams its name and argument pieces as
+    they come; one that is not (TGI 2.0-3.1 puts ``_name`` inside the
+    arguments) is shown whole by ``finish``.
+    """
+
+    def __init__(self):
+        self.calls: dict = {}
+        self.last = None
+
+    def add(self, delta) -> list:
+        """The stream events of one tool-call delta."""
+        function = delta.get("function") or {} if type(delta) is dict else None
+        if type(function) is not dict:
+            raise Unexpected
+        name, index = function.get("name"), delta.get("index")
+        if (name is not None and type(name) is not str) or (index is not None and type(index) is not int):
+            raise Unexpected
+        if index is None:
+            index = len(self.calls) if (name or self.last is None) else self.last
+        events = []
+        call = self.calls.get(index)
+        if call is None:
+            call = self.calls[index] = {"id": self._new_id(delta.get("id")), "name": name or "", "args": []}
+            call["live"] = bool(name)
+            if name:
+                events.append(StreamEvent("tool_call_name", name, tool_call_id=call["id"]))
+        elif name and not call["name"]:
+            call["name"] = name
+        self.last = index
+        arguments = function.get("arguments")
+        if arguments is not None and arguments != "":
+            arguments = arguments if type(arguments) is str else json.dumps(arguments)
+            call["args"].append(arguments)
+            if call["live"]:
+                events.append(StreamEvent("tool_call_args", arguments, tool_call_id=call["id"]))
+        return events
+
+    def _new_id(self, raw) -> str:
+        call_id = str(raw) if raw not in (None, "") else None
+        if call_id is None or any(c["id"] == call_id for c in self.calls.values()):
+            call_id = f"call_{uuid.uuid4().hex[:24]}"
+        return call_id
+
+    def finish(self) -> tuple:
+        """The whole calls as llm ToolCalls, and the events of those not shown yet."""
+        calls, events = [], []
+        for call in self.calls.values():
+            name, arguments = whole_call(call["name"], "".join(call["args"]))
+            if not call["live"]:
+                events.append(StreamEvent("tool_call_name", name, tool_call_id=call["id"]))
+                events.append(StreamEvent("tool_call_args", json.dumps(arguments), tool_call_id=call["id"]))
+            calls.append(llm.ToolCall(name=name, arguments=arguments, tool_call_id=call["id"]))
+        return calls, events
+
+
+def whole_call(name: str, text: str) -> tuple:
+    """A call's name and arguments from its text, TGI's ``_name`` wrapper taken off."""
+    try:
+        arguments = json.loads(text) if text.strip() else {}
+    except ValueError:
+        raise llm.ModelError(
+            f"The model called tool '{name or '?'}' with arguments that are not valid JSON: {text[:200]}"
+        ) from None
+    if not isinstance(arguments, dict):
+        raise llm.ModelError(f"The model called tool '{name or '?'}' with arguments that are not an object")
+    wrapped = arguments.get("function")
+    if not name and isinstance(wrapped, dict) and "_name" in wrapped:  # TGI 2.0-3.1 streams
+        arguments = dict(wrapped)
+    if "_name" in arguments:  # TGI's name inside the arguments: never an argument itself
+        arguments = dict(arguments)
+        inner_name = arguments.pop("_name")
+        name = name or str(inner_name)
+    if not name:
+        raise llm.ModelError("The model called a tool without naming it.")
+    return name, arguments
 
 
 class AnswerReader:
@@ -1189,27 +1359,30 @@ class AnswerReader:
         self.who = request.host
         self.provider: str | None = None
         self.sse: SSEDecoder | None = None
+        self.sniff = False  # a body not labelled as a stream: look at its start
         self.body: list = []
         self.events: list = []
         self.kind: str | None = None
         self.pending: list = []
-        self.think = _UNDECIDED
-        self.think_buffer = ""
+        self.think = ThinkSplitter()
+        self.plain = False  # past any <think> block: text goes straight out
+        self.tools = ToolCalls()
         self.done = False
         self.shown = False
         self.choices_seen = False
         self.id = self.model = self.finish_reason = None
         self.usage = None
-        self.logprobs: list | None = None
-        self.calls: dict = {}
-        self.last_call = None
+        self.logprobs: list | None = [] if request.body.get("logprobs") else None
 
     def start(self, headers) -> None:
         """Take in the answer's headers: who answered, and whether it streams."""
         self.provider = headers.get("x-inference-provider")
         self.who = self.provider or self.request.host
-        if "text/event-stream" in headers.get("content-type", ""):
+        content_type = headers.get("content-type", "")
+        if "text/event-stream" in content_type:
             self.sse = SSEDecoder()
+        else:
+            self.sniff = "json" not in content_type
 
     # -- reading
 
@@ -1217,7 +1390,11 @@ class AnswerReader:
         """Yield the events of one read; an error event raises after the text before it."""
         if self.sse is None:
             self.body.append(data)
-            return
+            if not self.sniff:
+                return
+            data, self.body = self._sniff(b"".join(self.body))
+            if self.sse is None:
+                return
         error = None
         try:
             for payload in self.sse.feed(data):
@@ -1231,6 +1408,10 @@ class AnswerReader:
             error = ex
         except ValueError:
             error = llm.ModelError(f"{self.who} sent an event that is not JSON: {payload[:200]!r}")
+        except EventTooLarge:
+            error = llm.ModelError(
+                f"{self.who} sent an event of over {MAX_EVENT // 2**20} MiB; stopped reading a broken stream"
+            )
         self._flush()
         if self.events:
             self.shown = True
@@ -1239,11 +1420,22 @@ class AnswerReader:
         if error is not None:
             raise error
 
+    def _sniff(self, start: bytes) -> tuple:
+        """Decide from its first bytes whether an unlabelled body is a stream: (bytes to decode, body)."""
+        verdict = looks_like_sse(start)
+        if verdict is None:
+            return b"", [start]
+        self.sniff = False
+        if verdict:
+            self.sse = SSEDecoder()
+            return start, []
+        return b"", [start]
+
     def handle(self, chunk) -> None:
         """Take in one chunk (stream) or the whole answer (no stream)."""
         if type(chunk) is not dict:
             raise self._unexpected(chunk)
-        if "error" in chunk:
+        if "error" in chunk and chunk["error"]:
             error = chunk["error"]
             if isinstance(error, dict):
                 error = error.get("message") or json.dumps(error)
@@ -1268,33 +1460,51 @@ class AnswerReader:
         if delta:
             if type(delta) is not dict:
                 raise self._unexpected(chunk)
-            reasoning = delta.get("reasoning") or delta.get("reasoning_content")
-            if reasoning:
-                self._emit("reasoning", reasoning, chunk)
-            content = delta.get("content")
-            if content:
-                if self.think == _TEXT and type(content) is str:  # the hot path, _emit inlined
-                    if self.kind != "text":
-                        self._flush()
-                        self.kind = "text"
-                    self.pending.append(content)
-                else:
-                    self._think_split(content, chunk)
-            tool_calls = delta.get("tool_calls")
-            if tool_calls:
-                for tool_call in tool_calls if type(tool_calls) is list else (tool_calls,):
-                    self._tool_delta(tool_call, chunk)
+            self._delta(delta, chunk)
         finish_reason = choice.get("finish_reason")
         if finish_reason:
             self.finish_reason = finish_reason
         logprobs = choice.get("logprobs")
         if logprobs:
-            content = logprobs.get("content") if type(logprobs) is dict else None
-            if type(content) is not list:
-                raise self._unexpected(chunk)
-            if self.logprobs is None:
-                self.logprobs = []
-            self.logprobs.extend(content)
+            self._logprobs(logprobs, chunk)
+
+    def _delta(self, delta: dict, chunk: dict) -> None:
+        reasoning = delta.get("reasoning") or delta.get("reasoning_content")
+        if reasoning:
+            self._emit("reasoning", reasoning, chunk)
+        content = delta.get("content")
+        if content:
+            if self.plain and type(content) is str:  # the hot path, _emit inlined
+                if self.kind != "text":
+                    self._flush()
+                    self.kind = "text"
+                self.pending.append(content)
+            else:
+                if type(content) is not str:
+                    raise self._unexpected(chunk)
+                for kind, text in self.think.split(content):
+                    self._emit(kind, text, chunk)
+                self.plain = self.think.state == _TEXT
+        tool_calls = delta.get("tool_calls")
+        if tool_calls:
+            for tool_call in tool_calls if type(tool_calls) is list else (tool_calls,):
+                try:
+                    events = self.tools.add(tool_call)
+                except Unexpected:
+                    raise self._unexpected(chunk) from None
+                if events:
+                    self._flush()
+                    self.events.extend(events)
+
+    def _logprobs(self, logprobs, chunk: dict) -> None:
+        content = logprobs.get("content") if type(logprobs) is dict else False
+        if content is None:  # {"content": null}: none this time
+            return
+        if type(content) is not list:
+            raise self._unexpected(chunk)
+        if self.logprobs is None:
+            self.logprobs = []
+        self.logprobs.extend(content)
 
     def _unexpected(self, chunk) -> llm.ModelError:
         return llm.ModelError(f"{self.who} sent an unexpected answer: {json.dumps(chunk)[:200]}")
@@ -1314,77 +1524,6 @@ class AnswerReader:
             self.events.append(text if self.kind == "text" else StreamEvent(self.kind, text))
         self.kind = None
 
-    def _think_split(self, content, chunk) -> None:
-        """Route a leading ``<think>…</think>`` to reasoning, even cut across chunks."""
-        if type(content) is not str:
-            raise self._unexpected(chunk)
-        buffer = self.think_buffer + content
-        self.think_buffer = ""
-        if self.think == _UNDECIDED:
-            stripped = buffer.lstrip()
-            if stripped.startswith("<think>"):
-                self.think, buffer = _THINKING, stripped[len("<think>") :]
-            elif "<think>".startswith(stripped):
-                self.think_buffer = buffer
-                return
-            else:
-                self.think = _TEXT
-                self._emit("text", buffer, chunk)
-                return
-        if self.think == _THINKING:
-            end = buffer.find("</think>")
-            if end < 0:
-                keep = next(
-                    (n for n in range(min(len(buffer), 7), 0, -1) if "</think>".startswith(buffer[-n:])), 0
-                )
-                if len(buffer) > keep:
-                    self._emit("reasoning", buffer[: len(buffer) - keep], chunk)
-                self.think_buffer = buffer[len(buffer) - keep :]
-                return
-            if end:
-                self._emit("reasoning", buffer[:end], chunk)
-            self.think, buffer = _AFTER_THINK, buffer[end + len("</think>") :]
-        buffer = buffer.lstrip()
-        if buffer:
-            self.think = _TEXT
-            self._emit("text", buffer, chunk)
-
-    def _tool_delta(self, delta, chunk) -> None:
-        """Assemble one tool-call delta, in any of the dialects HF servers speak."""
-        if type(delta) is not dict:
-            raise self._unexpected(chunk)
-        function = delta.get("function") or {}
-        if type(function) is not dict:
-            raise self._unexpected(chunk)
-        name = function.get("name")
-        index = delta.get("index")
-        if (name is not None and type(name) is not str) or (index is not None and type(index) is not int):
-            raise self._unexpected(chunk)
-        if index is None:
-            index = len(self.calls) if (name or self.last_call is None) else self.last_call
-        call = self.calls.get(index)
-        if call is None:
-            raw_id = delta.get("id")
-            call_id = str(raw_id) if raw_id not in (None, "") else None
-            if call_id is None or any(c["id"] == call_id for c in self.calls.values()):
-                call_id = f"call_{uuid.uuid4().hex[:24]}"
-            call = self.calls[index] = {"id": call_id, "name": name or "", "args": [], "live": bool(name)}
-            if call["live"]:
-                self._flush()
-                self.events.append(StreamEvent("tool_call_name", name, tool_call_id=call_id))
-        elif name and not call["name"]:
-            call["name"] = name
-        self.last_call = index
-        arguments = function.get("arguments")
-        if arguments is None or arguments == "":
-            return
-        if type(arguments) is not str:
-            arguments = json.dumps(arguments)
-        call["args"].append(arguments)
-        if call["live"]:
-            self._flush()
-            self.events.append(StreamEvent("tool_call_args", arguments, tool_call_id=call["id"]))
-
     # -- finishing
 
     def finish(self) -> list:
@@ -1398,86 +1537,72 @@ class AnswerReader:
             )
         if not self.choices_seen:
             raise llm.ModelError(f"{self.who} sent no answer.")
-        if self.think_buffer:
-            self._emit("reasoning" if self.think == _THINKING else "text", self.think_buffer, None)
+        for kind, text in self.think.finish():
+            self._emit(kind, text, None)
         self._flush()
-        for call in self.calls.values():
-            self._add_tool_call(call)
-        self._record()
+        calls, events = self.tools.finish()
+        self.events.extend(events)
+        for call in calls:
+            self.response.add_tool_call(call)
+        record_answer(self.response, self)
         return self.events
 
     def _read_body(self) -> None:
+        body = b"".join(self.body).decode(
+            "utf-8-sig", "replace"
+        )  # as the stream is: never "not JSON" for a byte
         try:
-            answer = json.loads(body := b"".join(self.body))
+            answer = _parse_json(body)
         except ValueError:
-            raise llm.ModelError(
-                f"{self.who} sent an answer that is not JSON: {body[:200].decode('utf-8', 'replace')}"
-            ) from None
+            raise llm.ModelError(f"{self.who} sent an answer that is not JSON: {body[:200]}") from None
         self.handle(answer)
 
-    def _add_tool_call(self, call: dict) -> None:
-        text = "".join(call["args"])
-        name = call["name"]
-        try:
-            arguments = json.loads(text) if text.strip() else {}
-        except ValueError:
-            raise llm.ModelError(
-                f"The model called tool '{name or '?'}' with arguments that are not valid JSON: {text[:200]}"
-            ) from None
-        if not isinstance(arguments, dict):
-            raise llm.ModelError(
-                f"The model called tool '{name or '?'}' with arguments that are not an object"
-            )
-        wrapped = arguments.get("function")
-        if not name and isinstance(wrapped, dict) and "_name" in wrapped:  # TGI 2.0-3.1 streams
-            arguments = dict(wrapped)
-        if "_name" in arguments:  # TGI's name inside the arguments: never an argument itself
-            arguments = dict(arguments)
-            inner_name = arguments.pop("_name")
-            name = name or str(inner_name)
-        if not name:
-            raise llm.ModelError("The model called a tool without naming it.")
-        if not call["live"]:
-            self.events.append(StreamEvent("tool_call_name", name, tool_call_id=call["id"]))
-            self.events.append(StreamEvent("tool_call_args", json.dumps(arguments), tool_call_id=call["id"]))
-        self.response.add_tool_call(llm.ToolCall(name=name, arguments=arguments, tool_call_id=call["id"]))
 
-    def _record(self) -> None:
-        usage = self.usage or {}
-        input_tokens = usage.get("prompt_tokens")
-        output_tokens = usage.get("completion_tokens")
-        input_tokens = input_tokens if type(input_tokens) is int else None
-        output_tokens = output_tokens if type(output_tokens) is int else None
-        details = {}
-        for group in ("prompt_tokens_details", "completion_tokens_details"):
-            values = usage.get(group)
-            if type(values) is dict:
-                details.update((k, v) for k, v in values.items() if type(v) is int and v)
-        record = {"id": self.id, "model": self.model, "finish_reason": self.finish_reason}
-        if self.usage:
-            record["usage"] = self.usage
-        if self.provider:
-            record["provider"] = details["provider"] = self.provider
-        cost = self._cost(usage, input_tokens, output_tokens)
-        if cost is not None:
-            record["cost_usd"] = details["cost_usd"] = cost
-        if input_tokens is not None or output_tokens is not None or details:
-            self.response.set_usage(input=input_tokens, output=output_tokens, details=details or None)
-        if isinstance(self.model, str) and self.model:
-            self.response.set_resolved_model(self.model)
-        if self.logprobs is not None:
-            record["logprobs"] = self.logprobs
-        self.response.response_json = record
+def usage_counts(usage: dict) -> tuple:
+    """Input and output tokens, and the details of each side kept apart (as llm's OpenAI models do)."""
+    counts = [usage.get(k) for k in ("prompt_tokens", "completion_tokens")]
+    input_tokens, output_tokens = (n if type(n) is int else None for n in counts)
+    details = {}
+    for group in ("prompt_tokens_details", "completion_tokens_details"):
+        values = usage.get(group)
+        kept = {k: v for k, v in values.items() if type(v) is int and v} if type(values) is dict else {}
+        if kept:
+            details[group] = kept
+    return input_tokens, output_tokens, details
 
-    def _cost(self, usage: dict, input_tokens, output_tokens) -> float | None:
-        """USD: the provider's own estimate, else tokens at the catalog price of who answered."""
-        estimate = usage.get("estimated_cost")
-        if type(estimate) in (int, float):
-            return estimate
-        price = (self.request.prices or {}).get(self.provider)
-        if price is None or input_tokens is None or output_tokens is None:
-            return None
-        return round((input_tokens * price[0] + output_tokens * price[1]) / 1e6, 12)
+
+def answer_cost(usage: dict, input_tokens, output_tokens, price) -> float | None:
+    """USD: the provider's own estimate, else the tokens at the catalog price of who answered."""
+    estimate = usage.get("estimated_cost")
+    if _finite(estimate):
+        return estimate
+    if price is None or input_tokens is None or output_tokens is None:
+        return None
+    return round((input_tokens * price[0] + output_tokens * price[1]) / 1e6, 12)
+
+
+def record_answer(response, reader: AnswerReader) -> None:
+    """Usage (with who answered and the cost), the resolved model and response_json, on the llm response."""
+    usage = reader.usage or {}
+    input_tokens, output_tokens, details = usage_counts(usage)
+    record = {"id": reader.id, "model": reader.model, "finish_reason": reader.finish_reason}
+    if reader.usage:
+        record["usage"] = reader.usage
+    if reader.provider:
+        record["provider"] = details["provider"] = reader.provider
+    price = (reader.request.prices or {}).get(reader.provider)
+    cost = answer_cost(usage, input_tokens, output_tokens, price)
+    if cost is not None:
+        record["cost_usd"] = details["cost_usd"] = cost
+    if input_tokens is None and output_tokens is None and details:
+        details["tokens"] = "not reported"  # so -u does not pass the provider off as token usage
+    if input_tokens is not None or output_tokens is not None or details:
+        response.set_usage(input=input_tokens, output=output_tokens, details=details or None)
+    if isinstance(reader.model, str) and reader.model:
+        response.set_resolved_model(reader.model)
+    if reader.logprobs is not None:
+        record["logprobs"] = reader.logprobs
+    response.response_json = record
 
 
 # ---------------------------------------------------------------- model classes
@@ -1552,7 +1677,7 @@ def hub_get(url: str, headers: dict | None = None) -> httpx2.Response:
 
 
 def fetch_catalog() -> tuple:
-    """Fetch and store the router's catalog: (added, removed, values left out); a ClickException if it is not one."""
+    """Fetch and store the router's catalog: (added, removed, values left out); else a ClickException."""
     url = catalog_url()
     try:
         return store_catalog(hub_get(url).content)
