@@ -1017,9 +1017,8 @@ def transport_error(request: ChatRequest, ex: httpx2.HTTPError) -> llm.ModelErro
     elif isinstance(ex, httpx2.ConnectTimeout):
         message = f"Could not connect to {host} within {CONNECT_TIMEOUT:g} seconds"
     elif isinstance(ex, httpx2.TimeoutException):
-        message = (
-            f"{host} sent nothing for {request.timeout:g} seconds (timeout); wait longer: -o timeout SECONDS"
-        )
+        message = f"{host} sent nothing for {request.timeout:g} seconds (timeout); "
+        message += "wait longer with -o timeout SECONDS"
     elif isinstance(ex, httpx2.ConnectError):
         message = f"Could not connect to {host}: {detail}"
     else:
