@@ -211,7 +211,8 @@ _REPO_ID = re.compile(r"[\w.-]+(/[\w.-]+)?")
 
 def clean_provider(provider) -> tuple:
     """A catalog provider with only the values we can use; and how many were dropped (None: all)."""
-    if type(provider) is not dict or not _NAME.fullmatch(str(provider.get("provider"))):
+    name = provider.get("provider") if type(provider) is dict else None
+    if type(name) is not str or not _NAME.fullmatch(name):
         return None, 1
     kept = {"provider": provider["provider"]}
     dropped = 0
@@ -402,7 +403,7 @@ def added_spec(repo_id: str, added: dict) -> ModelSpec:
     base = added.get("base_url")
     return ModelSpec(
         repo_id,
-        (added["alias"],) if added.get("alias") else (),
+        ((added["alias"],) if added.get("alias") else ()) + BUILTIN_ALIASES.get(repo_id, ()),
         vision=added.get("vision", False),
         tools=added.get("tools", False),
         schema=added.get("schemas", False),
@@ -603,8 +604,14 @@ class ChatRequest:
     timeout: float
     bill_to: str | None
     retries: int = RETRIES
-    to_router: bool = True  # whether the catalog may be refreshed after it
+    to_router: bool = True  # whether the catalog may be refreshed beside it
     prices: dict | None = None  # provider → (input, output) USD per 1M tokens, from the catalog
+    pinned: str | None = None  # the provider the conversation stays with, while it answers
+
+    def unpin(self) -> None:
+        """Send the model without its pinned provider: the router chooses again."""
+        self.body = {**self.body, "model": self.body["model"].rsplit(":", 1)[0]}
+        self.pinned = None
 
     @property
     def host(self) -> str:
@@ -696,19 +703,43 @@ def check_prompt(spec: ModelSpec, prompt) -> None:
         raise llm.ModelError("-o regex and --schema cannot be used together: choose one")
 
 
-def build_request(spec: ModelSpec, prompt, stream: bool, key: str | None) -> ChatRequest:
-    """The chat-completion request for ``prompt``: only options that are set go in."""
+PROVIDER_KEY = "hf_inference"  # our key in llm's provider_metadata: {"provider": who answered}
+
+
+def conversation_provider(messages) -> str | None:
+    """The provider that answered the conversation's last turn, as llm hands it back (also after -c)."""
+    for message in reversed(messages):
+        if message.role == "assistant":
+            for part in message.parts:
+                ours = (part.provider_metadata or {}).get(PROVIDER_KEY)
+                if isinstance(ours, dict) and isinstance(ours.get("provider"), str):
+                    return ours["provider"]
+            return None
+    return None
+
+
+def route(spec: ModelSpec, prompt) -> tuple:
+    """The provider to ask for (or None: the router's choice), and whether it is a conversation's pin.
+
+    -o provider always wins; otherwise a continued conversation stays with the
+    provider of its last turn, while the catalog (when known) says it is live.
+    """
+    if prompt.options.provider or spec.base_url:
+        return prompt.options.provider, False
+    provider = conversation_provider(prompt.messages)
+    if provider and spec.providers and provider not in [p["provider"] for p in spec.providers]:
+        provider = None
+    return provider, provider is not None
+
+
+def request_body(spec: ModelSpec, prompt, stream: bool, provider: str | None) -> dict:
+    """The chat-completion body for ``prompt``: only options that are set go in."""
     options = prompt.options
-    check_prompt(spec, prompt)
-    model_name = spec.repo_id
     messages: list = []
     current_system = None
     for message in prompt.messages:
         current_system = _append_message(messages, message, current_system)
-    body: dict = {
-        "model": f"{model_name}:{options.provider}" if options.provider else model_name,
-        "messages": messages,
-    }
+    body: dict = {"model": f"{spec.repo_id}:{provider}" if provider else spec.repo_id, "messages": messages}
     for name in BODY_OPTIONS:
         value = getattr(options, name)
         if value is not None:
@@ -725,23 +756,20 @@ def build_request(spec: ModelSpec, prompt, stream: bool, key: str | None) -> Cha
             }
             for tool in prompt.tools
         ]
-    if options.tool_choice is not None:
-        choice = options.tool_choice
-        body["tool_choice"] = (
-            choice
-            if choice in ("auto", "none", "required")
-            else {"type": "function", "function": {"name": choice}}
-        )
+    choice = options.tool_choice
+    if choice is not None:
+        named = {"type": "function", "function": {"name": choice}}
+        body["tool_choice"] = choice if choice in ("auto", "none", "required") else named
     response_format = _response_format(prompt, options)
     if response_format:
         body["response_format"] = response_format
+    body["stream"] = stream
     if stream:
-        body["stream"] = True
         body["stream_options"] = {"include_usage": True}
-    else:
-        body["stream"] = False
+    return body
 
-    url = (spec.base_url or base_url()).rstrip("/") + "/chat/completions"
+
+def request_headers(options: HFOptions, stream: bool, key: str | None, bill_to: str | None) -> dict:
     headers = {
         "Content-Type": "application/json",
         "Accept": "text/event-stream" if stream else "application/json",
@@ -752,18 +780,27 @@ def build_request(spec: ModelSpec, prompt, stream: bool, key: str | None) -> Cha
         value = getattr(options, option)
         if value is not None:
             headers[header] = "true" if value else "false"
-    bill_to = options.bill_to or os.environ.get("HF_BILL_TO") or None
     if bill_to:
         headers["X-HF-Bill-To"] = bill_to
+    return headers
+
+
+def build_request(spec: ModelSpec, prompt, stream: bool, key: str | None) -> ChatRequest:
+    """Everything one prompt's exchange needs, checked before anything is sent."""
+    check_prompt(spec, prompt)
+    options = prompt.options
+    provider, pinned = route(spec, prompt)
+    bill_to = options.bill_to or os.environ.get("HF_BILL_TO") or None
     return ChatRequest(
-        url=url,
-        headers=headers,
-        body=body,
+        url=(spec.base_url or base_url()).rstrip("/") + "/chat/completions",
+        headers=request_headers(options, stream, key, bill_to),
+        body=request_body(spec, prompt, stream, provider),
         timeout=options.timeout or READ_TIMEOUT,
         bill_to=bill_to,
         retries=RETRIES if options.retries is None else options.retries,
         to_router=spec.base_url is None and base_url() == DEFAULT_BASE_URL,
         prices={p["provider"]: price_of(p) for p in spec.providers if price_of(p)},
+        pinned=provider if pinned else None,
     )
 
 
@@ -783,13 +820,17 @@ def _new_client(cls):
     try:
         return cls(headers={"User-Agent": _USER_AGENT}, limits=POOL_LIMITS, follow_redirects=True)
     except (ImportError, OSError, ValueError, httpx2.HTTPError) as ex:
-        settings = [
-            name
-            for name in (*PROXY_VARIABLES, "SSL_CERT_FILE", "SSL_CERT_DIR")
-            if os.environ.get(name) or os.environ.get(name.lower())
-        ]
+        settings = environment_at_fault(ex)
         where = f"; check {', '.join(settings)}" if settings else ""
         raise llm.ModelError(f"Cannot set up HTTP connections: {redact(str(ex))}{where}") from None
+
+
+def environment_at_fault(ex: Exception) -> list:
+    """The settings that can break making a client: proxies set, or certificate paths not there."""
+    if isinstance(ex, OSError):
+        names = [n for n in ("SSL_CERT_FILE", "SSL_CERT_DIR") if os.environ.get(n)]
+        return [n for n in names if not os.path.exists(os.environ[n])] or names
+    return [n for n in PROXY_VARIABLES if os.environ.get(n) or os.environ.get(n.lower())]
 
 
 def sync_client() -> httpx2.Client:
@@ -934,7 +975,9 @@ class Attempts:
     Only 429, 502, 503, 504 and failed connections are retried, never once
     output was shown; waits back off exponentially with jitter unless the
     server says how long (Retry-After, RateLimit reset, estimated_time), and
-    never exceed MAX_WAIT. Each wait is announced on stderr.
+    never exceed MAX_WAIT. Each wait is announced on stderr. A conversation's
+    pinned provider that fails before any output is given up once: the same
+    prompt goes to the router unpinned, with the usual retries again.
     """
 
     def __init__(self, request: ChatRequest):
@@ -945,6 +988,13 @@ class Attempts:
     def after_status(self, status: int, headers, body: bytes) -> float:
         error = http_error(self.request.url, status, headers, body, self.request.bill_to)
         if status not in RETRY_STATUSES or self.number >= self.total:
+            code = (
+                error.data.get("error", {}).get("code") if isinstance(error.data.get("error"), dict) else None
+            )
+            if self.request.pinned and (
+                status in (404, 429) or status >= 500 or code == "model_not_supported"
+            ):
+                return self._unpin(str(status))
             raise error
         who = headers.get("x-inference-provider") or self.request.host
         return self._next(server_wait(headers, error.data), RETRY_STATUSES[status].format(who=who))
@@ -952,8 +1002,19 @@ class Attempts:
     def after_error(self, ex: httpx2.HTTPError, reader: "AnswerReader") -> float:
         retry = isinstance(ex, RETRY_ERRORS) and not _certificate_failure(ex)
         if reader.shown or not retry or self.number >= self.total:
+            if self.request.pinned and retry and not reader.shown:
+                return self._unpin(type(ex).__name__)
             raise transport_error(self.request, ex) from None
         return self._next(None, f"Could not reach {self.request.host} ({type(ex).__name__})")
+
+    def _unpin(self, reason: str) -> float:
+        print(
+            f"{self.request.pinned} did not answer ({reason}); asking the router for another provider",
+            file=sys.stderr,
+        )
+        self.request.unpin()
+        self.number = 1
+        return 0.0
 
     def _next(self, wait: float | None, reason: str) -> float:
         if wait is None:
@@ -965,23 +1026,24 @@ class Attempts:
 
 
 def server_wait(headers, data: dict) -> float | None:
-    """The wait the server asks for: Retry-After, the RateLimit reset, or a 503's estimated_time."""
+    """The wait the server asks for: Retry-After, the RateLimit reset, or a 503's estimated_time.
+
+    A value that is not a finite number (``nan``, ``1e400``) is no answer at all.
+    """
     retry_after = headers.get("retry-after")
+    wait = None
     if retry_after:
         try:
-            return float(retry_after)
+            wait = float(retry_after)
         except ValueError:
-            try:
-                return email.utils.parsedate_to_datetime(retry_after).timestamp() - time.time()
-            except (TypeError, ValueError):
-                pass
-    reset = re.search(r"\breset=(\d+(?:\.\d+)?)", headers.get("ratelimit", "")) or re.fullmatch(
-        r"\s*(\d+(?:\.\d+)?)\s*", headers.get("ratelimit-reset", "")
-    )
-    if reset:
-        return float(reset.group(1))
-    estimate = data.get("estimated_time")
-    return float(estimate) if isinstance(estimate, (int, float)) else None
+            with contextlib.suppress(TypeError, ValueError, OverflowError):
+                wait = email.utils.parsedate_to_datetime(retry_after).timestamp() - time.time()
+    if wait is None:
+        reset = re.search(r"\breset=(\d+(?:\.\d+)?)", headers.get("ratelimit", "")) or re.fullmatch(
+            r"\s*(\d+(?:\.\d+)?)\s*", headers.get("ratelimit-reset", "")
+        )
+        wait = float(reset.group(1)) if reset else data.get("estimated_time")
+    return float(wait) if _finite(wait) else None
 
 
 def _certificate_failure(ex: Exception) -> bool:
@@ -1089,7 +1151,7 @@ def _hint(status: int, data: dict, bill_to: str | None) -> str | None:
         return "Rate limited: wait a little and try again."
     if status == 503:
         estimate = data.get("estimated_time")
-        if isinstance(estimate, (int, float)):
+        if _finite(estimate):
             return f"The model is loading; try again in about {estimate:.0f} seconds."
         return "The service is unavailable or the model is loading; try again shortly."
     return None
@@ -1372,6 +1434,7 @@ class AnswerReader:
         self.id = self.model = self.finish_reason = None
         self.usage = None
         self.logprobs: list | None = [] if request.body.get("logprobs") else None
+        self.tail = None  # the last event shown: who answered is stored on its part
 
     def start(self, headers) -> None:
         """Take in the answer's headers: who answered, and whether it streams."""
@@ -1379,7 +1442,7 @@ class AnswerReader:
         self.who = self.provider or self.request.host
         content_type = headers.get("content-type", "")
         if "text/event-stream" in content_type:
-            self.sse = SSEDecoder()
+            self.sse = SSEDecoder(MAX_EVENT)
         else:
             self.sniff = "json" not in content_type
 
@@ -1414,6 +1477,7 @@ class AnswerReader:
         self._flush()
         if self.events:
             self.shown = True
+            self.tail = self.events[-1]
             yield from self.events
             self.events = []
         if error is not None:
@@ -1426,7 +1490,7 @@ class AnswerReader:
             return b"", [start]
         self.sniff = False
         if verdict:
-            self.sse = SSEDecoder()
+            self.sse = SSEDecoder(MAX_EVENT)
             return start, []
         return b"", [start]
 
@@ -1544,7 +1608,27 @@ class AnswerReader:
         for call in calls:
             self.response.add_tool_call(call)
         record_answer(self.response, self)
+        if self.provider:
+            self._mark_provider()
         return self.events
+
+    def _mark_provider(self) -> None:
+        """Put who answered on the answer's last part, where llm keeps it with the turn (also in logs.db).
+
+        The last event of this batch carries it when there is one; else an empty
+        event of the same kind as the last one shown joins that event's part.
+        """
+        metadata = {PROVIDER_KEY: {"provider": self.provider}}
+        last = self.events[-1] if self.events else self.tail
+        if isinstance(last, StreamEvent) and last.type != "text":
+            kind = "reasoning" if last.type == "reasoning" else "tool_call_args"
+            self.events.append(
+                StreamEvent(kind, "", tool_call_id=last.tool_call_id, provider_metadata=metadata)
+            )
+        elif self.events:  # text of this batch, not shown yet: it carries it
+            self.events[-1] = StreamEvent("text", self.events[-1], provider_metadata=metadata)
+        else:
+            self.events.append(StreamEvent("text", "", provider_metadata=metadata))
 
     def _read_body(self) -> None:
         body = b"".join(self.body).decode(

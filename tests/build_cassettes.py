@@ -42,6 +42,9 @@ WEATHER_TOOL = {
 }
 
 
+TOGETHER = f"{LLAMA}:together"  # a conversation together answered stays with it
+
+
 def body(messages, stream=True, model=LLAMA, **extra):
     return {"model": model, "messages": messages, **extra, **(STREAM if stream else NO_STREAM)}
 
@@ -339,6 +342,7 @@ def main():
                     {"role": "assistant", "content": first_answer},
                     {"role": "user", "content": "Say it shorter."},
                 ],
+                model=f"{LLAMA}:hf-inference",  # the conversation stays with who answered it
                 max_tokens=20,
             ),
             recorded("2025-together-with_stream"),
@@ -593,7 +597,7 @@ def main():
             ),
         ),
         (
-            body(after_call, tools=[WEATHER_TOOL]),
+            body(after_call, tools=[WEATHER_TOOL], model=TOGETHER),
             sse(
                 "2025-together-with_stream",
                 final_deltas,
@@ -612,7 +616,7 @@ def main():
             ),
         ),
         (
-            body(after_call, stream=False, tools=[WEATHER_TOOL]),
+            body(after_call, stream=False, tools=[WEATHER_TOOL], model=TOGETHER),
             answer(
                 "2025-together-no_stream", {"role": "assistant", "content": "It is sunny and 21°C in Paris."}
             ),
@@ -641,14 +645,18 @@ def main():
                 finish="tool_calls",
             ),
         ),
-        (body(after_call, tools=[WEATHER_TOOL]), sse("2025-together-with_stream", final_deltas)),
+        (
+            body(after_call, tools=[WEATHER_TOOL], model=TOGETHER),
+            sse("2025-together-with_stream", final_deltas),
+        ),
         (
             body(
                 after_call
                 + [
                     {"role": "assistant", "content": "It is sunny and 21°C in Paris."},
                     {"role": "user", "content": "And in Rome?"},
-                ]
+                ],
+                model=TOGETHER,
             ),
             sse(
                 "2025-together-with_stream",

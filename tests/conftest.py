@@ -88,3 +88,19 @@ def played(vcr):
     """Asserts, after the test, that every interaction in its cassette was used."""
     yield vcr
     assert vcr.all_played, "the cassette has interactions the test did not make"
+
+
+@pytest.fixture
+def fake():
+    """``fake(routes)`` starts a local server (tests using it mark block_network allowed_hosts 127.0.0.1)."""
+    from fakeserver import FakeServer
+
+    servers = []
+
+    def start(routes):
+        servers.append(FakeServer(routes))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()

@@ -70,7 +70,9 @@ def test_streamed_tool_call_events_arrive_while_streaming():
     assert [(e.type, e.chunk, e.tool_call_id) for e in events] == [
         ("tool_call_name", "get_weather", "call_1"),
         *(("tool_call_args", ch, "call_1") for ch in '{"location": "Paris"}'),
+        ("tool_call_args", "", "call_1"),  # who answered, kept on the call's part
     ]
+    assert events[-1].provider_metadata == {"hf_inference": {"provider": "together"}}
     assert response.tool_calls() == [
         llm.ToolCall(name="get_weather", arguments={"location": "Paris"}, tool_call_id="call_1")
     ]
@@ -88,7 +90,7 @@ def test_cli_tool_chain_then_continue_with_c(sent, played):
     assert second.exit_code == 0, second.output
     assert second.output == "I would need to look that up.\n"
     assert sent[2].body == {
-        "model": "meta-llama/Llama-3.1-8B-Instruct",
+        "model": "meta-llama/Llama-3.1-8B-Instruct:together",  # -c from the log stays with together
         "messages": [
             {"role": "user", "content": WEATHER},
             {"role": "assistant", "tool_calls": [CALL]},

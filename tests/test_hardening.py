@@ -1,0 +1,706 @@
+"""What a hostile new-user test found: never a traceback, never the token, never llm broken."""
+
+import asyncio
+import json
+import threading
+
+import httpx2
+import llm
+import pytest
+
+import llm_hf_inference
+from conftest import TEST_TOKEN
+from fakeserver import Answer, catalog_answer, chat_answer
+from helpers import invoke, run
+
+QUESTION = "What is deep learning?"
+SYSTEM = "You are a helpful assistant."
+TOGETHER_TEXT = (
+    "Deep learning is a subfield of machine learning that involves the use of artificial neural networks"
+)
+LOCAL = pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
+
+
+@pytest.fixture
+def router(fake, monkeypatch):
+    """A stand-in router on 127.0.0.1 that the plugin takes for the real one (so it refreshes from it)."""
+
+    def start(routes):
+        server = fake(routes)
+        monkeypatch.setattr(llm_hf_inference, "DEFAULT_BASE_URL", server.url + "/v1")
+        monkeypatch.setenv("LLM_HF_KEY", TEST_TOKEN)  # 127.0.0.1 is no Hugging Face host
+        return server
+
+    return start
+
+
+# -- 1. the token
+
+
+@pytest.mark.parametrize("token", [f" {TEST_TOKEN}\n", f"\t{TEST_TOKEN}  "])
+@pytest.mark.vcr
+@pytest.mark.cassette("no-stream-2025-together")
+def test_a_token_with_whitespace_is_stripped(token, monkeypatch, sent, played):
+    monkeypatch.setenv("HF_TOKEN", token)
+    run("hf-llama3.1", QUESTION, system=SYSTEM, stream=False)
+    assert sent[0].headers["authorization"] == f"Bearer {TEST_TOKEN}"
+
+
+@pytest.mark.vcr
+@pytest.mark.cassette("no-stream-2025-together")
+def test_a_stored_key_with_whitespace_is_stripped(monkeypatch, sent, played):
+    monkeypatch.delenv("HF_TOKEN")
+    invoke("keys", "set", "huggingface", "--value", f" {TEST_TOKEN} ")
+    run("hf-llama3.1", QUESTION, system=SYSTEM, stream=False)
+    assert sent[0].headers["authorization"] == f"Bearer {TEST_TOKEN}"
+
+
+@pytest.mark.parametrize("token", ["hf_SECRETé1234567890", "hf_SECRET 1234567890", "hf_SECRET\x011234567890"])
+def test_a_token_that_cannot_be_a_header_is_refused_without_showing_it(token, monkeypatch, sent):
+    monkeypatch.setenv("HF_TOKEN", token)
+    result = invoke("-m", "hf-llama3.1", "hi")
+    assert (result.exit_code, result.output) == (
+        1,
+        "Error: The token from --key, 'llm keys' or HF_TOKEN has characters a token cannot have; set it again\n",
+    )
+    whoami = invoke("hf", "whoami")
+    assert whoami.exit_code == 1 and "SECRET" not in whoami.output
+    assert sent == []
+
+
+def test_errors_never_show_a_bearer_credential():
+    request = llm_hf_inference.ChatRequest(
+        "https://router.huggingface.co/v1/chat/completions", {}, {}, 1.0, None
+    )
+    error = httpx2.LocalProtocolError("Illegal header value b'Bearer hf_SECRETsecret1234567890'")
+    assert str(llm_hf_inference.transport_error(request, error)) == (
+        "The connection to router.huggingface.co failed: LocalProtocolError: Illegal header value b'Bearer ***'"
+    )
+    assert llm_hf_inference.redact("authorization: bearer sk-other.secret") == "authorization: bearer ***"
+
+
+# -- 3, 4, 5. the catalog never takes the models away; refresh beside the prompt
+
+
+@pytest.mark.parametrize(
+    "answer, said",
+    [
+        (
+            Answer.json({"object": "list", "data": [{"id": "tgi", "object": "model"}]}),
+            "a model list without providers, which is not the Inference Providers catalog",
+        ),
+        (Answer.json({"data": []}), "an empty model list"),
+        (Answer.json({"data": "x"}), "not a model catalog"),
+        (Answer(200, {"Content-Type": "text/html"}, b"<html><title>Login</title></html>"), "not JSON"),
+    ],
+)
+@LOCAL
+def test_refresh_from_something_else_keeps_the_models(answer, said, fake, monkeypatch):
+    server = fake({"GET /v1/models": lambda seen: answer})
+    monkeypatch.setenv("LLM_HF_BASE_URL", server.url + "/v1")
+    before = sorted(m.model_id for m in llm.get_models() if m.model_id.startswith("hf/"))
+    result = invoke("hf", "refresh")
+    assert (result.exit_code, result.output) == (
+        1,
+        f"Error: 127.0.0.1 answered {server.url}/v1/models with {said}; the models you have are kept. "
+        "(LLM_HF_BASE_URL points elsewhere than the router?)\n",
+    )
+    assert not (llm.user_dir() / "hf-inference-catalog.json").exists()
+    assert sorted(m.model_id for m in llm.get_models() if m.model_id.startswith("hf/")) == before
+
+
+@pytest.mark.parametrize(
+    "status, hint",
+    [
+        (502, "The gateway gave up waiting for the model; try again, or choose another provider."),
+        (404, "Choose another provider with -o provider NAME, or another model."),
+    ],
+)
+@LOCAL
+def test_hf_models_with_a_failing_catalog_is_one_line(status, hint, fake, monkeypatch):
+    page = b"<html><head><title>502 Bad Gateway</title></head></html>"
+    server = fake({"GET /v1/models": lambda seen: Answer(status, {"Content-Type": "text/html"}, page)})
+    monkeypatch.setenv("LLM_HF_BASE_URL", server.url + "/v1")
+    result = invoke("hf", "models")
+    assert (result.exit_code, result.output) == (
+        1,
+        f"Error: 127.0.0.1 answered {status}: 502 Bad Gateway — {hint}\n",
+    )
+
+
+@LOCAL
+def test_refresh_follows_redirects_and_a_loop_is_one_line(fake, monkeypatch):
+    server = fake(
+        {
+            "GET /v1/models": lambda seen: Answer(308, {"Location": "/v2/models"}),
+            "GET /v2/models": catalog_answer,
+            "GET /loop/models": lambda seen: Answer(307, {"Location": "/loop/models"}),
+        }
+    )
+    monkeypatch.setenv("LLM_HF_BASE_URL", server.url + "/v1")
+    assert invoke("hf", "refresh").output.startswith("4 models. Added:")
+    monkeypatch.setenv("LLM_HF_BASE_URL", server.url + "/loop")
+    result = invoke("hf", "refresh")
+    assert (result.exit_code, result.output) == (
+        1,
+        "Error: The connection to 127.0.0.1 failed: TooManyRedirects: Exceeded maximum allowed redirects.\n",
+    )
+
+
+@LOCAL
+def test_a_base_url_server_is_never_refreshed_after_a_prompt(fake, monkeypatch):
+    server = fake({"POST /v1/chat/completions": chat_answer})
+    monkeypatch.setenv("LLM_HF_BASE_URL", server.url + "/v1")
+    monkeypatch.setattr(llm_hf_inference, "CATALOG_MAX_AGE", 24 * 3600.0)
+    assert run("hf-llama3.1", QUESTION).text.startswith(TOGETHER_TEXT)
+    llm_hf_inference.wait_for_refresh(5)
+    assert server.paths() == ["/v1/chat/completions"]
+    assert llm.get_model("hf-llama3.1")
+
+
+@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+@LOCAL
+def test_a_slow_refresh_never_holds_the_prompt(use_async, router, monkeypatch):
+    release = threading.Event()
+
+    def slow_catalog(seen):
+        release.wait(10)
+        return catalog_answer()
+
+    server = router({"POST /v1/chat/completions": chat_answer, "GET /v1/models": slow_catalog})
+    monkeypatch.setattr(llm_hf_inference, "CATALOG_MAX_AGE", 24 * 3600.0)
+    result = run("hf-llama3.1", QUESTION, use_async=use_async)
+    assert result.text.startswith(TOGETHER_TEXT)
+    assert not release.is_set() and sorted(server.paths()) == ["/v1/chat/completions", "/v1/models"]
+    assert not (
+        llm.user_dir() / "hf-inference-catalog.json"
+    ).exists()  # the prompt is done, the catalog not yet
+    release.set()
+    llm_hf_inference.wait_for_refresh(5)
+    assert "hf/deepseek-ai/DeepSeek-V4-Pro" in [m.model_id for m in llm.get_models()]
+
+
+@LOCAL
+def test_many_prompts_with_a_stale_catalog_refresh_once(router, monkeypatch):
+    release = threading.Event()
+
+    def slow_catalog(seen):
+        release.wait(10)
+        return catalog_answer()
+
+    server = router({"POST /v1/chat/completions": chat_answer, "GET /v1/models": slow_catalog})
+    monkeypatch.setattr(llm_hf_inference, "CATALOG_MAX_AGE", 24 * 3600.0)
+
+    async def prompts():
+        model = llm.get_async_model("hf-llama3.1")
+        return await asyncio.gather(*(model.prompt(QUESTION).text() for _ in range(30)))
+
+    assert all(text.startswith(TOGETHER_TEXT) for text in asyncio.run(prompts()))
+    release.set()
+    llm_hf_inference.wait_for_refresh(5)
+    assert server.paths("GET") == ["/v1/models"]
+    assert server.paths("POST") == ["/v1/chat/completions"] * 30
+
+
+# -- 6. files written by two at once
+
+
+def test_concurrent_adds_lose_nothing_and_leave_no_temporary_files():
+    names = [f"org/model-{n}" for n in range(16)]
+    threads = [threading.Thread(target=llm_hf_inference.add_model, args=(n, {"tools": True})) for n in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(llm_hf_inference.read_added()) == sorted(names)
+    assert sorted(p.name for p in llm.user_dir().iterdir()) == [
+        "hf-inference-added.json",
+        "hf-inference-added.json.lock",
+    ]
+
+
+def test_concurrent_catalog_writes_never_collide():
+    raw = catalog_answer().body
+    errors = []
+
+    def store():
+        try:
+            llm_hf_inference.store_catalog(raw)
+        except Exception as ex:  # noqa: BLE001 - any error at all fails the test
+            errors.append(ex)
+
+    threads = [threading.Thread(target=store) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert [p.name for p in llm.user_dir().iterdir()] == ["hf-inference-catalog.json"]
+
+
+# -- 7. values of the wrong type in our files never break llm
+
+BAD_PROVIDER = {"provider": "together", "status": "live", "context_length": "big", "pricing": {"input": "x"}}
+BAD_CATALOGS = [
+    {"data": [{"id": "a/b", "architecture": {"input_modalities": 5}, "providers": [BAD_PROVIDER]}]},
+    {"data": [{"id": "a/b", "architecture": "x", "providers": [BAD_PROVIDER, 7, {"provider": 3}]}]},
+    {"data": [{"id": "a/b", "providers": "x"}, {"id": 5}, "x", {"id": "a/c", "providers": [BAD_PROVIDER]}]},
+]
+
+
+@pytest.mark.parametrize("catalog", BAD_CATALOGS)
+def test_a_catalog_with_values_of_the_wrong_type_never_breaks_llm(catalog):
+    (llm.user_dir()).mkdir(parents=True, exist_ok=True)
+    (llm.user_dir() / "hf-inference-catalog.json").write_text(json.dumps(catalog))
+    result = invoke("models")
+    assert result.exit_code == 0
+    assert "values of the wrong type" in result.stderr
+    assert llm.get_model("gpt-4o-mini").model_id == "gpt-4o-mini"
+    assert invoke("hf", "models").exit_code == 0
+    providers = invoke("hf", "providers", catalog["data"][-1]["id"])
+    assert (
+        providers.output.splitlines()[2] == "together  live          -            -        -      -  -      -"
+    )
+
+
+@pytest.mark.parametrize(
+    "added",
+    [
+        {"x": {"base_url": 7}},
+        {"x": {"alias": ["a"], "tools": "yes"}},
+        {"x": "not settings", "bad id!": {}},
+        ["a", "list"],
+    ],
+)
+def test_an_added_file_with_values_of_the_wrong_type_never_breaks_llm(added):
+    llm.user_dir().mkdir(parents=True, exist_ok=True)
+    (llm.user_dir() / "hf-inference-added.json").write_text(json.dumps(added))
+    result = invoke("models")
+    assert result.exit_code == 0
+    assert llm.get_model("gpt-4o-mini").model_id == "gpt-4o-mini"
+    assert "llm-hf-inference: " in result.stderr
+
+
+@pytest.mark.parametrize(
+    "answer, lines",
+    [
+        ([1, 2], None),
+        ({"name": None, "auth": "x", "orgs": "y"}, ["?", "Organisations: none", "Token: ? (role: ?)"]),
+        (
+            {"name": "alice", "fullname": 5, "orgs": [{"name": None}, "x", {"name": "acme"}]},
+            ["alice", "Organisations: acme", "Token: ? (role: ?)"],
+        ),
+    ],
+)
+def test_whoami_of_any_shape(answer, lines):
+    if lines is None:
+        with pytest.raises(Exception, match="not an account"):
+            llm_hf_inference.whoami_lines(answer)
+    else:
+        assert llm_hf_inference.whoami_lines(answer) == lines
+
+
+@LOCAL
+def test_whoami_answered_with_html_is_one_line(fake, monkeypatch):
+    server = fake({"GET /api/whoami-v2": lambda seen: Answer(200, {"Content-Type": "text/html"}, b"<html>")})
+    monkeypatch.setattr(llm_hf_inference, "WHOAMI_URL", server.url + "/api/whoami-v2")
+    result = invoke("hf", "whoami")
+    assert (result.exit_code, result.output) == (
+        1,
+        "Error: huggingface.co answered whoami with something that is not an account\n",
+    )
+
+
+# -- 8. waits that are not numbers
+
+
+@pytest.mark.parametrize(
+    "headers, data",
+    [
+        ({"retry-after": "nan"}, {}),
+        ({"retry-after": "inf"}, {}),
+        ({}, {"estimated_time": float("inf")}),  # what 1e400 parses to
+        ({}, {"estimated_time": float("nan")}),
+        ({"retry-after": "Thu, 01 Jan 99999 00:00:00 GMT"}, {}),
+    ],
+)
+def test_waits_that_are_not_finite_are_absent(headers, data):
+    assert llm_hf_inference.server_wait(headers, data) is None
+
+
+def test_a_loading_hint_with_an_infinite_estimate_says_shortly():
+    error = llm_hf_inference.http_error(
+        "https://x.huggingface.co/v1", 503, {}, b'{"error": "loading", "estimated_time": 1e400}'
+    )
+    assert str(error) == (
+        "x.huggingface.co answered 503: loading — The service is unavailable or the model is loading; try again shortly."
+    )
+
+
+# -- 9. llm hf add never takes over another model
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["org/m", "--alias", "hf-llama3.1"],
+            "'hf-llama3.1' already names hf/meta-llama/Llama-3.1-8B-Instruct",
+        ),
+        (["org/m", "--alias", "4o"], "'4o' already names gpt-4o"),
+        (
+            ["meta-llama/Llama-3.1-8B-Instruct", "--alias", "l8"],
+            "hf/meta-llama/Llama-3.1-8B-Instruct is a router model already; add it only with --base-url, "
+            "to send it elsewhere",
+        ),
+        (["not a model id!"], "'not a model id!' is not a model id: use the Hub's ORG/NAME or a plain name"),
+    ],
+)
+def test_add_refuses_to_take_over(args, message):
+    result = invoke("hf", "add", *args)
+    assert (result.exit_code, result.output) == (
+        1,
+        f"Error: {message}; choose another alias\n" if "already names" in message else f"Error: {message}\n",
+    )
+    assert llm_hf_inference.read_added() == {}
+
+
+def test_add_strips_the_prefix_and_keeps_an_earlier_alias():
+    assert (
+        invoke("hf", "add", "hf/org/m", "--alias", "mine").output
+        == "Added hf/org/m (alias mine): the router, with the Hugging Face token.\n"
+    )
+    assert (
+        invoke("hf", "add", "org/m", "--tools").output
+        == "Added hf/org/m (alias mine): the router, with the Hugging Face token.\n"
+    )
+    assert llm_hf_inference.read_added() == {"org/m": {"tools": True, "alias": "mine"}}
+    assert llm.get_model("mine").model_id == "hf/org/m"
+    url = "https://my.endpoints.huggingface.cloud/v1"
+    result = invoke("hf", "add", "meta-llama/Llama-3.1-8B-Instruct", "--base-url", url)
+    assert result.exit_code == 0 and llm.get_model("hf-llama3.1").spec.base_url == url
+
+
+# -- 11. llm hf spend
+
+
+def test_spend_since_too_far_back_is_one_line():
+    llm.user_dir().mkdir(parents=True, exist_ok=True)
+    (llm.user_dir() / "logs.db").write_bytes(b"")
+    result = invoke("hf", "spend", "--since", "1000000d")
+    assert result.exit_code == 2 and result.output.endswith(
+        "Error: Invalid value for --since: too far back\n"
+    )
+
+
+@pytest.mark.vcr
+@pytest.mark.cassette("catalog-then-prompts")
+def test_spend_by_alias_and_long_ids_uncut():
+    invoke("hf", "refresh")
+    invoke("-m", "hf-llama3.1", "-o", "max_tokens", "20", "-s", SYSTEM, QUESTION)
+    by_alias = invoke("hf", "spend", "--model", "hf-llama3.1").output
+    assert by_alias == invoke("hf", "spend", "--model", "meta-llama/Llama-3.1-8B-Instruct").output
+    assert by_alias.splitlines()[1].startswith("hf/meta-llama/Llama-3.1-8B-Instruct  novita")
+    db = llm.user_dir() / "logs.db"
+    import sqlite_utils
+
+    long_id = "hf/organisation-with-a-long-name/a-model-with-a-long-name-"
+    for suffix in ("one", "two"):
+        row = dict(next(sqlite_utils.Database(db).query("select * from turns limit 1")))
+        sqlite_utils.Database(db)["turns"].insert(
+            {**row, "id": row["id"] + suffix, "model": long_id + suffix}
+        )
+    lines = invoke("hf", "spend").output.splitlines()
+    assert [line.split()[0] for line in lines[1:-1]] == [
+        "hf/meta-llama/Llama-3.1-8B-Instruct",
+        long_id + "one",
+        long_id + "two",
+    ]
+
+
+# -- 12. the wire, as tolerant as llm's OpenAI client
+
+
+def reader(content_type="text/event-stream", **body):
+    request = llm_hf_inference.ChatRequest(
+        "https://router.huggingface.co/v1/chat/completions", {}, body, 1.0, None
+    )
+
+    class Response:
+        def add_tool_call(self, call):
+            pass
+
+        def set_usage(self, **usage):
+            self.usage = usage
+
+        def set_resolved_model(self, model):
+            pass
+
+    answer = llm_hf_inference.AnswerReader(Response(), request)
+    answer.start({"content-type": content_type} if content_type else {})
+    return answer
+
+
+def read(answer, *reads):
+    events = [e for data in reads for e in answer.feed(data)]
+    return events + answer.finish()
+
+
+def test_a_null_error_and_null_logprobs_are_no_error():
+    answer = reader(logprobs=True)
+    events = read(
+        answer,
+        b'data: {"error": null, "choices": [{"delta": {"content": "Hi"}, "logprobs": {"content": null}}]}\n\n'
+        b'data: {"choices": [{"delta": {}, "finish_reason": "stop"}]}\n\n',
+    )
+    assert events == ["Hi"]
+    assert answer.response.response_json["logprobs"] == []
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/octet-stream"])
+def test_a_stream_without_its_content_type_is_still_a_stream(content_type):
+    answer = reader(content_type)
+    events = read(
+        answer,
+        b"\nda",
+        b'ta: {"choices": [{"delta": {"content": "Hi"}}]}\n\n',
+        b'data: {"choices": [{"delta": {"content": " there"}, "finish_reason": "stop"}]}\n\n',
+    )
+    assert events == ["Hi", " there"]
+
+
+def test_a_json_answer_without_its_content_type_is_still_json():
+    answer = reader(None)
+    assert read(answer, b'{"choices": [{"message": {"content": "Hi"}, "finish_reason": "stop"}]}') == ["Hi"]
+
+
+def test_invalid_utf8_in_a_json_answer_is_replaced_as_in_a_stream():
+    answer = reader("application/json")
+    body = b'{"choices": [{"message": {"content": "caf\xe9 ok"}, "finish_reason": "stop"}]}'
+    assert read(answer, body) == ["caf\ufffd ok"]
+
+
+@pytest.mark.parametrize("status", [307, 308])
+@LOCAL
+def test_chat_requests_follow_redirects(status, fake, monkeypatch):
+    server = fake(
+        {
+            "POST /v1/chat/completions": lambda seen: Answer(status, {"Location": "/v2/chat/completions"}),
+            "POST /v2/chat/completions": chat_answer,
+        }
+    )
+    monkeypatch.setenv("LLM_HF_BASE_URL", server.url + "/v1")
+    assert run("hf-llama3.1", QUESTION).text.startswith(TOGETHER_TEXT)
+    assert server.seen[0].body == server.seen[1].body
+
+
+# -- 13. FastAPI validation errors in words
+
+
+def test_fastapi_validation_errors_read_as_words():
+    body = json.dumps(
+        {
+            "detail": [
+                {"type": "missing", "loc": ["body", "messages"], "msg": "Field required", "input": None},
+                {
+                    "type": "float_type",
+                    "loc": ["body", "temperature"],
+                    "msg": "Input should be a valid number",
+                },
+            ]
+        }
+    ).encode()
+    error = llm_hf_inference.http_error("http://localhost:8000/v1/chat/completions", 422, {}, body)
+    assert str(error) == (
+        "localhost answered 422: body.messages: Field required; body.temperature: Input should be a valid number"
+    )
+
+
+# -- 14, 20. the SSE decoder: bounded and linear
+
+
+def test_a_never_ending_line_ends_in_a_clear_error(monkeypatch):
+    monkeypatch.setattr(llm_hf_inference, "MAX_EVENT", 64 * 1024)
+    answer = reader()
+    shown = list(answer.feed(b'data: {"choices": [{"delta": {"content": "Hi"}}]}\n\n'))
+    with pytest.raises(llm.ModelError) as raised:
+        for _ in range(100):
+            list(answer.feed(b'data: {"choices": [{"delta": {"content": "' + b"x" * 1460))
+    assert shown == ["Hi"]
+    assert (
+        str(raised.value)
+        == "router.huggingface.co sent an event of over 0 MiB; stopped reading a broken stream"
+    )
+
+
+def test_an_event_of_endless_data_lines_is_capped_too():
+    decoder = llm_hf_inference.SSEDecoder(cap=10_000)
+    with pytest.raises(llm_hf_inference.EventTooLarge):
+        for _ in range(1000):
+            decoder.feed(b"data: " + b"x" * 100 + b"\n")
+
+
+def test_a_long_line_is_kept_in_pieces_and_joined_once():
+    decoder = llm_hf_inference.SSEDecoder()
+    piece = b"x" * 1460
+    assert decoder.feed(b"data: " + piece) == []
+    for _ in range(999):
+        assert decoder.feed(piece) == []
+    assert len(decoder._open) == 1000  # nothing re-joined or re-split while the line is open
+    assert decoder.feed(b"\n\n") == [piece * 1000]
+
+
+# -- 15, 16. usage and logprobs
+
+
+def test_usage_details_of_both_sides_stay_apart():
+    answer = reader()
+    read(
+        answer,
+        b'data: {"choices": [{"delta": {"content": "Hi"}, "finish_reason": "stop"}], "usage": {"prompt_tokens": 5,'
+        b' "completion_tokens": 2, "prompt_tokens_details": {"audio_tokens": 3, "cached_tokens": 0},'
+        b' "completion_tokens_details": {"audio_tokens": 1, "reasoning_tokens": null}}}\n\n',
+    )
+    assert answer.response.usage == {
+        "input": 5,
+        "output": 2,
+        "details": {
+            "prompt_tokens_details": {"audio_tokens": 3},
+            "completion_tokens_details": {"audio_tokens": 1},
+        },
+    }
+
+
+@pytest.mark.vcr
+@pytest.mark.cassette("stream-2025-hf-inference")
+def test_usage_without_token_counts_says_so(played):
+    result = invoke("-m", "hf-llama3.1", "-s", SYSTEM, "-o", "max_tokens", "20", "-u", QUESTION)
+    assert result.stderr == 'Token usage: {"provider": "hf-inference", "tokens": "not reported"}\n'
+
+
+def test_logprobs_asked_for_and_not_sent_are_an_empty_list():
+    answer = reader(logprobs=True)
+    read(answer, b'data: {"choices": [{"delta": {"content": "Hi"}, "finish_reason": "stop"}]}\n\n')
+    assert answer.response.response_json["logprobs"] == []
+    answer = reader()
+    read(answer, b'data: {"choices": [{"delta": {"content": "Hi"}, "finish_reason": "stop"}]}\n\n')
+    assert "logprobs" not in answer.response.response_json
+
+
+# -- 17, 18. the pool: big enough, made once, safe from threads
+
+
+def test_the_pool_allows_as_many_connections_as_llms_openai_models():
+    assert llm_hf_inference.sync_client()._transport._pool._max_connections == 1000
+
+
+def test_threads_share_one_client(monkeypatch):
+    monkeypatch.setattr(llm_hf_inference, "_sync_client", None)
+    made = []
+    real = llm_hf_inference._new_client
+
+    def slow_new_client(cls):
+        made.append(cls)
+        threading.Event().wait(0.05)
+        return real(cls)
+
+    monkeypatch.setattr(llm_hf_inference, "_new_client", slow_new_client)
+    clients = []
+    threads = [
+        threading.Thread(target=lambda: clients.append(llm_hf_inference.sync_client())) for _ in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(made) == 1 and len({id(c) for c in clients}) == 1
+
+
+def test_threads_each_with_their_own_event_loop():
+    errors = []
+
+    async def use():
+        return llm_hf_inference.async_client()
+
+    def loop_after_loop():
+        try:
+            for _ in range(10):
+                asyncio.run(use())
+        except Exception as ex:  # noqa: BLE001 - any error at all fails the test
+            errors.append(ex)
+
+    threads = [threading.Thread(target=loop_after_loop) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+
+
+# -- 21. bad environments
+
+
+@pytest.mark.parametrize(
+    "setting, value",
+    [("ALL_PROXY", "socks5://127.0.0.1:1080"), ("SSL_CERT_FILE", "/missing/ca.pem")],
+)
+def test_a_broken_environment_names_the_setting(setting, value, monkeypatch):
+    monkeypatch.setenv(setting, value)
+    monkeypatch.setattr(llm_hf_inference, "_sync_client", None)
+    monkeypatch.setattr(llm_hf_inference, "_async_clients", {})
+    for args in (["hf", "refresh"], ["hf", "whoami"], ["-m", "hf-llama3.1", "hi"]):
+        result = invoke(*args)
+        assert result.exit_code == 1
+        assert result.output.startswith("Error: Cannot set up HTTP connections: ")
+        assert result.output.endswith(f"; check {setting}\n")
+    with pytest.raises(llm.ModelError, match=f"check {setting}$"):
+        run("hf-llama3.1", "hi", use_async=True)
+
+
+def test_a_certificate_failure_is_not_retried_and_says_what_to_set(monkeypatch, capsys):
+    attempts = []
+
+    def fail(self, request):
+        attempts.append(request)
+        raise httpx2.ConnectError(
+            "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate in certificate "
+            "chain (_ssl.c:1006)"
+        )
+
+    monkeypatch.setattr(httpx2.HTTPTransport, "handle_request", fail)
+    with pytest.raises(llm.ModelError) as raised:
+        run("hf-llama3.1", "hi")
+    assert len(attempts) == 1 and capsys.readouterr().err == ""
+    assert str(raised.value) == (
+        "Could not verify the TLS certificate of router.huggingface.co ([SSL: CERTIFICATE_VERIFY_FAILED] "
+        "certificate verify failed: self-signed certificate in certificate chain (_ssl.c:1006)); if your "
+        "network inspects TLS, point SSL_CERT_FILE or SSL_CERT_DIR at its certificate authority"
+    )
+
+
+@LOCAL
+def test_a_refused_proxy_is_named_as_the_proxy(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setattr(llm_hf_inference, "_sync_client", None)
+    monkeypatch.setattr(llm_hf_inference, "sleep", lambda seconds: None)
+    with pytest.raises(llm.ModelError) as raised:
+        run("hf-llama3.1", "hi")
+    assert str(raised.value) == (
+        "The proxy 127.0.0.1 (from HTTPS_PROXY) failed on the way to router.huggingface.co: "
+        "[Errno 111] Connection refused"
+    )
+
+
+@LOCAL
+def test_a_proxy_that_wants_credentials_is_named_as_the_proxy(fake, monkeypatch):
+    proxy = fake(
+        {"CONNECT router.huggingface.co:443": lambda seen: Answer(407, {"Proxy-Authenticate": "Basic"})}
+    )
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+    monkeypatch.setattr(llm_hf_inference, "_sync_client", None)
+    result = invoke("hf", "refresh")
+    assert (result.exit_code, result.output) == (
+        1,
+        "Error: The proxy 127.0.0.1 (from HTTPS_PROXY) failed on the way to router.huggingface.co: "
+        "407 Proxy Authentication Required\n",
+    )
