@@ -169,6 +169,7 @@ def test_cli_conversation_sends_the_history(sent, played):
     second = invoke("-c", "-o", "max_tokens", "20", "Say it shorter.")
     assert second.exit_code == 0, second.output
     assert second.output == STREAMED["2025-together"][0] + "\n"
+    assert sent[1].body["model"] == "meta-llama/Llama-3.1-8B-Instruct:hf-inference"  # who answered turn 1
     assert sent[1].body["messages"] == MESSAGES + [
         {"role": "assistant", "content": STREAMED["2025-hf-inference"][0]},
         {"role": "user", "content": "Say it shorter."},

@@ -1,0 +1,173 @@
+"""A conversation stays with the provider that answered it: -c, --cid, llm chat, Python, sync and async."""
+
+import asyncio
+import json
+
+import llm
+import pytest
+
+import llm_hf_inference
+from conftest import TEST_TOKEN
+from fakeserver import catalog_answer, recorded
+from helpers import invoke
+
+LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
+TOGETHER = {"hf_inference": {"provider": "together"}}  # what a turn together answered carries
+LOCAL = pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
+ANSWERS = {  # provider → its recorded streamed answer (who answered is in its x-inference-provider)
+    "together": "stream-2025-together",
+    "novita": "stream-2025-novita",
+    "cerebras": "stream-2025-cerebras",
+}
+TEXT = {
+    "together": "Deep learning is a subfield of machine learning that involves the use of artificial neural networks to model and",
+    "novita": "Deep learning is a subfield of machine learning that focuses on the development of artificial neural networks with multiple",
+}
+
+
+@pytest.fixture
+def router(fake, monkeypatch):
+    """A stand-in router: ``model:provider`` is answered by that provider, a bare model by ``first``.
+
+    A provider listed in ``down`` answers 400 model_not_supported, as the router does.
+    """
+
+    def start(first="together", down=()):
+        def chat(seen):
+            model = json.loads(seen.body)["model"]
+            provider = model.split(":")[1] if ":" in model else first
+            provider = first if provider in ("fastest", "cheapest", "preferred") else provider
+            if provider in down:
+                return recorded("error-400-not-supported")
+            return recorded(ANSWERS[provider])
+
+        server = fake({"POST /v1/chat/completions": chat, "GET /v1/models": catalog_answer})
+        monkeypatch.setattr(llm_hf_inference, "DEFAULT_BASE_URL", server.url + "/v1")
+        monkeypatch.setenv("LLM_HF_KEY", TEST_TOKEN)
+        return server
+
+    return start
+
+
+def models_sent(server):
+    return [json.loads(seen.body)["model"] for seen in server.seen if seen.method == "POST"]
+
+
+@LOCAL
+def test_cli_c_continues_with_the_provider_from_the_log(router):
+    server = router(first="together")
+    assert invoke("-m", "hf-llama3.1", "hi").output == TEXT["together"] + "\n"
+    assert invoke("-c", "and then?").output == TEXT["together"] + "\n"
+    conversation_id = json.loads(invoke("logs", "--json", "-n", "1").output)[0]["conversation_id"]
+    assert invoke("--cid", conversation_id, "and after that?").exit_code == 0
+    assert models_sent(server) == [LLAMA, f"{LLAMA}:together", f"{LLAMA}:together"]
+
+
+@LOCAL
+def test_llm_chat_stays_with_its_provider(router):
+    server = router(first="together")
+    result = invoke("chat", "-m", "hf-llama3.1", input="hi\nand then?\nquit\n")
+    assert result.exit_code == 0, result.output
+    assert models_sent(server) == [LLAMA, f"{LLAMA}:together"]
+
+
+@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+@LOCAL
+def test_python_conversations_stay_with_their_provider(use_async, router):
+    server = router(first="together")
+    if use_async:
+
+        async def talk():
+            conversation = llm.get_async_model("hf-llama3.1").conversation()
+            for text in ("hi", "and then?"):
+                await conversation.prompt(text).text()
+
+        asyncio.run(talk())
+    else:
+        conversation = llm.get_model("hf-llama3.1").conversation()
+        for text in ("hi", "and then?"):
+            conversation.prompt(text).text()
+    assert models_sent(server) == [LLAMA, f"{LLAMA}:together"]
+
+
+@LOCAL
+def test_a_provider_option_switches_and_pins_again(router):
+    server = router(first="together")
+    invoke("-m", "hf-llama3.1", "hi")
+    assert invoke("-c", "-o", "provider", "novita", "and then?").output == TEXT["novita"] + "\n"
+    invoke("-c", "and after that?")
+    invoke("-c", "-o", "provider", "fastest", "and now?")  # a policy: the router chooses (together here)
+    invoke("-c", "last one")
+    assert models_sent(server) == [
+        LLAMA,
+        f"{LLAMA}:novita",
+        f"{LLAMA}:novita",
+        f"{LLAMA}:fastest",
+        f"{LLAMA}:together",
+    ]
+
+
+@LOCAL
+def test_a_pinned_provider_that_fails_is_given_up_once(router, monkeypatch):
+    server = router(first="together")
+    invoke("-m", "hf-llama3.1", "hi")
+    server.routes["POST /v1/chat/completions"] = lambda seen: (
+        recorded("error-400-not-supported")
+        if ":together" in seen.body.decode()
+        else recorded(ANSWERS["novita"])
+    )
+    result = invoke("-c", "and then?")
+    assert result.exit_code == 0
+    assert result.stdout == TEXT["novita"] + "\n"
+    assert result.stderr == "together did not answer (400); asking the router for another provider\n"
+    assert models_sent(server) == [LLAMA, f"{LLAMA}:together", LLAMA]
+    invoke("-c", "and after that?")
+    assert models_sent(server)[-1] == f"{LLAMA}:novita"  # the answer re-pinned the conversation
+
+
+@LOCAL
+def test_a_pin_is_never_given_up_after_output_or_for_a_bad_token(router):
+    server = router(first="together")
+    invoke("-m", "hf-llama3.1", "hi")
+    server.routes["POST /v1/chat/completions"] = lambda seen: recorded("error-401")
+    result = invoke("-c", "and then?")
+    assert result.exit_code == 1 and "answered 401" in result.output
+    assert models_sent(server) == [LLAMA, f"{LLAMA}:together"]
+
+
+@LOCAL
+def test_no_pin_for_a_provider_no_longer_live(router):
+    server = router(first="cerebras")
+    invoke("-m", "hf-llama3.1", "hi")
+    catalog = json.loads(catalog_answer().body)
+    for entry in catalog["data"]:
+        for provider in entry.get("providers", ()):
+            if provider["provider"] == "cerebras":
+                provider["status"] = "error"
+    llm_hf_inference.store_catalog(json.dumps(catalog).encode())
+    invoke("-c", "and then?")
+    assert models_sent(server) == [LLAMA, LLAMA]
+
+
+def test_no_pin_for_base_url_models():
+    from llm.parts import Message, TextPart
+
+    model = llm.get_model("hf-llama3.1")
+    turn = Message(role="assistant", parts=[TextPart(text="hi", provider_metadata=TOGETHER)])
+    user = Message(role="user", parts=[TextPart(text="q")])
+    prompt = llm.Prompt(None, model, messages=[user, turn, user])
+    assert llm_hf_inference.route(model.spec, prompt) == ("together", True)
+    elsewhere = model.spec._replace(base_url="http://localhost:8080/v1")
+    assert llm_hf_inference.route(elsewhere, prompt) == (None, False)
+
+
+def test_a_turn_without_a_provider_leaves_the_next_unpinned():
+    from llm.parts import Message, TextPart
+
+    provider = llm_hf_inference.conversation_provider
+    turn = Message(role="assistant", parts=[TextPart(text="hi", provider_metadata=TOGETHER)])
+    bare = Message(role="assistant", parts=[TextPart(text="hi")])
+    user = Message(role="user", parts=[TextPart(text="q")])
+    assert provider([user, turn, user]) == "together"
+    assert provider([user, turn, user, bare, user]) is None
+    assert provider([user]) is None
