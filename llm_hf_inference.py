@@ -145,7 +145,8 @@ class ModelSpec(NamedTuple):
     vision: bool = False
     tools: bool = True
     schema: bool = True
-    providers: tuple = ()  # the catalog's live provider entries, when known
+    providers: tuple = ()  # the names of the catalog's live providers, when known
+    prices: dict | None = None  # provider → [input, output] USD per 1M tokens, checked when used
     base_url: str | None = None  # a model added with 'llm hf add --base-url'
     key_name: str | None = None
 
@@ -168,7 +169,9 @@ BUILTIN_MODELS = (
 )
 BUILTIN_ALIASES = {spec.repo_id: spec.aliases for spec in BUILTIN_MODELS}
 PROVIDER_POLICIES = ("fastest", "cheapest", "preferred")
-CATALOG_FILE = "hf-inference-catalog.json"
+CATALOG_FILE = "hf-inference-catalog.json"  # the router's catalog, cleaned: for the llm hf commands
+REGISTRY_FILE = "hf-inference-registry.json"  # what registration needs of it, compact: read by every command
+REGISTRY_VERSION = 1
 ADDED_FILE = "hf-inference-added.json"
 CATALOG_MAX_AGE = 24 * 3600.0  # seconds; None: never refresh after a prompt
 _warned: set = set()  # files already warned about in this process
@@ -320,14 +323,75 @@ def spec_from_entry(entry: dict) -> ModelSpec | None:
     providers = live_providers(entry)
     if not providers:
         return None
+    prices = {p["provider"]: list(price_of(p)) for p in providers if price_of(p)}
     return ModelSpec(
         entry["id"],
         BUILTIN_ALIASES.get(entry["id"], ()),
         vision="image" in entry.get("architecture", {}).get("input_modalities", ()),
         tools=any(p.get("supports_tools") is True for p in providers),
         schema=any(p.get("supports_structured_output") is True for p in providers),
-        providers=providers,
+        providers=tuple(p["provider"] for p in providers),
+        prices=prices,
     )
+
+
+def registry_path() -> pathlib.Path:
+    return llm.user_dir() / REGISTRY_FILE
+
+
+def registry_rows(entries: list) -> list:
+    """What registration needs of a cleaned catalog, one short row a model: written at refresh time."""
+    return [
+        [spec.repo_id, spec.vision, spec.tools, spec.schema, list(spec.providers), spec.prices]
+        for spec in filter(None, map(spec_from_entry, entries))
+    ]
+
+
+def read_registry() -> list | None:
+    """The router models to register, from the compact registry (else the catalog); None when neither.
+
+    Every llm command reads this, so it checks only what registration uses and
+    leaves prices to be checked when a prompt needs one.
+    """
+    fallback = "using the built-in models. Run 'llm hf refresh' to fetch the catalog again."
+    data = read_json_file(registry_path(), fallback)
+    if data is None:
+        entries = read_catalog()  # a catalog stored before the registry existed
+        return None if entries is None else list(filter(None, map(spec_from_entry, entries)))
+    rows = data.get("models") if type(data) is dict and data.get("version") == REGISTRY_VERSION else None
+    if type(rows) is not list:
+        warn_once(registry_path(), f"cannot read {registry_path()} (not a model registry); {fallback}")
+        return None
+    specs = []
+    for row in rows:
+        spec = spec_from_row(row)
+        if spec is None:
+            warn_once(("row", registry_path()), f"{registry_path()}: left out models of the wrong shape")
+        else:
+            specs.append(spec)
+    return specs
+
+
+def spec_from_row(row) -> ModelSpec | None:
+    try:
+        repo_id, vision, tools, schema, names, prices = row
+    except (TypeError, ValueError):
+        return None
+    if type(repo_id) is not str or type(names) is not list or type(prices) is not dict:
+        return None
+    if type(vision) is not bool or type(tools) is not bool or type(schema) is not bool:
+        return None
+    if not all(type(name) is str for name in names):
+        return None
+    return ModelSpec(repo_id, BUILTIN_ALIASES.get(repo_id, ()), vision, tools, schema, tuple(names), prices)
+
+
+def price_for(spec: ModelSpec, provider: str | None) -> tuple | None:
+    """The (input, output) USD per 1M tokens of one of a model's providers, when the catalog gave one."""
+    price = (spec.prices or {}).get(provider)
+    if type(price) is list and len(price) == 2 and all(_finite(v) and v >= 0 for v in price):
+        return float(price[0]), float(price[1])
+    return None
 
 
 ADDED_FIELDS = {
@@ -413,10 +477,10 @@ def added_spec(repo_id: str, added: dict) -> ModelSpec:
 
 
 def model_specs() -> list:
-    """Every model to register: the cached catalog (else the built-in list), then added ones."""
-    entries = read_catalog()
+    """Every model to register: the cached registry (else the built-in list), then added ones."""
+    router = read_registry()
     specs = {}
-    for spec in BUILTIN_MODELS if entries is None else filter(None, map(spec_from_entry, entries)):
+    for spec in BUILTIN_MODELS if router is None else router:
         specs[spec.repo_id] = spec
     for repo_id, added in read_added().items():
         specs[repo_id] = added_spec(repo_id, added)
@@ -450,8 +514,10 @@ def store_catalog(raw: bytes) -> tuple:
         raise ValueError("not JSON") from None
     entries, dropped = clean_catalog(data)
     old = {spec.repo_id for spec in filter(None, map(spec_from_entry, read_catalog() or ()))}
-    new = {spec.repo_id for spec in filter(None, map(spec_from_entry, entries))}
+    rows = registry_rows(entries)
+    new = {row[0] for row in rows}
     write_json(catalog_path(), {"object": "list", "data": entries})
+    write_json(registry_path(), {"version": REGISTRY_VERSION, "models": rows})
     if CATALOG_MAX_AGE is not None:
         _catalog_fresh_until = time.time() + CATALOG_MAX_AGE
     return sorted(new - old), sorted(old - new), dropped
@@ -687,7 +753,7 @@ def check_prompt(spec: ModelSpec, prompt) -> None:
     provider, choice = options.provider, options.tool_choice
     if provider and spec.base_url:
         raise llm.ModelError(f"-o provider is for router models; {spec.repo_id} is served by {spec.base_url}")
-    names = [p["provider"] for p in spec.providers]
+    names = spec.providers
     if provider and names and provider not in PROVIDER_POLICIES and provider not in names:
         raise llm.ModelError(
             f"'{provider}' does not serve {spec.repo_id}; its providers are: {', '.join(sorted(names))} "
@@ -727,7 +793,7 @@ def route(spec: ModelSpec, prompt) -> tuple:
     if prompt.options.provider or spec.base_url:
         return prompt.options.provider, False
     provider = conversation_provider(prompt.messages)
-    if provider and spec.providers and provider not in [p["provider"] for p in spec.providers]:
+    if provider and spec.providers and provider not in spec.providers:
         provider = None
     return provider, provider is not None
 
@@ -799,7 +865,7 @@ def build_request(spec: ModelSpec, prompt, stream: bool, key: str | None) -> Cha
         bill_to=bill_to,
         retries=RETRIES if options.retries is None else options.retries,
         to_router=spec.base_url is None and base_url() == DEFAULT_BASE_URL,
-        prices={p["provider"]: price_of(p) for p in spec.providers if price_of(p)},
+        prices={name: price_for(spec, name) for name in spec.providers if price_for(spec, name)},
         pinned=provider if pinned else None,
     )
 
@@ -1523,41 +1589,38 @@ class AnswerReader:
         if delta:
             if type(delta) is not dict:
                 raise self._unexpected(chunk)
-            self._delta(delta, chunk)
+            reasoning = delta.get("reasoning") or delta.get("reasoning_content")
+            if reasoning:
+                self._emit("reasoning", reasoning, chunk)
+            content = delta.get("content")
+            if content:
+                if self.plain and type(content) is str:  # the hot path, _emit inlined
+                    if self.kind != "text":
+                        self._flush()
+                        self.kind = "text"
+                    self.pending.append(content)
+                else:
+                    if type(content) is not str:
+                        raise self._unexpected(chunk)
+                    for kind, text in self.think.split(content):
+                        self._emit(kind, text, chunk)
+                    self.plain = self.think.state == _TEXT
+            tool_calls = delta.get("tool_calls")
+            if tool_calls:
+                for tool_call in tool_calls if type(tool_calls) is list else (tool_calls,):
+                    try:
+                        events = self.tools.add(tool_call)
+                    except Unexpected:
+                        raise self._unexpected(chunk) from None
+                    if events:
+                        self._flush()
+                        self.events.extend(events)
         finish_reason = choice.get("finish_reason")
         if finish_reason:
             self.finish_reason = finish_reason
         logprobs = choice.get("logprobs")
         if logprobs:
             self._logprobs(logprobs, chunk)
-
-    def _delta(self, delta: dict, chunk: dict) -> None:
-        reasoning = delta.get("reasoning") or delta.get("reasoning_content")
-        if reasoning:
-            self._emit("reasoning", reasoning, chunk)
-        content = delta.get("content")
-        if content:
-            if self.plain and type(content) is str:  # the hot path, _emit inlined
-                if self.kind != "text":
-                    self._flush()
-                    self.kind = "text"
-                self.pending.append(content)
-            else:
-                if type(content) is not str:
-                    raise self._unexpected(chunk)
-                for kind, text in self.think.split(content):
-                    self._emit(kind, text, chunk)
-                self.plain = self.think.state == _TEXT
-        tool_calls = delta.get("tool_calls")
-        if tool_calls:
-            for tool_call in tool_calls if type(tool_calls) is list else (tool_calls,):
-                try:
-                    events = self.tools.add(tool_call)
-                except Unexpected:
-                    raise self._unexpected(chunk) from None
-                if events:
-                    self._flush()
-                    self.events.extend(events)
 
     def _logprobs(self, logprobs, chunk: dict) -> None:
         content = logprobs.get("content") if type(logprobs) is dict else False
@@ -1790,13 +1853,14 @@ def select_models(entries, queries=(), provider=None, tools=False, schemas=False
         spec = spec_from_entry(entry)
         if spec is None or not all(q.lower() in entry["id"].lower() for q in queries):
             continue
-        names = [p["provider"] for p in spec.providers]
+        live = live_providers(entry)
+        names = [p["provider"] for p in live]
         wanted = (
             (not provider or provider in names)
             and (not tools or spec.tools)
             and (not schemas or spec.schema)
             and (not vision or spec.vision)
-            and (not free or any(p.get("is_free") for p in spec.providers))
+            and (not free or any(p.get("is_free") for p in live))
         )
         if wanted:
             selected.append((entry, spec))
@@ -1839,10 +1903,11 @@ def _fit(text: str, width: int) -> str:
 
 def models_table(selected) -> str:
     rows = []
-    for entry, spec in selected:
-        names = ",".join(p["provider"] for p in spec.providers)
-        context = max((p["context_length"] for p in spec.providers if "context_length" in p), default=None)
-        rows.append([entry["id"], _fit(names, 16), _context(context), _price_text(_cheapest(spec.providers))])
+    for entry, _ in selected:
+        live = live_providers(entry)
+        names = ",".join(p["provider"] for p in live)
+        context = max((p["context_length"] for p in live if "context_length" in p), default=None)
+        rows.append([entry["id"], _fit(names, 16), _context(context), _price_text(_cheapest(live))])
     return format_table(["model", "providers", "context", "$/1M in/out"], rows, "__rr")
 
 

@@ -276,6 +276,21 @@ def instructions(command: list, env: dict) -> int:
     return int(re.search(r"Collected : (\d+)", run.stderr).group(1))
 
 
+def write_catalog(user_dir: pathlib.Path, count: int) -> None:
+    """A ``count``-model catalog cached in ``user_dir`` as 'llm hf refresh' leaves it."""
+    import llm_hf_inference
+
+    before = os.environ.get("LLM_USER_PATH")
+    os.environ["LLM_USER_PATH"] = str(user_dir)
+    try:
+        llm_hf_inference.store_catalog(catalog_body(count))
+    finally:
+        if before is None:
+            del os.environ["LLM_USER_PATH"]
+        else:
+            os.environ["LLM_USER_PATH"] = before
+
+
 def startup(user_dir: pathlib.Path, repeats: int) -> list:
     """`llm --help` and `llm models`: the plugin, and the plugin with a 200-model catalog, vs no plugins.
 
@@ -293,7 +308,7 @@ def startup(user_dir: pathlib.Path, repeats: int) -> list:
     empty, with_catalog = user_dir / "empty", user_dir / "catalog"
     empty.mkdir(exist_ok=True)
     with_catalog.mkdir(exist_ok=True)
-    (with_catalog / "hf-inference-catalog.json").write_bytes(catalog_body(200))
+    write_catalog(with_catalog, 200)
     configs = {
         "no plugins": dict(os.environ, LLM_LOAD_PLUGINS="", LLM_USER_PATH=str(empty)),
         "plugin": dict(os.environ, LLM_LOAD_PLUGINS="llm-hf-inference", LLM_USER_PATH=str(empty)),

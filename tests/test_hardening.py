@@ -235,7 +235,10 @@ def test_concurrent_catalog_writes_never_collide():
     for thread in threads:
         thread.join()
     assert errors == []
-    assert [p.name for p in llm.user_dir().iterdir()] == ["hf-inference-catalog.json"]
+    assert sorted(p.name for p in llm.user_dir().iterdir()) == [
+        "hf-inference-catalog.json",
+        "hf-inference-registry.json",
+    ]
 
 
 # -- 7. values of the wrong type in our files never break llm
@@ -261,6 +264,44 @@ def test_a_catalog_with_values_of_the_wrong_type_never_breaks_llm(catalog):
     assert (
         providers.output.splitlines()[2] == "together  live          -            -        -      -  -      -"
     )
+
+
+@pytest.mark.parametrize(
+    "registry, models, warns",
+    [
+        ({"version": 1, "models": [["a/b", True, True, True, ["together"], {}]]}, ["hf/a/b"], False),
+        (
+            {
+                "version": 1,
+                "models": [["a/b", "yes", True, True, [], {}], 5, ["x"], ["c/d", 1, 1, 1, [7], {}]],
+            },
+            [],
+            True,
+        ),
+        ({"version": 1, "models": [["a/b", False, False, False, ["x"], {"x": ["a", 1]}]]}, ["hf/a/b"], False),
+        ({"version": 2, "models": []}, None, True),
+        ([], None, True),
+    ],
+)
+def test_a_registry_of_the_wrong_shape_never_breaks_llm(registry, models, warns):
+    llm.user_dir().mkdir(parents=True, exist_ok=True)
+    (llm.user_dir() / "hf-inference-registry.json").write_text(json.dumps(registry))
+    result = invoke("models")
+    assert result.exit_code == 0
+    assert llm.get_model("gpt-4o-mini").model_id == "gpt-4o-mini"
+    registered = sorted(m.model_id for m in llm.get_models() if m.model_id.startswith("hf/"))
+    builtin = sorted(f"hf/{spec.repo_id}" for spec in llm_hf_inference.BUILTIN_MODELS)
+    assert registered == (builtin if models is None else models)
+    assert ("llm-hf-inference: " in result.stderr) is warns
+
+
+def test_a_price_of_the_wrong_shape_is_no_price():
+    spec = llm_hf_inference.ModelSpec(
+        "a/b", providers=("together", "novita"), prices={"together": ["x", 1], "novita": [0.1, 0.2]}
+    )
+    assert llm_hf_inference.price_for(spec, "together") is None
+    assert llm_hf_inference.price_for(spec, "novita") == (0.1, 0.2)
+    assert llm_hf_inference.price_for(spec, "groq") is None
 
 
 @pytest.mark.parametrize(
