@@ -54,6 +54,17 @@ def base_url() -> str:
     return (os.environ.get("LLM_HF_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
 
 
+def router_root() -> str:
+    """The router without its OpenAI-compatible /v1: where providers' own routes (embeddings) live."""
+    url = base_url()
+    return url[: -len("/v1")] if url.endswith("/v1") else url
+
+
+def hub_url() -> str:
+    """The Hub's API host: $HF_ENDPOINT, the Hub's own convention, else huggingface.co."""
+    return (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
+
+
 def is_hf_host(url: str) -> bool:
     """Whether ``url`` is a Hugging Face server over HTTPS, one that may see the HF token."""
     parts = urllib.parse.urlsplit(url)
@@ -395,6 +406,7 @@ def price_for(spec: ModelSpec, provider: str | None) -> tuple | None:
 
 
 ADDED_FIELDS = {
+    "embedding": bool,
     "alias": str,
     "base_url": str,
     "key_name": str,
@@ -483,7 +495,8 @@ def model_specs() -> list:
     for spec in BUILTIN_MODELS if router is None else router:
         specs[spec.repo_id] = spec
     for repo_id, added in read_added().items():
-        specs[repo_id] = added_spec(repo_id, added)
+        if not added.get("embedding"):
+            specs[repo_id] = added_spec(repo_id, added)
     return list(specs.values())
 
 
@@ -525,6 +538,160 @@ def store_catalog(raw: bytes) -> tuple:
 
 def catalog_url() -> str:
     return base_url() + "/models"
+
+
+# ---- embedding models: found on the Hub, one llm model per (model, provider)
+
+
+class EmbedSpec(NamedTuple):
+    """An embedding model as one provider serves it."""
+
+    repo_id: str
+    provider: str  # hf-inference, together, ...; "" for a model added with --base-url
+    provider_id: str  # the provider's own name for it
+    model_id: str  # hf/<repo> for the default provider, hf/<repo>:<provider> for the others
+    aliases: tuple = ()
+    base_url: str | None = None
+    key_name: str | None = None
+
+
+# Where each provider's embeddings are, under the router (others' routes are unknown: not registered).
+EMBED_ROUTES = {
+    "hf-inference": "/hf-inference/models/{repo}/pipeline/feature-extraction",
+    "together": "/together/v1/embeddings",
+    "scaleway": "/scaleway/v1/embeddings",
+    "deepinfra": "/deepinfra/v1/openai/embeddings",
+}
+EMBED_TASKS = ("feature-extraction", "sentence-similarity")  # the Hub's pipeline tags searched
+BUILTIN_EMBEDDINGS = (  # served by hf-inference; registered until the first refresh
+    ("sentence-transformers/all-MiniLM-L6-v2", ("hf-minilm",)),
+    ("BAAI/bge-m3", ("hf-bge-m3",)),  # multilingual, 100+ languages
+    ("intfloat/multilingual-e5-large", ("hf-e5-multilingual",)),
+)
+BUILTIN_EMBEDDING_ALIASES = dict(BUILTIN_EMBEDDINGS)
+EMBEDDINGS_FILE = "hf-inference-embeddings.json"  # compact: [repo, [[provider, providerId, task, status]]]
+
+
+def embeddings_path() -> pathlib.Path:
+    return llm.user_dir() / EMBEDDINGS_FILE
+
+
+def servable(mapping: list) -> list:
+    """The (provider, providerId) pairs of a model's mapping that can embed, in the Hub's order.
+
+    Live only (not staging, not error), on a provider whose route is known, and
+    outside hf-inference only where the task is feature-extraction.
+    """
+    return [
+        (provider, provider_id)
+        for provider, provider_id, task, status in mapping
+        if status == "live"
+        and provider in EMBED_ROUTES
+        and (provider == "hf-inference" or task == "feature-extraction")
+    ]
+
+
+def embed_specs_of(repo_id: str, mapping: list, aliases: tuple = ()) -> list:
+    """One spec per servable provider: the first is the model's default (what provider="auto" picks)."""
+    pairs = servable(mapping)
+    specs = []
+    for number, (provider, provider_id) in enumerate(pairs):
+        model_id = f"hf/{repo_id}" if number == 0 else f"hf/{repo_id}:{provider}"
+        specs.append(EmbedSpec(repo_id, provider, provider_id, model_id, aliases if number == 0 else ()))
+        if number == 0 and len(pairs) > 1:
+            specs.append(EmbedSpec(repo_id, provider, provider_id, f"hf/{repo_id}:{provider}"))
+    return specs
+
+
+def _mapping_row(row) -> bool:
+    return type(row) is list and len(row) == 4 and all(type(value) is str for value in row)
+
+
+def read_embeddings() -> list | None:
+    """The cached discovery: [(repo_id, mapping)]; None when there is none or it is broken."""
+    path = embeddings_path()
+    fallback = "using the built-in embedding models. Run 'llm hf refresh' to fetch them again."
+    data = read_json_file(path, fallback)
+    if data is None:
+        return None
+    models = data.get("models") if type(data) is dict and data.get("version") == 1 else None
+    if type(models) is not list:
+        warn_once(path, f"cannot read {path} (not a list of embedding models); {fallback}")
+        return None
+    kept = [
+        (m[0], m[1])
+        for m in models
+        if type(m) is list
+        and len(m) == 2
+        and type(m[0]) is str
+        and type(m[1]) is list
+        and all(map(_mapping_row, m[1]))
+    ]
+    if len(kept) < len(models):
+        warn_once(("rows", path), f"{path}: left out embedding models of the wrong shape")
+    return kept
+
+
+def embedding_specs() -> list:
+    """Every embedding model to register: the discovery (else the built-in list), then added ones."""
+    found = read_embeddings()
+    if found is None:
+        found = [
+            (repo, [["hf-inference", repo, "feature-extraction", "live"]]) for repo, _ in BUILTIN_EMBEDDINGS
+        ]
+    specs = [
+        spec
+        for repo_id, mapping in found
+        for spec in embed_specs_of(repo_id, mapping, BUILTIN_EMBEDDING_ALIASES.get(repo_id, ()))
+    ]
+    for repo_id, added in read_added().items():
+        if added.get("embedding") and added.get("base_url"):
+            alias = (added["alias"],) if added.get("alias") else ()
+            specs.append(
+                EmbedSpec(
+                    repo_id, "", repo_id, f"hf/{repo_id}", alias, added["base_url"], added.get("key_name")
+                )
+            )
+    return specs
+
+
+def mapping_of(item) -> list:
+    """A Hub search result's inferenceProviderMapping (a list, or an object keyed by provider) as rows."""
+    mapping = item.get("inferenceProviderMapping") if type(item) is dict else None
+    if type(mapping) is dict:
+        mapping = [{"provider": name, **value} for name, value in mapping.items() if type(value) is dict]
+    rows = []
+    for entry in mapping if type(mapping) is list else ():
+        row = (
+            [entry.get(k) for k in ("provider", "providerId", "task", "status")]
+            if type(entry) is dict
+            else []
+        )
+        if _mapping_row(row):
+            rows.append(row)
+    return rows
+
+
+def store_embeddings(items: list) -> tuple:
+    """Cache the embedding models of Hub search results; (how many, added, removed). ValueError if none."""
+    found: dict = {}
+    for item in items:
+        repo_id = item.get("id") if type(item) is dict else None
+        mapping = mapping_of(item)
+        if (
+            type(repo_id) is str
+            and _REPO_ID.fullmatch(repo_id)
+            and servable(mapping)
+            and repo_id not in found
+        ):
+            found[repo_id] = mapping
+    if not found:
+        raise ValueError("no embedding model that a provider serves")
+    old = {repo for repo, mapping in read_embeddings() or () if servable(mapping)}
+    write_json(
+        embeddings_path(), {"version": 1, "models": [[repo, mapping] for repo, mapping in found.items()]}
+    )
+    return len(found), sorted(set(found) - old), sorted(old - set(found))
 
 
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
@@ -661,8 +828,11 @@ BODY_OPTIONS = (
 
 
 @dataclass
-class ChatRequest:
-    """Everything one HTTP exchange needs; the token lives only in headers."""
+class HFRequest:
+    """Everything one HTTP exchange needs (a chat prompt, or a batch of texts to embed).
+
+    The token lives only in its headers.
+    """
 
     url: str
     headers: dict
@@ -673,6 +843,7 @@ class ChatRequest:
     to_router: bool = True  # whether the catalog may be refreshed beside it
     prices: dict | None = None  # provider → (input, output) USD per 1M tokens, from the catalog
     pinned: str | None = None  # the provider the conversation stays with, while it answers
+    kind: str = "chat"  # or "embeddings": which hints its errors get
 
     def unpin(self) -> None:
         """Send the model without its pinned provider: the router chooses again."""
@@ -685,7 +856,7 @@ class ChatRequest:
         return urllib.parse.urlsplit(self.url).hostname or self.url
 
     def __repr__(self) -> str:
-        return f"<ChatRequest {self.url}>"
+        return f"<HFRequest {self.url}>"
 
 
 def _attachment_item(attachment) -> dict:
@@ -835,6 +1006,9 @@ def request_body(spec: ModelSpec, prompt, stream: bool, provider: str | None) ->
     return body
 
 
+EMPTY_OPTIONS = HFOptions()
+
+
 def request_headers(options: HFOptions, stream: bool, key: str | None, bill_to: str | None) -> dict:
     headers = {
         "Content-Type": "application/json",
@@ -851,13 +1025,13 @@ def request_headers(options: HFOptions, stream: bool, key: str | None, bill_to: 
     return headers
 
 
-def build_request(spec: ModelSpec, prompt, stream: bool, key: str | None) -> ChatRequest:
+def build_request(spec: ModelSpec, prompt, stream: bool, key: str | None) -> HFRequest:
     """Everything one prompt's exchange needs, checked before anything is sent."""
     check_prompt(spec, prompt)
     options = prompt.options
     provider, pinned = route(spec, prompt)
     bill_to = options.bill_to or os.environ.get("HF_BILL_TO") or None
-    return ChatRequest(
+    return HFRequest(
         url=(spec.base_url or base_url()).rstrip("/") + "/chat/completions",
         headers=request_headers(options, stream, key, bill_to),
         body=request_body(spec, prompt, stream, provider),
@@ -868,6 +1042,30 @@ def build_request(spec: ModelSpec, prompt, stream: bool, key: str | None) -> Cha
         prices={name: price_for(spec, name) for name in spec.providers if price_for(spec, name)},
         pinned=provider if pinned else None,
     )
+
+
+# ---- embeddings: a request per batch of texts
+
+EMBED_BATCH = 32  # inputs per request: TEI's default limit (hf-inference); others document none, and
+# a server that allows fewer says so (413/422), and the batch is split to fit
+
+
+def embed_request(spec: EmbedSpec, texts: list, key: str | None) -> HFRequest:
+    """The request embedding ``texts``: hf-inference's pipeline, or an OpenAI-style /embeddings."""
+    if spec.base_url:
+        url = spec.base_url.rstrip("/") + "/embeddings"
+    else:
+        url = router_root() + EMBED_ROUTES[spec.provider].format(repo=spec.repo_id)
+    if spec.provider == "hf-inference":
+        body = {
+            "inputs": texts,
+            "truncate": True,
+        }  # a long text embeds its first part, as sentence-transformers does
+    else:
+        body = {"input": texts, "model": spec.provider_id}
+    bill_to = os.environ.get("HF_BILL_TO") or None
+    headers = request_headers(EMPTY_OPTIONS, False, key, bill_to)
+    return HFRequest(url, headers, body, READ_TIMEOUT, bill_to, to_router=False, kind="embeddings")
 
 
 # ---------------------------------------------------------------- transport
@@ -923,7 +1121,7 @@ def async_client() -> httpx2.AsyncClient:
     return client
 
 
-def _timeout(request: ChatRequest) -> httpx2.Timeout:
+def _timeout(request: HFRequest) -> httpx2.Timeout:
     # pool=None: waiting for one of our own connections is never the server's silence
     return httpx2.Timeout(request.timeout, connect=CONNECT_TIMEOUT, pool=None)
 
@@ -940,7 +1138,7 @@ REFRESH_EXIT_WAIT = 0.1  # seconds llm's exit waits for a refresh still writing
 _refresh: threading.Thread | None = None
 
 
-def refresh_beside(request: "ChatRequest") -> None:
+def refresh_beside(request: "HFRequest") -> None:
     """Refresh a stale catalog in a thread beside the prompt, at most one at a time per process.
 
     The prompt never waits for it and never fails for it; only the router's
@@ -981,7 +1179,7 @@ RETRY_STATUSES = {
 RETRY_ERRORS = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.RemoteProtocolError, httpx2.ReadError)
 
 
-def send(request: ChatRequest, response):
+def send(request: HFRequest, response):
     """Send ``request`` and yield what it answers, read by read, retrying as :class:`Attempts` says."""
     refresh_beside(request)
     attempts = Attempts(request)
@@ -1002,12 +1200,12 @@ def send(request: ChatRequest, response):
                     break
                 wait = attempts.after_status(http.status_code, http.headers, http.read())
         except httpx2.HTTPError as ex:
-            wait = attempts.after_error(ex, reader)
+            wait = attempts.after_error(ex, reader.shown)
         sleep(wait)
     yield from reader.finish()
 
 
-async def send_async(request: ChatRequest, response):
+async def send_async(request: HFRequest, response):
     """The async twin of :func:`send`."""
     refresh_beside(request)
     attempts = Attempts(request)
@@ -1029,7 +1227,7 @@ async def send_async(request: ChatRequest, response):
                     break
                 wait = attempts.after_status(http.status_code, http.headers, await http.aread())
         except httpx2.HTTPError as ex:
-            wait = attempts.after_error(ex, reader)
+            wait = attempts.after_error(ex, reader.shown)
         await async_sleep(wait)
     for event in reader.finish():
         yield event
@@ -1046,13 +1244,13 @@ class Attempts:
     prompt goes to the router unpinned, with the usual retries again.
     """
 
-    def __init__(self, request: ChatRequest):
+    def __init__(self, request: HFRequest):
         self.request = request
         self.number = 1
         self.total = request.retries + 1
 
     def after_status(self, status: int, headers, body: bytes) -> float:
-        error = http_error(self.request.url, status, headers, body, self.request.bill_to)
+        error = http_error(self.request.url, status, headers, body, self.request.bill_to, self.request.kind)
         if status not in RETRY_STATUSES or self.number >= self.total:
             code = (
                 error.data.get("error", {}).get("code") if isinstance(error.data.get("error"), dict) else None
@@ -1065,10 +1263,10 @@ class Attempts:
         who = headers.get("x-inference-provider") or self.request.host
         return self._next(server_wait(headers, error.data), RETRY_STATUSES[status].format(who=who))
 
-    def after_error(self, ex: httpx2.HTTPError, reader: "AnswerReader") -> float:
+    def after_error(self, ex: httpx2.HTTPError, shown: bool) -> float:
         retry = isinstance(ex, RETRY_ERRORS) and not _certificate_failure(ex)
-        if reader.shown or not retry or self.number >= self.total:
-            if self.request.pinned and retry and not reader.shown:
+        if shown or not retry or self.number >= self.total:
+            if self.request.pinned and retry and not shown:
                 return self._unpin(type(ex).__name__)
             raise transport_error(self.request, ex) from None
         return self._next(None, f"Could not reach {self.request.host} ({type(ex).__name__})")
@@ -1128,7 +1326,7 @@ def proxy_for(url: str) -> str | None:
     return next((n for name in names for n in (name, name.lower()) if os.environ.get(n)), None)
 
 
-def transport_error(request: ChatRequest, ex: httpx2.HTTPError) -> llm.ModelError:
+def transport_error(request: HFRequest, ex: httpx2.HTTPError) -> llm.ModelError:
     """A failed exchange in words: the server, the proxy or the certificates at fault; never a token."""
     host, detail = request.host, redact(str(ex))
     proxy = proxy_for(request.url)
@@ -1152,6 +1350,37 @@ def transport_error(request: ChatRequest, ex: httpx2.HTTPError) -> llm.ModelErro
     else:
         message = f"The connection to {host} failed: {type(ex).__name__}: {detail}"
     return llm.ModelError(message)
+
+
+# ---- embeddings: one plain POST a batch, a few batches at once
+
+EMBED_CONCURRENCY = 4  # requests in flight for one call: enough to hide latency, few enough for a rate limit
+
+
+def post(request: HFRequest) -> tuple:
+    """POST ``request``; the answer's headers and body, retrying as :class:`Attempts` says."""
+    attempts = Attempts(request)
+    while True:
+        try:
+            http = sync_client().post(
+                _parsed(request.url), json=request.body, headers=request.headers, timeout=_timeout(request)
+            )
+            if http.status_code < 400:
+                return http.headers, http.content
+            wait = attempts.after_status(http.status_code, http.headers, http.content)
+        except httpx2.HTTPError as ex:
+            wait = attempts.after_error(ex, False)
+        sleep(wait)
+
+
+def in_parallel(work, batches: list) -> list:
+    """``work`` on each batch, a few at a time on the pooled client; the results in the batches' order."""
+    if len(batches) == 1:
+        return [work(batches[0])]
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(min(EMBED_CONCURRENCY, len(batches))) as pool:
+        return list(pool.map(work, batches))
 
 
 # ---------------------------------------------------------------- errors
@@ -1192,7 +1421,15 @@ def _detail_text(detail) -> str | None:
     return "; ".join(problems) or json.dumps(detail)
 
 
-def _hint(status: int, data: dict, bill_to: str | None) -> str | None:
+EMBEDDING_HINTS = {
+    404: "That provider does not embed with this model: 'llm hf models --embeddings' lists who does.",
+    422: "The server did not take the texts as sent; 'llm hf models --embeddings' lists other providers.",
+}
+
+
+def _hint(status: int, data: dict, bill_to: str | None, kind: str = "chat") -> str | None:
+    if kind == "embeddings" and status in EMBEDDING_HINTS:
+        return EMBEDDING_HINTS[status]
     error = data.get("error")
     code = error.get("code") if isinstance(error, dict) else None
     if status in (401, 403):
@@ -1231,6 +1468,25 @@ def redact(text: str) -> str:
     return _SECRET.sub(lambda m: f"{m.group(1)} ***" if m.group(1) else "hf_***", text)
 
 
+class EmbeddingError(llm.ModelError, click.ClickException):
+    """An embedding failure: a ModelError to Python callers, one ``Error: …`` line from llm's CLI.
+
+    llm's embed, embed-multi and similar commands catch no ModelError (a
+    traceback); they do print a ClickException cleanly.
+    """
+
+
+_BATCH_LIMIT = re.compile(r"batch size (\d+) > maximum allowed batch size (\d+)")
+
+
+def batch_limit(error: "HTTPStatusError", size: int) -> int | None:
+    """The batch size a server that refused a batch as too big will take; None when that was not why."""
+    found = _BATCH_LIMIT.search(str(error))
+    if error.status in (413, 422) and found:
+        return max(1, int(found.group(2)))
+    return max(1, size // 2) if error.status == 413 else None  # a payload over the server's limit
+
+
 class HTTPStatusError(llm.ModelError):
     """An error answer; ``data`` is its JSON body, or empty."""
 
@@ -1239,13 +1495,15 @@ class HTTPStatusError(llm.ModelError):
         self.status, self.data = status, data
 
 
-def http_error(url: str, status: int, headers, body: bytes, bill_to: str | None = None) -> HTTPStatusError:
+def http_error(
+    url: str, status: int, headers, body: bytes, bill_to: str | None = None, kind: str = "chat"
+) -> HTTPStatusError:
     """An HTTP error answer as a ModelError: who answered, the status, the server's message, a hint."""
     message, data = _server_message(body)
     message = redact(message)
     who = headers.get("x-inference-provider") or urllib.parse.urlsplit(url).hostname
     text = f"{who} answered {status}: {message or '(no message)'}"
-    hint = _hint(status, data, bill_to)
+    hint = _hint(status, data, bill_to, kind)
     return HTTPStatusError(f"{text} — {hint}" if hint else text, status, data)
 
 
@@ -1480,7 +1738,7 @@ class AnswerReader:
     checks the answer was whole and records tool calls, usage and the model.
     """
 
-    def __init__(self, response, request: ChatRequest):
+    def __init__(self, response, request: HFRequest):
         self.response = response
         self.request = request
         self.who = request.host
@@ -1751,23 +2009,109 @@ def record_answer(response, reader: AnswerReader) -> None:
     response.response_json = record
 
 
+# ---- embeddings: every answer shape to one vector a text
+
+
+def vectors_of(data, count: int, who: str) -> list:
+    """One vector a text from any answer shape, checked: never a wrong vector stored.
+
+    OpenAI-style ``{"data": [{"index", "embedding"}]}`` is put in ``index``
+    order; hf-inference's pooled ``[[dim], …]`` is used as sent; its per-token
+    ``[n, 1, tokens, dim]`` (plain transformers models) is mean-pooled.
+    """
+    if type(data) is dict:
+        items = data.get("data")
+        if type(items) is not list or not all(type(i) is dict and type(i.get("index")) is int for i in items):
+            raise EmbeddingError(f"{who} sent embeddings without their index: {json.dumps(data)[:200]}")
+        items = sorted(items, key=lambda item: item["index"])
+        if [item["index"] for item in items] != list(range(count)):
+            raise EmbeddingError(f"{who} sent {len(items)} embeddings for {count} texts")
+        data = [item.get("embedding") for item in items]
+    elif count == 1 and type(data) is list and data and type(data[0]) in (int, float):
+        data = [data]  # one pooled vector, unwrapped
+    if type(data) is not list or len(data) != count:
+        size = len(data) if type(data) is list else "no"
+        raise EmbeddingError(f"{who} sent {size} embeddings for {count} texts")
+    vectors = [_pooled(item, who) for item in data]
+    _check_vectors(vectors, len(vectors[0]) if vectors else 0, who)
+    return vectors
+
+
+def _pooled(item, who: str) -> list:
+    if (
+        type(item) is list
+        and len(item) == 1
+        and type(item[0]) is list
+        and item[0]
+        and type(item[0][0]) is list
+    ):
+        item = item[0]  # [1, tokens, dim]
+    if type(item) is list and item and type(item[0]) is list:
+        _check_vectors(item, len(item[0]), who)
+        return [math.fsum(column) / len(item) for column in zip(*item, strict=True)]  # the mean over tokens
+    return item
+
+
+def _check_vectors(vectors: list, dim: int, who: str) -> None:
+    """Every vector a list of ``dim`` finite numbers (sum() is the fast test: it refuses non-numbers)."""
+    try:
+        good = dim > 0 and all(type(v) is list and len(v) == dim and math.isfinite(sum(v)) for v in vectors)
+    except TypeError:
+        good = False
+    if not good:
+        raise EmbeddingError(f"{who} sent embeddings of an unexpected shape: {json.dumps(vectors)[:200]}")
+
+
+def embed_texts(model: "HFEmbedding", texts: list, key: str | None) -> list:
+    """The vectors of ``texts``, in order: batches of at most ``model.max_batch``, a few at once."""
+    size = model.max_batch
+    batches = [texts[start : start + size] for start in range(0, len(texts), size)]
+    if not batches:
+        return []
+    try:
+        parts = in_parallel(lambda batch: embed_fitting(model, batch, key), batches)
+    except llm.ModelError as ex:
+        raise (ex if isinstance(ex, EmbeddingError) else EmbeddingError(str(ex))) from None
+    return [vector for part in parts for vector in part]
+
+
+def embed_fitting(model: "HFEmbedding", texts: list, key: str | None) -> list:
+    """The vectors of ``texts`` in one request, or in smaller ones when the server says it takes fewer."""
+    request = embed_request(model.spec, texts, key)
+    try:
+        headers, body = post(request)
+    except HTTPStatusError as ex:
+        limit = batch_limit(ex, len(texts))
+        if limit is None or len(texts) <= 1:
+            raise
+        limit = min(limit, len(texts) - 1)  # always smaller than what was refused
+        model.max_batch = min(model.max_batch, limit)  # the next calls split right away
+        return [
+            v
+            for start in range(0, len(texts), limit)
+            for v in embed_fitting(model, texts[start : start + limit], key)
+        ]
+    who = headers.get("x-inference-provider") or request.host
+    try:
+        data = _parse_json(body.decode("utf-8", "replace"))
+    except ValueError:
+        raise EmbeddingError(
+            f"{who} sent an answer that is not JSON: {body[:200].decode('utf-8', 'replace')}"
+        ) from None
+    return vectors_of(data, len(texts), who)
+
+
 # ---------------------------------------------------------------- model classes
 
 
-class _HFChatBase:
-    """What sync and async Hugging Face chat models share: all but the transport."""
+class _HFKeys:
+    """The key every model of ours sends: the Hugging Face token only to Hugging Face hosts over HTTPS."""
 
     needs_key = KEY_NAME
     key_env_var = "HF_TOKEN"
-    can_stream = True
-    Options = HFOptions
 
-    def __init__(self, spec: ModelSpec):
+    def _keys_for(self, spec) -> None:
         self.spec = spec
-        self.model_id = f"hf/{spec.repo_id}"
-        self.supports_tools = spec.tools
-        self.supports_schema = spec.schema
-        self.attachment_types = IMAGE_TYPES if spec.vision else frozenset()
         if spec.base_url and not is_hf_host(spec.base_url):
             self.needs_key, self.key_env_var = spec.key_name, None
 
@@ -1778,11 +2122,25 @@ class _HFChatBase:
         url = self.spec.base_url or base_url()
         return key_for(url, explicit_key, self.spec.key_name, override=self.spec.base_url is None)
 
-    def _request(self, prompt, stream: bool, key) -> ChatRequest:
-        return build_request(self.spec, prompt, stream, key)
-
     def __str__(self) -> str:
         return f"Hugging Face: {self.model_id}"
+
+
+class _HFChatBase(_HFKeys):
+    """What sync and async Hugging Face chat models share: all but the transport."""
+
+    can_stream = True
+    Options = HFOptions
+
+    def __init__(self, spec: ModelSpec):
+        self._keys_for(spec)
+        self.model_id = f"hf/{spec.repo_id}"
+        self.supports_tools = spec.tools
+        self.supports_schema = spec.schema
+        self.attachment_types = IMAGE_TYPES if spec.vision else frozenset()
+
+    def _request(self, prompt, stream: bool, key) -> HFRequest:
+        return build_request(self.spec, prompt, stream, key)
 
 
 class HFChat(_HFChatBase, llm.KeyModel):
@@ -1796,10 +2154,30 @@ class AsyncHFChat(_HFChatBase, llm.AsyncKeyModel):
             yield event
 
 
+class HFEmbedding(_HFKeys, llm.EmbeddingModel):
+    """An embedding model as one provider serves it; llm hands it up to 100 texts a call (--batch-size)."""
+
+    batch_size = None  # llm's Collection sends its own batches; each is split into requests here
+
+    def __init__(self, spec: EmbedSpec):
+        self._keys_for(spec)
+        self.model_id = spec.model_id
+        self.max_batch = EMBED_BATCH  # lowered when a server says it takes fewer
+
+    def embed_batch(self, items, *, key=None):
+        return embed_texts(self, list(items), key)
+
+
 @llm.hookimpl
 def register_models(register):
     for spec in model_specs():
         register(HFChat(spec), AsyncHFChat(spec), aliases=spec.aliases)
+
+
+@llm.hookimpl
+def register_embedding_models(register):
+    for spec in embedding_specs():
+        register(HFEmbedding(spec), aliases=spec.aliases)
 
 
 # ---------------------------------------------------------------- llm hf commands
@@ -1815,7 +2193,7 @@ def hub_get(url: str, headers: dict | None = None) -> httpx2.Response:
     except llm.ModelError as ex:
         raise click.ClickException(str(ex)) from None
     except httpx2.HTTPError as ex:
-        request = ChatRequest(url, {}, {}, CATALOG_TIMEOUT.read, None)
+        request = HFRequest(url, {}, {}, CATALOG_TIMEOUT.read, None)
         raise click.ClickException(str(transport_error(request, ex))) from None
     if http.status_code >= 400:
         raise click.ClickException(str(http_error(url, http.status_code, http.headers, http.content)))
@@ -1834,6 +2212,42 @@ def fetch_catalog() -> tuple:
             "(LLM_HF_BASE_URL points elsewhere than the router?)"
             if isinstance(ex, ValueError)
             else f"Cannot store the catalog: {ex}"
+        ) from None
+
+
+HUB_PAGES = 100  # pages of the Hub's model search followed at most (a loop of "next" links ends)
+
+
+def hub_search(task: str) -> list:
+    """Every model of a pipeline tag that some provider serves, with its provider mapping: all pages."""
+    url = (
+        f"{hub_url()}/api/models?pipeline_tag={task}&inference_provider=all&expand[]=inferenceProviderMapping"
+    )
+    items: list = []
+    for _ in range(HUB_PAGES):
+        http = hub_get(url)
+        try:
+            page = http.json()
+        except ValueError:
+            page = None
+        if type(page) is not list:
+            host = urllib.parse.urlsplit(url).hostname
+            raise click.ClickException(f"{host} answered the model search with something that is not a list")
+        items.extend(page)
+        url = http.links.get("next", {}).get("url")
+        if not url:
+            break
+    return items
+
+
+def fetch_embeddings() -> tuple:
+    """Find and store the embedding models providers serve: (how many, added, removed)."""
+    items = [item for task in EMBED_TASKS for item in hub_search(task)]
+    try:
+        return store_embeddings(items)
+    except (ValueError, OSError) as ex:
+        raise click.ClickException(
+            f"The Hub's model search gave {ex}; the embedding models you have are kept"
         ) from None
 
 
@@ -1954,6 +2368,15 @@ def resolve_model(name: str) -> str:
     return model_id[3:] if model_id.startswith("hf/") else model_id
 
 
+def embeddings_table(found: list, queries=()) -> str:
+    rows = [
+        [repo_id, ", ".join(row[0] for row in mapping), ", ".join(row[3] for row in mapping)]
+        for repo_id, mapping in found
+        if all(q.lower() in repo_id.lower() for q in queries)
+    ]
+    return format_table(["model", "providers", "status"], rows)
+
+
 def find_entry(model: str) -> dict:
     repo_id = resolve_model(model)
     for entry in catalog_entries():
@@ -1962,20 +2385,22 @@ def find_entry(model: str) -> dict:
     raise click.ClickException(f"{repo_id} is not in the catalog; 'llm hf models -q NAME' searches it")
 
 
-def check_new_model(repo_id: str, alias: str | None, base_url: str | None) -> None:
+def check_new_model(repo_id: str, alias: str | None, base_url: str | None, embedding: bool = False) -> None:
     """Refuse an 'llm hf add' that would take over another model or alias, or could never be sent."""
+    if embedding and not base_url:
+        raise click.ClickException("--embedding needs --base-url: the router's come from 'llm hf refresh'")
     if not _REPO_ID.fullmatch(repo_id):
         raise click.ClickException(f"'{repo_id}' is not a model id: use the Hub's ORG/NAME or a plain name")
     if base_url and urllib.parse.urlsplit(base_url).scheme not in ("http", "https"):
         raise click.ClickException("--base-url must be an http:// or https:// URL")
     router = {spec.repo_id for spec in model_specs() if spec.base_url is None} - set(read_added())
-    if not base_url and repo_id in router:
+    if not base_url and not embedding and repo_id in router:
         raise click.ClickException(
             f"hf/{repo_id} is a router model already; add it only with --base-url, to send it elsewhere"
         )
     if alias:
         try:
-            owner = llm.get_model(alias).model_id
+            owner = (llm.get_embedding_model if embedding else llm.get_model)(alias).model_id
         except llm.UnknownModelError:
             return
         if owner != f"hf/{repo_id}":
@@ -2134,8 +2559,16 @@ def hf_commands():
 @click.option("--vision", is_flag=True, help="Only models that take images")
 @click.option("--free", is_flag=True, help="Only models some provider serves for free")
 @click.option("json_", "--json", is_flag=True, help="Print the catalog entries as JSON")
-def models_command(queries, provider, tools, schemas, vision, free, json_):
+@click.option("--embeddings", is_flag=True, help="The embedding models instead: model, providers, status")
+def models_command(queries, provider, tools, schemas, vision, free, json_, embeddings):
     "List the models the Inference Providers router serves"
+    if embeddings:
+        found = read_embeddings()
+        if found is None:
+            fetch_embeddings()
+            found = read_embeddings() or []
+        click.echo(json.dumps(found, indent=2) if json_ else embeddings_table(found, queries))
+        return
     selected = select_models(catalog_entries(), queries, provider, tools, schemas, vision, free)
     click.echo(json.dumps([entry for entry, _ in selected], indent=2) if json_ else models_table(selected))
 
@@ -2148,13 +2581,34 @@ def providers_command(model, sort):
     click.echo(providers_table(find_entry(model), sort))
 
 
-@hf_commands.command(name="refresh")
-def refresh_command():
-    "Fetch the router's model catalog again"
+def changes(count: int, kind: str, added: list, removed: list) -> str:
+    return f"{count} {kind}. Added: {', '.join(added) or 'none'}. Removed: {', '.join(removed) or 'none'}."
+
+
+def refresh_chat() -> str:
     added, removed, dropped = fetch_catalog()
     count = len([e for e in read_catalog() or () if spec_from_entry(e)])
-    message = f"{count} models. Added: {', '.join(added) or 'none'}. Removed: {', '.join(removed) or 'none'}."
-    click.echo(message + (f" Left out {dropped} values of the wrong type." if dropped else ""))
+    text = changes(count, "models", added, removed)
+    return text + (f" Left out {dropped} values of the wrong type." if dropped else "")
+
+
+def refresh_embeddings() -> str:
+    count, added, removed = fetch_embeddings()
+    return changes(count, "embedding models", added, removed)
+
+
+@hf_commands.command(name="refresh")
+def refresh_command():
+    "Fetch the router's model catalog and the Hub's embedding models again"
+    failed = False
+    for refresh in (refresh_chat, refresh_embeddings):
+        try:
+            click.echo(refresh())
+        except click.ClickException as ex:
+            click.echo(f"Error: {ex.message}", err=True)
+            failed = True
+    if failed:
+        raise click.exceptions.Exit(1)
 
 
 @hf_commands.command(name="add")
@@ -2165,12 +2619,15 @@ def refresh_command():
 @click.option("--vision", is_flag=True, help="It takes images")
 @click.option("--tools", is_flag=True, help="It can call tools")
 @click.option("--schemas", is_flag=True, help="It can answer to a JSON schema")
-def add_command(model_id, alias, base_url, key_name, vision, tools, schemas):
+@click.option(
+    "--embedding", is_flag=True, help="It is an embedding model (OpenAI-style /embeddings, as TEI serves)"
+)
+def add_command(model_id, alias, base_url, key_name, vision, tools, schemas, embedding):
     "Add a model outside the router's catalog"
     repo_id = model_id.removeprefix("hf/")
-    check_new_model(repo_id, alias, base_url)
+    check_new_model(repo_id, alias, base_url, embedding)
     given = {"alias": alias, "base_url": base_url, "key_name": key_name}
-    given.update(vision=vision, tools=tools, schemas=schemas)
+    given.update(vision=vision, tools=tools, schemas=schemas, embedding=embedding)
     settings = add_model(repo_id, {k: v for k, v in given.items() if v})
     alias = settings.get("alias")
     token = (

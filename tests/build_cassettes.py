@@ -282,11 +282,91 @@ WHOAMI = {
 }
 
 
+# The Hub's model search: the wire README's own item (multilingual-e5-large-instruct), and items around it in
+# the same shape; feature-extraction over two pages (a Link rel="next"), then sentence-similarity.
+HUB_SEARCH = "https://huggingface.co/api/models?pipeline_tag={}&inference_provider=all&expand[]=inferenceProviderMapping"
+
+
+def hub_item(repo_id, tag, *mapping):
+    return {
+        "id": repo_id,
+        "pipeline_tag": tag,
+        "inferenceProviderMapping": [
+            {"provider": provider, "providerId": provider_id, "status": status, "task": task}
+            for provider, provider_id, status, task in mapping
+        ],
+    }
+
+
+E5 = "intfloat/multilingual-e5-large-instruct"
+HUB_FEATURE_PAGES = [
+    [
+        hub_item(
+            E5,
+            "feature-extraction",
+            ("together", E5, "live", "feature-extraction"),
+            ("hf-inference", E5, "live", "feature-extraction"),
+            ("scaleway", "multilingual-e5-large-instruct", "staging", "feature-extraction"),
+        ),
+        hub_item(
+            "facebook/bart-base",
+            "feature-extraction",
+            ("hf-inference", "facebook/bart-base", "live", "feature-extraction"),
+        ),
+    ],
+    [
+        hub_item(
+            "BAAI/bge-m3",
+            "feature-extraction",
+            ("hf-inference", "BAAI/bge-m3", "live", "feature-extraction"),
+            ("deepinfra", "BAAI/bge-m3", "live", "feature-extraction"),
+        ),
+        hub_item(
+            "someone/broken-embedder",
+            "feature-extraction",
+            ("hf-inference", "someone/broken-embedder", "error", "feature-extraction"),
+        ),
+    ],
+]
+HUB_SIMILARITY = [
+    hub_item(
+        "sentence-transformers/all-MiniLM-L6-v2",
+        "sentence-similarity",
+        ("hf-inference", "sentence-transformers/all-MiniLM-L6-v2", "live", "sentence-similarity"),
+        ("together", "sentence-transformers/all-MiniLM-L6-v2", "live", "sentence-similarity"),
+    ),
+    hub_item(E5, "sentence-similarity", ("together", E5, "live", "feature-extraction")),
+]
+
+
+def hub_page(items, next_url=None):
+    status, headers, raw = json_answer(items)
+    return status, headers + ([("Link", f'<{next_url}>; rel="next"')] if next_url else []), raw
+
+
+def hub_search(feature_pages=HUB_FEATURE_PAGES, similarity=HUB_SIMILARITY):
+    """The exchanges of 'llm hf refresh' with the Hub's model search."""
+    first, second = (
+        HUB_SEARCH.format("feature-extraction"),
+        HUB_SEARCH.format("feature-extraction") + "&cursor=abc",
+    )
+    pages = [(get(first), hub_page(feature_pages[0], second))]
+    if len(feature_pages) > 1:
+        pages.append((get(second), hub_page(feature_pages[1])))
+    else:
+        pages[0] = (get(first), hub_page(feature_pages[0]))
+    return [*pages, (get(HUB_SEARCH.format("sentence-similarity")), hub_page(similarity))]
+
+
 def main():
     (ROOT / "cassettes").mkdir(exist_ok=True)
     models_url = "https://router.huggingface.co/v1/models"
-    cassette("catalog", (get(models_url), json_answer(CATALOG)))
-    cassette("catalog-later", (get(models_url), json_answer(CATALOG_LATER)))
+    cassette("catalog", (get(models_url), json_answer(CATALOG)), *hub_search())
+    cassette(
+        "catalog-later",
+        (get(models_url), json_answer(CATALOG_LATER)),
+        *hub_search([HUB_FEATURE_PAGES[1]], HUB_SIMILARITY),
+    )
     cassette("whoami", (get("https://huggingface.co/api/whoami-v2"), json_answer(WHOAMI)))
     cassette(
         "whoami-401",
@@ -946,6 +1026,7 @@ def main():
     cassette(
         "catalog-then-prompts",
         fetch_catalog,
+        *hub_search(),
         (body(question, max_tokens=20), recorded("2025-novita-with_stream")),
         (body(question, stream=False), recorded("2025-cerebras-no_stream")),
         (body(question, max_tokens=20), recorded("2025-hf-inference-with_stream")),

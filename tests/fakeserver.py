@@ -105,3 +105,8 @@ def chat_answer(_seen=None) -> Answer:
 
 def catalog_answer(_seen=None) -> Answer:
     return recorded("catalog")
+
+
+def hub_answer(_seen=None) -> Answer:
+    """A page of the Hub's model search (sentence-similarity: the last, no next page)."""
+    return recorded("catalog", 3)

@@ -31,6 +31,8 @@ def test_refresh_caches_the_catalog_and_says_what_changed(sent, catalog):
     assert catalog.output == (
         "4 models. Added: Qwen/Qwen2.5-VL-7B-Instruct, deepseek-ai/DeepSeek-V4-Pro, "
         "meta-llama/Llama-3.1-8B-Instruct, someone/Minimal-Chat. Removed: none.\n"
+        "4 embedding models. Added: BAAI/bge-m3, facebook/bart-base, intfloat/multilingual-e5-large-instruct, "
+        "sentence-transformers/all-MiniLM-L6-v2. Removed: none.\n"
     )
     assert sent[0].url == "https://router.huggingface.co/v1/models"
     assert "authorization" not in sent[0].headers and "x-hf-bill-to" not in sent[0].headers
@@ -77,6 +79,7 @@ def test_refresh_reports_added_and_removed_models(vcr_cassette_dir):
         result = invoke("hf", "refresh")
     assert result.output == (
         "3 models. Added: someone/Newer-Chat. Removed: deepseek-ai/DeepSeek-V4-Pro, someone/Minimal-Chat.\n"
+        "3 embedding models. Added: none. Removed: facebook/bart-base.\n"
     )
 
 
@@ -183,7 +186,7 @@ def test_an_unknown_provider_fails_before_any_request(sent, catalog):
         "Error: 'groq' does not serve meta-llama/Llama-3.1-8B-Instruct; its providers are: cerebras, novita, "
         "together (or a policy: fastest, cheapest, preferred)\n"
     )
-    assert len(sent) == 1  # the catalog fetch alone
+    assert [s.body for s in sent] == [None] * 4  # the refresh alone (catalog, Hub search): no prompt
 
 
 @pytest.mark.vcr

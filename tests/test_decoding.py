@@ -10,7 +10,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from llm.parts import StreamEvent
 
-from llm_hf_inference import AnswerReader, ChatRequest, SSEDecoder
+from llm_hf_inference import AnswerReader, HFRequest, SSEDecoder
 
 RECORDINGS = pathlib.Path(__file__).resolve().parent.parent / "cassettes"
 
@@ -82,7 +82,7 @@ class FakeResponse:
 
 
 def reader(content_type="text/event-stream"):
-    request = ChatRequest(
+    request = HFRequest(
         url="https://router.huggingface.co/v1/chat/completions",
         headers={},
         body={},

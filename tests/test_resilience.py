@@ -241,4 +241,4 @@ def test_the_request_object_does_not_show_its_token():
         model.spec, llm.Prompt("hi", model), True, "hf_SECRETsecret1234567890"
     )
     assert request.headers["Authorization"] == "Bearer hf_SECRETsecret1234567890"
-    assert repr(request) == str(request) == "<ChatRequest https://router.huggingface.co/v1/chat/completions>"
+    assert repr(request) == str(request) == "<HFRequest https://router.huggingface.co/v1/chat/completions>"
