@@ -1066,6 +1066,60 @@ def main():
         ),
     )
 
+    embedding_cassettes()
+
+
+# Embeddings: hf-inference's answers are the emb-* recordings as they are; the OpenAI-style answers of
+# together and deepinfra take the documented envelope around vectors cut from those recordings.
+FEATURE_URL = "https://router.huggingface.co/hf-inference/models/{}/pipeline/feature-extraction"
+HI = "Hi, who are you?"
+
+
+def openai_embeddings(vectors, model, order):
+    """together's /v1/embeddings answer, its items in ``order`` (by index)."""
+    data = [{"object": "embedding", "index": i, "embedding": vectors[i]} for i in order]
+    body = {"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": 9, "total_tokens": 9}}
+    _, headers, _ = json_answer({})
+    return 200, headers, json.dumps(body).encode()
+
+
+def embedding_cassettes():
+    minilm = "sentence-transformers/all-MiniLM-L6-v2"
+    vector = json.loads(recorded("emb-2023-hf-inference-minilm")[2])
+    cassette(
+        "emb-minilm",
+        ({"inputs": [HI], "truncate": True}, recorded("emb-2023-hf-inference-minilm")),
+        url=FEATURE_URL.format(minilm),
+    )
+    cassette(
+        "emb-bart-base",
+        ({"inputs": [HI], "truncate": True}, recorded("emb-2025-hf-inference-bart-base")),
+        url=FEATURE_URL.format("facebook/bart-base"),
+    )
+    cassette(
+        "emb-bart-base-list",
+        ({"inputs": ["Hi", "Hey"], "truncate": True}, recorded("emb-2023-hf-inference-bart-base-list")),
+        url=FEATURE_URL.format("facebook/bart-base"),
+    )
+    cassette(
+        "emb-503-then-ok",
+        ({"inputs": [HI], "truncate": True}, recorded("emb-2025-hf-inference-503-loading")),
+        ({"inputs": [HI], "truncate": True}, recorded("emb-2025-hf-inference-bart-base")),
+        url=FEATURE_URL.format("facebook/bart-base"),
+    )
+    e5 = "intfloat/multilingual-e5-large-instruct"
+    three = [vector[0:8], vector[8:16], vector[16:24]]
+    cassette(
+        "emb-together",
+        ({"input": ["a", "b", "c"], "model": e5}, openai_embeddings(three, e5, [2, 0, 1])),
+        url="https://router.huggingface.co/together/v1/embeddings",
+    )
+    cassette(
+        "emb-deepinfra",
+        ({"input": ["a"], "model": "BAAI/bge-m3"}, openai_embeddings(three[:1], "BAAI/bge-m3", [0])),
+        url="https://router.huggingface.co/deepinfra/v1/openai/embeddings",
+    )
+
 
 if __name__ == "__main__":
     main()

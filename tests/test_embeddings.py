@@ -1,0 +1,323 @@
+"""Every Hugging Face embedding model as an llm embedding model: discovered, batched, concurrent, checked."""
+
+import json
+import pathlib
+import threading
+import time
+from fractions import Fraction
+
+import llm
+import pytest
+import yaml
+
+import llm_hf_inference
+from conftest import ROOT, TEST_TOKEN
+from fakeserver import Answer
+from helpers import invoke
+
+LOCAL = pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
+HI = "Hi, who are you?"
+E5 = "intfloat/multilingual-e5-large-instruct"
+
+
+def recorded_body(cassette: str, index: int = 0):
+    path = pathlib.Path(ROOT, "cassettes", f"{cassette}.yaml")
+    return json.loads(yaml.safe_load(path.read_text())["interactions"][index]["response"]["body"]["string"])
+
+
+def model(repo_id, provider="hf-inference", provider_id=None, base_url=None):
+    spec = llm_hf_inference.EmbedSpec(
+        repo_id, provider, provider_id or repo_id, f"hf/{repo_id}", (), base_url
+    )
+    return llm_hf_inference.HFEmbedding(spec)
+
+
+def mean(tokens):
+    """The exact mean of each column, rounded once: what mean pooling must give, to the last bit or so."""
+    return [float(sum(map(Fraction, column)) / len(tokens)) for column in zip(*tokens, strict=True)]
+
+
+# -- every answer shape, from the recordings
+
+
+@pytest.mark.vcr
+@pytest.mark.cassette("emb-minilm")
+def test_a_pooled_vector_is_used_as_sent(sent, played):
+    assert llm.get_embedding_model("hf-minilm").embed(HI) == recorded_body("emb-minilm")
+    assert sent[0].url == (
+        "https://router.huggingface.co/hf-inference/models/sentence-transformers/all-MiniLM-L6-v2"
+        "/pipeline/feature-extraction"
+    )
+    assert sent[0].body == {"inputs": [HI], "truncate": True}
+    assert sent[0].headers["authorization"] == f"Bearer {TEST_TOKEN}"
+
+
+@pytest.mark.vcr
+@pytest.mark.cassette("emb-bart-base")
+def test_per_token_vectors_of_one_text_are_mean_pooled(played):
+    [tokens] = recorded_body("emb-bart-base")  # [1, 8, 768]
+    vector = model("facebook/bart-base").embed(HI)
+    assert vector == pytest.approx(mean(tokens), rel=1e-12, abs=1e-15) and len(vector) == 768
+
+
+@pytest.mark.vcr
+@pytest.mark.cassette("emb-bart-base-list")
+def test_per_token_vectors_of_a_list_are_mean_pooled(played):
+    answer = recorded_body("emb-bart-base-list")  # [2, 1, 3, 768]
+    vectors = list(model("facebook/bart-base").embed_multi(["Hi", "Hey"]))
+    assert vectors == [pytest.approx(mean(item[0]), rel=1e-12, abs=1e-15) for item in answer]
+
+
+@pytest.mark.vcr
+@pytest.mark.cassette("emb-503-then-ok")
+def test_a_loading_model_is_waited_for(played, monkeypatch, capsys):
+    waits = []
+    monkeypatch.setattr(llm_hf_inference, "sleep", waits.append)
+    assert len(model("facebook/bart-base").embed(HI)) == 768
+    assert waits == [pytest.approx(22.307266235351562)]
+    assert capsys.readouterr().err == (
+        "router.huggingface.co is unavailable or loading the model, retrying in 22.3s (attempt 2/3)\n"
+    )
+
+
+@pytest.mark.vcr
+@pytest.mark.cassette("emb-together")
+def test_openai_style_answers_are_put_in_index_order(sent, played):
+    vectors = list(model(E5, "together").embed_multi(["a", "b", "c"]))
+    by_index = {item["index"]: item["embedding"] for item in recorded_body("emb-together")["data"]}
+    assert vectors == [by_index[0], by_index[1], by_index[2]]
+    assert sent[0].url == "https://router.huggingface.co/together/v1/embeddings"
+    assert sent[0].body == {"input": ["a", "b", "c"], "model": E5}
+
+
+@pytest.mark.vcr
+@pytest.mark.cassette("emb-deepinfra")
+def test_deepinfra_has_its_own_route(sent, played, monkeypatch):
+    monkeypatch.setenv("HF_BILL_TO", "acme")
+    assert (
+        model("BAAI/bge-m3", "deepinfra").embed("a") == recorded_body("emb-deepinfra")["data"][0]["embedding"]
+    )
+    assert sent[0].url == "https://router.huggingface.co/deepinfra/v1/openai/embeddings"
+    assert sent[0].headers["x-hf-bill-to"] == "acme"
+
+
+@pytest.mark.parametrize(
+    "answer, message",
+    [
+        ([[0.1, 0.2], [0.3]], "sent embeddings of an unexpected shape: [[0.1, 0.2], [0.3]]"),
+        ([[0.1, "x"], [0.3, 0.4]], 'sent embeddings of an unexpected shape: [[0.1, "x"], [0.3, 0.4]]'),
+        ([[0.1, None], [0.3, 0.4]], "sent embeddings of an unexpected shape: [[0.1, null], [0.3, 0.4]]"),
+        ([[0.1, 0.2]], "sent 1 embeddings for 2 texts"),
+        ({"error": None}, 'sent embeddings without their index: {"error": null}'),
+        (
+            {"data": [{"index": 0, "embedding": [1.0]}, {"index": 0, "embedding": [2.0]}]},
+            "sent 2 embeddings for 2 texts",
+        ),
+        ([[[0.1, 0.2], [0.3]], [[0.1, 0.2]]], "sent embeddings of an unexpected shape: [[0.1, 0.2], [0.3]]"),
+        ([[], []], "sent embeddings of an unexpected shape: [[], []]"),
+        (
+            [[float("nan"), 1.0], [1.0, 1.0]],
+            "sent embeddings of an unexpected shape: [[NaN, 1.0], [1.0, 1.0]]",
+        ),
+    ],
+)
+def test_a_shape_that_is_not_one_vector_a_text_is_an_error(answer, message):
+    with pytest.raises(llm_hf_inference.EmbeddingError) as raised:
+        llm_hf_inference.vectors_of(answer, 2, "together")
+    assert str(raised.value) == f"together {message}"
+    assert isinstance(raised.value, llm.ModelError)
+
+
+# -- registration: discovered, never from the network, never raising
+
+
+@pytest.mark.vcr
+@pytest.mark.cassette("catalog")
+def test_refresh_discovers_embedding_models_over_pages_and_tags(sent):
+    invoke("hf", "refresh")
+    assert (
+        sorted(m.model_id for m in llm.get_embedding_models() if m.model_id.startswith("hf/"))
+        == [
+            "hf/BAAI/bge-m3",  # hf-inference first
+            "hf/BAAI/bge-m3:deepinfra",
+            "hf/BAAI/bge-m3:hf-inference",
+            "hf/facebook/bart-base",
+            f"hf/{E5}",  # together first in the Hub's mapping; scaleway is only staging
+            f"hf/{E5}:hf-inference",
+            f"hf/{E5}:together",
+            "hf/sentence-transformers/all-MiniLM-L6-v2",  # together's task is sentence-similarity: hf-inference only
+        ]
+    )
+    assert llm.get_embedding_model(f"hf/{E5}").spec.provider == "together"
+    assert llm.get_embedding_model("hf-minilm").model_id == "hf/sentence-transformers/all-MiniLM-L6-v2"
+    hub = [s for s in sent if s.url.startswith("https://huggingface.co/api/models")]
+    assert len(hub) == 3 and hub[1].url.endswith("&cursor=abc")
+    assert all("authorization" not in s.headers and "x-hf-bill-to" not in s.headers for s in hub)
+    table = invoke("hf", "models", "--embeddings", "-q", "e5").output
+    assert table == (
+        "model                                    providers                         status\n"
+        f"{E5}  together, hf-inference, scaleway  live, live, staging\n"
+    )
+
+
+def test_without_a_cache_the_built_in_embedding_models_register(sent):
+    ids = {m.model_id: m for m in llm.get_embedding_models()}
+    assert "hf/sentence-transformers/all-MiniLM-L6-v2" in ids and "hf/BAAI/bge-m3" in ids
+    assert llm.get_embedding_model("hf-bge-m3").model_id == "hf/BAAI/bge-m3"
+    assert sent == []
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "{broken",
+        '{"version": 1, "models": "x"}',
+        '{"version": 1, "models": [["a/b", [["hf-inference", 5, "feature-extraction", "live"]]], 7, ["c"]]}',
+        "[]",
+    ],
+)
+def test_a_broken_embeddings_cache_never_breaks_llm(content):
+    llm.user_dir().mkdir(parents=True, exist_ok=True)
+    (llm.user_dir() / "hf-inference-embeddings.json").write_text(content)
+    result = invoke("embed-models")
+    assert result.exit_code == 0
+    assert "llm-hf-inference: " in result.stderr
+    assert invoke("models").exit_code == 0
+
+
+def test_an_empty_discovery_never_replaces_the_cache():
+    llm_hf_inference.store_embeddings(
+        [
+            {
+                "id": "a/b",
+                "inferenceProviderMapping": {
+                    "hf-inference": {"providerId": "a/b", "task": "feature-extraction", "status": "live"}
+                },
+            }
+        ]
+    )
+    with pytest.raises(ValueError, match="no embedding model"):
+        llm_hf_inference.store_embeddings([{"id": "c/d", "inferenceProviderMapping": []}, "x"])
+    assert [repo for repo, _ in llm_hf_inference.read_embeddings()] == ["a/b"]
+
+
+# -- batching, concurrency, order, the halving path
+
+
+@pytest.fixture
+def embedder(fake, monkeypatch):
+    """A stand-in hf-inference: each text's vector is [its number, its length].
+
+    ``limit``: it refuses bigger batches as TEI does; ``delay``: seconds before answering a batch;
+    ``together``: a barrier every request waits at, so a client that does not send at once times out.
+    """
+
+    def start(limit=None, delay=lambda texts: 0.0, together=None):
+        def feature(seen):
+            texts = json.loads(seen.body)["inputs"]
+            if together:
+                together.wait()
+            time.sleep(delay(texts))
+            if limit and len(texts) > limit:
+                message = f"batch size {len(texts)} > maximum allowed batch size {limit}"
+                return Answer.json({"error": message, "error_type": "Validation"}, status=422)
+            return Answer.json([[float(t.split()[1]), float(len(t))] for t in texts])
+
+        server = fake({"POST /hf-inference/models/org/emb/pipeline/feature-extraction": feature})
+        monkeypatch.setenv("LLM_HF_BASE_URL", server.url + "/v1")
+        return server
+
+    return start
+
+
+def sizes(server):
+    return [len(json.loads(s.body)["inputs"]) for s in server.seen]
+
+
+@LOCAL
+def test_a_call_is_split_into_batches_sent_at_once_and_kept_in_order(embedder):
+    all_four = threading.Barrier(4, timeout=5)
+    server = embedder(delay=lambda texts: 0.2 if texts[0] == "text 0" else 0.0, together=all_four)
+    texts = [f"text {n}" for n in range(100)]
+    vectors = model("org/emb").embed_batch(texts)
+    assert vectors == [[float(n), float(len(t))] for n, t in enumerate(texts)]
+    assert sorted(sizes(server)) == [4, 32, 32, 32]  # the first batch answered last
+    assert not all_four.broken
+
+
+@LOCAL
+def test_a_server_that_takes_fewer_gets_smaller_batches_nothing_lost_or_doubled(embedder):
+    server = embedder(limit=8)
+    embedding = model("org/emb")
+    texts = [f"text {n}" for n in range(40)]
+    assert embedding.embed_batch(texts) == [[float(n), float(len(t))] for n, t in enumerate(texts)]
+    answered = [
+        n
+        for s in server.seen
+        if len(json.loads(s.body)["inputs"]) <= 8
+        for n in [json.loads(s.body)["inputs"]]
+    ]
+    assert sorted(t for batch in answered for t in batch) == sorted(texts)
+    server.seen.clear()
+    embedding.embed_batch(texts)  # the limit is remembered
+    assert sizes(server) == [8] * 5
+
+
+@LOCAL
+def test_embed_multi_through_a_collection(embedder):
+    server = embedder()
+    llm.user_dir().mkdir(parents=True, exist_ok=True)
+    import sqlite_utils
+
+    db = sqlite_utils.Database(llm.user_dir() / "embeddings.db")
+    collection = llm.Collection("things", db, model=model("org/emb"))
+    collection.embed_multi([(f"id{n}", f"text {n}") for n in range(250)])
+    assert sorted(sizes(server)) == sorted([32, 32, 32, 4] * 2 + [32, 18])
+    assert collection.count() == 250
+
+
+@LOCAL
+def test_a_failure_in_llm_embed_embed_multi_and_similar_is_one_line(fake, monkeypatch, tmp_path):
+    failing = {"now": False}
+
+    def feature(seen):
+        if failing["now"]:
+            return Answer.json({"error": "Model not found"}, status=404)
+        return Answer.json([[0.5, 0.5] for _ in json.loads(seen.body)["inputs"]])
+
+    route = "POST /hf-inference/models/sentence-transformers/all-MiniLM-L6-v2/pipeline/feature-extraction"
+    server = fake({route: feature})
+    monkeypatch.setenv("LLM_HF_BASE_URL", server.url + "/v1")
+    (tmp_path / "texts.csv").write_text("id,content\n1,hi\n")
+    assert invoke("embed-multi", "things", str(tmp_path / "texts.csv"), "-m", "hf-minilm").exit_code == 0
+    failing["now"] = True
+    for args in (
+        ["embed", "-m", "hf-minilm", "-c", "hi"],
+        ["embed-multi", "others", str(tmp_path / "texts.csv"), "-m", "hf-minilm"],
+        ["similar", "things", "-c", "hi"],
+    ):
+        result = invoke(*args)
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert result.output.splitlines()[-1] == (  # embed-multi shows its progress bar's label first
+            "Error: 127.0.0.1 answered 404: Model not found — That provider does not embed with this model: "
+            "'llm hf models --embeddings' lists who does."
+        )
+
+
+@LOCAL
+def test_an_added_embedding_model_posts_openai_style_without_the_hf_token(fake, monkeypatch):
+    server = fake(
+        {"POST /v1/embeddings": lambda seen: Answer.json({"data": [{"index": 0, "embedding": [0.5, 0.25]}]})}
+    )
+    result = invoke("hf", "add", "my-tei", "--embedding", "--alias", "tei", "--base-url", server.url + "/v1")
+    assert result.exit_code == 0, result.output
+    assert llm.get_embedding_model("tei").embed("hi") == [0.5, 0.25]
+    assert json.loads(server.seen[0].body) == {"input": ["hi"], "model": "my-tei"}
+    assert "Authorization" not in server.seen[0].headers
+    assert "hf/my-tei" not in [m.model_id for m in llm.get_models()]
+    refused = invoke("hf", "add", "other", "--embedding")
+    assert refused.output == "Error: --embedding needs --base-url: the router's come from 'llm hf refresh'\n"
+    taken = invoke("hf", "add", "x/y", "--embedding", "--alias", "hf-minilm", "--base-url", server.url)
+    assert taken.output == (
+        "Error: 'hf-minilm' already names hf/sentence-transformers/all-MiniLM-L6-v2; choose another alias\n"
+    )
