@@ -157,7 +157,9 @@ class ModelSpec(NamedTuple):
     tools: bool = True
     schema: bool = True
     providers: tuple = ()  # the names of the catalog's live providers, when known
-    prices: dict | None = None  # provider → [input, output] USD per 1M tokens, checked when used
+    prices: str | None = (
+        None  # JSON {provider: [input, output] USD per 1M tokens}: parsed when a prompt needs it
+    )
     base_url: str | None = None  # a model added with 'llm hf add --base-url'
     key_name: str | None = None
 
@@ -334,7 +336,7 @@ def spec_from_entry(entry: dict) -> ModelSpec | None:
     providers = live_providers(entry)
     if not providers:
         return None
-    prices = {p["provider"]: list(price_of(p)) for p in providers if price_of(p)}
+    prices = json.dumps({p["provider"]: price_of(p) for p in providers if price_of(p)}, separators=(",", ":"))
     return ModelSpec(
         entry["id"],
         BUILTIN_ALIASES.get(entry["id"], ()),
@@ -346,14 +348,26 @@ def spec_from_entry(entry: dict) -> ModelSpec | None:
     )
 
 
+_make_spec = ModelSpec._make  # a spec straight from its fields: thousands are made on every llm command
+
+
 def registry_path() -> pathlib.Path:
     return llm.user_dir() / REGISTRY_FILE
 
 
 def registry_rows(entries: list) -> list:
-    """What registration needs of a cleaned catalog, one short row a model: written at refresh time."""
+    """What registration needs of a cleaned catalog, one short row a model: written at refresh time.
+
+    ``[repo_id, flags (1 vision, 2 tools, 4 schema), "provider,provider", "{prices as JSON}"]``: few
+    objects to parse on every llm command; the prices are parsed only when a prompt needs them.
+    """
     return [
-        [spec.repo_id, spec.vision, spec.tools, spec.schema, list(spec.providers), spec.prices]
+        [
+            spec.repo_id,
+            spec.vision | spec.tools << 1 | spec.schema << 2,
+            ",".join(spec.providers),
+            spec.prices,
+        ]
         for spec in filter(None, map(spec_from_entry, entries))
     ]
 
@@ -384,25 +398,34 @@ def read_registry() -> list | None:
 
 
 def spec_from_row(row) -> ModelSpec | None:
+    if type(row) is not list or len(row) != 4:
+        return None
+    repo_id, flags, names, prices = row
+    if (
+        type(repo_id) is not str
+        or type(flags) is not int
+        or type(names) is not str
+        or type(prices) is not str
+    ):
+        return None
+    aliases = BUILTIN_ALIASES.get(repo_id, ())
+    vision, tools, schema = bool(flags & 1), bool(flags & 2), bool(flags & 4)
+    return _make_spec((repo_id, aliases, vision, tools, schema, tuple(names.split(",")), prices, None, None))
+
+
+def spec_prices(spec: ModelSpec) -> dict:
+    """A model's prices by provider, (input, output) USD per 1M tokens; what is not a price is left out."""
     try:
-        repo_id, vision, tools, schema, names, prices = row
-    except (TypeError, ValueError):
-        return None
-    if type(repo_id) is not str or type(names) is not list or type(prices) is not dict:
-        return None
-    if type(vision) is not bool or type(tools) is not bool or type(schema) is not bool:
-        return None
-    if not all(type(name) is str for name in names):
-        return None
-    return ModelSpec(repo_id, BUILTIN_ALIASES.get(repo_id, ()), vision, tools, schema, tuple(names), prices)
-
-
-def price_for(spec: ModelSpec, provider: str | None) -> tuple | None:
-    """The (input, output) USD per 1M tokens of one of a model's providers, when the catalog gave one."""
-    price = (spec.prices or {}).get(provider)
-    if type(price) is list and len(price) == 2 and all(_finite(v) and v >= 0 for v in price):
-        return float(price[0]), float(price[1])
-    return None
+        prices = json.loads(spec.prices) if spec.prices else {}
+    except ValueError:
+        return {}
+    if type(prices) is not dict:
+        return {}
+    return {
+        name: (float(price[0]), float(price[1]))
+        for name, price in prices.items()
+        if type(price) is list and len(price) == 2 and all(_finite(v) and v >= 0 for v in price)
+    }
 
 
 ADDED_FIELDS = {
@@ -1039,7 +1062,7 @@ def build_request(spec: ModelSpec, prompt, stream: bool, key: str | None) -> HFR
         bill_to=bill_to,
         retries=RETRIES if options.retries is None else options.retries,
         to_router=spec.base_url is None and base_url() == DEFAULT_BASE_URL,
-        prices={name: price_for(spec, name) for name in spec.providers if price_for(spec, name)},
+        prices=spec_prices(spec),
         pinned=provider if pinned else None,
     )
 
@@ -2127,17 +2150,23 @@ class _HFKeys:
 
 
 class _HFChatBase(_HFKeys):
-    """What sync and async Hugging Face chat models share: all but the transport."""
+    """What sync and async Hugging Face chat models share: all but the transport.
+
+    Thousands are made on every llm command: making one sets only what differs between models.
+    """
 
     can_stream = True
     Options = HFOptions
 
     def __init__(self, spec: ModelSpec):
-        self._keys_for(spec)
-        self.model_id = f"hf/{spec.repo_id}"
+        self.spec = spec
+        self.model_id = "hf/" + spec.repo_id
         self.supports_tools = spec.tools
         self.supports_schema = spec.schema
-        self.attachment_types = IMAGE_TYPES if spec.vision else frozenset()
+        if spec.vision:
+            self.attachment_types = IMAGE_TYPES
+        if spec.base_url:
+            self._keys_for(spec)
 
     def _request(self, prompt, stream: bool, key) -> HFRequest:
         return build_request(self.spec, prompt, stream, key)

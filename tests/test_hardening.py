@@ -273,16 +273,9 @@ def test_a_catalog_with_values_of_the_wrong_type_never_breaks_llm(catalog):
 @pytest.mark.parametrize(
     "registry, models, warns",
     [
-        ({"version": 1, "models": [["a/b", True, True, True, ["together"], {}]]}, ["hf/a/b"], False),
-        (
-            {
-                "version": 1,
-                "models": [["a/b", "yes", True, True, [], {}], 5, ["x"], ["c/d", 1, 1, 1, [7], {}]],
-            },
-            [],
-            True,
-        ),
-        ({"version": 1, "models": [["a/b", False, False, False, ["x"], {"x": ["a", 1]}]]}, ["hf/a/b"], False),
+        ({"version": 1, "models": [["a/b", 7, "together", "{}"]]}, ["hf/a/b"], False),
+        ({"version": 1, "models": [["a/b", "7", "x", "{}"], 5, ["x"], ["c/d", 1, ["a"], "{}"]]}, [], True),
+        ({"version": 1, "models": [["a/b", 0, "x", '{"x": ["a", 1]}']]}, ["hf/a/b"], False),
         ({"version": 2, "models": []}, None, True),
         ([], None, True),
     ],
@@ -299,13 +292,21 @@ def test_a_registry_of_the_wrong_shape_never_breaks_llm(registry, models, warns)
     assert ("llm-hf-inference: " in result.stderr) is warns
 
 
-def test_a_price_of_the_wrong_shape_is_no_price():
-    spec = llm_hf_inference.ModelSpec(
-        "a/b", providers=("together", "novita"), prices={"together": ["x", 1], "novita": [0.1, 0.2]}
-    )
-    assert llm_hf_inference.price_for(spec, "together") is None
-    assert llm_hf_inference.price_for(spec, "novita") == (0.1, 0.2)
-    assert llm_hf_inference.price_for(spec, "groq") is None
+@pytest.mark.parametrize(
+    "prices, expected",
+    [
+        (
+            '{"together": ["x", 1], "novita": [0.1, 0.2], "groq": [1, -1], "nebius": [1]}',
+            {"novita": (0.1, 0.2)},
+        ),
+        ("not json", {}),
+        ("[1, 2]", {}),
+        (None, {}),
+    ],
+)
+def test_prices_of_the_wrong_shape_are_no_prices(prices, expected):
+    spec = llm_hf_inference.ModelSpec("a/b", providers=("together", "novita"), prices=prices)
+    assert llm_hf_inference.spec_prices(spec) == expected
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,208 @@
+"""Embeddings and the registry's scale, as ratios measured in one run (see run.py for chat).
+
+    pip install -e . && python benchmarks/embeddings.py [--repeats 5]
+
+- Batching: 300 texts through llm's Collection (what `llm embed-multi` does) against a one-request-at-a-time
+  loop of 32-text batches (huggingface_hub's feature_extraction pattern), on a local stand-in that takes
+  40 ms a request; at llm's default batch of 100 and larger --batch-size values.
+- Decoding a 32 x 1024 answer against a bare json.loads of the same bytes.
+- Start-up and model resolution with a 3,000-model chat catalog and 1,000 embedding models cached,
+  counted in instructions with valgrind's callgrind against llm with no plugins.
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+from run import catalog_body, instructions, interleaved  # noqa: E402
+
+LATENCY = 0.040
+DIM = 384
+
+
+class Embedder(BaseHTTPRequestHandler):
+    """hf-inference's feature extraction, pooled vectors, after LATENCY seconds."""
+
+    protocol_version = "HTTP/1.1"
+    bodies: dict = {}
+
+    def do_POST(self):
+        count = len(json.loads(self.rfile.read(int(self.headers["Content-Length"])))["inputs"])
+        if count not in self.bodies:
+            self.bodies[count] = json.dumps([[0.012345678] * DIM] * count).encode()
+        time.sleep(LATENCY)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(self.bodies[count])))
+        self.end_headers()
+        self.wfile.write(self.bodies[count])
+
+    def log_message(self, *args):
+        pass
+
+
+def serve():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Embedder)
+    server.daemon_threads = True
+    print(server.server_address[1], flush=True)
+    server.serve_forever()
+
+
+def hub_items(count: int) -> list:
+    return [
+        {
+            "id": f"org-{n}/embedder-{n}",
+            "inferenceProviderMapping": [
+                {
+                    "provider": "hf-inference",
+                    "providerId": f"org-{n}/embedder-{n}",
+                    "status": "live",
+                    "task": "feature-extraction",
+                },
+                {
+                    "provider": "together",
+                    "providerId": f"org-{n}/embedder-{n}",
+                    "status": "live",
+                    "task": "feature-extraction",
+                },
+            ],
+        }
+        for n in range(count)
+    ]
+
+
+def batching(base: str, repeats: int) -> list:
+    import httpx2
+    import llm
+    import sqlite_utils
+
+    texts = [f"text number {n}" for n in range(300)]
+    route = (
+        base.removesuffix("/v1")
+        + "/hf-inference/models/sentence-transformers/all-MiniLM-L6-v2/pipeline/feature-extraction"
+    )
+    client = httpx2.Client()
+
+    def loop():
+        vectors = []
+        for start in range(0, len(texts), 32):
+            vectors.extend(client.post(route, json={"inputs": texts[start : start + 32]}).json())
+        assert len(vectors) == 300
+
+    def collection(batch_size):
+        def embed():
+            db = sqlite_utils.Database(memory=True)
+            things = llm.Collection("things", db, model_id="hf-minilm")
+            things.embed_multi(((str(n), t) for n, t in enumerate(texts)), batch_size=batch_size)
+            assert things.count() == 300
+
+        return embed
+
+    contenders = {"loop": loop, **{f"llm {size}": collection(size) for size in (100, 200, 300)}}
+    t = interleaved(contenders, repeats)
+    rows = [
+        (
+            "embed 300 texts: Collection, batch 100 (vs 32-text loop)",
+            t["loop"] / t["llm 100"],
+            ">= 1.5",
+            lambda r: r >= 1.5,
+        )
+    ]
+    for size in (200, 300):
+        rows.append(
+            (
+                f"  --batch-size {size} (vs 32-text loop)",
+                t["loop"] / t[f"llm {size}"],
+                "grows",
+                lambda r: True,
+            )
+        )
+    return rows
+
+
+def decoding(repeats: int) -> list:
+    import llm_hf_inference
+
+    raw = json.dumps([[0.0123456789 + n / 1e6 for n in range(1024)] for _ in range(32)]).encode()
+
+    def bare():
+        for _ in range(20):
+            json.loads(raw)
+
+    def plugin():
+        for _ in range(20):
+            llm_hf_inference.vectors_of(llm_hf_inference._parse_json(raw.decode("utf-8", "replace")), 32, "x")
+
+    t = interleaved({"bare": bare, "plugin": plugin}, repeats * 4)
+    return [
+        (
+            "decode a 32 x 1024 answer (vs bare json.loads)",
+            t["plugin"] / t["bare"],
+            "<= 1.10",
+            lambda r: r <= 1.10,
+        )
+    ]
+
+
+def scale(user_dir: pathlib.Path) -> list:
+    """Resolving another plugin's model and llm --help, with big caches: instructions vs no plugins."""
+    import py_compile
+
+    import llm_hf_inference
+
+    py_compile.compile(llm_hf_inference.__file__)  # as pip does on install (an editable install may not)
+    os.environ["LLM_USER_PATH"] = str(user_dir)
+    llm_hf_inference.store_catalog(catalog_body(3000))
+    llm_hf_inference.store_embeddings(hub_items(1000))
+    base = dict(os.environ, LLM_USER_PATH=str(user_dir))
+    configs = {
+        "none": dict(base, LLM_LOAD_PLUGINS=""),
+        "plugin": dict(base, LLM_LOAD_PLUGINS="llm-hf-inference"),
+    }
+    resolve = [sys.executable, "-c", "import llm; llm.get_model('gpt-4o-mini')"]
+    rows = []
+    for label, command in (
+        ("resolve gpt-4o-mini", resolve),
+        ("llm --help", [sys.executable, "-m", "llm", "--help"]),
+    ):
+        cost = {name: instructions(command, env) for name, env in configs.items()}
+        rows.append(
+            (
+                f"{label}, 3,000 chat + 1,000 embedding models (instructions)",
+                cost["plugin"] / cost["none"],
+                "<= 1.03",
+                lambda r: r <= 1.03,
+            )
+        )
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        return serve()
+    server = subprocess.Popen([sys.executable, __file__, "--serve"], stdout=subprocess.PIPE, text=True)
+    try:
+        base = f"http://127.0.0.1:{server.stdout.readline().strip()}/v1"
+        user_dir = pathlib.Path(tempfile.mkdtemp())
+        os.environ.update(LLM_USER_PATH=str(user_dir / "run"), LLM_HF_BASE_URL=base)
+        rows = batching(base, args.repeats) + decoding(args.repeats) + scale(user_dir / "scale")
+    finally:
+        server.terminate()
+    print(f"{'figure':<68} {'value':>6}  {'target':<9} result")
+    for name, value, target, check in rows:
+        print(f"{name:<68} {value:>6.3f}  {target:<9} {'pass' if check(value) else 'short'}")
+
+
+if __name__ == "__main__":
+    main()
