@@ -195,13 +195,13 @@ def main():
     try:
         base = f"http://127.0.0.1:{server.stdout.readline().strip()}/v1"
         user_dir = pathlib.Path(tempfile.mkdtemp())
-        os.environ.update(LLM_USER_PATH=str(user_dir / "run"), LLM_HF_BASE_URL=base)
+        os.environ.update(LLM_USER_PATH=str(user_dir / "run"), LLM_HF_BASE_URL=base, LLM_HF_KEY="hf_bench")
         rows = batching(base, args.repeats) + decoding(args.repeats) + scale(user_dir / "scale")
     finally:
         server.terminate()
-    print(f"{'figure':<68} {'value':>6}  {'target':<9} result")
+    print(f"{'figure':<74} {'value':>6}  {'target':<9} result")
     for name, value, target, check in rows:
-        print(f"{name:<68} {value:>6.3f}  {target:<9} {'pass' if check(value) else 'short'}")
+        print(f"{name:<74} {value:>6.3f}  {target:<9} {'pass' if check(value) else 'short'}")
 
 
 if __name__ == "__main__":
