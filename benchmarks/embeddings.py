@@ -14,14 +14,13 @@ import argparse
 import json
 import os
 import pathlib
-import subprocess
 import sys
 import tempfile
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
-from run import catalog_body, instructions, interleaved  # noqa: E402
+from run import catalog_body, instructions, interleaved, print_rows, stand_in  # noqa: E402
 
 LATENCY = 0.040
 DIM = 384
@@ -191,17 +190,11 @@ def main():
     args = parser.parse_args()
     if args.serve:
         return serve()
-    server = subprocess.Popen([sys.executable, __file__, "--serve"], stdout=subprocess.PIPE, text=True)
-    try:
-        base = f"http://127.0.0.1:{server.stdout.readline().strip()}/v1"
+    with stand_in(__file__) as base:
         user_dir = pathlib.Path(tempfile.mkdtemp())
         os.environ.update(LLM_USER_PATH=str(user_dir / "run"), LLM_HF_BASE_URL=base, LLM_HF_KEY="hf_bench")
-        rows = batching(base, args.repeats) + decoding(args.repeats) + scale(user_dir / "scale")
-    finally:
-        server.terminate()
-    print(f"{'figure':<74} {'value':>6}  {'target':<9} result")
-    for name, value, target, check in rows:
-        print(f"{name:<74} {value:>6.3f}  {target:<9} {'pass' if check(value) else 'short'}")
+        rows = batching(base, args.repeats) + decoding(args.repeats)
+    print_rows(rows + scale(user_dir / "scale"))
 
 
 if __name__ == "__main__":

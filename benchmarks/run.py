@@ -9,6 +9,7 @@ own process on 127.0.0.1 and writes pre-built bodies in one go, so it is never t
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import os
@@ -358,15 +359,29 @@ def main():
     if args.serve:
         return serve()
 
-    server = subprocess.Popen([sys.executable, __file__, "--serve"], stdout=subprocess.PIPE, text=True)
-    try:
-        base = f"http://127.0.0.1:{server.stdout.readline().strip()}/v1"
+    with stand_in(__file__) as base:
         user_dir = pathlib.Path(tempfile.mkdtemp())
         os.environ.update(LLM_USER_PATH=str(user_dir), LLM_HF_BASE_URL=base)
         bench = Bench(base, user_dir)
-        run_all(bench, args, user_dir)
+        print_rows(run_all(bench, args, user_dir))
+
+
+@contextlib.contextmanager
+def stand_in(script: str):
+    """``script --serve`` in a process of its own, printing its port: the stand-in's /v1 base URL."""
+    server = subprocess.Popen([sys.executable, script, "--serve"], stdout=subprocess.PIPE, text=True)
+    try:
+        yield f"http://127.0.0.1:{server.stdout.readline().strip()}/v1"
     finally:
         server.terminate()
+
+
+def print_rows(rows: list) -> None:
+    """The figures as a table: name, value, target and whether it is met."""
+    width = max(len(name) for name, *_ in rows)
+    print(f"{'figure':<{width}} {'value':>8}  {'target':<10} result")
+    for name, value, target, ok in rows:
+        print(f"{name:<{width}} {value:>8.3f}  {target:<10} {'pass' if ok(value) else 'short'}")
 
 
 def run_all(bench: Bench, args, user_dir: pathlib.Path):
@@ -462,9 +477,7 @@ def run_all(bench: Bench, args, user_dir: pathlib.Path):
         )
     )
 
-    print(f"{'figure':<56} {'value':>8}  {'target':<10} result")
-    for name, value, target, ok in rows:
-        print(f"{name:<56} {value:>8.3f}  {target:<10} {'pass' if ok(value) else 'short'}")
+    return rows
 
 
 if __name__ == "__main__":

@@ -209,13 +209,27 @@ def test_many_prompts_with_a_stale_catalog_refresh_once(router, monkeypatch):
 # -- 6. files written by two at once
 
 
-def test_concurrent_adds_lose_nothing_and_leave_no_temporary_files():
-    names = [f"org/model-{n}" for n in range(16)]
-    threads = [threading.Thread(target=llm_hf_inference.add_model, args=(n, {"tools": True})) for n in names]
+def in_threads(work, count: int) -> list:
+    """``work(n)`` for n in range(count), each in a thread of its own, all at once; what they raised."""
+    errors = []
+
+    def run(n):
+        try:
+            work(n)
+        except Exception as ex:  # noqa: BLE001 - the caller asserts there was none
+            errors.append(ex)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    return errors
+
+
+def test_concurrent_adds_lose_nothing_and_leave_no_temporary_files():
+    names = [f"org/model-{n}" for n in range(16)]
+    assert in_threads(lambda n: llm_hf_inference.add_model(names[n], {"tools": True}), 16) == []
     assert sorted(llm_hf_inference.read_added()) == sorted(names)
     assert sorted(p.name for p in llm.user_dir().iterdir()) == [
         "hf-inference-added.json",
@@ -225,20 +239,7 @@ def test_concurrent_adds_lose_nothing_and_leave_no_temporary_files():
 
 def test_concurrent_catalog_writes_never_collide():
     raw = catalog_answer().body
-    errors = []
-
-    def store():
-        try:
-            llm_hf_inference.store_catalog(raw)
-        except Exception as ex:  # noqa: BLE001 - any error at all fails the test
-            errors.append(ex)
-
-    threads = [threading.Thread(target=store) for _ in range(12)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    assert in_threads(lambda n: llm_hf_inference.store_catalog(raw), 12) == []
     assert sorted(p.name for p in llm.user_dir().iterdir()) == [
         "hf-inference-catalog.json",
         "hf-inference-registry.json",
@@ -652,35 +653,20 @@ def test_threads_share_one_client(monkeypatch):
 
     monkeypatch.setattr(llm_hf_inference, "_new_client", slow_new_client)
     clients = []
-    threads = [
-        threading.Thread(target=lambda: clients.append(llm_hf_inference.sync_client())) for _ in range(8)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    assert in_threads(lambda n: clients.append(llm_hf_inference.sync_client()), 8) == []
     assert len(made) == 1 and len({id(c) for c in clients}) == 1
 
 
 def test_threads_each_with_their_own_event_loop():
-    errors = []
 
     async def use():
         return llm_hf_inference.async_client()
 
-    def loop_after_loop():
-        try:
-            for _ in range(10):
-                asyncio.run(use())
-        except Exception as ex:  # noqa: BLE001 - any error at all fails the test
-            errors.append(ex)
+    def loop_after_loop(n):
+        for _ in range(10):
+            asyncio.run(use())
 
-    threads = [threading.Thread(target=loop_after_loop) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    assert in_threads(loop_after_loop, 8) == []
 
 
 # -- 21. bad environments
