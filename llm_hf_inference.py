@@ -1888,20 +1888,23 @@ class AnswerReader:
                     self.plain = self.think.state == _TEXT
             tool_calls = delta.get("tool_calls")
             if tool_calls:
-                for tool_call in tool_calls if type(tool_calls) is list else (tool_calls,):
-                    try:
-                        events = self.tools.add(tool_call)
-                    except Unexpected:
-                        raise self._unexpected(chunk) from None
-                    if events:
-                        self._flush()
-                        self.events.extend(events)
+                self._tool_calls(tool_calls, chunk)
         finish_reason = choice.get("finish_reason")
         if finish_reason:
             self.finish_reason = finish_reason
         logprobs = choice.get("logprobs")
         if logprobs:
             self._logprobs(logprobs, chunk)
+
+    def _tool_calls(self, tool_calls, chunk: dict) -> None:
+        for tool_call in tool_calls if type(tool_calls) is list else (tool_calls,):
+            try:
+                events = self.tools.add(tool_call)
+            except Unexpected:
+                raise self._unexpected(chunk) from None
+            if events:
+                self._flush()
+                self.events.extend(events)
 
     def _logprobs(self, logprobs, chunk: dict) -> None:
         content = logprobs.get("content") if type(logprobs) is dict else False
