@@ -2155,7 +2155,7 @@ class _HFKeys:
 class _HFChatBase(_HFKeys):
     """What sync and async Hugging Face chat models share: all but the transport.
 
-    Thousands are made on every llm command: making one sets only what differs between models.
+    Thousands are made on every llm command: making one stores only its spec.
     """
 
     can_stream = True
@@ -2163,13 +2163,14 @@ class _HFChatBase(_HFKeys):
 
     def __init__(self, spec: ModelSpec):
         self.spec = spec
-        self.model_id = "hf/" + spec.repo_id
-        self.supports_tools = spec.tools
-        self.supports_schema = spec.schema
-        if spec.vision:
-            self.attachment_types = IMAGE_TYPES
         if spec.base_url:
             self._keys_for(spec)
+
+    # Read from the spec when asked, not copied into each of the thousands of models made per command.
+    model_id = property(lambda self: "hf/" + self.spec.repo_id)
+    supports_tools = property(lambda self: self.spec.tools)
+    supports_schema = property(lambda self: self.spec.schema)
+    attachment_types = property(lambda self: IMAGE_TYPES if self.spec.vision else frozenset())
 
     def _request(self, prompt, stream: bool, key) -> HFRequest:
         return build_request(self.spec, prompt, stream, key)
