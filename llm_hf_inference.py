@@ -2197,6 +2197,13 @@ class HFEmbedding(_HFKeys, llm.EmbeddingModel):
         self.model_id = spec.model_id
         self.max_batch = EMBED_BATCH  # lowered when a server says it takes fewer
 
+    def get_key(self, explicit_key: str | None = None) -> str | None:
+        """As chat's, its failures (no token, say) one line from llm's embedding commands too."""
+        try:
+            return super().get_key(explicit_key)
+        except llm.ModelError as ex:
+            raise EmbeddingError(str(ex)) from None
+
     def embed_batch(self, items, *, key=None):
         return embed_texts(self, list(items), key)
 

@@ -321,3 +321,21 @@ def test_an_added_embedding_model_posts_openai_style_without_the_hf_token(fake, 
     assert taken.output == (
         "Error: 'hf-minilm' already names hf/sentence-transformers/all-MiniLM-L6-v2; choose another alias\n"
     )
+
+
+@pytest.mark.parametrize("token", [None, "hf_SECRETé1234567890"])
+def test_no_usable_token_in_llm_embed_is_one_line(token, monkeypatch, sent):
+    if token is None:
+        monkeypatch.delenv("HF_TOKEN")
+        message = (
+            "No Hugging Face token found. Give one in any of these ways: 'llm keys set huggingface', "
+            "the HF_TOKEN environment variable, or 'hf auth login'."
+        )
+    else:
+        monkeypatch.setenv("HF_TOKEN", token)
+        message = (
+            "The token from --key, 'llm keys' or HF_TOKEN has characters a token cannot have; set it again"
+        )
+    result = invoke("embed", "-m", "hf-minilm", "-c", "hi")
+    assert (result.exit_code, result.output) == (1, f"Error: {message}\n")
+    assert sent == []
