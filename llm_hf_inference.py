@@ -1029,10 +1029,10 @@ def request_body(spec: ModelSpec, prompt, stream: bool, provider: str | None) ->
     return body
 
 
-EMPTY_OPTIONS = HFOptions()
-
-
-def request_headers(options: HFOptions, stream: bool, key: str | None, bill_to: str | None) -> dict:
+def request_headers(
+    stream: bool, key: str | None, bill_to: str | None, options: HFOptions | None = None
+) -> dict:
+    """The headers of a chat or embedding request; a chat prompt's options add the x-use-cache family."""
     headers = {
         "Content-Type": "application/json",
         "Accept": "text/event-stream" if stream else "application/json",
@@ -1040,7 +1040,7 @@ def request_headers(options: HFOptions, stream: bool, key: str | None, bill_to: 
     if key:
         headers["Authorization"] = f"Bearer {key}"
     for option, header in (("use_cache", "x-use-cache"), ("wait_for_model", "x-wait-for-model")):
-        value = getattr(options, option)
+        value = getattr(options, option, None)
         if value is not None:
             headers[header] = "true" if value else "false"
     if bill_to:
@@ -1056,7 +1056,7 @@ def build_request(spec: ModelSpec, prompt, stream: bool, key: str | None) -> HFR
     bill_to = options.bill_to or os.environ.get("HF_BILL_TO") or None
     return HFRequest(
         url=(spec.base_url or base_url()).rstrip("/") + "/chat/completions",
-        headers=request_headers(options, stream, key, bill_to),
+        headers=request_headers(stream, key, bill_to, options),
         body=request_body(spec, prompt, stream, provider),
         timeout=options.timeout or READ_TIMEOUT,
         bill_to=bill_to,
@@ -1087,7 +1087,7 @@ def embed_request(spec: EmbedSpec, texts: list, key: str | None) -> HFRequest:
     else:
         body = {"input": texts, "model": spec.provider_id}
     bill_to = os.environ.get("HF_BILL_TO") or None
-    headers = request_headers(EMPTY_OPTIONS, False, key, bill_to)
+    headers = request_headers(False, key, bill_to)
     return HFRequest(url, headers, body, READ_TIMEOUT, bill_to, to_router=False, kind="embeddings")
 
 
