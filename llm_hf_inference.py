@@ -1,4 +1,4 @@
-"""Hugging Face Inference API chat models for llm.
+"""Hugging Face Inference API chat and embedding models for llm.
 
 One prompt flows through this module top to bottom: configuration and the
 token → the model catalog → building the request → sending it (the only part
@@ -33,6 +33,25 @@ import sqlite_utils
 from llm.parts import AttachmentPart, StreamEvent, TextPart, ToolCallPart, ToolResultPart
 from pydantic import ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
+
+# What dir() lists: llm's hooks and the classes Python callers meet; every other name still imports.
+# llm's plugin manager inspects each name dir() gives, on every llm command: all ~260 of this
+# module's names cost 0.1-0.6% of a command (Python 3.12-3.10), this short list next to nothing.
+__all__ = [
+    "register_models",
+    "register_embedding_models",
+    "register_commands",
+    "HFChat",
+    "AsyncHFChat",
+    "HFEmbedding",
+    "HFOptions",
+    "EmbeddingError",
+]
+
+
+def __dir__() -> list:
+    return __all__
+
 
 # ---------------------------------------------------------------- configuration
 
@@ -157,9 +176,6 @@ class ModelSpec(NamedTuple):
     tools: bool = True
     schema: bool = True
     providers: tuple = ()  # the names of the catalog's live providers, when known
-    prices: str | None = (
-        None  # JSON {provider: [input, output] USD per 1M tokens}: parsed when a prompt needs it
-    )
     base_url: str | None = None  # a model added with 'llm hf add --base-url'
     key_name: str | None = None
 
@@ -180,11 +196,11 @@ BUILTIN_MODELS = (
     ModelSpec("openai/gpt-oss-20b", ("hf-gpt-oss-20b",)),
     ModelSpec("openai/gpt-oss-120b", ("hf-gpt-oss",)),
 )
-BUILTIN_ALIASES = {spec.repo_id: spec.aliases for spec in BUILTIN_MODELS}
+BUILTIN_ALIASES = {"hf/" + spec.repo_id: spec.aliases for spec in BUILTIN_MODELS}  # by model id
 PROVIDER_POLICIES = ("fastest", "cheapest", "preferred")
 CATALOG_FILE = "hf-inference-catalog.json"  # the router's catalog, cleaned: for the llm hf commands
-REGISTRY_FILE = "hf-inference-registry.json"  # what registration needs of it, compact: read by every command
-REGISTRY_VERSION = 1
+REGISTRY_FILE = "hf-inference-registry.jsonl"  # what registration needs of it, compact: read by every command
+REGISTRY_VERSION = 2
 ADDED_FILE = "hf-inference-added.json"
 CATALOG_MAX_AGE = 24 * 3600.0  # seconds; None: never refresh after a prompt
 _warned: set = set()  # files already warned about in this process
@@ -221,14 +237,15 @@ PROVIDER_FIELDS = {
     "throughput": _finite,
     "is_model_author": lambda v: type(v) is bool,
 }
-_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
-_REPO_ID = re.compile(r"[\w.-]+(/[\w.-]+)?")
+# Patterns are compiled (and cached by re) when first used, not on every llm command.
+_NAME = r"[a-z0-9][a-z0-9._-]*"
+_REPO_ID = r"[\w.-]+(/[\w.-]+)?"
 
 
 def clean_provider(provider) -> tuple:
     """A catalog provider with only the values we can use; and how many were dropped (None: all)."""
     name = provider.get("provider") if type(provider) is dict else None
-    if type(name) is not str or not _NAME.fullmatch(name):
+    if type(name) is not str or not re.fullmatch(_NAME, name):
         return None, 1
     kept = {"provider": provider["provider"]}
     dropped = 0
@@ -243,7 +260,7 @@ def clean_provider(provider) -> tuple:
 
 def clean_entry(entry) -> tuple:
     """A catalog entry reduced to what we use, well typed; and how many values were dropped."""
-    if type(entry) is not dict or type(entry.get("id")) is not str or not _REPO_ID.fullmatch(entry["id"]):
+    if type(entry) is not dict or type(entry.get("id")) is not str or not re.fullmatch(_REPO_ID, entry["id"]):
         return None, 1
     dropped = 0
     kept: dict = {"id": entry["id"], "providers": []}
@@ -336,89 +353,99 @@ def spec_from_entry(entry: dict) -> ModelSpec | None:
     providers = live_providers(entry)
     if not providers:
         return None
-    prices = json.dumps({p["provider"]: price_of(p) for p in providers if price_of(p)}, separators=(",", ":"))
     return ModelSpec(
         entry["id"],
-        BUILTIN_ALIASES.get(entry["id"], ()),
+        BUILTIN_ALIASES.get("hf/" + entry["id"], ()),
         vision="image" in entry.get("architecture", {}).get("input_modalities", ()),
         tools=any(p.get("supports_tools") is True for p in providers),
         schema=any(p.get("supports_structured_output") is True for p in providers),
         providers=tuple(p["provider"] for p in providers),
-        prices=prices,
     )
 
 
-_make_spec = ModelSpec._make  # a spec straight from its fields: thousands are made on every llm command
+def entry_prices(entry: dict) -> dict:
+    """A cleaned catalog entry's live providers' prices: {provider: [input, output]} USD per 1M tokens."""
+    return {p["provider"]: list(price_of(p)) for p in live_providers(entry) if price_of(p)}
+
+
+# ---- the registry: what every llm command reads, written at refresh time
+
+VISION, TOOLS, SCHEMA = 1, 2, 4  # a registered model's flags
+
+
+def row_of(spec: ModelSpec) -> tuple:
+    """What registration keeps of a router model: its model id, and ``"flags,provider,provider"``."""
+    flags = VISION * spec.vision | TOOLS * spec.tools | SCHEMA * spec.schema
+    return "hf/" + spec.repo_id, ",".join((str(flags), *spec.providers))
+
+
+def spec_from_row(model_id: str, row: str) -> ModelSpec:
+    """A registered router model's spec, made the first time the model is used (most commands use none)."""
+    flags, *names = row.split(",")
+    flags = int(flags) if flags.isdecimal() else TOOLS | SCHEMA
+    return ModelSpec(
+        model_id.removeprefix("hf/"),
+        BUILTIN_ALIASES.get(model_id, ()),
+        vision=bool(flags & VISION),
+        tools=bool(flags & TOOLS),
+        schema=bool(flags & SCHEMA),
+        providers=tuple(filter(None, names)),
+    )
 
 
 def registry_path() -> pathlib.Path:
     return llm.user_dir() / REGISTRY_FILE
 
 
-def registry_rows(entries: list) -> list:
-    """What registration needs of a cleaned catalog, one short row a model: written at refresh time.
+def registry_text(entries: list) -> str:
+    """The registry of a cleaned catalog, as two lines of JSON.
 
-    ``[repo_id, flags (1 vision, 2 tools, 4 schema), "provider,provider", "{prices as JSON}"]``: few
-    objects to parse on every llm command; the prices are parsed only when a prompt needs them.
+    The first maps each model id, as llm knows it, to one string: ``"flags,provider,provider"``
+    (flags: 1 vision, 2 tools, 4 schema): few objects for every llm command to parse. The second
+    holds the prices ({repo_id: {provider: [input, output]}}), read only by a prompt that needs one.
     """
-    return [
-        [
-            spec.repo_id,
-            spec.vision | spec.tools << 1 | spec.schema << 2,
-            ",".join(spec.providers),
-            spec.prices,
-        ]
-        for spec in filter(None, map(spec_from_entry, entries))
-    ]
+    served = [(spec, entry) for entry in entries if (spec := spec_from_entry(entry))]
+    models = {"version": REGISTRY_VERSION, "models": dict(row_of(spec) for spec, _ in served)}
+    prices = {spec.repo_id: entry_prices(entry) for spec, entry in served}
+    return "\n".join(json.dumps(line, separators=(",", ":")) for line in (models, prices)) + "\n"
 
 
-def read_registry() -> list | None:
-    """The router models to register, from the compact registry (else the catalog); None when neither.
+def read_registry() -> dict | None:
+    """The router models, model id → row, from the registry (else the catalog); None when neither can be read.
 
-    Every llm command reads this, so it checks only what registration uses and
-    leaves prices to be checked when a prompt needs one.
+    Every llm command reads this, so it reads only the first line, and checks its rows in one go.
     """
     fallback = "using the built-in models. Run 'llm hf refresh' to fetch the catalog again."
-    data = read_json_file(registry_path(), fallback)
-    if data is None:
-        entries = read_catalog()  # a catalog stored before the registry existed
-        return None if entries is None else list(filter(None, map(spec_from_entry, entries)))
-    rows = data.get("models") if type(data) is dict and data.get("version") == REGISTRY_VERSION else None
-    if type(rows) is not list:
+    try:
+        with open(registry_path(), encoding="utf-8") as file:
+            head = json.loads(file.readline())
+    except FileNotFoundError:
+        head = None
+    except (OSError, ValueError) as ex:
+        warn_once(registry_path(), f"cannot read {registry_path()} ({ex}); {fallback}")
+        return None
+    if head is None or type(head) is dict and head.get("version") != REGISTRY_VERSION:
+        entries = read_catalog()  # a catalog stored before this registry (or this version of it)
+        return None if entries is None else dict(map(row_of, filter(None, map(spec_from_entry, entries))))
+    rows = head.get("models") if type(head) is dict else None
+    if type(rows) is not dict or not set(map(type, rows.values())) <= {str}:
         warn_once(registry_path(), f"cannot read {registry_path()} (not a model registry); {fallback}")
         return None
-    specs = []
-    for row in rows:
-        spec = spec_from_row(row)
-        if spec is None:
-            warn_once(("row", registry_path()), f"{registry_path()}: left out models of the wrong shape")
-        else:
-            specs.append(spec)
-    return specs
+    return rows
 
 
-def spec_from_row(row) -> ModelSpec | None:
-    if type(row) is not list or len(row) != 4:
-        return None
-    repo_id, flags, names, prices = row
-    if (
-        type(repo_id) is not str
-        or type(flags) is not int
-        or type(names) is not str
-        or type(prices) is not str
-    ):
-        return None
-    aliases = BUILTIN_ALIASES.get(repo_id, ())
-    vision, tools, schema = bool(flags & 1), bool(flags & 2), bool(flags & 4)
-    return _make_spec((repo_id, aliases, vision, tools, schema, tuple(names.split(",")), prices, None, None))
+def model_prices(repo_id: str) -> dict:
+    """A router model's prices by provider, (input, output) USD per 1M tokens: the registry's second line.
 
-
-def spec_prices(spec: ModelSpec) -> dict:
-    """A model's prices by provider, (input, output) USD per 1M tokens; what is not a price is left out."""
+    What is not a price is left out. Read at every prompt: a refresh in between is seen.
+    """
     try:
-        prices = json.loads(spec.prices) if spec.prices else {}
-    except ValueError:
+        with open(registry_path(), encoding="utf-8") as file:
+            file.readline()
+            table = json.loads(file.readline())
+    except (OSError, ValueError):
         return {}
+    prices = table.get(repo_id) if type(table) is dict else None
     if type(prices) is not dict:
         return {}
     return {
@@ -450,7 +477,7 @@ def read_added() -> dict:
         return {}
     models = {}
     for repo_id, settings in added.items():
-        if type(settings) is not dict or not _REPO_ID.fullmatch(repo_id):
+        if type(settings) is not dict or not re.fullmatch(_REPO_ID, repo_id):
             warn_once((path, repo_id), f"{path}: left out '{repo_id}', which is not a model's settings")
             continue
         models[repo_id] = {k: v for k, v in settings.items() if type(v) is ADDED_FIELDS.get(k)}
@@ -460,11 +487,15 @@ def read_added() -> dict:
 
 
 def write_json(path: pathlib.Path, data) -> None:
+    write_file(path, json.dumps(data, indent=1))
+
+
+def write_file(path: pathlib.Path, text: str) -> None:
     """Replace ``path`` whole, so a reader never sees half a file; a unique temporary name each time."""
     handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as file:
-            json.dump(data, file, indent=1)
+            file.write(text)
         os.replace(partial, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -502,7 +533,7 @@ def added_spec(repo_id: str, added: dict) -> ModelSpec:
     base = added.get("base_url")
     return ModelSpec(
         repo_id,
-        ((added["alias"],) if added.get("alias") else ()) + BUILTIN_ALIASES.get(repo_id, ()),
+        ((added["alias"],) if added.get("alias") else ()) + BUILTIN_ALIASES.get("hf/" + repo_id, ()),
         vision=added.get("vision", False),
         tools=added.get("tools", False),
         schema=added.get("schemas", False),
@@ -511,16 +542,15 @@ def added_spec(repo_id: str, added: dict) -> ModelSpec:
     )
 
 
-def model_specs() -> list:
-    """Every model to register: the cached registry (else the built-in list), then added ones."""
-    router = read_registry()
-    specs = {}
-    for spec in BUILTIN_MODELS if router is None else router:
-        specs[spec.repo_id] = spec
-    for repo_id, added in read_added().items():
-        if not added.get("embedding"):
-            specs[repo_id] = added_spec(repo_id, added)
-    return list(specs.values())
+def added_specs() -> dict:
+    """The chat models added with 'llm hf add', by repo id."""
+    return {repo_id: added_spec(repo_id, a) for repo_id, a in read_added().items() if not a.get("embedding")}
+
+
+def router_rows() -> dict:
+    """The router's models to register, model id → row: the registry's, else the built-in list's."""
+    rows = read_registry()
+    return dict(map(row_of, BUILTIN_MODELS)) if rows is None else rows
 
 
 _catalog_fresh_until = 0.0  # this process saw a fresh catalog; no need to look again before then
@@ -550,10 +580,9 @@ def store_catalog(raw: bytes) -> tuple:
         raise ValueError("not JSON") from None
     entries, dropped = clean_catalog(data)
     old = {spec.repo_id for spec in filter(None, map(spec_from_entry, read_catalog() or ()))}
-    rows = registry_rows(entries)
-    new = {row[0] for row in rows}
+    new = {spec.repo_id for spec in filter(None, map(spec_from_entry, entries))}
     write_json(catalog_path(), {"object": "list", "data": entries})
-    write_json(registry_path(), {"version": REGISTRY_VERSION, "models": rows})
+    write_file(registry_path(), registry_text(entries))
     if CATALOG_MAX_AGE is not None:
         _catalog_fresh_until = time.time() + CATALOG_MAX_AGE
     return sorted(new - old), sorted(old - new), dropped
@@ -703,7 +732,7 @@ def store_embeddings(items: list) -> tuple:
         mapping = mapping_of(item)
         if (
             type(repo_id) is str
-            and _REPO_ID.fullmatch(repo_id)
+            and re.fullmatch(_REPO_ID, repo_id)
             and servable(mapping)
             and repo_id not in found
         ):
@@ -726,7 +755,7 @@ IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
 class HFOptions(llm.Options):
     """The -o options, with the ranges the chat-completion API documents; no inf or nan anywhere."""
 
-    model_config = ConfigDict(allow_inf_nan=False)
+    model_config = ConfigDict(allow_inf_nan=False, defer_build=True)  # built when first used, not per command
 
     temperature: float | None = Field(
         None, ge=0, le=2, description="Sampling temperature, 0-2: higher is more random"
@@ -809,7 +838,7 @@ class HFOptions(llm.Options):
     @field_validator("provider")
     @classmethod
     def _provider_name(cls, value):
-        if value is not None and not _NAME.fullmatch(value):
+        if value is not None and not re.fullmatch(_NAME, value):
             raise option_error(
                 f"a lower-case provider name (together, cerebras, ...) or {', '.join(PROVIDER_POLICIES)}"
             )
@@ -850,7 +879,7 @@ BODY_OPTIONS = (
 )
 
 
-@dataclass
+@dataclass(eq=False, repr=False)  # never compared; its own __repr__ keeps the token out of tracebacks
 class HFRequest:
     """Everything one HTTP exchange needs (a chat prompt, or a batch of texts to embed).
 
@@ -1062,7 +1091,7 @@ def build_request(spec: ModelSpec, prompt, stream: bool, key: str | None) -> HFR
         bill_to=bill_to,
         retries=RETRIES if options.retries is None else options.retries,
         to_router=spec.base_url is None and base_url() == DEFAULT_BASE_URL,
-        prices=spec_prices(spec),
+        prices=model_prices(spec.repo_id),
         pinned=provider if pinned else None,
     )
 
@@ -1483,12 +1512,12 @@ def _hint(status: int, data: dict, bill_to: str | None, kind: str = "chat") -> s
     return None
 
 
-_SECRET = re.compile(r"\bhf_[A-Za-z0-9]{6,}|\b(Bearer)\s+[^\s'\"]+", re.IGNORECASE)
+_SECRET = r"(?i)\bhf_[A-Za-z0-9]{6,}|\b(Bearer)\s+[^\s'\"]+"
 
 
 def redact(text: str) -> str:
     """Text with any Hugging Face token or bearer credential masked: servers and errors may echo one."""
-    return _SECRET.sub(lambda m: f"{m.group(1)} ***" if m.group(1) else "hf_***", text)
+    return re.sub(_SECRET, lambda m: f"{m.group(1)} ***" if m.group(1) else "hf_***", text)
 
 
 class EmbeddingError(llm.ModelError, click.ClickException):
@@ -1499,12 +1528,12 @@ class EmbeddingError(llm.ModelError, click.ClickException):
     """
 
 
-_BATCH_LIMIT = re.compile(r"batch size (\d+) > maximum allowed batch size (\d+)")
+_BATCH_LIMIT = r"batch size (\d+) > maximum allowed batch size (\d+)"
 
 
 def batch_limit(error: "HTTPStatusError", size: int) -> int | None:
     """The batch size a server that refused a batch as too big will take; None when that was not why."""
-    found = _BATCH_LIMIT.search(str(error))
+    found = re.search(_BATCH_LIMIT, str(error))
     if error.status in (413, 422) and found:
         return max(1, int(found.group(2)))
     return max(1, size // 2) if error.status == 413 else None  # a payload over the server's limit
@@ -2155,19 +2184,24 @@ class _HFKeys:
 class _HFChatBase(_HFKeys):
     """What sync and async Hugging Face chat models share: all but the transport.
 
-    Thousands are made on every llm command: making one stores only its spec.
+    Thousands are made on every llm command (see ``register_models``): a router model holds
+    its id and its registry row, and makes its spec from the row the first time it is used.
     """
 
     can_stream = True
     Options = HFOptions
 
     def __init__(self, spec: ModelSpec):
+        self.model_id = "hf/" + spec.repo_id
         self.spec = spec
         if spec.base_url:
             self._keys_for(spec)
 
-    # Read from the spec when asked, not copied into each of the thousands of models made per command.
-    model_id = property(lambda self: "hf/" + self.spec.repo_id)
+    @functools.cached_property
+    def spec(self) -> ModelSpec:
+        return spec_from_row(self.model_id, self._row)
+
+    # Read from the spec when asked, not copied into each model.
     supports_tools = property(lambda self: self.spec.tools)
     supports_schema = property(lambda self: self.spec.schema)
     attachment_types = property(lambda self: IMAGE_TYPES if self.spec.vision else frozenset())
@@ -2210,7 +2244,17 @@ class HFEmbedding(_HFKeys, llm.EmbeddingModel):
 
 @llm.hookimpl
 def register_models(register):
-    for spec in model_specs():
+    added = added_specs()
+    rows = router_rows()
+    for repo_id in added:
+        rows.pop("hf/" + repo_id, None)
+    make = object.__new__  # a router model is its id and its row until it is used: no __init__, no spec
+    for model_id, row in rows.items():
+        chat, async_chat = make(HFChat), make(AsyncHFChat)
+        chat.model_id = async_chat.model_id = model_id
+        chat._row = async_chat._row = row
+        register(chat, async_chat, aliases=BUILTIN_ALIASES.get(model_id, ()))
+    for spec in added.values():
         register(HFChat(spec), AsyncHFChat(spec), aliases=spec.aliases)
 
 
@@ -2429,11 +2473,11 @@ def check_new_model(repo_id: str, alias: str | None, base_url: str | None, embed
     """Refuse an 'llm hf add' that would take over another model or alias, or could never be sent."""
     if embedding and not base_url:
         raise click.ClickException("--embedding needs --base-url: the router's come from 'llm hf refresh'")
-    if not _REPO_ID.fullmatch(repo_id):
+    if not re.fullmatch(_REPO_ID, repo_id):
         raise click.ClickException(f"'{repo_id}' is not a model id: use the Hub's ORG/NAME or a plain name")
     if base_url and urllib.parse.urlsplit(base_url).scheme not in ("http", "https"):
         raise click.ClickException("--base-url must be an http:// or https:// URL")
-    router = {spec.repo_id for spec in model_specs() if spec.base_url is None} - set(read_added())
+    router = {model_id.removeprefix("hf/") for model_id in router_rows()} - set(read_added())
     if not base_url and not embedding and repo_id in router:
         raise click.ClickException(
             f"hf/{repo_id} is a router model already; add it only with --base-url, to send it elsewhere"

@@ -249,7 +249,7 @@ def test_concurrent_catalog_writes_never_collide():
     assert in_threads(lambda n: llm_hf_inference.store_catalog(raw), 12) == []
     assert sorted(p.name for p in llm.user_dir().iterdir()) == [
         "hf-inference-catalog.json",
-        "hf-inference-registry.json",
+        "hf-inference-registry.jsonl",
     ]
 
 
@@ -278,43 +278,93 @@ def test_a_catalog_with_values_of_the_wrong_type_never_breaks_llm(catalog):
     )
 
 
+REGISTRY = "hf-inference-registry.jsonl"
+
+
 @pytest.mark.parametrize(
-    "registry, models, warns",
+    "first_line, models, warns",
     [
-        ({"version": 1, "models": [["a/b", 7, "together", "{}"]]}, ["hf/a/b"], False),
-        ({"version": 1, "models": [["a/b", "7", "x", "{}"], 5, ["x"], ["c/d", 1, ["a"], "{}"]]}, [], True),
-        ({"version": 1, "models": [["a/b", 0, "x", '{"x": ["a", 1]}']]}, ["hf/a/b"], False),
-        ({"version": 2, "models": []}, None, True),
-        ([], None, True),
+        (
+            '{"version": 2, "models": {"hf/a/b": "7,together"}}',
+            {"hf/a/b": (True, True, True, ("together",))},
+            False,
+        ),
+        # rows that do not parse make a model with the defaults when it is used, never an error
+        (
+            '{"version": 2, "models": {"hf/a/b": "x,together", "hf/c/d": ""}}',
+            {"hf/a/b": (True, True, False, ("together",)), "hf/c/d": (True, True, False, ())},
+            False,
+        ),
+        ('{"version": 2, "models": {"hf/a/b": 7}}', None, True),
+        ('{"version": 2, "models": [["a/b", 7, "together"]]}', None, True),
+        ('{"version": 1, "models": {}}', None, False),  # another version: the catalog (none here)
+        ("[]", None, True),
+        ("not json", None, True),
+        ("", None, True),
     ],
 )
-def test_a_registry_of_the_wrong_shape_never_breaks_llm(registry, models, warns):
+def test_a_registry_of_the_wrong_shape_never_breaks_llm(first_line, models, warns):
     llm.user_dir().mkdir(parents=True, exist_ok=True)
-    (llm.user_dir() / "hf-inference-registry.json").write_text(json.dumps(registry))
+    (llm.user_dir() / REGISTRY).write_text(first_line + "\n{}\n")
     result = invoke("models")
     assert result.exit_code == 0
     assert llm.get_model("gpt-4o-mini").model_id == "gpt-4o-mini"
-    registered = sorted(m.model_id for m in llm.get_models() if m.model_id.startswith("hf/"))
-    builtin = sorted(f"hf/{spec.repo_id}" for spec in llm_hf_inference.BUILTIN_MODELS)
-    assert registered == (builtin if models is None else models)
+    registered = {
+        m.model_id: (m.supports_tools, m.supports_schema, bool(m.attachment_types), m.spec.providers)
+        for m in llm.get_models()
+        if m.model_id.startswith("hf/")
+    }
+    if models is None:
+        assert sorted(registered) == sorted(f"hf/{spec.repo_id}" for spec in llm_hf_inference.BUILTIN_MODELS)
+    else:
+        assert registered == models
     assert ("llm-hf-inference: " in result.stderr) is warns
+
+
+def test_registered_models_are_the_catalog_models_they_stand_for():
+    llm_hf_inference.store_catalog(catalog_answer().body)
+    expected = {
+        f"hf/{spec.repo_id}": spec
+        for spec in map(llm_hf_inference.spec_from_entry, llm_hf_inference.read_catalog())
+        if spec
+    }
+    assert len(expected) == 4
+    assert {m.model_id: m.spec for m in llm.get_models() if m.model_id.startswith("hf/")} == expected
+    assert {m.model_id: m.spec for m in llm.get_async_models() if m.model_id.startswith("hf/")} == expected
 
 
 @pytest.mark.parametrize(
     "prices, expected",
     [
         (
-            '{"together": ["x", 1], "novita": [0.1, 0.2], "groq": [1, -1], "nebius": [1]}',
+            '{"a/b": {"together": ["x", 1], "novita": [0.1, 0.2], "groq": [1, -1], "nebius": [1], "x": [NaN, 1]}}',
             {"novita": (0.1, 0.2)},
         ),
-        ("not json", {}),
+        ('{"a/b": [1, 2]}', {}),
         ("[1, 2]", {}),
-        (None, {}),
+        ("not json", {}),
+        ("", {}),
     ],
 )
 def test_prices_of_the_wrong_shape_are_no_prices(prices, expected):
-    spec = llm_hf_inference.ModelSpec("a/b", providers=("together", "novita"), prices=prices)
-    assert llm_hf_inference.spec_prices(spec) == expected
+    llm.user_dir().mkdir(parents=True, exist_ok=True)
+    (llm.user_dir() / REGISTRY).write_text(
+        '{"version": 2, "models": {"hf/a/b": "2,together,novita"}}\n' + prices
+    )
+    assert llm_hf_inference.model_prices("a/b") == expected
+
+
+def test_llm_looks_for_hooks_among_the_public_names_only():
+    """llm's plugin manager inspects every name dir() lists, on every llm command: a short list."""
+    assert dir(llm_hf_inference) == sorted(llm_hf_inference.__all__)
+    assert all(hasattr(llm_hf_inference, name) for name in llm_hf_inference.__all__)
+    llm.get_models()  # loads the plugins
+    hooks = llm.plugins.pm.get_hookcallers(llm_hf_inference)
+    assert sorted(hook.name for hook in hooks) == [
+        "register_commands",
+        "register_embedding_models",
+        "register_models",
+    ]
 
 
 @pytest.mark.parametrize(
