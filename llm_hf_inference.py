@@ -1091,7 +1091,7 @@ def build_request(spec: ModelSpec, prompt, stream: bool, key: str | None) -> HFR
         bill_to=bill_to,
         retries=RETRIES if options.retries is None else options.retries,
         to_router=spec.base_url is None and base_url() == DEFAULT_BASE_URL,
-        prices=model_prices(spec.repo_id),
+        prices=model_prices(spec.repo_id) if spec.base_url is None else {},  # the router's prices
         pinned=provider if pinned else None,
     )
 

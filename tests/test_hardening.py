@@ -163,6 +163,19 @@ def test_a_base_url_server_is_never_refreshed_after_a_prompt(fake, monkeypatch):
     assert llm.get_model("hf-llama3.1")
 
 
+@LOCAL
+def test_only_router_models_are_priced_at_the_catalogs_prices(fake, monkeypatch):
+    """A server of your own that serves a router model's repo is not priced as the router."""
+    llm_hf_inference.store_catalog(catalog_answer().body)
+    server = fake({"POST /v1/chat/completions": chat_answer})
+    monkeypatch.setenv("LLM_HF_BASE_URL", server.url + "/v1")  # a stand-in for the router
+    # together's answer: 26 + 20 tokens at the catalog's $0.18 per 1M
+    assert run("hf-llama3.1", QUESTION).usage.details == {"provider": "together", "cost_usd": 0.00000828}
+    added = invoke("hf", "add", "meta-llama/Llama-3.1-8B-Instruct", "--base-url", server.url + "/v1")
+    assert added.exit_code == 0
+    assert run("hf-llama3.1", QUESTION).usage.details == {"provider": "together"}
+
+
 @pytest.fixture
 def stale(router, monkeypatch):
     """A stand-in router whose catalog answers only once released; the cached catalog is stale."""
