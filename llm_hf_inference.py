@@ -85,13 +85,20 @@ def hub_url() -> str:
 
 
 def is_hf_host(url: str) -> bool:
-    """Whether ``url`` is a Hugging Face server over HTTPS, one that may see the HF token."""
+    """Whether ``url`` is huggingface.co or one of its subdomains over HTTPS: a server the token may go to.
+
+    Spaces (``*.hf.space``) and Inference Endpoints (``*.endpoints.huggingface.cloud``) run whatever
+    code their owner deployed: they get the token only when the user opts in (see :func:`key_for`).
+    """
     parts = urllib.parse.urlsplit(url)
     host = (parts.hostname or "").lower()
-    return parts.scheme == "https" and (
-        host == "huggingface.co"
-        or host.endswith((".huggingface.co", ".endpoints.huggingface.cloud", ".hf.space"))
-    )
+    return parts.scheme == "https" and (host == "huggingface.co" or host.endswith(".huggingface.co"))
+
+
+def is_deployed_host(url: str) -> bool:
+    """A Space or an Inference Endpoint: Hugging Face hosting someone else's code."""
+    host = (urllib.parse.urlsplit(url).hostname or "").lower()
+    return host.endswith((".hf.space", ".endpoints.huggingface.cloud"))
 
 
 def clean_token(token: str | None, source: str) -> str | None:
@@ -135,17 +142,42 @@ def key_for(url: str, explicit_key: str | None, key_name: str | None, override: 
     Any other server gets --key or the model's named key; one reached through
     LLM_HF_BASE_URL (``override``) also LLM_HF_KEY. Without one, nothing: said once.
     """
-    if is_hf_host(url):
-        return hf_token(explicit_key, key_name or KEY_NAME)
+    if is_hf_host(url) or key_name == KEY_NAME:  # a Hugging Face host, or the user opted in by name
+        return hf_token(explicit_key, KEY_NAME)
     key = other_key(explicit_key, key_name, "LLM_HF_KEY" if override else None)
-    if key is None and override and url not in _told_no_token:
-        _told_no_token.add(url)
-        print(
-            f"llm-hf-inference: {urllib.parse.urlsplit(url).hostname or url} is not a Hugging Face host "
-            "over HTTPS, so the Hugging Face token is not sent to it (set LLM_HF_KEY to send a key)",
-            file=sys.stderr,
+    host = urllib.parse.urlsplit(url).hostname or url
+    if key is None and (override or is_deployed_host(url)) and host not in _told_no_token:
+        _told_no_token.add(host)
+        how = (
+            "set LLM_HF_KEY to send a key"
+            if override
+            else "to send it, add the model again with --key-name huggingface"
+        )
+        say(
+            f"llm-hf-inference: {host} is not huggingface.co over HTTPS, so the Hugging Face token "
+            f"is not sent to it ({how})"
         )
     return key
+
+
+_say_lock = threading.Lock()
+
+
+def say(line: str) -> None:
+    """One whole line on stderr, even when threads (parallel embedding requests) speak at once."""
+    with _say_lock:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+
+def bill_to_of(option: str | None) -> str | None:
+    """The organisation to bill: -o bill_to, else $HF_BILL_TO; a name a header can carry, or an error."""
+    value, setting = (option, "-o bill_to") if option else (os.environ.get("HF_BILL_TO"), "HF_BILL_TO")
+    if value and not re.fullmatch(_ORG_NAME, value):
+        raise llm.ModelError(
+            f"{setting} must be an organisation's name on the Hub (letters, digits, '-', '_', '.')"
+        )
+    return value or None
 
 
 def hub_token() -> str | None:
@@ -180,19 +212,19 @@ class ModelSpec(NamedTuple):
     key_name: str | None = None
 
 
+# Registered until the first refresh: the chat models the Inference Providers docs feature (2026-08).
+# After a refresh the catalog decides: an alias goes with its model when the router drops it.
 BUILTIN_MODELS = (
     ModelSpec("meta-llama/Llama-3.1-8B-Instruct", ("hf-llama3.1",)),
-    ModelSpec("meta-llama/Llama-3.1-70B-Instruct", ("hf-llama3.1-70b",)),
-    ModelSpec("meta-llama/Llama-3.3-70B-Instruct", ("hf-llama3.3",)),
-    ModelSpec("meta-llama/Llama-4-Scout-17B-16E-Instruct", (), vision=True),
-    ModelSpec("Qwen/Qwen2.5-72B-Instruct", ("hf-qwen2.5",)),
-    ModelSpec("Qwen/Qwen2.5-Coder-32B-Instruct", ("hf-qwen-coder",)),
-    ModelSpec("Qwen/Qwen3-235B-A22B", ("hf-qwen3",)),
-    ModelSpec("Qwen/Qwen2.5-VL-7B-Instruct", (), vision=True),
-    ModelSpec("deepseek-ai/DeepSeek-V3-0324", ("hf-deepseek-v3",)),
+    ModelSpec("meta-llama/Llama-4-Scout-17B-16E-Instruct", ("hf-llama4-scout",), vision=True),
+    ModelSpec("deepseek-ai/DeepSeek-V4-Pro", ("hf-deepseek-v4",)),
+    ModelSpec("deepseek-ai/DeepSeek-V4-Flash-0731", ("hf-deepseek-v4-flash",)),
     ModelSpec("deepseek-ai/DeepSeek-R1", ("hf-deepseek-r1",)),
-    ModelSpec("mistralai/Mistral-7B-Instruct-v0.3", ("hf-mistral",)),
-    ModelSpec("google/gemma-3-27b-it", ("hf-gemma3",), vision=True),
+    ModelSpec("moonshotai/Kimi-K3", ("hf-kimi",), vision=True),
+    ModelSpec("zai-org/GLM-5.2", ("hf-glm",)),
+    ModelSpec("Qwen/Qwen3.6-35B-A3B", ("hf-qwen3.6",), vision=True),
+    ModelSpec("Qwen/Qwen3-Coder-480B-A35B-Instruct", ("hf-qwen-coder",)),
+    ModelSpec("google/gemma-4-31B-it", ("hf-gemma4",), vision=True),
     ModelSpec("openai/gpt-oss-20b", ("hf-gpt-oss-20b",)),
     ModelSpec("openai/gpt-oss-120b", ("hf-gpt-oss",)),
 )
@@ -239,7 +271,14 @@ PROVIDER_FIELDS = {
 }
 # Patterns are compiled (and cached by re) when first used, not on every llm command.
 _NAME = r"[a-z0-9][a-z0-9._-]*"
-_REPO_ID = r"[\w.-]+(/[\w.-]+)?"
+# The Hub's ids: ORG/NAME or NAME, ASCII, never '..' (so never a path that leaves its URL).
+_REPO_ID = r"(?!.*\.\.)[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)?"
+_ORG_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
+
+
+def valid_alias(alias) -> bool:
+    """An alias llm can show and a user can type: no spaces anywhere, nothing unprintable."""
+    return type(alias) is str and alias.isprintable() and alias != "" and not any(c.isspace() for c in alias)
 
 
 def clean_provider(provider) -> tuple:
@@ -481,6 +520,8 @@ def read_added() -> dict:
             warn_once((path, repo_id), f"{path}: left out '{repo_id}', which is not a model's settings")
             continue
         models[repo_id] = {k: v for k, v in settings.items() if type(v) is ADDED_FIELDS.get(k)}
+        if "alias" in models[repo_id] and not valid_alias(models[repo_id]["alias"]):
+            del models[repo_id]["alias"]
         if len(models[repo_id]) < len(settings):
             warn_once((path, repo_id), f"{path}: left out values of the wrong type for '{repo_id}'")
     return models
@@ -676,6 +717,7 @@ def read_embeddings() -> list | None:
         if type(m) is list
         and len(m) == 2
         and type(m[0]) is str
+        and re.fullmatch(_REPO_ID, m[0])
         and type(m[1]) is list
         and all(map(_mapping_row, m[1]))
     ]
@@ -793,7 +835,8 @@ class HFOptions(llm.Options):
         description="Wait for a cold model to load instead of failing with 503 (x-wait-for-model header)",
     )
     bill_to: str | None = Field(
-        None, description="Bill this organisation instead of your account (X-HF-Bill-To; default $HF_BILL_TO)"
+        None,
+        description="Bill this organisation instead of your account (X-HF-Bill-To; default $HF_BILL_TO)",
     )
     timeout: float | None = Field(
         None, gt=0, description=f"Seconds to wait for the next bytes of the answer (default {READ_TIMEOUT:g})"
@@ -842,6 +885,13 @@ class HFOptions(llm.Options):
             raise option_error(
                 f"a lower-case provider name (together, cerebras, ...) or {', '.join(PROVIDER_POLICIES)}"
             )
+        return value
+
+    @field_validator("bill_to")
+    @classmethod
+    def _organisation_name(cls, value):
+        if value is not None and not re.fullmatch(_ORG_NAME, value):
+            raise option_error("an organisation's name on the Hub (letters, digits, '-', '_', '.')")
         return value
 
     @field_validator("top_logprobs")
@@ -1082,7 +1132,7 @@ def build_request(spec: ModelSpec, prompt, stream: bool, key: str | None) -> HFR
     check_prompt(spec, prompt)
     options = prompt.options
     provider, pinned = route(spec, prompt)
-    bill_to = options.bill_to or os.environ.get("HF_BILL_TO") or None
+    bill_to = bill_to_of(options.bill_to)
     return HFRequest(
         url=(spec.base_url or base_url()).rstrip("/") + "/chat/completions",
         headers=request_headers(stream, key, bill_to, options),
@@ -1115,7 +1165,7 @@ def embed_request(spec: EmbedSpec, texts: list, key: str | None) -> HFRequest:
         }  # a long text embeds its first part, as sentence-transformers does
     else:
         body = {"input": texts, "model": spec.provider_id}
-    bill_to = os.environ.get("HF_BILL_TO") or None
+    bill_to = bill_to_of(None)
     headers = request_headers(False, key, bill_to)
     return HFRequest(url, headers, body, READ_TIMEOUT, bill_to, to_router=False, kind="embeddings")
 
@@ -2716,7 +2766,7 @@ def add_command(model_id, alias, base_url, key_name, vision, tools, schemas, emb
     alias = settings.get("alias")
     token = (
         "the Hugging Face token"
-        if not base_url or is_hf_host(base_url)
+        if not base_url or is_hf_host(base_url) or key_name == KEY_NAME
         else f"the key '{key_name}'"
         if key_name
         else "no key"
@@ -2724,6 +2774,11 @@ def add_command(model_id, alias, base_url, key_name, vision, tools, schemas, emb
     click.echo(
         f"Added hf/{repo_id}{f' (alias {alias})' if alias else ''}: {base_url or 'the router'}, with {token}."
     )
+    if base_url and is_deployed_host(base_url) and not key_name:
+        click.echo(
+            "A Space or Inference Endpoint runs its owner's code, so it is not sent your Hugging Face "
+            f"token unless you say so: 'llm hf add {model_id} --base-url {base_url} --key-name huggingface'."
+        )
 
 
 @hf_commands.command(name="remove")

@@ -394,6 +394,8 @@ def main():
     )
     cassette(
         "dedicated-endpoint",
+        # without the token (the user has not opted in), then with it
+        (tgi_question, recorded("2025-hf-inference-unprocessable_entity", provider=False)),
         (tgi_question, recorded("2024-hf-inference-no_stream")),
         url="https://my-llama.us-east-1.aws.endpoints.huggingface.cloud/v1/chat/completions",
     )
@@ -430,7 +432,7 @@ def main():
     )
 
     # Image attachments, by URL and from a file.
-    vision = "Qwen/Qwen2.5-VL-7B-Instruct"
+    vision = "google/gemma-4-31B-it"
     cassette(
         "image-url",
         (
@@ -920,7 +922,6 @@ def main():
             body(
                 park,
                 stream=False,
-                model="meta-llama/Llama-3.3-70B-Instruct",
                 response_format={"type": "json", "value": tgi_schema},
             ),
             recorded("2024-hf-inference-with_response_format"),

@@ -253,22 +253,30 @@ def test_added_self_hosted_model_gets_its_own_key(sent, played):
     assert sent[0].headers["authorization"] == "Bearer local-secret"
 
 
+ENDPOINT = "https://my-llama.us-east-1.aws.endpoints.huggingface.cloud/v1"
+
+
 @pytest.mark.vcr
 @pytest.mark.cassette("dedicated-endpoint")
-def test_added_dedicated_endpoint_gets_the_hf_token(sent, played):
-    result = invoke(
-        "hf",
-        "add",
-        "tgi",
-        "--alias",
-        "mine",
-        "--vision",
-        "--base-url",
-        "https://my-llama.us-east-1.aws.endpoints.huggingface.cloud/v1",
+def test_an_added_endpoint_gets_the_hf_token_only_when_the_user_opts_in(sent, played, capsys):
+    result = invoke("hf", "add", "tgi", "--alias", "mine", "--vision", "--base-url", ENDPOINT)
+    assert result.output == (
+        f"Added hf/tgi (alias mine): {ENDPOINT}, with no key.\n"
+        "A Space or Inference Endpoint runs its owner's code, so it is not sent your Hugging Face token "
+        f"unless you say so: 'llm hf add tgi --base-url {ENDPOINT} --key-name huggingface'.\n"
     )
-    assert result.output.endswith("with the Hugging Face token.\n")
+    with pytest.raises(llm.ModelError):  # the recorded answer needs the token: this request has none
+        run("mine", QUESTION, stream=False)
+    assert "authorization" not in sent[0].headers
+    assert capsys.readouterr().err.startswith(
+        "llm-hf-inference: my-llama.us-east-1.aws.endpoints.huggingface.cloud is not huggingface.co over "
+        "HTTPS, so the Hugging Face token is not sent to it (to send it, add the model again with "
+        "--key-name huggingface)\n"
+    )
+    result = invoke("hf", "add", "tgi", "--vision", "--base-url", ENDPOINT, "--key-name", "huggingface")
+    assert result.output == f"Added hf/tgi (alias mine): {ENDPOINT}, with the Hugging Face token.\n"
     run("mine", QUESTION, stream=False)
-    assert sent[0].headers["authorization"] == f"Bearer {TEST_TOKEN}"
+    assert sent[1].headers["authorization"] == f"Bearer {TEST_TOKEN}"
     assert llm.get_model("mine").attachment_types
 
 
@@ -280,7 +288,7 @@ def test_llm_hf_base_url_elsewhere_gets_no_hf_token_and_says_so_once(monkeypatch
     run("hf-llama3.1", QUESTION, stream=False)
     assert [s.headers.get("authorization") for s in sent] == [None, None]
     assert capsys.readouterr().err == (
-        "llm-hf-inference: hf-proxy.example.com is not a Hugging Face host over HTTPS, so the Hugging Face "
+        "llm-hf-inference: hf-proxy.example.com is not huggingface.co over HTTPS, so the Hugging Face "
         "token is not sent to it (set LLM_HF_KEY to send a key)\n"
     )
 
@@ -302,7 +310,7 @@ def test_llm_hf_base_url_over_plain_http_gets_no_token(monkeypatch, sent, capsys
     with pytest.raises(Exception):  # noqa: B017 - the cassette has no http:// answer; only the header matters
         run("hf-llama3.1", QUESTION, stream=False, retries=0)
     assert "authorization" not in sent[0].headers
-    assert "router.huggingface.co is not a Hugging Face host over HTTPS" in capsys.readouterr().err
+    assert "router.huggingface.co is not huggingface.co over HTTPS" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -310,8 +318,8 @@ def test_llm_hf_base_url_over_plain_http_gets_no_token(monkeypatch, sent, capsys
     [
         ("https://huggingface.co/api", True),
         ("https://router.huggingface.co/v1", True),
-        ("https://x.us-east-1.aws.endpoints.huggingface.cloud/v1", True),
-        ("https://me-app.hf.space/v1", True),
+        ("https://x.us-east-1.aws.endpoints.huggingface.cloud/v1", False),  # runs its owner's code
+        ("https://me-app.hf.space/v1", False),
         ("http://x.endpoints.huggingface.cloud/v1", False),
         ("https://huggingface.co.evil.com/v1", False),
         ("https://evilhuggingface.co/v1", False),

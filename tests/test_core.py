@@ -224,7 +224,7 @@ def test_async_client_survives_a_second_event_loop(sent):
 def test_image_attachment_by_url(sent, played):
     result = invoke(
         "-m",
-        "hf/Qwen/Qwen2.5-VL-7B-Instruct",
+        "hf/google/gemma-4-31B-it",
         "--no-stream",
         "--at",
         "https://example.com/cat.png",
@@ -250,7 +250,7 @@ def test_image_attachment_from_a_file(tmp_path, sent, played):
     image = tmp_path / "cat.png"
     image.write_bytes(b"\x89PNG\r\n\x1a\n")
     result = invoke(
-        "-m", "hf/Qwen/Qwen2.5-VL-7B-Instruct", "--no-stream", "-a", str(image), "What is in this picture?"
+        "-m", "hf/google/gemma-4-31B-it", "--no-stream", "-a", str(image), "What is in this picture?"
     )
     assert result.exit_code == 0, result.output
     assert sent[0].body["messages"][0]["content"][1] == {
@@ -273,7 +273,8 @@ def test_registered_models_and_aliases():
     assert str(model) == "Hugging Face: hf/meta-llama/Llama-3.1-8B-Instruct"
     ids = {m.model_id for m in llm.get_models()}
     assert {
-        "hf/meta-llama/Llama-3.3-70B-Instruct",
+        "hf/deepseek-ai/DeepSeek-V4-Pro",
+        "hf/moonshotai/Kimi-K3",
         "hf/deepseek-ai/DeepSeek-R1",
         "hf/openai/gpt-oss-120b",
     } <= ids

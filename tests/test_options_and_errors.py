@@ -137,12 +137,25 @@ def test_a_single_stop_string_is_sent_as_a_list():
         ("timeout", "inf", "Input should be a finite number"),
         ("timeout", "nan", "Input should be a finite number"),
         ("reasoning_effort", "extreme", "Input should be 'low', 'medium' or 'high'"),
+        ("bill_to", "héllo", "an organisation's name on the Hub (letters, digits, '-', '_', '.')"),
+        ("bill_to", "my org", "an organisation's name on the Hub (letters, digits, '-', '_', '.')"),
     ],
 )
 def test_invalid_options_fail_before_any_request(option, value, message, sent):
     result = invoke("-m", "hf-llama3.1", "-o", option, value, "hi")
     assert result.exit_code == 1
     assert result.output == f"Error: {option}\n  {message}\n"
+    assert sent == []
+
+
+@pytest.mark.parametrize("command", [["-m", "hf-llama3.1", "hi"], ["embed", "-m", "hf-minilm", "-c", "hi"]])
+def test_an_hf_bill_to_a_header_cannot_carry_is_one_line_naming_it(command, monkeypatch, sent):
+    monkeypatch.setenv("HF_BILL_TO", "société")
+    result = invoke(*command)
+    assert (result.exit_code, result.output) == (
+        1,
+        "Error: HF_BILL_TO must be an organisation's name on the Hub (letters, digits, '-', '_', '.')\n",
+    )
     assert sent == []
 
 

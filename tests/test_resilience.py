@@ -149,7 +149,7 @@ def test_a_dropped_connection_before_output_is_retried(use_async, monkeypatch, w
     assert server.connections == 2 and waits == [1.0]
     assert (
         capsys.readouterr().err
-        == "llm-hf-inference: 127.0.0.1 is not a Hugging Face host over HTTPS, so the Hugging Face token is not "
+        == "llm-hf-inference: 127.0.0.1 is not huggingface.co over HTTPS, so the Hugging Face token is not "
         "sent to it (set LLM_HF_KEY to send a key)\n"
         "Could not reach 127.0.0.1 (RemoteProtocolError), retrying in 1.0s (attempt 2/3)\n"
     )

@@ -224,7 +224,7 @@ def test_grammar_tgi_sends_the_schema_in_tgis_form(sent, played):
         "required": ["location", "activity", "animals_seen", "animals"],
     }
     question = "I saw a puppy a cat and a raccoon during my bike ride in the park. What did I saw and when?"
-    out = run("hf-llama3.3", question, schema=schema, grammar="tgi", stream=False)
+    out = run("hf-llama3.1", question, schema=schema, grammar="tgi", stream=False)
     assert sent[0].body["response_format"] == {"type": "json", "value": schema}
     assert json.loads(out.text) == {
         "activity": "bike ride",
