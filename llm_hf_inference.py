@@ -30,7 +30,7 @@ import click
 import httpx2
 import llm
 import sqlite_utils
-from llm.parts import AttachmentPart, StreamEvent, TextPart, ToolCallPart, ToolResultPart
+from llm.parts import AttachmentPart, ReasoningPart, StreamEvent, TextPart, ToolCallPart, ToolResultPart
 from pydantic import ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
@@ -953,6 +953,11 @@ class HFRequest:
         self.pinned = None
 
     @property
+    def repo_id(self) -> str:
+        """The chat model asked for, without a provider."""
+        return str(self.body.get("model", "")).split(":")[0]
+
+    @property
     def host(self) -> str:
         """The server's name, for messages."""
         return urllib.parse.urlsplit(self.url).hostname or self.url
@@ -966,15 +971,43 @@ def _attachment_item(attachment) -> dict:
     return {"type": "image_url", "image_url": {"url": url}}
 
 
-def _append_message(out: list, message, current_system: str | None) -> str | None:
+PROVIDER_KEY = "hf_inference"  # our key in llm's provider_metadata: who answered, where reasoning came
+THINK_TAGS = "think"  # reasoning that came inside <think>...</think> at the start of the text
+
+
+def reasoning_field(part) -> str | None:
+    """The field a reasoning part arrived in (``reasoning``, ``reasoning_content``, or think tags)."""
+    ours = (part.provider_metadata or {}).get(PROVIDER_KEY)
+    field = ours.get("reasoning_field") if isinstance(ours, dict) else None
+    return field if field in ("reasoning", "reasoning_content", THINK_TAGS) else None
+
+
+def _with_reasoning(entry: dict, reasoning: list) -> None:
+    """Give an assistant tool-call message of the current tool loop back its reasoning, as it came.
+
+    Thinking models (DeepSeek, Kimi, GLM) refuse a tool loop's next request without it. Reasoning
+    that came in ``<think>`` tags goes back in them, before the text: Qwen3's chat template keeps
+    it for the messages after the last user message, DeepSeek-R1's drops it anyway.
+    """
+    for field, text in reasoning:
+        if field == THINK_TAGS:
+            entry["content"] = f"<think>{text}</think>" + (entry.get("content") or "")
+        elif field:
+            entry[field] = entry.get(field, "") + text
+
+
+def _append_message(out: list, message, current_system: str | None, in_loop: bool = False) -> str | None:
     """Translate one llm Message into chat-completion messages appended to ``out``.
 
-    Returns the system prompt now in force, so an unchanged one is not repeated.
+    Returns the system prompt now in force, so an unchanged one is not repeated. ``in_loop``: the
+    message comes after the last user message, in the tool loop still going on.
     """
-    texts, images, tool_calls = [], [], []
+    texts, images, tool_calls, reasoning = [], [], [], []
     for part in message.parts:
         if isinstance(part, TextPart):
             texts.append(part.text)
+        elif isinstance(part, ReasoningPart) and part.text:
+            reasoning.append((reasoning_field(part), part.text))
         elif isinstance(part, AttachmentPart) and part.attachment:
             images.append(_attachment_item(part.attachment))
         elif isinstance(part, ToolCallPart):
@@ -1001,6 +1034,8 @@ def _append_message(out: list, message, current_system: str | None) -> str | Non
         entry["content"] = text
     if tool_calls:
         entry["tool_calls"] = tool_calls
+        if in_loop:
+            _with_reasoning(entry, reasoning)
     out.append(entry)
     return current_system
 
@@ -1042,17 +1077,17 @@ def check_prompt(spec: ModelSpec, prompt) -> None:
         raise llm.ModelError("-o regex and --schema cannot be used together: choose one")
 
 
-PROVIDER_KEY = "hf_inference"  # our key in llm's provider_metadata: {"provider": who answered}
+def conversation_provider(messages, repo_id: str) -> str | None:
+    """The provider that answered the conversation's last turn, as llm hands it back (also after -c).
 
-
-def conversation_provider(messages) -> str | None:
-    """The provider that answered the conversation's last turn, as llm hands it back (also after -c)."""
+    Only when that turn was this model's: ``llm -c -m another`` starts the other model unpinned.
+    """
     for message in reversed(messages):
         if message.role == "assistant":
             for part in message.parts:
                 ours = (part.provider_metadata or {}).get(PROVIDER_KEY)
                 if isinstance(ours, dict) and isinstance(ours.get("provider"), str):
-                    return ours["provider"]
+                    return ours["provider"] if ours.get("model") == repo_id else None
             return None
     return None
 
@@ -1065,7 +1100,7 @@ def route(spec: ModelSpec, prompt) -> tuple:
     """
     if prompt.options.provider or spec.base_url:
         return prompt.options.provider, False
-    provider = conversation_provider(prompt.messages)
+    provider = conversation_provider(prompt.messages, spec.repo_id)
     if provider and spec.providers and provider not in spec.providers:
         provider = None
     return provider, provider is not None
@@ -1076,8 +1111,10 @@ def request_body(spec: ModelSpec, prompt, stream: bool, provider: str | None) ->
     options = prompt.options
     messages: list = []
     current_system = None
-    for message in prompt.messages:
-        current_system = _append_message(messages, message, current_system)
+    history = prompt.messages
+    last_user = max((n for n, message in enumerate(history) if message.role == "user"), default=-1)
+    for number, message in enumerate(history):
+        current_system = _append_message(messages, message, current_system, number > last_user)
     body: dict = {"model": f"{spec.repo_id}:{provider}" if provider else spec.repo_id, "messages": messages}
     for name in BODY_OPTIONS:
         value = getattr(options, name)
@@ -1861,6 +1898,7 @@ class AnswerReader:
         self.usage = None
         self.logprobs: list | None = [] if request.body.get("logprobs") else None
         self.tail = None  # the last event shown: who answered is stored on its part
+        self.reasoning_field = None  # where the reasoning came: reasoning, reasoning_content, think tags
 
     def start(self, headers) -> None:
         """Take in the answer's headers: who answered, and whether it streams."""
@@ -1951,6 +1989,7 @@ class AnswerReader:
                 raise self._unexpected(chunk)
             reasoning = delta.get("reasoning") or delta.get("reasoning_content")
             if reasoning:
+                self.reasoning_field = "reasoning" if delta.get("reasoning") else "reasoning_content"
                 self._emit("reasoning", reasoning, chunk)
             content = delta.get("content")
             if content:
@@ -1963,6 +2002,8 @@ class AnswerReader:
                     if type(content) is not str:
                         raise self._unexpected(chunk)
                     for kind, text in self.think.split(content):
+                        if kind == "reasoning":
+                            self.reasoning_field = THINK_TAGS
                         self._emit(kind, text, chunk)
                     self.plain = self.think.state == _TEXT
             tool_calls = delta.get("tool_calls")
@@ -2010,7 +2051,11 @@ class AnswerReader:
         if self.pending:
             text = "".join(self.pending)
             self.pending = []
-            self.events.append(text if self.kind == "text" else StreamEvent(self.kind, text))
+            if self.kind == "text":
+                self.events.append(text)
+            else:  # the field it came in, kept with the part: it goes back the same way in a tool loop
+                ours = {PROVIDER_KEY: {"reasoning_field": self.reasoning_field}}
+                self.events.append(StreamEvent(self.kind, text, provider_metadata=ours))
         self.kind = None
 
     # -- finishing
@@ -2027,6 +2072,8 @@ class AnswerReader:
         if not self.choices_seen:
             raise llm.ModelError(f"{self.who} sent no answer.")
         for kind, text in self.think.finish():
+            if kind == "reasoning":
+                self.reasoning_field = THINK_TAGS
             self._emit(kind, text, None)
         self._flush()
         calls, events = self.tools.finish()
@@ -2044,8 +2091,10 @@ class AnswerReader:
         The last event of this batch carries it when there is one; else an empty
         event of the same kind as the last one shown joins that event's part.
         """
-        metadata = {PROVIDER_KEY: {"provider": self.provider}}
         last = self.events[-1] if self.events else self.tail
+        earlier = (getattr(last, "provider_metadata", None) or {}).get(PROVIDER_KEY, {})
+        turn = {"provider": self.provider, "model": self.request.repo_id}
+        metadata = {PROVIDER_KEY: {**earlier, **turn}}  # llm keeps the last value of each top-level key
         if isinstance(last, StreamEvent) and last.type != "text":
             kind = "reasoning" if last.type == "reasoning" else "tool_call_args"
             self.events.append(

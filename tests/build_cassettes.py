@@ -1068,12 +1068,64 @@ def main():
     )
 
     embedding_cassettes()
+    reasoning_tool_chain_cassettes()
 
 
 # Embeddings: hf-inference's answers are the emb-* recordings as they are; the OpenAI-style answers of
 # together and deepinfra take the documented envelope around vectors cut from those recordings.
 FEATURE_URL = "https://router.huggingface.co/hf-inference/models/{}/pipeline/feature-extraction"
 HI = "Hi, who are you?"
+
+
+def reasoning_tool_chain_cassettes():
+    """A thinking model's tool loop: its reasoning goes back with its tool call, in the field it came in.
+
+    Then a next turn (-c), where the finished loop's reasoning is no longer sent.
+    """
+    model = "deepseek-ai/DeepSeek-V4-Pro"
+    weather = [{"role": "user", "content": "What is the weather in Paris?"}]
+    call = tool_call("call_1", "get_weather", '{"location": "Paris"}')
+    call_delta = {"tool_calls": [{"index": 0, **call}]}
+    result = {"role": "tool", "tool_call_id": "call_1", "content": "Sunny, 21°C"}
+    thought, answer_text = "I should look it up.", "It is sunny and 21°C in Paris."
+    for field in ("reasoning", "reasoning_content", "think"):
+        if field == "think":
+            first = [{"role": "assistant", "content": "<think>I should"}, {"content": " look it up.</think>"}]
+            called = {"role": "assistant", "content": f"<think>{thought}</think>", "tool_calls": [call]}
+            final = [
+                {"role": "assistant", "content": "<think>Sunny it is.</think>"},
+                {"content": answer_text},
+            ]
+        else:
+            first = [{"role": "assistant", field: "I should"}, {field: " look it up."}]
+            called = {"role": "assistant", "tool_calls": [call], field: thought}
+            final = [{"role": "assistant", field: "Sunny it is."}, {"content": answer_text}]
+        pinned = f"{model}:together"
+        cassette(
+            f"reasoning-tool-chain-{field}",
+            (
+                body(weather, model=model, tools=[WEATHER_TOOL]),
+                sse("2025-together-with_stream", [*first, call_delta], finish="tool_calls"),
+            ),
+            (
+                body([*weather, called, result], model=pinned, tools=[WEATHER_TOOL]),
+                sse("2025-together-with_stream", final),
+            ),
+            (
+                body(
+                    [
+                        *weather,
+                        {"role": "assistant", "tool_calls": [call]},  # a finished loop: no reasoning
+                        result,
+                        {"role": "assistant", "content": answer_text},
+                        {"role": "user", "content": "And in Rome?"},
+                    ],
+                    model=pinned,
+                    tools=[WEATHER_TOOL],
+                ),
+                sse("2025-together-with_stream", [{"role": "assistant", "content": "I would look it up."}]),
+            ),
+        )
 
 
 def openai_embeddings(vectors, model, order):

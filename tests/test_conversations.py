@@ -12,7 +12,7 @@ from fakeserver import catalog_answer, recorded
 from helpers import invoke
 
 LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
-TOGETHER = {"hf_inference": {"provider": "together"}}  # what a turn together answered carries
+TOGETHER = {"hf_inference": {"provider": "together", "model": LLAMA}}  # what a turn together answered carries
 LOCAL = pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
 ANSWERS = {  # provider → its recorded streamed answer (who answered is in its x-inference-provider)
     "together": "stream-2025-together",
@@ -168,6 +168,25 @@ def test_a_turn_without_a_provider_leaves_the_next_unpinned():
     turn = Message(role="assistant", parts=[TextPart(text="hi", provider_metadata=TOGETHER)])
     bare = Message(role="assistant", parts=[TextPart(text="hi")])
     user = Message(role="user", parts=[TextPart(text="q")])
-    assert provider([user, turn, user]) == "together"
-    assert provider([user, turn, user, bare, user]) is None
-    assert provider([user]) is None
+    assert provider([user, turn, user], LLAMA) == "together"
+    assert provider([user, turn, user, bare, user], LLAMA) is None
+    assert provider([user], LLAMA) is None
+
+
+def test_a_turn_of_another_model_leaves_the_next_unpinned():
+    from llm.parts import Message, TextPart
+
+    provider = llm_hf_inference.conversation_provider
+    user = Message(role="user", parts=[TextPart(text="q")])
+    for metadata in (TOGETHER, {"hf_inference": {"provider": "together"}}):  # another's, or not said
+        turn = Message(role="assistant", parts=[TextPart(text="hi", provider_metadata=metadata)])
+        assert provider([user, turn, user], "openai/gpt-oss-120b") is None
+    assert provider([user, turn, user], LLAMA) is None
+
+
+@LOCAL
+def test_continuing_with_another_model_does_not_pin_it_to_the_old_models_provider(router):
+    server = router()
+    assert invoke("-m", "hf-llama3.1", "hi").exit_code == 0
+    assert invoke("-c", "-m", "hf-gpt-oss", "more").exit_code == 0  # no catalog cached: no check there
+    assert models_sent(server) == [LLAMA, "openai/gpt-oss-120b"]

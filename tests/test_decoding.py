@@ -103,7 +103,11 @@ def test_one_read_yields_one_joined_event_per_kind():
     read = (
         chunk(reasoning="Let me") + chunk(reasoning=" think.") + chunk(content="Yes") + chunk(content=", 7.")
     )
-    assert list(answer.feed(read)) == [StreamEvent("reasoning", "Let me think."), "Yes, 7."]
+    field = {"hf_inference": {"reasoning_field": "reasoning"}}  # where it came, to send it back so
+    assert list(answer.feed(read)) == [
+        StreamEvent("reasoning", "Let me think.", provider_metadata=field),
+        "Yes, 7.",
+    ]
     assert list(answer.feed(chunk(content="!"))) == ["!"]
 
 

@@ -7,6 +7,7 @@ import llm
 import pytest
 from llm.parts import StreamEvent
 
+import llm_hf_inference
 from helpers import invoke, run
 
 SYNC_ASYNC = pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
@@ -72,7 +73,9 @@ def test_streamed_tool_call_events_arrive_while_streaming():
         *(("tool_call_args", ch, "call_1") for ch in '{"location": "Paris"}'),
         ("tool_call_args", "", "call_1"),  # who answered, kept on the call's part
     ]
-    assert events[-1].provider_metadata == {"hf_inference": {"provider": "together"}}
+    assert events[-1].provider_metadata == {
+        "hf_inference": {"provider": "together", "model": "meta-llama/Llama-3.1-8B-Instruct"}
+    }
     assert response.tool_calls() == [
         llm.ToolCall(name="get_weather", arguments={"location": "Paris"}, tool_call_id="call_1")
     ]
@@ -311,3 +314,86 @@ def test_logprobs_land_in_response_json(mode, sent, played):
     out = run("hf-llama3.1", "Is 7 prime?", logprobs=True, top_logprobs=1, stream=mode == "stream")
     assert out.response_json["logprobs"] == LOGPROBS
     assert (sent[0].body["logprobs"], sent[0].body["top_logprobs"]) == (True, 1)
+
+
+# -- reasoning goes back to a thinking model inside its tool loop
+
+DEEPSEEK = "deepseek-ai/DeepSeek-V4-Pro"
+RESULT = {"role": "tool", "tool_call_id": "call_1", "content": "Sunny, 21°C"}
+CALLED = {  # the tool-call turn as it goes back, by where its reasoning came
+    "reasoning": {"role": "assistant", "tool_calls": [CALL], "reasoning": "I should look it up."},
+    "reasoning_content": {
+        "role": "assistant",
+        "tool_calls": [CALL],
+        "reasoning_content": "I should look it up.",
+    },
+    "think": {"role": "assistant", "content": "<think>I should look it up.</think>", "tool_calls": [CALL]},
+}
+FIELDS = pytest.mark.parametrize("field", list(CALLED))
+
+
+@FIELDS
+@SYNC_ASYNC
+@pytest.mark.vcr
+@pytest.mark.cassette("reasoning-tool-chain-{field}")
+def test_a_tool_loop_sends_the_reasoning_back_in_the_field_it_came_in(field, use_async, sent):
+    asked.clear()
+    model = (llm.get_async_model if use_async else llm.get_model)("hf-deepseek-v4")
+    chain = model.chain(WEATHER, tools=[get_weather])
+    text = asyncio.run(chain.text()) if use_async else chain.text()
+    assert text == "It is sunny and 21°C in Paris."
+    assert asked == ["Paris"]
+    assert [s.body["messages"] for s in sent] == [
+        [{"role": "user", "content": WEATHER}],
+        [{"role": "user", "content": WEATHER}, CALLED[field], RESULT],
+    ]
+
+
+@FIELDS
+@pytest.mark.parametrize("how", ["-c", "chat"])
+@pytest.mark.vcr
+@pytest.mark.cassette("reasoning-tool-chain-{field}")
+def test_a_finished_tool_loop_keeps_its_reasoning_to_itself(field, how, sent, played):
+    if how == "-c":
+        first = invoke("-m", "hf-deepseek-v4", "--functions", GET_WEATHER_SOURCE, WEATHER)
+        assert first.stdout == "It is sunny and 21°C in Paris.\n"
+        second = invoke("-c", "--functions", GET_WEATHER_SOURCE, "And in Rome?")
+        assert second.stdout == "I would look it up.\n"
+    else:
+        talk = invoke(
+            "chat",
+            "-m",
+            "hf-deepseek-v4",
+            "--functions",
+            GET_WEATHER_SOURCE,
+            input=f"{WEATHER}\nAnd in Rome?\nquit\n",
+        )
+        assert "It is sunny and 21°C in Paris." in talk.output and "I would look it up." in talk.output
+    assert sent[1].body["messages"] == [{"role": "user", "content": WEATHER}, CALLED[field], RESULT]
+    assert sent[2].body["messages"] == [
+        {"role": "user", "content": WEATHER},
+        {"role": "assistant", "tool_calls": [CALL]},
+        RESULT,
+        {"role": "assistant", "content": "It is sunny and 21°C in Paris."},
+        {"role": "user", "content": "And in Rome?"},
+    ]
+    assert [s.body["model"] for s in sent] == [DEEPSEEK] + [f"{DEEPSEEK}:together"] * 2
+
+
+def test_reasoning_of_unknown_origin_is_not_sent_back():
+    """Reasoning from before this version, or from another plugin's turn: no field to send it in."""
+    from llm.parts import Message, ReasoningPart, TextPart, ToolCallPart
+
+    model = llm.get_model("hf-deepseek-v4")
+    messages = [
+        Message(role="user", parts=[TextPart(text=WEATHER)]),
+        Message(
+            role="assistant",
+            parts=[
+                ReasoningPart(text="I should look it up."),
+                ToolCallPart(name="get_weather", arguments={"location": "Paris"}, tool_call_id="call_1"),
+            ],
+        ),
+    ]
+    body = llm_hf_inference.request_body(model.spec, llm.Prompt(None, model, messages=messages), True, None)
+    assert body["messages"][1] == {"role": "assistant", "tool_calls": [CALL]}
