@@ -246,7 +246,7 @@ def warn_once(key, message: str) -> None:
     """One line on stderr per process for each thing gone wrong in our files: never a crash."""
     if key not in _warned:
         _warned.add(key)
-        print(f"llm-hf-inference: {message}", file=sys.stderr)
+        say(f"llm-hf-inference: {message}")
 
 
 def _finite(value) -> bool:
@@ -1411,10 +1411,7 @@ class Attempts:
         return self._next(None, f"Could not reach {self.request.host} ({type(ex).__name__})")
 
     def _unpin(self, reason: str) -> float:
-        print(
-            f"{self.request.pinned} did not answer ({reason}); asking the router for another provider",
-            file=sys.stderr,
-        )
+        say(f"{self.request.pinned} did not answer ({reason}); asking the router for another provider")
         self.request.unpin()
         self.number = 1
         return 0.0
@@ -1424,7 +1421,7 @@ class Attempts:
             wait = 2.0 ** (self.number - 1) * random.uniform(0.5, 1.0)
         wait = max(0.0, min(wait, MAX_WAIT))
         self.number += 1
-        print(f"{reason}, retrying in {wait:.1f}s (attempt {self.number}/{self.total})", file=sys.stderr)
+        say(f"{reason}, retrying in {wait:.1f}s (attempt {self.number}/{self.total})")
         return wait
 
 
@@ -1496,10 +1493,19 @@ def transport_error(request: HFRequest, ex: httpx2.HTTPError) -> llm.ModelError:
 EMBED_CONCURRENCY = 4  # requests in flight for one call: enough to hide latency, few enough for a rate limit
 
 
-def post(request: HFRequest) -> tuple:
-    """POST ``request``; the answer's headers and body, retrying as :class:`Attempts` says."""
+class Stopped(Exception):
+    """The call this request belongs to was given up (Ctrl-C): nothing more is sent."""
+
+
+def post(request: HFRequest, stop: threading.Event | None = None) -> tuple:
+    """POST ``request``; the answer's headers and body, retrying as :class:`Attempts` says.
+
+    Nothing is sent once ``stop`` is set (the user pressed Ctrl-C), not even a retry.
+    """
     attempts = Attempts(request)
     while True:
+        if stop is not None and stop.is_set():
+            raise Stopped
         try:
             http = sync_client().post(
                 _parsed(request.url), json=request.body, headers=request.headers, timeout=_timeout(request)
@@ -1513,13 +1519,45 @@ def post(request: HFRequest) -> tuple:
 
 
 def in_parallel(work, batches: list) -> list:
-    """``work`` on each batch, a few at a time on the pooled client; the results in the batches' order."""
-    if len(batches) == 1:
-        return [work(batches[0])]
-    import concurrent.futures
+    """``work(batch, stop)`` on each batch, a few at a time on the pooled client; results in batch order.
 
-    with concurrent.futures.ThreadPoolExecutor(min(EMBED_CONCURRENCY, len(batches))) as pool:
-        return list(pool.map(work, batches))
+    The first error stops the rest and is raised. On Ctrl-C, ``stop`` tells the workers to send
+    nothing more, and the call ends at once: they are daemon threads, so a request still under way
+    never holds up llm's exit (a thread pool's would, for as long as its retries take).
+    """
+    stop = threading.Event()
+    if len(batches) == 1:
+        return [work(batches[0], stop)]
+    results: list = [None] * len(batches)
+    errors: list = []
+    queue = iter(list(enumerate(batches)))
+    lock = threading.Lock()
+
+    def worker():
+        while not stop.is_set():
+            with lock:
+                number, batch = next(queue, (None, None))
+            if batch is None:
+                return
+            try:
+                results[number] = work(batch, stop)
+            except BaseException as ex:  # noqa: BLE001 - raised again in the calling thread
+                errors.append(ex)
+                stop.set()
+
+    threads = [
+        threading.Thread(target=worker, daemon=True) for _ in range(min(EMBED_CONCURRENCY, len(batches)))
+    ]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        stop.set()
+    if errors:
+        raise errors[0]  # the first error: those after it are workers told to stop
+    return results
 
 
 # ---------------------------------------------------------------- errors
@@ -1602,9 +1640,23 @@ def _hint(status: int, data: dict, bill_to: str | None, kind: str = "chat") -> s
 _SECRET = r"(?i)\bhf_[A-Za-z0-9]{6,}|\b(Bearer)\s+[^\s'\"]+"
 
 
+# C0 and C1 controls, and the marks that reorder text: what a terminal obeys rather than shows.
+_CONTROL = r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]+"
+
+
 def redact(text: str) -> str:
-    """Text with any Hugging Face token or bearer credential masked: servers and errors may echo one."""
+    """Server or error text, safe to print: any token or bearer credential masked (servers may echo
+    one), and control characters (a screen clear, a window title) made spaces."""
+    text = re.sub(_CONTROL, " ", text)
     return re.sub(_SECRET, lambda m: f"{m.group(1)} ***" if m.group(1) else "hf_***", text)
+
+
+def shown(value, limit: int = 200) -> str:
+    """The start of what a server sent (text, bytes or JSON), for one line of an error message."""
+    if type(value) is bytes:
+        value = value[: limit * 4].decode("utf-8", "replace")
+    text = value if type(value) is str else json.dumps(value)
+    return redact(text[:limit])
 
 
 class EmbeddingError(llm.ModelError, click.ClickException):
@@ -1853,7 +1905,7 @@ def whole_call(name: str, text: str) -> tuple:
         arguments = json.loads(text) if text.strip() else {}
     except ValueError:
         raise llm.ModelError(
-            f"The model called tool '{name or '?'}' with arguments that are not valid JSON: {text[:200]}"
+            f"The model called tool '{name or '?'}' with arguments that are not valid JSON: {shown(text)}"
         ) from None
     if not isinstance(arguments, dict):
         raise llm.ModelError(f"The model called tool '{name or '?'}' with arguments that are not an object")
@@ -1933,7 +1985,7 @@ class AnswerReader:
         except llm.ModelError as ex:
             error = ex
         except ValueError:
-            error = llm.ModelError(f"{self.who} sent an event that is not JSON: {payload[:200]!r}")
+            error = llm.ModelError(f"{self.who} sent an event that is not JSON: {shown(payload)}")
         except EventTooLarge:
             error = llm.ModelError(
                 f"{self.who} sent an event of over {MAX_EVENT // 2**20} MiB; stopped reading a broken stream"
@@ -2037,7 +2089,7 @@ class AnswerReader:
         self.logprobs.extend(content)
 
     def _unexpected(self, chunk) -> llm.ModelError:
-        return llm.ModelError(f"{self.who} sent an unexpected answer: {json.dumps(chunk)[:200]}")
+        return llm.ModelError(f"{self.who} sent an unexpected answer: {shown(chunk)}")
 
     def _emit(self, kind: str, text, chunk) -> None:
         if type(text) is not str:
@@ -2112,7 +2164,7 @@ class AnswerReader:
         try:
             answer = _parse_json(body)
         except ValueError:
-            raise llm.ModelError(f"{self.who} sent an answer that is not JSON: {body[:200]}") from None
+            raise llm.ModelError(f"{self.who} sent an answer that is not JSON: {shown(body)}") from None
         self.handle(answer)
 
 
@@ -2166,17 +2218,18 @@ def record_answer(response, reader: AnswerReader) -> None:
 # ---- embeddings: every answer shape to one vector a text
 
 
-def vectors_of(data, count: int, who: str) -> list:
+def vectors_of(data, count: int, who: str, exact: bool = True) -> list:
     """One vector a text from any answer shape, checked: never a wrong vector stored.
 
     OpenAI-style ``{"data": [{"index", "embedding"}]}`` is put in ``index``
     order; hf-inference's pooled ``[[dim], …]`` is used as sent; its per-token
     ``[n, 1, tokens, dim]`` (plain transformers models) is mean-pooled.
+    ``exact=False`` skips looking for booleans, for an answer that has no ``true`` or ``false``.
     """
     if type(data) is dict:
         items = data.get("data")
         if type(items) is not list or not all(type(i) is dict and type(i.get("index")) is int for i in items):
-            raise EmbeddingError(f"{who} sent embeddings without their index: {json.dumps(data)[:200]}")
+            raise EmbeddingError(f"{who} sent embeddings without their index: {shown(data)}")
         items = sorted(items, key=lambda item: item["index"])
         if [item["index"] for item in items] != list(range(count)):
             raise EmbeddingError(f"{who} sent {len(items)} embeddings for {count} texts")
@@ -2186,12 +2239,12 @@ def vectors_of(data, count: int, who: str) -> list:
     if type(data) is not list or len(data) != count:
         size = len(data) if type(data) is list else "no"
         raise EmbeddingError(f"{who} sent {size} embeddings for {count} texts")
-    vectors = [_pooled(item, who) for item in data]
-    _check_vectors(vectors, len(vectors[0]) if vectors else 0, who)
+    vectors = [_pooled(item, who, exact) for item in data]
+    _check_vectors(vectors, who, exact)
     return vectors
 
 
-def _pooled(item, who: str) -> list:
+def _pooled(item, who: str, exact: bool) -> list:
     if (
         type(item) is list
         and len(item) == 1
@@ -2201,58 +2254,83 @@ def _pooled(item, who: str) -> list:
     ):
         item = item[0]  # [1, tokens, dim]
     if type(item) is list and item and type(item[0]) is list:
-        _check_vectors(item, len(item[0]), who)
+        _check_vectors(item, who, exact)
         return [math.fsum(column) / len(item) for column in zip(*item, strict=True)]  # the mean over tokens
     return item
 
 
-def _check_vectors(vectors: list, dim: int, who: str) -> None:
-    """Every vector a list of ``dim`` finite numbers (sum() is the fast test: it refuses non-numbers)."""
+_NUMBERS = {int, float}
+
+
+def _check_vectors(vectors: list, who: str, exact: bool) -> None:
+    """Every vector a list of as many finite numbers as the first (sum() refuses what is not a number).
+
+    Booleans sum as numbers: ``exact`` looks at every value's type too (the slow test, so it runs
+    only for an answer that has a ``true`` or a ``false`` in it).
+    """
+    dim = len(vectors[0]) if vectors and type(vectors[0]) is list else 0
     try:
         good = dim > 0 and all(type(v) is list and len(v) == dim and math.isfinite(sum(v)) for v in vectors)
-    except TypeError:
+        good = good and (not exact or all(set(map(type, v)) <= _NUMBERS for v in vectors))
+    except (TypeError, OverflowError):  # not numbers; integers too large for a float
         good = False
     if not good:
-        raise EmbeddingError(f"{who} sent embeddings of an unexpected shape: {json.dumps(vectors)[:200]}")
+        raise EmbeddingError(f"{who} sent embeddings of an unexpected shape: {shown(vectors)}")
+
+
+def even_batches(texts: list, most: int) -> list:
+    """``texts`` in as few batches of at most ``most`` as can be, as even as can be (100 by 32: 4 of 25)."""
+    if not texts:
+        return []
+    count = -(-len(texts) // most)
+    size = -(-len(texts) // count)
+    return [texts[start : start + size] for start in range(0, len(texts), size)]
 
 
 def embed_texts(model: "HFEmbedding", texts: list, key: str | None) -> list:
-    """The vectors of ``texts``, in order: batches of at most ``model.max_batch``, a few at once."""
-    size = model.max_batch
-    batches = [texts[start : start + size] for start in range(0, len(texts), size)]
+    """The vectors of ``texts``, in order: even batches of at most ``model.max_batch``, a few at once.
+
+    All of one length, and the length this model gave before in this process: else nothing of the
+    call is stored (llm stores what this returns).
+    """
+    batches = even_batches(texts, model.max_batch)
     if not batches:
         return []
     try:
-        parts = in_parallel(lambda batch: embed_fitting(model, batch, key), batches)
+        parts = in_parallel(lambda batch, stop: embed_fitting(model, batch, key, stop), batches)
     except llm.ModelError as ex:
         raise (ex if isinstance(ex, EmbeddingError) else EmbeddingError(str(ex))) from None
-    return [vector for part in parts for vector in part]
+    vectors = [vector for part in parts for vector in part]
+    lengths = sorted(
+        {len(vector) for vector in vectors} | ({model.dimensions} if model.dimensions else set())
+    )
+    if len(lengths) > 1:
+        raise EmbeddingError(
+            f"{model.model_id} answered with vectors of {' and '.join(map(str, lengths))} dimensions "
+            "in this process; they cannot be compared, so none of this call's were kept"
+        )
+    model.dimensions = lengths[0] if lengths else None
+    return vectors
 
 
-def embed_fitting(model: "HFEmbedding", texts: list, key: str | None) -> list:
+def embed_fitting(model: "HFEmbedding", texts: list, key: str | None, stop: threading.Event) -> list:
     """The vectors of ``texts`` in one request, or in smaller ones when the server says it takes fewer."""
     request = embed_request(model.spec, texts, key)
     try:
-        headers, body = post(request)
+        headers, body = post(request, stop)
     except HTTPStatusError as ex:
         limit = batch_limit(ex, len(texts))
         if limit is None or len(texts) <= 1:
             raise
         limit = min(limit, len(texts) - 1)  # always smaller than what was refused
         model.max_batch = min(model.max_batch, limit)  # the next calls split right away
-        return [
-            v
-            for start in range(0, len(texts), limit)
-            for v in embed_fitting(model, texts[start : start + limit], key)
-        ]
+        return [v for batch in even_batches(texts, limit) for v in embed_fitting(model, batch, key, stop)]
     who = headers.get("x-inference-provider") or request.host
     try:
         data = _parse_json(body.decode("utf-8", "replace"))
     except ValueError:
-        raise EmbeddingError(
-            f"{who} sent an answer that is not JSON: {body[:200].decode('utf-8', 'replace')}"
-        ) from None
-    return vectors_of(data, len(texts), who)
+        raise EmbeddingError(f"{who} sent an answer that is not JSON: {shown(body)}") from None
+    return vectors_of(data, len(texts), who, exact=b"true" in body or b"false" in body)
 
 
 # ---------------------------------------------------------------- model classes
@@ -2329,6 +2407,7 @@ class HFEmbedding(_HFKeys, llm.EmbeddingModel):
         self._keys_for(spec)
         self.model_id = spec.model_id
         self.max_batch = EMBED_BATCH  # lowered when a server says it takes fewer
+        self.dimensions: int | None = None  # the length of its vectors, once seen
 
     def get_key(self, explicit_key: str | None = None) -> str | None:
         """As chat's, its failures (no token, say) one line from llm's embedding commands too."""

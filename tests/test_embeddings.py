@@ -8,6 +8,7 @@ from fractions import Fraction
 
 import llm
 import pytest
+import sqlite_utils
 import yaml
 
 import llm_hf_inference
@@ -119,6 +120,13 @@ def test_deepinfra_has_its_own_route(sent, played, monkeypatch):
             [[float("nan"), 1.0], [1.0, 1.0]],
             "sent embeddings of an unexpected shape: [[NaN, 1.0], [1.0, 1.0]]",
         ),
+        ([None, [0.1, 0.2]], "sent embeddings of an unexpected shape: [null, [0.1, 0.2]]"),
+        ([0.5, [0.1, 0.2]], "sent embeddings of an unexpected shape: [0.5, [0.1, 0.2]]"),
+        ([[0.1, 0.2], None], "sent embeddings of an unexpected shape: [[0.1, 0.2], null]"),
+        ([[10**401, 0.2], [0.1, 0.2]], "sent embeddings of an unexpected shape: [[1" + "0" * 197),  # cut
+        ([[0.1, 10**401], [0.1, 0.2]], "sent embeddings of an unexpected shape: [[0.1, 1" + "0" * 192),
+        ([[True, 0.5], [0.5, 0.5]], "sent embeddings of an unexpected shape: [[true, 0.5], [0.5, 0.5]]"),
+        ([[[0.5, False]], [[0.5, 0.5]]], "sent embeddings of an unexpected shape: [[0.5, false]]"),
     ],
 )
 def test_a_shape_that_is_not_one_vector_a_text_is_an_error(answer, message):
@@ -241,7 +249,7 @@ def test_a_call_is_split_into_batches_sent_at_once_and_kept_in_order(embedder):
     texts = [f"text {n}" for n in range(100)]
     vectors = model("org/emb").embed_batch(texts)
     assert vectors == [[float(n), float(len(t))] for n, t in enumerate(texts)]
-    assert sorted(sizes(server)) == [4, 32, 32, 32]  # the first batch answered last
+    assert sorted(sizes(server)) == [25, 25, 25, 25]  # even: the call ends with its slowest sooner
     assert not all_four.broken
 
 
@@ -272,7 +280,7 @@ def test_embed_multi_through_a_collection(embedder):
     db = sqlite_utils.Database(llm.user_dir() / "embeddings.db")
     collection = llm.Collection("things", db, model=model("org/emb"))
     collection.embed_multi([(f"id{n}", f"text {n}") for n in range(250)])
-    assert sorted(sizes(server)) == sorted([32, 32, 32, 4] * 2 + [32, 18])
+    assert sizes(server) == [25] * 10  # llm sends 100, 100, 50: each split evenly
     assert collection.count() == 250
 
 
@@ -339,3 +347,120 @@ def test_no_usable_token_in_llm_embed_is_one_line(token, monkeypatch, sent):
     result = invoke("embed", "-m", "hf-minilm", "-c", "hi")
     assert (result.exit_code, result.output) == (1, f"Error: {message}\n")
     assert sent == []
+
+
+@LOCAL
+@pytest.mark.parametrize(
+    "answer, shape",
+    [
+        (b"[null, [0.5, 0.5]]", "[null, [0.5, 0.5]]"),
+        (b"[1, [0.5, 0.5]]", "[1, [0.5, 0.5]]"),
+        (b"[[true, false], [0.5, 0.5]]", "[[true, false], [0.5, 0.5]]"),
+        (b"[[1" + b"0" * 400 + b", 0.5], [0.5, 0.5]]", "[[1" + "0" * 197),
+    ],
+)
+def test_a_vector_that_is_not_numbers_is_one_line_in_llm_embed_multi(
+    answer, shape, fake, monkeypatch, tmp_path
+):
+    route = "POST /hf-inference/models/sentence-transformers/all-MiniLM-L6-v2/pipeline/feature-extraction"
+    server = fake({route: lambda seen: Answer(200, {"Content-Type": "application/json"}, answer)})
+    monkeypatch.setenv("LLM_HF_BASE_URL", server.url + "/v1")
+    (tmp_path / "texts.csv").write_text("id,content\n1,hi\n2,ho\n")
+    result = invoke("embed-multi", "things", str(tmp_path / "texts.csv"), "-m", "hf-minilm")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert (
+        result.stderr.splitlines()[-1] == f"Error: 127.0.0.1 sent embeddings of an unexpected shape: {shape}"
+    )
+
+
+@LOCAL
+def test_vectors_of_different_lengths_are_refused_whole_and_nothing_is_stored(fake, monkeypatch, tmp_path):
+    def feature(seen):
+        texts = json.loads(seen.body)["inputs"]
+        width = 9 if "text 40" in texts else 8  # one of the four batches answers 9 dimensions
+        return Answer.json([[0.5] * width for _ in texts])
+
+    route = "POST /hf-inference/models/sentence-transformers/all-MiniLM-L6-v2/pipeline/feature-extraction"
+    server = fake({route: feature})
+    monkeypatch.setenv("LLM_HF_BASE_URL", server.url + "/v1")
+    (tmp_path / "texts.csv").write_text("id,content\n" + "".join(f"{n},text {n}\n" for n in range(100)))
+    result = invoke("embed-multi", "things", str(tmp_path / "texts.csv"), "-m", "hf-minilm")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == (
+        "Error: hf/sentence-transformers/all-MiniLM-L6-v2 answered with vectors of 8 and 9 dimensions in "
+        "this process; they cannot be compared, so none of this call's were kept"
+    )
+    assert llm.Collection("things", sqlite_utils.Database(llm.user_dir() / "embeddings.db")).count() == 0
+
+
+@LOCAL
+def test_a_model_whose_vectors_change_length_within_a_process_is_refused(fake, monkeypatch):
+    widths = iter([8, 9])
+    route = "POST /hf-inference/models/org/emb/pipeline/feature-extraction"
+    server = fake({route: lambda seen: Answer.json([[0.5] * next(widths)])})
+    monkeypatch.setenv("LLM_HF_BASE_URL", server.url + "/v1")
+    embedding = model("org/emb")
+    assert embedding.embed("a") == [0.5] * 8
+    with pytest.raises(llm_hf_inference.EmbeddingError, match="vectors of 8 and 9 dimensions"):
+        embedding.embed("b")
+    assert len(server.seen) == 2
+
+
+@pytest.mark.parametrize(
+    "count, sizes",
+    [(100, [25] * 4), (32, [32]), (33, [17, 16]), (64, [32, 32]), (65, [22, 22, 21]), (1, [1])],
+)
+def test_batches_are_as_even_as_can_be(count, sizes):
+    batches = llm_hf_inference.even_batches(list(range(count)), 32)
+    assert [len(batch) for batch in batches] == sizes
+    assert [n for batch in batches for n in batch] == list(range(count))
+
+
+@LOCAL
+def test_ctrl_c_stops_a_call_at_once_and_sends_nothing_after_it(fake, monkeypatch):
+    import os
+    import signal
+
+    four = threading.Barrier(5, timeout=5)  # the four workers' first requests, and the Ctrl-C
+
+    def feature(seen):  # every request fails slowly, so each worker would retry again and again
+        if len(server.seen) <= 4:
+            four.wait()
+        time.sleep(0.3)
+        return Answer.json({"error": "Service Unavailable"}, status=503)
+
+    route = "POST /hf-inference/models/org/emb/pipeline/feature-extraction"
+    server = fake({route: feature})
+    monkeypatch.setenv("LLM_HF_BASE_URL", server.url + "/v1")
+    monkeypatch.setattr(llm_hf_inference, "sleep", lambda seconds: time.sleep(0.05))
+    ctrl_c_at = []
+
+    def ctrl_c():
+        four.wait()
+        ctrl_c_at.append(time.monotonic())
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=ctrl_c, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        model("org/emb").embed_batch([f"text {n}" for n in range(320)])  # ten batches, four at a time
+    stopped = time.monotonic()
+    time.sleep(0.8)  # the four requests under way end; no worker sends another, not even a retry
+    assert len(server.seen) == 4
+    assert stopped - ctrl_c_at[0] < 0.5
+
+
+def test_lines_from_parallel_requests_are_written_whole(monkeypatch):
+    writes = []
+
+    class Recorder:
+        def write(self, text):
+            writes.append(text)
+
+        def flush(self):
+            pass
+
+    monkeypatch.setattr("sys.stderr", Recorder())
+    llm_hf_inference.Attempts(llm_hf_inference.HFRequest("https://a.example/x", {}, {}, 1, None))._next(
+        1.0, "Rate limited by together"
+    )
+    assert writes == ["Rate limited by together, retrying in 1.0s (attempt 2/3)\n"]
