@@ -545,8 +545,11 @@ def write_file(path: pathlib.Path, text: str) -> None:
 
 
 @contextlib.contextmanager
-def locked(path: pathlib.Path):
-    """Hold an exclusive lock beside ``path`` for a read-modify-write between processes."""
+def locked(path: pathlib.Path, wait: bool = True):
+    """Hold an exclusive lock beside ``path`` for a read-modify-write between processes.
+
+    ``wait=False``: an OSError at once when another process holds it.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(path.name + ".lock"), "a+b") as lock:
         if sys.platform == "win32":  # pragma: no cover - the tests run on Linux
@@ -554,7 +557,7 @@ def locked(path: pathlib.Path):
 
             lock.seek(0)
             lock_file = functools.partial(msvcrt.locking, lock.fileno())
-            lock_file(msvcrt.LK_LOCK, 1)
+            lock_file(msvcrt.LK_LOCK if wait else msvcrt.LK_NBLCK, 1)
             try:
                 yield
             finally:
@@ -563,7 +566,7 @@ def locked(path: pathlib.Path):
         else:
             import fcntl
 
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
             try:
                 yield
             finally:
@@ -945,7 +948,20 @@ class HFRequest:
     to_router: bool = True  # whether the catalog may be refreshed beside it
     prices: dict | None = None  # provider → (input, output) USD per 1M tokens, from the catalog
     pinned: str | None = None  # the provider the conversation stays with, while it answers
-    kind: str = "chat"  # or "embeddings": which hints its errors get
+    kind: str = "chat"  # or "embeddings", "hub": which hints its errors get
+    max_body: int = 0  # bytes a whole answer may have (0: the kind's cap); a stream's events have theirs
+
+    @property
+    def deadline(self) -> float | None:
+        """Seconds the whole exchange may take, answer included: twice its timeout, except a stream.
+
+        A stream shows its answer as it comes, so only its silences are timed (the read timeout).
+        """
+        return None if self.body.get("stream") else 2 * self.timeout
+
+    @property
+    def cap(self) -> int:
+        return self.max_body or MAX_ANSWER[self.kind]
 
     def unpin(self) -> None:
         """Send the model without its pinned provider: the router chooses again."""
@@ -1209,6 +1225,39 @@ def embed_request(spec: EmbedSpec, texts: list, key: str | None) -> HFRequest:
 
 # ---------------------------------------------------------------- transport
 
+# The most a whole (not streamed) answer may decode to: far past any real one, so memory stays bounded.
+MAX_ANSWER = {
+    "chat": 64 * 2**20,  # a 100k-token answer with five logprobs a token is ~40 MB of JSON
+    # Per-token vectors (plain transformers models) of 32 texts of 1,024 tokens at 768 dimensions
+    # are ~500 MB of JSON; pooled ones are a few MB.
+    "embeddings": 768 * 2**20,
+    "hub": 64 * 2**20,  # the router's catalog is ~2 MB at 3,000 models; a Hub search page less
+}
+MAX_ERROR_BODY = 2**20  # an error answer: the start is enough to say what went wrong
+
+
+class TooSlow(httpx2.TimeoutException):
+    """The whole answer did not come within the request's deadline."""
+
+
+class Redirected(llm.ModelError):
+    """A server answered a POST with a redirect that would turn it into a GET."""
+
+
+def _refuse_post_redirect(response: httpx2.Response) -> None:
+    """httpx2 follows a 301, 302 or 303 to a POST as a GET: a different request. Say where it went."""
+    if response.request.method == "POST" and response.status_code in (301, 302, 303):
+        where = redact(response.headers.get("location", "?"))
+        raise Redirected(
+            f"{response.request.url.host} redirected the request to {where} ({response.status_code}); "
+            "it is not sent again as a GET: check the server's URL"
+        )
+
+
+async def _refuse_post_redirect_async(response: httpx2.Response) -> None:
+    _refuse_post_redirect(response)
+
+
 _sync_client: httpx2.Client | None = None
 _async_clients: dict = {}  # event loop → its client
 _clients_lock = threading.Lock()
@@ -1220,9 +1269,15 @@ PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY")
 
 def _new_client(cls):
     """A pooled client; a ModelError naming the setting at fault when the environment breaks it."""
+    hook = _refuse_post_redirect_async if cls is httpx2.AsyncClient else _refuse_post_redirect
     try:
-        return cls(headers={"User-Agent": _USER_AGENT}, limits=POOL_LIMITS, follow_redirects=True)
-    except (ImportError, OSError, ValueError, httpx2.HTTPError) as ex:
+        return cls(
+            headers={"User-Agent": _USER_AGENT},
+            limits=POOL_LIMITS,
+            follow_redirects=True,
+            event_hooks={"response": [hook]},
+        )
+    except (ImportError, OSError, ValueError, httpx2.HTTPError, httpx2.InvalidURL) as ex:
         settings = environment_at_fault(ex)
         where = f"; check {', '.join(settings)}" if settings else ""
         raise llm.ModelError(f"Cannot set up HTTP connections: {redact(str(ex))}{where}") from None
@@ -1260,6 +1315,49 @@ def async_client() -> httpx2.AsyncClient:
     return client
 
 
+def _ends(request: HFRequest) -> float | None:
+    """When an attempt at ``request`` must be over (time.monotonic), or None: a stream, timed by reads."""
+    return None if request.deadline is None else time.monotonic() + request.deadline
+
+
+def _too_slow(request: HFRequest) -> TooSlow:
+    return TooSlow(f"no whole answer within {request.deadline:g} seconds")
+
+
+def read_body(http: httpx2.Response, request: HFRequest, ends: float | None) -> bytes:
+    """A whole answer, read by read: within the request's deadline and cap (an error answer: its start)."""
+    cap = request.cap if http.status_code < 400 else MAX_ERROR_BODY
+    pieces, size = [], 0
+    for data in http.iter_bytes():
+        pieces.append(data)
+        size += len(data)
+        if size > cap:
+            if http.status_code >= 400:
+                break
+            raise too_large(http.headers.get("x-inference-provider") or request.host, request)
+        if ends is not None and time.monotonic() > ends:
+            raise _too_slow(request)
+    return b"".join(pieces)
+
+
+async def read_body_async(http: httpx2.Response, request: HFRequest, ends: float | None) -> bytes:
+    """The async twin of :func:`read_body` (for an error answer: a chat stream reads its own body)."""
+    pieces, size = [], 0
+    async for data in http.aiter_bytes():
+        pieces.append(data)
+        size += len(data)
+        if size > MAX_ERROR_BODY:
+            break
+        if ends is not None and time.monotonic() > ends:
+            raise _too_slow(request)
+    return b"".join(pieces)
+
+
+def too_large(who: str, request: HFRequest) -> llm.ModelError:
+    error = EmbeddingError if request.kind == "embeddings" else llm.ModelError
+    return error(f"{who} sent an answer of over {request.cap // 2**20} MiB; stopped reading it")
+
+
 def _timeout(request: HFRequest) -> httpx2.Timeout:
     # pool=None: waiting for one of our own connections is never the server's silence
     return httpx2.Timeout(request.timeout, connect=CONNECT_TIMEOUT, pool=None)
@@ -1271,7 +1369,14 @@ def _parsed(url: str) -> httpx2.URL:
     return httpx2.URL(url)
 
 
-CATALOG_TIMEOUT = httpx2.Timeout(5.0, connect=2.0)
+HUB_TIMEOUT = 5.0  # seconds of silence for the catalog, the Hub's search and whoami (10 for a whole answer)
+
+
+def hub_request(url: str, headers: dict | None = None) -> HFRequest:
+    """A GET of the router's catalog or the Hub's API: no body, no bill, no retries."""
+    return HFRequest(url, headers or {}, {}, HUB_TIMEOUT, None, retries=0, to_router=False, kind="hub")
+
+
 CATALOG_RETRY = 300.0  # seconds before a process tries a failed background refresh again
 REFRESH_EXIT_WAIT = 0.1  # seconds llm's exit waits for a refresh still writing
 _refresh: threading.Thread | None = None
@@ -1294,9 +1399,41 @@ def refresh_beside(request: "HFRequest") -> None:
         _refresh.start()
 
 
+REFRESH_MARK = "hf-inference-catalog.refreshing"  # when some llm process last began a refresh
+
+
+def claim_refresh() -> bool:
+    """Whether this process refreshes the stale catalog: no llm process began to in CATALOG_RETRY.
+
+    Never waits: a process that finds the mark locked leaves the refresh to the one holding it, so
+    a hundred llm processes started at once download the catalog once.
+    """
+    path = llm.user_dir() / REFRESH_MARK
+    try:
+        with locked(path, wait=False):
+            try:
+                began = float(path.read_text(encoding="utf-8") or 0)
+            except (OSError, ValueError):
+                began = 0.0
+            if abs(time.time() - began) < CATALOG_RETRY:  # abs: a clock set back does not block it
+                return False
+            write_file(path, repr(time.time()))
+            return True
+    except OSError:  # another process holds the mark, or the directory is read-only
+        return False
+
+
 def _refresh_quietly() -> None:
-    with contextlib.suppress(Exception):  # a failed refresh is tried again by a later process
-        store_catalog(sync_client().get(catalog_url(), timeout=CATALOG_TIMEOUT).raise_for_status().content)
+    if not claim_refresh():
+        return
+    try:
+        status, _, body = exchange(hub_request(catalog_url()), "GET")
+        if status >= 400:
+            raise ValueError(f"HTTP {status}")
+        store_catalog(body)
+    except Exception as ex:  # noqa: BLE001 - a failed refresh is tried again later; never the prompt's
+        if os.environ.get("LLM_HF_DEBUG"):
+            say(f"llm-hf-inference: the catalog refresh beside the prompt failed: {redact(str(ex))}")
 
 
 def wait_for_refresh(seconds: float = REFRESH_EXIT_WAIT) -> None:
@@ -1324,6 +1461,7 @@ def send(request: HFRequest, response):
     attempts = Attempts(request)
     while True:
         reader = AnswerReader(response, request)
+        ends = _ends(request)
         try:
             with sync_client().stream(
                 "POST",
@@ -1336,8 +1474,10 @@ def send(request: HFRequest, response):
                     reader.start(http.headers)
                     for data in http.iter_bytes():
                         yield from reader.feed(data)
+                        if ends is not None and time.monotonic() > ends:
+                            raise _too_slow(request)
                     break
-                wait = attempts.after_status(http.status_code, http.headers, http.read())
+                wait = attempts.after_status(http.status_code, http.headers, read_body(http, request, ends))
         except httpx2.HTTPError as ex:
             wait = attempts.after_error(ex, reader.shown)
         sleep(wait)
@@ -1350,6 +1490,7 @@ async def send_async(request: HFRequest, response):
     attempts = Attempts(request)
     while True:
         reader = AnswerReader(response, request)
+        ends = _ends(request)
         try:
             async with async_client().stream(
                 "POST",
@@ -1363,8 +1504,11 @@ async def send_async(request: HFRequest, response):
                     async for data in http.aiter_bytes():
                         for event in reader.feed(data):
                             yield event
+                        if ends is not None and time.monotonic() > ends:
+                            raise _too_slow(request)
                     break
-                wait = attempts.after_status(http.status_code, http.headers, await http.aread())
+                body = await read_body_async(http, request, ends)
+                wait = attempts.after_status(http.status_code, http.headers, body)
         except httpx2.HTTPError as ex:
             wait = attempts.after_error(ex, reader.shown)
         await async_sleep(wait)
@@ -1403,7 +1547,7 @@ class Attempts:
         return self._next(server_wait(headers, error.data), RETRY_STATUSES[status].format(who=who))
 
     def after_error(self, ex: httpx2.HTTPError, shown: bool) -> float:
-        retry = isinstance(ex, RETRY_ERRORS) and not _certificate_failure(ex)
+        retry = isinstance(ex, RETRY_ERRORS) and not _certificate_failure(ex) and not _dns_failure(ex)
         if shown or not retry or self.number >= self.total:
             if self.request.pinned and retry and not shown:
                 return self._unpin(type(ex).__name__)
@@ -1450,6 +1594,26 @@ def _certificate_failure(ex: Exception) -> bool:
     return "CERTIFICATE_VERIFY_FAILED" in str(ex)
 
 
+def _dns_failure(ex: BaseException) -> bool:
+    """Whether the host's name could not be looked up: a second try a second later finds the same."""
+    import socket
+
+    seen = 0
+    while ex is not None and seen < 10:
+        if isinstance(ex, socket.gaierror):
+            return True
+        ex, seen = ex.__cause__ or ex.__context__, seen + 1
+    return False
+
+
+# What a user can do about a timeout, by the kind of request.
+TIMEOUT_HINTS = {
+    "chat": "wait longer with -o timeout SECONDS",
+    "embeddings": "try again, or another provider ('llm hf models --embeddings')",
+    "hub": "try again later",
+}
+
+
 def proxy_for(url: str) -> str | None:
     """The environment variable whose proxy a request to ``url`` goes through, if any."""
     import urllib.request  # only on a failure: not at start-up
@@ -1476,11 +1640,17 @@ def transport_error(request: HFRequest, ex: httpx2.HTTPError) -> llm.ModelError:
             f"Could not verify the TLS certificate of {host} ({detail}); if your network inspects TLS, "
             "point SSL_CERT_FILE or SSL_CERT_DIR at its certificate authority"
         )
+    elif _dns_failure(ex):
+        message = f"Could not find {host}: its name does not resolve ({detail}); check it and your network"
     elif isinstance(ex, httpx2.ConnectTimeout):
         message = f"Could not connect to {host} within {CONNECT_TIMEOUT:g} seconds"
+    elif isinstance(ex, TooSlow):
+        message = f"{host} did not send its whole answer within {request.deadline:g} seconds "
+        message += f"(twice the timeout); {TIMEOUT_HINTS[request.kind]}"
     elif isinstance(ex, httpx2.TimeoutException):
-        message = f"{host} sent nothing for {request.timeout:g} seconds (timeout); "
-        message += "wait longer with -o timeout SECONDS"
+        message = (
+            f"{host} sent nothing for {request.timeout:g} seconds (timeout); {TIMEOUT_HINTS[request.kind]}"
+        )
     elif isinstance(ex, httpx2.ConnectError):
         message = f"Could not connect to {host}: {detail}"
     else:
@@ -1491,6 +1661,16 @@ def transport_error(request: HFRequest, ex: httpx2.HTTPError) -> llm.ModelError:
 # ---- embeddings: one plain POST a batch, a few batches at once
 
 EMBED_CONCURRENCY = 4  # requests in flight for one call: enough to hide latency, few enough for a rate limit
+
+
+def exchange(request: HFRequest, method: str = "POST") -> tuple:
+    """One plain request (not a chat stream): its status, headers and whole body, within its deadline."""
+    ends = _ends(request)
+    body = request.body if method == "POST" else None
+    with sync_client().stream(
+        method, _parsed(request.url), json=body, headers=request.headers, timeout=_timeout(request)
+    ) as http:
+        return http.status_code, http.headers, read_body(http, request, ends)
 
 
 class Stopped(Exception):
@@ -1507,12 +1687,10 @@ def post(request: HFRequest, stop: threading.Event | None = None) -> tuple:
         if stop is not None and stop.is_set():
             raise Stopped
         try:
-            http = sync_client().post(
-                _parsed(request.url), json=request.body, headers=request.headers, timeout=_timeout(request)
-            )
-            if http.status_code < 400:
-                return http.headers, http.content
-            wait = attempts.after_status(http.status_code, http.headers, http.content)
+            status, headers, body = exchange(request)
+            if status < 400:
+                return headers, body
+            wait = attempts.after_status(status, headers, body)
         except httpx2.HTTPError as ex:
             wait = attempts.after_error(ex, False)
         sleep(wait)
@@ -1937,6 +2115,7 @@ class AnswerReader:
         self.sse: SSEDecoder | None = None
         self.sniff = False  # a body not labelled as a stream: look at its start
         self.body: list = []
+        self.size = 0  # of the body kept whole (not a stream)
         self.events: list = []
         self.kind: str | None = None
         self.pending: list = []
@@ -1968,6 +2147,9 @@ class AnswerReader:
         """Yield the events of one read; an error event raises after the text before it."""
         if self.sse is None:
             self.body.append(data)
+            self.size += len(data)
+            if self.size > self.request.cap:
+                raise too_large(self.who, self.request)
             if not self.sniff:
                 return
             data, self.body = self._sniff(b"".join(self.body))
@@ -2445,28 +2627,47 @@ def register_embedding_models(register):
 # ---------------------------------------------------------------- llm hf commands
 # Each command is a few lines over the functions before it: fetch or read, select, format.
 
-WHOAMI_URL = "https://huggingface.co/api/whoami-v2"
+
+def whoami_url() -> str:
+    return hub_url() + "/api/whoami-v2"
 
 
-def hub_get(url: str, headers: dict | None = None) -> httpx2.Response:
+class HubAnswer(NamedTuple):
+    headers: httpx2.Headers
+    body: bytes
+
+    def json(self):
+        """The answer's JSON, or None when it is not JSON."""
+        try:
+            return _parse_json(self.body.decode("utf-8", "replace"))
+        except ValueError:
+            return None
+
+    def next_page(self) -> str | None:
+        """The next page of a paginated answer: its ``Link: <…>; rel="next"``."""
+        link = re.search(r'<([^>]+)>\s*;\s*rel="?next"?', self.headers.get("link", ""))
+        return link.group(1) if link else None
+
+
+def hub_get(url: str, headers: dict | None = None) -> HubAnswer:
     """GET for the commands (redirects followed): the answer, or a ClickException saying what went wrong."""
+    request = hub_request(url, headers)
     try:
-        http = sync_client().get(url, headers=headers or {}, timeout=CATALOG_TIMEOUT)
+        status, answer_headers, body = exchange(request, "GET")
     except llm.ModelError as ex:
         raise click.ClickException(str(ex)) from None
     except httpx2.HTTPError as ex:
-        request = HFRequest(url, {}, {}, CATALOG_TIMEOUT.read, None)
         raise click.ClickException(str(transport_error(request, ex))) from None
-    if http.status_code >= 400:
-        raise click.ClickException(str(http_error(url, http.status_code, http.headers, http.content)))
-    return http
+    if status >= 400:
+        raise click.ClickException(str(http_error(url, status, answer_headers, body)))
+    return HubAnswer(answer_headers, body)
 
 
 def fetch_catalog() -> tuple:
     """Fetch and store the router's catalog: (added, removed, values left out); else a ClickException."""
     url = catalog_url()
     try:
-        return store_catalog(hub_get(url).content)
+        return store_catalog(hub_get(url).body)
     except (ValueError, OSError) as ex:
         host = urllib.parse.urlsplit(url).hostname
         raise click.ClickException(
@@ -2487,18 +2688,19 @@ def hub_search(task: str) -> list:
     )
     items: list = []
     for _ in range(HUB_PAGES):
-        http = hub_get(url)
-        try:
-            page = http.json()
-        except ValueError:
-            page = None
+        answer = hub_get(url)
+        page = answer.json()
         if type(page) is not list:
             host = urllib.parse.urlsplit(url).hostname
             raise click.ClickException(f"{host} answered the model search with something that is not a list")
         items.extend(page)
-        url = http.links.get("next", {}).get("url")
+        url = answer.next_page()
         if not url:
-            break
+            return items
+    say(
+        f"llm-hf-inference: the Hub's search for {task} models has more than {HUB_PAGES} pages; "
+        f"kept the first {len(items)} models"
+    )
     return items
 
 
@@ -2789,7 +2991,7 @@ def parse_since(since: str) -> str:
 def whoami_lines(me) -> list:
     """The account, organisations and token role of a whoami-v2 answer, whatever its shape."""
     if type(me) is not dict:
-        raise click.ClickException("huggingface.co answered whoami with something that is not an account")
+        raise click.ClickException("The Hub answered whoami with something that is not an account")
 
     def text(value, default="?"):
         return value if type(value) is str and value else default
@@ -2948,14 +3150,14 @@ def spend_command(since, model, json_, database):
 @click.option("--key", help="A token, or the name of a stored key")
 def whoami_command(key):
     "Check the Hugging Face token: its account, organisations and role"
+    url = whoami_url()
     try:
-        token = hf_token(key)
+        token = key_for(url, key, None, override=True)  # HF_ENDPOINT elsewhere: LLM_HF_KEY or --key
     except (llm.NeedsKeyException, llm.ModelError) as ex:
         raise click.ClickException(str(ex)) from None
-    try:
-        me = hub_get(WHOAMI_URL, {"Authorization": f"Bearer {token}"}).json()
-    except ValueError:
-        me = None
+    if token is None:
+        raise click.ClickException(f"No key for {urllib.parse.urlsplit(url).hostname}: give one with --key")
+    me = hub_get(url, {"Authorization": f"Bearer {token}"}).json()
     click.echo("\n".join(whoami_lines(me)))
 
 

@@ -1,5 +1,6 @@
 """A local HTTP server for tests that cassettes cannot express: slow, endless, redirecting, concurrent."""
 
+import contextlib
 import http.server
 import json
 import pathlib
@@ -54,6 +55,9 @@ class FakeServer:
             do_GET = do_POST = do_CONNECT = handle_one
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.handle_error = lambda request, address: (
+            None
+        )  # a client that hung up: not the test's output
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True).start()
@@ -66,7 +70,8 @@ class FakeServer:
         if isinstance(answer.body, bytes):
             handler.send_header("Content-Length", str(len(answer.body)))
             handler.end_headers()
-            handler.wfile.write(answer.body)
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # a client that stopped reading
+                handler.wfile.write(answer.body)
             return
         handler.send_header("Connection", "close")
         handler.end_headers()

@@ -420,12 +420,24 @@ def test_whoami_of_any_shape(answer, lines):
 @LOCAL
 def test_whoami_answered_with_html_is_one_line(fake, monkeypatch):
     server = fake({"GET /api/whoami-v2": lambda seen: Answer(200, {"Content-Type": "text/html"}, b"<html>")})
-    monkeypatch.setattr(llm_hf_inference, "WHOAMI_URL", server.url + "/api/whoami-v2")
+    monkeypatch.setenv("HF_ENDPOINT", server.url)  # the Hub's own override: whoami follows it too
+    monkeypatch.setenv("LLM_HF_KEY", TEST_TOKEN)  # 127.0.0.1 is not huggingface.co: the key says so
     result = invoke("hf", "whoami")
     assert (result.exit_code, result.output) == (
         1,
-        "Error: huggingface.co answered whoami with something that is not an account\n",
+        "Error: The Hub answered whoami with something that is not an account\n",
     )
+    assert server.seen[0].headers["Authorization"] == f"Bearer {TEST_TOKEN}"
+
+
+@LOCAL
+def test_whoami_sends_the_hf_token_to_no_hf_endpoint_that_is_not_huggingface_co(fake, monkeypatch):
+    server = fake({})
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    result = invoke("hf", "whoami")
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr.splitlines()[-1] == "Error: No key for 127.0.0.1: give one with --key"
+    assert server.seen == []
 
 
 # -- 8. waits that are not numbers

@@ -1,0 +1,353 @@
+"""Every request ends: deadlines, size caps, names that do not resolve, redirects, proxies, one refresh."""
+
+import gzip
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import llm
+import pytest
+
+import llm_hf_inference
+from conftest import ROOT, TEST_TOKEN
+from fakeserver import Answer, catalog_answer, chat_answer
+from helpers import invoke, run
+
+LOCAL = pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
+QUESTION = "What is deep learning?"
+MINILM = "POST /hf-inference/models/sentence-transformers/all-MiniLM-L6-v2/pipeline/feature-extraction"
+
+
+def dribble(seconds: float = 0.05, forever: bytes = b" "):
+    """A body that never ends: a byte at a time, ``seconds`` apart (a read never waits long)."""
+
+    def pieces():
+        for _ in range(2000):
+            yield forever
+            time.sleep(seconds)
+
+    return pieces()
+
+
+@pytest.fixture
+def server(fake, monkeypatch):
+    """``server(routes)``: a stand-in for the router (chat and embeddings) and the Hub (HF_ENDPOINT)."""
+
+    def start(routes):
+        running = fake(routes)
+        monkeypatch.setattr(llm_hf_inference, "DEFAULT_BASE_URL", running.url + "/v1")
+        monkeypatch.setenv("HF_ENDPOINT", running.url)
+        monkeypatch.setenv("LLM_HF_KEY", TEST_TOKEN)
+        return running
+
+    return start
+
+
+# -- a whole answer has a deadline: twice its timeout
+
+
+@LOCAL
+@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+def test_a_no_stream_answer_that_never_ends_stops_at_twice_its_timeout(use_async, server):
+    server(
+        {
+            "POST /v1/chat/completions": lambda seen: Answer(
+                200, {"Content-Type": "application/json"}, dribble()
+            )
+        }
+    )
+    started = time.monotonic()
+    with pytest.raises(llm.ModelError) as raised:
+        run("hf-llama3.1", QUESTION, stream=False, timeout=0.3, use_async=use_async)
+    assert str(raised.value) == (
+        "127.0.0.1 did not send its whole answer within 0.6 seconds (twice the timeout); "
+        "wait longer with -o timeout SECONDS"
+    )
+    assert 0.6 <= time.monotonic() - started < 1.5
+
+
+@LOCAL
+def test_a_stream_is_timed_by_its_silences_only(server):
+    """A stream shows its answer as it comes: one longer than twice its timeout finishes."""
+    whole = chat_answer().body
+    size = len(whole) // 6 + 1
+
+    def slowly():
+        for start in range(0, len(whole), size):
+            yield whole[start : start + size]
+            time.sleep(0.25)
+
+    server(
+        {
+            "POST /v1/chat/completions": lambda seen: Answer(
+                200, {"Content-Type": "text/event-stream"}, slowly()
+            )
+        }
+    )
+    started = time.monotonic()
+    assert run("hf-llama3.1", QUESTION, timeout=0.5).text.startswith("Deep learning is")
+    assert time.monotonic() - started > 1.0
+
+
+@LOCAL
+@pytest.mark.parametrize(
+    "command, routes, hint",
+    [
+        (
+            ["embed", "-m", "hf-minilm", "-c", "hi"],
+            {MINILM: lambda seen: Answer(200, {"Content-Type": "application/json"}, dribble())},
+            "127.0.0.1 did not send its whole answer within 0.6 seconds (twice the timeout); try again, "
+            "or another provider ('llm hf models --embeddings')",
+        ),
+        (
+            ["hf", "refresh"],
+            {"GET /v1/models": lambda seen: Answer(200, {"Content-Type": "application/json"}, dribble())},
+            "127.0.0.1 did not send its whole answer within 0.6 seconds (twice the timeout); try again later",
+        ),
+        (
+            ["hf", "whoami"],
+            {"GET /api/whoami-v2": lambda seen: Answer(200, {"Content-Type": "application/json"}, dribble())},
+            "127.0.0.1 did not send its whole answer within 0.6 seconds (twice the timeout); try again later",
+        ),
+    ],
+)
+def test_every_command_has_a_deadline_and_a_hint_it_can_follow(command, routes, hint, server, monkeypatch):
+    server(routes)
+    monkeypatch.setattr(llm_hf_inference, "READ_TIMEOUT", 0.3)
+    monkeypatch.setattr(llm_hf_inference, "HUB_TIMEOUT", 0.3)
+    result = invoke(*command)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.splitlines()[0] == f"Error: {hint}"
+
+
+# -- a whole answer has a size cap
+
+
+def big_json(size: int) -> bytes:
+    return b'{"error": null, "pad": "' + b"x" * size + b'"}'
+
+
+@LOCAL
+@pytest.mark.parametrize(
+    "command, routes, kind, message",
+    [
+        (
+            ["-m", "hf-llama3.1", "--no-stream", "hi"],
+            {
+                "POST /v1/chat/completions": lambda seen: Answer(
+                    200, {"Content-Type": "application/json"}, big_json(2**21)
+                )
+            },
+            "chat",
+            "Error: 127.0.0.1 sent an answer of over 1 MiB; stopped reading it",
+        ),
+        (
+            ["embed", "-m", "hf-minilm", "-c", "hi"],
+            {MINILM: lambda seen: Answer(200, {"Content-Type": "application/json"}, big_json(2**21))},
+            "embeddings",
+            "Error: 127.0.0.1 sent an answer of over 1 MiB; stopped reading it",
+        ),
+        (
+            ["hf", "refresh"],
+            {
+                "GET /v1/models": lambda seen: Answer(
+                    200, {"Content-Type": "application/json"}, big_json(2**21)
+                )
+            },
+            "hub",
+            "Error: 127.0.0.1 sent an answer of over 1 MiB; stopped reading it",
+        ),
+    ],
+)
+def test_an_answer_past_its_cap_is_one_line(command, routes, kind, message, server, monkeypatch):
+    server(routes)
+    monkeypatch.setitem(llm_hf_inference.MAX_ANSWER, kind, 2**20)
+    result = invoke(*command)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.splitlines()[0] == message
+
+
+@LOCAL
+def test_a_gzip_bomb_is_stopped_at_the_cap_decoded(server, monkeypatch):
+    bomb = gzip.compress(b"[" + b" " * 200 * 2**20 + b"]", compresslevel=9)  # 200 MiB in ~200 kB
+    headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    server({"POST /v1/chat/completions": lambda seen: Answer(200, headers, bomb)})
+    monkeypatch.setitem(llm_hf_inference.MAX_ANSWER, "chat", 2**20)
+    with pytest.raises(llm.ModelError, match="sent an answer of over 1 MiB; stopped reading it"):
+        run("hf-llama3.1", QUESTION, stream=False)
+
+
+def test_the_caps_leave_room_for_real_answers():
+    """Per-token vectors of a full batch: 32 texts of 1,024 tokens at 768 dimensions, as JSON."""
+    one = json.dumps([[-0.123456789012345] * 768] * 1024)
+    assert 32 * len(one) < llm_hf_inference.MAX_ANSWER["embeddings"]
+    assert llm_hf_inference.MAX_ANSWER["chat"] >= 64 * 2**20 >= 2 * llm_hf_inference.MAX_EVENT
+
+
+# -- what cannot change is not retried; a POST never turns into a GET
+
+
+@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+def test_a_name_that_does_not_resolve_is_said_at_once(use_async, monkeypatch, capsys):
+    def no_such_name(*args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_such_name)
+    monkeypatch.setattr(llm_hf_inference, "sleep", lambda seconds: pytest.fail("retried"))
+    with pytest.raises(llm.ModelError) as raised:
+        run("hf-llama3.1", QUESTION, use_async=use_async)
+    assert str(raised.value) == (
+        "Could not find router.huggingface.co: its name does not resolve ([Errno -2] Name or service not "
+        "known); check it and your network"
+    )
+    assert capsys.readouterr().err == ""
+
+
+@LOCAL
+@pytest.mark.parametrize("status", [301, 302, 303])
+@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+def test_a_post_redirected_is_not_sent_again_as_a_get(status, use_async, server):
+    running = server({"POST /v1/chat/completions": lambda seen: Answer(status, {"Location": "/moved/here"})})
+    with pytest.raises(llm.ModelError) as raised:
+        run("hf-llama3.1", QUESTION, use_async=use_async)
+    assert str(raised.value) == (
+        f"127.0.0.1 redirected the request to /moved/here ({status}); it is not sent again as a GET: "
+        "check the server's URL"
+    )
+    assert running.paths() == ["/v1/chat/completions"]
+
+
+@LOCAL
+def test_a_post_redirected_keeping_its_method_is_followed(server):
+    running = server(
+        {
+            "POST /v1/chat/completions": lambda seen: Answer(307, {"Location": "/v2/chat/completions"}),
+            "POST /v2/chat/completions": chat_answer,
+        }
+    )
+    assert run("hf-llama3.1", QUESTION).text.startswith("Deep learning is")
+    assert running.paths("POST") == ["/v1/chat/completions", "/v2/chat/completions"]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["-m", "hf-llama3.1", "hi"],
+        ["embed", "-m", "hf-minilm", "-c", "hi"],
+        ["similar", "things", "-c", "hi"],
+        ["hf", "refresh"],
+        ["hf", "whoami"],
+        ["hf", "models"],
+    ],
+)
+def test_a_proxy_setting_with_a_typo_is_one_line_naming_it(command, monkeypatch):
+    monkeypatch.setattr(llm_hf_inference, "_sync_client", None)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example.com:port")
+    if command[0] == "similar":
+        invoke("embed", "things", "1", "-m", "hf-minilm", "-c", "hi")  # fails too; makes no collection
+        llm.user_dir().mkdir(parents=True, exist_ok=True)
+        db = __import__("sqlite_utils").Database(llm.user_dir() / "embeddings.db")
+        llm.Collection("things", db, model_id="hf/sentence-transformers/all-MiniLM-L6-v2")
+    result = invoke(*command)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.splitlines()[-1] == (
+        "Error: Cannot set up HTTP connections: Invalid port: 'port'; check HTTPS_PROXY"
+    )
+
+
+# -- a day-old catalog is downloaded once, however many llm processes find it stale
+
+
+STALE_PROMPT = """
+import os, sys, time, llm, llm_hf_inference
+llm_hf_inference.DEFAULT_BASE_URL = sys.argv[1] + "/v1"
+print(llm.get_model("hf-llama3.1").prompt("hi").text()[:4])
+llm_hf_inference.wait_for_refresh(3)
+"""
+
+
+@LOCAL
+def test_many_processes_with_a_stale_catalog_download_it_once(fake, tmp_path):
+    answered = threading.Event()
+
+    def slow_catalog(seen):
+        answered.wait(3)  # every process has asked, or not, by then
+        return catalog_answer()
+
+    running = fake({"POST /v1/chat/completions": chat_answer, "GET /v1/models": slow_catalog})
+    user = tmp_path / "llm"
+    user.mkdir(exist_ok=True)
+    catalog = user / "hf-inference-catalog.json"
+    catalog.write_bytes(catalog_answer().body)
+    os.utime(catalog, (time.time() - 2 * 86400,) * 2)  # two days old
+    env = {**os.environ, "LLM_USER_PATH": str(user), "LLM_HF_KEY": TEST_TOKEN, "PYTHONPATH": str(ROOT)}
+    processes = [
+        subprocess.Popen([sys.executable, "-c", STALE_PROMPT, running.url], env=env, stdout=subprocess.PIPE)
+        for _ in range(6)
+    ]
+    outputs = [process.communicate(timeout=60)[0] for process in processes]
+    answered.set()
+    assert outputs == [b"Deep\n"] * 6
+    assert running.paths("GET") == ["/v1/models"]
+    assert running.paths("POST") == ["/v1/chat/completions"] * 6
+
+
+def test_the_refresh_mark_is_claimed_once_and_again_after_a_while(monkeypatch):
+    claims = []
+    start = threading.Barrier(20, timeout=5)
+
+    def claim():
+        start.wait()
+        claims.append(llm_hf_inference.claim_refresh())
+
+    threads = [threading.Thread(target=claim) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(claims) == [False] * 19 + [True]
+    assert llm_hf_inference.claim_refresh() is False
+    monkeypatch.setattr(llm_hf_inference, "CATALOG_RETRY", 0.0)
+    assert llm_hf_inference.claim_refresh() is True
+
+
+@LOCAL
+def test_a_failed_refresh_beside_a_prompt_says_why_under_llm_hf_debug(server, monkeypatch, capsys):
+    server({"GET /v1/models": lambda seen: Answer.json({"error": "down"}, status=500)})
+    monkeypatch.setenv("LLM_HF_DEBUG", "1")
+    llm_hf_inference._refresh_quietly()
+    assert capsys.readouterr().err == (
+        "llm-hf-inference: the catalog refresh beside the prompt failed: HTTP 500\n"
+    )
+
+
+# -- the Hub's search says when it stops early
+
+
+@LOCAL
+def test_a_hub_search_cut_short_says_so(server, monkeypatch, capsys):
+    def page(seen):
+        item = {
+            "id": "org/emb",
+            "inferenceProviderMapping": [
+                {
+                    "provider": "hf-inference",
+                    "providerId": "org/emb",
+                    "task": "feature-extraction",
+                    "status": "live",
+                }
+            ],
+        }
+        return Answer.json([item], Link=f'<{running.url}/api/models?page=next>; rel="next"')
+
+    running = server({"GET /api/models": page})
+    monkeypatch.setattr(llm_hf_inference, "HUB_PAGES", 3)
+    assert len(llm_hf_inference.hub_search("feature-extraction")) == 3
+    assert capsys.readouterr().err == (
+        "llm-hf-inference: the Hub's search for feature-extraction models has more than 3 pages; "
+        "kept the first 3 models\n"
+    )
