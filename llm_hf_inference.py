@@ -1751,14 +1751,19 @@ def _server_message(body: bytes) -> tuple[str, dict]:
     if isinstance(data, dict):
         error = data.get("error")
         if isinstance(error, dict):
-            error = error.get("message") or json.dumps(error)
+            error = error.get("message") or error
         message = error or data.get("message") or _detail_text(data.get("detail")) or text
-        return str(message), data
+        return _as_text(message), data
     if "<" in text and ">" in text:  # an HTML gateway page
         title = re.search(r"<title[^>]*>(.*?)</title>", text, re.S | re.I)
         text = title.group(1) if title else re.sub(r"<[^>]+>", " ", text)
     text = " ".join(text.split())
     return (text[:300] + "…" if len(text) > 300 else text), {}
+
+
+def _as_text(value) -> str:
+    """A value from an error body as text: a string as it is, anything else as JSON (never a repr)."""
+    return value if type(value) is str else json.dumps(value, ensure_ascii=False)
 
 
 def _detail_text(detail) -> str | None:
@@ -1767,13 +1772,14 @@ def _detail_text(detail) -> str | None:
     ``[{"loc": ["body", "messages"], "msg": "Field required", ...}]`` reads ``body.messages: Field required``.
     """
     if type(detail) is not list:
-        return detail if detail is None else str(detail)
+        return detail if detail is None else _as_text(detail)
     problems = []
     for item in detail:
         if type(item) is dict and item.get("msg"):
-            where = ".".join(str(part) for part in item.get("loc") or ())
-            problems.append(f"{where}: {item['msg']}" if where else str(item["msg"]))
-    return "; ".join(problems) or json.dumps(detail)
+            loc = item.get("loc") or ()
+            where = loc if type(loc) is str else ".".join(map(_as_text, loc)) if type(loc) is list else ""
+            problems.append(f"{where}: {_as_text(item['msg'])}" if where else _as_text(item["msg"]))
+    return "; ".join(problems) or _as_text(detail)
 
 
 EMBEDDING_HINTS = {
@@ -2350,27 +2356,46 @@ class AnswerReader:
         self.handle(answer)
 
 
+MAX_COST = 1e6  # USD: no prompt costs this much; a larger figure is a broken server's or catalog's
+
+
+def is_count(value) -> bool:
+    """A token count SQLite can store (llm logs them as 64-bit integers)."""
+    return type(value) is int and 0 <= value < 2**63
+
+
+def is_cost(value) -> bool:
+    return _finite(value) and 0 <= value <= MAX_COST
+
+
 def usage_counts(usage: dict) -> tuple:
-    """Input and output tokens, and the details of each side kept apart (as llm's OpenAI models do)."""
+    """Input and output tokens, and the details of each side kept apart (as llm's OpenAI models do).
+
+    A count that is not one (negative, fractional, past 64 bits) is left out, never logged.
+    """
     counts = [usage.get(k) for k in ("prompt_tokens", "completion_tokens")]
-    input_tokens, output_tokens = (n if type(n) is int else None for n in counts)
+    input_tokens, output_tokens = (n if is_count(n) else None for n in counts)
     details = {}
     for group in ("prompt_tokens_details", "completion_tokens_details"):
         values = usage.get(group)
-        kept = {k: v for k, v in values.items() if type(v) is int and v} if type(values) is dict else {}
+        kept = {k: v for k, v in values.items() if is_count(v) and v} if type(values) is dict else {}
         if kept:
             details[group] = kept
     return input_tokens, output_tokens, details
 
 
 def answer_cost(usage: dict, input_tokens, output_tokens, price) -> float | None:
-    """USD: the provider's own estimate, else the tokens at the catalog price of who answered."""
+    """USD: the provider's own estimate, else the tokens at the catalog price of who answered.
+
+    Only a cost that can be one (finite, not negative, under MAX_COST) is recorded.
+    """
     estimate = usage.get("estimated_cost")
-    if _finite(estimate):
+    if is_cost(estimate):
         return estimate
     if price is None or input_tokens is None or output_tokens is None:
         return None
-    return round((input_tokens * price[0] + output_tokens * price[1]) / 1e6, 12)
+    cost = round((input_tokens * price[0] + output_tokens * price[1]) / 1e6, 12)
+    return cost if is_cost(cost) else None
 
 
 def record_answer(response, reader: AnswerReader) -> None:
@@ -2764,7 +2789,11 @@ def _price_text(provider: dict | None) -> str:
     if provider.get("is_free"):
         return "free"
     price = price_of(provider)
-    return f"${price[0]:.2f}/${price[1]:.2f}" if price else "-"
+    return f"${_money(price[0])}/${_money(price[1])}" if price else "-"
+
+
+def _money(value: float) -> str:
+    return f"{value:.2f}" if value < 1e6 else f"{value:.3g}"  # 1e308 as 1e+308, not 309 digits
 
 
 def _cheapest(providers) -> dict | None:
@@ -2850,11 +2879,13 @@ def find_entry(model: str) -> dict:
 
 
 def check_new_model(repo_id: str, alias: str | None, base_url: str | None, embedding: bool = False) -> None:
-    """Refuse an 'llm hf add' that would take over another model or alias, or could never be sent."""
+    """Refuse an 'llm hf add' that could never be sent, or would take over a router model."""
     if embedding and not base_url:
         raise click.ClickException("--embedding needs --base-url: the router's come from 'llm hf refresh'")
     if not re.fullmatch(_REPO_ID, repo_id):
         raise click.ClickException(f"'{repo_id}' is not a model id: use the Hub's ORG/NAME or a plain name")
+    if alias is not None and not valid_alias(alias):
+        raise click.ClickException(f"{alias!r} is not an alias: no spaces, nothing unprintable")
     if base_url and urllib.parse.urlsplit(base_url).scheme not in ("http", "https"):
         raise click.ClickException("--base-url must be an http:// or https:// URL")
     router = {model_id.removeprefix("hf/") for model_id in router_rows()} - set(read_added())
@@ -2862,35 +2893,58 @@ def check_new_model(repo_id: str, alias: str | None, base_url: str | None, embed
         raise click.ClickException(
             f"hf/{repo_id} is a router model already; add it only with --base-url, to send it elsewhere"
         )
-    if alias:
-        try:
-            owner = (llm.get_embedding_model if embedding else llm.get_model)(alias).model_id
-        except llm.UnknownModelError:
-            return
-        if owner != f"hf/{repo_id}":
-            raise click.ClickException(f"'{alias}' already names {owner}; choose another alias")
+
+
+def check_alias_free(repo_id: str, alias: str, embedding: bool) -> None:
+    """Refuse an alias that names another model of any plugin (asked under the added-models lock)."""
+    try:
+        owner = (llm.get_embedding_model if embedding else llm.get_model)(alias).model_id
+    except llm.UnknownModelError:
+        return
+    if owner != f"hf/{repo_id}":
+        raise click.ClickException(f"'{alias}' already names {owner}; choose another alias")
+
+
+@contextlib.contextmanager
+def changing_added():
+    """The added-models file as it is, to change under its lock and write back whole.
+
+    A ClickException naming the file when it cannot be read or written: a file that cannot be read
+    is never replaced (what the user had there is not lost), and no partial file is left.
+    """
+    path = llm.user_dir() / ADDED_FILE
+    try:
+        with locked(path):
+            try:
+                added = json.loads(path.read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                added = {}
+            if type(added) is not dict:
+                raise ValueError("not an object")
+            yield added
+            write_json(path, added)
+    except (OSError, ValueError) as ex:
+        reason = ex.strerror if isinstance(ex, OSError) and ex.strerror else ex
+        raise click.ClickException(f"Cannot change {path}: {reason}") from None
 
 
 def add_model(repo_id: str, settings: dict) -> dict:
     """Add or update a model in the added-models file, under a lock; an earlier alias is kept."""
-    path = llm.user_dir() / ADDED_FILE
-    with locked(path):
-        added = read_added()
-        if "alias" not in settings and added.get(repo_id, {}).get("alias"):
-            settings["alias"] = added[repo_id]["alias"]
+    with changing_added() as added:
+        earlier = added.get(repo_id) if type(added.get(repo_id)) is dict else {}
+        if "alias" not in settings and valid_alias(earlier.get("alias")):
+            settings["alias"] = earlier["alias"]
+        if settings.get("alias"):
+            check_alias_free(repo_id, settings["alias"], settings.get("embedding", False))
         added[repo_id] = settings
-        write_json(path, added)
     return settings
 
 
 def remove_model(model_id: str) -> str:
-    path = llm.user_dir() / ADDED_FILE
-    with locked(path):
-        added = read_added()
+    with changing_added() as added:
         repo_id = model_id[3:] if model_id.startswith("hf/") and model_id[3:] in added else model_id
         if added.pop(repo_id, None) is None:
             raise click.ClickException(f"{repo_id} was not added with 'llm hf add'")
-        write_json(path, added)
     return repo_id
 
 
@@ -2901,7 +2955,7 @@ where model like 'hf/%' and (:since is null or datetime_utc >= :since) and (:mod
 """
 
 
-def spend_rows(database: pathlib.Path, since: str | None, model: str | None) -> list:
+def spend_rows(database: pathlib.Path, since: str | None, model: str | None) -> "Spend":
     """Prompts, tokens and cost per model and provider from llm's logs, opened read-only."""
     import sqlite3
 
@@ -2916,19 +2970,38 @@ def spend_rows(database: pathlib.Path, since: str | None, model: str | None) -> 
     except sqlite3.Error as ex:
         raise llm.ModelError(f"Cannot read the logs database {database}: {ex}") from None
     totals: dict = {}
+    skipped = 0
     for row in rows:
-        details = _json_object(row["token_details"])
-        provider = details.get("provider") or _json_object(row["response_json"]).get("provider") or "-"
+        entry = spend_entry(row)
+        if entry is None:
+            skipped += 1
+            continue
+        provider, input_tokens, output_tokens, cost = entry
         total = totals.setdefault((row["model"], provider), _spend_row(row["model"], provider))
         total["prompts"] += 1
-        total["input_tokens"] += row["input_tokens"] or 0
-        total["output_tokens"] += row["output_tokens"] or 0
-        cost = details.get("cost_usd")
-        if _finite(cost):
-            total["costs"].append(cost)
-        else:
+        total["input_tokens"] += input_tokens
+        total["output_tokens"] += output_tokens
+        if cost is None:
             total["unpriced_prompts"] += 1
-    return [_priced(total) for _, total in sorted(totals.items())]
+        else:
+            total["costs"].append(cost)
+    return Spend([_priced(total) for _, total in sorted(totals.items())], skipped)
+
+
+class Spend(NamedTuple):
+    rows: list  # per model and provider
+    skipped: int  # logged prompts that could not be read
+
+
+def spend_entry(row) -> tuple | None:
+    """A logged prompt's provider, input and output tokens and cost (None: unpriced); None: unreadable."""
+    details = _json_object(row["token_details"])
+    provider = details.get("provider") or _json_object(row["response_json"]).get("provider") or "-"
+    counts = [row["input_tokens"] or 0, row["output_tokens"] or 0]
+    cost = details.get("cost_usd")
+    if type(provider) is not str or not all(map(is_count, counts)) or not (cost is None or is_cost(cost)):
+        return None
+    return provider, *counts, cost
 
 
 def _spend_row(model: str, provider: str) -> dict:
@@ -3133,7 +3206,7 @@ def spend_command(since, model, json_, database):
         click.echo(f"No logs database at {database} yet.")
         return
     try:
-        rows = spend_rows(database, since, model)
+        rows, skipped = spend_rows(database, since, model)
     except llm.ModelError as ex:
         raise click.ClickException(str(ex)) from None
     if json_:
@@ -3144,6 +3217,9 @@ def spend_command(since, model, json_, database):
         click.echo(
             "No Hugging Face prompts in the logs" + (" for that selection." if since or model else " yet.")
         )
+    if skipped:
+        plural = "s" if skipped != 1 else ""
+        click.echo(f"Left out {skipped} logged prompt{plural} that could not be read.", err=True)
 
 
 @hf_commands.command(name="whoami")

@@ -208,3 +208,122 @@ def test_spend_with_a_locked_database(tmp_path, monkeypatch):
         writer.close()
     assert result.exit_code == 1
     assert result.output == f"Error: Cannot read the logs database {path}: database is locked\n"
+
+
+# -- counts and costs a server or catalog gets wrong are never logged, and never break spend
+
+
+@pytest.fixture
+def answering(fake, monkeypatch):
+    """``answering(usage, price=None)``: a stand-in router whose answer (together's) has this usage."""
+    import llm_hf_inference
+    from conftest import TEST_TOKEN
+    from fakeserver import Answer, recorded
+
+    def start(usage, price=None):
+        answer = recorded("no-stream-2025-together")
+        body = json.loads(answer.body)
+        body["usage"] = usage
+        server = fake(
+            {"POST /v1/chat/completions": lambda seen: Answer(200, answer.headers, json.dumps(body).encode())}
+        )
+        monkeypatch.setattr(llm_hf_inference, "DEFAULT_BASE_URL", server.url + "/v1")
+        monkeypatch.setenv("LLM_HF_KEY", TEST_TOKEN)
+        if price is not None:
+            monkeypatch.setattr(llm_hf_inference, "model_prices", lambda repo_id: {"together": price})
+        return server
+
+    return start
+
+
+@pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
+@pytest.mark.parametrize(
+    "usage, price, logged",
+    [
+        ({"prompt_tokens": 2**63, "completion_tokens": 5}, None, (None, 5, {"provider": "together"})),
+        (
+            {"prompt_tokens": -1, "completion_tokens": 10**400},
+            (1.0, 1.0),
+            (None, None, {"provider": "together", "tokens": "not reported"}),
+        ),
+        (
+            {"prompt_tokens": 3, "completion_tokens": 10**20},
+            (1.0, 1.0),
+            (3, None, {"provider": "together"}),
+        ),
+        ({"prompt_tokens": 3, "completion_tokens": 5}, (1e308, 1e308), (3, 5, {"provider": "together"})),
+        (
+            {"prompt_tokens": 3, "completion_tokens": 5, "estimated_cost": 1e308},
+            None,
+            (3, 5, {"provider": "together"}),
+        ),
+        (
+            {"prompt_tokens": 3, "completion_tokens": 5, "estimated_cost": -2.5},
+            None,
+            (3, 5, {"provider": "together"}),
+        ),
+        (
+            {"prompt_tokens": 3, "completion_tokens": 5, "estimated_cost": -2.5},
+            (1.0, 2.0),
+            (3, 5, {"provider": "together", "cost_usd": 0.000013}),
+        ),
+    ],
+)
+def test_counts_and_costs_that_cannot_be_are_left_out_and_the_answer_is_logged(
+    usage, price, logged, answering
+):
+    answering(usage, price)
+    result = invoke("-m", "hf-llama3.1", "--no-stream", "hi")
+    assert result.exit_code == 0 and result.output.startswith("Deep learning is a subfield")
+    row = llm_logged()
+    assert (row["input_tokens"], row["output_tokens"], json.loads(row["token_details"])) == logged
+    assert "Infinity" not in row["response_json"]
+    assert invoke("hf", "spend").exit_code == 0
+
+
+def llm_logged():
+    import sqlite_utils
+
+    return list(sqlite_utils.Database(llm.user_dir() / "logs.db").query("select * from turns"))[-1]
+
+
+@pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
+def test_spend_leaves_out_rows_it_cannot_read_and_says_how_many(answering):
+    import sqlite_utils
+
+    answering({"prompt_tokens": 3, "completion_tokens": 5, "estimated_cost": 0.25})
+    assert invoke("-m", "hf-llama3.1", "--no-stream", "hi").exit_code == 0
+    db = sqlite_utils.Database(llm.user_dir() / "logs.db")
+    good = dict(llm_logged())
+    for n, (column, value) in enumerate(
+        [
+            ("token_details", json.dumps({"provider": "together", "cost_usd": 1e308})),  # two of these: inf
+            ("token_details", json.dumps({"provider": "together", "cost_usd": 1e308})),
+            ("token_details", json.dumps({"provider": "together", "cost_usd": -5.0})),
+            ("token_details", json.dumps({"provider": ["together"], "cost_usd": 0.1})),
+            ("input_tokens", "many"),
+        ]
+    ):
+        db["turns"].insert({**good, "id": f"{good['id']}-{n}", column: value})
+    result = invoke("hf", "spend")
+    assert result.stdout == (
+        "model                                provider  prompts  input  output  cost USD\n"
+        "hf/meta-llama/Llama-3.1-8B-Instruct  together        1      3       5  0.250000\n"
+        "total                                                1      3       5  0.250000\n"
+    )
+    assert result.stderr == "Left out 5 logged prompts that could not be read.\n"
+
+
+def test_absurd_catalog_prices_print_sanely():
+    import llm_hf_inference
+
+    entry = {
+        "id": "org/m",
+        "providers": [{"provider": "together", "status": "live", "pricing": {"input": 1e308, "output": 0.5}}],
+    }
+    assert llm_hf_inference.providers_table(entry, "price").splitlines()[2].split()[:4] == [
+        "together",
+        "live",
+        "-",
+        "$1e+308/$0.50",
+    ]

@@ -1,6 +1,7 @@
 """What a hostile new-user test found: never a traceback, never the token, never llm broken."""
 
 import asyncio
+import errno
 import json
 import threading
 import time
@@ -483,6 +484,22 @@ def test_a_loading_hint_with_an_infinite_estimate_says_shortly():
             "to send it elsewhere",
         ),
         (["not a model id!"], "'not a model id!' is not a model id: use the Hub's ORG/NAME or a plain name"),
+        (
+            ["..", "--base-url", "http://x/v1"],
+            "'..' is not a model id: use the Hub's ORG/NAME or a plain name",
+        ),
+        (
+            ["../..", "--base-url", "http://x/v1"],
+            "'../..' is not a model id: use the Hub's ORG/NAME or a plain name",
+        ),
+        (["org/a..b"], "'org/a..b' is not a model id: use the Hub's ORG/NAME or a plain name"),
+        (["org/m", "--alias", " 4o"], "' 4o' is not an alias: no spaces, nothing unprintable"),
+        (["org/m", "--alias", "4o "], "'4o ' is not an alias: no spaces, nothing unprintable"),
+        (
+            ["org/m", "--alias", "my\x1bmodel"],
+            "'my\\x1bmodel' is not an alias: no spaces, nothing unprintable",
+        ),
+        (["org/m", "--alias", ""], "'' is not an alias: no spaces, nothing unprintable"),
     ],
 )
 def test_add_refuses_to_take_over(args, message):
@@ -492,6 +509,80 @@ def test_add_refuses_to_take_over(args, message):
         f"Error: {message}; choose another alias\n" if "already names" in message else f"Error: {message}\n",
     )
     assert llm_hf_inference.read_added() == {}
+
+
+def test_concurrent_adds_of_one_alias_give_it_to_one_model():
+    url = "http://localhost:8080/v1"
+    errors = in_threads(
+        lambda n: llm_hf_inference.add_model(f"org/m{n}", {"alias": "dup", "base_url": url}), 10
+    )
+    assert len(errors) == 9
+    added = llm_hf_inference.read_added()
+    [owner] = [repo for repo, settings in added.items() if settings.get("alias") == "dup"]
+    assert {str(ex) for ex in errors} == {f"'dup' already names hf/{owner}; choose another alias"}
+    assert sorted(added) == [owner]
+
+
+@pytest.mark.parametrize("command", [["add", "org/m", "--tools"], ["remove", "org/m"]])
+def test_add_and_remove_with_the_file_a_directory_is_one_line(command):
+    path = llm.user_dir() / "hf-inference-added.json"
+    path.mkdir(parents=True)
+    result = invoke("hf", *command)
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr.splitlines()[-1] == f"Error: Cannot change {path}: Is a directory"
+
+
+@pytest.mark.parametrize(
+    "code, words", [(errno.EROFS, "Read-only file system"), (errno.ENOSPC, "No space left on device")]
+)
+def test_add_on_a_read_only_or_full_disk_is_one_line_and_loses_nothing(code, words, monkeypatch):
+    assert invoke("hf", "add", "org/kept", "--tools").exit_code == 0
+    path = llm.user_dir() / "hf-inference-added.json"
+    before = path.read_bytes()
+
+    def fail(*args, **kwargs):
+        raise OSError(code, words)
+
+    monkeypatch.setattr(llm_hf_inference.tempfile, "mkstemp", fail)
+    for command in (["add", "org/m", "--tools"], ["remove", "org/kept"]):
+        result = invoke("hf", *command)
+        assert (result.exit_code, result.output) == (1, f"Error: Cannot change {path}: {words}\n")
+    assert path.read_bytes() == before
+
+
+def test_add_never_replaces_a_file_it_cannot_read():
+    path = llm.user_dir() / "hf-inference-added.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('{"org/kept": {"tools": true},')  # a hand edit half done
+    result = invoke("hf", "add", "org/m", "--tools")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1].startswith(f"Error: Cannot change {path}: Expecting property name")
+    assert path.read_text() == '{"org/kept": {"tools": true},'
+
+
+@pytest.mark.parametrize("repo_id", ["..", "../..", "org/..", "a..b/c"])
+def test_ids_that_leave_their_url_are_refused_wherever_they_enter(repo_id):
+    llm.user_dir().mkdir(parents=True, exist_ok=True)
+    (llm.user_dir() / "hf-inference-added.json").write_text(
+        json.dumps({repo_id: {"embedding": True, "base_url": "http://x/v1"}, "org/ok": {"alias": " 4o"}})
+    )
+    entries = [{"id": repo_id, "providers": [{"provider": "together", "status": "live"}]}]
+    assert llm_hf_inference.clean_catalog({"data": entries + [{"id": "org/ok", "providers": []}]})[0] == [
+        {"id": "org/ok", "providers": []}
+    ]
+    mapping = [
+        {"provider": "hf-inference", "providerId": repo_id, "task": "feature-extraction", "status": "live"}
+    ]
+    with pytest.raises(ValueError, match="no embedding model"):
+        llm_hf_inference.store_embeddings([{"id": repo_id, "inferenceProviderMapping": mapping}])
+    (llm.user_dir() / "hf-inference-embeddings.json").write_text(
+        json.dumps(
+            {"version": 1, "models": [[repo_id, [["hf-inference", repo_id, "feature-extraction", "live"]]]]}
+        )
+    )
+    assert llm_hf_inference.read_embeddings() == []
+    assert llm_hf_inference.read_added() == {"org/ok": {}}  # and its alias with a space is left out
+    assert not any(repo_id in m.model_id for m in llm.get_embedding_models())
 
 
 def test_add_strips_the_prefix_and_keeps_an_earlier_alias():
@@ -643,6 +734,48 @@ def test_fastapi_validation_errors_read_as_words():
     assert str(error) == (
         "localhost answered 422: body.messages: Field required; body.temperature: Input should be a valid number"
     )
+
+
+@pytest.mark.parametrize(
+    "body, said",
+    [
+        ({"detail": [{"loc": "body", "msg": "Field required"}]}, "body: Field required"),
+        ({"detail": [{"loc": ["body", 0, "content"], "msg": "bad"}]}, "body.0.content: bad"),
+        ({"detail": {"error": "Not Found", "code": 404}}, '{"error": "Not Found", "code": 404}'),
+        ({"detail": "Not Found"}, "Not Found"),
+        ({"message": "Model is overloaded"}, "Model is overloaded"),
+        ({"error": ["bad", "worse"]}, '["bad", "worse"]'),
+        ({"error": {"code": 7}}, '{"code": 7}'),
+        ({"error": "Invalid\x1b]0;pwned\x07 \x1b[2Jtoken"}, "Invalid ]0;pwned   [2Jtoken"),
+        ({"error": "Right\u202eto left"}, "Right to left"),
+    ],
+)
+def test_error_bodies_of_every_shape_read_as_text_without_control_characters(body, said):
+    error = llm_hf_inference.http_error(
+        "http://localhost:8000/v1/chat/completions", 400, {}, json.dumps(body).encode()
+    )
+    assert str(error) == f"localhost answered 400: {said}"
+
+
+@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+@LOCAL
+def test_a_stream_error_event_and_a_broken_answer_reach_the_terminal_without_control_characters(
+    use_async, fake, monkeypatch
+):
+    event = b'data: {"error": "CUDA\\u001b[2J out of memory"}\n\n'
+    server = fake(
+        {"POST /v1/chat/completions": lambda seen: Answer(200, {"Content-Type": "text/event-stream"}, event)}
+    )
+    monkeypatch.setenv("LLM_HF_BASE_URL", server.url + "/v1")
+    with pytest.raises(llm.ModelError) as raised:
+        run("hf-llama3.1", QUESTION, use_async=use_async)
+    assert str(raised.value) == "127.0.0.1 reported an error: CUDA [2J out of memory"
+    server.routes["POST /v1/chat/completions"] = lambda seen: Answer(
+        200, {"Content-Type": "application/json"}, b"\x1b]2;title\x07<not json>"
+    )
+    with pytest.raises(llm.ModelError) as raised:
+        run("hf-llama3.1", QUESTION, stream=False, use_async=use_async)
+    assert str(raised.value) == "127.0.0.1 sent an answer that is not JSON:  ]2;title <not json>"
 
 
 # -- 14, 20. the SSE decoder: bounded and linear
