@@ -2628,11 +2628,12 @@ class HFEmbedding(_HFKeys, llm.EmbeddingModel):
 
 
 @llm.hookimpl
-def register_models(register):
+def register_models(register, model_aliases):
     added = added_specs()
     rows = router_rows()
     for repo_id in added:
         rows.pop("hf/" + repo_id, None)
+    say_if_shared(model_aliases, rows, added)
     make = object.__new__  # a router model is its id and its row until it is used: no __init__, no spec
     for model_id, row in rows.items():
         chat, async_chat = make(HFChat), make(AsyncHFChat)
@@ -2641,6 +2642,24 @@ def register_models(register):
         register(chat, async_chat, aliases=BUILTIN_ALIASES.get(model_id, ()))
     for spec in added.values():
         register(HFChat(spec), AsyncHFChat(spec), aliases=spec.aliases)
+
+
+def say_if_shared(model_aliases: list, rows: dict, added: dict) -> None:
+    """Say once when a plugin registered before this one holds model ids of ours (llm-huggingface-plugin
+    registers ``hf/…`` ids too): llm then uses ours for them, the last registered. A plugin registered
+    after this one is not seen here; the README's troubleshooting names them."""
+    theirs = {
+        entry.model.model_id
+        for entry in model_aliases
+        if entry.model is not None and entry.model.model_id.startswith("hf/")
+    }
+    shared = sorted(model_id for model_id in theirs if model_id in rows or model_id[3:] in added)
+    if shared:
+        warn_once(
+            "shared-ids",
+            f"another plugin also registers {len(shared)} of this plugin's model ids (such as {shared[0]}); "
+            "llm uses llm-hf-inference's for them",
+        )
 
 
 @llm.hookimpl
@@ -3239,4 +3258,13 @@ def whoami_command(key):
 
 @llm.hookimpl
 def register_commands(cli):
+    held = cli.commands.get("hf")
+    if held is not None and held is not hf_commands:  # another plugin's 'llm hf' (llm-hf has one)
+        owner = getattr(held.callback, "__module__", None) or "another plugin"
+        warn_once(
+            "hf-command",
+            f"'llm hf' belongs to {owner}, another plugin; this plugin's commands are 'llm hf-inference'",
+        )
+        cli.add_command(hf_commands, name="hf-inference")
+        return
     cli.add_command(hf_commands)

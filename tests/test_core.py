@@ -302,3 +302,54 @@ def test_models_options_lists_every_option_with_its_description():
         output = " ".join(result.output.split())  # undo the line wrapping
         position = output.index(option)
         assert description in output[position : position + 250], option
+
+
+class Neighbour:
+    """Another Hugging Face plugin (llm-huggingface-plugin): it registers one of our model ids."""
+
+    class Chat(llm.Model):
+        model_id = "hf/meta-llama/Llama-3.1-8B-Instruct"
+
+        def execute(self, prompt, stream, response, conversation):
+            yield "theirs"
+
+    @llm.hookimpl
+    def register_models(self, register):
+        register(self.Chat())
+
+
+def test_another_plugin_holding_our_model_ids_is_said_once():
+    from llm.plugins import pm
+
+    plugin = Neighbour()
+    pm.register(plugin, name="neighbour")  # called before ours: pluggy calls the last registered first
+    try:
+        result = invoke("models")
+        assert isinstance(llm.get_model("hf-llama3.1"), llm_hf_inference.HFChat)
+    finally:
+        pm.unregister(plugin)
+    assert result.exit_code == 0
+    assert result.stderr == (
+        "llm-hf-inference: another plugin also registers 1 of this plugin's model ids (such as "
+        "hf/meta-llama/Llama-3.1-8B-Instruct); llm uses llm-hf-inference's for them\n"
+    )
+
+
+def test_another_plugins_llm_hf_is_kept_and_ours_is_llm_hf_inference(capsys):
+    """llm-hf has an 'llm hf' group too: when it was there first, ours goes beside it, said once."""
+    import click
+
+    cli = click.Group()
+
+    @cli.group(name="hf")
+    def theirs():
+        "Their hf commands"
+
+    llm_hf_inference.register_commands(cli)
+    llm_hf_inference.register_commands(cli)
+    assert cli.commands["hf"] is theirs
+    assert cli.commands["hf-inference"] is llm_hf_inference.hf_commands
+    assert capsys.readouterr().err == (
+        "llm-hf-inference: 'llm hf' belongs to test_core, another plugin; this plugin's commands are "
+        "'llm hf-inference'\n"
+    )
