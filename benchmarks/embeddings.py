@@ -135,7 +135,7 @@ def decoding(repeats: int) -> list:
 
     def plugin():
         for _ in range(20):
-            llm_hf_inference.vectors_of(llm_hf_inference._parse_json(raw.decode("utf-8", "replace")), 32, "x")
+            llm_hf_inference.decode_vectors(raw, 32, "x")
 
     t = interleaved({"bare": bare, "plugin": plugin}, repeats * 4)
     return [at_most("decode a 32 x 1024 answer (vs bare json.loads)", t["plugin"] / t["bare"], 1.10)]

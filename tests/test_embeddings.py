@@ -356,6 +356,10 @@ def test_no_usable_token_in_llm_embed_is_one_line(token, monkeypatch, sent):
         (b"[null, [0.5, 0.5]]", "[null, [0.5, 0.5]]"),
         (b"[1, [0.5, 0.5]]", "[1, [0.5, 0.5]]"),
         (b"[[true, false], [0.5, 0.5]]", "[[true, false], [0.5, 0.5]]"),
+        (
+            b'{"data": [{"index": 0, "embedding": [false, 0.5]}, {"index": 1, "embedding": [0.5, 0.5]}]}',
+            "[[false, 0.5], [0.5, 0.5]]",
+        ),
         (b"[[1" + b"0" * 400 + b", 0.5], [0.5, 0.5]]", "[[1" + "0" * 197),
     ],
 )
