@@ -2491,6 +2491,9 @@ def even_batches(texts: list, most: int) -> list:
     return [texts[start : start + size] for start in range(0, len(texts), size)]
 
 
+_dimensions: dict = {}  # model id → the length of its vectors, once seen in this process
+
+
 def embed_texts(model: "HFEmbedding", texts: list, key: str | None) -> list:
     """The vectors of ``texts``, in order: even batches of at most ``model.max_batch``, a few at once.
 
@@ -2505,15 +2508,15 @@ def embed_texts(model: "HFEmbedding", texts: list, key: str | None) -> list:
     except llm.ModelError as ex:
         raise (ex if isinstance(ex, EmbeddingError) else EmbeddingError(str(ex))) from None
     vectors = [vector for part in parts for vector in part]
-    lengths = sorted(
-        {len(vector) for vector in vectors} | ({model.dimensions} if model.dimensions else set())
-    )
+    before = _dimensions.get(model.model_id)
+    lengths = sorted({len(vector) for vector in vectors} | ({before} if before else set()))
     if len(lengths) > 1:
         raise EmbeddingError(
             f"{model.model_id} answered with vectors of {' and '.join(map(str, lengths))} dimensions "
             "in this process; they cannot be compared, so none of this call's were kept"
         )
-    model.dimensions = lengths[0] if lengths else None
+    if lengths:
+        _dimensions[model.model_id] = lengths[0]
     return vectors
 
 
@@ -2617,7 +2620,6 @@ class HFEmbedding(_HFKeys, llm.EmbeddingModel):
         self._keys_for(spec)
         self.model_id = spec.model_id
         self.max_batch = EMBED_BATCH  # lowered when a server says it takes fewer
-        self.dimensions: int | None = None  # the length of its vectors, once seen
 
     def get_key(self, explicit_key: str | None = None) -> str | None:
         """As chat's, its failures (no token, say) one line from llm's embedding commands too."""

@@ -39,6 +39,7 @@ def isolated(request, monkeypatch, tmp_path):
     monkeypatch.setattr(llm_hf_inference, "_catalog_fresh_until", 0.0)
     monkeypatch.setattr(llm_hf_inference, "_told_no_token", set())
     monkeypatch.setattr(llm_hf_inference, "_warned", set())
+    monkeypatch.setattr(llm_hf_inference, "_dimensions", {})
     if request.config.getoption("--record-mode") == "none" or not os.environ.get("HF_TOKEN"):
         monkeypatch.setenv("HF_TOKEN", TEST_TOKEN)
     return tmp_path

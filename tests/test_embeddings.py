@@ -403,10 +403,9 @@ def test_a_model_whose_vectors_change_length_within_a_process_is_refused(fake, m
     route = "POST /hf-inference/models/org/emb/pipeline/feature-extraction"
     server = fake({route: lambda seen: Answer.json([[0.5] * next(widths)])})
     monkeypatch.setenv("LLM_HF_BASE_URL", server.url + "/v1")
-    embedding = model("org/emb")
-    assert embedding.embed("a") == [0.5] * 8
+    assert model("org/emb").embed("a") == [0.5] * 8
     with pytest.raises(llm_hf_inference.EmbeddingError, match="vectors of 8 and 9 dimensions"):
-        embedding.embed("b")
+        model("org/emb").embed("b")  # the same model, made again
     assert len(server.seen) == 2
 
 
