@@ -25,12 +25,55 @@ def vcr_cassette_dir():
     return str(ROOT / "cassettes")
 
 
+@pytest.fixture(scope="session")
+def migrated_logs(tmp_path_factory) -> bytes:
+    """llm's logs database as llm migrates it on first use: made once, copied into each test's user dir.
+
+    Migrating a fresh one is most of a CLI test's time (0.4 s of 0.43 s).
+    """
+    import sqlite_utils
+    from llm.migrations import migrate
+
+    path = tmp_path_factory.mktemp("template") / "logs.db"
+    db = sqlite_utils.Database(path)
+    migrate(db)
+    db.close()
+    return path.read_bytes()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_tls_context_per_setting():
+    """httpx2 builds a TLS context (loading every CA certificate) for each client; tests make many.
+
+    One per certificate setting for the session: the same verification, built once.
+    """
+    from httpx2._transports import default
+
+    build = default.create_ssl_context
+    built: dict = {}
+
+    def cached(verify=True, cert=None, trust_env=True):
+        if verify is not True or cert is not None:
+            return build(verify=verify, cert=cert, trust_env=trust_env)
+        setting = (trust_env, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+        if setting not in built:
+            built[setting] = build(verify=verify, cert=cert, trust_env=trust_env)
+        return built[setting]
+
+    default.create_ssl_context = cached
+    yield
+    default.create_ssl_context = build
+
+
 @pytest.fixture(autouse=True)
-def isolated(request, monkeypatch, tmp_path):
-    """A fresh llm user dir and no Hugging Face settings but a known test token.
+def isolated(request, monkeypatch, tmp_path, migrated_logs):
+    """A fresh llm user dir (with llm's logs database already migrated) and no Hugging Face settings
+    but a known test token.
 
     When re-recording (--record-mode other than none) a real HF_TOKEN is kept.
     """
+    (tmp_path / "llm").mkdir()
+    (tmp_path / "llm" / "logs.db").write_bytes(migrated_logs)
     monkeypatch.setenv("LLM_USER_PATH", str(tmp_path / "llm"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     for name in ("HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH", "HF_HOME", "LLM_HF_BASE_URL", "HF_BILL_TO"):

@@ -255,6 +255,7 @@ def test_concurrent_adds_lose_nothing_and_leave_no_temporary_files():
     assert sorted(p.name for p in llm.user_dir().iterdir()) == [
         "hf-inference-added.json",
         "hf-inference-added.json.lock",
+        "logs.db",
     ]
 
 
@@ -264,6 +265,7 @@ def test_concurrent_catalog_writes_never_collide():
     assert sorted(p.name for p in llm.user_dir().iterdir()) == [
         "hf-inference-catalog.json",
         "hf-inference-registry.jsonl",
+        "logs.db",
     ]
 
 
@@ -872,16 +874,24 @@ def test_threads_share_one_client(monkeypatch):
     assert len(made) == 1 and len({id(c) for c in clients}) == 1
 
 
-def test_threads_each_with_their_own_event_loop():
+def test_threads_each_with_their_own_event_loop(monkeypatch):
+    """One client a loop, the same all through it; the clients of closed loops let go, not kept."""
+    monkeypatch.setattr(llm_hf_inference, "_async_clients", {})
+    seen = []
 
     async def use():
-        return llm_hf_inference.async_client()
+        first = llm_hf_inference.async_client()
+        await asyncio.sleep(0)
+        seen.append((first, llm_hf_inference.async_client()))
 
     def loop_after_loop(n):
-        for _ in range(10):
+        for _ in range(5):
             asyncio.run(use())
 
-    assert in_threads(loop_after_loop, 8) == []
+    assert in_threads(loop_after_loop, 4) == []
+    assert all(first is again for first, again in seen)
+    assert len({id(first) for first, _ in seen}) == len(seen) == 20
+    assert len(llm_hf_inference._async_clients) <= 4  # at most the last loop of each thread
 
 
 # -- 21. bad environments

@@ -62,12 +62,12 @@ def test_a_no_stream_answer_that_never_ends_stops_at_twice_its_timeout(use_async
     )
     started = time.monotonic()
     with pytest.raises(llm.ModelError) as raised:
-        run("hf-llama3.1", QUESTION, stream=False, timeout=0.3, use_async=use_async)
+        run("hf-llama3.1", QUESTION, stream=False, timeout=0.2, use_async=use_async)
     assert str(raised.value) == (
-        "127.0.0.1 did not send its whole answer within 0.6 seconds (twice the timeout); "
+        "127.0.0.1 did not send its whole answer within 0.4 seconds (twice the timeout); "
         "wait longer with -o timeout SECONDS"
     )
-    assert 0.6 <= time.monotonic() - started < 1.5
+    assert 0.4 <= time.monotonic() - started < 1.2
 
 
 @LOCAL
@@ -79,7 +79,7 @@ def test_a_stream_is_timed_by_its_silences_only(server):
     def slowly():
         for start in range(0, len(whole), size):
             yield whole[start : start + size]
-            time.sleep(0.25)
+            time.sleep(0.12)
 
     server(
         {
@@ -89,8 +89,8 @@ def test_a_stream_is_timed_by_its_silences_only(server):
         }
     )
     started = time.monotonic()
-    assert run("hf-llama3.1", QUESTION, timeout=0.5).text.startswith("Deep learning is")
-    assert time.monotonic() - started > 1.0
+    assert run("hf-llama3.1", QUESTION, timeout=0.25).text.startswith("Deep learning is")
+    assert time.monotonic() - started > 0.5
 
 
 @LOCAL
@@ -100,25 +100,25 @@ def test_a_stream_is_timed_by_its_silences_only(server):
         (
             ["embed", "-m", "hf-minilm", "-c", "hi"],
             {MINILM: lambda seen: Answer(200, {"Content-Type": "application/json"}, dribble())},
-            "127.0.0.1 did not send its whole answer within 0.6 seconds (twice the timeout); try again, "
+            "127.0.0.1 did not send its whole answer within 0.4 seconds (twice the timeout); try again, "
             "or another provider ('llm hf models --embeddings')",
         ),
         (
             ["hf", "refresh"],
             {"GET /v1/models": lambda seen: Answer(200, {"Content-Type": "application/json"}, dribble())},
-            "127.0.0.1 did not send its whole answer within 0.6 seconds (twice the timeout); try again later",
+            "127.0.0.1 did not send its whole answer within 0.4 seconds (twice the timeout); try again later",
         ),
         (
             ["hf", "whoami"],
             {"GET /api/whoami-v2": lambda seen: Answer(200, {"Content-Type": "application/json"}, dribble())},
-            "127.0.0.1 did not send its whole answer within 0.6 seconds (twice the timeout); try again later",
+            "127.0.0.1 did not send its whole answer within 0.4 seconds (twice the timeout); try again later",
         ),
     ],
 )
 def test_every_command_has_a_deadline_and_a_hint_it_can_follow(command, routes, hint, server, monkeypatch):
     server(routes)
-    monkeypatch.setattr(llm_hf_inference, "READ_TIMEOUT", 0.3)
-    monkeypatch.setattr(llm_hf_inference, "HUB_TIMEOUT", 0.3)
+    monkeypatch.setattr(llm_hf_inference, "READ_TIMEOUT", 0.2)
+    monkeypatch.setattr(llm_hf_inference, "HUB_TIMEOUT", 0.2)
     result = invoke(*command)
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert result.stderr.splitlines()[0] == f"Error: {hint}"
@@ -173,7 +173,7 @@ def test_an_answer_past_its_cap_is_one_line(command, routes, kind, message, serv
 
 @LOCAL
 def test_a_gzip_bomb_is_stopped_at_the_cap_decoded(server, monkeypatch):
-    bomb = gzip.compress(b"[" + b" " * 200 * 2**20 + b"]", compresslevel=9)  # 200 MiB in ~200 kB
+    bomb = gzip.compress(b"[" + b" " * 20 * 2**20 + b"]", compresslevel=9)  # 20 MiB in ~20 kB
     headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
     server({"POST /v1/chat/completions": lambda seen: Answer(200, headers, bomb)})
     monkeypatch.setitem(llm_hf_inference.MAX_ANSWER, "chat", 2**20)
@@ -266,7 +266,7 @@ STALE_PROMPT = """
 import os, sys, time, llm, llm_hf_inference
 llm_hf_inference.DEFAULT_BASE_URL = sys.argv[1] + "/v1"
 print(llm.get_model("hf-llama3.1").prompt("hi").text()[:4])
-llm_hf_inference.wait_for_refresh(3)
+llm_hf_inference.wait_for_refresh(0)  # the requests are what counts, not the download
 """
 
 

@@ -242,3 +242,18 @@ def test_the_request_object_does_not_show_its_token():
     )
     assert request.headers["Authorization"] == "Bearer hf_SECRETsecret1234567890"
     assert repr(request) == str(request) == "<HFRequest https://router.huggingface.co/v1/chat/completions>"
+
+
+def test_the_cassettes_are_rebuilt_from_a_clone_byte_for_byte(tmp_path):
+    """scripts/build_cassettes.py, run on the recordings in the repository, writes the committed cassettes."""
+    import shutil
+    import subprocess
+    import sys
+
+    shutil.copytree(ROOT / "scripts", tmp_path / "scripts")
+    shutil.copytree(ROOT / "tests" / "recordings", tmp_path / "tests" / "recordings")
+    subprocess.run([sys.executable, str(tmp_path / "scripts" / "build_cassettes.py")], check=True)
+    built = {path.name: path.read_bytes() for path in (tmp_path / "cassettes").iterdir()}
+    committed = {path.name: path.read_bytes() for path in (ROOT / "cassettes").iterdir()}
+    assert sorted(built) == sorted(committed)
+    assert [name for name in sorted(built) if built[name] != committed[name]] == []

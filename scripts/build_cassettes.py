@@ -1,10 +1,12 @@
-"""Write cassettes/ from the real Hugging Face recordings in shared/hf-wire.
+"""Write cassettes/ from the real Hugging Face answers in tests/recordings/.
 
-    python tests/build_cassettes.py [RECORDINGS_DIR]
+    python scripts/build_cassettes.py [RECORDINGS_DIR]
+
+Run from a clean clone, it writes the committed cassettes byte for byte (a test checks that).
 
 Every response body here is a recording, byte for byte, or — for what the
 recordings lack (tool calls, reasoning, logprobs, error bodies) — chunks cut
-from a recording's own envelope, with the fields the wire README documents
+from a recording's own envelope, with the fields tests/recordings/README.md documents
 put in. The request side is what the tests send. To replace all of this with
 live traffic instead: ``HF_TOKEN=hf_... pytest --record-mode=rewrite``.
 """
@@ -17,9 +19,7 @@ import sys
 import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-RECORDINGS = (
-    pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT.parent / "shared" / "hf-wire" / "recordings"
-)
+RECORDINGS = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "tests" / "recordings"
 ROUTER = "https://router.huggingface.co/v1/chat/completions"
 MANIFEST = {entry["case"]: entry for entry in json.loads((RECORDINGS / "manifest.json").read_text())}
 
@@ -168,7 +168,7 @@ def json_answer(data, provider=False):
     return 200, headers, json.dumps(data).encode()
 
 
-# The catalog: the wire README's own entry, and entries around it in the same shape.
+# The catalog: the recordings README's own entry, and entries around it in the same shape.
 DEEPSEEK_V4 = {
     "id": "deepseek-ai/DeepSeek-V4-Pro",
     "object": "model",
@@ -282,7 +282,7 @@ WHOAMI = {
 }
 
 
-# The Hub's model search: the wire README's own item (multilingual-e5-large-instruct), and items around it in
+# The Hub's model search: the recordings README's own item (multilingual-e5-large-instruct), and items around it in
 # the same shape; feature-extraction over two pages (a Link rel="next"), then sentence-similarity.
 HUB_SEARCH = "https://huggingface.co/api/models?pipeline_tag={}&inference_provider=all&expand[]=inferenceProviderMapping"
 
@@ -492,7 +492,7 @@ def main():
         ),
     )
 
-    # Errors in every shape the wire README lists.
+    # Errors in every shape the recordings README lists.
     ask = body(question, stream=False)
     cassette(
         "error-401", (ask, recorded("2025-hf-inference-unprocessable_entity", provider=False))
