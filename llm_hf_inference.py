@@ -1,9 +1,14 @@
 """Hugging Face Inference API chat and embedding models for llm.
 
-One prompt flows through this module top to bottom: configuration and the
-token → the model catalog → building the request → sending it (the only part
-with a sync and an async version) → HTTP errors → decoding the stream or JSON
-answer → the model classes that tie these together → the `llm hf` commands.
+The module reads top to bottom, feature by feature:
+
+- foundations: configuration and keys; our own files; HTTP (requests, clients, deadlines and caps,
+  retries, errors); the SSE decoder
+- chat: the catalog and its registry; options, messages and the request; reading the answer; usage and
+  cost; sending (the only part with a sync and an async version); the models
+- embeddings: discovery on the Hub; requests, a few at once; every answer shape to one vector a text;
+  the model
+- the `llm hf` commands, then the hooks llm calls
 """
 
 import asyncio
@@ -53,19 +58,53 @@ def __dir__() -> list:
     return __all__
 
 
-# ---------------------------------------------------------------- configuration
+# ============ foundations
+# ------------ configuration and keys
+
 
 DEFAULT_BASE_URL = "https://router.huggingface.co/v1"
+
+
 CONNECT_TIMEOUT = 10.0
+
+
 READ_TIMEOUT = 120.0
+
+
 RETRIES = 2  # three attempts in all
+
+
 MAX_WAIT = 60.0
+
+
 KEY_NAME = "huggingface"
+
+
 NO_TOKEN_MESSAGE = (
     "No Hugging Face token found. Give one in any of these ways: "
     "'llm keys set huggingface', the HF_TOKEN environment variable, "
     "or 'hf auth login'."
 )
+
+
+# Patterns are compiled (and cached by re) when first used, not on every llm command.
+_NAME = r"[a-z0-9][a-z0-9._-]*"
+
+
+# The Hub's ids: ORG/NAME or NAME, ASCII, never '..' (so never a path that leaves its URL).
+_REPO_ID = r"(?!.*\.\.)[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)?"
+
+
+_ORG_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
+
+
+def valid_alias(alias) -> bool:
+    """An alias llm can show and a user can type: no spaces anywhere, nothing unprintable."""
+    return type(alias) is str and alias.isprintable() and alias != "" and not any(c.isspace() for c in alias)
+
+
+def _finite(value) -> bool:
+    return type(value) in (int, float) and math.isfinite(value)
 
 
 def base_url() -> str:
@@ -99,6 +138,26 @@ def is_deployed_host(url: str) -> bool:
     """A Space or an Inference Endpoint: Hugging Face hosting someone else's code."""
     host = (urllib.parse.urlsplit(url).hostname or "").lower()
     return host.endswith((".hf.space", ".endpoints.huggingface.cloud"))
+
+
+_say_lock = threading.Lock()
+
+
+def say(line: str) -> None:
+    """One whole line on stderr, even when threads (parallel embedding requests) speak at once."""
+    with _say_lock:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+
+_warned: set = set()  # files already warned about in this process
+
+
+def warn_once(key, message: str) -> None:
+    """One line on stderr per process for each thing gone wrong in our files: never a crash."""
+    if key not in _warned:
+        _warned.add(key)
+        say(f"llm-hf-inference: {message}")
 
 
 def clean_token(token: str | None, source: str) -> str | None:
@@ -160,26 +219,6 @@ def key_for(url: str, explicit_key: str | None, key_name: str | None, override: 
     return key
 
 
-_say_lock = threading.Lock()
-
-
-def say(line: str) -> None:
-    """One whole line on stderr, even when threads (parallel embedding requests) speak at once."""
-    with _say_lock:
-        sys.stderr.write(line + "\n")
-        sys.stderr.flush()
-
-
-def bill_to_of(option: str | None) -> str | None:
-    """The organisation to bill: -o bill_to, else $HF_BILL_TO; a name a header can carry, or an error."""
-    value, setting = (option, "-o bill_to") if option else (os.environ.get("HF_BILL_TO"), "HF_BILL_TO")
-    if value and not re.fullmatch(_ORG_NAME, value):
-        raise llm.ModelError(
-            f"{setting} must be an organisation's name on the Hub (letters, digits, '-', '_', '.')"
-        )
-    return value or None
-
-
 def hub_token() -> str | None:
     """The token Hugging Face's own tools use, after HF_TOKEN: env, then token file."""
     token = clean_token(os.environ.get("HUGGING_FACE_HUB_TOKEN"), "HUGGING_FACE_HUB_TOKEN")
@@ -196,7 +235,773 @@ def hub_token() -> str | None:
     return clean_token(text, path)
 
 
-# ---------------------------------------------------------------- model catalog
+def bill_to_of(option: str | None) -> str | None:
+    """The organisation to bill: -o bill_to, else $HF_BILL_TO; a name a header can carry, or an error."""
+    value, setting = (option, "-o bill_to") if option else (os.environ.get("HF_BILL_TO"), "HF_BILL_TO")
+    if value and not re.fullmatch(_ORG_NAME, value):
+        raise llm.ModelError(
+            f"{setting} must be an organisation's name on the Hub (letters, digits, '-', '_', '.')"
+        )
+    return value or None
+
+
+class _HFKeys:
+    """The key every model of ours sends: the Hugging Face token only to Hugging Face hosts over HTTPS."""
+
+    needs_key = KEY_NAME
+    key_env_var = "HF_TOKEN"
+
+    def _keys_for(self, spec) -> None:
+        self.spec = spec
+        if spec.base_url and not is_hf_host(spec.base_url):
+            self.needs_key, self.key_env_var = spec.key_name, None
+
+    def get_key(self, explicit_key: str | None = None) -> str | None:
+        """The Hugging Face token, only for Hugging Face hosts; elsewhere the model's own key, if any."""
+        if self.key:
+            return clean_token(self.key, "model.key")
+        url = self.spec.base_url or base_url()
+        return key_for(url, explicit_key, self.spec.key_name, override=self.spec.base_url is None)
+
+    def __str__(self) -> str:
+        return f"Hugging Face: {self.model_id}"
+
+
+# ------------ our files: one guarded path in, whole files out
+
+
+def read_json_file(path: pathlib.Path, fallback: str):
+    """A JSON file of ours; None when missing or broken (one line on stderr saying what happens instead)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as ex:
+        warn_once(path, f"cannot read {path} ({ex}); {fallback}")
+        return None
+
+
+def write_file(path: pathlib.Path, text: str) -> None:
+    """Replace ``path`` whole, so a reader never sees half a file; a unique temporary name each time."""
+    handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.replace(partial, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        raise
+
+
+def write_json(path: pathlib.Path, data) -> None:
+    write_file(path, json.dumps(data, indent=1))
+
+
+@contextlib.contextmanager
+def locked(path: pathlib.Path, wait: bool = True):
+    """Hold an exclusive lock beside ``path`` for a read-modify-write between processes.
+
+    ``wait=False``: an OSError at once when another process holds it.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a+b") as lock:
+        if sys.platform == "win32":  # pragma: no cover - the tests run on Linux
+            import msvcrt
+
+            lock.seek(0)
+            lock_file = functools.partial(msvcrt.locking, lock.fileno())
+            lock_file(msvcrt.LK_LOCK if wait else msvcrt.LK_NBLCK, 1)
+            try:
+                yield
+            finally:
+                lock.seek(0)
+                lock_file(msvcrt.LK_UNLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+ADDED_FILE = "hf-inference-added.json"
+
+
+ADDED_FIELDS = {
+    "embedding": bool,
+    "alias": str,
+    "base_url": str,
+    "key_name": str,
+    "vision": bool,
+    "tools": bool,
+    "schemas": bool,
+}
+
+
+def read_added() -> dict:
+    """Models added with 'llm hf add': model id → its settings, each value of the right type."""
+    path = llm.user_dir() / ADDED_FILE
+    added = read_json_file(path, "models added with 'llm hf add' are left out.")
+    if added is None:
+        return {}
+    if type(added) is not dict:
+        warn_once(path, f"cannot read {path} (not an object); models added with 'llm hf add' are left out.")
+        return {}
+    models = {}
+    for repo_id, settings in added.items():
+        if type(settings) is not dict or not re.fullmatch(_REPO_ID, repo_id):
+            warn_once((path, repo_id), f"{path}: left out '{repo_id}', which is not a model's settings")
+            continue
+        models[repo_id] = {k: v for k, v in settings.items() if type(v) is ADDED_FIELDS.get(k)}
+        if "alias" in models[repo_id] and not valid_alias(models[repo_id]["alias"]):
+            del models[repo_id]["alias"]
+        if len(models[repo_id]) < len(settings):
+            warn_once((path, repo_id), f"{path}: left out values of the wrong type for '{repo_id}'")
+    return models
+
+
+@contextlib.contextmanager
+def changing_added():
+    """The added-models file as it is, to change under its lock and write back whole.
+
+    A ClickException naming the file when it cannot be read or written: a file that cannot be read
+    is never replaced (what the user had there is not lost), and no partial file is left.
+    """
+    path = llm.user_dir() / ADDED_FILE
+    try:
+        with locked(path):
+            try:
+                added = json.loads(path.read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                added = {}
+            if type(added) is not dict:
+                raise ValueError("not an object")
+            yield added
+            write_json(path, added)
+    except (OSError, ValueError) as ex:
+        reason = ex.strerror if isinstance(ex, OSError) and ex.strerror else ex
+        raise click.ClickException(f"Cannot change {path}: {reason}") from None
+
+
+# ------------ HTTP: requests, clients, deadlines and caps
+
+
+# The most a whole (not streamed) answer may decode to: far past any real one, so memory stays bounded.
+MAX_ANSWER = {
+    "chat": 64 * 2**20,  # a 100k-token answer with five logprobs a token is ~40 MB of JSON
+    # Per-token vectors (plain transformers models) of 32 texts of 1,024 tokens at 768 dimensions
+    # are ~500 MB of JSON; pooled ones are a few MB.
+    "embeddings": 768 * 2**20,
+    "hub": 64 * 2**20,  # the router's catalog is ~2 MB at 3,000 models; a Hub search page less
+}
+
+
+MAX_ERROR_BODY = 2**20  # an error answer: the start is enough to say what went wrong
+
+
+@dataclass(eq=False, repr=False)  # never compared; its own __repr__ keeps the token out of tracebacks
+class HFRequest:
+    """Everything one HTTP exchange needs (a chat prompt, or a batch of texts to embed).
+
+    The token lives only in its headers.
+    """
+
+    url: str
+    headers: dict
+    body: dict
+    timeout: float
+    bill_to: str | None
+    retries: int = RETRIES
+    to_router: bool = True  # whether the catalog may be refreshed beside it
+    prices: dict | None = None  # provider → (input, output) USD per 1M tokens, from the catalog
+    pinned: str | None = None  # the provider the conversation stays with, while it answers
+    kind: str = "chat"  # or "embeddings", "hub": which hints its errors get, and its cap
+
+    @property
+    def deadline(self) -> float | None:
+        """Seconds the whole exchange may take, answer included: twice its timeout, except a stream.
+
+        A stream shows its answer as it comes, so only its silences are timed (the read timeout).
+        """
+        return None if self.body.get("stream") else 2 * self.timeout
+
+    @property
+    def cap(self) -> int:
+        """The most a whole answer may decode to (a stream's events have a cap of their own)."""
+        return MAX_ANSWER[self.kind]
+
+    def unpin(self) -> None:
+        """Send the model without its pinned provider: the router chooses again."""
+        self.body = {**self.body, "model": self.body["model"].rsplit(":", 1)[0]}
+        self.pinned = None
+
+    @property
+    def repo_id(self) -> str:
+        """The chat model asked for, without a provider."""
+        return str(self.body.get("model", "")).split(":")[0]
+
+    @property
+    def host(self) -> str:
+        """The server's name, for messages."""
+        return urllib.parse.urlsplit(self.url).hostname or self.url
+
+    def __repr__(self) -> str:
+        return f"<HFRequest {self.url}>"
+
+
+_SECRET = r"(?i)\bhf_[A-Za-z0-9]{6,}|\b(Bearer)\s+[^\s'\"]+"
+
+
+# C0 and C1 controls, and the marks that reorder text: what a terminal obeys rather than shows.
+_CONTROL = r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]+"
+
+
+def redact(text: str) -> str:
+    """Server or error text, safe to print: any token or bearer credential masked (servers may echo
+    one), and control characters (a screen clear, a window title) made spaces."""
+    text = re.sub(_CONTROL, " ", text)
+    return re.sub(_SECRET, lambda m: f"{m.group(1)} ***" if m.group(1) else "hf_***", text)
+
+
+def shown(value, limit: int = 200) -> str:
+    """The start of what a server sent (text, bytes or JSON), for one line of an error message."""
+    if type(value) is bytes:
+        value = value[: limit * 4].decode("utf-8", "replace")
+    text = value if type(value) is str else json.dumps(value)
+    return redact(text[:limit])
+
+
+class TooSlow(httpx2.TimeoutException):
+    """The whole answer did not come within the request's deadline."""
+
+
+class Redirected(llm.ModelError):
+    """A server answered a POST with a redirect that would turn it into a GET."""
+
+
+def _refuse_post_redirect(response: httpx2.Response) -> None:
+    """httpx2 follows a 301, 302 or 303 to a POST as a GET: a different request. Say where it went."""
+    if response.request.method == "POST" and response.status_code in (301, 302, 303):
+        where = redact(response.headers.get("location", "?"))
+        raise Redirected(
+            f"{response.request.url.host} redirected the request to {where} ({response.status_code}); "
+            "it is not sent again as a GET: check the server's URL"
+        )
+
+
+async def _refuse_post_redirect_async(response: httpx2.Response) -> None:
+    _refuse_post_redirect(response)
+
+
+_sync_client: httpx2.Client | None = None
+
+
+_async_clients: dict = {}  # event loop → its client
+
+
+_clients_lock = threading.Lock()
+
+
+_USER_AGENT = "llm-hf-inference"
+
+
+# As llm's OpenAI models allow: how many prompts run at once is the user's and the server's business.
+POOL_LIMITS = httpx2.Limits(max_connections=1000, max_keepalive_connections=100)
+
+
+PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY")
+
+
+def _new_client(cls):
+    """A pooled client; a ModelError naming the setting at fault when the environment breaks it."""
+    hook = _refuse_post_redirect_async if cls is httpx2.AsyncClient else _refuse_post_redirect
+    try:
+        return cls(
+            headers={"User-Agent": _USER_AGENT},
+            limits=POOL_LIMITS,
+            follow_redirects=True,
+            event_hooks={"response": [hook]},
+        )
+    except (ImportError, OSError, ValueError, httpx2.HTTPError, httpx2.InvalidURL) as ex:
+        settings = environment_at_fault(ex)
+        where = f"; check {', '.join(settings)}" if settings else ""
+        raise llm.ModelError(f"Cannot set up HTTP connections: {redact(str(ex))}{where}") from None
+
+
+def environment_at_fault(ex: Exception) -> list:
+    """The settings that can break making a client: proxies set, or certificate paths not there."""
+    if isinstance(ex, OSError):
+        names = [n for n in ("SSL_CERT_FILE", "SSL_CERT_DIR") if os.environ.get(n)]
+        return [n for n in names if not os.path.exists(os.environ[n])] or names
+    return [n for n in PROXY_VARIABLES if os.environ.get(n) or os.environ.get(n.lower())]
+
+
+def sync_client() -> httpx2.Client:
+    """The process's pooled client, made once even when threads ask at the same time."""
+    global _sync_client
+    if _sync_client is None:
+        with _clients_lock:
+            if _sync_client is None:
+                _sync_client = _new_client(httpx2.Client)
+    return _sync_client
+
+
+def async_client() -> httpx2.AsyncClient:
+    """The pooled client of the running event loop (connections belong to one loop)."""
+    loop = asyncio.get_running_loop()
+    client = _async_clients.get(loop)
+    if client is None:
+        with _clients_lock:
+            for closed in [old for old in list(_async_clients) if old.is_closed()]:
+                _async_clients.pop(closed, None)  # its connections hold the old loop: let both go
+            client = _async_clients.get(loop) or _async_clients.setdefault(
+                loop, _new_client(httpx2.AsyncClient)
+            )
+    return client
+
+
+def _timeout(request: HFRequest) -> httpx2.Timeout:
+    # pool=None: waiting for one of our own connections is never the server's silence
+    return httpx2.Timeout(request.timeout, connect=CONNECT_TIMEOUT, pool=None)
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(url: str) -> httpx2.URL:
+    """httpx2 parses a URL string on every request (~15 µs): parse each URL once."""
+    return httpx2.URL(url)
+
+
+def _ends(request: HFRequest) -> float | None:
+    """When an attempt at ``request`` must be over (time.monotonic), or None: a stream, timed by reads."""
+    return None if request.deadline is None else time.monotonic() + request.deadline
+
+
+def _too_slow(request: HFRequest) -> TooSlow:
+    return TooSlow(f"no whole answer within {request.deadline:g} seconds")
+
+
+def _server_message(body: bytes) -> tuple[str, dict]:
+    """The server's own words from an error body of any shape, and its JSON if any."""
+    text = body.decode("utf-8", errors="replace").strip()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        error = data.get("error")
+        if isinstance(error, dict):
+            error = error.get("message") or error
+        message = error or data.get("message") or _detail_text(data.get("detail")) or text
+        return _as_text(message), data
+    if "<" in text and ">" in text:  # an HTML gateway page
+        title = re.search(r"<title[^>]*>(.*?)</title>", text, re.S | re.I)
+        text = title.group(1) if title else re.sub(r"<[^>]+>", " ", text)
+    text = " ".join(text.split())
+    return (text[:300] + "…" if len(text) > 300 else text), {}
+
+
+def _as_text(value) -> str:
+    """A value from an error body as text: a string as it is, anything else as JSON (never a repr)."""
+    return value if type(value) is str else json.dumps(value, ensure_ascii=False)
+
+
+def _detail_text(detail) -> str | None:
+    """FastAPI validation errors (some providers, transformers serve) in words.
+
+    ``[{"loc": ["body", "messages"], "msg": "Field required", ...}]`` reads ``body.messages: Field required``.
+    """
+    if type(detail) is not list:
+        return detail if detail is None else _as_text(detail)
+    problems = []
+    for item in detail:
+        if type(item) is dict and item.get("msg"):
+            loc = item.get("loc") or ()
+            where = loc if type(loc) is str else ".".join(map(_as_text, loc)) if type(loc) is list else ""
+            problems.append(f"{where}: {_as_text(item['msg'])}" if where else _as_text(item["msg"]))
+    return "; ".join(problems) or _as_text(detail)
+
+
+EMBEDDING_HINTS = {
+    404: "That provider does not embed with this model: 'llm hf models --embeddings' lists who does.",
+    422: "The server did not take the texts as sent; 'llm hf models --embeddings' lists other providers.",
+}
+
+
+def _hint(status: int, data: dict, bill_to: str | None, kind: str = "chat") -> str | None:
+    if kind == "embeddings" and status in EMBEDDING_HINTS:
+        return EMBEDDING_HINTS[status]
+    error = data.get("error")
+    code = error.get("code") if isinstance(error, dict) else None
+    if status in (401, 403):
+        if bill_to:
+            return (
+                f"The token may lack the right to bill the organisation '{bill_to}'; "
+                "check -o bill_to / HF_BILL_TO."
+            )
+        return (
+            "Check your Hugging Face token (it needs the 'Make calls to Inference Providers' "
+            "permission): 'llm keys set huggingface', HF_TOKEN, or 'hf auth login'."
+        )
+    if status == 402:
+        return "Your Inference Providers credits are used up: see https://huggingface.co/settings/billing"
+    if code == "model_not_supported" or status == 404:
+        return "Choose another provider with -o provider NAME, or another model."
+    if status == 410:
+        return "That endpoint is gone; point LLM_HF_BASE_URL at https://router.huggingface.co/v1"
+    if status in (502, 504):
+        return "The gateway gave up waiting for the model; try again, or choose another provider."
+    if status == 429:
+        return "Rate limited: wait a little and try again."
+    if status == 503:
+        estimate = data.get("estimated_time")
+        if _finite(estimate):
+            return f"The model is loading; try again in about {estimate:.0f} seconds."
+        return "The service is unavailable or the model is loading; try again shortly."
+    return None
+
+
+class HTTPStatusError(llm.ModelError):
+    """An error answer; ``data`` is its JSON body, or empty."""
+
+    def __init__(self, message: str, status: int, data: dict):
+        super().__init__(message)
+        self.status, self.data = status, data
+
+
+def http_error(
+    url: str, status: int, headers, body: bytes, bill_to: str | None = None, kind: str = "chat"
+) -> HTTPStatusError:
+    """An HTTP error answer as a ModelError: who answered, the status, the server's message, a hint."""
+    message, data = _server_message(body)
+    message = redact(message)
+    who = headers.get("x-inference-provider") or urllib.parse.urlsplit(url).hostname
+    text = f"{who} answered {status}: {message or '(no message)'}"
+    hint = _hint(status, data, bill_to, kind)
+    return HTTPStatusError(f"{text} — {hint}" if hint else text, status, data)
+
+
+class EmbeddingError(llm.ModelError, click.ClickException):
+    """An embedding failure: a ModelError to Python callers, one ``Error: …`` line from llm's CLI.
+
+    llm's embed, embed-multi and similar commands catch no ModelError (a
+    traceback); they do print a ClickException cleanly.
+    """
+
+
+def too_large(who: str, request: HFRequest) -> llm.ModelError:
+    error = EmbeddingError if request.kind == "embeddings" else llm.ModelError
+    return error(f"{who} sent an answer of over {request.cap // 2**20} MiB; stopped reading it")
+
+
+def read_body(http: httpx2.Response, request: HFRequest, ends: float | None) -> bytes:
+    """A whole answer, read by read: within the request's deadline and cap (an error answer: its start)."""
+    cap = request.cap if http.status_code < 400 else MAX_ERROR_BODY
+    pieces, size = [], 0
+    for data in http.iter_bytes():
+        pieces.append(data)
+        size += len(data)
+        if size > cap:
+            if http.status_code >= 400:
+                break
+            raise too_large(http.headers.get("x-inference-provider") or request.host, request)
+        if ends is not None and time.monotonic() > ends:
+            raise _too_slow(request)
+    return b"".join(pieces)
+
+
+async def read_body_async(http: httpx2.Response, request: HFRequest, ends: float | None) -> bytes:
+    """The async twin of :func:`read_body` (for an error answer: a chat stream reads its own body)."""
+    pieces, size = [], 0
+    async for data in http.aiter_bytes():
+        pieces.append(data)
+        size += len(data)
+        if size > MAX_ERROR_BODY:
+            break
+        if ends is not None and time.monotonic() > ends:
+            raise _too_slow(request)
+    return b"".join(pieces)
+
+
+def exchange(request: HFRequest, method: str = "POST") -> tuple:
+    """One plain request (not a chat stream): its status, headers and whole body, within its deadline."""
+    ends = _ends(request)
+    body = request.body if method == "POST" else None
+    with sync_client().stream(
+        method, _parsed(request.url), json=body, headers=request.headers, timeout=_timeout(request)
+    ) as http:
+        return http.status_code, http.headers, read_body(http, request, ends)
+
+
+HUB_TIMEOUT = 5.0  # seconds of silence for the catalog, the Hub's search and whoami (10 for a whole answer)
+
+
+def hub_request(url: str, headers: dict | None = None) -> HFRequest:
+    """A GET of the router's catalog or the Hub's API: no body, no bill, no retries."""
+    return HFRequest(url, headers or {}, {}, HUB_TIMEOUT, None, retries=0, to_router=False, kind="hub")
+
+
+# ------------ HTTP: retries and transport errors
+
+
+sleep = time.sleep  # module attributes, so tests can wait without waiting
+
+
+async_sleep = asyncio.sleep
+
+
+RETRY_STATUSES = {
+    429: "Rate limited by {who}",
+    502: "{who} answered 502",
+    503: "{who} is unavailable or loading the model",
+    504: "{who} answered 504",
+}
+
+
+RETRY_ERRORS = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.RemoteProtocolError, httpx2.ReadError)
+
+
+class Attempts:
+    """After a failed attempt: how long to wait before the next, or the error to raise.
+
+    Only 429, 502, 503, 504 and failed connections are retried, never once
+    output was shown; waits back off exponentially with jitter unless the
+    server says how long (Retry-After, RateLimit reset, estimated_time), and
+    never exceed MAX_WAIT. Each wait is announced on stderr. A conversation's
+    pinned provider that fails before any output is given up once: the same
+    prompt goes to the router unpinned, with the usual retries again.
+    """
+
+    def __init__(self, request: HFRequest):
+        self.request = request
+        self.number = 1
+        self.total = request.retries + 1
+
+    def after_status(self, status: int, headers, body: bytes) -> float:
+        error = http_error(self.request.url, status, headers, body, self.request.bill_to, self.request.kind)
+        if status not in RETRY_STATUSES or self.number >= self.total:
+            code = (
+                error.data.get("error", {}).get("code") if isinstance(error.data.get("error"), dict) else None
+            )
+            if self.request.pinned and (
+                status in (404, 429) or status >= 500 or code == "model_not_supported"
+            ):
+                return self._unpin(str(status))
+            raise error
+        who = headers.get("x-inference-provider") or self.request.host
+        return self._next(server_wait(headers, error.data), RETRY_STATUSES[status].format(who=who))
+
+    def after_error(self, ex: httpx2.HTTPError, shown: bool) -> float:
+        retry = isinstance(ex, RETRY_ERRORS) and not _certificate_failure(ex) and not _dns_failure(ex)
+        if shown or not retry or self.number >= self.total:
+            if self.request.pinned and retry and not shown:
+                return self._unpin(type(ex).__name__)
+            raise transport_error(self.request, ex) from None
+        return self._next(None, f"Could not reach {self.request.host} ({type(ex).__name__})")
+
+    def _unpin(self, reason: str) -> float:
+        say(f"{self.request.pinned} did not answer ({reason}); asking the router for another provider")
+        self.request.unpin()
+        self.number = 1
+        return 0.0
+
+    def _next(self, wait: float | None, reason: str) -> float:
+        if wait is None:
+            wait = 2.0 ** (self.number - 1) * random.uniform(0.5, 1.0)
+        wait = max(0.0, min(wait, MAX_WAIT))
+        self.number += 1
+        say(f"{reason}, retrying in {wait:.1f}s (attempt {self.number}/{self.total})")
+        return wait
+
+
+def server_wait(headers, data: dict) -> float | None:
+    """The wait the server asks for: Retry-After, the RateLimit reset, or a 503's estimated_time.
+
+    A value that is not a finite number (``nan``, ``1e400``) is no answer at all.
+    """
+    retry_after = headers.get("retry-after")
+    wait = None
+    if retry_after:
+        try:
+            wait = float(retry_after)
+        except ValueError:
+            with contextlib.suppress(TypeError, ValueError, OverflowError):
+                wait = email.utils.parsedate_to_datetime(retry_after).timestamp() - time.time()
+    if wait is None:
+        reset = re.search(r"\breset=(\d+(?:\.\d+)?)", headers.get("ratelimit", "")) or re.fullmatch(
+            r"\s*(\d+(?:\.\d+)?)\s*", headers.get("ratelimit-reset", "")
+        )
+        wait = float(reset.group(1)) if reset else data.get("estimated_time")
+    return float(wait) if _finite(wait) else None
+
+
+def _certificate_failure(ex: Exception) -> bool:
+    return "CERTIFICATE_VERIFY_FAILED" in str(ex)
+
+
+def _dns_failure(ex: BaseException) -> bool:
+    """Whether the host's name could not be looked up: a second try a second later finds the same."""
+    import socket
+
+    seen = 0
+    while ex is not None and seen < 10:
+        if isinstance(ex, socket.gaierror):
+            return True
+        ex, seen = ex.__cause__ or ex.__context__, seen + 1
+    return False
+
+
+# What a user can do about a timeout, by the kind of request.
+TIMEOUT_HINTS = {
+    "chat": "wait longer with -o timeout SECONDS",
+    "embeddings": "try again, or another provider ('llm hf models --embeddings')",
+    "hub": "try again later",
+}
+
+
+def proxy_for(url: str) -> str | None:
+    """The environment variable whose proxy a request to ``url`` goes through, if any."""
+    import urllib.request  # only on a failure: not at start-up
+
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if urllib.request.proxy_bypass_environment(host):
+        return None
+    scheme = urllib.parse.urlsplit(url).scheme.upper()
+    names = (f"{scheme}_PROXY", "ALL_PROXY")
+    return next((n for name in names for n in (name, name.lower()) if os.environ.get(n)), None)
+
+
+def transport_error(request: HFRequest, ex: httpx2.HTTPError) -> llm.ModelError:
+    """A failed exchange in words: the server, the proxy or the certificates at fault; never a token."""
+    host, detail = request.host, redact(str(ex))
+    proxy = proxy_for(request.url)
+    if isinstance(ex, httpx2.ProxyError) or (proxy and isinstance(ex, httpx2.ConnectError)):
+        address = urllib.parse.urlsplit(os.environ.get(proxy or "", "")).hostname or "the proxy"
+        message = (
+            f"The proxy {address} (from {proxy or 'the environment'}) failed on the way to {host}: {detail}"
+        )
+    elif _certificate_failure(ex):
+        message = (
+            f"Could not verify the TLS certificate of {host} ({detail}); if your network inspects TLS, "
+            "point SSL_CERT_FILE or SSL_CERT_DIR at its certificate authority"
+        )
+    elif _dns_failure(ex):
+        message = f"Could not find {host}: its name does not resolve ({detail}); check it and your network"
+    elif isinstance(ex, httpx2.ConnectTimeout):
+        message = f"Could not connect to {host} within {CONNECT_TIMEOUT:g} seconds"
+    elif isinstance(ex, TooSlow):
+        message = f"{host} did not send its whole answer within {request.deadline:g} seconds "
+        message += f"(twice the timeout); {TIMEOUT_HINTS[request.kind]}"
+    elif isinstance(ex, httpx2.TimeoutException):
+        message = (
+            f"{host} sent nothing for {request.timeout:g} seconds (timeout); {TIMEOUT_HINTS[request.kind]}"
+        )
+    elif isinstance(ex, httpx2.ConnectError):
+        message = f"Could not connect to {host}: {detail}"
+    else:
+        message = f"The connection to {host} failed: {type(ex).__name__}: {detail}"
+    return llm.ModelError(message)
+
+
+# ------------ the SSE decoder
+
+
+_BOM = b"\xef\xbb\xbf"
+
+
+_parse_json = json.JSONDecoder().decode
+
+
+# No real chunk comes near this: a whole 1M-token answer sent as one event is
+# 4-8 MB of JSON. Past it the server is broken or hostile, and memory stays bounded.
+MAX_EVENT = 16 * 1024 * 1024
+
+
+class EventTooLarge(Exception):
+    """An SSE line or event over the decoder's cap."""
+
+
+class SSEDecoder:
+    """Incremental Server-Sent Events parser (WHATWG HTML, "event stream").
+
+    Feed it raw bytes as they arrive; it returns the ``data`` of every event
+    completed by them. Lines end in LF, CR or CRLF, even split across reads;
+    ``data:`` takes an optional space; multi-line data joins with LF; comments
+    and other fields are ignored; an event not closed by a blank line is
+    dropped at the end, as the spec says. Linear in the bytes received: a line
+    still open after a read is kept in pieces and joined once, when it ends.
+    """
+
+    def __init__(self, cap: int = MAX_EVENT):
+        self.cap = cap
+        self._open: list = []  # the pieces of a line not ended yet
+        self._open_size = 0
+        self._data: list = []
+        self._data_size = 0
+        self._skip_lf = False
+        self._first_line = True
+
+    def feed(self, chunk: bytes) -> list:
+        if self._skip_lf:
+            self._skip_lf = False
+            if chunk[:1] == b"\n":
+                chunk = chunk[1:]
+        if b"\n" not in chunk and b"\r" not in chunk:
+            return self._keep_open(chunk)
+        if self._open:
+            self._open.append(chunk)
+            chunk = b"".join(self._open)
+            self._open, self._open_size = [], 0
+        lines = chunk.splitlines()
+        end = chunk[-1:]
+        if end == b"\n" or end == b"\r":
+            self._skip_lf = end == b"\r"
+        else:
+            self._keep_open(lines.pop())
+        if self._first_line and lines:
+            self._first_line = False
+            if lines[0].startswith(_BOM):
+                lines[0] = lines[0][3:]
+        events = []
+        data, size = self._data, self._data_size
+        for line in lines:
+            if not line:
+                if data:
+                    events.append(b"\n".join(data))
+                    data, size = [], 0
+            elif line[:5] == b"data:":
+                value = line[6:] if line[5:6] == b" " else line[5:]
+                size += len(value) + 1
+                if size > self.cap:
+                    raise EventTooLarge
+                data.append(value)
+            elif line == b"data":
+                data.append(b"")
+        self._data, self._data_size = data, size
+        return events
+
+    def _keep_open(self, piece: bytes) -> list:
+        self._open.append(piece)
+        self._open_size += len(piece)
+        if self._open_size + self._data_size > self.cap:
+            raise EventTooLarge
+        return []
+
+
+def looks_like_sse(start: bytes) -> bool | None:
+    """Whether a body served without ``text/event-stream`` is SSE all the same; None: too short to tell."""
+    start = start.lstrip(b" \t\r\n").removeprefix(_BOM)
+    if start[:1] in (b"{", b"["):
+        return False
+    if start.startswith((b"data:", b":", b"event:", b"id:", b"retry:")):
+        return True
+    return None if len(start) < 6 else False
+
+
+# ============ chat
+# ------------ chat: the catalog and the registry
 
 
 class ModelSpec(NamedTuple):
@@ -228,29 +1033,28 @@ BUILTIN_MODELS = (
     ModelSpec("openai/gpt-oss-20b", ("hf-gpt-oss-20b",)),
     ModelSpec("openai/gpt-oss-120b", ("hf-gpt-oss",)),
 )
+
+
 BUILTIN_ALIASES = {"hf/" + spec.repo_id: spec.aliases for spec in BUILTIN_MODELS}  # by model id
+
+
 PROVIDER_POLICIES = ("fastest", "cheapest", "preferred")
+
+
 CATALOG_FILE = "hf-inference-catalog.json"  # the router's catalog, cleaned: for the llm hf commands
+
+
 REGISTRY_FILE = "hf-inference-registry.jsonl"  # what registration needs of it, compact: read by every command
+
+
 REGISTRY_VERSION = 2
-ADDED_FILE = "hf-inference-added.json"
+
+
 CATALOG_MAX_AGE = 24 * 3600.0  # seconds; None: never refresh after a prompt
-_warned: set = set()  # files already warned about in this process
 
 
 def catalog_path() -> pathlib.Path:
     return llm.user_dir() / CATALOG_FILE
-
-
-def warn_once(key, message: str) -> None:
-    """One line on stderr per process for each thing gone wrong in our files: never a crash."""
-    if key not in _warned:
-        _warned.add(key)
-        say(f"llm-hf-inference: {message}")
-
-
-def _finite(value) -> bool:
-    return type(value) in (int, float) and math.isfinite(value)
 
 
 def _price(value) -> bool:
@@ -269,16 +1073,6 @@ PROVIDER_FIELDS = {
     "throughput": _finite,
     "is_model_author": lambda v: type(v) is bool,
 }
-# Patterns are compiled (and cached by re) when first used, not on every llm command.
-_NAME = r"[a-z0-9][a-z0-9._-]*"
-# The Hub's ids: ORG/NAME or NAME, ASCII, never '..' (so never a path that leaves its URL).
-_REPO_ID = r"(?!.*\.\.)[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)?"
-_ORG_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
-
-
-def valid_alias(alias) -> bool:
-    """An alias llm can show and a user can type: no spaces anywhere, nothing unprintable."""
-    return type(alias) is str and alias.isprintable() and alias != "" and not any(c.isspace() for c in alias)
 
 
 def clean_provider(provider) -> tuple:
@@ -346,17 +1140,6 @@ def clean_catalog(data) -> tuple:
     return cleaned, dropped
 
 
-def read_json_file(path: pathlib.Path, fallback: str):
-    """A JSON file of ours; None when missing or broken (one line on stderr saying what happens instead)."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as ex:
-        warn_once(path, f"cannot read {path} ({ex}); {fallback}")
-        return None
-
-
 def read_catalog() -> list | None:
     """The cached router catalog's entries; None when there is none or it is broken."""
     fallback = "using the built-in models. Run 'llm hf refresh' to fetch the catalog again."
@@ -406,8 +1189,6 @@ def entry_prices(entry: dict) -> dict:
     """A cleaned catalog entry's live providers' prices: {provider: [input, output]} USD per 1M tokens."""
     return {p["provider"]: list(price_of(p)) for p in live_providers(entry) if price_of(p)}
 
-
-# ---- the registry: what every llm command reads, written at refresh time
 
 VISION, TOOLS, SCHEMA = 1, 2, 4  # a registered model's flags
 
@@ -494,85 +1275,6 @@ def model_prices(repo_id: str) -> dict:
     }
 
 
-ADDED_FIELDS = {
-    "embedding": bool,
-    "alias": str,
-    "base_url": str,
-    "key_name": str,
-    "vision": bool,
-    "tools": bool,
-    "schemas": bool,
-}
-
-
-def read_added() -> dict:
-    """Models added with 'llm hf add': model id → its settings, each value of the right type."""
-    path = llm.user_dir() / ADDED_FILE
-    added = read_json_file(path, "models added with 'llm hf add' are left out.")
-    if added is None:
-        return {}
-    if type(added) is not dict:
-        warn_once(path, f"cannot read {path} (not an object); models added with 'llm hf add' are left out.")
-        return {}
-    models = {}
-    for repo_id, settings in added.items():
-        if type(settings) is not dict or not re.fullmatch(_REPO_ID, repo_id):
-            warn_once((path, repo_id), f"{path}: left out '{repo_id}', which is not a model's settings")
-            continue
-        models[repo_id] = {k: v for k, v in settings.items() if type(v) is ADDED_FIELDS.get(k)}
-        if "alias" in models[repo_id] and not valid_alias(models[repo_id]["alias"]):
-            del models[repo_id]["alias"]
-        if len(models[repo_id]) < len(settings):
-            warn_once((path, repo_id), f"{path}: left out values of the wrong type for '{repo_id}'")
-    return models
-
-
-def write_json(path: pathlib.Path, data) -> None:
-    write_file(path, json.dumps(data, indent=1))
-
-
-def write_file(path: pathlib.Path, text: str) -> None:
-    """Replace ``path`` whole, so a reader never sees half a file; a unique temporary name each time."""
-    handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.replace(partial, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(partial)
-        raise
-
-
-@contextlib.contextmanager
-def locked(path: pathlib.Path, wait: bool = True):
-    """Hold an exclusive lock beside ``path`` for a read-modify-write between processes.
-
-    ``wait=False``: an OSError at once when another process holds it.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "a+b") as lock:
-        if sys.platform == "win32":  # pragma: no cover - the tests run on Linux
-            import msvcrt
-
-            lock.seek(0)
-            lock_file = functools.partial(msvcrt.locking, lock.fileno())
-            lock_file(msvcrt.LK_LOCK if wait else msvcrt.LK_NBLCK, 1)
-            try:
-                yield
-            finally:
-                lock.seek(0)
-                lock_file(msvcrt.LK_UNLCK, 1)
-        else:
-            import fcntl
-
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
-
-
 def added_spec(repo_id: str, added: dict) -> ModelSpec:
     base = added.get("base_url")
     return ModelSpec(
@@ -636,165 +1338,83 @@ def catalog_url() -> str:
     return base_url() + "/models"
 
 
-# ---- embedding models: found on the Hub, one llm model per (model, provider)
+CATALOG_RETRY = 300.0  # seconds before a process tries a failed background refresh again
 
 
-class EmbedSpec(NamedTuple):
-    """An embedding model as one provider serves it."""
-
-    repo_id: str
-    provider: str  # hf-inference, together, ...; "" for a model added with --base-url
-    provider_id: str  # the provider's own name for it
-    model_id: str  # hf/<repo> for the default provider, hf/<repo>:<provider> for the others
-    aliases: tuple = ()
-    base_url: str | None = None
-    key_name: str | None = None
+REFRESH_EXIT_WAIT = 0.1  # seconds llm's exit waits for a refresh still writing
 
 
-# Where each provider's embeddings are, under the router (others' routes are unknown: not registered).
-EMBED_ROUTES = {
-    "hf-inference": "/hf-inference/models/{repo}/pipeline/feature-extraction",
-    "together": "/together/v1/embeddings",
-    "scaleway": "/scaleway/v1/embeddings",
-    "deepinfra": "/deepinfra/v1/openai/embeddings",
-}
-EMBED_TASKS = ("feature-extraction", "sentence-similarity")  # the Hub's pipeline tags searched
-BUILTIN_EMBEDDINGS = (  # served by hf-inference; registered until the first refresh
-    ("sentence-transformers/all-MiniLM-L6-v2", ("hf-minilm",)),
-    ("BAAI/bge-m3", ("hf-bge-m3",)),  # multilingual, 100+ languages
-    ("intfloat/multilingual-e5-large", ("hf-e5-multilingual",)),
-)
-BUILTIN_EMBEDDING_ALIASES = dict(BUILTIN_EMBEDDINGS)
-EMBEDDINGS_FILE = "hf-inference-embeddings.json"  # compact: [repo, [[provider, providerId, task, status]]]
+_refresh: threading.Thread | None = None
 
 
-def embeddings_path() -> pathlib.Path:
-    return llm.user_dir() / EMBEDDINGS_FILE
+def refresh_beside(request: "HFRequest") -> None:
+    """Refresh a stale catalog in a thread beside the prompt, at most one at a time per process.
 
-
-def servable(mapping: list) -> list:
-    """The (provider, providerId) pairs of a model's mapping that can embed, in the Hub's order.
-
-    Live only (not staging, not error), on a provider whose route is known, and
-    outside hf-inference only where the task is feature-extraction.
+    The prompt never waits for it and never fails for it; only the router's
+    catalog is fetched (never that of a server in LLM_HF_BASE_URL).
     """
-    return [
-        (provider, provider_id)
-        for provider, provider_id, task, status in mapping
-        if status == "live"
-        and provider in EMBED_ROUTES
-        and (provider == "hf-inference" or task == "feature-extraction")
-    ]
+    global _refresh, _catalog_fresh_until
+    if not request.to_router or not catalog_is_stale():
+        return
+    with _clients_lock:
+        if _refresh is not None and _refresh.is_alive():
+            return
+        _catalog_fresh_until = time.time() + CATALOG_RETRY
+        _refresh = threading.Thread(target=_refresh_quietly, name="llm-hf-inference refresh", daemon=True)
+        _refresh.start()
 
 
-def embed_specs_of(repo_id: str, mapping: list, aliases: tuple = ()) -> list:
-    """One spec per servable provider: the first is the model's default (what provider="auto" picks)."""
-    pairs = servable(mapping)
-    specs = []
-    for number, (provider, provider_id) in enumerate(pairs):
-        model_id = f"hf/{repo_id}" if number == 0 else f"hf/{repo_id}:{provider}"
-        specs.append(EmbedSpec(repo_id, provider, provider_id, model_id, aliases if number == 0 else ()))
-        if number == 0 and len(pairs) > 1:
-            specs.append(EmbedSpec(repo_id, provider, provider_id, f"hf/{repo_id}:{provider}"))
-    return specs
+REFRESH_MARK = "hf-inference-catalog.refreshing"  # when some llm process last began a refresh
 
 
-def _mapping_row(row) -> bool:
-    return type(row) is list and len(row) == 4 and all(type(value) is str for value in row)
+def claim_refresh() -> bool:
+    """Whether this process refreshes the stale catalog: no llm process began to in CATALOG_RETRY.
+
+    Never waits: a process that finds the mark locked leaves the refresh to the one holding it, so
+    a hundred llm processes started at once download the catalog once.
+    """
+    path = llm.user_dir() / REFRESH_MARK
+    try:
+        with locked(path, wait=False):
+            try:
+                began = float(path.read_text(encoding="utf-8") or 0)
+            except (OSError, ValueError):
+                began = 0.0
+            if abs(time.time() - began) < CATALOG_RETRY:  # abs: a clock set back does not block it
+                return False
+            write_file(path, repr(time.time()))
+            return True
+    except OSError:  # another process holds the mark, or the directory is read-only
+        return False
 
 
-def read_embeddings() -> list | None:
-    """The cached discovery: [(repo_id, mapping)]; None when there is none or it is broken."""
-    path = embeddings_path()
-    fallback = "using the built-in embedding models. Run 'llm hf refresh' to fetch them again."
-    data = read_json_file(path, fallback)
-    if data is None:
-        return None
-    models = data.get("models") if type(data) is dict and data.get("version") == 1 else None
-    if type(models) is not list:
-        warn_once(path, f"cannot read {path} (not a list of embedding models); {fallback}")
-        return None
-    kept = [
-        (m[0], m[1])
-        for m in models
-        if type(m) is list
-        and len(m) == 2
-        and type(m[0]) is str
-        and re.fullmatch(_REPO_ID, m[0])
-        and type(m[1]) is list
-        and all(map(_mapping_row, m[1]))
-    ]
-    if len(kept) < len(models):
-        warn_once(("rows", path), f"{path}: left out embedding models of the wrong shape")
-    return kept
+def _refresh_quietly() -> None:
+    if not claim_refresh():
+        return
+    try:
+        status, _, body = exchange(hub_request(catalog_url()), "GET")
+        if status >= 400:
+            raise ValueError(f"HTTP {status}")
+        store_catalog(body)
+    except Exception as ex:  # noqa: BLE001 - a failed refresh is tried again later; never the prompt's
+        if os.environ.get("LLM_HF_DEBUG"):
+            say(f"llm-hf-inference: the catalog refresh beside the prompt failed: {redact(str(ex))}")
 
 
-def embedding_specs() -> list:
-    """Every embedding model to register: the discovery (else the built-in list), then added ones."""
-    found = read_embeddings()
-    if found is None:
-        found = [
-            (repo, [["hf-inference", repo, "feature-extraction", "live"]]) for repo, _ in BUILTIN_EMBEDDINGS
-        ]
-    specs = [
-        spec
-        for repo_id, mapping in found
-        for spec in embed_specs_of(repo_id, mapping, BUILTIN_EMBEDDING_ALIASES.get(repo_id, ()))
-    ]
-    for repo_id, added in read_added().items():
-        if added.get("embedding") and added.get("base_url"):
-            alias = (added["alias"],) if added.get("alias") else ()
-            specs.append(
-                EmbedSpec(
-                    repo_id, "", repo_id, f"hf/{repo_id}", alias, added["base_url"], added.get("key_name")
-                )
-            )
-    return specs
+def wait_for_refresh(seconds: float = REFRESH_EXIT_WAIT) -> None:
+    """Give a refresh that is nearly done a moment to finish writing (called at exit)."""
+    if _refresh is not None:
+        with contextlib.suppress(KeyboardInterrupt):
+            _refresh.join(seconds)
 
 
-def mapping_of(item) -> list:
-    """A Hub search result's inferenceProviderMapping (a list, or an object keyed by provider) as rows."""
-    mapping = item.get("inferenceProviderMapping") if type(item) is dict else None
-    if type(mapping) is dict:
-        mapping = [{"provider": name, **value} for name, value in mapping.items() if type(value) is dict]
-    rows = []
-    for entry in mapping if type(mapping) is list else ():
-        row = (
-            [entry.get(k) for k in ("provider", "providerId", "task", "status")]
-            if type(entry) is dict
-            else []
-        )
-        if _mapping_row(row):
-            rows.append(row)
-    return rows
+atexit.register(wait_for_refresh)
 
 
-def store_embeddings(items: list) -> tuple:
-    """Cache the embedding models of Hub search results; (how many, added, removed). ValueError if none."""
-    found: dict = {}
-    for item in items:
-        repo_id = item.get("id") if type(item) is dict else None
-        mapping = mapping_of(item)
-        if (
-            type(repo_id) is str
-            and re.fullmatch(_REPO_ID, repo_id)
-            and servable(mapping)
-            and repo_id not in found
-        ):
-            found[repo_id] = mapping
-    if not found:
-        raise ValueError("no embedding model that a provider serves")
-    old = {repo for repo, mapping in read_embeddings() or () if servable(mapping)}
-    write_json(
-        embeddings_path(), {"version": 1, "models": [[repo, mapping] for repo, mapping in found.items()]}
-    )
-    return len(found), sorted(set(found) - old), sorted(old - set(found))
+# ------------ chat: options, messages, the request
 
 
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
-
-
-# ---------------------------------------------------------------- request building
 
 
 class HFOptions(llm.Options):
@@ -932,62 +1552,14 @@ BODY_OPTIONS = (
 )
 
 
-@dataclass(eq=False, repr=False)  # never compared; its own __repr__ keeps the token out of tracebacks
-class HFRequest:
-    """Everything one HTTP exchange needs (a chat prompt, or a batch of texts to embed).
-
-    The token lives only in its headers.
-    """
-
-    url: str
-    headers: dict
-    body: dict
-    timeout: float
-    bill_to: str | None
-    retries: int = RETRIES
-    to_router: bool = True  # whether the catalog may be refreshed beside it
-    prices: dict | None = None  # provider → (input, output) USD per 1M tokens, from the catalog
-    pinned: str | None = None  # the provider the conversation stays with, while it answers
-    kind: str = "chat"  # or "embeddings", "hub": which hints its errors get, and its cap
-
-    @property
-    def deadline(self) -> float | None:
-        """Seconds the whole exchange may take, answer included: twice its timeout, except a stream.
-
-        A stream shows its answer as it comes, so only its silences are timed (the read timeout).
-        """
-        return None if self.body.get("stream") else 2 * self.timeout
-
-    @property
-    def cap(self) -> int:
-        """The most a whole answer may decode to (a stream's events have a cap of their own)."""
-        return MAX_ANSWER[self.kind]
-
-    def unpin(self) -> None:
-        """Send the model without its pinned provider: the router chooses again."""
-        self.body = {**self.body, "model": self.body["model"].rsplit(":", 1)[0]}
-        self.pinned = None
-
-    @property
-    def repo_id(self) -> str:
-        """The chat model asked for, without a provider."""
-        return str(self.body.get("model", "")).split(":")[0]
-
-    @property
-    def host(self) -> str:
-        """The server's name, for messages."""
-        return urllib.parse.urlsplit(self.url).hostname or self.url
-
-    def __repr__(self) -> str:
-        return f"<HFRequest {self.url}>"
-
-
 def _attachment_item(attachment) -> dict:
     url = attachment.url or (f"data:{attachment.resolve_type()};base64,{attachment.base64_content()}")
     return {"type": "image_url", "image_url": {"url": url}}
 
 
 PROVIDER_KEY = "hf_inference"  # our key in llm's provider_metadata: who answered, where reasoning came
+
+
 THINK_TAGS = "think"  # reasoning that came inside <think>...</think> at the start of the text
 
 
@@ -1199,777 +1771,7 @@ def build_request(spec: ModelSpec, prompt, stream: bool, key: str | None) -> HFR
     )
 
 
-# ---- embeddings: a request per batch of texts
-
-EMBED_BATCH = 32  # inputs per request: TEI's default limit (hf-inference); others document none, and
-# a server that allows fewer says so (413/422), and the batch is split to fit
-
-
-def embed_request(spec: EmbedSpec, texts: list, key: str | None) -> HFRequest:
-    """The request embedding ``texts``: hf-inference's pipeline, or an OpenAI-style /embeddings."""
-    if spec.base_url:
-        url = spec.base_url.rstrip("/") + "/embeddings"
-    else:
-        url = router_root() + EMBED_ROUTES[spec.provider].format(repo=spec.repo_id)
-    if spec.provider == "hf-inference":
-        body = {
-            "inputs": texts,
-            "truncate": True,
-        }  # a long text embeds its first part, as sentence-transformers does
-    else:
-        body = {"input": texts, "model": spec.provider_id}
-    bill_to = bill_to_of(None)
-    headers = request_headers(False, key, bill_to)
-    return HFRequest(url, headers, body, READ_TIMEOUT, bill_to, to_router=False, kind="embeddings")
-
-
-# ---------------------------------------------------------------- transport
-
-# The most a whole (not streamed) answer may decode to: far past any real one, so memory stays bounded.
-MAX_ANSWER = {
-    "chat": 64 * 2**20,  # a 100k-token answer with five logprobs a token is ~40 MB of JSON
-    # Per-token vectors (plain transformers models) of 32 texts of 1,024 tokens at 768 dimensions
-    # are ~500 MB of JSON; pooled ones are a few MB.
-    "embeddings": 768 * 2**20,
-    "hub": 64 * 2**20,  # the router's catalog is ~2 MB at 3,000 models; a Hub search page less
-}
-MAX_ERROR_BODY = 2**20  # an error answer: the start is enough to say what went wrong
-
-
-class TooSlow(httpx2.TimeoutException):
-    """The whole answer did not come within the request's deadline."""
-
-
-class Redirected(llm.ModelError):
-    """A server answered a POST with a redirect that would turn it into a GET."""
-
-
-def _refuse_post_redirect(response: httpx2.Response) -> None:
-    """httpx2 follows a 301, 302 or 303 to a POST as a GET: a different request. Say where it went."""
-    if response.request.method == "POST" and response.status_code in (301, 302, 303):
-        where = redact(response.headers.get("location", "?"))
-        raise Redirected(
-            f"{response.request.url.host} redirected the request to {where} ({response.status_code}); "
-            "it is not sent again as a GET: check the server's URL"
-        )
-
-
-async def _refuse_post_redirect_async(response: httpx2.Response) -> None:
-    _refuse_post_redirect(response)
-
-
-_sync_client: httpx2.Client | None = None
-_async_clients: dict = {}  # event loop → its client
-_clients_lock = threading.Lock()
-_USER_AGENT = "llm-hf-inference"
-# As llm's OpenAI models allow: how many prompts run at once is the user's and the server's business.
-POOL_LIMITS = httpx2.Limits(max_connections=1000, max_keepalive_connections=100)
-PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY")
-
-
-def _new_client(cls):
-    """A pooled client; a ModelError naming the setting at fault when the environment breaks it."""
-    hook = _refuse_post_redirect_async if cls is httpx2.AsyncClient else _refuse_post_redirect
-    try:
-        return cls(
-            headers={"User-Agent": _USER_AGENT},
-            limits=POOL_LIMITS,
-            follow_redirects=True,
-            event_hooks={"response": [hook]},
-        )
-    except (ImportError, OSError, ValueError, httpx2.HTTPError, httpx2.InvalidURL) as ex:
-        settings = environment_at_fault(ex)
-        where = f"; check {', '.join(settings)}" if settings else ""
-        raise llm.ModelError(f"Cannot set up HTTP connections: {redact(str(ex))}{where}") from None
-
-
-def environment_at_fault(ex: Exception) -> list:
-    """The settings that can break making a client: proxies set, or certificate paths not there."""
-    if isinstance(ex, OSError):
-        names = [n for n in ("SSL_CERT_FILE", "SSL_CERT_DIR") if os.environ.get(n)]
-        return [n for n in names if not os.path.exists(os.environ[n])] or names
-    return [n for n in PROXY_VARIABLES if os.environ.get(n) or os.environ.get(n.lower())]
-
-
-def sync_client() -> httpx2.Client:
-    """The process's pooled client, made once even when threads ask at the same time."""
-    global _sync_client
-    if _sync_client is None:
-        with _clients_lock:
-            if _sync_client is None:
-                _sync_client = _new_client(httpx2.Client)
-    return _sync_client
-
-
-def async_client() -> httpx2.AsyncClient:
-    """The pooled client of the running event loop (connections belong to one loop)."""
-    loop = asyncio.get_running_loop()
-    client = _async_clients.get(loop)
-    if client is None:
-        with _clients_lock:
-            for closed in [old for old in list(_async_clients) if old.is_closed()]:
-                _async_clients.pop(closed, None)  # its connections hold the old loop: let both go
-            client = _async_clients.get(loop) or _async_clients.setdefault(
-                loop, _new_client(httpx2.AsyncClient)
-            )
-    return client
-
-
-def _ends(request: HFRequest) -> float | None:
-    """When an attempt at ``request`` must be over (time.monotonic), or None: a stream, timed by reads."""
-    return None if request.deadline is None else time.monotonic() + request.deadline
-
-
-def _too_slow(request: HFRequest) -> TooSlow:
-    return TooSlow(f"no whole answer within {request.deadline:g} seconds")
-
-
-def read_body(http: httpx2.Response, request: HFRequest, ends: float | None) -> bytes:
-    """A whole answer, read by read: within the request's deadline and cap (an error answer: its start)."""
-    cap = request.cap if http.status_code < 400 else MAX_ERROR_BODY
-    pieces, size = [], 0
-    for data in http.iter_bytes():
-        pieces.append(data)
-        size += len(data)
-        if size > cap:
-            if http.status_code >= 400:
-                break
-            raise too_large(http.headers.get("x-inference-provider") or request.host, request)
-        if ends is not None and time.monotonic() > ends:
-            raise _too_slow(request)
-    return b"".join(pieces)
-
-
-async def read_body_async(http: httpx2.Response, request: HFRequest, ends: float | None) -> bytes:
-    """The async twin of :func:`read_body` (for an error answer: a chat stream reads its own body)."""
-    pieces, size = [], 0
-    async for data in http.aiter_bytes():
-        pieces.append(data)
-        size += len(data)
-        if size > MAX_ERROR_BODY:
-            break
-        if ends is not None and time.monotonic() > ends:
-            raise _too_slow(request)
-    return b"".join(pieces)
-
-
-def too_large(who: str, request: HFRequest) -> llm.ModelError:
-    error = EmbeddingError if request.kind == "embeddings" else llm.ModelError
-    return error(f"{who} sent an answer of over {request.cap // 2**20} MiB; stopped reading it")
-
-
-def _timeout(request: HFRequest) -> httpx2.Timeout:
-    # pool=None: waiting for one of our own connections is never the server's silence
-    return httpx2.Timeout(request.timeout, connect=CONNECT_TIMEOUT, pool=None)
-
-
-@functools.lru_cache(maxsize=64)
-def _parsed(url: str) -> httpx2.URL:
-    """httpx2 parses a URL string on every request (~15 µs): parse each URL once."""
-    return httpx2.URL(url)
-
-
-HUB_TIMEOUT = 5.0  # seconds of silence for the catalog, the Hub's search and whoami (10 for a whole answer)
-
-
-def hub_request(url: str, headers: dict | None = None) -> HFRequest:
-    """A GET of the router's catalog or the Hub's API: no body, no bill, no retries."""
-    return HFRequest(url, headers or {}, {}, HUB_TIMEOUT, None, retries=0, to_router=False, kind="hub")
-
-
-CATALOG_RETRY = 300.0  # seconds before a process tries a failed background refresh again
-REFRESH_EXIT_WAIT = 0.1  # seconds llm's exit waits for a refresh still writing
-_refresh: threading.Thread | None = None
-
-
-def refresh_beside(request: "HFRequest") -> None:
-    """Refresh a stale catalog in a thread beside the prompt, at most one at a time per process.
-
-    The prompt never waits for it and never fails for it; only the router's
-    catalog is fetched (never that of a server in LLM_HF_BASE_URL).
-    """
-    global _refresh, _catalog_fresh_until
-    if not request.to_router or not catalog_is_stale():
-        return
-    with _clients_lock:
-        if _refresh is not None and _refresh.is_alive():
-            return
-        _catalog_fresh_until = time.time() + CATALOG_RETRY
-        _refresh = threading.Thread(target=_refresh_quietly, name="llm-hf-inference refresh", daemon=True)
-        _refresh.start()
-
-
-REFRESH_MARK = "hf-inference-catalog.refreshing"  # when some llm process last began a refresh
-
-
-def claim_refresh() -> bool:
-    """Whether this process refreshes the stale catalog: no llm process began to in CATALOG_RETRY.
-
-    Never waits: a process that finds the mark locked leaves the refresh to the one holding it, so
-    a hundred llm processes started at once download the catalog once.
-    """
-    path = llm.user_dir() / REFRESH_MARK
-    try:
-        with locked(path, wait=False):
-            try:
-                began = float(path.read_text(encoding="utf-8") or 0)
-            except (OSError, ValueError):
-                began = 0.0
-            if abs(time.time() - began) < CATALOG_RETRY:  # abs: a clock set back does not block it
-                return False
-            write_file(path, repr(time.time()))
-            return True
-    except OSError:  # another process holds the mark, or the directory is read-only
-        return False
-
-
-def _refresh_quietly() -> None:
-    if not claim_refresh():
-        return
-    try:
-        status, _, body = exchange(hub_request(catalog_url()), "GET")
-        if status >= 400:
-            raise ValueError(f"HTTP {status}")
-        store_catalog(body)
-    except Exception as ex:  # noqa: BLE001 - a failed refresh is tried again later; never the prompt's
-        if os.environ.get("LLM_HF_DEBUG"):
-            say(f"llm-hf-inference: the catalog refresh beside the prompt failed: {redact(str(ex))}")
-
-
-def wait_for_refresh(seconds: float = REFRESH_EXIT_WAIT) -> None:
-    """Give a refresh that is nearly done a moment to finish writing (called at exit)."""
-    if _refresh is not None:
-        with contextlib.suppress(KeyboardInterrupt):
-            _refresh.join(seconds)
-
-
-atexit.register(wait_for_refresh)
-sleep = time.sleep  # module attributes, so tests can wait without waiting
-async_sleep = asyncio.sleep
-RETRY_STATUSES = {
-    429: "Rate limited by {who}",
-    502: "{who} answered 502",
-    503: "{who} is unavailable or loading the model",
-    504: "{who} answered 504",
-}
-RETRY_ERRORS = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.RemoteProtocolError, httpx2.ReadError)
-
-
-def send(request: HFRequest, response):
-    """Send ``request`` and yield what it answers, read by read, retrying as :class:`Attempts` says."""
-    refresh_beside(request)
-    attempts = Attempts(request)
-    while True:
-        reader = AnswerReader(response, request)
-        ends = _ends(request)
-        try:
-            with sync_client().stream(
-                "POST",
-                _parsed(request.url),
-                json=request.body,
-                headers=request.headers,
-                timeout=_timeout(request),
-            ) as http:
-                if http.status_code < 400:
-                    reader.start(http.headers)
-                    for data in http.iter_bytes():
-                        yield from reader.feed(data)
-                        if ends is not None and time.monotonic() > ends:
-                            raise _too_slow(request)
-                    break
-                wait = attempts.after_status(http.status_code, http.headers, read_body(http, request, ends))
-        except httpx2.HTTPError as ex:
-            wait = attempts.after_error(ex, reader.shown)
-        sleep(wait)
-    yield from reader.finish()
-
-
-async def send_async(request: HFRequest, response):
-    """The async twin of :func:`send`."""
-    refresh_beside(request)
-    attempts = Attempts(request)
-    while True:
-        reader = AnswerReader(response, request)
-        ends = _ends(request)
-        try:
-            async with async_client().stream(
-                "POST",
-                _parsed(request.url),
-                json=request.body,
-                headers=request.headers,
-                timeout=_timeout(request),
-            ) as http:
-                if http.status_code < 400:
-                    reader.start(http.headers)
-                    async for data in http.aiter_bytes():
-                        for event in reader.feed(data):
-                            yield event
-                        if ends is not None and time.monotonic() > ends:
-                            raise _too_slow(request)
-                    break
-                body = await read_body_async(http, request, ends)
-                wait = attempts.after_status(http.status_code, http.headers, body)
-        except httpx2.HTTPError as ex:
-            wait = attempts.after_error(ex, reader.shown)
-        await async_sleep(wait)
-    for event in reader.finish():
-        yield event
-
-
-class Attempts:
-    """After a failed attempt: how long to wait before the next, or the error to raise.
-
-    Only 429, 502, 503, 504 and failed connections are retried, never once
-    output was shown; waits back off exponentially with jitter unless the
-    server says how long (Retry-After, RateLimit reset, estimated_time), and
-    never exceed MAX_WAIT. Each wait is announced on stderr. A conversation's
-    pinned provider that fails before any output is given up once: the same
-    prompt goes to the router unpinned, with the usual retries again.
-    """
-
-    def __init__(self, request: HFRequest):
-        self.request = request
-        self.number = 1
-        self.total = request.retries + 1
-
-    def after_status(self, status: int, headers, body: bytes) -> float:
-        error = http_error(self.request.url, status, headers, body, self.request.bill_to, self.request.kind)
-        if status not in RETRY_STATUSES or self.number >= self.total:
-            code = (
-                error.data.get("error", {}).get("code") if isinstance(error.data.get("error"), dict) else None
-            )
-            if self.request.pinned and (
-                status in (404, 429) or status >= 500 or code == "model_not_supported"
-            ):
-                return self._unpin(str(status))
-            raise error
-        who = headers.get("x-inference-provider") or self.request.host
-        return self._next(server_wait(headers, error.data), RETRY_STATUSES[status].format(who=who))
-
-    def after_error(self, ex: httpx2.HTTPError, shown: bool) -> float:
-        retry = isinstance(ex, RETRY_ERRORS) and not _certificate_failure(ex) and not _dns_failure(ex)
-        if shown or not retry or self.number >= self.total:
-            if self.request.pinned and retry and not shown:
-                return self._unpin(type(ex).__name__)
-            raise transport_error(self.request, ex) from None
-        return self._next(None, f"Could not reach {self.request.host} ({type(ex).__name__})")
-
-    def _unpin(self, reason: str) -> float:
-        say(f"{self.request.pinned} did not answer ({reason}); asking the router for another provider")
-        self.request.unpin()
-        self.number = 1
-        return 0.0
-
-    def _next(self, wait: float | None, reason: str) -> float:
-        if wait is None:
-            wait = 2.0 ** (self.number - 1) * random.uniform(0.5, 1.0)
-        wait = max(0.0, min(wait, MAX_WAIT))
-        self.number += 1
-        say(f"{reason}, retrying in {wait:.1f}s (attempt {self.number}/{self.total})")
-        return wait
-
-
-def server_wait(headers, data: dict) -> float | None:
-    """The wait the server asks for: Retry-After, the RateLimit reset, or a 503's estimated_time.
-
-    A value that is not a finite number (``nan``, ``1e400``) is no answer at all.
-    """
-    retry_after = headers.get("retry-after")
-    wait = None
-    if retry_after:
-        try:
-            wait = float(retry_after)
-        except ValueError:
-            with contextlib.suppress(TypeError, ValueError, OverflowError):
-                wait = email.utils.parsedate_to_datetime(retry_after).timestamp() - time.time()
-    if wait is None:
-        reset = re.search(r"\breset=(\d+(?:\.\d+)?)", headers.get("ratelimit", "")) or re.fullmatch(
-            r"\s*(\d+(?:\.\d+)?)\s*", headers.get("ratelimit-reset", "")
-        )
-        wait = float(reset.group(1)) if reset else data.get("estimated_time")
-    return float(wait) if _finite(wait) else None
-
-
-def _certificate_failure(ex: Exception) -> bool:
-    return "CERTIFICATE_VERIFY_FAILED" in str(ex)
-
-
-def _dns_failure(ex: BaseException) -> bool:
-    """Whether the host's name could not be looked up: a second try a second later finds the same."""
-    import socket
-
-    seen = 0
-    while ex is not None and seen < 10:
-        if isinstance(ex, socket.gaierror):
-            return True
-        ex, seen = ex.__cause__ or ex.__context__, seen + 1
-    return False
-
-
-# What a user can do about a timeout, by the kind of request.
-TIMEOUT_HINTS = {
-    "chat": "wait longer with -o timeout SECONDS",
-    "embeddings": "try again, or another provider ('llm hf models --embeddings')",
-    "hub": "try again later",
-}
-
-
-def proxy_for(url: str) -> str | None:
-    """The environment variable whose proxy a request to ``url`` goes through, if any."""
-    import urllib.request  # only on a failure: not at start-up
-
-    host = urllib.parse.urlsplit(url).hostname or ""
-    if urllib.request.proxy_bypass_environment(host):
-        return None
-    scheme = urllib.parse.urlsplit(url).scheme.upper()
-    names = (f"{scheme}_PROXY", "ALL_PROXY")
-    return next((n for name in names for n in (name, name.lower()) if os.environ.get(n)), None)
-
-
-def transport_error(request: HFRequest, ex: httpx2.HTTPError) -> llm.ModelError:
-    """A failed exchange in words: the server, the proxy or the certificates at fault; never a token."""
-    host, detail = request.host, redact(str(ex))
-    proxy = proxy_for(request.url)
-    if isinstance(ex, httpx2.ProxyError) or (proxy and isinstance(ex, httpx2.ConnectError)):
-        address = urllib.parse.urlsplit(os.environ.get(proxy or "", "")).hostname or "the proxy"
-        message = (
-            f"The proxy {address} (from {proxy or 'the environment'}) failed on the way to {host}: {detail}"
-        )
-    elif _certificate_failure(ex):
-        message = (
-            f"Could not verify the TLS certificate of {host} ({detail}); if your network inspects TLS, "
-            "point SSL_CERT_FILE or SSL_CERT_DIR at its certificate authority"
-        )
-    elif _dns_failure(ex):
-        message = f"Could not find {host}: its name does not resolve ({detail}); check it and your network"
-    elif isinstance(ex, httpx2.ConnectTimeout):
-        message = f"Could not connect to {host} within {CONNECT_TIMEOUT:g} seconds"
-    elif isinstance(ex, TooSlow):
-        message = f"{host} did not send its whole answer within {request.deadline:g} seconds "
-        message += f"(twice the timeout); {TIMEOUT_HINTS[request.kind]}"
-    elif isinstance(ex, httpx2.TimeoutException):
-        message = (
-            f"{host} sent nothing for {request.timeout:g} seconds (timeout); {TIMEOUT_HINTS[request.kind]}"
-        )
-    elif isinstance(ex, httpx2.ConnectError):
-        message = f"Could not connect to {host}: {detail}"
-    else:
-        message = f"The connection to {host} failed: {type(ex).__name__}: {detail}"
-    return llm.ModelError(message)
-
-
-# ---- embeddings: one plain POST a batch, a few batches at once
-
-EMBED_CONCURRENCY = 4  # requests in flight for one call: enough to hide latency, few enough for a rate limit
-
-
-def exchange(request: HFRequest, method: str = "POST") -> tuple:
-    """One plain request (not a chat stream): its status, headers and whole body, within its deadline."""
-    ends = _ends(request)
-    body = request.body if method == "POST" else None
-    with sync_client().stream(
-        method, _parsed(request.url), json=body, headers=request.headers, timeout=_timeout(request)
-    ) as http:
-        return http.status_code, http.headers, read_body(http, request, ends)
-
-
-class Stopped(Exception):
-    """The call this request belongs to was given up (Ctrl-C): nothing more is sent."""
-
-
-def post(request: HFRequest, stop: threading.Event | None = None) -> tuple:
-    """POST ``request``; the answer's headers and body, retrying as :class:`Attempts` says.
-
-    Nothing is sent once ``stop`` is set (the user pressed Ctrl-C), not even a retry.
-    """
-    attempts = Attempts(request)
-    while True:
-        if stop is not None and stop.is_set():
-            raise Stopped
-        try:
-            status, headers, body = exchange(request)
-            if status < 400:
-                return headers, body
-            wait = attempts.after_status(status, headers, body)
-        except httpx2.HTTPError as ex:
-            wait = attempts.after_error(ex, False)
-        sleep(wait)
-
-
-def in_parallel(work, batches: list) -> list:
-    """``work(batch, stop)`` on each batch, a few at a time on the pooled client; results in batch order.
-
-    The first error stops the rest and is raised. On Ctrl-C, ``stop`` tells the workers to send
-    nothing more, and the call ends at once: they are daemon threads, so a request still under way
-    never holds up llm's exit (a thread pool's would, for as long as its retries take).
-    """
-    stop = threading.Event()
-    if len(batches) == 1:
-        return [work(batches[0], stop)]
-    results: list = [None] * len(batches)
-    errors: list = []
-    queue = iter(list(enumerate(batches)))
-    lock = threading.Lock()
-
-    def worker():
-        while not stop.is_set():
-            with lock:
-                number, batch = next(queue, (None, None))
-            if batch is None:
-                return
-            try:
-                results[number] = work(batch, stop)
-            except BaseException as ex:  # noqa: BLE001 - raised again in the calling thread
-                errors.append(ex)
-                stop.set()
-
-    threads = [
-        threading.Thread(target=worker, daemon=True) for _ in range(min(EMBED_CONCURRENCY, len(batches)))
-    ]
-    try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    finally:
-        stop.set()
-    if errors:
-        raise errors[0]  # the first error: those after it are workers told to stop
-    return results
-
-
-# ---------------------------------------------------------------- errors
-
-
-def _server_message(body: bytes) -> tuple[str, dict]:
-    """The server's own words from an error body of any shape, and its JSON if any."""
-    text = body.decode("utf-8", errors="replace").strip()
-    try:
-        data = json.loads(text)
-    except ValueError:
-        data = None
-    if isinstance(data, dict):
-        error = data.get("error")
-        if isinstance(error, dict):
-            error = error.get("message") or error
-        message = error or data.get("message") or _detail_text(data.get("detail")) or text
-        return _as_text(message), data
-    if "<" in text and ">" in text:  # an HTML gateway page
-        title = re.search(r"<title[^>]*>(.*?)</title>", text, re.S | re.I)
-        text = title.group(1) if title else re.sub(r"<[^>]+>", " ", text)
-    text = " ".join(text.split())
-    return (text[:300] + "…" if len(text) > 300 else text), {}
-
-
-def _as_text(value) -> str:
-    """A value from an error body as text: a string as it is, anything else as JSON (never a repr)."""
-    return value if type(value) is str else json.dumps(value, ensure_ascii=False)
-
-
-def _detail_text(detail) -> str | None:
-    """FastAPI validation errors (some providers, transformers serve) in words.
-
-    ``[{"loc": ["body", "messages"], "msg": "Field required", ...}]`` reads ``body.messages: Field required``.
-    """
-    if type(detail) is not list:
-        return detail if detail is None else _as_text(detail)
-    problems = []
-    for item in detail:
-        if type(item) is dict and item.get("msg"):
-            loc = item.get("loc") or ()
-            where = loc if type(loc) is str else ".".join(map(_as_text, loc)) if type(loc) is list else ""
-            problems.append(f"{where}: {_as_text(item['msg'])}" if where else _as_text(item["msg"]))
-    return "; ".join(problems) or _as_text(detail)
-
-
-EMBEDDING_HINTS = {
-    404: "That provider does not embed with this model: 'llm hf models --embeddings' lists who does.",
-    422: "The server did not take the texts as sent; 'llm hf models --embeddings' lists other providers.",
-}
-
-
-def _hint(status: int, data: dict, bill_to: str | None, kind: str = "chat") -> str | None:
-    if kind == "embeddings" and status in EMBEDDING_HINTS:
-        return EMBEDDING_HINTS[status]
-    error = data.get("error")
-    code = error.get("code") if isinstance(error, dict) else None
-    if status in (401, 403):
-        if bill_to:
-            return (
-                f"The token may lack the right to bill the organisation '{bill_to}'; "
-                "check -o bill_to / HF_BILL_TO."
-            )
-        return (
-            "Check your Hugging Face token (it needs the 'Make calls to Inference Providers' "
-            "permission): 'llm keys set huggingface', HF_TOKEN, or 'hf auth login'."
-        )
-    if status == 402:
-        return "Your Inference Providers credits are used up: see https://huggingface.co/settings/billing"
-    if code == "model_not_supported" or status == 404:
-        return "Choose another provider with -o provider NAME, or another model."
-    if status == 410:
-        return "That endpoint is gone; point LLM_HF_BASE_URL at https://router.huggingface.co/v1"
-    if status in (502, 504):
-        return "The gateway gave up waiting for the model; try again, or choose another provider."
-    if status == 429:
-        return "Rate limited: wait a little and try again."
-    if status == 503:
-        estimate = data.get("estimated_time")
-        if _finite(estimate):
-            return f"The model is loading; try again in about {estimate:.0f} seconds."
-        return "The service is unavailable or the model is loading; try again shortly."
-    return None
-
-
-_SECRET = r"(?i)\bhf_[A-Za-z0-9]{6,}|\b(Bearer)\s+[^\s'\"]+"
-
-
-# C0 and C1 controls, and the marks that reorder text: what a terminal obeys rather than shows.
-_CONTROL = r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]+"
-
-
-def redact(text: str) -> str:
-    """Server or error text, safe to print: any token or bearer credential masked (servers may echo
-    one), and control characters (a screen clear, a window title) made spaces."""
-    text = re.sub(_CONTROL, " ", text)
-    return re.sub(_SECRET, lambda m: f"{m.group(1)} ***" if m.group(1) else "hf_***", text)
-
-
-def shown(value, limit: int = 200) -> str:
-    """The start of what a server sent (text, bytes or JSON), for one line of an error message."""
-    if type(value) is bytes:
-        value = value[: limit * 4].decode("utf-8", "replace")
-    text = value if type(value) is str else json.dumps(value)
-    return redact(text[:limit])
-
-
-class EmbeddingError(llm.ModelError, click.ClickException):
-    """An embedding failure: a ModelError to Python callers, one ``Error: …`` line from llm's CLI.
-
-    llm's embed, embed-multi and similar commands catch no ModelError (a
-    traceback); they do print a ClickException cleanly.
-    """
-
-
-_BATCH_LIMIT = r"batch size (\d+) > maximum allowed batch size (\d+)"
-
-
-def batch_limit(error: "HTTPStatusError", size: int) -> int | None:
-    """The batch size a server that refused a batch as too big will take; None when that was not why."""
-    found = re.search(_BATCH_LIMIT, str(error))
-    if error.status in (413, 422) and found:
-        return max(1, int(found.group(2)))
-    return max(1, size // 2) if error.status == 413 else None  # a payload over the server's limit
-
-
-class HTTPStatusError(llm.ModelError):
-    """An error answer; ``data`` is its JSON body, or empty."""
-
-    def __init__(self, message: str, status: int, data: dict):
-        super().__init__(message)
-        self.status, self.data = status, data
-
-
-def http_error(
-    url: str, status: int, headers, body: bytes, bill_to: str | None = None, kind: str = "chat"
-) -> HTTPStatusError:
-    """An HTTP error answer as a ModelError: who answered, the status, the server's message, a hint."""
-    message, data = _server_message(body)
-    message = redact(message)
-    who = headers.get("x-inference-provider") or urllib.parse.urlsplit(url).hostname
-    text = f"{who} answered {status}: {message or '(no message)'}"
-    hint = _hint(status, data, bill_to, kind)
-    return HTTPStatusError(f"{text} — {hint}" if hint else text, status, data)
-
-
-# ---------------------------------------------------------------- stream decoding
-
-_BOM = b"\xef\xbb\xbf"
-_parse_json = json.JSONDecoder().decode
-# No real chunk comes near this: a whole 1M-token answer sent as one event is
-# 4-8 MB of JSON. Past it the server is broken or hostile, and memory stays bounded.
-MAX_EVENT = 16 * 1024 * 1024
-
-
-class EventTooLarge(Exception):
-    """An SSE line or event over the decoder's cap."""
-
-
-class SSEDecoder:
-    """Incremental Server-Sent Events parser (WHATWG HTML, "event stream").
-
-    Feed it raw bytes as they arrive; it returns the ``data`` of every event
-    completed by them. Lines end in LF, CR or CRLF, even split across reads;
-    ``data:`` takes an optional space; multi-line data joins with LF; comments
-    and other fields are ignored; an event not closed by a blank line is
-    dropped at the end, as the spec says. Linear in the bytes received: a line
-    still open after a read is kept in pieces and joined once, when it ends.
-    """
-
-    def __init__(self, cap: int = MAX_EVENT):
-        self.cap = cap
-        self._open: list = []  # the pieces of a line not ended yet
-        self._open_size = 0
-        self._data: list = []
-        self._data_size = 0
-        self._skip_lf = False
-        self._first_line = True
-
-    def feed(self, chunk: bytes) -> list:
-        if self._skip_lf:
-            self._skip_lf = False
-            if chunk[:1] == b"\n":
-                chunk = chunk[1:]
-        if b"\n" not in chunk and b"\r" not in chunk:
-            return self._keep_open(chunk)
-        if self._open:
-            self._open.append(chunk)
-            chunk = b"".join(self._open)
-            self._open, self._open_size = [], 0
-        lines = chunk.splitlines()
-        end = chunk[-1:]
-        if end == b"\n" or end == b"\r":
-            self._skip_lf = end == b"\r"
-        else:
-            self._keep_open(lines.pop())
-        if self._first_line and lines:
-            self._first_line = False
-            if lines[0].startswith(_BOM):
-                lines[0] = lines[0][3:]
-        events = []
-        data, size = self._data, self._data_size
-        for line in lines:
-            if not line:
-                if data:
-                    events.append(b"\n".join(data))
-                    data, size = [], 0
-            elif line[:5] == b"data:":
-                value = line[6:] if line[5:6] == b" " else line[5:]
-                size += len(value) + 1
-                if size > self.cap:
-                    raise EventTooLarge
-                data.append(value)
-            elif line == b"data":
-                data.append(b"")
-        self._data, self._data_size = data, size
-        return events
-
-    def _keep_open(self, piece: bytes) -> list:
-        self._open.append(piece)
-        self._open_size += len(piece)
-        if self._open_size + self._data_size > self.cap:
-            raise EventTooLarge
-        return []
-
-
-def looks_like_sse(start: bytes) -> bool | None:
-    """Whether a body served without ``text/event-stream`` is SSE all the same; None: too short to tell."""
-    start = start.lstrip(b" \t\r\n").removeprefix(_BOM)
-    if start[:1] in (b"{", b"["):
-        return False
-    if start.startswith((b"data:", b":", b"event:", b"id:", b"retry:")):
-        return True
-    return None if len(start) < 6 else False
+# ------------ chat: reading the answer
 
 
 class Unexpected(Exception):
@@ -2356,6 +2158,9 @@ class AnswerReader:
         self.handle(answer)
 
 
+# ------------ chat: usage and cost
+
+
 MAX_COST = 1e6  # USD: no prompt costs this much; a larger figure is a broken server's or catalog's
 
 
@@ -2422,7 +2227,393 @@ def record_answer(response, reader: AnswerReader) -> None:
     response.response_json = record
 
 
-# ---- embeddings: every answer shape to one vector a text
+# ------------ chat: sending (sync and async differ only here)
+
+
+def send(request: HFRequest, response):
+    """Send ``request`` and yield what it answers, read by read, retrying as :class:`Attempts` says."""
+    refresh_beside(request)
+    attempts = Attempts(request)
+    while True:
+        reader = AnswerReader(response, request)
+        ends = _ends(request)
+        try:
+            with sync_client().stream(
+                "POST",
+                _parsed(request.url),
+                json=request.body,
+                headers=request.headers,
+                timeout=_timeout(request),
+            ) as http:
+                if http.status_code < 400:
+                    reader.start(http.headers)
+                    for data in http.iter_bytes():
+                        yield from reader.feed(data)
+                        if ends is not None and time.monotonic() > ends:
+                            raise _too_slow(request)
+                    break
+                wait = attempts.after_status(http.status_code, http.headers, read_body(http, request, ends))
+        except httpx2.HTTPError as ex:
+            wait = attempts.after_error(ex, reader.shown)
+        sleep(wait)
+    yield from reader.finish()
+
+
+async def send_async(request: HFRequest, response):
+    """The async twin of :func:`send`."""
+    refresh_beside(request)
+    attempts = Attempts(request)
+    while True:
+        reader = AnswerReader(response, request)
+        ends = _ends(request)
+        try:
+            async with async_client().stream(
+                "POST",
+                _parsed(request.url),
+                json=request.body,
+                headers=request.headers,
+                timeout=_timeout(request),
+            ) as http:
+                if http.status_code < 400:
+                    reader.start(http.headers)
+                    async for data in http.aiter_bytes():
+                        for event in reader.feed(data):
+                            yield event
+                        if ends is not None and time.monotonic() > ends:
+                            raise _too_slow(request)
+                    break
+                body = await read_body_async(http, request, ends)
+                wait = attempts.after_status(http.status_code, http.headers, body)
+        except httpx2.HTTPError as ex:
+            wait = attempts.after_error(ex, reader.shown)
+        await async_sleep(wait)
+    for event in reader.finish():
+        yield event
+
+
+# ------------ chat: the models
+
+
+class _HFChatBase(_HFKeys):
+    """What sync and async Hugging Face chat models share: all but the transport.
+
+    Thousands are made on every llm command (see ``register_models``): a router model holds
+    its id and its registry row, and makes its spec from the row the first time it is used.
+    """
+
+    can_stream = True
+    Options = HFOptions
+
+    def __init__(self, spec: ModelSpec):
+        self.model_id = "hf/" + spec.repo_id
+        self.spec = spec
+        if spec.base_url:
+            self._keys_for(spec)
+
+    @functools.cached_property
+    def spec(self) -> ModelSpec:
+        return spec_from_row(self.model_id, self._row)
+
+    # Read from the spec when asked, not copied into each model.
+    supports_tools = property(lambda self: self.spec.tools)
+    supports_schema = property(lambda self: self.spec.schema)
+    attachment_types = property(lambda self: IMAGE_TYPES if self.spec.vision else frozenset())
+
+    def _request(self, prompt, stream: bool, key) -> HFRequest:
+        return build_request(self.spec, prompt, stream, key)
+
+
+class HFChat(_HFChatBase, llm.KeyModel):
+    def execute(self, prompt, stream, response, conversation, key):
+        yield from send(self._request(prompt, stream, key), response)
+
+
+class AsyncHFChat(_HFChatBase, llm.AsyncKeyModel):
+    async def execute(self, prompt, stream, response, conversation, key):
+        async for event in send_async(self._request(prompt, stream, key), response):
+            yield event
+
+
+# ============ embeddings
+# ------------ embeddings: found on the Hub, one llm model per (model, provider)
+
+
+class EmbedSpec(NamedTuple):
+    """An embedding model as one provider serves it."""
+
+    repo_id: str
+    provider: str  # hf-inference, together, ...; "" for a model added with --base-url
+    provider_id: str  # the provider's own name for it
+    model_id: str  # hf/<repo> for the default provider, hf/<repo>:<provider> for the others
+    aliases: tuple = ()
+    base_url: str | None = None
+    key_name: str | None = None
+
+
+# Where each provider's embeddings are, under the router (others' routes are unknown: not registered).
+EMBED_ROUTES = {
+    "hf-inference": "/hf-inference/models/{repo}/pipeline/feature-extraction",
+    "together": "/together/v1/embeddings",
+    "scaleway": "/scaleway/v1/embeddings",
+    "deepinfra": "/deepinfra/v1/openai/embeddings",
+}
+
+
+EMBED_TASKS = ("feature-extraction", "sentence-similarity")  # the Hub's pipeline tags searched
+
+
+BUILTIN_EMBEDDINGS = (  # served by hf-inference; registered until the first refresh
+    ("sentence-transformers/all-MiniLM-L6-v2", ("hf-minilm",)),
+    ("BAAI/bge-m3", ("hf-bge-m3",)),  # multilingual, 100+ languages
+    ("intfloat/multilingual-e5-large", ("hf-e5-multilingual",)),
+)
+
+
+BUILTIN_EMBEDDING_ALIASES = dict(BUILTIN_EMBEDDINGS)
+
+
+EMBEDDINGS_FILE = "hf-inference-embeddings.json"  # compact: [repo, [[provider, providerId, task, status]]]
+
+
+def embeddings_path() -> pathlib.Path:
+    return llm.user_dir() / EMBEDDINGS_FILE
+
+
+def servable(mapping: list) -> list:
+    """The (provider, providerId) pairs of a model's mapping that can embed, in the Hub's order.
+
+    Live only (not staging, not error), on a provider whose route is known, and
+    outside hf-inference only where the task is feature-extraction.
+    """
+    return [
+        (provider, provider_id)
+        for provider, provider_id, task, status in mapping
+        if status == "live"
+        and provider in EMBED_ROUTES
+        and (provider == "hf-inference" or task == "feature-extraction")
+    ]
+
+
+def embed_specs_of(repo_id: str, mapping: list, aliases: tuple = ()) -> list:
+    """One spec per servable provider: the first is the model's default (what provider="auto" picks)."""
+    pairs = servable(mapping)
+    specs = []
+    for number, (provider, provider_id) in enumerate(pairs):
+        model_id = f"hf/{repo_id}" if number == 0 else f"hf/{repo_id}:{provider}"
+        specs.append(EmbedSpec(repo_id, provider, provider_id, model_id, aliases if number == 0 else ()))
+        if number == 0 and len(pairs) > 1:
+            specs.append(EmbedSpec(repo_id, provider, provider_id, f"hf/{repo_id}:{provider}"))
+    return specs
+
+
+def _mapping_row(row) -> bool:
+    return type(row) is list and len(row) == 4 and all(type(value) is str for value in row)
+
+
+def read_embeddings() -> list | None:
+    """The cached discovery: [(repo_id, mapping)]; None when there is none or it is broken."""
+    path = embeddings_path()
+    fallback = "using the built-in embedding models. Run 'llm hf refresh' to fetch them again."
+    data = read_json_file(path, fallback)
+    if data is None:
+        return None
+    models = data.get("models") if type(data) is dict and data.get("version") == 1 else None
+    if type(models) is not list:
+        warn_once(path, f"cannot read {path} (not a list of embedding models); {fallback}")
+        return None
+    kept = [
+        (m[0], m[1])
+        for m in models
+        if type(m) is list
+        and len(m) == 2
+        and type(m[0]) is str
+        and re.fullmatch(_REPO_ID, m[0])
+        and type(m[1]) is list
+        and all(map(_mapping_row, m[1]))
+    ]
+    if len(kept) < len(models):
+        warn_once(("rows", path), f"{path}: left out embedding models of the wrong shape")
+    return kept
+
+
+def embedding_specs() -> list:
+    """Every embedding model to register: the discovery (else the built-in list), then added ones."""
+    found = read_embeddings()
+    if found is None:
+        found = [
+            (repo, [["hf-inference", repo, "feature-extraction", "live"]]) for repo, _ in BUILTIN_EMBEDDINGS
+        ]
+    specs = [
+        spec
+        for repo_id, mapping in found
+        for spec in embed_specs_of(repo_id, mapping, BUILTIN_EMBEDDING_ALIASES.get(repo_id, ()))
+    ]
+    for repo_id, added in read_added().items():
+        if added.get("embedding") and added.get("base_url"):
+            alias = (added["alias"],) if added.get("alias") else ()
+            specs.append(
+                EmbedSpec(
+                    repo_id, "", repo_id, f"hf/{repo_id}", alias, added["base_url"], added.get("key_name")
+                )
+            )
+    return specs
+
+
+def mapping_of(item) -> list:
+    """A Hub search result's inferenceProviderMapping (a list, or an object keyed by provider) as rows."""
+    mapping = item.get("inferenceProviderMapping") if type(item) is dict else None
+    if type(mapping) is dict:
+        mapping = [{"provider": name, **value} for name, value in mapping.items() if type(value) is dict]
+    rows = []
+    for entry in mapping if type(mapping) is list else ():
+        row = (
+            [entry.get(k) for k in ("provider", "providerId", "task", "status")]
+            if type(entry) is dict
+            else []
+        )
+        if _mapping_row(row):
+            rows.append(row)
+    return rows
+
+
+def store_embeddings(items: list) -> tuple:
+    """Cache the embedding models of Hub search results; (how many, added, removed). ValueError if none."""
+    found: dict = {}
+    for item in items:
+        repo_id = item.get("id") if type(item) is dict else None
+        mapping = mapping_of(item)
+        if (
+            type(repo_id) is str
+            and re.fullmatch(_REPO_ID, repo_id)
+            and servable(mapping)
+            and repo_id not in found
+        ):
+            found[repo_id] = mapping
+    if not found:
+        raise ValueError("no embedding model that a provider serves")
+    old = {repo for repo, mapping in read_embeddings() or () if servable(mapping)}
+    write_json(
+        embeddings_path(), {"version": 1, "models": [[repo, mapping] for repo, mapping in found.items()]}
+    )
+    return len(found), sorted(set(found) - old), sorted(old - set(found))
+
+
+# ------------ embeddings: requests, a few at once
+
+
+EMBED_BATCH = 32  # inputs per request: TEI's default limit (hf-inference); others document none, and
+
+
+# a server that allows fewer says so (413/422), and the batch is split to fit
+
+
+def embed_request(spec: EmbedSpec, texts: list, key: str | None) -> HFRequest:
+    """The request embedding ``texts``: hf-inference's pipeline, or an OpenAI-style /embeddings."""
+    if spec.base_url:
+        url = spec.base_url.rstrip("/") + "/embeddings"
+    else:
+        url = router_root() + EMBED_ROUTES[spec.provider].format(repo=spec.repo_id)
+    if spec.provider == "hf-inference":
+        body = {
+            "inputs": texts,
+            "truncate": True,
+        }  # a long text embeds its first part, as sentence-transformers does
+    else:
+        body = {"input": texts, "model": spec.provider_id}
+    bill_to = bill_to_of(None)
+    headers = request_headers(False, key, bill_to)
+    return HFRequest(url, headers, body, READ_TIMEOUT, bill_to, to_router=False, kind="embeddings")
+
+
+EMBED_CONCURRENCY = 4  # requests in flight for one call: enough to hide latency, few enough for a rate limit
+
+
+class Stopped(Exception):
+    """The call this request belongs to was given up (Ctrl-C): nothing more is sent."""
+
+
+def post(request: HFRequest, stop: threading.Event | None = None) -> tuple:
+    """POST ``request``; the answer's headers and body, retrying as :class:`Attempts` says.
+
+    Nothing is sent once ``stop`` is set (the user pressed Ctrl-C), not even a retry.
+    """
+    attempts = Attempts(request)
+    while True:
+        if stop is not None and stop.is_set():
+            raise Stopped
+        try:
+            status, headers, body = exchange(request)
+            if status < 400:
+                return headers, body
+            wait = attempts.after_status(status, headers, body)
+        except httpx2.HTTPError as ex:
+            wait = attempts.after_error(ex, False)
+        sleep(wait)
+
+
+def in_parallel(work, batches: list) -> list:
+    """``work(batch, stop)`` on each batch, a few at a time on the pooled client; results in batch order.
+
+    The first error stops the rest and is raised. On Ctrl-C, ``stop`` tells the workers to send
+    nothing more, and the call ends at once: they are daemon threads, so a request still under way
+    never holds up llm's exit (a thread pool's would, for as long as its retries take).
+    """
+    stop = threading.Event()
+    if len(batches) == 1:
+        return [work(batches[0], stop)]
+    results: list = [None] * len(batches)
+    errors: list = []
+    queue = iter(list(enumerate(batches)))
+    lock = threading.Lock()
+
+    def worker():
+        while not stop.is_set():
+            with lock:
+                number, batch = next(queue, (None, None))
+            if batch is None:
+                return
+            try:
+                results[number] = work(batch, stop)
+            except BaseException as ex:  # noqa: BLE001 - raised again in the calling thread
+                errors.append(ex)
+                stop.set()
+
+    threads = [
+        threading.Thread(target=worker, daemon=True) for _ in range(min(EMBED_CONCURRENCY, len(batches)))
+    ]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        stop.set()
+    if errors:
+        raise errors[0]  # the first error: those after it are workers told to stop
+    return results
+
+
+_BATCH_LIMIT = r"batch size (\d+) > maximum allowed batch size (\d+)"
+
+
+def batch_limit(error: "HTTPStatusError", size: int) -> int | None:
+    """The batch size a server that refused a batch as too big will take; None when that was not why."""
+    found = re.search(_BATCH_LIMIT, str(error))
+    if error.status in (413, 422) and found:
+        return max(1, int(found.group(2)))
+    return max(1, size // 2) if error.status == 413 else None  # a payload over the server's limit
+
+
+def even_batches(texts: list, most: int) -> list:
+    """``texts`` in as few batches of at most ``most`` as can be, as even as can be (100 by 32: 4 of 25)."""
+    if not texts:
+        return []
+    count = -(-len(texts) // most)
+    size = -(-len(texts) // count)
+    return [texts[start : start + size] for start in range(0, len(texts), size)]
+
+
+# ------------ embeddings: every answer shape to one vector a text
 
 
 def vectors_of(data, count: int, who: str, exact: bool = True) -> list:
@@ -2482,15 +2673,6 @@ def _check_vectors(vectors: list, who: str, exact: bool) -> None:
         raise EmbeddingError(f"{who} sent embeddings of an unexpected shape: {shown(vectors)}")
 
 
-def even_batches(texts: list, most: int) -> list:
-    """``texts`` in as few batches of at most ``most`` as can be, as even as can be (100 by 32: 4 of 25)."""
-    if not texts:
-        return []
-    count = -(-len(texts) // most)
-    size = -(-len(texts) // count)
-    return [texts[start : start + size] for start in range(0, len(texts), size)]
-
-
 _dimensions: dict = {}  # model id → the length of its vectors, once seen in this process
 
 
@@ -2546,69 +2728,7 @@ def decode_vectors(body: bytes, count: int, who: str) -> list:
     return vectors_of(data, count, who, exact=b"t" in body or b"f" in body)
 
 
-# ---------------------------------------------------------------- model classes
-
-
-class _HFKeys:
-    """The key every model of ours sends: the Hugging Face token only to Hugging Face hosts over HTTPS."""
-
-    needs_key = KEY_NAME
-    key_env_var = "HF_TOKEN"
-
-    def _keys_for(self, spec) -> None:
-        self.spec = spec
-        if spec.base_url and not is_hf_host(spec.base_url):
-            self.needs_key, self.key_env_var = spec.key_name, None
-
-    def get_key(self, explicit_key: str | None = None) -> str | None:
-        """The Hugging Face token, only for Hugging Face hosts; elsewhere the model's own key, if any."""
-        if self.key:
-            return clean_token(self.key, "model.key")
-        url = self.spec.base_url or base_url()
-        return key_for(url, explicit_key, self.spec.key_name, override=self.spec.base_url is None)
-
-    def __str__(self) -> str:
-        return f"Hugging Face: {self.model_id}"
-
-
-class _HFChatBase(_HFKeys):
-    """What sync and async Hugging Face chat models share: all but the transport.
-
-    Thousands are made on every llm command (see ``register_models``): a router model holds
-    its id and its registry row, and makes its spec from the row the first time it is used.
-    """
-
-    can_stream = True
-    Options = HFOptions
-
-    def __init__(self, spec: ModelSpec):
-        self.model_id = "hf/" + spec.repo_id
-        self.spec = spec
-        if spec.base_url:
-            self._keys_for(spec)
-
-    @functools.cached_property
-    def spec(self) -> ModelSpec:
-        return spec_from_row(self.model_id, self._row)
-
-    # Read from the spec when asked, not copied into each model.
-    supports_tools = property(lambda self: self.spec.tools)
-    supports_schema = property(lambda self: self.spec.schema)
-    attachment_types = property(lambda self: IMAGE_TYPES if self.spec.vision else frozenset())
-
-    def _request(self, prompt, stream: bool, key) -> HFRequest:
-        return build_request(self.spec, prompt, stream, key)
-
-
-class HFChat(_HFChatBase, llm.KeyModel):
-    def execute(self, prompt, stream, response, conversation, key):
-        yield from send(self._request(prompt, stream, key), response)
-
-
-class AsyncHFChat(_HFChatBase, llm.AsyncKeyModel):
-    async def execute(self, prompt, stream, response, conversation, key):
-        async for event in send_async(self._request(prompt, stream, key), response):
-            yield event
+# ------------ embeddings: the model
 
 
 class HFEmbedding(_HFKeys, llm.EmbeddingModel):
@@ -2632,48 +2752,10 @@ class HFEmbedding(_HFKeys, llm.EmbeddingModel):
         return embed_texts(self, list(items), key)
 
 
-@llm.hookimpl
-def register_models(register, model_aliases):
-    added = added_specs()
-    rows = router_rows()
-    for repo_id in added:
-        rows.pop("hf/" + repo_id, None)
-    say_if_shared(model_aliases, rows, added)
-    make = object.__new__  # a router model is its id and its row until it is used: no __init__, no spec
-    for model_id, row in rows.items():
-        chat, async_chat = make(HFChat), make(AsyncHFChat)
-        chat.model_id = async_chat.model_id = model_id
-        chat._row = async_chat._row = row
-        register(chat, async_chat, aliases=BUILTIN_ALIASES.get(model_id, ()))
-    for spec in added.values():
-        register(HFChat(spec), AsyncHFChat(spec), aliases=spec.aliases)
+# ============ the llm hf commands
+# Each command is a few lines over the functions before it: fetch or read, select, format.
 
 
-def say_if_shared(model_aliases: list, rows: dict, added: dict) -> None:
-    """Say once when a plugin registered before this one holds model ids of ours (llm-huggingface-plugin
-    registers ``hf/…`` ids too): llm then uses ours for them, the last registered. A plugin registered
-    after this one is not seen here; the README's troubleshooting names them."""
-    theirs = {
-        entry.model.model_id
-        for entry in model_aliases
-        if entry.model is not None and entry.model.model_id.startswith("hf/")
-    }
-    shared = sorted(model_id for model_id in theirs if model_id in rows or model_id[3:] in added)
-    if shared:
-        warn_once(
-            "shared-ids",
-            f"another plugin also registers {len(shared)} of this plugin's model ids (such as {shared[0]}); "
-            "llm uses llm-hf-inference's for them",
-        )
-
-
-@llm.hookimpl
-def register_embedding_models(register):
-    for spec in embedding_specs():
-        register(HFEmbedding(spec), aliases=spec.aliases)
-
-
-# ---------------------------------------------------------------- llm hf commands
 # Each command is a few lines over the functions before it: fetch or read, select, format.
 
 
@@ -2929,29 +3011,6 @@ def check_alias_free(repo_id: str, alias: str, embedding: bool) -> None:
         raise click.ClickException(f"'{alias}' already names {owner}; choose another alias")
 
 
-@contextlib.contextmanager
-def changing_added():
-    """The added-models file as it is, to change under its lock and write back whole.
-
-    A ClickException naming the file when it cannot be read or written: a file that cannot be read
-    is never replaced (what the user had there is not lost), and no partial file is left.
-    """
-    path = llm.user_dir() / ADDED_FILE
-    try:
-        with locked(path):
-            try:
-                added = json.loads(path.read_text(encoding="utf-8"))
-            except FileNotFoundError:
-                added = {}
-            if type(added) is not dict:
-                raise ValueError("not an object")
-            yield added
-            write_json(path, added)
-    except (OSError, ValueError) as ex:
-        reason = ex.strerror if isinstance(ex, OSError) and ex.strerror else ex
-        raise click.ClickException(f"Cannot change {path}: {reason}") from None
-
-
 def add_model(repo_id: str, settings: dict) -> dict:
     """Add or update a model in the added-models file, under a lock; an earlier alias is kept."""
     with changing_added() as added:
@@ -2973,10 +3032,17 @@ def remove_model(model_id: str) -> str:
 
 
 SPEND_LOCK_WAIT = 2.0  # seconds to wait for a logs database another llm is writing to
+
+
 SPEND_QUERY = """
 select model, input_tokens, output_tokens, token_details, response_json from turns
 where model like 'hf/%' and (:since is null or datetime_utc >= :since) and (:model is null or model = :model)
 """
+
+
+class Spend(NamedTuple):
+    rows: list  # per model and provider
+    skipped: int  # logged prompts that could not be read
 
 
 def spend_rows(database: pathlib.Path, since: str | None, model: str | None) -> "Spend":
@@ -3010,11 +3076,6 @@ def spend_rows(database: pathlib.Path, since: str | None, model: str | None) -> 
         else:
             total["costs"].append(cost)
     return Spend([_priced(total) for _, total in sorted(totals.items())], skipped)
-
-
-class Spend(NamedTuple):
-    rows: list  # per model and provider
-    skipped: int  # logged prompts that could not be read
 
 
 def spend_entry(row) -> tuple | None:
@@ -3259,6 +3320,50 @@ def whoami_command(key):
         raise click.ClickException(f"No key for {urllib.parse.urlsplit(url).hostname}: give one with --key")
     me = hub_get(url, {"Authorization": f"Bearer {token}"}).json()
     click.echo("\n".join(whoami_lines(me)))
+
+
+# ============ the hooks llm calls
+
+
+def say_if_shared(model_aliases: list, rows: dict, added: dict) -> None:
+    """Say once when a plugin registered before this one holds model ids of ours (llm-huggingface-plugin
+    registers ``hf/…`` ids too): llm then uses ours for them, the last registered. A plugin registered
+    after this one is not seen here; the README's troubleshooting names them."""
+    theirs = {
+        entry.model.model_id
+        for entry in model_aliases
+        if entry.model is not None and entry.model.model_id.startswith("hf/")
+    }
+    shared = sorted(model_id for model_id in theirs if model_id in rows or model_id[3:] in added)
+    if shared:
+        warn_once(
+            "shared-ids",
+            f"another plugin also registers {len(shared)} of this plugin's model ids (such as {shared[0]}); "
+            "llm uses llm-hf-inference's for them",
+        )
+
+
+@llm.hookimpl
+def register_models(register, model_aliases):
+    added = added_specs()
+    rows = router_rows()
+    for repo_id in added:
+        rows.pop("hf/" + repo_id, None)
+    say_if_shared(model_aliases, rows, added)
+    make = object.__new__  # a router model is its id and its row until it is used: no __init__, no spec
+    for model_id, row in rows.items():
+        chat, async_chat = make(HFChat), make(AsyncHFChat)
+        chat.model_id = async_chat.model_id = model_id
+        chat._row = async_chat._row = row
+        register(chat, async_chat, aliases=BUILTIN_ALIASES.get(model_id, ()))
+    for spec in added.values():
+        register(HFChat(spec), AsyncHFChat(spec), aliases=spec.aliases)
+
+
+@llm.hookimpl
+def register_embedding_models(register):
+    for spec in embedding_specs():
+        register(HFEmbedding(spec), aliases=spec.aliases)
 
 
 @llm.hookimpl
