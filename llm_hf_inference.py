@@ -107,6 +107,18 @@ def _finite(value) -> bool:
     return type(value) in (int, float) and math.isfinite(value)
 
 
+PREFIX = "hf/"  # every model id of ours: hf/<repo id>
+
+
+def model_id_of(repo_id: str) -> str:
+    return PREFIX + repo_id
+
+
+def repo_id_of(model_id: str) -> str:
+    """A model id without our prefix (a repo id stays as it is)."""
+    return model_id.removeprefix(PREFIX)
+
+
 def base_url() -> str:
     """Where chat requests go: LLM_HF_BASE_URL, else the Inference Providers router."""
     return (os.environ.get("LLM_HF_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
@@ -253,7 +265,7 @@ class _HFKeys:
 
     def _keys_for(self, spec) -> None:
         self.spec = spec
-        if spec.base_url and not is_hf_host(spec.base_url):
+        if spec.base_url and not is_hf_host(spec.base_url):  # its own key, or none
             self.needs_key, self.key_env_var = spec.key_name, None
 
     def get_key(self, explicit_key: str | None = None) -> str | None:
@@ -292,6 +304,15 @@ def write_file(path: pathlib.Path, text: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(partial)
         raise
+
+
+class Stored(NamedTuple):
+    """What storing a fetched catalog or discovery changed."""
+
+    count: int  # models now cached
+    added: list  # ids new since the last one
+    removed: list  # ids gone since the last one
+    dropped: int = 0  # values left out as being of the wrong type
 
 
 def write_json(path: pathlib.Path, data) -> None:
@@ -416,7 +437,6 @@ class HFRequest:
     bill_to: str | None
     retries: int = RETRIES
     to_router: bool = True  # whether the catalog may be refreshed beside it
-    prices: dict | None = None  # provider → (input, output) USD per 1M tokens, from the catalog
     pinned: str | None = None  # the provider the conversation stays with, while it answers
     kind: str = "chat"  # or "embeddings", "hub": which hints its errors get, and its cap
 
@@ -583,6 +603,11 @@ def _too_slow(request: HFRequest) -> TooSlow:
     return TooSlow(f"no whole answer within {request.deadline:g} seconds")
 
 
+def who_answered(headers, url: str) -> str:
+    """Who answered: the provider the router names (x-inference-provider), else the host."""
+    return headers.get("x-inference-provider") or urllib.parse.urlsplit(url).hostname or url
+
+
 def _server_message(body: bytes) -> tuple[str, dict]:
     """The server's own words from an error body of any shape, and its JSON if any."""
     text = body.decode("utf-8", errors="replace").strip()
@@ -677,7 +702,7 @@ def http_error(
     """An HTTP error answer as a ModelError: who answered, the status, the server's message, a hint."""
     message, data = _server_message(body)
     message = redact(message)
-    who = headers.get("x-inference-provider") or urllib.parse.urlsplit(url).hostname
+    who = who_answered(headers, url)
     text = f"{who} answered {status}: {message or '(no message)'}"
     hint = _hint(status, data, bill_to, kind)
     return HTTPStatusError(f"{text} — {hint}" if hint else text, status, data)
@@ -706,7 +731,7 @@ def read_body(http: httpx2.Response, request: HFRequest, ends: float | None) -> 
         if size > cap:
             if http.status_code >= 400:
                 break
-            raise too_large(http.headers.get("x-inference-provider") or request.host, request)
+            raise too_large(who_answered(http.headers, request.url), request)
         if ends is not None and time.monotonic() > ends:
             raise _too_slow(request)
     return b"".join(pieces)
@@ -790,7 +815,7 @@ class Attempts:
             ):
                 return self._unpin(str(status))
             raise error
-        who = headers.get("x-inference-provider") or self.request.host
+        who = who_answered(headers, self.request.url)
         return self._next(server_wait(headers, error.data), RETRY_STATUSES[status].format(who=who))
 
     def after_error(self, ex: httpx2.HTTPError, shown: bool) -> float:
@@ -1035,7 +1060,7 @@ BUILTIN_MODELS = (
 )
 
 
-BUILTIN_ALIASES = {"hf/" + spec.repo_id: spec.aliases for spec in BUILTIN_MODELS}  # by model id
+BUILTIN_ALIASES = {model_id_of(spec.repo_id): spec.aliases for spec in BUILTIN_MODELS}  # by model id
 
 
 PROVIDER_POLICIES = ("fastest", "cheapest", "preferred")
@@ -1177,7 +1202,7 @@ def spec_from_entry(entry: dict) -> ModelSpec | None:
         return None
     return ModelSpec(
         entry["id"],
-        BUILTIN_ALIASES.get("hf/" + entry["id"], ()),
+        BUILTIN_ALIASES.get(model_id_of(entry["id"]), ()),
         vision="image" in entry.get("architecture", {}).get("input_modalities", ()),
         tools=any(p.get("supports_tools") is True for p in providers),
         schema=any(p.get("supports_structured_output") is True for p in providers),
@@ -1196,7 +1221,7 @@ VISION, TOOLS, SCHEMA = 1, 2, 4  # a registered model's flags
 def row_of(spec: ModelSpec) -> tuple:
     """What registration keeps of a router model: its model id, and ``"flags,provider,provider"``."""
     flags = VISION * spec.vision | TOOLS * spec.tools | SCHEMA * spec.schema
-    return "hf/" + spec.repo_id, ",".join((str(flags), *spec.providers))
+    return model_id_of(spec.repo_id), ",".join((str(flags), *spec.providers))
 
 
 def spec_from_row(model_id: str, row: str) -> ModelSpec:
@@ -1204,7 +1229,7 @@ def spec_from_row(model_id: str, row: str) -> ModelSpec:
     flags, *names = row.split(",")
     flags = int(flags) if flags.isdecimal() else TOOLS | SCHEMA
     return ModelSpec(
-        model_id.removeprefix("hf/"),
+        repo_id_of(model_id),
         BUILTIN_ALIASES.get(model_id, ()),
         vision=bool(flags & VISION),
         tools=bool(flags & TOOLS),
@@ -1279,7 +1304,7 @@ def added_spec(repo_id: str, added: dict) -> ModelSpec:
     base = added.get("base_url")
     return ModelSpec(
         repo_id,
-        ((added["alias"],) if added.get("alias") else ()) + BUILTIN_ALIASES.get("hf/" + repo_id, ()),
+        ((added["alias"],) if added.get("alias") else ()) + BUILTIN_ALIASES.get(model_id_of(repo_id), ()),
         vision=added.get("vision", False),
         tools=added.get("tools", False),
         schema=added.get("schemas", False),
@@ -1314,8 +1339,8 @@ def catalog_is_stale() -> bool:
     return time.time() >= _catalog_fresh_until
 
 
-def store_catalog(raw: bytes) -> tuple:
-    """Check and cache a fetched catalog; the model ids it adds and removes, and the values left out.
+def store_catalog(raw: bytes) -> Stored:
+    """Check and cache a fetched catalog: how many models it serves, which it adds and removes.
 
     ValueError, and the cache untouched, when ``raw`` is not a router catalog.
     """
@@ -1331,7 +1356,7 @@ def store_catalog(raw: bytes) -> tuple:
     write_file(registry_path(), registry_text(entries))
     if CATALOG_MAX_AGE is not None:
         _catalog_fresh_until = time.time() + CATALOG_MAX_AGE
-    return sorted(new - old), sorted(old - new), dropped
+    return Stored(len(new), sorted(new - old), sorted(old - new), dropped)
 
 
 def catalog_url() -> str:
@@ -1766,7 +1791,6 @@ def build_request(spec: ModelSpec, prompt, stream: bool, key: str | None) -> HFR
         bill_to=bill_to,
         retries=RETRIES if options.retries is None else options.retries,
         to_router=spec.base_url is None and base_url() == DEFAULT_BASE_URL,
-        prices=model_prices(spec.repo_id) if spec.base_url is None else {},  # the router's prices
         pinned=provider if pinned else None,
     )
 
@@ -1915,9 +1939,10 @@ class AnswerReader:
     checks the answer was whole and records tool calls, usage and the model.
     """
 
-    def __init__(self, response, request: HFRequest):
+    def __init__(self, response, request: HFRequest, prices: dict | None = None):
         self.response = response
         self.request = request
+        self.prices = prices or {}  # provider → (input, output) USD per 1M tokens, from the catalog
         self.who = request.host
         self.provider: str | None = None
         self.sse: SSEDecoder | None = None
@@ -2212,7 +2237,7 @@ def record_answer(response, reader: AnswerReader) -> None:
         record["usage"] = reader.usage
     if reader.provider:
         record["provider"] = details["provider"] = reader.provider
-    price = (reader.request.prices or {}).get(reader.provider)
+    price = reader.prices.get(reader.provider)
     cost = answer_cost(usage, input_tokens, output_tokens, price)
     if cost is not None:
         record["cost_usd"] = details["cost_usd"] = cost
@@ -2230,12 +2255,12 @@ def record_answer(response, reader: AnswerReader) -> None:
 # ------------ chat: sending (sync and async differ only here)
 
 
-def send(request: HFRequest, response):
+def send(request: HFRequest, response, prices: dict | None = None):
     """Send ``request`` and yield what it answers, read by read, retrying as :class:`Attempts` says."""
     refresh_beside(request)
     attempts = Attempts(request)
     while True:
-        reader = AnswerReader(response, request)
+        reader = AnswerReader(response, request, prices)
         ends = _ends(request)
         try:
             with sync_client().stream(
@@ -2259,12 +2284,12 @@ def send(request: HFRequest, response):
     yield from reader.finish()
 
 
-async def send_async(request: HFRequest, response):
+async def send_async(request: HFRequest, response, prices: dict | None = None):
     """The async twin of :func:`send`."""
     refresh_beside(request)
     attempts = Attempts(request)
     while True:
-        reader = AnswerReader(response, request)
+        reader = AnswerReader(response, request, prices)
         ends = _ends(request)
         try:
             async with async_client().stream(
@@ -2297,17 +2322,18 @@ async def send_async(request: HFRequest, response):
 class _HFChatBase(_HFKeys):
     """What sync and async Hugging Face chat models share: all but the transport.
 
-    Thousands are made on every llm command (see ``register_models``): a router model holds
-    its id and its registry row, and makes its spec from the row the first time it is used.
+    Thousands are made on every llm command (see ``register_models``) and most are never used: a
+    router model holds its id and its registry row, and makes its spec from the row the first time
+    it is asked; a model added with 'llm hf add' is given its spec.
     """
 
     can_stream = True
     Options = HFOptions
 
-    def __init__(self, spec: ModelSpec):
-        self.model_id = "hf/" + spec.repo_id
-        self.spec = spec
-        if spec.base_url:
+    def __init__(self, model_id: str, row: str = "", spec: ModelSpec | None = None):
+        self.model_id = model_id
+        self._row = row
+        if spec is not None:
             self._keys_for(spec)
 
     @functools.cached_property
@@ -2322,15 +2348,19 @@ class _HFChatBase(_HFKeys):
     def _request(self, prompt, stream: bool, key) -> HFRequest:
         return build_request(self.spec, prompt, stream, key)
 
+    def _prices(self) -> dict:
+        """The router's prices for this model (read at every prompt: a refresh in between is seen)."""
+        return {} if self.spec.base_url else model_prices(self.spec.repo_id)
+
 
 class HFChat(_HFChatBase, llm.KeyModel):
     def execute(self, prompt, stream, response, conversation, key):
-        yield from send(self._request(prompt, stream, key), response)
+        yield from send(self._request(prompt, stream, key), response, self._prices())
 
 
 class AsyncHFChat(_HFChatBase, llm.AsyncKeyModel):
     async def execute(self, prompt, stream, response, conversation, key):
-        async for event in send_async(self._request(prompt, stream, key), response):
+        async for event in send_async(self._request(prompt, stream, key), response, self._prices()):
             yield event
 
 
@@ -2399,10 +2429,10 @@ def embed_specs_of(repo_id: str, mapping: list, aliases: tuple = ()) -> list:
     pairs = servable(mapping)
     specs = []
     for number, (provider, provider_id) in enumerate(pairs):
-        model_id = f"hf/{repo_id}" if number == 0 else f"hf/{repo_id}:{provider}"
+        model_id = model_id_of(repo_id) if number == 0 else model_id_of(f"{repo_id}:{provider}")
         specs.append(EmbedSpec(repo_id, provider, provider_id, model_id, aliases if number == 0 else ()))
         if number == 0 and len(pairs) > 1:
-            specs.append(EmbedSpec(repo_id, provider, provider_id, f"hf/{repo_id}:{provider}"))
+            specs.append(EmbedSpec(repo_id, provider, provider_id, model_id_of(f"{repo_id}:{provider}")))
     return specs
 
 
@@ -2453,7 +2483,13 @@ def embedding_specs() -> list:
             alias = (added["alias"],) if added.get("alias") else ()
             specs.append(
                 EmbedSpec(
-                    repo_id, "", repo_id, f"hf/{repo_id}", alias, added["base_url"], added.get("key_name")
+                    repo_id,
+                    "",
+                    repo_id,
+                    model_id_of(repo_id),
+                    alias,
+                    added["base_url"],
+                    added.get("key_name"),
                 )
             )
     return specs
@@ -2476,8 +2512,11 @@ def mapping_of(item) -> list:
     return rows
 
 
-def store_embeddings(items: list) -> tuple:
-    """Cache the embedding models of Hub search results; (how many, added, removed). ValueError if none."""
+def store_embeddings(items: list) -> Stored:
+    """Cache the embedding models of Hub search results: how many, which are added and removed.
+
+    ValueError, and the cache untouched, when no provider serves any of them.
+    """
     found: dict = {}
     for item in items:
         repo_id = item.get("id") if type(item) is dict else None
@@ -2495,7 +2534,7 @@ def store_embeddings(items: list) -> tuple:
     write_json(
         embeddings_path(), {"version": 1, "models": [[repo, mapping] for repo, mapping in found.items()]}
     )
-    return len(found), sorted(set(found) - old), sorted(old - set(found))
+    return Stored(len(found), sorted(set(found) - old), sorted(old - set(found)))
 
 
 # ------------ embeddings: requests, a few at once
@@ -2714,7 +2753,7 @@ def embed_fitting(model: "HFEmbedding", texts: list, key: str | None, stop: thre
         limit = min(limit, len(texts) - 1)  # always smaller than what was refused
         model.max_batch = min(model.max_batch, limit)  # the next calls split right away
         return [v for batch in even_batches(texts, limit) for v in embed_fitting(model, batch, key, stop)]
-    return decode_vectors(body, len(texts), headers.get("x-inference-provider") or request.host)
+    return decode_vectors(body, len(texts), who_answered(headers, request.url))
 
 
 def decode_vectors(body: bytes, count: int, who: str) -> list:
@@ -2794,8 +2833,8 @@ def hub_get(url: str, headers: dict | None = None) -> HubAnswer:
     return HubAnswer(answer_headers, body)
 
 
-def fetch_catalog() -> tuple:
-    """Fetch and store the router's catalog: (added, removed, values left out); else a ClickException."""
+def fetch_catalog() -> Stored:
+    """Fetch and store the router's catalog; else a ClickException saying why."""
     url = catalog_url()
     try:
         return store_catalog(hub_get(url).body)
@@ -2835,8 +2874,8 @@ def hub_search(task: str) -> list:
     return items
 
 
-def fetch_embeddings() -> tuple:
-    """Find and store the embedding models providers serve: (how many, added, removed)."""
+def fetch_embeddings() -> Stored:
+    """Find and store the embedding models providers serve; else a ClickException saying why."""
     items = [item for task in EMBED_TASKS for item in hub_search(task)]
     try:
         return store_embeddings(items)
@@ -2846,13 +2885,13 @@ def fetch_embeddings() -> tuple:
         ) from None
 
 
-def catalog_entries() -> list:
-    """The cached catalog, fetched first when there is none."""
-    entries = read_catalog()
-    if entries is None:
-        fetch_catalog()
-        entries = read_catalog() or []
-    return entries
+def cached_else_fetched(read, fetch) -> list:
+    """What ``read`` finds in our cache; when there is nothing, ``fetch`` it first."""
+    found = read()
+    if found is None:
+        fetch()
+        found = read() or []
+    return found
 
 
 def select_models(entries, queries=(), provider=None, tools=False, schemas=False, vision=False, free=False):
@@ -2964,7 +3003,7 @@ def resolve_model(name: str) -> str:
         model_id = llm.get_model(name).model_id
     except llm.UnknownModelError:
         model_id = name
-    return model_id[3:] if model_id.startswith("hf/") else model_id
+    return repo_id_of(model_id)
 
 
 def embeddings_table(found: list, queries=()) -> str:
@@ -2978,7 +3017,7 @@ def embeddings_table(found: list, queries=()) -> str:
 
 def find_entry(model: str) -> dict:
     repo_id = resolve_model(model)
-    for entry in catalog_entries():
+    for entry in cached_else_fetched(read_catalog, fetch_catalog):
         if entry["id"].lower() == repo_id.lower():
             return entry
     raise click.ClickException(f"{repo_id} is not in the catalog; 'llm hf models -q NAME' searches it")
@@ -2994,7 +3033,7 @@ def check_new_model(repo_id: str, alias: str | None, base_url: str | None, embed
         raise click.ClickException(f"{alias!r} is not an alias: no spaces, nothing unprintable")
     if base_url and urllib.parse.urlsplit(base_url).scheme not in ("http", "https"):
         raise click.ClickException("--base-url must be an http:// or https:// URL")
-    router = {model_id.removeprefix("hf/") for model_id in router_rows()} - set(read_added())
+    router = set(map(repo_id_of, router_rows())) - set(read_added())
     if not base_url and not embedding and repo_id in router:
         raise click.ClickException(
             f"hf/{repo_id} is a router model already; add it only with --base-url, to send it elsewhere"
@@ -3007,7 +3046,7 @@ def check_alias_free(repo_id: str, alias: str, embedding: bool) -> None:
         owner = (llm.get_embedding_model if embedding else llm.get_model)(alias).model_id
     except llm.UnknownModelError:
         return
-    if owner != f"hf/{repo_id}":
+    if owner != model_id_of(repo_id):
         raise click.ClickException(f"'{alias}' already names {owner}; choose another alias")
 
 
@@ -3025,7 +3064,7 @@ def add_model(repo_id: str, settings: dict) -> dict:
 
 def remove_model(model_id: str) -> str:
     with changing_added() as added:
-        repo_id = model_id[3:] if model_id.startswith("hf/") and model_id[3:] in added else model_id
+        repo_id = repo_id_of(model_id) if repo_id_of(model_id) in added else model_id
         if added.pop(repo_id, None) is None:
             raise click.ClickException(f"{repo_id} was not added with 'llm hf add'")
     return repo_id
@@ -3049,7 +3088,7 @@ def spend_rows(database: pathlib.Path, since: str | None, model: str | None) -> 
     """Prompts, tokens and cost per model and provider from llm's logs, opened read-only."""
     import sqlite3
 
-    params = {"since": since, "model": f"hf/{resolve_model(model)}" if model else None}
+    params = {"since": since, "model": model_id_of(resolve_model(model)) if model else None}
     try:
         uri = f"{database.resolve().as_uri()}?mode=ro"
         db = sqlite_utils.Database(sqlite3.connect(uri, uri=True, timeout=SPEND_LOCK_WAIT))
@@ -3185,13 +3224,12 @@ def hf_commands():
 def models_command(queries, provider, tools, schemas, vision, free, json_, embeddings):
     "List the models the Inference Providers router serves"
     if embeddings:
-        found = read_embeddings()
-        if found is None:
-            fetch_embeddings()
-            found = read_embeddings() or []
+        found = cached_else_fetched(read_embeddings, fetch_embeddings)
         click.echo(json.dumps(found, indent=2) if json_ else embeddings_table(found, queries))
         return
-    selected = select_models(catalog_entries(), queries, provider, tools, schemas, vision, free)
+    selected = select_models(
+        cached_else_fetched(read_catalog, fetch_catalog), queries, provider, tools, schemas, vision, free
+    )
     click.echo(json.dumps([entry for entry, _ in selected], indent=2) if json_ else models_table(selected))
 
 
@@ -3203,20 +3241,19 @@ def providers_command(model, sort):
     click.echo(providers_table(find_entry(model), sort))
 
 
-def changes(count: int, kind: str, added: list, removed: list) -> str:
-    return f"{count} {kind}. Added: {', '.join(added) or 'none'}. Removed: {', '.join(removed) or 'none'}."
+def changes(stored: Stored, kind: str) -> str:
+    added, removed = ", ".join(stored.added) or "none", ", ".join(stored.removed) or "none"
+    return f"{stored.count} {kind}. Added: {added}. Removed: {removed}."
 
 
 def refresh_chat() -> str:
-    added, removed, dropped = fetch_catalog()
-    count = len([e for e in read_catalog() or () if spec_from_entry(e)])
-    text = changes(count, "models", added, removed)
-    return text + (f" Left out {dropped} values of the wrong type." if dropped else "")
+    stored = fetch_catalog()
+    text = changes(stored, "models")
+    return text + (f" Left out {stored.dropped} values of the wrong type." if stored.dropped else "")
 
 
 def refresh_embeddings() -> str:
-    count, added, removed = fetch_embeddings()
-    return changes(count, "embedding models", added, removed)
+    return changes(fetch_embeddings(), "embedding models")
 
 
 @hf_commands.command(name="refresh")
@@ -3246,7 +3283,7 @@ def refresh_command():
 )
 def add_command(model_id, alias, base_url, key_name, vision, tools, schemas, embedding):
     "Add a model outside the router's catalog"
-    repo_id = model_id.removeprefix("hf/")
+    repo_id = repo_id_of(model_id)
     check_new_model(repo_id, alias, base_url, embedding)
     given = {"alias": alias, "base_url": base_url, "key_name": key_name}
     given.update(vision=vision, tools=tools, schemas=schemas, embedding=embedding)
@@ -3332,9 +3369,9 @@ def say_if_shared(model_aliases: list, rows: dict, added: dict) -> None:
     theirs = {
         entry.model.model_id
         for entry in model_aliases
-        if entry.model is not None and entry.model.model_id.startswith("hf/")
+        if entry.model is not None and entry.model.model_id.startswith(PREFIX)
     }
-    shared = sorted(model_id for model_id in theirs if model_id in rows or model_id[3:] in added)
+    shared = sorted(model_id for model_id in theirs if model_id in rows or repo_id_of(model_id) in added)
     if shared:
         warn_once(
             "shared-ids",
@@ -3348,16 +3385,13 @@ def register_models(register, model_aliases):
     added = added_specs()
     rows = router_rows()
     for repo_id in added:
-        rows.pop("hf/" + repo_id, None)
+        rows.pop(model_id_of(repo_id), None)
     say_if_shared(model_aliases, rows, added)
-    make = object.__new__  # a router model is its id and its row until it is used: no __init__, no spec
     for model_id, row in rows.items():
-        chat, async_chat = make(HFChat), make(AsyncHFChat)
-        chat.model_id = async_chat.model_id = model_id
-        chat._row = async_chat._row = row
-        register(chat, async_chat, aliases=BUILTIN_ALIASES.get(model_id, ()))
-    for spec in added.values():
-        register(HFChat(spec), AsyncHFChat(spec), aliases=spec.aliases)
+        register(HFChat(model_id, row), AsyncHFChat(model_id, row), aliases=BUILTIN_ALIASES.get(model_id, ()))
+    for repo_id, spec in added.items():
+        model_id = model_id_of(repo_id)
+        register(HFChat(model_id, spec=spec), AsyncHFChat(model_id, spec=spec), aliases=spec.aliases)
 
 
 @llm.hookimpl
