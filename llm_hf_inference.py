@@ -2427,17 +2427,22 @@ def servable(mapping: list) -> list:
 def embed_specs_of(repo_id: str, mapping: list, aliases: tuple = ()) -> list:
     """One spec per servable provider: the first is the model's default (what provider="auto" picks)."""
     pairs = servable(mapping)
-    specs = []
-    for number, (provider, provider_id) in enumerate(pairs):
-        model_id = model_id_of(repo_id) if number == 0 else model_id_of(f"{repo_id}:{provider}")
-        specs.append(EmbedSpec(repo_id, provider, provider_id, model_id, aliases if number == 0 else ()))
-        if number == 0 and len(pairs) > 1:
-            specs.append(EmbedSpec(repo_id, provider, provider_id, model_id_of(f"{repo_id}:{provider}")))
-    return specs
+    if not pairs:
+        return []
+    model_id = model_id_of(repo_id)
+    default = EmbedSpec(repo_id, *pairs[0], model_id, aliases)
+    if len(pairs) == 1:
+        return [default]
+    return [default] + [EmbedSpec(repo_id, p, p_id, f"{model_id}:{p}") for p, p_id in pairs]  # each by name
 
 
 def _mapping_row(row) -> bool:
-    return type(row) is list and len(row) == 4 and all(type(value) is str for value in row)
+    """[provider, providerId, task, status], all strings."""
+    return (
+        type(row) is list
+        and len(row) == 4
+        and type(row[0]) is type(row[1]) is type(row[2]) is type(row[3]) is str
+    )
 
 
 def read_embeddings() -> list | None:
@@ -2457,7 +2462,7 @@ def read_embeddings() -> list | None:
         if type(m) is list
         and len(m) == 2
         and type(m[0]) is str
-        and re.fullmatch(_REPO_ID, m[0])
+        and ".." not in m[0]  # checked whole when stored: here, what could leave its URL
         and type(m[1]) is list
         and all(map(_mapping_row, m[1]))
     ]
@@ -2774,11 +2779,11 @@ class HFEmbedding(_HFKeys, llm.EmbeddingModel):
     """An embedding model as one provider serves it; llm hands it up to 100 texts a call (--batch-size)."""
 
     batch_size = None  # llm's Collection sends its own batches; each is split into requests here
+    max_batch = EMBED_BATCH  # lowered for a model when its server says it takes fewer
 
     def __init__(self, spec: EmbedSpec):
         self._keys_for(spec)
         self.model_id = spec.model_id
-        self.max_batch = EMBED_BATCH  # lowered when a server says it takes fewer
 
     def get_key(self, explicit_key: str | None = None) -> str | None:
         """As chat's, its failures (no token, say) one line from llm's embedding commands too."""
