@@ -224,6 +224,7 @@ def test_many_prompts_with_a_stale_catalog_refresh_once(stale):
     release.set()
     llm_hf_inference.wait_for_refresh(5)
     assert server.paths("GET") == ["/v1/models"]
+    assert "hf/deepseek-ai/DeepSeek-V4-Pro" in [m.model_id for m in llm.get_models()]  # and it was stored
     assert server.paths("POST") == ["/v1/chat/completions"] * 30
 
 
@@ -854,8 +855,23 @@ def test_logprobs_asked_for_and_not_sent_are_an_empty_list():
 # -- 17, 18. the pool: big enough, made once, safe from threads
 
 
-def test_the_pool_allows_as_many_connections_as_llms_openai_models():
-    assert llm_hf_inference.sync_client()._transport._pool._max_connections == 1000
+@LOCAL
+def test_150_concurrent_prompts_are_all_under_way_at_once(router):
+    """No pool limit holds prompts back in waves: all 150 reach the server before any is answered."""
+    everyone = threading.Barrier(150, timeout=10)
+
+    def chat(seen):
+        everyone.wait()
+        return chat_answer()
+
+    router({"POST /v1/chat/completions": chat})
+
+    async def prompts():
+        model = llm.get_async_model("hf-llama3.1")
+        return await asyncio.gather(*(model.prompt(QUESTION).text() for _ in range(150)))
+
+    assert all(text.startswith(TOGETHER_TEXT) for text in asyncio.run(prompts()))
+    assert not everyone.broken
 
 
 def test_threads_share_one_client(monkeypatch):

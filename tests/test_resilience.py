@@ -199,7 +199,12 @@ def test_a_failing_request_never_shows_the_token(sent, played, monkeypatch):
     token = "hf_SECRETsecret1234567890"
     monkeypatch.setenv("HF_TOKEN", token)
     result = invoke("-m", "hf-llama3.1", "--no-stream", "-s", SYSTEM, QUESTION)
-    assert result.exit_code == 1
+    assert (result.exit_code, result.output) == (
+        1,
+        "Error: router.huggingface.co answered 401: Invalid username or password. — Check your Hugging Face "
+        "token (it needs the 'Make calls to Inference Providers' permission): 'llm keys set huggingface', "
+        "HF_TOKEN, or 'hf auth login'.\n",
+    )
     assert sent[0].headers["authorization"] == f"Bearer {token}"
     model = llm.get_model("hf-llama3.1")
     seen = result.output + repr(model) + str(model) + repr(result.exception) + str(result.exception)

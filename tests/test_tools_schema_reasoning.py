@@ -158,6 +158,8 @@ def test_invalid_tool_arguments_name_the_tool(played):
     "choice, sent_as",
     [
         ("required", "required"),
+        ("auto", "auto"),
+        ("none", "none"),
         ("get_weather", {"type": "function", "function": {"name": "get_weather"}}),
     ],
 )
