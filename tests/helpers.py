@@ -1,5 +1,6 @@
 import asyncio
 import json
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,3 +50,45 @@ def logged_turns():
 
 def body_of(response_row):
     return json.loads(response_row["response_json"])
+
+
+def in_threads(work, count: int) -> list:
+    """``work(n)`` for n in range(count), each in a thread of its own, all at once; what they raised."""
+    errors = []
+
+    def run(n):
+        try:
+            work(n)
+        except Exception as ex:  # noqa: BLE001 - the caller asserts there was none
+            errors.append(ex)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
+class FakeResponse:
+    def __init__(self):
+        self.tool_calls, self.usage, self.resolved_model, self.response_json = [], None, None, None
+
+    def add_tool_call(self, tool_call):
+        self.tool_calls.append(tool_call)
+
+    def set_usage(self, **usage):
+        self.usage = usage
+
+    def set_resolved_model(self, model):
+        self.resolved_model = model
+
+
+def reader(content_type="text/event-stream", **body):
+    """An answer reader for a request with ``body``, its headers taken in (None: no content type)."""
+    from llm_hf_inference import AnswerReader, HFRequest
+
+    request = HFRequest("https://router.huggingface.co/v1/chat/completions", {}, body, 120, None)
+    answer = AnswerReader(FakeResponse(), request)
+    answer.start({"content-type": content_type} if content_type else {})
+    return answer

@@ -2,6 +2,8 @@
 
 import asyncio
 import json
+import os
+import time
 
 import llm
 import pytest
@@ -9,9 +11,10 @@ import pytest
 import llm_hf_inference
 from conftest import TEST_TOKEN
 from fakeserver import catalog_answer, recorded
-from helpers import invoke
+from helpers import invoke, run
 
 LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
+QUESTION = "What is deep learning?"
 TOGETHER = {"hf_inference": {"provider": "together", "model": LLAMA}}  # what a turn together answered carries
 LOCAL = pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
 ANSWERS = {  # provider → its recorded streamed answer (who answered is in its x-inference-provider)
@@ -190,3 +193,99 @@ def test_continuing_with_another_model_does_not_pin_it_to_the_old_models_provide
     assert invoke("-m", "hf-llama3.1", "hi").exit_code == 0
     assert invoke("-c", "-m", "hf-gpt-oss", "more").exit_code == 0  # no catalog cached: no check there
     assert models_sent(server) == [LLAMA, "openai/gpt-oss-120b"]
+
+
+@pytest.fixture
+def answering_router(fake, monkeypatch):
+    """A stand-in router: chat answers (streamed or not, as asked) and the catalog."""
+
+    def start(chat=None):
+        def answer(seen):
+            stream = json.loads(seen.body).get("stream")
+            return recorded("stream-2025-together" if stream else "no-stream-2025-together")
+
+        server = fake({"POST /v1/chat/completions": chat or answer, "GET /v1/models": catalog_answer})
+        monkeypatch.setattr(llm_hf_inference, "DEFAULT_BASE_URL", server.url + "/v1")
+        monkeypatch.setenv("LLM_HF_KEY", TEST_TOKEN)
+        return server
+
+    return start
+
+
+def bodies(server):
+    return [json.loads(seen.body) for seen in server.seen if seen.method == "POST"]
+
+
+# -- chat: timeouts, pins, history
+
+
+@pytest.mark.vcr
+@pytest.mark.cassette("stream-2025-together")
+def test_the_async_path_has_the_timeout_asked_for(sent, played):
+    run(
+        "hf-llama3.1",
+        QUESTION,
+        system="You are a helpful assistant.",
+        max_tokens=20,
+        timeout=7,
+        use_async=True,
+    )
+    assert sent[0].timeout == {"connect": 10.0, "read": 7.0, "write": 7.0, "pool": None}
+
+
+def test_a_pin_is_dropped_once_and_the_router_then_gets_the_whole_retry_budget(monkeypatch, capsys):
+    monkeypatch.setattr(llm_hf_inference.random, "uniform", lambda low, high: high)
+    request = llm_hf_inference.HFRequest(
+        "https://router.huggingface.co/v1/chat/completions",
+        {},
+        {"model": f"{LLAMA}:together"},
+        1,
+        None,
+        pinned="together",
+    )
+    attempts = llm_hf_inference.Attempts(request)
+    assert attempts.after_status(404, {}, b'{"error": "gone"}') == 0.0
+    assert (request.pinned, request.body["model"]) == (None, LLAMA)
+    assert [attempts.after_status(503, {}, b"{}") for _ in range(2)] == [1.0, 2.0]
+    with pytest.raises(llm.ModelError, match="answered 503"):
+        attempts.after_status(503, {}, b"{}")
+    with pytest.raises(llm.ModelError, match="answered 404"):  # not unpinned twice
+        attempts.after_status(404, {}, b'{"error": "gone"}')
+    assert capsys.readouterr().err.count("did not answer") == 1
+
+
+@LOCAL
+def test_a_no_stream_turn_pins_the_next_too(answering_router):
+    server = answering_router()
+    assert invoke("-m", "hf-llama3.1", "--no-stream", "hi").exit_code == 0
+    assert invoke("-c", "more").exit_code == 0
+    assert [body["model"] for body in bodies(server)] == [LLAMA, f"{LLAMA}:together"]
+
+
+def test_an_unchanged_system_prompt_is_sent_once_and_a_changed_one_again():
+    from llm.parts import Message, TextPart
+
+    def said(role, text):
+        return Message(role=role, parts=[TextPart(text=text)])
+
+    model = llm.get_model("hf-llama3.1")
+    history = [said("system", "Be brief."), said("user", "hi"), said("assistant", "Hello.")]
+    for system, expected in (("Be brief.", ["Be brief."]), ("Be long.", ["Be brief.", "Be long."])):
+        messages = [*history, said("system", system), said("user", "more")]
+        body = llm_hf_inference.request_body(
+            model.spec, llm.Prompt(None, model, messages=messages), True, None
+        )
+        assert [m["content"] for m in body["messages"] if m["role"] == "system"] == expected
+
+
+@LOCAL
+@pytest.mark.parametrize("age, refreshed", [(2 * 86400, True), (60, False)])
+def test_a_day_old_catalog_is_refreshed_and_a_fresh_one_is_not(age, refreshed, answering_router, monkeypatch):
+    server = answering_router()
+    path = llm.user_dir() / "hf-inference-catalog.json"
+    path.write_bytes(catalog_answer().body)
+    os.utime(path, (time.time() - age,) * 2)
+    monkeypatch.setattr(llm_hf_inference, "CATALOG_MAX_AGE", 24 * 3600.0)
+    run("hf-llama3.1", QUESTION)
+    llm_hf_inference.wait_for_refresh(5)
+    assert server.paths("GET") == (["/v1/models"] if refreshed else [])

@@ -10,7 +10,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from llm.parts import StreamEvent
 
-from llm_hf_inference import AnswerReader, HFRequest, SSEDecoder
+from helpers import reader
+from llm_hf_inference import SSEDecoder
 
 RECORDINGS = pathlib.Path(__file__).resolve().parent.parent / "cassettes"
 
@@ -65,33 +66,6 @@ def test_any_split_points_give_the_same_events(cuts):
     reads = [BODY[a:b] for a, b in zip([0] + cuts, cuts + [len(BODY)], strict=True)]
     assert decode(*reads) == decode(BODY)
     assert len(decode(BODY)) == 4
-
-
-class FakeResponse:
-    def __init__(self):
-        self.tool_calls, self.usage, self.resolved_model, self.response_json = [], None, None, None
-
-    def add_tool_call(self, tool_call):
-        self.tool_calls.append(tool_call)
-
-    def set_usage(self, **usage):
-        self.usage = usage
-
-    def set_resolved_model(self, model):
-        self.resolved_model = model
-
-
-def reader(content_type="text/event-stream"):
-    request = HFRequest(
-        url="https://router.huggingface.co/v1/chat/completions",
-        headers={},
-        body={},
-        timeout=120,
-        bill_to=None,
-    )
-    answer = AnswerReader(FakeResponse(), request)
-    answer.start({"content-type": content_type})
-    return answer
 
 
 def chunk(**delta):

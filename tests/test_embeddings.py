@@ -1,11 +1,13 @@
 """Every Hugging Face embedding model as an llm embedding model: discovered, batched, concurrent, checked."""
 
 import json
+import os
 import pathlib
 import threading
 import time
 from fractions import Fraction
 
+import httpx2
 import llm
 import pytest
 import sqlite_utils
@@ -421,7 +423,6 @@ def test_batches_are_as_even_as_can_be(count, sizes):
 
 @LOCAL
 def test_ctrl_c_stops_a_call_at_once_and_sends_nothing_after_it(fake, monkeypatch):
-    import os
     import signal
 
     four = threading.Barrier(5, timeout=5)  # the four workers' first requests, and the Ctrl-C
@@ -467,3 +468,95 @@ def test_lines_from_parallel_requests_are_written_whole(monkeypatch):
         1.0, "Rate limited by together"
     )
     assert writes == ["Rate limited by together, retrying in 1.0s (attempt 2/3)\n"]
+
+
+# -- embeddings: who serves a model, what is registered where, how many at once
+
+
+@pytest.mark.parametrize(
+    "row, served",
+    [
+        (["hf-inference", "a/b", "feature-extraction", "live"], True),
+        (["hf-inference", "a/b", "sentence-similarity", "live"], True),  # hf-inference embeds both
+        (["together", "a/b", "feature-extraction", "live"], True),
+        (["together", "a/b", "sentence-similarity", "live"], False),  # elsewhere, only feature-extraction
+        (["together", "a/b", "feature-extraction", "staging"], False),
+        (["featherless-ai", "a/b", "feature-extraction", "live"], False),  # no known route
+    ],
+)
+def test_which_mappings_can_embed(row, served):
+    assert llm_hf_inference.servable([row]) == ([(row[0], row[1])] if served else [])
+
+
+def test_added_chat_models_are_no_embedding_models_and_the_other_way_round():
+    assert invoke("hf", "add", "org/chat", "--base-url", "http://localhost:8080/v1").exit_code == 0
+    assert (
+        invoke("hf", "add", "org/emb", "--embedding", "--base-url", "http://localhost:8081/v1").exit_code == 0
+    )
+    chat = {model.model_id for model in llm.get_models()}
+    embedding = {model.model_id for model in llm.get_embedding_models()}
+    assert ("hf/org/chat" in chat, "hf/org/chat" in embedding) == (True, False)
+    assert ("hf/org/emb" in chat, "hf/org/emb" in embedding) == (False, True)
+
+
+@LOCAL
+def test_at_most_four_embedding_requests_are_in_flight(fake, monkeypatch):
+    lock, now, most = threading.Lock(), [0], [0]
+
+    def feature(seen):
+        with lock:
+            now[0] += 1
+            most[0] = max(most[0], now[0])
+        time.sleep(0.05)
+        with lock:
+            now[0] -= 1
+        return Answer.json([[0.5, 0.5] for _ in json.loads(seen.body)["inputs"]])
+
+    server = fake({"POST /hf-inference/models/org/emb/pipeline/feature-extraction": feature})
+    monkeypatch.setenv("LLM_HF_BASE_URL", server.url + "/v1")
+    spec = llm_hf_inference.EmbedSpec("org/emb", "hf-inference", "org/emb", "hf/org/emb")
+    assert len(llm_hf_inference.HFEmbedding(spec).embed_batch([f"t{n}" for n in range(320)])) == 320
+    assert (len(server.seen), most[0]) == (10, 4)
+
+
+@pytest.mark.vcr
+@pytest.mark.cassette("emb-minilm")
+def test_an_embedding_request_has_the_read_timeout(sent, played):
+    llm.get_embedding_model("hf-minilm").embed("Hi, who are you?")
+    assert sent[0].timeout == {"connect": 10.0, "read": 120.0, "write": 120.0, "pool": None}
+
+
+def test_an_embedding_request_that_cannot_connect_is_retried(monkeypatch, capsys):
+    calls = []
+    real = llm_hf_inference.exchange
+
+    def flaky(request, method="POST"):
+        calls.append(request.url)
+        if len(calls) == 1:
+            raise httpx2.ConnectError("connection refused")
+        return 200, httpx2.Headers({"content-type": "application/json"}), b"[[0.5, 0.25]]"
+
+    monkeypatch.setattr(llm_hf_inference, "exchange", flaky)
+    monkeypatch.setattr(llm_hf_inference, "sleep", lambda seconds: None)
+    monkeypatch.setattr(llm_hf_inference.random, "uniform", lambda low, high: high)
+    assert real is not flaky
+    assert llm.get_embedding_model("hf-minilm").embed("hi") == [0.5, 0.25]
+    assert len(calls) == 2
+    assert capsys.readouterr().err == (
+        "Could not reach router.huggingface.co (ConnectError), retrying in 1.0s (attempt 2/3)\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "status, message, size, limit",
+    [
+        (422, "batch size 40 > maximum allowed batch size 8", 40, 8),
+        (413, "batch size 40 > maximum allowed batch size 8", 40, 8),
+        (413, "Payload Too Large", 40, 20),  # too big to send: half
+        (422, "Input validation error: inputs must have less than 512 tokens", 40, None),  # not the batch
+        (400, "batch size 40 > maximum allowed batch size 8", 40, None),
+    ],
+)
+def test_when_a_refused_batch_is_split(status, message, size, limit):
+    error = llm_hf_inference.HTTPStatusError(f"x answered {status}: {message}", status, {})
+    assert llm_hf_inference.batch_limit(error, size) == limit

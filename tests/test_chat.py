@@ -350,6 +350,6 @@ def test_another_plugins_llm_hf_is_kept_and_ours_is_llm_hf_inference(capsys):
     assert cli.commands["hf"] is theirs
     assert cli.commands["hf-inference"] is llm_hf_inference.hf_commands
     assert capsys.readouterr().err == (
-        "llm-hf-inference: 'llm hf' belongs to test_core, another plugin; this plugin's commands are "
+        "llm-hf-inference: 'llm hf' belongs to test_chat, another plugin; this plugin's commands are "
         "'llm hf-inference'\n"
     )

@@ -276,7 +276,9 @@ def test_cli_shows_reasoning_dimmed_and_hides_it_with_R(hide, played):
 
 
 def test_think_tags_cut_anywhere():
-    from test_decoding import chunk, reader
+    from test_decoding import chunk
+
+    from helpers import reader
 
     text = "<think>7 has no divisors but 1 and 7.</think>\n\nYes."
     for cut in range(1, len(text)):

@@ -1,0 +1,389 @@
+"""The router's catalog and our files: refreshed beside prompts, never breaking llm."""
+
+import asyncio
+import json
+import threading
+import time
+
+import llm
+import pytest
+
+import llm_hf_inference
+from conftest import TEST_TOKEN
+from fakeserver import Answer, catalog_answer, chat_answer, hub_answer
+from helpers import in_threads, invoke, run
+
+QUESTION = "What is deep learning?"
+SYSTEM = "You are a helpful assistant."
+TOGETHER_TEXT = (
+    "Deep learning is a subfield of machine learning that involves the use of artificial neural networks"
+)
+LOCAL = pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
+
+
+@pytest.fixture
+def router(fake, monkeypatch):
+    """A stand-in router on 127.0.0.1 that the plugin takes for the real one (so it refreshes from it)."""
+
+    def start(routes):
+        server = fake(routes)
+        monkeypatch.setattr(llm_hf_inference, "DEFAULT_BASE_URL", server.url + "/v1")
+        monkeypatch.setenv("LLM_HF_KEY", TEST_TOKEN)  # 127.0.0.1 is no Hugging Face host
+        return server
+
+    return start
+
+
+# -- the catalog never takes the models away; refresh beside the prompt
+
+
+@pytest.mark.parametrize(
+    "answer, said",
+    [
+        (
+            Answer.json({"object": "list", "data": [{"id": "tgi", "object": "model"}]}),
+            "a model list without providers, which is not the Inference Providers catalog",
+        ),
+        (Answer.json({"data": []}), "an empty model list"),
+        (Answer.json({"data": "x"}), "not a model catalog"),
+        (Answer(200, {"Content-Type": "text/html"}, b"<html><title>Login</title></html>"), "not JSON"),
+    ],
+)
+@LOCAL
+def test_refresh_from_something_else_keeps_the_models(answer, said, fake, monkeypatch):
+    server = fake({"GET /v1/models": lambda seen: answer, "GET /api/models": hub_answer})
+    monkeypatch.setenv("LLM_HF_BASE_URL", server.url + "/v1")
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    before = sorted(m.model_id for m in llm.get_models() if m.model_id.startswith("hf/"))
+    result = invoke("hf", "refresh")
+    assert result.stdout.startswith("2 embedding models. Added: ")  # the other half of the refresh ran
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"Error: 127.0.0.1 answered {server.url}/v1/models with {said}; the models you have are kept. "
+        "(LLM_HF_BASE_URL points elsewhere than the router?)\n",
+    )
+    assert not (llm.user_dir() / "hf-inference-catalog.json").exists()
+    assert sorted(m.model_id for m in llm.get_models() if m.model_id.startswith("hf/")) == before
+
+
+@pytest.mark.parametrize(
+    "status, hint",
+    [
+        (502, "The gateway gave up waiting for the model; try again, or choose another provider."),
+        (404, "Choose another provider with -o provider NAME, or another model."),
+    ],
+)
+@LOCAL
+def test_hf_models_with_a_failing_catalog_is_one_line(status, hint, fake, monkeypatch):
+    page = b"<html><head><title>502 Bad Gateway</title></head></html>"
+    server = fake({"GET /v1/models": lambda seen: Answer(status, {"Content-Type": "text/html"}, page)})
+    monkeypatch.setenv("LLM_HF_BASE_URL", server.url + "/v1")
+    result = invoke("hf", "models")
+    assert (result.exit_code, result.output) == (
+        1,
+        f"Error: 127.0.0.1 answered {status}: 502 Bad Gateway — {hint}\n",
+    )
+
+
+@LOCAL
+def test_refresh_follows_redirects_and_a_loop_is_one_line(fake, monkeypatch):
+    server = fake(
+        {
+            "GET /v1/models": lambda seen: Answer(308, {"Location": "/v2/models"}),
+            "GET /v2/models": catalog_answer,
+            "GET /loop/models": lambda seen: Answer(307, {"Location": "/loop/models"}),
+            "GET /api/models": hub_answer,
+        }
+    )
+    monkeypatch.setenv("LLM_HF_BASE_URL", server.url + "/v1")
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    assert invoke("hf", "refresh").output.startswith("4 models. Added:")
+    monkeypatch.setenv("LLM_HF_BASE_URL", server.url + "/loop")
+    result = invoke("hf", "refresh")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        "Error: The connection to 127.0.0.1 failed: TooManyRedirects: Exceeded maximum allowed redirects.\n",
+    )
+
+
+@LOCAL
+def test_a_base_url_server_is_never_refreshed_after_a_prompt(fake, monkeypatch):
+    server = fake({"POST /v1/chat/completions": chat_answer})
+    monkeypatch.setenv("LLM_HF_BASE_URL", server.url + "/v1")
+    monkeypatch.setattr(llm_hf_inference, "CATALOG_MAX_AGE", 24 * 3600.0)
+    assert run("hf-llama3.1", QUESTION).text.startswith(TOGETHER_TEXT)
+    llm_hf_inference.wait_for_refresh(5)
+    assert server.paths() == ["/v1/chat/completions"]
+    assert llm.get_model("hf-llama3.1")
+
+
+@LOCAL
+def test_only_router_models_are_priced_at_the_catalogs_prices(fake, monkeypatch):
+    """A server of your own that serves a router model's repo is not priced as the router."""
+    llm_hf_inference.store_catalog(catalog_answer().body)
+    server = fake({"POST /v1/chat/completions": chat_answer})
+    monkeypatch.setenv("LLM_HF_BASE_URL", server.url + "/v1")  # a stand-in for the router
+    # together's answer: 26 + 20 tokens at the catalog's $0.18 per 1M
+    assert run("hf-llama3.1", QUESTION).usage.details == {"provider": "together", "cost_usd": 0.00000828}
+    added = invoke("hf", "add", "meta-llama/Llama-3.1-8B-Instruct", "--base-url", server.url + "/v1")
+    assert added.exit_code == 0
+    assert run("hf-llama3.1", QUESTION).usage.details == {"provider": "together"}
+
+
+@pytest.fixture
+def stale(router, monkeypatch):
+    """A stand-in router whose catalog answers only once released; the cached catalog is stale."""
+    release = threading.Event()
+
+    def slow_catalog(seen):
+        release.wait(10)
+        return catalog_answer()
+
+    server = router({"POST /v1/chat/completions": chat_answer, "GET /v1/models": slow_catalog})
+    monkeypatch.setattr(llm_hf_inference, "CATALOG_MAX_AGE", 24 * 3600.0)
+    return server, release
+
+
+def asked_for_the_catalog(server) -> bool:
+    """Whether the refresh's request reached the server (it runs beside the prompt: give it time)."""
+    deadline = time.monotonic() + 5
+    while "/v1/models" not in server.paths() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return "/v1/models" in server.paths()
+
+
+@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+@LOCAL
+def test_a_slow_refresh_never_holds_the_prompt(use_async, stale):
+    server, release = stale
+    result = run("hf-llama3.1", QUESTION, use_async=use_async)
+    assert result.text.startswith(TOGETHER_TEXT)
+    assert asked_for_the_catalog(server) and not release.is_set()
+    assert not (llm.user_dir() / "hf-inference-catalog.json").exists()  # the prompt is done, the catalog not
+    release.set()
+    llm_hf_inference.wait_for_refresh(5)
+    assert "hf/deepseek-ai/DeepSeek-V4-Pro" in [m.model_id for m in llm.get_models()]
+
+
+@LOCAL
+def test_many_prompts_with_a_stale_catalog_refresh_once(stale):
+    server, release = stale
+
+    async def prompts():
+        model = llm.get_async_model("hf-llama3.1")
+        return await asyncio.gather(*(model.prompt(QUESTION).text() for _ in range(30)))
+
+    assert all(text.startswith(TOGETHER_TEXT) for text in asyncio.run(prompts()))
+    release.set()
+    llm_hf_inference.wait_for_refresh(5)
+    assert server.paths("GET") == ["/v1/models"]
+    assert "hf/deepseek-ai/DeepSeek-V4-Pro" in [m.model_id for m in llm.get_models()]  # and it was stored
+    assert server.paths("POST") == ["/v1/chat/completions"] * 30
+
+
+# -- our files, written by two at once
+
+
+def test_concurrent_adds_lose_nothing_and_leave_no_temporary_files():
+    names = [f"org/model-{n}" for n in range(16)]
+    assert in_threads(lambda n: llm_hf_inference.add_model(names[n], {"tools": True}), 16) == []
+    assert sorted(llm_hf_inference.read_added()) == sorted(names)
+    assert sorted(p.name for p in llm.user_dir().iterdir()) == [
+        "hf-inference-added.json",
+        "hf-inference-added.json.lock",
+        "logs.db",
+    ]
+
+
+def test_concurrent_catalog_writes_never_collide():
+    raw = catalog_answer().body
+    assert in_threads(lambda n: llm_hf_inference.store_catalog(raw), 12) == []
+    assert sorted(p.name for p in llm.user_dir().iterdir()) == [
+        "hf-inference-catalog.json",
+        "hf-inference-registry.jsonl",
+        "logs.db",
+    ]
+
+
+# -- values of the wrong type in our files never break llm
+
+
+BAD_PROVIDER = {"provider": "together", "status": "live", "context_length": "big", "pricing": {"input": "x"}}
+BAD_CATALOGS = [
+    {"data": [{"id": "a/b", "architecture": {"input_modalities": 5}, "providers": [BAD_PROVIDER]}]},
+    {"data": [{"id": "a/b", "architecture": "x", "providers": [BAD_PROVIDER, 7, {"provider": 3}]}]},
+    {"data": [{"id": "a/b", "providers": "x"}, {"id": 5}, "x", {"id": "a/c", "providers": [BAD_PROVIDER]}]},
+]
+
+
+@pytest.mark.parametrize("catalog", BAD_CATALOGS)
+def test_a_catalog_with_values_of_the_wrong_type_never_breaks_llm(catalog):
+    (llm.user_dir()).mkdir(parents=True, exist_ok=True)
+    (llm.user_dir() / "hf-inference-catalog.json").write_text(json.dumps(catalog))
+    result = invoke("models")
+    assert result.exit_code == 0
+    assert "values of the wrong type" in result.stderr
+    assert llm.get_model("gpt-4o-mini").model_id == "gpt-4o-mini"
+    assert invoke("hf", "models").exit_code == 0
+    providers = invoke("hf", "providers", catalog["data"][-1]["id"])
+    assert (
+        providers.output.splitlines()[2] == "together  live          -            -        -      -  -      -"
+    )
+
+
+REGISTRY = "hf-inference-registry.jsonl"
+
+
+@pytest.mark.parametrize(
+    "first_line, models, warns",
+    [
+        (
+            '{"version": 2, "models": {"hf/a/b": "7,together"}}',
+            {"hf/a/b": (True, True, True, ("together",))},
+            False,
+        ),
+        # rows that do not parse make a model with the defaults when it is used, never an error
+        (
+            '{"version": 2, "models": {"hf/a/b": "x,together", "hf/c/d": ""}}',
+            {"hf/a/b": (True, True, False, ("together",)), "hf/c/d": (True, True, False, ())},
+            False,
+        ),
+        ('{"version": 2, "models": {"hf/a/b": 7}}', None, True),
+        ('{"version": 2, "models": [["a/b", 7, "together"]]}', None, True),
+        ('{"version": 1, "models": {}}', None, False),  # another version: the catalog (none here)
+        ("[]", None, True),
+        ("not json", None, True),
+        ("", None, True),
+    ],
+)
+def test_a_registry_of_the_wrong_shape_never_breaks_llm(first_line, models, warns):
+    llm.user_dir().mkdir(parents=True, exist_ok=True)
+    (llm.user_dir() / REGISTRY).write_text(first_line + "\n{}\n")
+    result = invoke("models")
+    assert result.exit_code == 0
+    assert llm.get_model("gpt-4o-mini").model_id == "gpt-4o-mini"
+    registered = {
+        m.model_id: (m.supports_tools, m.supports_schema, bool(m.attachment_types), m.spec.providers)
+        for m in llm.get_models()
+        if m.model_id.startswith("hf/")
+    }
+    if models is None:
+        assert sorted(registered) == sorted(f"hf/{spec.repo_id}" for spec in llm_hf_inference.BUILTIN_MODELS)
+    else:
+        assert registered == models
+    assert ("llm-hf-inference: " in result.stderr) is warns
+
+
+def test_registered_models_are_the_catalog_models_they_stand_for():
+    llm_hf_inference.store_catalog(catalog_answer().body)
+    expected = {
+        f"hf/{spec.repo_id}": spec
+        for spec in map(llm_hf_inference.spec_from_entry, llm_hf_inference.read_catalog())
+        if spec
+    }
+    assert len(expected) == 4
+    assert {m.model_id: m.spec for m in llm.get_models() if m.model_id.startswith("hf/")} == expected
+    assert {m.model_id: m.spec for m in llm.get_async_models() if m.model_id.startswith("hf/")} == expected
+
+
+@pytest.mark.parametrize(
+    "prices, expected",
+    [
+        (
+            '{"a/b": {"together": ["x", 1], "novita": [0.1, 0.2], "groq": [1, -1], "nebius": [1], "x": [NaN, 1]}}',
+            {"novita": (0.1, 0.2)},
+        ),
+        ('{"a/b": [1, 2]}', {}),
+        ("[1, 2]", {}),
+        ("not json", {}),
+        ("", {}),
+    ],
+)
+def test_prices_of_the_wrong_shape_are_no_prices(prices, expected):
+    llm.user_dir().mkdir(parents=True, exist_ok=True)
+    (llm.user_dir() / REGISTRY).write_text(
+        '{"version": 2, "models": {"hf/a/b": "2,together,novita"}}\n' + prices
+    )
+    assert llm_hf_inference.model_prices("a/b") == expected
+
+
+def test_llm_looks_for_hooks_among_the_public_names_only():
+    """llm's plugin manager inspects every name dir() lists, on every llm command: a short list."""
+    assert dir(llm_hf_inference) == sorted(llm_hf_inference.__all__)
+    assert all(hasattr(llm_hf_inference, name) for name in llm_hf_inference.__all__)
+    llm.get_models()  # loads the plugins
+    hooks = llm.plugins.pm.get_hookcallers(llm_hf_inference)
+    assert sorted(hook.name for hook in hooks) == [
+        "register_commands",
+        "register_embedding_models",
+        "register_models",
+    ]
+
+
+@pytest.mark.parametrize(
+    "added",
+    [
+        {"x": {"base_url": 7}},
+        {"x": {"alias": ["a"], "tools": "yes"}},
+        {"x": "not settings", "bad id!": {}},
+        ["a", "list"],
+    ],
+)
+def test_an_added_file_with_values_of_the_wrong_type_never_breaks_llm(added):
+    llm.user_dir().mkdir(parents=True, exist_ok=True)
+    (llm.user_dir() / "hf-inference-added.json").write_text(json.dumps(added))
+    result = invoke("models")
+    assert result.exit_code == 0
+    assert llm.get_model("gpt-4o-mini").model_id == "gpt-4o-mini"
+    assert "llm-hf-inference: " in result.stderr
+
+
+@pytest.mark.parametrize(
+    "answer, lines",
+    [
+        ([1, 2], None),
+        ({"name": None, "auth": "x", "orgs": "y"}, ["?", "Organisations: none", "Token: ? (role: ?)"]),
+        (
+            {"name": "alice", "fullname": 5, "orgs": [{"name": None}, "x", {"name": "acme"}]},
+            ["alice", "Organisations: acme", "Token: ? (role: ?)"],
+        ),
+    ],
+)
+def test_whoami_of_any_shape(answer, lines):
+    if lines is None:
+        with pytest.raises(Exception, match="not an account"):
+            llm_hf_inference.whoami_lines(answer)
+    else:
+        assert llm_hf_inference.whoami_lines(answer) == lines
+
+
+@LOCAL
+def test_whoami_answered_with_html_is_one_line(fake, monkeypatch):
+    server = fake({"GET /api/whoami-v2": lambda seen: Answer(200, {"Content-Type": "text/html"}, b"<html>")})
+    monkeypatch.setenv("HF_ENDPOINT", server.url)  # the Hub's own override: whoami follows it too
+    monkeypatch.setenv("LLM_HF_KEY", TEST_TOKEN)  # 127.0.0.1 is not huggingface.co: the key says so
+    result = invoke("hf", "whoami")
+    assert (result.exit_code, result.output) == (
+        1,
+        "Error: The Hub answered whoami with something that is not an account\n",
+    )
+    assert server.seen[0].headers["Authorization"] == f"Bearer {TEST_TOKEN}"
+
+
+@LOCAL
+def test_whoami_sends_the_hf_token_to_no_hf_endpoint_that_is_not_huggingface_co(fake, monkeypatch):
+    server = fake({})
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    result = invoke("hf", "whoami")
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr.splitlines()[-1] == "Error: No key for 127.0.0.1: give one with --key"
+    assert server.seen == []
+
+
+# -- catalog values of the wrong sign
+
+
+def test_negative_catalog_prices_are_left_out():
+    provider = {"provider": "together", "status": "live", "pricing": {"input": -0.1, "output": 0.2}}
+    assert llm_hf_inference.clean_provider(provider) == ({"provider": "together", "status": "live"}, 1)
+    assert llm_hf_inference.price_of({"provider": "together"}) is None

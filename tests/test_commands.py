@@ -1,0 +1,208 @@
+"""The llm hf commands: add, remove, spend."""
+
+import errno
+import json
+
+import llm
+import pytest
+
+import llm_hf_inference
+from conftest import TEST_TOKEN
+from helpers import in_threads, invoke
+
+QUESTION = "What is deep learning?"
+SYSTEM = "You are a helpful assistant."
+TOGETHER_TEXT = (
+    "Deep learning is a subfield of machine learning that involves the use of artificial neural networks"
+)
+LOCAL = pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
+
+
+@pytest.fixture
+def router(fake, monkeypatch):
+    """A stand-in router on 127.0.0.1 that the plugin takes for the real one (so it refreshes from it)."""
+
+    def start(routes):
+        server = fake(routes)
+        monkeypatch.setattr(llm_hf_inference, "DEFAULT_BASE_URL", server.url + "/v1")
+        monkeypatch.setenv("LLM_HF_KEY", TEST_TOKEN)  # 127.0.0.1 is no Hugging Face host
+        return server
+
+    return start
+
+
+# -- llm hf add never takes over another model, never loses a file
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["org/m", "--alias", "hf-llama3.1"],
+            "'hf-llama3.1' already names hf/meta-llama/Llama-3.1-8B-Instruct",
+        ),
+        (["org/m", "--alias", "4o"], "'4o' already names gpt-4o"),
+        (
+            ["meta-llama/Llama-3.1-8B-Instruct", "--alias", "l8"],
+            "hf/meta-llama/Llama-3.1-8B-Instruct is a router model already; add it only with --base-url, "
+            "to send it elsewhere",
+        ),
+        (["not a model id!"], "'not a model id!' is not a model id: use the Hub's ORG/NAME or a plain name"),
+        (
+            ["..", "--base-url", "http://x/v1"],
+            "'..' is not a model id: use the Hub's ORG/NAME or a plain name",
+        ),
+        (
+            ["../..", "--base-url", "http://x/v1"],
+            "'../..' is not a model id: use the Hub's ORG/NAME or a plain name",
+        ),
+        (["org/a..b"], "'org/a..b' is not a model id: use the Hub's ORG/NAME or a plain name"),
+        (["org/m", "--alias", " 4o"], "' 4o' is not an alias: no spaces, nothing unprintable"),
+        (["org/m", "--alias", "4o "], "'4o ' is not an alias: no spaces, nothing unprintable"),
+        (
+            ["org/m", "--alias", "my\x1bmodel"],
+            "'my\\x1bmodel' is not an alias: no spaces, nothing unprintable",
+        ),
+        (["org/m", "--alias", ""], "'' is not an alias: no spaces, nothing unprintable"),
+    ],
+)
+def test_add_refuses_to_take_over(args, message):
+    result = invoke("hf", "add", *args)
+    assert (result.exit_code, result.output) == (
+        1,
+        f"Error: {message}; choose another alias\n" if "already names" in message else f"Error: {message}\n",
+    )
+    assert llm_hf_inference.read_added() == {}
+
+
+def test_concurrent_adds_of_one_alias_give_it_to_one_model():
+    url = "http://localhost:8080/v1"
+    errors = in_threads(
+        lambda n: llm_hf_inference.add_model(f"org/m{n}", {"alias": "dup", "base_url": url}), 10
+    )
+    assert len(errors) == 9
+    added = llm_hf_inference.read_added()
+    [owner] = [repo for repo, settings in added.items() if settings.get("alias") == "dup"]
+    assert {str(ex) for ex in errors} == {f"'dup' already names hf/{owner}; choose another alias"}
+    assert sorted(added) == [owner]
+
+
+@pytest.mark.parametrize("command", [["add", "org/m", "--tools"], ["remove", "org/m"]])
+def test_add_and_remove_with_the_file_a_directory_is_one_line(command):
+    path = llm.user_dir() / "hf-inference-added.json"
+    path.mkdir(parents=True)
+    result = invoke("hf", *command)
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr.splitlines()[-1] == f"Error: Cannot change {path}: Is a directory"
+
+
+@pytest.mark.parametrize(
+    "code, words", [(errno.EROFS, "Read-only file system"), (errno.ENOSPC, "No space left on device")]
+)
+def test_add_on_a_read_only_or_full_disk_is_one_line_and_loses_nothing(code, words, monkeypatch):
+    assert invoke("hf", "add", "org/kept", "--tools").exit_code == 0
+    path = llm.user_dir() / "hf-inference-added.json"
+    before = path.read_bytes()
+
+    def fail(*args, **kwargs):
+        raise OSError(code, words)
+
+    monkeypatch.setattr(llm_hf_inference.tempfile, "mkstemp", fail)
+    for command in (["add", "org/m", "--tools"], ["remove", "org/kept"]):
+        result = invoke("hf", *command)
+        assert (result.exit_code, result.output) == (1, f"Error: Cannot change {path}: {words}\n")
+    assert path.read_bytes() == before
+
+
+def test_add_never_replaces_a_file_it_cannot_read():
+    path = llm.user_dir() / "hf-inference-added.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('{"org/kept": {"tools": true},')  # a hand edit half done
+    result = invoke("hf", "add", "org/m", "--tools")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1].startswith(f"Error: Cannot change {path}: Expecting property name")
+    assert path.read_text() == '{"org/kept": {"tools": true},'
+
+
+@pytest.mark.parametrize("repo_id", ["..", "../..", "org/..", "a..b/c"])
+def test_ids_that_leave_their_url_are_refused_wherever_they_enter(repo_id):
+    llm.user_dir().mkdir(parents=True, exist_ok=True)
+    (llm.user_dir() / "hf-inference-added.json").write_text(
+        json.dumps({repo_id: {"embedding": True, "base_url": "http://x/v1"}, "org/ok": {"alias": " 4o"}})
+    )
+    entries = [{"id": repo_id, "providers": [{"provider": "together", "status": "live"}]}]
+    assert llm_hf_inference.clean_catalog({"data": entries + [{"id": "org/ok", "providers": []}]})[0] == [
+        {"id": "org/ok", "providers": []}
+    ]
+    mapping = [
+        {"provider": "hf-inference", "providerId": repo_id, "task": "feature-extraction", "status": "live"}
+    ]
+    with pytest.raises(ValueError, match="no embedding model"):
+        llm_hf_inference.store_embeddings([{"id": repo_id, "inferenceProviderMapping": mapping}])
+    (llm.user_dir() / "hf-inference-embeddings.json").write_text(
+        json.dumps(
+            {"version": 1, "models": [[repo_id, [["hf-inference", repo_id, "feature-extraction", "live"]]]]}
+        )
+    )
+    assert llm_hf_inference.read_embeddings() == []
+    assert llm_hf_inference.read_added() == {"org/ok": {}}  # and its alias with a space is left out
+    assert not any(repo_id in m.model_id for m in llm.get_embedding_models())
+
+
+def test_add_strips_the_prefix_and_keeps_an_earlier_alias():
+    assert (
+        invoke("hf", "add", "hf/org/m", "--alias", "mine").output
+        == "Added hf/org/m (alias mine): the router, with the Hugging Face token.\n"
+    )
+    assert (
+        invoke("hf", "add", "org/m", "--tools").output
+        == "Added hf/org/m (alias mine): the router, with the Hugging Face token.\n"
+    )
+    assert llm_hf_inference.read_added() == {"org/m": {"tools": True, "alias": "mine"}}
+    assert llm.get_model("mine").model_id == "hf/org/m"
+    url = "https://my.endpoints.huggingface.cloud/v1"
+    result = invoke("hf", "add", "meta-llama/Llama-3.1-8B-Instruct", "--base-url", url)
+    assert result.exit_code == 0 and llm.get_model("hf-llama3.1").spec.base_url == url
+
+
+# -- llm hf spend
+
+
+def test_spend_since_too_far_back_is_one_line():
+    llm.user_dir().mkdir(parents=True, exist_ok=True)
+    (llm.user_dir() / "logs.db").write_bytes(b"")
+    result = invoke("hf", "spend", "--since", "1000000d")
+    assert result.exit_code == 2 and result.output.endswith(
+        "Error: Invalid value for --since: too far back\n"
+    )
+
+
+@pytest.mark.vcr
+@pytest.mark.cassette("catalog-then-prompts")
+def test_spend_by_alias_and_long_ids_uncut():
+    invoke("hf", "refresh")
+    invoke("-m", "hf-llama3.1", "-o", "max_tokens", "20", "-s", SYSTEM, QUESTION)
+    by_alias = invoke("hf", "spend", "--model", "hf-llama3.1").output
+    assert by_alias == invoke("hf", "spend", "--model", "meta-llama/Llama-3.1-8B-Instruct").output
+    assert by_alias.splitlines()[1].startswith("hf/meta-llama/Llama-3.1-8B-Instruct  novita")
+    db = llm.user_dir() / "logs.db"
+    import sqlite_utils
+
+    long_id = "hf/organisation-with-a-long-name/a-model-with-a-long-name-"
+    for suffix in ("one", "two"):
+        row = dict(next(sqlite_utils.Database(db).query("select * from turns limit 1")))
+        sqlite_utils.Database(db)["turns"].insert(
+            {**row, "id": row["id"] + suffix, "model": long_id + suffix}
+        )
+    lines = invoke("hf", "spend").output.splitlines()
+    assert [line.split()[0] for line in lines[1:-1]] == [
+        "hf/meta-llama/Llama-3.1-8B-Instruct",
+        long_id + "one",
+        long_id + "two",
+    ]
+
+
+def test_a_base_url_that_is_not_http_is_refused():
+    result = invoke("hf", "add", "org/m", "--base-url", "ftp://example.com/v1")
+    assert (result.exit_code, result.output) == (1, "Error: --base-url must be an http:// or https:// URL\n")
+    assert llm_hf_inference.read_added() == {}

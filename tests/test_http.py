@@ -1,0 +1,184 @@
+"""HTTP: clients, pools, waits, environments."""
+
+import asyncio
+import threading
+
+import httpx2
+import llm
+import pytest
+
+import llm_hf_inference
+from conftest import TEST_TOKEN
+from fakeserver import Answer, chat_answer
+from helpers import in_threads, invoke, run
+
+QUESTION = "What is deep learning?"
+SYSTEM = "You are a helpful assistant."
+TOGETHER_TEXT = (
+    "Deep learning is a subfield of machine learning that involves the use of artificial neural networks"
+)
+LOCAL = pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
+
+
+@pytest.fixture
+def router(fake, monkeypatch):
+    """A stand-in router on 127.0.0.1 that the plugin takes for the real one (so it refreshes from it)."""
+
+    def start(routes):
+        server = fake(routes)
+        monkeypatch.setattr(llm_hf_inference, "DEFAULT_BASE_URL", server.url + "/v1")
+        monkeypatch.setenv("LLM_HF_KEY", TEST_TOKEN)  # 127.0.0.1 is no Hugging Face host
+        return server
+
+    return start
+
+
+# -- waits a server asks for that are not numbers
+
+
+@pytest.mark.parametrize(
+    "headers, data",
+    [
+        ({"retry-after": "nan"}, {}),
+        ({"retry-after": "inf"}, {}),
+        ({}, {"estimated_time": float("inf")}),  # what 1e400 parses to
+        ({}, {"estimated_time": float("nan")}),
+        ({"retry-after": "Thu, 01 Jan 99999 00:00:00 GMT"}, {}),
+    ],
+)
+def test_waits_that_are_not_finite_are_absent(headers, data):
+    assert llm_hf_inference.server_wait(headers, data) is None
+
+
+def test_a_loading_hint_with_an_infinite_estimate_says_shortly():
+    error = llm_hf_inference.http_error(
+        "https://x.huggingface.co/v1", 503, {}, b'{"error": "loading", "estimated_time": 1e400}'
+    )
+    assert str(error) == (
+        "x.huggingface.co answered 503: loading — The service is unavailable or the model is loading; try again shortly."
+    )
+
+
+# -- the pool: big enough, made once, safe from threads
+
+
+@LOCAL
+def test_150_concurrent_prompts_are_all_under_way_at_once(router):
+    """No pool limit holds prompts back in waves: all 150 reach the server before any is answered."""
+    everyone = threading.Barrier(150, timeout=10)
+
+    def chat(seen):
+        everyone.wait()
+        return chat_answer()
+
+    router({"POST /v1/chat/completions": chat})
+
+    async def prompts():
+        model = llm.get_async_model("hf-llama3.1")
+        return await asyncio.gather(*(model.prompt(QUESTION).text() for _ in range(150)))
+
+    assert all(text.startswith(TOGETHER_TEXT) for text in asyncio.run(prompts()))
+    assert not everyone.broken
+
+
+def test_threads_share_one_client(monkeypatch):
+    monkeypatch.setattr(llm_hf_inference, "_sync_client", None)
+    made = []
+    real = llm_hf_inference._new_client
+
+    def slow_new_client(cls):
+        made.append(cls)
+        threading.Event().wait(0.05)
+        return real(cls)
+
+    monkeypatch.setattr(llm_hf_inference, "_new_client", slow_new_client)
+    clients = []
+    assert in_threads(lambda n: clients.append(llm_hf_inference.sync_client()), 8) == []
+    assert len(made) == 1 and len({id(c) for c in clients}) == 1
+
+
+def test_threads_each_with_their_own_event_loop(monkeypatch):
+    """One client a loop, the same all through it; the clients of closed loops let go, not kept."""
+    monkeypatch.setattr(llm_hf_inference, "_async_clients", {})
+    seen = []
+
+    async def use():
+        first = llm_hf_inference.async_client()
+        await asyncio.sleep(0)
+        seen.append((first, llm_hf_inference.async_client()))
+
+    def loop_after_loop(n):
+        for _ in range(5):
+            asyncio.run(use())
+
+    assert in_threads(loop_after_loop, 4) == []
+    assert all(first is again for first, again in seen)
+    assert len({id(first) for first, _ in seen}) == len(seen) == 20
+    assert len(llm_hf_inference._async_clients) <= 4  # at most the last loop of each thread
+
+
+# -- bad environments
+
+
+@pytest.mark.parametrize(
+    "setting, value",
+    [("ALL_PROXY", "socks5://127.0.0.1:1080"), ("SSL_CERT_FILE", "/missing/ca.pem")],
+)
+def test_a_broken_environment_names_the_setting(setting, value, monkeypatch):
+    monkeypatch.setenv(setting, value)
+    monkeypatch.setattr(llm_hf_inference, "_sync_client", None)
+    monkeypatch.setattr(llm_hf_inference, "_async_clients", {})
+    for args in (["hf", "refresh"], ["hf", "whoami"], ["-m", "hf-llama3.1", "hi"]):
+        result = invoke(*args)
+        assert result.exit_code == 1
+        assert result.output.startswith("Error: Cannot set up HTTP connections: ")
+        assert result.output.endswith(f"; check {setting}\n")
+    with pytest.raises(llm.ModelError, match=f"check {setting}$"):
+        run("hf-llama3.1", "hi", use_async=True)
+
+
+def test_a_certificate_failure_is_not_retried_and_says_what_to_set(monkeypatch, capsys):
+    attempts = []
+
+    def fail(self, request):
+        attempts.append(request)
+        raise httpx2.ConnectError(
+            "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate in certificate "
+            "chain (_ssl.c:1006)"
+        )
+
+    monkeypatch.setattr(httpx2.HTTPTransport, "handle_request", fail)
+    with pytest.raises(llm.ModelError) as raised:
+        run("hf-llama3.1", "hi")
+    assert len(attempts) == 1 and capsys.readouterr().err == ""
+    assert str(raised.value) == (
+        "Could not verify the TLS certificate of router.huggingface.co ([SSL: CERTIFICATE_VERIFY_FAILED] "
+        "certificate verify failed: self-signed certificate in certificate chain (_ssl.c:1006)); if your "
+        "network inspects TLS, point SSL_CERT_FILE or SSL_CERT_DIR at its certificate authority"
+    )
+
+
+@LOCAL
+def test_a_refused_proxy_is_named_as_the_proxy(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setattr(llm_hf_inference, "_sync_client", None)
+    monkeypatch.setattr(llm_hf_inference, "sleep", lambda seconds: None)
+    with pytest.raises(llm.ModelError) as raised:
+        run("hf-llama3.1", "hi")
+    assert str(raised.value) == (
+        "The proxy 127.0.0.1 (from HTTPS_PROXY) failed on the way to router.huggingface.co: "
+        "[Errno 111] Connection refused"
+    )
+
+
+@LOCAL
+def test_a_proxy_that_wants_credentials_is_named_as_the_proxy(fake, monkeypatch):
+    proxy = fake({"CONNECT huggingface.co:443": lambda seen: Answer(407, {"Proxy-Authenticate": "Basic"})})
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+    monkeypatch.setattr(llm_hf_inference, "_sync_client", None)
+    result = invoke("hf", "whoami")
+    assert (result.exit_code, result.output) == (
+        1,
+        "Error: The proxy 127.0.0.1 (from HTTPS_PROXY) failed on the way to huggingface.co: "
+        "407 Proxy Authentication Required\n",
+    )

@@ -1,0 +1,248 @@
+"""The Hugging Face token: where it comes from, where it goes, and that it is never shown."""
+
+import asyncio
+import pathlib
+import re
+import socket
+import threading
+
+import httpx2
+import llm
+import pytest
+
+import llm_hf_inference
+from conftest import ROOT, TEST_TOKEN
+from helpers import invoke, run
+
+QUESTION = "What is deep learning?"
+SYSTEM = "You are a helpful assistant."
+TOGETHER_TEXT = (
+    "Deep learning is a subfield of machine learning that involves the use of artificial neural networks"
+)
+LOCAL = pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
+
+
+@pytest.fixture
+def router(fake, monkeypatch):
+    """A stand-in router on 127.0.0.1 that the plugin takes for the real one (so it refreshes from it)."""
+
+    def start(routes):
+        server = fake(routes)
+        monkeypatch.setattr(llm_hf_inference, "DEFAULT_BASE_URL", server.url + "/v1")
+        monkeypatch.setenv("LLM_HF_KEY", TEST_TOKEN)  # 127.0.0.1 is no Hugging Face host
+        return server
+
+    return start
+
+
+# -- the token: stripped, refused when it cannot be a header, never shown
+
+
+@pytest.mark.parametrize("token", [f" {TEST_TOKEN}\n", f"\t{TEST_TOKEN}  "])
+@pytest.mark.vcr
+@pytest.mark.cassette("no-stream-2025-together")
+def test_a_token_with_whitespace_is_stripped(token, monkeypatch, sent, played):
+    monkeypatch.setenv("HF_TOKEN", token)
+    run("hf-llama3.1", QUESTION, system=SYSTEM, stream=False)
+    assert sent[0].headers["authorization"] == f"Bearer {TEST_TOKEN}"
+
+
+@pytest.mark.vcr
+@pytest.mark.cassette("no-stream-2025-together")
+def test_a_stored_key_with_whitespace_is_stripped(monkeypatch, sent, played):
+    monkeypatch.delenv("HF_TOKEN")
+    invoke("keys", "set", "huggingface", "--value", f" {TEST_TOKEN} ")
+    run("hf-llama3.1", QUESTION, system=SYSTEM, stream=False)
+    assert sent[0].headers["authorization"] == f"Bearer {TEST_TOKEN}"
+
+
+@pytest.mark.parametrize("token", ["hf_SECRETé1234567890", "hf_SECRET 1234567890", "hf_SECRET\x011234567890"])
+def test_a_token_that_cannot_be_a_header_is_refused_without_showing_it(token, monkeypatch, sent):
+    monkeypatch.setenv("HF_TOKEN", token)
+    result = invoke("-m", "hf-llama3.1", "hi")
+    assert (result.exit_code, result.output) == (
+        1,
+        "Error: The token from --key, 'llm keys' or HF_TOKEN has characters a token cannot have; set it again\n",
+    )
+    whoami = invoke("hf", "whoami")
+    assert whoami.exit_code == 1 and "SECRET" not in whoami.output
+    assert sent == []
+
+
+def test_errors_never_show_a_bearer_credential():
+    request = llm_hf_inference.HFRequest(
+        "https://router.huggingface.co/v1/chat/completions", {}, {}, 1.0, None
+    )
+    error = httpx2.LocalProtocolError("Illegal header value b'Bearer hf_SECRETsecret1234567890'")
+    assert str(llm_hf_inference.transport_error(request, error)) == (
+        "The connection to router.huggingface.co failed: LocalProtocolError: Illegal header value b'Bearer ***'"
+    )
+    assert llm_hf_inference.redact("authorization: bearer sk-other.secret") == "authorization: bearer ***"
+
+
+@pytest.mark.vcr
+@pytest.mark.cassette("proxy-base-url")
+def test_key_goes_to_a_server_that_is_not_hugging_face(monkeypatch, sent, played):
+    monkeypatch.setenv("LLM_HF_BASE_URL", "https://hf-proxy.example.com/v1")
+    run("hf-llama3.1", QUESTION, stream=False, key="sk-proxy")
+    assert sent[0].headers["authorization"] == "Bearer sk-proxy"
+
+
+# -- every source of the token
+
+
+@pytest.mark.vcr(allow_playback_repeats=True)
+@pytest.mark.cassette("no-stream-2025-together")
+@pytest.mark.parametrize(
+    "source", ["keys.json", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH", "HF_HOME", "home", "--key"]
+)
+def test_each_token_source_alone(source, monkeypatch, tmp_path, sent):
+    monkeypatch.delenv("HF_TOKEN")
+    token = f"hf_from_{source}"
+    args = []
+    if source == "keys.json":
+        assert invoke("keys", "set", "huggingface", "--value", token).exit_code == 0
+    elif source in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
+        monkeypatch.setenv(source, token)
+    elif source == "HF_TOKEN_PATH":
+        (tmp_path / "tok").write_text(f"  {token}\n")
+        monkeypatch.setenv("HF_TOKEN_PATH", str(tmp_path / "tok"))
+    elif source == "HF_HOME":
+        (tmp_path / "hfhome").mkdir()
+        (tmp_path / "hfhome" / "token").write_text(token + "\n")
+        monkeypatch.setenv("HF_HOME", str(tmp_path / "hfhome"))
+    elif source == "home":
+        (tmp_path / "home" / ".cache" / "huggingface").mkdir(parents=True)
+        (tmp_path / "home" / ".cache" / "huggingface" / "token").write_text(token)
+    else:
+        args = ["--key", token]
+    result = invoke("-m", "hf-llama3.1", "--no-stream", "-s", SYSTEM, QUESTION, *args)
+    assert result.exit_code == 0, result.output
+    assert sent[0].headers["authorization"] == f"Bearer {token}"
+    assert token not in (llm.user_dir() / "logs.db").read_text(errors="replace")
+
+
+def test_stored_key_wins_over_the_environment(monkeypatch):
+    invoke("keys", "set", "huggingface", "--value", "hf_stored")
+    monkeypatch.setenv("HUGGING_FACE_HUB_TOKEN", "hf_hub")
+    assert llm.get_model("hf-llama3.1").get_key() == "hf_stored"
+    monkeypatch.setenv("HF_TOKEN", "hf_env")
+    assert llm.get_model("hf-llama3.1").get_key() == "hf_stored"
+
+
+def test_hf_token_wins_over_the_hub_token(monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_env")
+    monkeypatch.setenv("HUGGING_FACE_HUB_TOKEN", "hf_hub")
+    assert llm.get_model("hf-llama3.1").get_key() == "hf_env"
+
+
+def test_no_token_anywhere_names_all_three_ways(monkeypatch, sent):
+    monkeypatch.delenv("HF_TOKEN")
+    result = invoke("-m", "hf-llama3.1", "hi")
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: No Hugging Face token found. Give one in any of these ways: 'llm keys set huggingface', "
+        "the HF_TOKEN environment variable, or 'hf auth login'.\n"
+    )
+    assert sent == []
+
+
+@pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
+def test_a_stalled_server_times_out_naming_the_host(monkeypatch):
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    accepted = []
+    threading.Thread(target=lambda: accepted.append(server.accept()), daemon=True).start()
+    monkeypatch.setenv("LLM_HF_BASE_URL", f"http://127.0.0.1:{server.getsockname()[1]}/v1")
+    try:
+        with pytest.raises(llm.ModelError) as raised:
+            run("hf-llama3.1", "hi", timeout=0.2)
+    finally:
+        server.close()
+    assert (
+        str(raised.value)
+        == "127.0.0.1 sent nothing for 0.2 seconds (timeout); wait longer with -o timeout SECONDS"
+    )
+
+
+# -- never shown
+
+
+def test_no_cassette_holds_a_token_or_an_authorization_header():
+    for path in pathlib.Path(ROOT, "cassettes").iterdir():
+        text = path.read_text()
+        assert not re.search(r"hf_[A-Za-z0-9]{6,}", text), path
+        assert not re.search(r"(?im)^\s*['\"]?authorization['\"]?\s*:", text), path
+
+
+@pytest.mark.vcr
+@pytest.mark.cassette("error-401")
+def test_a_failing_request_never_shows_the_token(sent, played, monkeypatch):
+    token = "hf_SECRETsecret1234567890"
+    monkeypatch.setenv("HF_TOKEN", token)
+    result = invoke("-m", "hf-llama3.1", "--no-stream", "-s", SYSTEM, QUESTION)
+    assert (result.exit_code, result.output) == (
+        1,
+        "Error: router.huggingface.co answered 401: Invalid username or password. — Check your Hugging Face "
+        "token (it needs the 'Make calls to Inference Providers' permission): 'llm keys set huggingface', "
+        "HF_TOKEN, or 'hf auth login'.\n",
+    )
+    assert sent[0].headers["authorization"] == f"Bearer {token}"
+    model = llm.get_model("hf-llama3.1")
+    seen = result.output + repr(model) + str(model) + repr(result.exception) + str(result.exception)
+    assert token not in seen
+    assert token not in (llm.user_dir() / "logs.db").read_text(errors="replace")
+    assert TEST_TOKEN not in seen
+
+
+def test_tls_is_verified_sync_and_async():
+    import ssl
+
+    async def async_context():
+        return llm_hf_inference.async_client()._transport._pool._ssl_context
+
+    for context in (
+        llm_hf_inference.sync_client()._transport._pool._ssl_context,
+        asyncio.run(async_context()),
+    ):
+        assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+
+
+def test_an_error_that_echoes_the_token_does_not_show_it():
+    error = llm_hf_inference.http_error(
+        "https://router.huggingface.co/v1/chat/completions",
+        401,
+        {},
+        b'{"error": "Invalid token hf_SECRETsecret1234567890 for user alice"}',
+    )
+    assert str(error) == (
+        "router.huggingface.co answered 401: Invalid token hf_*** for user alice — Check your Hugging Face token "
+        "(it needs the 'Make calls to Inference Providers' permission): 'llm keys set huggingface', HF_TOKEN, "
+        "or 'hf auth login'."
+    )
+
+
+def test_the_request_object_does_not_show_its_token():
+    model = llm.get_model("hf-llama3.1")
+    request = llm_hf_inference.build_request(
+        model.spec, llm.Prompt("hi", model), True, "hf_SECRETsecret1234567890"
+    )
+    assert request.headers["Authorization"] == "Bearer hf_SECRETsecret1234567890"
+    assert repr(request) == str(request) == "<HFRequest https://router.huggingface.co/v1/chat/completions>"
+
+
+def test_the_cassettes_are_rebuilt_from_a_clone_byte_for_byte(tmp_path):
+    """scripts/build_cassettes.py, run on the recordings in the repository, writes the committed cassettes."""
+    import shutil
+    import subprocess
+    import sys
+
+    shutil.copytree(ROOT / "scripts", tmp_path / "scripts")
+    shutil.copytree(ROOT / "tests" / "recordings", tmp_path / "tests" / "recordings")
+    subprocess.run([sys.executable, str(tmp_path / "scripts" / "build_cassettes.py")], check=True)
+    built = {path.name: path.read_bytes() for path in (tmp_path / "cassettes").iterdir()}
+    committed = {path.name: path.read_bytes() for path in (ROOT / "cassettes").iterdir()}
+    assert sorted(built) == sorted(committed)
+    assert [name for name in sorted(built) if built[name] != committed[name]] == []
