@@ -148,3 +148,16 @@ def fake():
     yield start
     for server in servers:
         server.close()
+
+
+@pytest.fixture
+def router(fake, monkeypatch):
+    """``router(routes)``: a stand-in router on 127.0.0.1 that the plugin takes for the real one (so it refreshes from it)."""
+
+    def start(routes):
+        server = fake(routes)
+        monkeypatch.setattr(llm_hf_inference, "DEFAULT_BASE_URL", server.url + "/v1")
+        monkeypatch.setenv("LLM_HF_KEY", TEST_TOKEN)  # 127.0.0.1 is no Hugging Face host
+        return server
+
+    return start

@@ -5,9 +5,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import llm
+import pytest
 import sqlite_utils
 from click.testing import CliRunner
 from llm.cli import cli
+
+QUESTION = "What is deep learning?"
+SYSTEM = "You are a helpful assistant."
+TOGETHER_TEXT = (
+    "Deep learning is a subfield of machine learning that involves the use of artificial neural networks"
+)
+LOCAL = pytest.mark.block_network(allowed_hosts=["127.0.0.1"])  # a test whose stand-in server is local
 
 
 @dataclass

@@ -11,28 +11,7 @@ import pytest
 import llm_hf_inference
 from conftest import TEST_TOKEN
 from fakeserver import Answer, catalog_answer, chat_answer, hub_answer
-from helpers import in_threads, invoke, run
-
-QUESTION = "What is deep learning?"
-SYSTEM = "You are a helpful assistant."
-TOGETHER_TEXT = (
-    "Deep learning is a subfield of machine learning that involves the use of artificial neural networks"
-)
-LOCAL = pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
-
-
-@pytest.fixture
-def router(fake, monkeypatch):
-    """A stand-in router on 127.0.0.1 that the plugin takes for the real one (so it refreshes from it)."""
-
-    def start(routes):
-        server = fake(routes)
-        monkeypatch.setattr(llm_hf_inference, "DEFAULT_BASE_URL", server.url + "/v1")
-        monkeypatch.setenv("LLM_HF_KEY", TEST_TOKEN)  # 127.0.0.1 is no Hugging Face host
-        return server
-
-    return start
-
+from helpers import LOCAL, QUESTION, TOGETHER_TEXT, in_threads, invoke, run
 
 # -- the catalog never takes the models away; refresh beside the prompt
 
