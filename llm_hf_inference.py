@@ -2782,8 +2782,10 @@ class HFEmbedding(_HFKeys, llm.EmbeddingModel):
     max_batch = EMBED_BATCH  # lowered for a model when its server says it takes fewer
 
     def __init__(self, spec: EmbedSpec):
-        self._keys_for(spec)
+        self.spec = spec
         self.model_id = spec.model_id
+        if spec.base_url:
+            self._keys_for(spec)
 
     def get_key(self, explicit_key: str | None = None) -> str | None:
         """As chat's, its failures (no token, say) one line from llm's embedding commands too."""
