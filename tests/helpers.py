@@ -100,3 +100,8 @@ def reader(content_type="text/event-stream", **body):
     answer = AnswerReader(FakeResponse(), request)
     answer.start({"content-type": content_type} if content_type else {})
     return answer
+
+
+def hf_models():
+    """Our registered chat models, by id."""
+    return {m.model_id: m for m in llm.get_models() if m.model_id.startswith("hf/")}

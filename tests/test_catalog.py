@@ -11,7 +11,7 @@ import pytest
 import llm_hf_inference
 from conftest import TEST_TOKEN
 from fakeserver import Answer, catalog_answer, chat_answer, hub_answer
-from helpers import LOCAL, QUESTION, TOGETHER_TEXT, in_threads, invoke, run
+from helpers import LOCAL, QUESTION, SYSTEM, TOGETHER_TEXT, hf_models, in_threads, invoke, run
 
 # -- the catalog never takes the models away; refresh beside the prompt
 
@@ -366,3 +366,209 @@ def test_negative_catalog_prices_are_left_out():
     provider = {"provider": "together", "status": "live", "pricing": {"input": -0.1, "output": 0.2}}
     assert llm_hf_inference.clean_provider(provider) == ({"provider": "together", "status": "live"}, 1)
     assert llm_hf_inference.price_of({"provider": "together"}) is None
+
+
+# -- the catalog, its registry, and the commands that list it
+
+
+@pytest.fixture
+def catalog(vcr):
+    """The router's catalog, fetched once with 'llm hf refresh' from the ``catalog`` cassette."""
+    result = invoke("hf", "refresh")
+    assert result.exit_code == 0, result.output
+    return result
+
+
+@pytest.mark.vcr
+@pytest.mark.cassette("catalog")
+def test_refresh_caches_the_catalog_and_says_what_changed(sent, catalog):
+    assert catalog.output == (
+        "4 models. Added: Qwen/Qwen2.5-VL-7B-Instruct, deepseek-ai/DeepSeek-V4-Pro, "
+        "meta-llama/Llama-3.1-8B-Instruct, someone/Minimal-Chat. Removed: none.\n"
+        "4 embedding models. Added: BAAI/bge-m3, facebook/bart-base, intfloat/multilingual-e5-large-instruct, "
+        "sentence-transformers/all-MiniLM-L6-v2. Removed: none.\n"
+    )
+    assert sent[0].url == "https://router.huggingface.co/v1/models"
+    assert "authorization" not in sent[0].headers and "x-hf-bill-to" not in sent[0].headers
+    cached = json.loads((llm.user_dir() / "hf-inference-catalog.json").read_text())
+    assert [e["id"] for e in cached["data"]] == [
+        "deepseek-ai/DeepSeek-V4-Pro",
+        "meta-llama/Llama-3.1-8B-Instruct",
+        "Qwen/Qwen2.5-VL-7B-Instruct",
+        "someone/All-Providers-Down",
+        "someone/Minimal-Chat",
+    ]
+
+
+@pytest.mark.vcr
+@pytest.mark.cassette("catalog")
+def test_models_come_from_the_catalog_with_their_capabilities(catalog):
+    models = hf_models()
+    assert sorted(models) == [
+        "hf/Qwen/Qwen2.5-VL-7B-Instruct",
+        "hf/deepseek-ai/DeepSeek-V4-Pro",
+        "hf/meta-llama/Llama-3.1-8B-Instruct",
+        "hf/someone/Minimal-Chat",
+    ]
+    capabilities = {
+        model_id: (m.supports_tools, m.supports_schema, bool(m.attachment_types))
+        for model_id, m in models.items()
+    }
+    assert capabilities == {
+        "hf/Qwen/Qwen2.5-VL-7B-Instruct": (False, False, True),
+        "hf/deepseek-ai/DeepSeek-V4-Pro": (True, True, False),
+        "hf/meta-llama/Llama-3.1-8B-Instruct": (True, True, False),
+        "hf/someone/Minimal-Chat": (False, False, False),
+    }
+    assert llm.get_model("hf-llama3.1").model_id == "hf/meta-llama/Llama-3.1-8B-Instruct"
+
+
+@pytest.mark.vcr(allow_playback_repeats=True)
+def test_refresh_reports_added_and_removed_models(vcr_cassette_dir):
+    import vcr
+
+    with vcr.use_cassette(f"{vcr_cassette_dir}/catalog.yaml"):
+        invoke("hf", "refresh")
+    with vcr.use_cassette(f"{vcr_cassette_dir}/catalog-later.yaml"):
+        result = invoke("hf", "refresh")
+    assert result.output == (
+        "3 models. Added: someone/Newer-Chat. Removed: deepseek-ai/DeepSeek-V4-Pro, someone/Minimal-Chat.\n"
+        "3 embedding models. Added: none. Removed: facebook/bart-base.\n"
+    )
+
+
+def test_without_a_cache_or_network_the_built_in_models_register(sent):
+    assert not (llm.user_dir() / "hf-inference-catalog.json").exists()
+    result = invoke("models")
+    assert "Hugging Face: hf/meta-llama/Llama-3.1-8B-Instruct (aliases: hf-llama3.1)" in result.output
+    assert len(hf_models()) == len(llm_hf_inference.BUILTIN_MODELS)
+    assert sent == []
+
+
+@pytest.mark.parametrize("content", ["{not json", '{"data": [{"no": "id"}]}', '["a list"]'])
+def test_a_broken_cache_warns_once_and_falls_back(content, monkeypatch, capsys):
+    monkeypatch.setattr(llm_hf_inference, "_warned", set())
+    (llm.user_dir() / "hf-inference-catalog.json").write_text(content)
+    result = invoke("models")
+    assert result.exit_code == 0
+    assert len(hf_models()) == len(llm_hf_inference.BUILTIN_MODELS)
+    warnings = [
+        line
+        for line in result.stderr.splitlines() + capsys.readouterr().err.splitlines()
+        if "llm-hf-inference" in line
+    ]
+    assert len(warnings) == 1
+    assert warnings[0].startswith(
+        f"llm-hf-inference: cannot read {llm.user_dir() / 'hf-inference-catalog.json'} ("
+    )
+    assert warnings[0].endswith("using the built-in models. Run 'llm hf refresh' to fetch the catalog again.")
+
+
+def test_a_broken_added_models_file_never_stops_llm(monkeypatch):
+    monkeypatch.setattr(llm_hf_inference, "_warned", set())
+    (llm.user_dir() / "hf-inference-added.json").write_text("{broken")
+    result = invoke("models")
+    assert result.exit_code == 0
+    assert len(hf_models()) == len(llm_hf_inference.BUILTIN_MODELS)
+    assert "models added with 'llm hf add' are left out." in result.stderr
+
+
+@pytest.mark.vcr
+@pytest.mark.cassette("catalog")
+def test_hf_models_table(catalog):
+    result = invoke("hf", "models")
+    assert result.output == (
+        "model                             providers         context  $/1M in/out\n"
+        "deepseek-ai/DeepSeek-V4-Pro       together,feathe…     512k  $2.10/$4.40\n"
+        "meta-llama/Llama-3.1-8B-Instruct  cerebras,novita…     131k  $0.02/$0.05\n"
+        "Qwen/Qwen2.5-VL-7B-Instruct       hyperbolic            32k         free\n"
+        "someone/Minimal-Chat              featherless-ai          -            -\n"
+    )
+    assert max(len(line) for line in result.output.splitlines()) <= 80
+
+
+@pytest.mark.parametrize(
+    "args, ids",
+    [
+        (["-q", "llama"], ["meta-llama/Llama-3.1-8B-Instruct"]),
+        (["--provider", "featherless-ai"], ["deepseek-ai/DeepSeek-V4-Pro", "someone/Minimal-Chat"]),
+        (["--tools"], ["deepseek-ai/DeepSeek-V4-Pro", "meta-llama/Llama-3.1-8B-Instruct"]),
+        (["--schemas", "-q", "deepseek"], ["deepseek-ai/DeepSeek-V4-Pro"]),
+        (["--vision"], ["Qwen/Qwen2.5-VL-7B-Instruct"]),
+        (["--free"], ["Qwen/Qwen2.5-VL-7B-Instruct"]),
+    ],
+)
+@pytest.mark.vcr
+@pytest.mark.cassette("catalog")
+def test_hf_models_filters(args, ids, catalog):
+    result = invoke("hf", "models", "--json", *args)
+    assert [entry["id"] for entry in json.loads(result.output)] == ids
+
+
+@pytest.mark.parametrize(
+    "sort, order",
+    [
+        ("price", ["novita", "cerebras", "together", "hf-inference"]),
+        ("latency", ["cerebras", "together", "novita", "hf-inference"]),
+        ("throughput", ["cerebras", "together", "novita", "hf-inference"]),
+    ],
+)
+@pytest.mark.vcr
+@pytest.mark.cassette("catalog")
+def test_hf_providers_table(sort, order, catalog):
+    result = invoke("hf", "providers", "hf-llama3.1", "--sort", sort)  # an alias will do
+    lines = result.output.splitlines()
+    assert lines[:2] == [
+        "meta-llama/Llama-3.1-8B-Instruct",
+        "provider      status  context  $/1M in/out  1st tok  tok/s  tools  json",
+    ]
+    rows = {
+        "cerebras": "cerebras      live        32k  $0.10/$0.10    180ms   2100  yes    no",
+        "novita": "novita        live        16k  $0.02/$0.05    820ms     61  no     yes",
+        "together": "together      live       131k  $0.18/$0.18    420ms    150  yes    yes",
+        "hf-inference": "hf-inference  error         -            -        -      -  -      -",
+    }
+    assert lines[2:] == [rows[name] for name in order]
+
+
+@pytest.mark.vcr
+@pytest.mark.cassette("catalog")
+def test_an_unknown_provider_fails_before_any_request(sent, catalog):
+    result = invoke("-m", "hf-llama3.1", "-o", "provider", "groq", "hi")
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: 'groq' does not serve meta-llama/Llama-3.1-8B-Instruct; its providers are: cerebras, novita, "
+        "together (or a policy: fastest, cheapest, preferred)\n"
+    )
+    assert [s.body for s in sent] == [None] * 4  # the refresh alone (catalog, Hub search): no prompt
+
+
+@pytest.mark.vcr
+@pytest.mark.cassette("prompt-then-catalog")
+def test_a_missing_catalog_is_fetched_beside_a_prompt(monkeypatch, sent, played):
+    monkeypatch.setattr(llm_hf_inference, "CATALOG_MAX_AGE", 24 * 3600.0)
+    result = invoke(
+        "-m", "hf-llama3.1", "-s", SYSTEM, "-o", "max_tokens", "20", "-o", "bill_to", "acme", QUESTION
+    )
+    assert result.exit_code == 0
+    llm_hf_inference.wait_for_refresh(5)
+    by_url = {r.url: r for r in sent}
+    assert sorted(by_url) == [
+        "https://router.huggingface.co/v1/chat/completions",
+        "https://router.huggingface.co/v1/models",
+    ]
+    assert by_url["https://router.huggingface.co/v1/chat/completions"].headers["x-hf-bill-to"] == "acme"
+    catalog_request = by_url["https://router.huggingface.co/v1/models"]
+    assert "x-hf-bill-to" not in catalog_request.headers and "authorization" not in catalog_request.headers
+    assert "hf/deepseek-ai/DeepSeek-V4-Pro" in hf_models()
+
+
+@pytest.mark.vcr
+@pytest.mark.cassette("prompt-then-catalog-error")
+def test_a_failed_refresh_never_fails_the_prompt(monkeypatch, played):
+    monkeypatch.setattr(llm_hf_inference, "CATALOG_MAX_AGE", 24 * 3600.0)
+    result = invoke("-m", "hf-llama3.1", "-s", SYSTEM, "-o", "max_tokens", "20", QUESTION)
+    llm_hf_inference.wait_for_refresh(5)
+    assert result.exit_code == 0
+    assert result.output.startswith("Deep learning is a subfield")
+    assert not (llm.user_dir() / "hf-inference-catalog.json").exists()

@@ -7,7 +7,8 @@ import llm
 import pytest
 
 import llm_hf_inference
-from helpers import QUESTION, SYSTEM, in_threads, invoke
+from conftest import TEST_TOKEN
+from helpers import QUESTION, SYSTEM, hf_models, in_threads, invoke
 
 # -- llm hf add never takes over another model, never loses a file
 
@@ -184,3 +185,41 @@ def test_a_base_url_that_is_not_http_is_refused():
     result = invoke("hf", "add", "org/m", "--base-url", "ftp://example.com/v1")
     assert (result.exit_code, result.output) == (1, "Error: --base-url must be an http:// or https:// URL\n")
     assert llm_hf_inference.read_added() == {}
+
+
+def test_add_and_remove_round_trip():
+    invoke("hf", "add", "org/private-model", "--base-url", "http://10.0.0.5:8000/v1", "--tools", "--schemas")
+    model = llm.get_model("hf/org/private-model")
+    assert (model.supports_tools, model.supports_schema, model.attachment_types) == (True, True, frozenset())
+    assert invoke("hf", "remove", "hf/org/private-model").output == "Removed hf/org/private-model.\n"
+    assert "hf/org/private-model" not in hf_models()
+    result = invoke("hf", "remove", "org/private-model")
+    assert result.exit_code == 1 and "was not added" in result.output
+
+
+# -- whoami
+
+
+@pytest.mark.vcr
+@pytest.mark.cassette("whoami")
+def test_whoami(monkeypatch, sent, played):
+    monkeypatch.setenv("HF_BILL_TO", "acme")
+    result = invoke("hf", "whoami")
+    assert (
+        result.output
+        == "alice (Alice Example)\nOrganisations: acme, hf-fans\nToken: laptop (role: fineGrained)\n"
+    )
+    assert sent[0].headers["authorization"] == f"Bearer {TEST_TOKEN}"
+    assert "x-hf-bill-to" not in sent[0].headers
+    assert TEST_TOKEN not in result.output
+
+
+@pytest.mark.vcr
+@pytest.mark.cassette("whoami-401")
+def test_whoami_with_a_bad_token(played):
+    result = invoke("hf", "whoami")
+    assert result.exit_code == 1
+    assert result.output.startswith(
+        "Error: huggingface.co answered 401: Invalid credentials in Authorization header"
+    )
+    assert TEST_TOKEN not in result.output

@@ -225,3 +225,113 @@ def test_the_cassettes_are_rebuilt_from_a_clone_byte_for_byte(tmp_path):
     committed = {path.name: path.read_bytes() for path in (ROOT / "cassettes").iterdir()}
     assert sorted(built) == sorted(committed)
     assert [name for name in sorted(built) if built[name] != committed[name]] == []
+
+
+# -- models outside the router, and where the token goes
+
+
+@pytest.mark.vcr
+@pytest.mark.cassette("self-hosted-tgi")
+def test_added_self_hosted_model_gets_no_token(sent, played):
+    result = invoke("hf", "add", "tgi", "--alias", "local", "--base-url", "http://localhost:8080/v1")
+    assert result.output == "Added hf/tgi (alias local): http://localhost:8080/v1, with no key.\n"
+    out = run("local", QUESTION, stream=False)
+    assert out.text.startswith("Deep learning is a subfield")
+    assert sent[0].url == "http://localhost:8080/v1/chat/completions"
+    assert "authorization" not in sent[0].headers
+
+
+@pytest.mark.vcr
+@pytest.mark.cassette("self-hosted-tgi")
+def test_added_self_hosted_model_gets_its_own_key(sent, played):
+    invoke("keys", "set", "my-tgi", "--value", "local-secret")
+    invoke(
+        "hf",
+        "add",
+        "tgi",
+        "--alias",
+        "local",
+        "--base-url",
+        "http://localhost:8080/v1",
+        "--key-name",
+        "my-tgi",
+    )
+    run("local", QUESTION, stream=False)
+    assert sent[0].headers["authorization"] == "Bearer local-secret"
+
+
+ENDPOINT = "https://my-llama.us-east-1.aws.endpoints.huggingface.cloud/v1"
+
+
+@pytest.mark.vcr
+@pytest.mark.cassette("dedicated-endpoint")
+def test_an_added_endpoint_gets_the_hf_token_only_when_the_user_opts_in(sent, played, capsys):
+    result = invoke("hf", "add", "tgi", "--alias", "mine", "--vision", "--base-url", ENDPOINT)
+    assert result.output == (
+        f"Added hf/tgi (alias mine): {ENDPOINT}, with no key.\n"
+        "A Space or Inference Endpoint runs its owner's code, so it is not sent your Hugging Face token "
+        f"unless you say so: 'llm hf add tgi --base-url {ENDPOINT} --key-name huggingface'.\n"
+    )
+    with pytest.raises(llm.ModelError):  # the recorded answer needs the token: this request has none
+        run("mine", QUESTION, stream=False)
+    assert "authorization" not in sent[0].headers
+    assert capsys.readouterr().err.startswith(
+        "llm-hf-inference: my-llama.us-east-1.aws.endpoints.huggingface.cloud is not huggingface.co over "
+        "HTTPS, so the Hugging Face token is not sent to it (to send it, add the model again with "
+        "--key-name huggingface)\n"
+    )
+    result = invoke("hf", "add", "tgi", "--vision", "--base-url", ENDPOINT, "--key-name", "huggingface")
+    assert result.output == f"Added hf/tgi (alias mine): {ENDPOINT}, with the Hugging Face token.\n"
+    run("mine", QUESTION, stream=False)
+    assert sent[1].headers["authorization"] == f"Bearer {TEST_TOKEN}"
+    assert llm.get_model("mine").attachment_types
+
+
+@pytest.mark.vcr(allow_playback_repeats=True)
+@pytest.mark.cassette("proxy-base-url")
+def test_llm_hf_base_url_elsewhere_gets_no_hf_token_and_says_so_once(monkeypatch, sent, capsys):
+    monkeypatch.setenv("LLM_HF_BASE_URL", "https://hf-proxy.example.com/v1/")
+    run("hf-llama3.1", QUESTION, stream=False)
+    run("hf-llama3.1", QUESTION, stream=False)
+    assert [s.headers.get("authorization") for s in sent] == [None, None]
+    assert capsys.readouterr().err == (
+        "llm-hf-inference: hf-proxy.example.com is not huggingface.co over HTTPS, so the Hugging Face "
+        "token is not sent to it (set LLM_HF_KEY to send a key)\n"
+    )
+
+
+@pytest.mark.vcr
+@pytest.mark.cassette("proxy-base-url")
+def test_llm_hf_base_url_elsewhere_gets_llm_hf_key(monkeypatch, sent, played, capsys):
+    monkeypatch.setenv("LLM_HF_BASE_URL", "https://hf-proxy.example.com/v1/")
+    monkeypatch.setenv("LLM_HF_KEY", " proxy-secret\n")
+    run("hf-llama3.1", QUESTION, stream=False)
+    assert sent[0].headers["authorization"] == "Bearer proxy-secret"
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.vcr
+@pytest.mark.cassette("proxy-base-url")
+def test_llm_hf_base_url_over_plain_http_gets_no_token(monkeypatch, sent, capsys):
+    monkeypatch.setenv("LLM_HF_BASE_URL", "http://router.huggingface.co/v1")
+    with pytest.raises(Exception):  # noqa: B017 - the cassette has no http:// answer; only the header matters
+        run("hf-llama3.1", QUESTION, stream=False, retries=0)
+    assert "authorization" not in sent[0].headers
+    assert "router.huggingface.co is not huggingface.co over HTTPS" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "url, hf",
+    [
+        ("https://huggingface.co/api", True),
+        ("https://router.huggingface.co/v1", True),
+        ("https://x.us-east-1.aws.endpoints.huggingface.cloud/v1", False),  # runs its owner's code
+        ("https://me-app.hf.space/v1", False),
+        ("http://x.endpoints.huggingface.cloud/v1", False),
+        ("https://huggingface.co.evil.com/v1", False),
+        ("https://evilhuggingface.co/v1", False),
+        ("http://localhost:8080/v1", False),
+    ],
+)
+def test_which_hosts_may_see_the_hf_token(url, hf):
+    assert llm_hf_inference.is_hf_host(url) is hf
