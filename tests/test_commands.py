@@ -1,4 +1,4 @@
-"""The llm hf commands: add, remove, spend."""
+"""The llm hf commands: add, remove, spend, whoami."""
 
 import errno
 import json
