@@ -348,6 +348,33 @@ def locked(path: pathlib.Path, wait: bool = True):
                 fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
 
 
+def lines_text(*lines) -> str:
+    """JSON lines, compact: what a registry file of ours holds."""
+    return "\n".join(json.dumps(line, separators=(",", ":")) for line in lines) + "\n"
+
+
+def read_rows(path: pathlib.Path, version: int, older, fallback: str) -> dict | None:
+    """A registry file's first line: model id → one string row, checked in one go (every llm command
+    reads one, for thousands of models). ``older()`` makes the rows instead when the file is missing or
+    of another version; None when it is broken (one line on stderr saying what happens instead).
+    """
+    try:
+        with open(path, encoding="utf-8") as file:
+            head = json.loads(file.readline())
+    except FileNotFoundError:
+        return older()
+    except (OSError, ValueError) as ex:
+        warn_once(path, f"cannot read {path} ({ex}); {fallback}")
+        return None
+    if type(head) is dict and head.get("version") != version:
+        return older()
+    rows = head.get("models") if type(head) is dict else None
+    if type(rows) is not dict or not set(map(type, rows.values())) <= {str}:
+        warn_once(path, f"cannot read {path} (not a model registry); {fallback}")
+        return None
+    return rows
+
+
 ADDED_FILE = "hf-inference-added.json"
 
 
@@ -1251,32 +1278,18 @@ def registry_text(entries: list) -> str:
     """
     served = [(spec, entry) for entry in entries if (spec := spec_from_entry(entry))]
     models = {"version": REGISTRY_VERSION, "models": dict(row_of(spec) for spec, _ in served)}
-    prices = {spec.repo_id: entry_prices(entry) for spec, entry in served}
-    return "\n".join(json.dumps(line, separators=(",", ":")) for line in (models, prices)) + "\n"
+    return lines_text(models, {spec.repo_id: entry_prices(entry) for spec, entry in served})
 
 
 def read_registry() -> dict | None:
-    """The router models, model id → row, from the registry (else the catalog); None when neither can be read.
+    """The router models, model id → row: the registry's, else the catalog's; None when neither is read."""
 
-    Every llm command reads this, so it reads only the first line, and checks its rows in one go.
-    """
-    fallback = "using the built-in models. Run 'llm hf refresh' to fetch the catalog again."
-    try:
-        with open(registry_path(), encoding="utf-8") as file:
-            head = json.loads(file.readline())
-    except FileNotFoundError:
-        head = None
-    except (OSError, ValueError) as ex:
-        warn_once(registry_path(), f"cannot read {registry_path()} ({ex}); {fallback}")
-        return None
-    if head is None or type(head) is dict and head.get("version") != REGISTRY_VERSION:
-        entries = read_catalog()  # a catalog stored before this registry (or this version of it)
+    def from_catalog():  # a catalog stored before this registry (or this version of it)
+        entries = read_catalog()
         return None if entries is None else dict(map(row_of, filter(None, map(spec_from_entry, entries))))
-    rows = head.get("models") if type(head) is dict else None
-    if type(rows) is not dict or not set(map(type, rows.values())) <= {str}:
-        warn_once(registry_path(), f"cannot read {registry_path()} (not a model registry); {fallback}")
-        return None
-    return rows
+
+    fallback = "using the built-in models. Run 'llm hf refresh' to fetch the catalog again."
+    return read_rows(registry_path(), REGISTRY_VERSION, from_catalog, fallback)
 
 
 def model_prices(repo_id: str) -> dict:
@@ -2399,10 +2412,18 @@ BUILTIN_EMBEDDINGS = (  # served by hf-inference; registered until the first ref
 )
 
 
-BUILTIN_EMBEDDING_ALIASES = dict(BUILTIN_EMBEDDINGS)
+BUILTIN_EMBEDDING_ALIASES = {model_id_of(repo): aliases for repo, aliases in BUILTIN_EMBEDDINGS}
 
 
-EMBEDDINGS_FILE = "hf-inference-embeddings.json"  # compact: [repo, [[provider, providerId, task, status]]]
+# What a discovery keeps: line 1, what registration needs of it (model id → "provider,providerId");
+# line 2, the Hub's mappings as [repo, [[provider, providerId, task, status]]], for 'llm hf models'.
+EMBEDDINGS_FILE = "hf-inference-embeddings.jsonl"
+
+
+EMBEDDINGS_VERSION = 2
+
+
+OLD_EMBEDDINGS_FILE = "hf-inference-embeddings.json"  # version 1, the mappings alone: read until a refresh
 
 
 def embeddings_path() -> pathlib.Path:
@@ -2424,16 +2445,28 @@ def servable(mapping: list) -> list:
     ]
 
 
-def embed_specs_of(repo_id: str, mapping: list, aliases: tuple = ()) -> list:
-    """One spec per servable provider: the first is the model's default (what provider="auto" picks)."""
-    pairs = servable(mapping)
-    if not pairs:
-        return []
-    model_id = model_id_of(repo_id)
-    default = EmbedSpec(repo_id, *pairs[0], model_id, aliases)
-    if len(pairs) == 1:
-        return [default]
-    return [default] + [EmbedSpec(repo_id, p, p_id, f"{model_id}:{p}") for p, p_id in pairs]  # each by name
+def embedding_rows(found: list) -> dict:
+    """The llm models of discovered (repo, mapping) pairs, model id → "provider,providerId": one per servable
+    provider, named hf/<repo>:<provider>, and the first also as hf/<repo> (what provider="auto" picks).
+    """
+    rows = {}
+    for repo_id, mapping in found:
+        pairs = servable(mapping)
+        for provider, provider_id in pairs[:1]:
+            rows[model_id_of(repo_id)] = f"{provider},{provider_id}"
+        for provider, provider_id in pairs if len(pairs) > 1 else ():
+            rows[f"{model_id_of(repo_id)}:{provider}"] = f"{provider},{provider_id}"
+    return rows
+
+
+def spec_from_embedding_row(model_id: str, row: str) -> EmbedSpec:
+    """A discovered model's spec, made the first time the model is used: checked here for what could
+    take its request elsewhere (a provider of no known route, a repo id leaving its URL)."""
+    provider, _, provider_id = row.partition(",")
+    repo_id = repo_id_of(model_id).partition(":")[0]
+    if provider not in EMBED_ROUTES or not re.fullmatch(_REPO_ID, repo_id):
+        raise EmbeddingError(f"{shown(model_id)} is not a model in {embeddings_path()}; run 'llm hf refresh'")
+    return EmbedSpec(repo_id, provider, provider_id, model_id, BUILTIN_EMBEDDING_ALIASES.get(model_id, ()))
 
 
 def _mapping_row(row) -> bool:
@@ -2449,10 +2482,19 @@ def read_embeddings() -> list | None:
     """The cached discovery: [(repo_id, mapping)]; None when there is none or it is broken."""
     path = embeddings_path()
     fallback = "using the built-in embedding models. Run 'llm hf refresh' to fetch them again."
-    data = read_json_file(path, fallback)
-    if data is None:
+    try:
+        with open(path, encoding="utf-8") as file:
+            file.readline()
+            models = json.loads(file.readline())
+    except FileNotFoundError:
+        path = path.with_name(OLD_EMBEDDINGS_FILE)
+        data = read_json_file(path, fallback)
+        if data is None:
+            return None
+        models = data.get("models") if type(data) is dict and data.get("version") == 1 else None
+    except (OSError, ValueError) as ex:
+        warn_once(path, f"cannot read {path} ({ex}); {fallback}")
         return None
-    models = data.get("models") if type(data) is dict and data.get("version") == 1 else None
     if type(models) is not list:
         warn_once(path, f"cannot read {path} (not a list of embedding models); {fallback}")
         return None
@@ -2462,7 +2504,7 @@ def read_embeddings() -> list | None:
         if type(m) is list
         and len(m) == 2
         and type(m[0]) is str
-        and ".." not in m[0]  # checked whole when stored: here, what could leave its URL
+        and re.fullmatch(_REPO_ID, m[0])
         and type(m[1]) is list
         and all(map(_mapping_row, m[1]))
     ]
@@ -2471,33 +2513,32 @@ def read_embeddings() -> list | None:
     return kept
 
 
-def embedding_specs() -> list:
-    """Every embedding model to register: the discovery (else the built-in list), then added ones."""
-    found = read_embeddings()
-    if found is None:
-        found = [
-            (repo, [["hf-inference", repo, "feature-extraction", "live"]]) for repo, _ in BUILTIN_EMBEDDINGS
-        ]
-    specs = [
-        spec
-        for repo_id, mapping in found
-        for spec in embed_specs_of(repo_id, mapping, BUILTIN_EMBEDDING_ALIASES.get(repo_id, ()))
+BUILTIN_EMBEDDING_ROWS = {model_id_of(repo): f"hf-inference,{repo}" for repo, _ in BUILTIN_EMBEDDINGS}
+
+
+def embedding_models() -> list:
+    """Every embedding model to register, with its aliases: the discovery (else the built-in list), then
+    the added ones."""
+
+    def from_mappings():  # a discovery stored before this version
+        found = read_embeddings()
+        return None if found is None else embedding_rows(found)
+
+    fallback = "using the built-in embedding models. Run 'llm hf refresh' to fetch them again."
+    rows = read_rows(embeddings_path(), EMBEDDINGS_VERSION, from_mappings, fallback)
+    aliases = BUILTIN_EMBEDDING_ALIASES
+    models = [
+        (HFEmbedding(model_id, row), aliases.get(model_id, ()))
+        for model_id, row in (rows or BUILTIN_EMBEDDING_ROWS).items()
     ]
     for repo_id, added in read_added().items():
         if added.get("embedding") and added.get("base_url"):
             alias = (added["alias"],) if added.get("alias") else ()
-            specs.append(
-                EmbedSpec(
-                    repo_id,
-                    "",
-                    repo_id,
-                    model_id_of(repo_id),
-                    alias,
-                    added["base_url"],
-                    added.get("key_name"),
-                )
+            spec = EmbedSpec(
+                repo_id, "", repo_id, model_id_of(repo_id), alias, added["base_url"], added.get("key_name")
             )
-    return specs
+            models.append((HFEmbedding(spec.model_id, spec=spec), alias))
+    return models
 
 
 def mapping_of(item) -> list:
@@ -2536,9 +2577,8 @@ def store_embeddings(items: list) -> Stored:
     if not found:
         raise ValueError("no embedding model that a provider serves")
     old = {repo for repo, mapping in read_embeddings() or () if servable(mapping)}
-    write_json(
-        embeddings_path(), {"version": 1, "models": [[repo, mapping] for repo, mapping in found.items()]}
-    )
+    head = {"version": EMBEDDINGS_VERSION, "models": embedding_rows(found.items())}
+    write_file(embeddings_path(), lines_text(head, [[repo, mapping] for repo, mapping in found.items()]))
     return Stored(len(found), sorted(set(found) - old), sorted(old - set(found)))
 
 
@@ -2781,11 +2821,16 @@ class HFEmbedding(_HFKeys, llm.EmbeddingModel):
     batch_size = None  # llm's Collection sends its own batches; each is split into requests here
     max_batch = EMBED_BATCH  # lowered for a model when its server says it takes fewer
 
-    def __init__(self, spec: EmbedSpec):
-        self.spec = spec
-        self.model_id = spec.model_id
-        if spec.base_url:
+    def __init__(self, model_id: str, row: str = "", spec: EmbedSpec | None = None):
+        """As chat's: a discovered model holds its row, and makes its spec the first time it is asked."""
+        self.model_id = model_id
+        self._row = row
+        if spec is not None:
             self._keys_for(spec)
+
+    @functools.cached_property
+    def spec(self) -> EmbedSpec:
+        return spec_from_embedding_row(self.model_id, self._row)
 
     def get_key(self, explicit_key: str | None = None) -> str | None:
         """As chat's, its failures (no token, say) one line from llm's embedding commands too."""
@@ -3403,8 +3448,8 @@ def register_models(register, model_aliases):
 
 @llm.hookimpl
 def register_embedding_models(register):
-    for spec in embedding_specs():
-        register(HFEmbedding(spec), aliases=spec.aliases)
+    for model, aliases in embedding_models():
+        register(model, aliases=aliases)
 
 
 @llm.hookimpl

@@ -142,7 +142,7 @@ def decoding(repeats: int) -> list:
 
 
 def scale(user_dir: pathlib.Path, seeds: int) -> list:
-    """Resolving another plugin's model and llm --help, with big caches: instructions vs no plugins.
+    """Resolving other plugins' models and llm --help, with big caches: instructions vs no plugins.
 
     One hash seed repeats its count exactly, but counts move by up to 0.1% between seeds (string
     hashes, dict layouts): each figure is the median over ``seeds`` seeds of the ratio, both
@@ -162,9 +162,11 @@ def scale(user_dir: pathlib.Path, seeds: int) -> list:
         "plugin": dict(base, LLM_LOAD_PLUGINS="llm-hf-inference"),
     }
     resolve = [sys.executable, "-c", "import llm; llm.get_model('gpt-4o-mini')"]
+    both = "import llm; llm.get_model('gpt-4o-mini'); llm.get_embedding_model('3-small')"
     rows = []
     for label, command, limit in (
         ("resolve gpt-4o-mini", resolve, 1.03),
+        ("and 3-small", [sys.executable, "-I", "-c", both], 1.05),
         ("llm --help", [sys.executable, "-m", "llm", "--help"], 1.02),
     ):
         ratios = []

@@ -32,7 +32,7 @@ def model(repo_id, provider="hf-inference", provider_id=None, base_url=None):
     spec = llm_hf_inference.EmbedSpec(
         repo_id, provider, provider_id or repo_id, f"hf/{repo_id}", (), base_url
     )
-    return llm_hf_inference.HFEmbedding(spec)
+    return llm_hf_inference.HFEmbedding(spec.model_id, spec=spec)
 
 
 def mean(tokens):
@@ -186,13 +186,96 @@ def test_without_a_cache_the_built_in_embedding_models_register(sent):
         "[]",
     ],
 )
-def test_a_broken_embeddings_cache_never_breaks_llm(content):
+def test_a_broken_embeddings_cache_of_before_never_breaks_llm(content):
     llm.user_dir().mkdir(parents=True, exist_ok=True)
     (llm.user_dir() / "hf-inference-embeddings.json").write_text(content)
     result = invoke("embed-models")
     assert result.exit_code == 0
     assert "llm-hf-inference: " in result.stderr
     assert invoke("models").exit_code == 0
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "{broken",
+        "",
+        '{"version": 2, "models": {"hf/a/b": 5}}\n[]\n',
+        '{"version": 2, "models": []}\n[]\n',
+        "[]\n[]\n",
+    ],
+)
+def test_a_broken_embeddings_cache_falls_back_to_the_built_in_models(content):
+    llm.user_dir().mkdir(parents=True, exist_ok=True)
+    (llm.user_dir() / "hf-inference-embeddings.jsonl").write_text(content)
+    result = invoke("embed-models")
+    assert (result.exit_code, result.stderr.count("llm-hf-inference: cannot read")) == (0, 1)
+    assert "hf-inference-embeddings.jsonl" in result.stderr
+    ours = sorted(m.model_id for m in llm.get_embedding_models() if m.model_id.startswith("hf/"))
+    assert ours == [
+        "hf/BAAI/bge-m3",
+        "hf/intfloat/multilingual-e5-large",
+        "hf/sentence-transformers/all-MiniLM-L6-v2",
+    ]
+
+
+def together_and_hf_inference(repo_id):
+    return {
+        "id": repo_id,
+        "inferenceProviderMapping": [
+            {"provider": p, "providerId": f"{p}/{repo_id}", "task": "feature-extraction", "status": "live"}
+            for p in ("together", "hf-inference")
+        ],
+    }
+
+
+def test_a_discovery_is_stored_as_rows_to_register_then_the_mappings():
+    llm_hf_inference.store_embeddings([together_and_hf_inference("a/b")])
+    lines = (llm.user_dir() / "hf-inference-embeddings.jsonl").read_text().splitlines()
+    assert [json.loads(line) for line in lines] == [
+        {
+            "version": 2,
+            "models": {
+                "hf/a/b": "together,together/a/b",
+                "hf/a/b:together": "together,together/a/b",
+                "hf/a/b:hf-inference": "hf-inference,hf-inference/a/b",
+            },
+        },
+        [
+            [
+                "a/b",
+                [
+                    ["together", "together/a/b", "feature-extraction", "live"],
+                    ["hf-inference", "hf-inference/a/b", "feature-extraction", "live"],
+                ],
+            ]
+        ],
+    ]
+    spec = llm.get_embedding_model("hf/a/b:hf-inference").spec
+    assert spec == ("a/b", "hf-inference", "hf-inference/a/b", "hf/a/b:hf-inference", (), None, None)
+
+
+def test_a_discovery_of_before_registers_until_the_next_refresh():
+    llm.user_dir().mkdir(parents=True, exist_ok=True)
+    (llm.user_dir() / "hf-inference-embeddings.json").write_text(
+        json.dumps({"version": 1, "models": [["a/b", [["together", "t/a-b", "feature-extraction", "live"]]]]})
+    )
+    assert llm.get_embedding_model("hf/a/b").spec == ("a/b", "together", "t/a-b", "hf/a/b", (), None, None)
+    table = invoke("hf", "models", "--embeddings").output
+    assert table == "model  providers  status\na/b    together   live\n"
+    llm_hf_inference.store_embeddings([together_and_hf_inference("c/d")])
+    assert [repo for repo, _ in llm_hf_inference.read_embeddings()] == ["c/d"]
+    assert "hf/a/b" not in {m.model_id for m in llm.get_embedding_models()}
+
+
+@pytest.mark.parametrize("model_id, row", [("hf/a/b", "nowhere,a/b"), ("hf/a/../b", "hf-inference,a/b")])
+def test_a_row_no_request_can_follow_is_refused_in_one_line(model_id, row, sent):
+    llm.user_dir().mkdir(parents=True, exist_ok=True)
+    path = llm.user_dir() / "hf-inference-embeddings.jsonl"
+    path.write_text(json.dumps({"version": 2, "models": {model_id: row}}) + "\n[]\n")
+    result = invoke("embed", "-m", model_id, "-c", "hello")
+    assert (result.exit_code, sent) == (1, [])
+    assert result.stderr == f"Error: {model_id} is not a model in {path}; run 'llm hf refresh'\n"
 
 
 def test_an_empty_discovery_never_replaces_the_cache():
@@ -515,7 +598,8 @@ def test_at_most_four_embedding_requests_are_in_flight(fake, monkeypatch):
     server = fake({"POST /hf-inference/models/org/emb/pipeline/feature-extraction": feature})
     monkeypatch.setenv("LLM_HF_BASE_URL", server.url + "/v1")
     spec = llm_hf_inference.EmbedSpec("org/emb", "hf-inference", "org/emb", "hf/org/emb")
-    assert len(llm_hf_inference.HFEmbedding(spec).embed_batch([f"t{n}" for n in range(320)])) == 320
+    embedder = llm_hf_inference.HFEmbedding(spec.model_id, spec=spec)
+    assert len(embedder.embed_batch([f"t{n}" for n in range(320)])) == 320
     assert (len(server.seen), most[0]) == (10, 4)
 
 
