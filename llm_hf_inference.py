@@ -28,6 +28,7 @@ import threading
 import time
 import urllib.parse
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
@@ -432,6 +433,138 @@ def changing_added():
     except (OSError, ValueError) as ex:
         reason = ex.strerror if isinstance(ex, OSError) and ex.strerror else ex
         raise click.ClickException(f"Cannot change {path}: {reason}") from None
+
+
+# ------------ the Hub's model search: what providers serve, kept in a file of ours
+
+
+class Discovery(NamedTuple):
+    """A kind of model found in the Hub's model search (``llm hf refresh``), and the file it is kept in.
+
+    The file's first line is what registration needs, ``{"version", "models": {model id: row}}``
+    (read by every llm command, checked in one go); its second, the Hub's mappings as
+    ``[[repo, [[provider, providerId, task, status]]]]``, for ``llm hf models``.
+    """
+
+    name: str  # "embedding models"
+    file: str
+    tasks: tuple  # the pipeline tags searched
+    servable: Callable  # a mapping's (provider, providerId) pairs this plugin can reach, in the Hub's order
+    rows: Callable  # [(repo, mapping)] -> {model id: row}
+    builtin: dict  # the rows registered until the first refresh
+    older: str | None = None  # a file of an earlier version, read until the next refresh
+
+
+DISCOVERY_VERSION = 2
+
+
+# The Hub's provider ids, as they enter: what a route or a row can hold, never '..'.
+_PROVIDER_ID = r"(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.:/-]*"
+
+
+def _mapping_row(row) -> bool:
+    """[provider, providerId, task, status], all strings, provider and id as a route can take them."""
+    return (
+        type(row) is list
+        and len(row) == 4
+        and type(row[0]) is type(row[1]) is type(row[2]) is type(row[3]) is str
+        and re.fullmatch(_NAME, row[0]) is not None
+        and re.fullmatch(_PROVIDER_ID, row[1]) is not None
+    )
+
+
+def mapping_of(item) -> list:
+    """A Hub search result's inferenceProviderMapping (a list, or an object keyed by provider) as rows."""
+    mapping = item.get("inferenceProviderMapping") if type(item) is dict else None
+    if type(mapping) is dict:
+        mapping = [{"provider": name, **value} for name, value in mapping.items() if type(value) is dict]
+    rows = []
+    for entry in mapping if type(mapping) is list else ():
+        row = (
+            [entry.get(k) for k in ("provider", "providerId", "task", "status")]
+            if type(entry) is dict
+            else []
+        )
+        if _mapping_row(row):
+            rows.append(row)
+    return rows
+
+
+def discovery_fallback(kind: Discovery) -> str:
+    return f"using the built-in {kind.name}. Run 'llm hf refresh' to fetch them again."
+
+
+def read_discovered(kind: Discovery) -> list | None:
+    """What the last search found, [(repo_id, mapping)]; None when there is none or it is broken."""
+    path = llm.user_dir() / kind.file
+    try:
+        with open(path, encoding="utf-8") as file:
+            file.readline()
+            models = json.loads(file.readline())
+    except FileNotFoundError:
+        if kind.older is None:
+            return None
+        path = path.with_name(kind.older)
+        data = read_json_file(path, discovery_fallback(kind))
+        if data is None:
+            return None
+        models = data.get("models") if type(data) is dict and data.get("version") == 1 else None
+    except (OSError, ValueError) as ex:
+        warn_once(path, f"cannot read {path} ({ex}); {discovery_fallback(kind)}")
+        return None
+    if type(models) is not list:
+        warn_once(path, f"cannot read {path} (not a list of {kind.name}); {discovery_fallback(kind)}")
+        return None
+    kept = [
+        (m[0], m[1])
+        for m in models
+        if type(m) is list
+        and len(m) == 2
+        and type(m[0]) is str
+        and re.fullmatch(_REPO_ID, m[0])
+        and type(m[1]) is list
+        and all(map(_mapping_row, m[1]))
+    ]
+    if len(kept) < len(models):
+        warn_once(("rows", path), f"{path}: left out {kind.name} of the wrong shape")
+    return kept
+
+
+def discovered_rows(kind: Discovery) -> dict:
+    """The models to register, model id → row: the file's first line, else the built-in ones."""
+
+    def from_mappings():  # a file of an earlier version
+        found = read_discovered(kind)
+        return None if found is None else kind.rows(found)
+
+    rows = read_rows(llm.user_dir() / kind.file, DISCOVERY_VERSION, from_mappings, discovery_fallback(kind))
+    return rows or kind.builtin
+
+
+def store_discovered(kind: Discovery, items: list) -> Stored:
+    """Keep the models of Hub search results that a provider serves: how many, which are added and removed.
+
+    ValueError, and the file untouched, when no provider serves any of them.
+    """
+    found: dict = {}
+    for item in items:
+        repo_id = item.get("id") if type(item) is dict else None
+        mapping = mapping_of(item)
+        if (
+            type(repo_id) is str
+            and re.fullmatch(_REPO_ID, repo_id)
+            and kind.servable(mapping)
+            and repo_id not in found
+        ):
+            found[repo_id] = mapping
+    if not found:
+        raise ValueError(f"no {kind.name[:-1]} that a provider serves")
+    old = {repo for repo, mapping in read_discovered(kind) or () if kind.servable(mapping)}
+    head = {"version": DISCOVERY_VERSION, "models": kind.rows(found.items())}
+    write_file(
+        llm.user_dir() / kind.file, lines_text(head, [[repo, mapping] for repo, mapping in found.items()])
+    )
+    return Stored(len(found), sorted(set(found) - old), sorted(old - set(found)))
 
 
 # ------------ HTTP: requests, clients, deadlines and caps
@@ -2415,21 +2548,6 @@ BUILTIN_EMBEDDINGS = (  # served by hf-inference; registered until the first ref
 BUILTIN_EMBEDDING_ALIASES = {model_id_of(repo): aliases for repo, aliases in BUILTIN_EMBEDDINGS}
 
 
-# What a discovery keeps: line 1, what registration needs of it (model id → "provider,providerId");
-# line 2, the Hub's mappings as [repo, [[provider, providerId, task, status]]], for 'llm hf models'.
-EMBEDDINGS_FILE = "hf-inference-embeddings.jsonl"
-
-
-EMBEDDINGS_VERSION = 2
-
-
-OLD_EMBEDDINGS_FILE = "hf-inference-embeddings.json"  # version 1, the mappings alone: read until a refresh
-
-
-def embeddings_path() -> pathlib.Path:
-    return llm.user_dir() / EMBEDDINGS_FILE
-
-
 def servable(mapping: list) -> list:
     """The (provider, providerId) pairs of a model's mapping that can embed, in the Hub's order.
 
@@ -2465,71 +2583,41 @@ def spec_from_embedding_row(model_id: str, row: str) -> EmbedSpec:
     provider, _, provider_id = row.partition(",")
     repo_id = repo_id_of(model_id).partition(":")[0]
     if provider not in EMBED_ROUTES or not re.fullmatch(_REPO_ID, repo_id):
-        raise EmbeddingError(f"{shown(model_id)} is not a model in {embeddings_path()}; run 'llm hf refresh'")
+        raise EmbeddingError(
+            f"{shown(model_id)} is not a model in {llm.user_dir() / EMBEDDINGS.file}; run 'llm hf refresh'"
+        )
     return EmbedSpec(repo_id, provider, provider_id, model_id, BUILTIN_EMBEDDING_ALIASES.get(model_id, ()))
-
-
-def _mapping_row(row) -> bool:
-    """[provider, providerId, task, status], all strings."""
-    return (
-        type(row) is list
-        and len(row) == 4
-        and type(row[0]) is type(row[1]) is type(row[2]) is type(row[3]) is str
-    )
-
-
-def read_embeddings() -> list | None:
-    """The cached discovery: [(repo_id, mapping)]; None when there is none or it is broken."""
-    path = embeddings_path()
-    fallback = "using the built-in embedding models. Run 'llm hf refresh' to fetch them again."
-    try:
-        with open(path, encoding="utf-8") as file:
-            file.readline()
-            models = json.loads(file.readline())
-    except FileNotFoundError:
-        path = path.with_name(OLD_EMBEDDINGS_FILE)
-        data = read_json_file(path, fallback)
-        if data is None:
-            return None
-        models = data.get("models") if type(data) is dict and data.get("version") == 1 else None
-    except (OSError, ValueError) as ex:
-        warn_once(path, f"cannot read {path} ({ex}); {fallback}")
-        return None
-    if type(models) is not list:
-        warn_once(path, f"cannot read {path} (not a list of embedding models); {fallback}")
-        return None
-    kept = [
-        (m[0], m[1])
-        for m in models
-        if type(m) is list
-        and len(m) == 2
-        and type(m[0]) is str
-        and re.fullmatch(_REPO_ID, m[0])
-        and type(m[1]) is list
-        and all(map(_mapping_row, m[1]))
-    ]
-    if len(kept) < len(models):
-        warn_once(("rows", path), f"{path}: left out embedding models of the wrong shape")
-    return kept
 
 
 BUILTIN_EMBEDDING_ROWS = {model_id_of(repo): f"hf-inference,{repo}" for repo, _ in BUILTIN_EMBEDDINGS}
 
 
+EMBEDDINGS = Discovery(
+    "embedding models",
+    "hf-inference-embeddings.jsonl",
+    EMBED_TASKS,
+    servable,
+    embedding_rows,
+    BUILTIN_EMBEDDING_ROWS,
+    older="hf-inference-embeddings.json",  # version 1: the mappings alone
+)
+
+
+def read_embeddings() -> list | None:
+    return read_discovered(EMBEDDINGS)
+
+
+def store_embeddings(items: list) -> Stored:
+    return store_discovered(EMBEDDINGS, items)
+
+
 def embedding_models() -> list:
     """Every embedding model to register, with its aliases: the discovery (else the built-in list), then
     the added ones."""
-
-    def from_mappings():  # a discovery stored before this version
-        found = read_embeddings()
-        return None if found is None else embedding_rows(found)
-
-    fallback = "using the built-in embedding models. Run 'llm hf refresh' to fetch them again."
-    rows = read_rows(embeddings_path(), EMBEDDINGS_VERSION, from_mappings, fallback)
     aliases = BUILTIN_EMBEDDING_ALIASES
     models = [
         (HFEmbedding(model_id, row), aliases.get(model_id, ()))
-        for model_id, row in (rows or BUILTIN_EMBEDDING_ROWS).items()
+        for model_id, row in discovered_rows(EMBEDDINGS).items()
     ]
     for repo_id, added in read_added().items():
         if added.get("embedding") and added.get("base_url"):
@@ -2539,47 +2627,6 @@ def embedding_models() -> list:
             )
             models.append((HFEmbedding(spec.model_id, spec=spec), alias))
     return models
-
-
-def mapping_of(item) -> list:
-    """A Hub search result's inferenceProviderMapping (a list, or an object keyed by provider) as rows."""
-    mapping = item.get("inferenceProviderMapping") if type(item) is dict else None
-    if type(mapping) is dict:
-        mapping = [{"provider": name, **value} for name, value in mapping.items() if type(value) is dict]
-    rows = []
-    for entry in mapping if type(mapping) is list else ():
-        row = (
-            [entry.get(k) for k in ("provider", "providerId", "task", "status")]
-            if type(entry) is dict
-            else []
-        )
-        if _mapping_row(row):
-            rows.append(row)
-    return rows
-
-
-def store_embeddings(items: list) -> Stored:
-    """Cache the embedding models of Hub search results: how many, which are added and removed.
-
-    ValueError, and the cache untouched, when no provider serves any of them.
-    """
-    found: dict = {}
-    for item in items:
-        repo_id = item.get("id") if type(item) is dict else None
-        mapping = mapping_of(item)
-        if (
-            type(repo_id) is str
-            and re.fullmatch(_REPO_ID, repo_id)
-            and servable(mapping)
-            and repo_id not in found
-        ):
-            found[repo_id] = mapping
-    if not found:
-        raise ValueError("no embedding model that a provider serves")
-    old = {repo for repo, mapping in read_embeddings() or () if servable(mapping)}
-    head = {"version": EMBEDDINGS_VERSION, "models": embedding_rows(found.items())}
-    write_file(embeddings_path(), lines_text(head, [[repo, mapping] for repo, mapping in found.items()]))
-    return Stored(len(found), sorted(set(found) - old), sorted(old - set(found)))
 
 
 # ------------ embeddings: requests, a few at once
@@ -2926,14 +2973,14 @@ def hub_search(task: str) -> list:
     return items
 
 
-def fetch_embeddings() -> Stored:
-    """Find and store the embedding models providers serve; else a ClickException saying why."""
-    items = [item for task in EMBED_TASKS for item in hub_search(task)]
+def fetch_discovered(kind: Discovery) -> Stored:
+    """Search the Hub for a kind of model and keep what providers serve; else a ClickException saying why."""
+    items = [item for task in kind.tasks for item in hub_search(task)]
     try:
-        return store_embeddings(items)
+        return store_discovered(kind, items)
     except (ValueError, OSError) as ex:
         raise click.ClickException(
-            f"The Hub's model search gave {ex}; the embedding models you have are kept"
+            f"The Hub's model search gave {ex}; the {kind.name} you have are kept"
         ) from None
 
 
@@ -3276,7 +3323,7 @@ def hf_commands():
 def models_command(queries, provider, tools, schemas, vision, free, json_, embeddings):
     "List the models the Inference Providers router serves"
     if embeddings:
-        found = cached_else_fetched(read_embeddings, fetch_embeddings)
+        found = cached_else_fetched(read_embeddings, lambda: fetch_discovered(EMBEDDINGS))
         click.echo(json.dumps(found, indent=2) if json_ else embeddings_table(found, queries))
         return
     selected = select_models(
@@ -3305,7 +3352,7 @@ def refresh_chat() -> str:
 
 
 def refresh_embeddings() -> str:
-    return changes(fetch_embeddings(), "embedding models")
+    return changes(fetch_discovered(EMBEDDINGS), EMBEDDINGS.name)
 
 
 @hf_commands.command(name="refresh")
