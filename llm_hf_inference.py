@@ -13,6 +13,7 @@ The module reads top to bottom, feature by feature:
 
 import asyncio
 import atexit
+import base64
 import contextlib
 import email.utils
 import functools
@@ -52,6 +53,9 @@ __all__ = [
     "HFEmbedding",
     "HFOptions",
     "EmbeddingError",
+    "HFSpeech",
+    "AsyncHFSpeech",
+    "SpeechOptions",
 ]
 
 
@@ -258,11 +262,25 @@ def bill_to_of(option: str | None) -> str | None:
     return value or None
 
 
-class _HFKeys:
-    """The key every model of ours sends: the Hugging Face token only to Hugging Face hosts over HTTPS."""
+class _HFModel:
+    """What every model of ours shares: its id; its spec, given, or made from its registry row the first
+    time it is asked (thousands are made on every llm command, and most are never used); and its key,
+    the Hugging Face token only to Hugging Face hosts over HTTPS.
+    """
 
     needs_key = KEY_NAME
     key_env_var = "HF_TOKEN"
+    spec_from_row: Callable  # model id, row -> spec: each kind of model's own
+
+    def __init__(self, model_id: str, row: str = "", spec=None):
+        self.model_id = model_id
+        self._row = row
+        if spec is not None:
+            self._keys_for(spec)
+
+    @functools.cached_property
+    def spec(self):
+        return type(self).spec_from_row(self.model_id, self._row)
 
     def _keys_for(self, spec) -> None:
         self.spec = spec
@@ -577,6 +595,7 @@ MAX_ANSWER = {
     # are ~500 MB of JSON; pooled ones are a few MB.
     "embeddings": 768 * 2**20,
     "hub": 64 * 2**20,  # the router's catalog is ~2 MB at 3,000 models; a Hub search page less
+    "speech": 64 * 2**20,  # a transcript with timed segments: ~1 MB an hour of speech
 }
 
 
@@ -598,7 +617,8 @@ class HFRequest:
     retries: int = RETRIES
     to_router: bool = True  # whether the catalog may be refreshed beside it
     pinned: str | None = None  # the provider the conversation stays with, while it answers
-    kind: str = "chat"  # or "embeddings", "hub": which hints its errors get, and its cap
+    kind: str = "chat"  # or "embeddings", "speech", "hub": which hints its errors get, and its cap
+    upload: "Upload | None" = None  # a body sent a piece at a time instead of ``body`` as JSON (speech)
 
     @property
     def deadline(self) -> float | None:
@@ -913,9 +933,14 @@ async def read_body_async(http: httpx2.Response, request: HFRequest, ends: float
 def exchange(request: HFRequest, method: str = "POST") -> tuple:
     """One plain request (not a chat stream): its status, headers and whole body, within its deadline."""
     ends = _ends(request)
-    body = request.body if method == "POST" else None
+    if method != "POST":
+        sent = {}
+    elif request.upload is not None:
+        sent = {"content": request.upload.pieces()}  # from the start again on each attempt
+    else:
+        sent = {"json": request.body}
     with sync_client().stream(
-        method, _parsed(request.url), json=body, headers=request.headers, timeout=_timeout(request)
+        method, _parsed(request.url), **sent, headers=request.headers, timeout=_timeout(request)
     ) as http:
         return http.status_code, http.headers, read_body(http, request, ends)
 
@@ -1043,6 +1068,7 @@ TIMEOUT_HINTS = {
     "chat": "wait longer with -o timeout SECONDS",
     "embeddings": "try again, or another provider ('llm hf models --embeddings')",
     "hub": "try again later",
+    "speech": "wait longer with -o timeout SECONDS",
 }
 
 
@@ -1588,6 +1614,18 @@ atexit.register(wait_for_refresh)
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
 
 
+def option_error(message: str) -> PydanticCustomError:
+    """An option's error as llm shows it: the option's name, then this message (no pydantic prefix)."""
+    return PydanticCustomError("hf_option", message)
+
+
+def organisation_name(cls, value):
+    """An option naming an organisation on the Hub (bill_to), checked as llm reads it."""
+    if value is not None and not re.fullmatch(_ORG_NAME, value):
+        raise option_error("an organisation's name on the Hub (letters, digits, '-', '_', '.')")
+    return value
+
+
 class HFOptions(llm.Options):
     """The -o options, with the ranges the chat-completion API documents; no inf or nan anywhere."""
 
@@ -1681,12 +1719,7 @@ class HFOptions(llm.Options):
             )
         return value
 
-    @field_validator("bill_to")
-    @classmethod
-    def _organisation_name(cls, value):
-        if value is not None and not re.fullmatch(_ORG_NAME, value):
-            raise option_error("an organisation's name on the Hub (letters, digits, '-', '_', '.')")
-        return value
+    _organisation_name = field_validator("bill_to")(organisation_name)
 
     @field_validator("top_logprobs")
     @classmethod
@@ -1701,11 +1734,6 @@ class HFOptions(llm.Options):
         if value is not None and info.data.get("json_object"):
             raise option_error("cannot be used together with json_object")
         return value
-
-
-def option_error(message: str) -> PydanticCustomError:
-    """An option's error as llm shows it: the option's name, then this message (no pydantic prefix)."""
-    return PydanticCustomError("hf_option", message)
 
 
 BODY_OPTIONS = (
@@ -2465,26 +2493,15 @@ async def send_async(request: HFRequest, response, prices: dict | None = None):
 # ------------ chat: the models
 
 
-class _HFChatBase(_HFKeys):
+class _HFChatBase(_HFModel):
     """What sync and async Hugging Face chat models share: all but the transport.
 
-    Thousands are made on every llm command (see ``register_models``) and most are never used: a
-    router model holds its id and its registry row, and makes its spec from the row the first time
-    it is asked; a model added with 'llm hf add' is given its spec.
+    A router model holds its registry row; a model added with 'llm hf add' is given its spec.
     """
 
     can_stream = True
     Options = HFOptions
-
-    def __init__(self, model_id: str, row: str = "", spec: ModelSpec | None = None):
-        self.model_id = model_id
-        self._row = row
-        if spec is not None:
-            self._keys_for(spec)
-
-    @functools.cached_property
-    def spec(self) -> ModelSpec:
-        return spec_from_row(self.model_id, self._row)
+    spec_from_row = staticmethod(spec_from_row)
 
     # Read from the spec when asked, not copied into each model.
     supports_tools = property(lambda self: self.spec.tools)
@@ -2663,8 +2680,8 @@ class Stopped(Exception):
     """The call this request belongs to was given up (Ctrl-C): nothing more is sent."""
 
 
-def post(request: HFRequest, stop: threading.Event | None = None) -> tuple:
-    """POST ``request``; the answer's headers and body, retrying as :class:`Attempts` says.
+def post(request: HFRequest, stop: threading.Event | None = None, method: str = "POST") -> tuple:
+    """POST ``request`` (or GET it); the answer's headers and body, retrying as :class:`Attempts` says.
 
     Nothing is sent once ``stop`` is set (the user pressed Ctrl-C), not even a retry.
     """
@@ -2673,7 +2690,7 @@ def post(request: HFRequest, stop: threading.Event | None = None) -> tuple:
         if stop is not None and stop.is_set():
             raise Stopped
         try:
-            status, headers, body = exchange(request)
+            status, headers, body = exchange(request, method)
             if status < 400:
                 return headers, body
             wait = attempts.after_status(status, headers, body)
@@ -2862,22 +2879,13 @@ def decode_vectors(body: bytes, count: int, who: str) -> list:
 # ------------ embeddings: the model
 
 
-class HFEmbedding(_HFKeys, llm.EmbeddingModel):
+class HFEmbedding(_HFModel, llm.EmbeddingModel):
     """An embedding model as one provider serves it; llm hands it up to 100 texts a call (--batch-size)."""
 
     batch_size = None  # llm's Collection sends its own batches; each is split into requests here
     max_batch = EMBED_BATCH  # lowered for a model when its server says it takes fewer
 
-    def __init__(self, model_id: str, row: str = "", spec: EmbedSpec | None = None):
-        """As chat's: a discovered model holds its row, and makes its spec the first time it is asked."""
-        self.model_id = model_id
-        self._row = row
-        if spec is not None:
-            self._keys_for(spec)
-
-    @functools.cached_property
-    def spec(self) -> EmbedSpec:
-        return spec_from_embedding_row(self.model_id, self._row)
+    spec_from_row = staticmethod(spec_from_embedding_row)  # a discovered model holds its row
 
     def get_key(self, explicit_key: str | None = None) -> str | None:
         """As chat's, its failures (no token, say) one line from llm's embedding commands too."""
@@ -2888,6 +2896,575 @@ class HFEmbedding(_HFKeys, llm.EmbeddingModel):
 
     def embed_batch(self, items, *, key=None):
         return embed_texts(self, list(items), key)
+
+
+# ============ speech to text
+# ------------ speech: found on the Hub, one llm model per repository, its providers an option
+
+
+SPEECH_TASK = "automatic-speech-recognition"
+
+
+SPEECH_TIMEOUT = 300.0  # seconds of silence while a provider transcribes (an hour of audio takes a while)
+
+
+class SpeechSpec(NamedTuple):
+    """A speech-recognition model and the providers serving it, (provider, providerId), default first."""
+
+    repo_id: str
+    providers: tuple
+    aliases: tuple = ()
+    base_url: None = None  # always the router (what _HFModel's keys ask)
+    key_name: None = None
+
+
+BUILTIN_SPEECH = (  # registered until the first refresh
+    SpeechSpec(
+        "openai/whisper-large-v3",
+        (("hf-inference", "openai/whisper-large-v3"), ("fal-ai", "fal-ai/whisper")),
+        ("hf-whisper",),
+    ),
+)
+
+
+SPEECH_ALIASES = {model_id_of(spec.repo_id): spec.aliases for spec in BUILTIN_SPEECH}
+
+
+def speech_row(pairs) -> str:
+    """A speech model's registry row: ``provider=providerId,provider=providerId``."""
+    return ",".join(f"{provider}={provider_id}" for provider, provider_id in pairs)
+
+
+def speech_servable(mapping: list) -> list:
+    """The live (provider, providerId) pairs of a mapping whose speech route is known, in the Hub's order."""
+    return [
+        (provider, provider_id)
+        for provider, provider_id, task, status in mapping
+        if status == "live" and task == SPEECH_TASK and provider in SPEECH_ROUTES
+    ]
+
+
+def speech_rows(found) -> dict:
+    return {
+        model_id_of(repo): speech_row(pairs) for repo, mapping in found if (pairs := speech_servable(mapping))
+    }
+
+
+SPEECH = Discovery(
+    "speech models",
+    "hf-inference-speech.jsonl",
+    (SPEECH_TASK,),
+    speech_servable,
+    speech_rows,
+    {model_id_of(spec.repo_id): speech_row(spec.providers) for spec in BUILTIN_SPEECH},
+)
+
+
+def spec_from_speech_row(model_id: str, row: str) -> SpeechSpec:
+    """A registered speech model's spec, made when it is used: checked for what could leave its route."""
+    pairs = tuple(
+        (provider, provider_id)
+        for provider, _, provider_id in (pair.partition("=") for pair in row.split(","))
+    )
+    repo_id = repo_id_of(model_id)
+    if not re.fullmatch(_REPO_ID, repo_id) or not all(
+        provider in SPEECH_ROUTES and re.fullmatch(_PROVIDER_ID, provider_id)
+        for provider, provider_id in pairs
+    ):
+        raise llm.ModelError(
+            f"{shown(model_id)} is not a model in {llm.user_dir() / SPEECH.file}; run 'llm hf refresh'"
+        )
+    return SpeechSpec(repo_id, pairs, SPEECH_ALIASES.get(model_id, ()))
+
+
+# ------------ speech: options and the attached audio
+
+
+class SpeechOptions(llm.Options):
+    model_config = ConfigDict(extra="forbid")
+
+    provider: str | None = Field(
+        None,
+        description="The provider to transcribe with ('llm hf models --speech'); default: the model's first",
+    )
+    language: str | None = Field(None, description="The language spoken, as a code: en, fr, ...")
+    timestamps: bool | None = Field(None, description="Print timed segments: [0:00.0 → 0:03.2] text")
+    bill_to: str | None = Field(
+        None, description="Bill this organisation instead of your account (X-HF-Bill-To; default $HF_BILL_TO)"
+    )
+    timeout: float | None = Field(
+        None,
+        gt=0,
+        description=f"Seconds to wait for the next bytes (default {SPEECH_TIMEOUT:g}); twice that for it all",
+    )
+    retries: int | None = Field(
+        None,
+        ge=0,
+        le=10,
+        description=f"Retries after 429, 502, 503, 504 or a failed connection (default {RETRIES})",
+    )
+
+    @field_validator("provider")
+    @classmethod
+    def _provider_name(cls, value):
+        if value is not None and not re.fullmatch(_NAME, value):
+            raise option_error("a lower-case provider name (hf-inference, fal-ai, ...)")
+        return value
+
+    @field_validator("language")
+    @classmethod
+    def _language_code(cls, value):
+        if value is not None and not re.fullmatch(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?", value):
+            raise option_error("a language code such as en, fr or pt-BR")
+        return value
+
+    _organisation_name = field_validator("bill_to")(organisation_name)
+
+
+# The audio types llm may attach, each with the file name a provider that sniffs names is sent.
+AUDIO_TYPES = {
+    "audio/mpeg": ".mp3",
+    "audio/mp3": ".mp3",
+    "audio/wav": ".wav",
+    "audio/x-wav": ".wav",
+    "audio/wave": ".wav",
+    "audio/flac": ".flac",
+    "audio/x-flac": ".flac",
+    "audio/ogg": ".ogg",
+    "audio/webm": ".webm",
+    "video/webm": ".webm",
+    "audio/mp4": ".m4a",
+    "audio/x-m4a": ".m4a",
+    "audio/m4a": ".m4a",
+    "video/mp4": ".mp4",  # the sound of a video: ffmpeg-based servers take it
+}
+
+
+AUDIO_PIECE = 3 * 2**20  # bytes read at a time; a multiple of 3, so each piece base64-encodes alone
+
+
+class Audio(NamedTuple):
+    """The attached audio: its type, its size, and its bytes a piece at a time (from its file, if any)."""
+
+    mime: str
+    size: int
+    path: str | None = None
+    data: bytes | None = None
+
+    def pieces(self):
+        if self.path is None:
+            view = memoryview(self.data)
+            for start in range(0, self.size, AUDIO_PIECE):
+                yield view[start : start + AUDIO_PIECE]
+            return
+        with open(self.path, "rb") as file:
+            while piece := file.read(AUDIO_PIECE):
+                yield piece
+
+
+def audio_of(prompt) -> Audio:
+    """The prompt's one audio attachment (llm has checked its type); a ModelError when there is none."""
+    if len(prompt.attachments) != 1:
+        raise llm.ModelError(
+            "Attach one audio file: -a talk.mp3 (or -a - to read it from standard input)"
+            if not prompt.attachments
+            else f"Attach one audio file at a time, not {len(prompt.attachments)}"
+        )
+    attachment = prompt.attachments[0]
+    mime = attachment.resolve_type()
+    if attachment.path:
+        try:
+            audio = Audio(mime, os.path.getsize(attachment.path), path=attachment.path)
+        except OSError as ex:
+            raise llm.ModelError(f"Cannot read {attachment.path}: {ex.strerror or ex}") from None
+    else:
+        data = attachment.content_bytes()  # read from standard input, or fetched by llm (no token of ours)
+        audio = Audio(mime, len(data), data=data)
+    if not audio.size:
+        raise llm.ModelError(f"The audio {attachment.path or ''} is empty".replace("  ", " "))
+    return audio
+
+
+# ------------ speech: each provider's request, the audio streamed into its body
+
+
+class Upload(NamedTuple):
+    """A request body sent a piece at a time, never whole in memory; ``pieces()`` starts it over."""
+
+    content_type: str
+    length: int
+    pieces: Callable
+
+
+_AUDIO_MARK = "\x00audio\x00"  # where the audio goes in a JSON body (no option's text can spell it)
+
+
+def json_upload(document: dict, audio: Audio, prefix: str = "") -> Upload:
+    """``document`` as JSON, with the audio in base64 after ``prefix`` where it holds ``_AUDIO_MARK``."""
+    head, _, tail = json.dumps(document).partition(json.dumps(_AUDIO_MARK))
+    head_bytes, tail_bytes = f'{head}"{prefix}'.encode(), f'"{tail}'.encode()
+
+    def pieces():
+        yield head_bytes
+        for piece in audio.pieces():
+            yield base64.b64encode(piece)
+        yield tail_bytes
+
+    return Upload("application/json", len(head_bytes) + 4 * -(-audio.size // 3) + len(tail_bytes), pieces)
+
+
+def multipart_upload(audio: Audio, fields: dict) -> Upload:
+    """A multipart form: the audio as ``file`` (named for its type: servers go by it), then ``fields``."""
+    boundary = uuid.uuid4().hex
+    name = "audio" + AUDIO_TYPES.get(audio.mime, ".wav")
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+        f"Content-Type: {audio.mime}\r\n\r\n"
+    ).encode()
+    tail = "".join(
+        f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}'
+        for key, value in fields.items()
+    )
+    tail_bytes = f"{tail}\r\n--{boundary}--\r\n".encode()
+
+    def pieces():
+        yield head
+        yield from audio.pieces()
+        yield tail_bytes
+
+    return Upload(
+        f"multipart/form-data; boundary={boundary}", len(head) + audio.size + len(tail_bytes), pieces
+    )
+
+
+# fal judges a data URL by its label, not its bytes: it refuses audio/wav and takes audio/x-wav; FLAC, Ogg
+# and M4A go as audio/mpeg, as huggingface_hub sends every file, and fal reads what the bytes are.
+FAL_LABELS = {
+    "audio/wav": "audio/x-wav",
+    "audio/wave": "audio/x-wav",
+    "audio/x-wav": "audio/x-wav",
+    "audio/webm": "video/webm",
+    "video/webm": "video/webm",
+}
+
+
+def hf_inference_speech(provider_id: str, audio: Audio, given: dict) -> tuple:
+    """The audio's bytes as they are; with timestamps, JSON with the audio in base64 and the parameter."""
+    route = f"/hf-inference/models/{provider_id}"
+    if given.get("timestamps"):
+        return route, json_upload({"inputs": _AUDIO_MARK, "parameters": {"return_timestamps": True}}, audio)
+    return route, Upload(audio.mime, audio.size, audio.pieces)
+
+
+def fal_speech(provider_id: str, audio: Audio, given: dict) -> tuple:
+    document = {"audio_url": _AUDIO_MARK, **({"language": given["language"]} if "language" in given else {})}
+    label = FAL_LABELS.get(audio.mime, "audio/mpeg")
+    return f"/fal-ai/{provider_id}", json_upload(document, audio, f"data:{label};base64,")
+
+
+def openai_style_speech(route: str):
+    """An OpenAI-style transcription route: a multipart form (together, deepinfra)."""
+
+    def request(provider_id: str, audio: Audio, given: dict) -> tuple:
+        fields = {name: given[name] for name in ("language", "prompt") if name in given}
+        if given.get("timestamps"):
+            fields["response_format"] = "verbose_json"  # with segments
+        return route, multipart_upload(audio, {**fields, "model": provider_id})
+
+    return request
+
+
+def replicate_speech(provider_id: str, audio: Audio, given: dict) -> tuple:
+    """A prediction, on the model's own route or (for ``owner/name:version``) the versioned one."""
+    name, _, version = provider_id.partition(":")
+    document: dict = {
+        "input": {"audio": _AUDIO_MARK, **({"language": given["language"]} if "language" in given else {})}
+    }
+    if version:
+        document["version"] = version
+    route = "/replicate/v1/predictions" if version else f"/replicate/v1/models/{name}/predictions"
+    return route, json_upload(document, audio, f"data:{audio.mime};base64,")
+
+
+# Each provider's speech request, and what it takes beyond the audio (timestamps: it sends them back).
+SPEECH_ROUTES = {
+    "hf-inference": (hf_inference_speech, {"timestamps"}),
+    "fal-ai": (fal_speech, {"language", "timestamps"}),
+    "together": (
+        openai_style_speech("/together/v1/audio/transcriptions"),
+        {"language", "prompt", "timestamps"},
+    ),
+    "deepinfra": (
+        openai_style_speech("/deepinfra/v1/openai/audio/transcriptions"),
+        {"language", "prompt", "timestamps"},
+    ),
+    "replicate": (replicate_speech, {"language", "timestamps"}),
+}
+
+
+def speech_provider(spec: SpeechSpec, chosen: str | None, given: dict) -> tuple:
+    """The (provider, providerId) to send to: the one chosen, else the model's first; checked before any
+    request, as is what it takes."""
+    providers = dict(spec.providers)
+    names = ", ".join(providers)
+    if chosen is not None and chosen not in providers:
+        raise llm.ModelError(f"{spec.repo_id} is not served by {chosen} for speech; its providers: {names}")
+    provider = chosen or spec.providers[0][0]
+    lacking = sorted(set(given) - SPEECH_ROUTES[provider][1])
+    if lacking:
+        able = [name for name in providers if set(given) <= SPEECH_ROUTES[name][1]]
+        word = "prompt text" if lacking == ["prompt"] else f"-o {lacking[0]}"
+        instead = f"choose -o provider {' or '.join(able)}" if able else "leave it out"
+        raise llm.ModelError(f"{provider} takes no {word} for speech; {instead}")
+    return provider, providers[provider]
+
+
+def speech_request(spec: SpeechSpec, prompt, key: str | None) -> tuple:
+    """The request transcribing the prompt's audio, and the provider it goes to."""
+    options = prompt.options
+    given = {
+        name: getattr(options, name)
+        for name in ("language", "timestamps")
+        if getattr(options, name) is not None
+    }
+    if (prompt.prompt or "").strip():
+        given["prompt"] = prompt.prompt.strip()
+    provider, provider_id = speech_provider(spec, options.provider, given)
+    audio = audio_of(prompt)
+    route, upload = SPEECH_ROUTES[provider][0](provider_id, audio, given)
+    bill_to = bill_to_of(options.bill_to)
+    headers = {
+        "Content-Type": upload.content_type,
+        "Content-Length": str(upload.length),
+        "Accept": "application/json",
+    }
+    if provider == "replicate":
+        headers["Prefer"] = "wait"
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    if bill_to:
+        headers["X-HF-Bill-To"] = bill_to
+    timeout = options.timeout or SPEECH_TIMEOUT
+    retries = RETRIES if options.retries is None else options.retries
+    request = HFRequest(
+        router_root() + route,
+        headers,
+        {},
+        timeout,
+        bill_to,
+        retries,
+        to_router=False,
+        kind="speech",
+        upload=upload,
+    )
+    return request, provider, audio
+
+
+# ------------ speech: the answer, every provider's shape to one transcript
+
+
+class Transcript(NamedTuple):
+    text: str
+    segments: list  # [{"start", "end", "text"}], seconds, when the provider sent them
+    language: str | None = None
+    duration: float | None = None  # seconds of audio, when reported
+
+
+def _segments(data: dict) -> list:
+    """``chunks`` ({"timestamp": [start, end]}: hf-inference, fal) or ``segments`` ({"start", "end"})."""
+    segments = []
+    for item in data.get("chunks") or data.get("segments") or ():
+        if type(item) is not dict or type(item.get("text")) is not str:
+            continue
+        start, end = (
+            item.get("timestamp")
+            if type(item.get("timestamp")) is list and len(item["timestamp"]) == 2
+            else (item.get("start"), item.get("end"))
+        )
+        if _finite(start):
+            segments.append(
+                {"start": start, "end": end if _finite(end) else None, "text": item["text"].strip()}
+            )
+    return segments
+
+
+def transcript_of(data) -> Transcript | None:
+    """A transcript from what a provider answered: {"text"} (or fal's {"output"}), with its timed parts."""
+    if type(data) is not dict:
+        return None
+    text = data.get("text", data.get("output"))
+    if type(text) is not str:
+        return None
+    language = data.get("language")
+    duration = data.get("duration")
+    return Transcript(
+        text.strip(),
+        _segments(data),
+        language if type(language) is str else None,
+        duration if _finite(duration) else None,
+    )
+
+
+def replicate_transcript(output) -> Transcript | None:
+    """A finished prediction's output: a string, a list of them, or openai/whisper's object."""
+    if type(output) is list and output and type(output[0]) is str:
+        output = output[0]
+    if type(output) is str:
+        return Transcript(output.strip(), [])
+    if type(output) is not dict:
+        return None
+    text = output.get("transcription", output.get("translation"))
+    found = transcript_of({"text": text, "segments": output.get("segments")})
+    language = output.get("detected_language")
+    return found._replace(language=language) if found and type(language) is str else found
+
+
+REPLICATE_DONE = ("succeeded", "failed", "canceled")
+
+
+POLL_EVERY = 1.0  # seconds between looks at an unfinished prediction
+
+
+def finished_prediction(prediction: dict, request: HFRequest) -> dict:
+    """A replicate prediction at its end: polled through the router (with the token only there) until it
+    succeeds, fails or the deadline passes; its progress on stderr every so often."""
+    started = time.monotonic()
+    ends = started + 2 * request.timeout
+    said = started
+    while prediction.get("status") not in REPLICATE_DONE:
+        ident = prediction.get("id")
+        if type(ident) is not str or not re.fullmatch(r"[A-Za-z0-9]+", ident):
+            raise llm.ModelError(
+                f"replicate answered with an unfinished prediction without an id: {shown(prediction)}"
+            )
+        now = time.monotonic()
+        if now > ends:
+            raise llm.ModelError(
+                f"replicate's prediction {ident} was not finished after {now - started:.0f} seconds "
+                f"(status {shown(prediction.get('status'))}); wait longer with -o timeout SECONDS"
+            )
+        if now - said >= 10:
+            say(
+                f"llm-hf-inference: replicate is transcribing "
+                f"({shown(prediction.get('status'))}, {now - started:.0f} s)"
+            )
+            said = now
+        sleep(POLL_EVERY)
+        poll = HFRequest(
+            f"{router_root()}/replicate/v1/predictions/{ident}",
+            {k: v for k, v in request.headers.items() if k in ("Authorization", "X-HF-Bill-To")},
+            {},
+            request.timeout,
+            request.bill_to,
+            request.retries,
+            to_router=False,
+            kind="speech",
+        )
+        prediction = answer_json(*post(poll, method="GET"))
+    if prediction["status"] != "succeeded":
+        raise llm.ModelError(
+            f"replicate's prediction {prediction['status']}: "
+            f"{shown(prediction.get('error') or '(no reason given)')}"
+        )
+    return prediction
+
+
+def answer_json(headers, body: bytes):
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def timed(seconds: float) -> str:
+    """0:03.2, or 1:02:03.2 past an hour."""
+    minutes, rest = divmod(seconds, 60)
+    hours, minutes = divmod(int(minutes), 60)
+    return f"{hours}:{minutes:02d}:{rest:04.1f}" if hours else f"{minutes}:{rest:04.1f}"
+
+
+def transcript_text(transcript: Transcript, timestamps: bool) -> str:
+    if not timestamps or not transcript.segments:
+        return transcript.text
+    return "\n".join(
+        f"[{timed(s['start'])} → {timed(s['end']) if s['end'] is not None else '?'}] {s['text']}"
+        for s in transcript.segments
+    )
+
+
+# ------------ speech: sending, and the models
+
+
+def transcribe(spec: SpeechSpec, prompt, response, key: str | None) -> str:
+    """Send the prompt's audio, and the transcript as llm shows and logs it."""
+    request, provider, audio = speech_request(spec, prompt, key)
+    try:
+        headers, body = post(request)
+    except HTTPStatusError as ex:
+        if ex.status != 413:
+            raise
+        others = [name for name, _ in spec.providers if name != provider]
+        where = (
+            f"; other providers of {spec.repo_id}: {', '.join(others)} (-o provider NAME)" if others else ""
+        )
+        raise llm.ModelError(
+            f"{provider} refused {audio.size / 1e6:.1f} MB of audio as too large{where}"
+        ) from None
+    who = headers.get("x-inference-provider") or provider
+    data = answer_json(headers, body)
+    if provider == "replicate" and type(data) is dict:
+        transcript = replicate_transcript(finished_prediction(data, request).get("output"))
+    else:
+        transcript = transcript_of(data)
+    if transcript is None:
+        raise llm.ModelError(
+            f"{who} answered with something that is not a transcript: "
+            f"{shown(redact(body.decode('utf-8', 'replace')))}"
+        )
+    duration = transcript.duration
+    if duration is None:  # hf-inference says it in a header
+        duration = _number_or_none(headers.get("x-compute-audio-length"))
+    record = {
+        "provider": who,
+        "duration": duration,
+        "language": transcript.language,
+        "segments": transcript.segments or None,
+    }
+    response.response_json = {key: value for key, value in record.items() if value is not None}
+    response.set_usage(
+        details={"provider": who, **({"audio_seconds": duration} if duration is not None else {})}
+    )
+    if prompt.options.timestamps and not transcript.segments:
+        say(f"llm-hf-inference: {who} sent no timestamps; the transcript is plain text")
+    return transcript_text(transcript, bool(prompt.options.timestamps))
+
+
+def _number_or_none(text) -> float | None:
+    try:
+        number = float(text)
+    except (TypeError, ValueError):
+        return None
+    return number if _finite(number) else None
+
+
+class _HFSpeechBase(_HFModel):
+    """What sync and async speech models share: all but how they wait."""
+
+    can_stream = False
+    supports_conversation = False  # llm refuses -c and llm chat itself
+    attachment_types = frozenset(AUDIO_TYPES)
+    Options = SpeechOptions
+    spec_from_row = staticmethod(spec_from_speech_row)
+
+
+class HFSpeech(_HFSpeechBase, llm.KeyModel):
+    def execute(self, prompt, stream, response, conversation, key):
+        yield transcribe(self.spec, prompt, response, key)
+
+
+class AsyncHFSpeech(_HFSpeechBase, llm.AsyncKeyModel):
+    async def execute(self, prompt, stream, response, conversation, key):
+        yield await asyncio.to_thread(transcribe, self.spec, prompt, response, key)
 
 
 # ============ the llm hf commands
@@ -3105,7 +3682,8 @@ def resolve_model(name: str) -> str:
     return repo_id_of(model_id)
 
 
-def embeddings_table(found: list, queries=()) -> str:
+def mappings_table(found: list, queries=()) -> str:
+    """Discovered models (embeddings, speech), each with its providers and their status in the Hub's order."""
     rows = [
         [repo_id, ", ".join(row[0] for row in mapping), ", ".join(row[3] for row in mapping)]
         for repo_id, mapping in found
@@ -3320,11 +3898,13 @@ def hf_commands():
 @click.option("--free", is_flag=True, help="Only models some provider serves for free")
 @click.option("json_", "--json", is_flag=True, help="Print the catalog entries as JSON")
 @click.option("--embeddings", is_flag=True, help="The embedding models instead: model, providers, status")
-def models_command(queries, provider, tools, schemas, vision, free, json_, embeddings):
+@click.option("--speech", is_flag=True, help="The speech-to-text models instead: model, providers, status")
+def models_command(queries, provider, tools, schemas, vision, free, json_, embeddings, speech):
     "List the models the Inference Providers router serves"
-    if embeddings:
-        found = cached_else_fetched(read_embeddings, lambda: fetch_discovered(EMBEDDINGS))
-        click.echo(json.dumps(found, indent=2) if json_ else embeddings_table(found, queries))
+    if embeddings or speech:
+        kind = SPEECH if speech else EMBEDDINGS
+        found = cached_else_fetched(lambda: read_discovered(kind), lambda: fetch_discovered(kind))
+        click.echo(json.dumps(found, indent=2) if json_ else mappings_table(found, queries))
         return
     selected = select_models(
         cached_else_fetched(read_catalog, fetch_catalog), queries, provider, tools, schemas, vision, free
@@ -3355,11 +3935,15 @@ def refresh_embeddings() -> str:
     return changes(fetch_discovered(EMBEDDINGS), EMBEDDINGS.name)
 
 
+def refresh_speech() -> str:
+    return changes(fetch_discovered(SPEECH), SPEECH.name)
+
+
 @hf_commands.command(name="refresh")
 def refresh_command():
-    "Fetch the router's model catalog and the Hub's embedding models again"
+    "Fetch the router's model catalog, and the Hub's embedding and speech models, again"
     failed = False
-    for refresh in (refresh_chat, refresh_embeddings):
+    for refresh in (refresh_chat, refresh_embeddings, refresh_speech):
         try:
             click.echo(refresh())
         except click.ClickException as ex:
@@ -3491,6 +4075,10 @@ def register_models(register, model_aliases):
     for repo_id, spec in added.items():
         model_id = model_id_of(repo_id)
         register(HFChat(model_id, spec=spec), AsyncHFChat(model_id, spec=spec), aliases=spec.aliases)
+    for model_id, row in discovered_rows(SPEECH).items():
+        register(
+            HFSpeech(model_id, row), AsyncHFSpeech(model_id, row), aliases=SPEECH_ALIASES.get(model_id, ())
+        )
 
 
 @llm.hookimpl

@@ -344,7 +344,40 @@ def hub_page(items, next_url=None):
     return status, headers + ([("Link", f'<{next_url}>; rel="next"')] if next_url else []), raw
 
 
-def hub_search(feature_pages=HUB_FEATURE_PAGES, similarity=HUB_SIMILARITY):
+# Speech-recognition models: the recorded Hub answer's own item (whisper-large-v3 on fal-ai and hf-inference,
+# its mapping an object keyed by provider), and items around it in the same shape.
+WHISPER_ITEM = json.loads((RECORDINGS / "asr-2025-hub-whisper-mapping.body").read_text())
+
+
+def speech_item(repo_id, **mapping):
+    return {
+        "id": repo_id,
+        "inferenceProviderMapping": {
+            provider: {"status": status, "providerId": provider_id, "task": task}
+            for provider, (provider_id, status, task) in mapping.items()
+        },
+    }
+
+
+ASR = "automatic-speech-recognition"
+HUB_SPEECH = [
+    WHISPER_ITEM,
+    speech_item(
+        "openai/whisper-large-v3-turbo",
+        together=("openai/whisper-large-v3", "live", ASR),
+        deepinfra=("openai/whisper-large-v3-turbo", "live", ASR),
+        replicate=(
+            "openai/whisper:8099696689d249cf8b122d833c36ac3f75505c666a395ca40ef26f68e7d3d16e",
+            "live",
+            ASR,
+        ),
+    ),
+    speech_item("nvidia/parakeet-tdt-0.6b-v2", **{"fal-ai": ("fal-ai/parakeet", "staging", ASR)}),
+    speech_item("someone/asr-elsewhere", groq=("asr-elsewhere", "live", ASR)),  # no known route
+]
+
+
+def hub_search(feature_pages=HUB_FEATURE_PAGES, similarity=HUB_SIMILARITY, speech=HUB_SPEECH):
     """The exchanges of 'llm hf refresh' with the Hub's model search."""
     first, second = (
         HUB_SEARCH.format("feature-extraction"),
@@ -355,7 +388,11 @@ def hub_search(feature_pages=HUB_FEATURE_PAGES, similarity=HUB_SIMILARITY):
         pages.append((get(second), hub_page(feature_pages[1])))
     else:
         pages[0] = (get(first), hub_page(feature_pages[0]))
-    return [*pages, (get(HUB_SEARCH.format("sentence-similarity")), hub_page(similarity))]
+    return [
+        *pages,
+        (get(HUB_SEARCH.format("sentence-similarity")), hub_page(similarity)),
+        (get(HUB_SEARCH.format(ASR)), hub_page(speech)),
+    ]
 
 
 def main():
@@ -1172,6 +1209,87 @@ def embedding_cassettes():
         ({"input": ["a"], "model": "BAAI/bge-m3"}, openai_embeddings(three[:1], "BAAI/bge-m3", [0])),
         url="https://router.huggingface.co/deepinfra/v1/openai/embeddings",
     )
+    speech_cassettes()
+
+
+# Speech to text. The fake server in the tests plays these answers and checks the bytes it was sent, so
+# the request side here only names the route. hf-inference and fal-ai answers are recorded; together's
+# and deepinfra's OpenAI-style transcriptions and replicate's whisper output are in the shapes both
+# Hugging Face clients parse, in the envelopes of those providers' recorded answers.
+TRANSCRIPT = "A man said to the universe, Sir, I exist."
+SEGMENTS = [
+    {"id": 0, "seek": 0, "start": 0.0, "end": 2.1, "text": " A man said to the universe,"},
+    {"id": 1, "seek": 0, "start": 2.1, "end": 4.08, "text": " Sir, I exist."},
+]
+
+
+def transcription(provider, **extra):
+    status, headers, _ = recorded("2025-together-no_stream", provider=False)
+    headers = [(n, v) for n, v in headers if n.lower() not in ("content-type", "content-length")]
+    headers += [("Content-Type", "application/json"), ("x-inference-provider", provider)]
+    return status, headers, json.dumps({"text": TRANSCRIPT, **extra}).encode()
+
+
+def prediction(status, output, code=201, **extra):
+    _, headers, raw = recorded("replicate-2025-prediction-processing")
+    data = json.loads(raw)
+    data.update(
+        id="q0d5j3qv5drma0cmjfcbkd5t3g",
+        model="openai/whisper",
+        version="8099696689d249cf8b122d833c36ac3f75505c666a395ca40ef26f68e7d3d16e",
+        input={"audio": "data:audio/wav;base64,..."},
+        status=status,
+        output=output,
+        **extra,
+    )
+    return code, headers, json.dumps(data).encode()
+
+
+def speech_cassettes():
+    post = ("POST", "https://router.huggingface.co/{}")
+    hf_inference = post[1].format("hf-inference/models/openai/whisper-large-v3")
+    cassette("asr-hf-inference", (("POST", hf_inference), recorded("asr-2025-hf-inference-wav2vec2")))
+    status, headers, _ = recorded("asr-2025-hf-inference-wav2vec2")
+    chunks = {
+        "text": TRANSCRIPT,
+        "chunks": [{"timestamp": [s["start"], s["end"]], "text": s["text"]} for s in SEGMENTS],
+    }
+    cassette(
+        "asr-hf-inference-timestamps",
+        (("POST", hf_inference), (status, headers, json.dumps(chunks).encode())),
+    )
+    fal = post[1].format("fal-ai/fal-ai/whisper")
+    cassette("asr-fal-ai", (("POST", fal), recorded("asr-2025-fal-ai-whisper")))
+    cassette("asr-fal-ai-400", (("POST", fal), error(400, {"detail": "Unsupported data URL"}, "fal-ai")))
+    together = post[1].format("together/v1/audio/transcriptions")
+    verbose = {"task": "transcribe", "language": "english", "duration": 4.08, "segments": SEGMENTS}
+    cassette("asr-together", (("POST", together), transcription("together")))
+    cassette("asr-together-timestamps", (("POST", together), transcription("together", **verbose)))
+    cassette(
+        "asr-together-413",
+        (("POST", together), error(413, {"error": "Request Entity Too Large"}, "together")),
+    )
+    deepinfra = post[1].format("deepinfra/v1/openai/audio/transcriptions")
+    cassette("asr-deepinfra", (("POST", deepinfra), transcription("deepinfra", **verbose)))
+    replicate = post[1].format("replicate/v1/predictions")
+    whisper = {
+        "segments": SEGMENTS,
+        "transcription": TRANSCRIPT,
+        "translation": None,
+        "txt_file": None,
+        "srt_file": None,
+        "detected_language": "english",
+    }
+    poll = ("GET", post[1].format("replicate/v1/predictions/q0d5j3qv5drma0cmjfcbkd5t3g"))
+    cassette(
+        "asr-replicate",
+        (("POST", replicate), prediction("processing", None)),
+        (poll, prediction("processing", None, 200)),
+        (poll, prediction("succeeded", whisper, 200)),
+    )
+    failed = prediction("failed", None, error="CUDA out of memory")
+    cassette("asr-replicate-failed", (("POST", replicate), failed))
+    cassette("asr-replicate-422", (("POST", replicate), recorded("replicate-2025-422")))
 
 
 if __name__ == "__main__":

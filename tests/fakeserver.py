@@ -112,6 +112,6 @@ def catalog_answer(_seen=None) -> Answer:
     return recorded("catalog")
 
 
-def hub_answer(_seen=None) -> Answer:
-    """A page of the Hub's model search (sentence-similarity: the last, no next page)."""
-    return recorded("catalog", 3)
+def hub_answer(seen=None) -> Answer:
+    """A last page of the Hub's model search (no next page): speech models, else sentence-similarity ones."""
+    return recorded("catalog", 4 if seen and "automatic-speech-recognition" in seen.path else 3)

@@ -10,6 +10,8 @@ import sqlite_utils
 from click.testing import CliRunner
 from llm.cli import cli
 
+import llm_hf_inference
+
 QUESTION = "What is deep learning?"
 SYSTEM = "You are a helpful assistant."
 TOGETHER_TEXT = (
@@ -104,4 +106,4 @@ def reader(content_type="text/event-stream", **body):
 
 def hf_models():
     """Our registered chat models, by id."""
-    return {m.model_id: m for m in llm.get_models() if m.model_id.startswith("hf/")}
+    return {m.model_id: m for m in llm.get_models() if isinstance(m, llm_hf_inference.HFChat)}

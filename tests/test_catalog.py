@@ -33,7 +33,7 @@ def test_refresh_from_something_else_keeps_the_models(answer, said, fake, monkey
     server = fake({"GET /v1/models": lambda seen: answer, "GET /api/models": hub_answer})
     monkeypatch.setenv("LLM_HF_BASE_URL", server.url + "/v1")
     monkeypatch.setenv("HF_ENDPOINT", server.url)
-    before = sorted(m.model_id for m in llm.get_models() if m.model_id.startswith("hf/"))
+    before = sorted(hf_models())
     result = invoke("hf", "refresh")
     assert result.stdout.startswith("2 embedding models. Added: ")  # the other half of the refresh ran
     assert (result.exit_code, result.stderr) == (
@@ -42,7 +42,7 @@ def test_refresh_from_something_else_keeps_the_models(answer, said, fake, monkey
         "(LLM_HF_BASE_URL points elsewhere than the router?)\n",
     )
     assert not (llm.user_dir() / "hf-inference-catalog.json").exists()
-    assert sorted(m.model_id for m in llm.get_models() if m.model_id.startswith("hf/")) == before
+    assert sorted(hf_models()) == before
 
 
 @pytest.mark.parametrize(
@@ -243,8 +243,7 @@ def test_a_registry_of_the_wrong_shape_never_breaks_llm(first_line, models, warn
     assert llm.get_model("gpt-4o-mini").model_id == "gpt-4o-mini"
     registered = {
         m.model_id: (m.supports_tools, m.supports_schema, bool(m.attachment_types), m.spec.providers)
-        for m in llm.get_models()
-        if m.model_id.startswith("hf/")
+        for m in hf_models().values()
     }
     if models is None:
         assert sorted(registered) == sorted(f"hf/{spec.repo_id}" for spec in llm_hf_inference.BUILTIN_MODELS)
@@ -261,8 +260,9 @@ def test_registered_models_are_the_catalog_models_they_stand_for():
         if spec
     }
     assert len(expected) == 4
-    assert {m.model_id: m.spec for m in llm.get_models() if m.model_id.startswith("hf/")} == expected
-    assert {m.model_id: m.spec for m in llm.get_async_models() if m.model_id.startswith("hf/")} == expected
+    assert {m.model_id: m.spec for m in hf_models().values()} == expected
+    chat = llm_hf_inference.AsyncHFChat
+    assert {m.model_id: m.spec for m in llm.get_async_models() if isinstance(m, chat)} == expected
 
 
 @pytest.mark.parametrize(
@@ -387,6 +387,7 @@ def test_refresh_caches_the_catalog_and_says_what_changed(sent, catalog):
         "meta-llama/Llama-3.1-8B-Instruct, someone/Minimal-Chat. Removed: none.\n"
         "4 embedding models. Added: BAAI/bge-m3, facebook/bart-base, intfloat/multilingual-e5-large-instruct, "
         "sentence-transformers/all-MiniLM-L6-v2. Removed: none.\n"
+        "2 speech models. Added: openai/whisper-large-v3, openai/whisper-large-v3-turbo. Removed: none.\n"
     )
     assert sent[0].url == "https://router.huggingface.co/v1/models"
     assert "authorization" not in sent[0].headers and "x-hf-bill-to" not in sent[0].headers
@@ -434,6 +435,7 @@ def test_refresh_reports_added_and_removed_models(vcr_cassette_dir):
     assert result.output == (
         "3 models. Added: someone/Newer-Chat. Removed: deepseek-ai/DeepSeek-V4-Pro, someone/Minimal-Chat.\n"
         "3 embedding models. Added: none. Removed: facebook/bart-base.\n"
+        "2 speech models. Added: none. Removed: none.\n"
     )
 
 
@@ -540,7 +542,7 @@ def test_an_unknown_provider_fails_before_any_request(sent, catalog):
         "Error: 'groq' does not serve meta-llama/Llama-3.1-8B-Instruct; its providers are: cerebras, novita, "
         "together (or a policy: fastest, cheapest, preferred)\n"
     )
-    assert [s.body for s in sent] == [None] * 4  # the refresh alone (catalog, Hub search): no prompt
+    assert [s.body for s in sent] == [None] * 5  # the refresh alone (catalog, Hub searches): no prompt
 
 
 @pytest.mark.vcr

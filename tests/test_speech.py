@@ -1,0 +1,325 @@
+"""Speech to text: each provider's request as it leaves (the bytes a stand-in router receives), its recorded
+answer read back, the options each takes, and every error in one line."""
+
+import base64
+import json
+import uuid
+
+import llm
+import pytest
+
+import llm_hf_inference
+from conftest import TEST_TOKEN
+from fakeserver import Answer, hub_answer, recorded
+from helpers import LOCAL, invoke, logged_turns, run
+
+WHISPER = "/hf-inference/models/openai/whisper-large-v3"
+FAL = "/fal-ai/fal-ai/whisper"
+TOGETHER = "/together/v1/audio/transcriptions"
+DEEPINFRA = "/deepinfra/v1/openai/audio/transcriptions"
+REPLICATE = "/replicate/v1/predictions"
+PREDICTION = "/replicate/v1/predictions/q0d5j3qv5drma0cmjfcbkd5t3g"
+TRANSCRIPT = "A man said to the universe, Sir, I exist."
+TIMED = "[0:00.0 → 0:02.1] A man said to the universe,\n[0:02.1 → 0:04.1] Sir, I exist."
+TURBO = "openai/whisper-large-v3-turbo"  # together, deepinfra and replicate serve it (the catalog cassette)
+REPLICATE_WHISPER = "openai/whisper:8099696689d249cf8b122d833c36ac3f75505c666a395ca40ef26f68e7d3d16e"
+
+pytestmark = LOCAL
+
+
+def wav(tmp_path, frames=800):
+    """A real (silent) WAV file: llm types it audio/wav."""
+    import wave
+
+    path = tmp_path / "talk.wav"
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(b"\x01\x00" * frames)
+    return path
+
+
+def flac(tmp_path):
+    path = tmp_path / "talk.flac"
+    path.write_bytes(b"fLaC" + bytes(range(256)) * 4)
+    return path
+
+
+@pytest.fixture
+def turbo():
+    """The Hub's speech models as 'llm hf refresh' stored them: whisper-large-v3-turbo on three providers."""
+    llm_hf_inference.store_discovered(llm_hf_inference.SPEECH, json.loads(hub_answer(FakeSeen).body))
+
+
+class FakeSeen:
+    path = "/api/models?pipeline_tag=automatic-speech-recognition"
+
+
+def transcribe(*args, input=None):
+    return invoke("-m", *args, input=input)
+
+
+# -- each provider's request, and its answer
+
+
+def test_hf_inference_gets_the_file_as_it_is(router, tmp_path):
+    server = router({f"POST {WHISPER}": lambda seen: recorded("asr-hf-inference")})
+    audio = wav(tmp_path)
+    result = transcribe("hf-whisper", "-a", str(audio))
+    assert (result.exit_code, result.output) == (0, "a man said to the universe sir i exist\n")
+    (seen,) = server.seen
+    assert seen.body == audio.read_bytes()
+    assert (seen.headers["Content-Type"], seen.headers["Authorization"]) == (
+        "audio/wav",
+        f"Bearer {TEST_TOKEN}",
+    )
+    assert seen.headers["Content-Length"] == str(audio.stat().st_size)
+    (turn,) = logged_turns()
+    assert json.loads(turn["response_json"]) == {"provider": "hf-inference", "duration": 4.65}
+
+
+def test_hf_inference_with_timestamps_gets_json_with_the_parameter(router, tmp_path):
+    server = router({f"POST {WHISPER}": lambda seen: recorded("asr-hf-inference-timestamps")})
+    audio = wav(tmp_path)
+    result = transcribe("hf-whisper", "-a", str(audio), "-o", "timestamps", "1")
+    assert (result.exit_code, result.output) == (0, TIMED + "\n")
+    encoded = base64.b64encode(audio.read_bytes()).decode()
+    assert (
+        server.seen[0].body
+        == json.dumps({"inputs": encoded, "parameters": {"return_timestamps": True}}).encode()
+    )
+    assert server.seen[0].headers["Content-Type"] == "application/json"
+    segments = json.loads(logged_turns()[0]["response_json"])["segments"]
+    assert segments == [
+        {"start": 0.0, "end": 2.1, "text": "A man said to the universe,"},
+        {"start": 2.1, "end": 4.08, "text": "Sir, I exist."},
+    ]
+
+
+@pytest.mark.parametrize(
+    "make, label", [(wav, "audio/x-wav"), (flac, "audio/mpeg")]
+)  # fal refuses audio/wav, and reads FLAC sent as audio/mpeg
+def test_fal_gets_a_data_url_with_a_label_it_takes(make, label, router, tmp_path):
+    server = router({f"POST {FAL}": lambda seen: recorded("asr-fal-ai")})
+    audio = make(tmp_path)
+    result = transcribe("hf-whisper", "-a", str(audio), "-o", "provider", "fal-ai", "-o", "language", "en")
+    assert (result.exit_code, result.output) == (0, TRANSCRIPT + "\n")
+    url = f"data:{label};base64,{base64.b64encode(audio.read_bytes()).decode()}"
+    assert server.seen[0].body == json.dumps({"audio_url": url, "language": "en"}).encode()
+    assert json.loads(logged_turns()[0]["response_json"])["segments"] == [
+        {"start": 0.0, "end": 4.08, "text": TRANSCRIPT}
+    ]
+
+
+def multipart(audio, fields, boundary):
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="audio.wav"\r\n'
+        "Content-Type: audio/wav\r\n\r\n".encode()
+        + audio
+    ]
+    parts += [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}'.encode() for k, v in fields
+    ]
+    return b"\r\n".join(parts) + f"\r\n--{boundary}--\r\n".encode()
+
+
+@pytest.mark.parametrize(
+    "provider, route, provider_id",
+    [("together", TOGETHER, "openai/whisper-large-v3"), ("deepinfra", DEEPINFRA, TURBO)],
+)
+def test_openai_style_providers_get_a_form_with_the_prompt(
+    provider, route, provider_id, router, turbo, tmp_path, monkeypatch
+):
+    server = router({f"POST {route}": lambda seen: recorded(f"asr-{provider}")})
+    monkeypatch.setattr(uuid, "uuid4", lambda: uuid.UUID(int=7))
+    audio = wav(tmp_path)
+    result = transcribe(
+        f"hf/{TURBO}", "Names: Sir", "-a", str(audio), "-o", "provider", provider, "-o", "language", "en"
+    )
+    assert result.exit_code == 0, result.output
+    fields = [("language", "en"), ("prompt", "Names: Sir"), ("model", provider_id)]
+    assert server.seen[0].body == multipart(audio.read_bytes(), fields, uuid.UUID(int=7).hex)
+    assert server.seen[0].headers["Content-Type"] == f"multipart/form-data; boundary={uuid.UUID(int=7).hex}"
+
+
+def test_timestamps_from_together_ask_for_segments(router, turbo, tmp_path, monkeypatch):
+    server = router({f"POST {TOGETHER}": lambda seen: recorded("asr-together-timestamps")})
+    monkeypatch.setattr(uuid, "uuid4", lambda: uuid.UUID(int=7))
+    audio = wav(tmp_path)
+    result = transcribe(f"hf/{TURBO}", "-a", str(audio), "-o", "timestamps", "1")
+    assert (result.exit_code, result.output) == (0, TIMED + "\n")
+    fields = [("response_format", "verbose_json"), ("model", "openai/whisper-large-v3")]
+    assert server.seen[0].body == multipart(audio.read_bytes(), fields, uuid.UUID(int=7).hex)
+    assert json.loads(logged_turns()[0]["response_json"])["language"] == "english"
+
+
+def test_replicate_waits_then_polls_the_prediction_to_its_end(router, turbo, tmp_path, monkeypatch):
+    answers = iter([recorded("asr-replicate", 1), recorded("asr-replicate", 2)])
+    server = router(
+        {
+            f"POST {REPLICATE}": lambda seen: recorded("asr-replicate"),
+            f"GET {PREDICTION}": lambda seen: next(answers),
+        }
+    )
+    monkeypatch.setattr(llm_hf_inference, "sleep", lambda seconds: None)
+    audio = wav(tmp_path)
+    result = transcribe(
+        f"hf/{TURBO}", "-a", str(audio), "-o", "provider", "replicate", "-o", "timestamps", "1"
+    )
+    assert (result.exit_code, result.output) == (0, TIMED + "\n")
+    assert server.paths() == [REPLICATE, PREDICTION, PREDICTION]
+    url = f"data:audio/wav;base64,{base64.b64encode(audio.read_bytes()).decode()}"
+    version = REPLICATE_WHISPER.split(":")[1]
+    assert server.seen[0].body == json.dumps({"input": {"audio": url}, "version": version}).encode()
+    assert server.seen[0].headers["Prefer"] == "wait"
+    assert server.seen[1].headers["Authorization"] == f"Bearer {TEST_TOKEN}"  # the router's own host
+    assert "Content-Type" not in server.seen[1].headers and server.seen[1].body == b""
+
+
+def test_a_prediction_past_its_timeout_says_so_with_progress_on_the_way(router, turbo, tmp_path, monkeypatch):
+    router(
+        {
+            f"POST {REPLICATE}": lambda seen: recorded("asr-replicate"),
+            f"GET {PREDICTION}": lambda seen: recorded("asr-replicate", 1),
+        }
+    )
+    clock = [0.0]
+    monkeypatch.setattr(llm_hf_inference.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(llm_hf_inference, "sleep", lambda seconds: clock.__setitem__(0, clock[0] + 6))
+    result = transcribe(
+        f"hf/{TURBO}", "-a", str(wav(tmp_path)), "-o", "provider", "replicate", "-o", "timeout", "15"
+    )
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "llm-hf-inference: replicate is transcribing (processing, 12 s)",
+        "llm-hf-inference: replicate is transcribing (processing, 24 s)",
+        "Error: replicate's prediction q0d5j3qv5drma0cmjfcbkd5t3g was not finished after 36 seconds "
+        "(status processing); wait longer with -o timeout SECONDS",
+    ]
+
+
+def test_a_failed_prediction_is_one_line(router, turbo, tmp_path):
+    router({f"POST {REPLICATE}": lambda seen: recorded("asr-replicate-failed")})
+    result = transcribe(f"hf/{TURBO}", "-a", str(wav(tmp_path)), "-o", "provider", "replicate")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        "Error: replicate's prediction failed: CUDA out of memory\n",
+    )
+
+
+def test_the_async_model_transcribes_too(router, tmp_path):
+    router({f"POST {WHISPER}": lambda seen: recorded("asr-hf-inference")})
+    out = run("hf-whisper", None, use_async=True, attachments=[llm.Attachment(path=str(wav(tmp_path)))])
+    assert (out.text, out.usage.details) == (
+        "a man said to the universe sir i exist",
+        {"provider": "hf-inference", "audio_seconds": 4.65},
+    )
+
+
+def test_audio_from_standard_input(router, tmp_path):
+    server = router({f"POST {WHISPER}": lambda seen: recorded("asr-hf-inference")})
+    audio = wav(tmp_path).read_bytes()
+    result = transcribe("hf-whisper", "-a", "-", input=audio)
+    assert (result.exit_code, server.seen[0].body) == (0, audio)
+
+
+def test_usage_shows_who_transcribed(router, tmp_path):
+    router({f"POST {WHISPER}": lambda seen: recorded("asr-hf-inference")})
+    result = transcribe("hf-whisper", "-a", str(wav(tmp_path)), "-u")
+    assert result.stderr == 'Token usage: {"provider": "hf-inference", "audio_seconds": 4.65}\n'
+
+
+# -- refused before any request
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ([], "Error: Attach one audio file: -a talk.mp3 (or -a - to read it from standard input)\n"),
+        (
+            ["-o", "provider", "groq"],
+            "Error: openai/whisper-large-v3 is not served by groq for speech; its providers: hf-inference, fal-ai\n",
+        ),
+        (
+            ["-o", "language", "fr"],
+            "Error: hf-inference takes no -o language for speech; choose -o provider fal-ai\n",
+        ),
+        (
+            ["Names: Sir", "-o", "provider", "fal-ai"],
+            "Error: fal-ai takes no prompt text for speech; leave it out\n",
+        ),
+        (["-o", "language", "français"], None),
+    ],
+)
+def test_what_a_provider_cannot_take_is_refused_before_any_request(args, message, router, tmp_path):
+    server = router({})
+    audio = [] if not args else ["-a", str(wav(tmp_path))]
+    result = transcribe("hf-whisper", *args, *audio)
+    assert (result.exit_code, server.seen) == (1, [])
+    if message:
+        assert result.stderr == message
+    else:
+        assert "a language code such as en, fr or pt-BR" in result.output
+
+
+def test_a_wrong_attachment_type_and_a_conversation_are_refused_by_llm(router, tmp_path):
+    server = router({f"POST {WHISPER}": lambda seen: recorded("asr-hf-inference")})
+    assert transcribe("hf-whisper", "-a", str(wav(tmp_path))).exit_code == 0
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    result = transcribe("hf-whisper", "-a", str(text))
+    assert result.stderr.startswith(
+        "Error: This model does not support attachments of type 'text/plain', only "
+    )
+    for args in (["-m", "hf-whisper", "-c", "more"], ["chat", "-m", "hf-whisper"]):
+        result = invoke(*args)
+        assert (result.exit_code, result.stderr) == (
+            1,
+            "Error: Hugging Face: hf/openai/whisper-large-v3 does not support conversations\n",
+        )
+    assert len(server.seen) == 1  # the first transcription alone
+
+
+# -- errors, in one line
+
+
+def test_too_large_for_one_provider_names_the_others(router, turbo, tmp_path):
+    router({f"POST {TOGETHER}": lambda seen: recorded("asr-together-413")})
+    audio = wav(tmp_path, 100_000)
+    result = transcribe(f"hf/{TURBO}", "-a", str(audio))
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: together refused 0.2 MB of audio as too large; other providers of "
+        f"{TURBO}: deepinfra, replicate (-o provider NAME)\n"
+    )
+
+
+def test_a_providers_refusal_shows_its_words(router, tmp_path):
+    router({f"POST {FAL}": lambda seen: recorded("asr-fal-ai-400")})
+    result = transcribe("hf-whisper", "-a", str(wav(tmp_path)), "-o", "provider", "fal-ai")
+    assert (result.exit_code, result.stderr) == (1, "Error: fal-ai answered 400: Unsupported data URL\n")
+
+
+def test_an_answer_that_is_no_transcript_is_one_line(router, tmp_path):
+    router({f"POST {WHISPER}": lambda seen: Answer.json([{"label": "speech", "score": 0.9}])})
+    result = transcribe("hf-whisper", "-a", str(wav(tmp_path)))
+    assert result.stderr == (
+        'Error: hf-inference answered with something that is not a transcript: [{"label": "speech", "score": 0.9}]\n'
+    )
+
+
+# -- discovery
+
+
+def test_refresh_finds_the_speech_models_providers_serve(turbo):
+    rows = llm_hf_inference.discovered_rows(llm_hf_inference.SPEECH)
+    assert rows == {
+        "hf/openai/whisper-large-v3": "fal-ai=fal-ai/whisper,hf-inference=openai/whisper-large-v3",
+        f"hf/{TURBO}": f"together=openai/whisper-large-v3,deepinfra={TURBO},replicate={REPLICATE_WHISPER}",
+    }
+    assert invoke("hf", "models", "--speech").output == (
+        "model                          providers                       status\n"
+        "openai/whisper-large-v3        fal-ai, hf-inference            live, live\n"
+        f"{TURBO}  together, deepinfra, replicate  live, live, live\n"
+    )
