@@ -881,7 +881,7 @@ def http_error(
 ) -> HTTPStatusError:
     """An HTTP error answer as a ModelError: who answered, the status, the server's message, a hint."""
     message, data = _server_message(body)
-    message = redact(message)
+    message = redact(message).strip()
     who = who_answered(headers, url)
     text = f"{who} answered {status}: {message or '(no message)'}"
     hint = _hint(status, data, bill_to, kind)
@@ -3137,6 +3137,24 @@ def multipart_upload(audio: Audio, fields: dict) -> Upload:
     )
 
 
+PROGRESS_EVERY = 5.0  # seconds between lines saying how much of a slow upload is sent
+
+
+def with_progress(upload: Upload, where: str) -> Upload:
+    """The same upload, saying on stderr how far it has got every few seconds, when it takes that long."""
+
+    def pieces():
+        sent, said = 0, time.monotonic()
+        for piece in upload.pieces():
+            yield piece
+            sent += len(piece)
+            if time.monotonic() - said >= PROGRESS_EVERY:
+                say(f"llm-hf-inference: sent {sent / 1e6:.1f} of {upload.length / 1e6:.1f} MB to {where}")
+                said = time.monotonic()
+
+    return upload._replace(pieces=pieces)
+
+
 # fal judges a data URL by its label, not its bytes: it refuses audio/wav and takes audio/x-wav; FLAC, Ogg
 # and M4A go as audio/mpeg, as huggingface_hub sends every file, and fal reads what the bytes are.
 FAL_LABELS = {
@@ -3232,6 +3250,7 @@ def speech_request(spec: SpeechSpec, prompt, key: str | None) -> tuple:
     provider, provider_id = speech_provider(spec, options.provider, given)
     audio = audio_of(prompt)
     route, upload = SPEECH_ROUTES[provider][0](provider_id, audio, given)
+    upload = with_progress(upload, provider)
     bill_to = bill_to_of(options.bill_to)
     headers = {
         "Content-Type": upload.content_type,

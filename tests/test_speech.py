@@ -230,6 +230,41 @@ def test_usage_shows_who_transcribed(router, tmp_path):
     assert result.stderr == 'Token usage: {"provider": "hf-inference", "audio_seconds": 4.65}\n'
 
 
+def test_a_slow_upload_says_how_far_it_has_got(router, tmp_path, monkeypatch):
+    server = router({f"POST {WHISPER}": lambda seen: recorded("asr-hf-inference")})
+    monkeypatch.setattr(llm_hf_inference, "AUDIO_PIECE", 100_002)
+    monkeypatch.setattr(llm_hf_inference, "PROGRESS_EVERY", 0.0)
+    audio = wav(tmp_path, 120_000)  # 240,044 bytes
+    result = transcribe("hf-whisper", "-a", str(audio))
+    assert result.stderr.splitlines() == [
+        "llm-hf-inference: sent 0.1 of 0.2 MB to hf-inference",
+        "llm-hf-inference: sent 0.2 of 0.2 MB to hf-inference",
+        "llm-hf-inference: sent 0.2 of 0.2 MB to hf-inference",
+    ]
+    assert server.seen[0].body == audio.read_bytes()
+
+
+def test_timestamps_a_provider_did_not_send_are_said_once(router, tmp_path):
+    router({f"POST {WHISPER}": lambda seen: recorded("asr-hf-inference")})
+    result = transcribe("hf-whisper", "-a", str(wav(tmp_path)), "-o", "timestamps", "1")
+    assert (result.stdout, result.stderr) == (
+        "a man said to the universe sir i exist\n",
+        "llm-hf-inference: hf-inference sent no timestamps; the transcript is plain text\n",
+    )
+
+
+@pytest.mark.parametrize(
+    "output, text",
+    [
+        ("plain text", "plain text"),
+        (["first", "second"], "first"),
+        ({"translation": " in English "}, "in English"),
+    ],
+)
+def test_every_output_shape_of_a_replicate_model(output, text):
+    assert llm_hf_inference.replicate_transcript(output).text == text
+
+
 # -- refused before any request
 
 
@@ -307,6 +342,26 @@ def test_an_answer_that_is_no_transcript_is_one_line(router, tmp_path):
     assert result.stderr == (
         'Error: hf-inference answered with something that is not a transcript: [{"label": "speech", "score": 0.9}]\n'
     )
+
+
+def test_a_rejected_token_gets_the_hint_chat_gives(router, tmp_path):
+    answer = Answer.json({"error": "Invalid credentials in Authorization header"}, 401)
+    answer.headers["x-inference-provider"] = "hf-inference"  # the router names who answered, errors too
+    router({f"POST {WHISPER}": lambda seen: answer})
+    result = transcribe("hf-whisper", "-a", str(wav(tmp_path)))
+    assert result.stderr == (
+        "Error: hf-inference answered 401: Invalid credentials in Authorization header — Check your Hugging Face "
+        "token (it needs the 'Make calls to Inference Providers' permission): 'llm keys set huggingface', "
+        "HF_TOKEN, or 'hf auth login'.\n"
+    )
+
+
+def test_replicate_refusing_its_input_shows_its_words(router, turbo, tmp_path):
+    answer = recorded("asr-replicate-422")
+    answer.headers["x-inference-provider"] = "replicate"  # recorded from replicate itself; the router adds it
+    router({f"POST {REPLICATE}": lambda seen: answer})
+    result = transcribe(f"hf/{TURBO}", "-a", str(wav(tmp_path)), "-o", "provider", "replicate")
+    assert result.stderr == "Error: replicate answered 422: - Additional property provider is not allowed\n"
 
 
 # -- discovery
