@@ -46,6 +46,14 @@ def flac(tmp_path):
     return path
 
 
+def webm(tmp_path):
+    path = tmp_path / "talk.webm"
+    path.write_bytes(
+        bytes.fromhex("1a45dfa39f4286810142f7810142f2810442f381084282") + b"\x84webm" + bytes(200)
+    )
+    return path
+
+
 @pytest.fixture
 def turbo():
     """The Hub's speech models as 'llm hf refresh' stored them: whisper-large-v3-turbo on three providers."""
@@ -98,7 +106,7 @@ def test_hf_inference_with_timestamps_gets_json_with_the_parameter(router, tmp_p
 
 
 @pytest.mark.parametrize(
-    "make, label", [(wav, "audio/x-wav"), (flac, "audio/mpeg")]
+    "make, label", [(wav, "audio/x-wav"), (flac, "audio/mpeg"), (webm, "video/webm")]
 )  # fal refuses audio/wav, and reads FLAC sent as audio/mpeg
 def test_fal_gets_a_data_url_with_a_label_it_takes(make, label, router, tmp_path):
     server = router({f"POST {FAL}": lambda seen: recorded("asr-fal-ai")})
@@ -217,6 +225,26 @@ def test_the_async_model_transcribes_too(router, tmp_path):
     )
 
 
+def test_a_retry_sends_the_whole_file_again(router, tmp_path, monkeypatch):
+    answers = iter(
+        [Answer.json({"error": "Model is loading", "estimated_time": 1.0}, 503), recorded("asr-hf-inference")]
+    )
+    server = router({f"POST {WHISPER}": lambda seen: next(answers)})
+    monkeypatch.setattr(llm_hf_inference, "sleep", lambda seconds: None)
+    monkeypatch.setattr(llm_hf_inference, "AUDIO_PIECE", 300)
+    audio = wav(tmp_path)
+    result = transcribe("hf-whisper", "-a", str(audio))
+    assert result.exit_code == 0, result.output
+    assert [seen.body for seen in server.seen] == [audio.read_bytes()] * 2
+
+
+def test_no_token_goes_with_the_audio_to_a_server_that_is_not_hugging_face(fake, tmp_path, monkeypatch):
+    server = fake({f"POST {WHISPER}": lambda seen: recorded("asr-hf-inference")})
+    monkeypatch.setenv("LLM_HF_BASE_URL", server.url + "/v1")
+    assert transcribe("hf-whisper", "-a", str(wav(tmp_path))).exit_code == 0
+    assert "Authorization" not in server.seen[0].headers
+
+
 def test_audio_from_standard_input(router, tmp_path):
     server = router({f"POST {WHISPER}": lambda seen: recorded("asr-hf-inference")})
     audio = wav(tmp_path).read_bytes()
@@ -272,6 +300,7 @@ def test_every_output_shape_of_a_replicate_model(output, text):
     "args, message",
     [
         ([], "Error: Attach one audio file: -a talk.mp3 (or -a - to read it from standard input)\n"),
+        (["-a", "{second}"], "Error: Attach one audio file at a time, not 2\n"),
         (
             ["-o", "provider", "groq"],
             "Error: openai/whisper-large-v3 is not served by groq for speech; its providers: hf-inference, fal-ai\n",
@@ -290,6 +319,7 @@ def test_every_output_shape_of_a_replicate_model(output, text):
 def test_what_a_provider_cannot_take_is_refused_before_any_request(args, message, router, tmp_path):
     server = router({})
     audio = [] if not args else ["-a", str(wav(tmp_path))]
+    args = [arg.format(second=flac(tmp_path)) for arg in args]
     result = transcribe("hf-whisper", *args, *audio)
     assert (result.exit_code, server.seen) == (1, [])
     if message:
