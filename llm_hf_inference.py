@@ -3238,7 +3238,7 @@ def speech_provider(spec: SpeechSpec, chosen: str | None, given: dict) -> tuple:
 
 
 def speech_request(spec: SpeechSpec, prompt, key: str | None) -> tuple:
-    """The request transcribing the prompt's audio, and the provider it goes to."""
+    """The request transcribing the prompt's audio, the provider it goes to, and the audio."""
     options = prompt.options
     given = {
         name: getattr(options, name)
@@ -4095,6 +4095,8 @@ def register_models(register, model_aliases):
         model_id = model_id_of(repo_id)
         register(HFChat(model_id, spec=spec), AsyncHFChat(model_id, spec=spec), aliases=spec.aliases)
     for model_id, row in discovered_rows(SPEECH).items():
+        if model_id in rows or repo_id_of(model_id) in added:
+            continue  # a chat model too (audio in, text out): its id stays the chat model's
         register(
             HFSpeech(model_id, row), AsyncHFSpeech(model_id, row), aliases=SPEECH_ALIASES.get(model_id, ())
         )

@@ -408,3 +408,56 @@ def test_refresh_finds_the_speech_models_providers_serve(turbo):
         "openai/whisper-large-v3        fal-ai, hf-inference            live, live\n"
         f"{TURBO}  together, deepinfra, replicate  live, live, live\n"
     )
+
+
+def test_a_model_that_is_a_chat_model_too_stays_the_chat_model(turbo):
+    chat = {"id": TURBO, "providers": [{"provider": "together", "status": "live"}]}
+    llm_hf_inference.store_catalog(json.dumps({"data": [chat]}).encode())
+    assert type(llm.get_model(f"hf/{TURBO}")) is llm_hf_inference.HFChat
+    assert type(llm.get_model("hf/openai/whisper-large-v3")) is llm_hf_inference.HFSpeech
+
+
+@pytest.mark.parametrize("row", ["nowhere=x", "fal-ai=../x", ""])
+def test_a_broken_row_is_refused_in_one_line_when_used(row, router, tmp_path):
+    server = router({})
+    path = llm.user_dir() / "hf-inference-speech.jsonl"
+    path.write_text(json.dumps({"version": 2, "models": {"hf/a/b": row}}) + "\n[]\n")
+    result = transcribe("hf/a/b", "-a", str(wav(tmp_path)))
+    assert (result.exit_code, result.stderr, server.seen) == (
+        1,
+        f"Error: hf/a/b is not a model in {path}; run 'llm hf refresh'\n",
+        [],
+    )
+
+
+def test_bill_to_retries_and_timeout_go_with_the_request(router, tmp_path, monkeypatch):
+    server = router({f"POST {WHISPER}": lambda seen: Answer.json({"error": "busy"}, 503)})
+    monkeypatch.setattr(llm_hf_inference, "sleep", lambda seconds: None)
+    timeouts = []
+    exchange = llm_hf_inference.exchange
+
+    def spy(request, method="POST"):
+        timeouts.append(request.timeout)
+        return exchange(request, method)
+
+    monkeypatch.setattr(llm_hf_inference, "exchange", spy)
+    args = ["-o", "bill_to", "acme", "-o", "retries", "1", "-o", "timeout", "7"]
+    result = transcribe("hf-whisper", "-a", str(wav(tmp_path)), *args)
+    assert result.exit_code == 1
+    assert [seen.headers.get("X-HF-Bill-To") for seen in server.seen] == ["acme", "acme"]
+    assert timeouts == [7.0, 7.0]
+
+
+def test_by_default_three_attempts_each_given_five_minutes(router, tmp_path, monkeypatch):
+    server = router({f"POST {WHISPER}": lambda seen: Answer.json({"error": "busy"}, 503)})
+    monkeypatch.setattr(llm_hf_inference, "sleep", lambda seconds: None)
+    timeouts = []
+    exchange = llm_hf_inference.exchange
+    monkeypatch.setattr(
+        llm_hf_inference,
+        "exchange",
+        lambda request, method="POST": timeouts.append(request.timeout) or exchange(request, method),
+    )
+    assert transcribe("hf-whisper", "-a", str(wav(tmp_path))).exit_code == 1
+    assert (len(server.seen), timeouts) == (3, [300.0] * 3)
+    assert "X-HF-Bill-To" not in server.seen[0].headers
