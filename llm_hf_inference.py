@@ -3081,7 +3081,7 @@ def audio_of(prompt) -> Audio:
         data = attachment.content_bytes()  # read from standard input, or fetched by llm (no token of ours)
         audio = Audio(mime, len(data), data=data)
     if not audio.size:
-        raise llm.ModelError(f"The audio {attachment.path or ''} is empty".replace("  ", " "))
+        raise llm.ModelError(f"{attachment.path or 'The audio'} is empty: there is nothing to transcribe")
     return audio
 
 
@@ -3116,7 +3116,7 @@ def json_upload(document: dict, audio: Audio, prefix: str = "") -> Upload:
 def multipart_upload(audio: Audio, fields: dict) -> Upload:
     """A multipart form: the audio as ``file`` (named for its type: servers go by it), then ``fields``."""
     boundary = uuid.uuid4().hex
-    name = "audio" + AUDIO_TYPES.get(audio.mime, ".wav")
+    name = "audio" + AUDIO_TYPES[audio.mime]  # llm let through only these types
     head = (
         f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
         f"Content-Type: {audio.mime}\r\n\r\n"

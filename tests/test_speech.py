@@ -194,15 +194,14 @@ def test_a_prediction_past_its_timeout_says_so_with_progress_on_the_way(router, 
     )
     clock = [0.0]
     monkeypatch.setattr(llm_hf_inference.time, "monotonic", lambda: clock[0])
-    monkeypatch.setattr(llm_hf_inference, "sleep", lambda seconds: clock.__setitem__(0, clock[0] + 6))
-    result = transcribe(
-        f"hf/{TURBO}", "-a", str(wav(tmp_path)), "-o", "provider", "replicate", "-o", "timeout", "15"
-    )
+    monkeypatch.setattr(llm_hf_inference, "sleep", lambda seconds: clock.__setitem__(0, clock[0] + 5))
+    args = ["-o", "provider", "replicate", "-o", "timeout", "12"]
+    result = transcribe(f"hf/{TURBO}", "-a", str(wav(tmp_path)), *args)
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
-        "llm-hf-inference: replicate is transcribing (processing, 12 s)",
-        "llm-hf-inference: replicate is transcribing (processing, 24 s)",
-        "Error: replicate's prediction q0d5j3qv5drma0cmjfcbkd5t3g was not finished after 36 seconds "
+        "llm-hf-inference: replicate is transcribing (processing, 10 s)",
+        "llm-hf-inference: replicate is transcribing (processing, 20 s)",
+        "Error: replicate's prediction q0d5j3qv5drma0cmjfcbkd5t3g was not finished after 25 seconds "
         "(status processing); wait longer with -o timeout SECONDS",
     ]
 
@@ -461,3 +460,47 @@ def test_by_default_three_attempts_each_given_five_minutes(router, tmp_path, mon
     assert transcribe("hf-whisper", "-a", str(wav(tmp_path))).exit_code == 1
     assert (len(server.seen), timeouts) == (3, [300.0] * 3)
     assert "X-HF-Bill-To" not in server.seen[0].headers
+
+
+@pytest.mark.parametrize("stdin", [False, True])
+def test_empty_audio_is_refused_before_any_request(stdin, router, tmp_path):
+    server = router({})
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    args = ["--at", "-" if stdin else str(empty), "audio/wav"]  # an empty file has no type llm can tell
+    result = transcribe("hf-whisper", *args, input=b"" if stdin else None)
+    said = "The audio" if stdin else str(empty)
+    assert (result.exit_code, result.stderr, server.seen) == (
+        1,
+        f"Error: {said} is empty: there is nothing to transcribe\n",
+        [],
+    )
+
+
+def test_a_segment_without_an_end_shows_a_question_mark():
+    transcript = llm_hf_inference.transcript_of(
+        {"text": "x", "chunks": [{"timestamp": [3725.25, None], "text": " x "}]}
+    )
+    assert llm_hf_inference.transcript_text(transcript, True) == "[1:02:05.2 → ?] x"
+
+
+def test_the_options_as_llm_lists_them():
+    result = invoke("models", "--options", "-q", "openai/whisper-large-v3")
+    options = result.output.split("  Options:\n", 1)[1].split("  Attachment types:", 1)[0]
+    assert options == (
+        "    provider: str\n"
+        "      The provider to transcribe with ('llm hf models --speech'); default:\n"
+        "      the model's first\n"
+        "    language: str\n"
+        "      The language spoken, as a code: en, fr, ...\n"
+        "    timestamps: boolean\n"
+        "      Print timed segments: [0:00.0 → 0:03.2] text\n"
+        "    bill_to: str\n"
+        "      Bill this organisation instead of your account (X-HF-Bill-To; default\n"
+        "      $HF_BILL_TO)\n"
+        "    timeout: float\n"
+        "      Seconds to wait for the next bytes (default 300); twice that for it\n"
+        "      all\n"
+        "    retries: int\n"
+        "      Retries after 429, 502, 503, 504 or a failed connection (default 2)\n"
+    )
