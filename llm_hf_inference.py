@@ -48,6 +48,7 @@ __all__ = [
     "register_models",
     "register_embedding_models",
     "register_commands",
+    "register_fragment_loaders",
     "HFChat",
     "AsyncHFChat",
     "HFEmbedding",
@@ -596,6 +597,7 @@ MAX_ANSWER = {
     "embeddings": 768 * 2**20,
     "hub": 64 * 2**20,  # the router's catalog is ~2 MB at 3,000 models; a Hub search page less
     "speech": 64 * 2**20,  # a transcript with timed segments: ~1 MB an hour of speech
+    "fragment": 20 * 2**20,  # a Hub file for a prompt (see FRAGMENT_CAP)
 }
 
 
@@ -1069,6 +1071,7 @@ TIMEOUT_HINTS = {
     "embeddings": "try again, or another provider ('llm hf models --embeddings')",
     "hub": "try again later",
     "speech": "wait longer with -o timeout SECONDS",
+    "fragment": "try again later",
 }
 
 
@@ -3486,6 +3489,156 @@ class AsyncHFSpeech(_HFSpeechBase, llm.AsyncKeyModel):
         yield await asyncio.to_thread(transcribe, self.spec, prompt, response, key)
 
 
+# ============ the Hub in prompts: -f hf: fragments
+
+
+FRAGMENT_TEXT_CAP = 2**20  # a text file in a prompt: ~250,000 tokens, past nearly every model's context
+
+
+FRAGMENT_CAP = 20 * 2**20  # what is read at most: an image (an attachment) up to the usual 20 MB limit
+
+
+class HubFile(NamedTuple):
+    """A file of a repository on the Hub, as ``-f hf:`` names it."""
+
+    kind: str  # "model", "dataset" or "space"
+    repo_id: str
+    revision: str
+    path: str  # "" when only the repository is named: its README.md
+
+    @property
+    def page(self) -> str:
+        return f"{hub_url()}/{'' if self.kind == 'model' else self.kind + 's/'}{self.repo_id}"
+
+    @property
+    def url(self) -> str:
+        path = urllib.parse.quote(self.path or "README.md")
+        return f"{self.page}/resolve/{urllib.parse.quote(self.revision, safe='')}/{path}"
+
+
+_REVISION = r"(?!.*\.\.)[A-Za-z0-9._-]+|refs/pr/\d+"  # a branch, a tag, a commit, or a pull request's ref
+
+
+def hub_file(argument: str) -> HubFile:
+    """``[datasets/|spaces/|models/]owner/name[@revision][/path]``, or a bare legacy ``name``."""
+    kind, rest = "model", argument
+    for prefix in ("datasets/", "spaces/", "models/"):
+        if rest.startswith(prefix):
+            kind, rest = prefix[:-2], rest[len(prefix) :]
+    parts = rest.split("/")
+    names, path_parts = (parts, []) if len(parts) == 1 else (parts[:2], parts[2:])
+    name, _, revision = names[-1].partition("@")
+    if revision == "refs" and path_parts[:1] == ["pr"] and len(path_parts) > 1:  # owner/name@refs/pr/3/file
+        revision, path_parts = "refs/pr/" + path_parts[1], path_parts[2:]
+    repo_id, path = "/".join([*names[:-1], name]), "/".join(path_parts)
+    if (
+        not re.fullmatch(_REPO_ID, repo_id)
+        or not re.fullmatch(_REVISION, revision or "main")
+        or any(part in ("", ".", "..") for part in path_parts)
+    ):
+        raise ValueError(
+            f"'{shown(argument)}' is not a Hub file: hf:owner/name, hf:datasets/owner/name, "
+            "hf:owner/name@v1.0/path/to/file, hf:papers/2401.12345"
+        )
+    return HubFile(kind, repo_id, revision or "main", path)
+
+
+def fetched(url: str, what: str) -> tuple:
+    """GET a Hub file (the token only to Hugging Face hosts; redirects to a CDN without it): its status,
+    headers and body, read to FRAGMENT_CAP. A size over the cap is refused before it is read."""
+    try:
+        key = key_for(url, None, None, override=True)  # HF_ENDPOINT elsewhere: LLM_HF_KEY, else nothing
+    except llm.NeedsKeyException:
+        key = None  # public files need none
+    request = HFRequest(
+        url,
+        {"Authorization": f"Bearer {key}"} if key else {},
+        {},
+        HUB_TIMEOUT,
+        None,
+        0,
+        False,
+        kind="fragment",
+    )
+    try:
+        with sync_client().stream("GET", url, headers=request.headers, timeout=_timeout(request)) as http:
+            size = _number_or_none(http.headers.get("x-linked-size") or http.headers.get("content-length"))
+            if http.status_code < 400 and size is not None and size > FRAGMENT_CAP:
+                raise ValueError(
+                    f"{what} is {size / 1e6:.1f} MB, over the {FRAGMENT_CAP // 2**20} MiB a fragment may be"
+                )
+            return http.status_code, http.headers, read_body(http, request, _ends(request)), key is not None
+    except httpx2.HTTPError as ex:
+        raise transport_error(request, ex) from None
+
+
+def hub_refusal(file: HubFile, status: int, headers, body: bytes, token_sent: bool) -> Exception:
+    """A Hub error for a file, in words: gated, no such repository, revision or file, else the server's."""
+    code = headers.get("x-error-code")
+    where = f"{file.kind} {file.repo_id}"
+    if code == "GatedRepo":
+        give = "" if token_sent else " and give a token (HF_TOKEN, or 'llm keys set huggingface')"
+        return ValueError(f"{where} is gated: accept its terms at {file.page}{give}")
+    if code == "RepoNotFound" or (status == 401 and not code):
+        private = "the token sent cannot see it" if token_sent else "give a token that can see it"
+        return ValueError(f"No {where} on the Hub (if it is private, {private})")
+    if code == "RevisionNotFound":
+        return ValueError(f"{where} has no revision '{file.revision}'")
+    if code == "EntryNotFound" or status == 404:
+        if not file.path:
+            example = f"hf:{file.page.removeprefix(hub_url() + '/')}/config.json"
+            return ValueError(
+                f"{where} has no README.md at {file.revision}: name one of its files, as {example}"
+            )
+        return ValueError(f"{where} has no file '{file.path}' at {file.revision}")
+    return ValueError(str(http_error(file.url, status, headers, body, kind="hub")))
+
+
+def fragment_of(body: bytes, source: str):
+    """Text as a Fragment; an image as an Attachment; other bytes refused, never passed off as text."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and "\x00" not in text:
+        if len(body) > FRAGMENT_TEXT_CAP:
+            raise ValueError(
+                f"{source} is {len(body) / 1e6:.1f} MB of text, "
+                f"over the {FRAGMENT_TEXT_CAP // 2**20} MiB a fragment may be"
+            )
+        return llm.Fragment(text, source)
+    from llm.utils import mimetype_from_string
+
+    mime = mimetype_from_string(body) or "of no type llm knows"
+    if mime.startswith("image/"):
+        return llm.Attachment(type=mime, content=body)
+    raise ValueError(f"{source} is a binary file ({mime}), not text to put in a prompt")
+
+
+def hf_fragment(argument: str):
+    """Files from the Hugging Face Hub, with the Hub's token where needed:
+
+    hf:owner/model               its model card (README.md)
+    hf:datasets/owner/name       a dataset card; hf:spaces/owner/name a Space's README
+    hf:owner/model/src/train.py  one file; hf:owner/model@v1.0/config.json at a branch, tag or commit
+    hf:papers/2401.12345         a paper page, as markdown
+    """
+    paper = re.fullmatch(r"papers/(\d{4}\.\d{4,5}(v\d+)?)", argument)
+    if paper:
+        url = f"{hub_url()}/papers/{paper.group(1)}.md"
+        status, headers, body, _ = fetched(url, f"paper {paper.group(1)}")
+        if status == 404:
+            raise ValueError(f"No paper {paper.group(1)} on the Hub")
+        if status >= 400:
+            raise ValueError(str(http_error(url, status, headers, body, kind="hub")))
+        return fragment_of(body, url)
+    file = hub_file(argument)
+    status, headers, body, token_sent = fetched(file.url, file.url)
+    if status >= 400:
+        raise hub_refusal(file, status, headers, body, token_sent)
+    return fragment_of(body, file.url)
+
+
 # ============ the llm hf commands
 # Each command is a few lines over the functions before it: fetch or read, select, format.
 
@@ -4106,6 +4259,11 @@ def register_models(register, model_aliases):
 def register_embedding_models(register):
     for model, aliases in embedding_models():
         register(model, aliases=aliases)
+
+
+@llm.hookimpl
+def register_fragment_loaders(register):
+    register("hf", hf_fragment)
 
 
 @llm.hookimpl

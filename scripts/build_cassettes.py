@@ -1210,6 +1210,7 @@ def embedding_cassettes():
         url="https://router.huggingface.co/deepinfra/v1/openai/embeddings",
     )
     speech_cassettes()
+    hub_file_cassettes()
 
 
 # Speech to text. The fake server in the tests plays these answers and checks the bytes it was sent, so
@@ -1290,6 +1291,89 @@ def speech_cassettes():
     failed = prediction("failed", None, error="CUDA out of memory")
     cassette("asr-replicate-failed", (("POST", replicate), failed))
     cassette("asr-replicate-422", (("POST", replicate), recorded("replicate-2025-422")))
+
+
+# Files from the Hub for -f hf: in the envelope of a recorded huggingface.co answer; the error headers are
+# the ones huggingface_hub's hf_raise_for_status reads (X-Error-Code, X-Error-Message).
+MODEL_CARD = """---
+license: llama3.1
+language:
+- en
+pipeline_tag: text-generation
+---
+
+## Model Information
+
+The Meta Llama 3.1 collection of multilingual large language models (LLMs) is a collection of pretrained
+and instruction tuned generative models in 8B, 70B and 405B sizes.
+
+**License:** A custom commercial license, the Llama 3.1 Community License, is available at:
+https://github.com/meta-llama/llama-models/blob/main/models/llama3_1/LICENSE
+"""
+DATASET_CARD = """---
+license: mit
+task_categories:
+- text2text-generation
+---
+
+# Dataset Card for GSM8K
+
+GSM8K (Grade School Math 8K) is a dataset of 8.5K high quality linguistically diverse grade school math
+word problems.
+"""
+PAPER = """Title: Self-Rewarding Language Models
+
+URL Source: https://arxiv.org/abs/2401.10020
+
+Markdown Content:
+# Self-Rewarding Language Models
+
+## Abstract
+
+We posit that to achieve superhuman agents, future models require superhuman feedback.
+"""
+
+
+def hub_envelope(content_type, *extra):
+    _, headers, _ = recorded("asr-2025-hub-whisper-mapping")
+    drop = ("content-type", "content-length", "etag")
+    return [(n, v) for n, v in headers if n.lower() not in drop] + [("Content-Type", content_type), *extra]
+
+
+def hub_text(text, content_type="text/plain; charset=utf-8"):
+    commit = ("X-Repo-Commit", "0e9e39f249a16976918f6564b8830bc894c89659")
+    return (
+        200,
+        hub_envelope(content_type, commit, ("ETag", '"8d0d5b9b3b2ff5a5dbf1a3c7e6f2c4a1d0e9b8c7"')),
+        text.encode(),
+    )
+
+
+def hub_error(status, code, message):
+    extra = ([("X-Error-Code", code)] if code else []) + [("X-Error-Message", message)]
+    return status, hub_envelope("text/plain; charset=utf-8", *extra), message.encode()
+
+
+def hub_file_cassettes():
+    hub = "https://huggingface.co/"
+    llama = hub + "meta-llama/Llama-3.1-8B-Instruct/resolve/main/"
+    gated = "Access to model meta-llama/Llama-3.1-8B-Instruct is restricted. You must have access to it and be authenticated to access it. Please log in."
+    cassette(
+        "hub-files",
+        (get(llama + "README.md"), hub_text(MODEL_CARD)),
+        (get(llama + "config.json"), hub_error(401, "GatedRepo", gated)),
+        (
+            get(hub + "someone/nothing/resolve/main/README.md"),
+            hub_error(401, "RepoNotFound", "Repository not found"),
+        ),
+        (get(llama + "no/such.py"), hub_error(404, "EntryNotFound", "Entry not found")),
+        (
+            get(hub + "meta-llama/Llama-3.1-8B-Instruct/resolve/v9/README.md"),
+            hub_error(404, "RevisionNotFound", "Invalid rev id: v9"),
+        ),
+        (get(hub + "papers/2401.10020.md"), hub_text(PAPER, "text/markdown; charset=utf-8")),
+        (get(hub + "datasets/openai/gsm8k/resolve/main/README.md"), hub_text(DATASET_CARD)),
+    )
 
 
 if __name__ == "__main__":

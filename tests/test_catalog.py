@@ -295,6 +295,7 @@ def test_llm_looks_for_hooks_among_the_public_names_only():
     assert sorted(hook.name for hook in hooks) == [
         "register_commands",
         "register_embedding_models",
+        "register_fragment_loaders",
         "register_models",
     ]
 

@@ -1,0 +1,182 @@
+"""The Hub in prompts: -f hf: fragments, from a stand-in Hub playing recorded answer shapes."""
+
+import json
+
+import llm
+import pytest
+
+import llm_hf_inference
+from conftest import TEST_TOKEN
+from fakeserver import Answer, chat_answer, recorded
+from helpers import LOCAL, invoke
+
+pytestmark = LOCAL
+
+LLAMA = "/meta-llama/Llama-3.1-8B-Instruct/resolve/main"
+ROUTES = {
+    f"GET {LLAMA}/README.md": 0,
+    f"GET {LLAMA}/config.json": 1,
+    "GET /someone/nothing/resolve/main/README.md": 2,
+    f"GET {LLAMA}/no/such.py": 3,
+    "GET /meta-llama/Llama-3.1-8B-Instruct/resolve/v9/README.md": 4,
+    "GET /papers/2401.10020.md": 5,
+    "GET /datasets/openai/gsm8k/resolve/main/README.md": 6,
+}
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360f8cfc0f01f0005000201e5d3c3a30000000049454e44ae426082"
+)
+
+
+@pytest.fixture
+def hub(fake, monkeypatch):
+    """A stand-in Hub at HF_ENDPOINT; LLM_HF_KEY is what a Hub elsewhere than huggingface.co gets."""
+    routes = {route: (lambda seen, n=n: recorded("hub-files", n)) for route, n in ROUTES.items()}
+    routes["GET /someone/pictures/resolve/main/pixel.png"] = lambda seen: Answer(
+        200, {"Content-Type": "image/png"}, PNG
+    )
+    server = fake(routes)
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    monkeypatch.setenv("LLM_HF_KEY", TEST_TOKEN)
+    return server
+
+
+def load(argument):
+    return llm_hf_inference.hf_fragment(argument)
+
+
+def test_a_model_card_is_the_repositorys_readme(hub):
+    fragment = load("meta-llama/Llama-3.1-8B-Instruct")
+    assert str(fragment) == recorded("hub-files", 0).body.decode()
+    assert fragment.source == f"{hub.url}{LLAMA}/README.md"
+    assert hub.seen[0].headers["Authorization"] == f"Bearer {TEST_TOKEN}"
+
+
+@pytest.mark.parametrize(
+    "argument, path",
+    [
+        ("datasets/openai/gsm8k", "/datasets/openai/gsm8k/resolve/main/README.md"),
+        ("papers/2401.10020", "/papers/2401.10020.md"),
+        ("meta-llama/Llama-3.1-8B-Instruct@v9", "/meta-llama/Llama-3.1-8B-Instruct/resolve/v9/README.md"),
+        ("spaces/o/n@refs/pr/3/app.py", "/spaces/o/n/resolve/refs%2Fpr%2F3/app.py"),
+        ("gpt2", "/gpt2/resolve/main/README.md"),
+        ("models/o/n@v1.0/src/a b.py", "/o/n/resolve/v1.0/src/a%20b.py"),
+    ],
+)
+def test_each_kind_of_name_goes_to_its_url(argument, path, hub):
+    try:
+        load(argument)
+    except ValueError:
+        pass  # routes the stand-in does not have answer 404: the URL is what is checked
+    assert hub.paths() == [path]
+
+
+def test_a_paper_is_its_pages_markdown(hub):
+    fragment = load("papers/2401.10020")
+    assert str(fragment).startswith("Title: Self-Rewarding Language Models\n")
+    assert fragment.source == f"{hub.url}/papers/2401.10020.md"
+
+
+def test_an_image_comes_as_an_attachment(hub):
+    attachment = load("someone/pictures/pixel.png")
+    assert (type(attachment), attachment.type, attachment.content) == (llm.Attachment, "image/png", PNG)
+
+
+@pytest.mark.parametrize(
+    "argument, message",
+    [
+        (
+            "meta-llama/Llama-3.1-8B-Instruct/config.json",
+            "model meta-llama/Llama-3.1-8B-Instruct is gated: accept its terms at "
+            "{url}/meta-llama/Llama-3.1-8B-Instruct",
+        ),
+        (
+            "someone/nothing",
+            "No model someone/nothing on the Hub (if it is private, the token sent cannot see it)",
+        ),
+        (
+            "meta-llama/Llama-3.1-8B-Instruct/no/such.py",
+            "model meta-llama/Llama-3.1-8B-Instruct has no file 'no/such.py' at main",
+        ),
+        (
+            "meta-llama/Llama-3.1-8B-Instruct@v9",
+            "model meta-llama/Llama-3.1-8B-Instruct has no revision 'v9'",
+        ),
+        (
+            "spaces/a/b",
+            "space a/b has no README.md at main: name one of its files, as hf:spaces/a/b/config.json",
+        ),
+        ("papers/2401.99999", "No paper 2401.99999 on the Hub"),
+        (
+            "../x",
+            "'../x' is not a Hub file: hf:owner/name, hf:datasets/owner/name, hf:owner/name@v1.0/path/to/file, hf:papers/2401.12345",
+        ),
+        (
+            "o/n/a/../b",
+            "'o/n/a/../b' is not a Hub file: hf:owner/name, hf:datasets/owner/name, hf:owner/name@v1.0/path/to/file, hf:papers/2401.12345",
+        ),
+    ],
+)
+def test_what_cannot_be_loaded_is_one_line_through_llm(argument, message, hub):
+    result = invoke("-m", "hf-llama3.1", "-f", f"hf:{argument}", "hi")  # refused before any prompt
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"Error: Could not load fragment hf:{argument}: {message.format(url=hub.url)}\n",
+    )
+
+
+def test_gated_without_a_token_says_to_give_one(hub, monkeypatch):
+    monkeypatch.delenv("LLM_HF_KEY")
+    with pytest.raises(ValueError) as error:
+        load("meta-llama/Llama-3.1-8B-Instruct/config.json")
+    assert str(error.value).endswith("and give a token (HF_TOKEN, or 'llm keys set huggingface')")
+    assert "Authorization" not in hub.seen[0].headers
+
+
+def test_binary_that_is_no_image_is_refused(fake, monkeypatch):
+    server = fake(
+        {"GET /o/n/resolve/main/model.bin": lambda seen: Answer(200, {}, b"\x00\x01PK\x03\x04" * 10)}
+    )
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    with pytest.raises(ValueError, match=r"model.bin is a binary file \(.*\), not text to put in a prompt"):
+        load("o/n/model.bin")
+
+
+def test_a_file_over_the_cap_is_refused_with_its_size_before_it_is_read(fake, monkeypatch):
+    big = {"X-Linked-Size": str(3 * 10**9)}  # what the Hub says of a large LFS file
+    server = fake({"GET /o/n/resolve/main/w.safetensors": lambda seen: Answer(200, big, b"x")})
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    with pytest.raises(ValueError, match=r"w.safetensors is 3000.0 MB, over the 20 MiB a fragment may be"):
+        load("o/n/w.safetensors")
+
+
+def test_text_over_its_cap_is_refused(fake, monkeypatch):
+    server = fake({"GET /o/n/resolve/main/big.txt": lambda seen: Answer(200, {}, b"a" * (2**20 + 1))})
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    with pytest.raises(ValueError, match=r"big.txt is 1.0 MB of text, over the 1 MiB a fragment may be"):
+        load("o/n/big.txt")
+
+
+def test_a_redirect_to_another_host_goes_without_the_token(fake, monkeypatch):
+    cdn = fake({"GET /blob": lambda seen: Answer(200, {}, b"weights card")})
+    hub = fake({"GET /o/n/resolve/main/README.md": lambda seen: Answer(302, {"Location": cdn.url + "/blob"})})
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    monkeypatch.setenv("LLM_HF_KEY", TEST_TOKEN)
+    assert str(load("o/n")) == "weights card"
+    assert hub.seen[0].headers["Authorization"] == f"Bearer {TEST_TOKEN}"
+    assert "Authorization" not in cdn.seen[0].headers
+
+
+def test_the_fragment_is_logged_with_its_source(hub, router):
+    chat = router({"POST /v1/chat/completions": chat_answer})
+    result = invoke("-m", "hf-llama3.1", "-f", "hf:datasets/openai/gsm8k", "What does one row look like?")
+    assert result.exit_code == 0, result.output
+    listed = invoke("fragments", "--json")
+    (fragment,) = json.loads(listed.output)
+    assert fragment["source"] == f"{hub.url}/datasets/openai/gsm8k/resolve/main/README.md"
+    assert fragment["content"].startswith("---\nlicense: mit")
+    assert json.loads(chat.seen[0].body)["messages"][-1]["content"].startswith("---\nlicense: mit")
+
+
+def test_llm_lists_the_loader():
+    assert "hf:\n  Files from the Hugging Face Hub" in invoke("fragments", "loaders").output
