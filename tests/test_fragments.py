@@ -180,3 +180,13 @@ def test_the_fragment_is_logged_with_its_source(hub, router):
 
 def test_llm_lists_the_loader():
     assert "hf:\n  Files from the Hugging Face Hub" in invoke("fragments", "loaders").output
+
+
+def test_the_hubs_timeout_and_no_token_asked_for_a_public_file(hub, sent, monkeypatch):
+    def no_token(*args, **kwargs):
+        raise llm.NeedsKeyException("no token")
+
+    monkeypatch.setattr(llm_hf_inference, "key_for", no_token)
+    load("meta-llama/Llama-3.1-8B-Instruct")
+    assert "Authorization" not in hub.seen[0].headers
+    assert sent[0].timeout == {"connect": 10.0, "read": 5.0, "write": 5.0, "pool": None}
