@@ -504,3 +504,135 @@ def test_the_options_as_llm_lists_them():
         "    retries: int\n"
         "      Retries after 429, 502, 503, 504 or a failed connection (default 2)\n"
     )
+
+
+def test_the_audio_types_llm_lets_through_and_the_names_they_are_sent_under(tmp_path):
+    names = {
+        "audio/mpeg": "audio.mp3",
+        "audio/mp3": "audio.mp3",
+        "audio/wav": "audio.wav",
+        "audio/x-wav": "audio.wav",
+        "audio/wave": "audio.wav",
+        "audio/flac": "audio.flac",
+        "audio/x-flac": "audio.flac",
+        "audio/ogg": "audio.ogg",
+        "audio/webm": "audio.webm",
+        "video/webm": "audio.webm",
+        "audio/mp4": "audio.m4a",
+        "audio/x-m4a": "audio.m4a",
+        "audio/m4a": "audio.m4a",
+        "video/mp4": "audio.mp4",
+    }
+    assert llm.get_model("hf-whisper").attachment_types == set(names)
+    for mime, name in names.items():
+        upload = llm_hf_inference.multipart_upload(llm_hf_inference.Audio(mime, 1, data=b"x"), {})
+        assert f'filename="{name}"\r\nContent-Type: {mime}\r\n'.encode() in b"".join(upload.pieces())
+
+
+@pytest.mark.parametrize(
+    "mime, label",
+    [
+        ("audio/wav", "audio/x-wav"),
+        ("audio/wave", "audio/x-wav"),
+        ("audio/x-wav", "audio/x-wav"),
+        ("audio/webm", "video/webm"),
+        ("video/webm", "video/webm"),
+        ("audio/mpeg", "audio/mpeg"),
+        ("audio/ogg", "audio/mpeg"),
+        ("audio/mp4", "audio/mpeg"),
+    ],
+)
+def test_the_label_fal_is_sent_for_each_type(mime, label):
+    route, upload = llm_hf_inference.fal_speech(
+        "fal-ai/whisper", llm_hf_inference.Audio(mime, 3, data=b"abc"), {}
+    )
+    assert b"".join(upload.pieces()) == json.dumps({"audio_url": f"data:{label};base64,YWJj"}).encode()
+
+
+def test_a_file_of_many_pieces_is_encoded_whole(router, tmp_path):
+    server = router({f"POST {FAL}": lambda seen: recorded("asr-fal-ai")})
+    audio = wav(tmp_path, 1_800_000)  # 3.6 MB: two pieces
+    result = transcribe("hf-whisper", "-a", str(audio), "-o", "provider", "fal-ai")
+    assert result.exit_code == 0
+    url = f"data:audio/x-wav;base64,{base64.b64encode(audio.read_bytes()).decode()}"
+    assert server.seen[0].body == json.dumps({"audio_url": url}).encode()
+    assert server.seen[0].headers["Accept"] == "application/json"
+
+
+def test_replicate_without_a_version_uses_the_models_own_route_and_takes_a_language():
+    audio = llm_hf_inference.Audio("audio/wav", 3, data=b"abc")
+    route, upload = llm_hf_inference.replicate_speech("owner/asr", audio, {"language": "fr"})
+    assert route == "/replicate/v1/models/owner/asr/predictions"
+    assert (
+        b"".join(upload.pieces()) == b'{"input": {"audio": "data:audio/wav;base64,YWJj", "language": "fr"}}'
+    )
+
+
+def test_what_the_answers_report_is_kept(router, turbo, tmp_path, monkeypatch):
+    polls = []
+    answers = iter([recorded("asr-replicate", 1), recorded("asr-replicate", 2)])
+    router(
+        {
+            f"POST {TOGETHER}": lambda seen: recorded("asr-together-timestamps"),
+            f"POST {REPLICATE}": lambda seen: recorded("asr-replicate"),
+            f"GET {PREDICTION}": lambda seen: next(answers),
+        }
+    )
+    monkeypatch.setattr(llm_hf_inference, "sleep", polls.append)
+    for provider in ("together", "replicate"):
+        assert transcribe(f"hf/{TURBO}", "-a", str(wav(tmp_path)), "-o", "provider", provider).exit_code == 0
+    together, replicate = (json.loads(turn["response_json"]) for turn in logged_turns())
+    assert {k: together[k] for k in ("provider", "duration", "language")} == {
+        "provider": "together",
+        "duration": 4.08,
+        "language": "english",
+    }
+    assert (replicate["provider"], replicate["language"], "duration" in replicate) == (
+        "replicate",
+        "english",
+        False,
+    )
+    assert polls == [1.0, 1.0]
+
+
+@pytest.mark.parametrize(
+    "prediction, message",
+    [
+        ({"status": "failed"}, "replicate's prediction failed: (no reason given)"),
+        (
+            {"status": "processing"},
+            'replicate answered with an unfinished prediction without an id: {"status": "processing"}',
+        ),
+        (
+            {"status": "starting", "id": "../x"},
+            'replicate answered with an unfinished prediction without an id: {"status": "starting", "id": "../x"}',
+        ),
+    ],
+)
+def test_a_prediction_that_cannot_be_followed_is_one_line(prediction, message):
+    request = llm_hf_inference.HFRequest(
+        "https://router.huggingface.co/replicate/v1/predictions", {}, {}, 5.0, None
+    )
+    with pytest.raises(llm.ModelError) as error:
+        llm_hf_inference.finished_prediction(prediction, request)
+    assert str(error.value) == message
+
+
+def test_a_file_that_cannot_be_read_is_one_line(tmp_path):
+    prompt = type(
+        "Prompt", (), {"attachments": [llm.Attachment(type="audio/wav", path=str(tmp_path / "gone.wav"))]}
+    )
+    with pytest.raises(
+        llm.ModelError, match=rf"^Cannot read {tmp_path}/gone.wav: No such file or directory$"
+    ):
+        llm_hf_inference.audio_of(prompt)
+
+
+def test_the_providers_that_can_take_what_one_cannot_are_named(turbo, router, tmp_path):
+    server = router({})
+    result = transcribe(f"hf/{TURBO}", "Names", "-a", str(wav(tmp_path)), "-o", "provider", "replicate")
+    assert (
+        result.stderr
+        == "Error: replicate takes no prompt text for speech; choose -o provider together or deepinfra\n"
+    )
+    assert server.seen == []
