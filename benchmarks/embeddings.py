@@ -18,10 +18,10 @@ import statistics
 import sys
 import tempfile
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
-from run import at_least, at_most, catalog_body, instructions, interleaved, print_rows, stand_in  # noqa: E402
+from run import at_least, at_most, catalog_body, instructions, interleaved, print_rows, serve, stand_in  # noqa: E402
 
 LATENCY = 0.040
 DIM = 384
@@ -46,13 +46,6 @@ class Embedder(BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
-
-
-def serve():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Embedder)
-    server.daemon_threads = True
-    print(server.server_address[1], flush=True)
-    server.serve_forever()
 
 
 def hub_items(count: int) -> list:
@@ -188,7 +181,7 @@ def main():
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        return serve()
+        return serve(Embedder)
     with stand_in(__file__) as base:
         user_dir = pathlib.Path(tempfile.mkdtemp())
         os.environ.update(LLM_USER_PATH=str(user_dir / "run"), LLM_HF_BASE_URL=base, LLM_HF_KEY="hf_bench")

@@ -122,8 +122,9 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
 
 
-def serve():
-    server = Server(("127.0.0.1", 0), Router)
+def serve(handler=Router):
+    """Serve ``handler`` on a free port of 127.0.0.1, printing the port first (see ``stand_in``)."""
+    server = Server(("127.0.0.1", 0), handler)
     print(server.server_address[1], flush=True)
     server.serve_forever()
 

@@ -16,10 +16,10 @@ import subprocess
 import sys
 import tempfile
 import wave
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
-from run import at_most, print_rows, stand_in  # noqa: E402
+from run import at_most, print_rows, serve, stand_in  # noqa: E402
 
 
 class Transcriber(BaseHTTPRequestHandler):
@@ -40,13 +40,6 @@ class Transcriber(BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
-
-
-def serve():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Transcriber)
-    server.daemon_threads = True
-    print(server.server_address[1], flush=True)
-    server.serve_forever()
 
 
 def write_wav(path: pathlib.Path, seconds: float) -> None:
@@ -81,7 +74,7 @@ def main():
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        return serve()
+        return serve(Transcriber)
     scratch = pathlib.Path(tempfile.mkdtemp())
     small, big = scratch / "small.wav", scratch / "big.wav"
     write_wav(small, 1)

@@ -1,5 +1,6 @@
 """The Hub in prompts: -f hf: fragments, from a stand-in Hub playing recorded answer shapes."""
 
+import contextlib
 import json
 
 import llm
@@ -64,10 +65,8 @@ def test_a_model_card_is_the_repositorys_readme(hub):
     ],
 )
 def test_each_kind_of_name_goes_to_its_url(argument, path, hub):
-    try:
+    with contextlib.suppress(ValueError):  # routes the stand-in does not have answer 404: the URL is checked
         load(argument)
-    except ValueError:
-        pass  # routes the stand-in does not have answer 404: the URL is what is checked
     assert hub.paths() == [path]
 
 
