@@ -189,3 +189,11 @@ def test_the_hubs_timeout_and_no_token_asked_for_a_public_file(hub, sent, monkey
     load("meta-llama/Llama-3.1-8B-Instruct")
     assert "Authorization" not in hub.seen[0].headers
     assert sent[0].timeout == {"connect": 10.0, "read": 5.0, "write": 5.0, "pool": None}
+
+
+def test_a_failing_hub_is_asked_once(fake, monkeypatch):
+    server = fake({"GET /o/n/resolve/main/README.md": lambda seen: Answer.json({"error": "busy"}, 503)})
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    with pytest.raises(ValueError, match=r"^127.0.0.1 answered 503: busy"):
+        load("o/n")
+    assert len(server.seen) == 1

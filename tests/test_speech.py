@@ -172,14 +172,30 @@ def test_replicate_waits_then_polls_the_prediction_to_its_end(router, turbo, tmp
     )
     monkeypatch.setattr(llm_hf_inference, "sleep", lambda seconds: None)
     audio = wav(tmp_path)
-    result = transcribe(
-        f"hf/{TURBO}", "-a", str(audio), "-o", "provider", "replicate", "-o", "timestamps", "1"
-    )
+    args = [
+        "-o",
+        "provider",
+        "replicate",
+        "-o",
+        "timestamps",
+        "1",
+        "-o",
+        "language",
+        "en",
+        "-o",
+        "bill_to",
+        "acme",
+    ]
+    result = transcribe(f"hf/{TURBO}", "-a", str(audio), *args)
     assert (result.exit_code, result.output) == (0, TIMED + "\n")
     assert server.paths() == [REPLICATE, PREDICTION, PREDICTION]
     url = f"data:audio/wav;base64,{base64.b64encode(audio.read_bytes()).decode()}"
     version = REPLICATE_WHISPER.split(":")[1]
-    assert server.seen[0].body == json.dumps({"input": {"audio": url}, "version": version}).encode()
+    assert (
+        server.seen[0].body
+        == json.dumps({"input": {"audio": url, "language": "en"}, "version": version}).encode()
+    )
+    assert [seen.headers["X-HF-Bill-To"] for seen in server.seen] == ["acme"] * 3
     assert server.seen[0].headers["Prefer"] == "wait"
     assert server.seen[1].headers["Authorization"] == f"Bearer {TEST_TOKEN}"  # the router's own host
     assert "Content-Type" not in server.seen[1].headers and server.seen[1].body == b""
@@ -286,10 +302,13 @@ def test_timestamps_a_provider_did_not_send_are_said_once(router, tmp_path):
         ("plain text", "plain text"),
         (["first", "second"], "first"),
         ({"translation": " in English "}, "in English"),
+        ({"detected_language": "english"}, None),
+        ([], None),
     ],
 )
 def test_every_output_shape_of_a_replicate_model(output, text):
-    assert llm_hf_inference.replicate_transcript(output).text == text
+    transcript = llm_hf_inference.replicate_transcript(output)
+    assert (transcript.text if transcript else None) == text
 
 
 # -- refused before any request
