@@ -1119,6 +1119,97 @@ def transport_error(request: HFRequest, ex: httpx2.HTTPError) -> llm.ModelError:
     return llm.ModelError(message)
 
 
+# ------------ HTTP: one whole exchange, retried; replicate's predictions followed to their end
+
+
+class Stopped(Exception):
+    """The call this request belongs to was given up (Ctrl-C): nothing more is sent."""
+
+
+def post(request: HFRequest, stop: threading.Event | None = None, method: str = "POST") -> tuple:
+    """POST ``request`` (or GET it); the answer's headers and body, retrying as :class:`Attempts` says.
+
+    Nothing is sent once ``stop`` is set (the user pressed Ctrl-C), not even a retry.
+    """
+    attempts = Attempts(request)
+    while True:
+        if stop is not None and stop.is_set():
+            raise Stopped
+        try:
+            status, headers, body = exchange(request, method)
+            if status < 400:
+                return headers, body
+            wait = attempts.after_status(status, headers, body)
+        except httpx2.HTTPError as ex:
+            wait = attempts.after_error(ex, False)
+        sleep(wait)
+
+
+REPLICATE_DONE = ("succeeded", "failed", "canceled")
+
+
+POLL_EVERY = 1.0  # seconds between looks at an unfinished prediction
+
+
+def finished_prediction(prediction: dict, request: HFRequest, doing: str) -> dict:
+    """A replicate prediction at its end: polled through the router (with the token only there) until it
+    succeeds, fails or the deadline passes; its progress on stderr every so often."""
+    started = time.monotonic()
+    ends = started + 2 * request.timeout
+    said = started
+    while prediction.get("status") not in REPLICATE_DONE:
+        ident = prediction.get("id")
+        if type(ident) is not str or not re.fullmatch(r"[A-Za-z0-9]+", ident):
+            raise llm.ModelError(
+                f"replicate answered with an unfinished prediction without an id: {shown(prediction)}"
+            )
+        now = time.monotonic()
+        if now > ends:
+            raise llm.ModelError(
+                f"replicate's prediction {ident} was not finished after {now - started:.0f} seconds "
+                f"(status {shown(prediction.get('status'))}); wait longer with -o timeout SECONDS"
+            )
+        if now - said >= 10:
+            say(
+                f"llm-hf-inference: replicate is {doing} "
+                f"({shown(prediction.get('status'))}, {now - started:.0f} s)"
+            )
+            said = now
+        sleep(POLL_EVERY)
+        poll = HFRequest(
+            f"{router_root()}/replicate/v1/predictions/{ident}",
+            {k: v for k, v in request.headers.items() if k in ("Authorization", "X-HF-Bill-To")},
+            {},
+            request.timeout,
+            request.bill_to,
+            request.retries,
+            to_router=False,
+            kind=request.kind,
+        )
+        prediction = answer_json(*post(poll, method="GET"))
+    if prediction["status"] != "succeeded":
+        raise llm.ModelError(
+            f"replicate's prediction {prediction['status']}: "
+            f"{shown(prediction.get('error') or '(no reason given)')}"
+        )
+    return prediction
+
+
+def answer_json(headers, body: bytes):
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def _number_or_none(text) -> float | None:
+    try:
+        number = float(text)
+    except (TypeError, ValueError):
+        return None
+    return number if _finite(number) else None
+
+
 # ------------ the SSE decoder
 
 
@@ -2679,29 +2770,6 @@ def embed_request(spec: EmbedSpec, texts: list, key: str | None) -> HFRequest:
 EMBED_CONCURRENCY = 4  # requests in flight for one call: enough to hide latency, few enough for a rate limit
 
 
-class Stopped(Exception):
-    """The call this request belongs to was given up (Ctrl-C): nothing more is sent."""
-
-
-def post(request: HFRequest, stop: threading.Event | None = None, method: str = "POST") -> tuple:
-    """POST ``request`` (or GET it); the answer's headers and body, retrying as :class:`Attempts` says.
-
-    Nothing is sent once ``stop`` is set (the user pressed Ctrl-C), not even a retry.
-    """
-    attempts = Attempts(request)
-    while True:
-        if stop is not None and stop.is_set():
-            raise Stopped
-        try:
-            status, headers, body = exchange(request, method)
-            if status < 400:
-                return headers, body
-            wait = attempts.after_status(status, headers, body)
-        except httpx2.HTTPError as ex:
-            wait = attempts.after_error(ex, False)
-        sleep(wait)
-
-
 def in_parallel(work, batches: list) -> list:
     """``work(batch, stop)`` on each batch, a few at a time on the pooled client; results in batch order.
 
@@ -3341,63 +3409,6 @@ def replicate_transcript(output) -> Transcript | None:
     return found._replace(language=language) if found and type(language) is str else found
 
 
-REPLICATE_DONE = ("succeeded", "failed", "canceled")
-
-
-POLL_EVERY = 1.0  # seconds between looks at an unfinished prediction
-
-
-def finished_prediction(prediction: dict, request: HFRequest) -> dict:
-    """A replicate prediction at its end: polled through the router (with the token only there) until it
-    succeeds, fails or the deadline passes; its progress on stderr every so often."""
-    started = time.monotonic()
-    ends = started + 2 * request.timeout
-    said = started
-    while prediction.get("status") not in REPLICATE_DONE:
-        ident = prediction.get("id")
-        if type(ident) is not str or not re.fullmatch(r"[A-Za-z0-9]+", ident):
-            raise llm.ModelError(
-                f"replicate answered with an unfinished prediction without an id: {shown(prediction)}"
-            )
-        now = time.monotonic()
-        if now > ends:
-            raise llm.ModelError(
-                f"replicate's prediction {ident} was not finished after {now - started:.0f} seconds "
-                f"(status {shown(prediction.get('status'))}); wait longer with -o timeout SECONDS"
-            )
-        if now - said >= 10:
-            say(
-                f"llm-hf-inference: replicate is transcribing "
-                f"({shown(prediction.get('status'))}, {now - started:.0f} s)"
-            )
-            said = now
-        sleep(POLL_EVERY)
-        poll = HFRequest(
-            f"{router_root()}/replicate/v1/predictions/{ident}",
-            {k: v for k, v in request.headers.items() if k in ("Authorization", "X-HF-Bill-To")},
-            {},
-            request.timeout,
-            request.bill_to,
-            request.retries,
-            to_router=False,
-            kind="speech",
-        )
-        prediction = answer_json(*post(poll, method="GET"))
-    if prediction["status"] != "succeeded":
-        raise llm.ModelError(
-            f"replicate's prediction {prediction['status']}: "
-            f"{shown(prediction.get('error') or '(no reason given)')}"
-        )
-    return prediction
-
-
-def answer_json(headers, body: bytes):
-    try:
-        return json.loads(body)
-    except ValueError:
-        return None
-
-
 def timed(seconds: float) -> str:
     """0:03.2, or 1:02:03.2 past an hour."""
     minutes, rest = divmod(seconds, 60)
@@ -3435,7 +3446,7 @@ def transcribe(spec: SpeechSpec, prompt, response, key: str | None) -> str:
     who = headers.get("x-inference-provider") or provider
     data = answer_json(headers, body)
     if provider == "replicate" and type(data) is dict:
-        transcript = replicate_transcript(finished_prediction(data, request).get("output"))
+        transcript = replicate_transcript(finished_prediction(data, request, "transcribing").get("output"))
     else:
         transcript = transcript_of(data)
     if transcript is None:
@@ -3459,14 +3470,6 @@ def transcribe(spec: SpeechSpec, prompt, response, key: str | None) -> str:
     if prompt.options.timestamps and not transcript.segments:
         say(f"llm-hf-inference: {who} sent no timestamps; the transcript is plain text")
     return transcript_text(transcript, bool(prompt.options.timestamps))
-
-
-def _number_or_none(text) -> float | None:
-    try:
-        number = float(text)
-    except (TypeError, ValueError):
-        return None
-    return number if _finite(number) else None
 
 
 class _HFSpeechBase(_HFModel):

@@ -633,7 +633,7 @@ def test_a_prediction_that_cannot_be_followed_is_one_line(prediction, message):
         "https://router.huggingface.co/replicate/v1/predictions", {}, {}, 5.0, None
     )
     with pytest.raises(llm.ModelError) as error:
-        llm_hf_inference.finished_prediction(prediction, request)
+        llm_hf_inference.finished_prediction(prediction, request, "transcribing")
     assert str(error.value) == message
 
 
