@@ -49,6 +49,7 @@ __all__ = [
     "register_embedding_models",
     "register_commands",
     "register_fragment_loaders",
+    "register_tools",
     "HFChat",
     "AsyncHFChat",
     "HFEmbedding",
@@ -57,6 +58,10 @@ __all__ = [
     "HFSpeech",
     "AsyncHFSpeech",
     "SpeechOptions",
+    "HFImage",
+    "AsyncHFImage",
+    "ImageOptions",
+    "HFImages",
 ]
 
 
@@ -509,6 +514,24 @@ def mapping_of(item) -> list:
     return rows
 
 
+def row_of_parts(parts) -> str:
+    """A discovered model's registry row: its providers, ``provider=providerId[=task],...``."""
+    return ",".join("=".join(part) for part in parts)
+
+
+def parts_of_row(model_id: str, row: str, routes: dict, kind: "Discovery", size: int) -> tuple:
+    """A registry row read back when its model is used: checked for what could take a request elsewhere
+    (a provider of no known route, a repo id or provider id leaving its URL)."""
+    parts = tuple(tuple(part.split("=")) for part in row.split(","))
+    if not re.fullmatch(_REPO_ID, repo_id_of(model_id)) or not all(
+        len(part) == size and part[0] in routes and re.fullmatch(_PROVIDER_ID, part[1]) for part in parts
+    ):
+        raise llm.ModelError(
+            f"{shown(model_id)} is not a model in {llm.user_dir() / kind.file}; run 'llm hf refresh'"
+        )
+    return parts
+
+
 def discovery_fallback(kind: Discovery) -> str:
     return f"using the built-in {kind.name}. Run 'llm hf refresh' to fetch them again."
 
@@ -598,6 +621,7 @@ MAX_ANSWER = {
     "hub": 64 * 2**20,  # the router's catalog is ~2 MB at 3,000 models; a Hub search page less
     "speech": 64 * 2**20,  # a transcript with timed segments: ~1 MB an hour of speech
     "fragment": 20 * 2**20,  # a Hub file for a prompt (see FRAGMENT_CAP)
+    "images": 64 * 2**20,  # an image, or the JSON around its base64 (a 4096 x 4096 PNG is ~50 MB at most)
 }
 
 
@@ -1072,6 +1096,7 @@ TIMEOUT_HINTS = {
     "hub": "try again later",
     "speech": "wait longer with -o timeout SECONDS",
     "fragment": "try again later",
+    "images": "wait longer with -o timeout SECONDS",
 }
 
 
@@ -3001,11 +3026,6 @@ BUILTIN_SPEECH = (  # registered until the first refresh
 SPEECH_ALIASES = {model_id_of(spec.repo_id): spec.aliases for spec in BUILTIN_SPEECH}
 
 
-def speech_row(pairs) -> str:
-    """A speech model's registry row: ``provider=providerId,provider=providerId``."""
-    return ",".join(f"{provider}={provider_id}" for provider, provider_id in pairs)
-
-
 def speech_servable(mapping: list) -> list:
     """The live (provider, providerId) pairs of a mapping whose speech route is known, in the Hub's order."""
     return [
@@ -3017,7 +3037,9 @@ def speech_servable(mapping: list) -> list:
 
 def speech_rows(found) -> dict:
     return {
-        model_id_of(repo): speech_row(pairs) for repo, mapping in found if (pairs := speech_servable(mapping))
+        model_id_of(repo): row_of_parts(pairs)
+        for repo, mapping in found
+        if (pairs := speech_servable(mapping))
     }
 
 
@@ -3027,25 +3049,13 @@ SPEECH = Discovery(
     (SPEECH_TASK,),
     speech_servable,
     speech_rows,
-    {model_id_of(spec.repo_id): speech_row(spec.providers) for spec in BUILTIN_SPEECH},
+    {model_id_of(spec.repo_id): row_of_parts(spec.providers) for spec in BUILTIN_SPEECH},
 )
 
 
 def spec_from_speech_row(model_id: str, row: str) -> SpeechSpec:
-    """A registered speech model's spec, made when it is used: checked for what could leave its route."""
-    pairs = tuple(
-        (provider, provider_id)
-        for provider, _, provider_id in (pair.partition("=") for pair in row.split(","))
-    )
-    repo_id = repo_id_of(model_id)
-    if not re.fullmatch(_REPO_ID, repo_id) or not all(
-        provider in SPEECH_ROUTES and re.fullmatch(_PROVIDER_ID, provider_id)
-        for provider, provider_id in pairs
-    ):
-        raise llm.ModelError(
-            f"{shown(model_id)} is not a model in {llm.user_dir() / SPEECH.file}; run 'llm hf refresh'"
-        )
-    return SpeechSpec(repo_id, pairs, SPEECH_ALIASES.get(model_id, ()))
+    pairs = parts_of_row(model_id, row, SPEECH_ROUTES, SPEECH, 2)
+    return SpeechSpec(repo_id_of(model_id), pairs, SPEECH_ALIASES.get(model_id, ()))
 
 
 # ------------ speech: options and the attached audio
@@ -3490,6 +3500,409 @@ class HFSpeech(_HFSpeechBase, llm.KeyModel):
 class AsyncHFSpeech(_HFSpeechBase, llm.AsyncKeyModel):
     async def execute(self, prompt, stream, response, conversation, key):
         yield await asyncio.to_thread(transcribe, self.spec, prompt, response, key)
+
+
+# ============ images
+# ------------ images: found on the Hub, one llm model per repository, its providers an option
+
+
+IMAGE_TASKS = ("text-to-image", "image-to-image")  # image-to-image: the model takes an input image (-a)
+
+
+IMAGE_TIMEOUT = 300.0  # seconds of silence while a provider draws; polls included, twice that in all
+
+
+class ImageSpec(NamedTuple):
+    """An image model and the providers serving it, (provider, providerId, task), default first."""
+
+    repo_id: str
+    providers: tuple
+    aliases: tuple = ()
+    base_url: None = None  # always the router (what _HFModel's keys ask)
+    key_name: None = None
+
+
+FLUX = "black-forest-labs/FLUX.1-schnell"
+
+
+BUILTIN_IMAGES = (  # registered until the first refresh
+    ImageSpec(
+        FLUX,
+        (
+            ("hf-inference", FLUX, "text-to-image"),
+            ("fal-ai", "fal-ai/flux/schnell", "text-to-image"),
+            ("together", FLUX, "text-to-image"),
+            ("replicate", "black-forest-labs/flux-schnell", "text-to-image"),
+            ("nscale", FLUX, "text-to-image"),
+        ),
+        ("hf-flux",),
+    ),
+)
+
+
+IMAGE_ALIASES = {model_id_of(spec.repo_id): spec.aliases for spec in BUILTIN_IMAGES}
+
+
+def image_servable(mapping: list) -> list:
+    """The live (provider, providerId, task) of a mapping whose image route is known, in the Hub's order."""
+    return [
+        (provider, provider_id, task)
+        for provider, provider_id, task, status in mapping
+        if status == "live" and task in IMAGE_TASKS and provider in IMAGE_ROUTES
+    ]
+
+
+def image_rows(found) -> dict:
+    return {
+        model_id_of(repo): row_of_parts(parts)
+        for repo, mapping in found
+        if (parts := image_servable(mapping))
+    }
+
+
+IMAGES = Discovery(
+    "image models",
+    "hf-inference-images.jsonl",
+    IMAGE_TASKS,
+    image_servable,
+    image_rows,
+    {model_id_of(spec.repo_id): row_of_parts(spec.providers) for spec in BUILTIN_IMAGES},
+)
+
+
+def spec_from_image_row(model_id: str, row: str) -> ImageSpec:
+    parts = parts_of_row(model_id, row, IMAGE_ROUTES, IMAGES, 3)
+    return ImageSpec(repo_id_of(model_id), parts, IMAGE_ALIASES.get(model_id, ()))
+
+
+# ------------ images: options, and each provider's request
+
+
+class ImageOptions(llm.Options):
+    model_config = ConfigDict(extra="forbid")
+
+    provider: str | None = Field(
+        None, description="The provider to draw with ('llm hf models --images'); default: the model's first"
+    )
+    width: int | None = Field(None, ge=64, le=4096, description="Width in pixels")
+    height: int | None = Field(None, ge=64, le=4096, description="Height in pixels")
+    steps: int | None = Field(None, ge=1, le=200, description="Denoising steps")
+    guidance: float | None = Field(
+        None, ge=0, le=50, description="How closely to follow the prompt (guidance scale)"
+    )
+    seed: int | None = Field(None, ge=0, description="Random seed, for a repeatable image")
+    negative_prompt: str | None = Field(None, description="What the image should not show")
+    save: str | None = Field(
+        None, description="Where to save: a file, or a directory (default: the prompt's words, here)"
+    )
+    bill_to: str | None = Field(
+        None, description="Bill this organisation instead of your account (X-HF-Bill-To; default $HF_BILL_TO)"
+    )
+    timeout: float | None = Field(
+        None,
+        gt=0,
+        description=f"Seconds to wait for the next bytes (default {IMAGE_TIMEOUT:g}); twice that in all",
+    )
+    retries: int | None = Field(
+        None,
+        ge=0,
+        le=10,
+        description=f"Retries after 429, 502, 503, 504 or a failed connection (default {RETRIES})",
+    )
+
+    @field_validator("provider")
+    @classmethod
+    def _provider_name(cls, value):
+        if value is not None and not re.fullmatch(_NAME, value):
+            raise option_error("a lower-case provider name (hf-inference, fal-ai, ...)")
+        return value
+
+    _organisation_name = field_validator("bill_to")(organisation_name)
+
+
+# The options as each provider names them (the two Hugging Face clients differ: these follow huggingface_hub).
+DIFFUSION_NAMES = {
+    "width": "width",
+    "height": "height",
+    "steps": "num_inference_steps",
+    "guidance": "guidance_scale",
+    "seed": "seed",
+    "negative_prompt": "negative_prompt",
+}
+
+
+def hf_inference_image(provider_id: str, prompt: str, given: dict, image: str | None) -> tuple:
+    parameters = {DIFFUSION_NAMES[name]: value for name, value in given.items()}
+    return f"/hf-inference/models/{provider_id}", {
+        "inputs": prompt,
+        **({"parameters": parameters} if parameters else {}),
+    }
+
+
+def fal_image(provider_id: str, prompt: str, given: dict, image: str | None) -> tuple:
+    body: dict = {"prompt": prompt}
+    for name, value in given.items():
+        if name not in ("width", "height"):
+            body[DIFFUSION_NAMES[name]] = value
+    if "width" in given:
+        body["image_size"] = {"width": given["width"], "height": given["height"]}
+    if image:
+        body["image_url"] = image
+    return f"/fal-ai/{provider_id}", body
+
+
+def together_image(provider_id: str, prompt: str, given: dict, image: str | None) -> tuple:
+    names = {**DIFFUSION_NAMES, "steps": "steps"}  # together's own name
+    body = {"prompt": prompt, "response_format": "base64", **{names[n]: v for n, v in given.items()}}
+    if image:
+        body["image_url"] = image
+    return "/together/v1/images/generations", {**body, "model": provider_id}
+
+
+def nscale_image(provider_id: str, prompt: str, given: dict, image: str | None) -> tuple:
+    body = {"response_format": "b64_json", "prompt": prompt, "model": provider_id}
+    if "width" in given:
+        body["size"] = f"{given['width']}x{given['height']}"
+    body.update({name: given[name] for name in ("seed", "negative_prompt") if name in given})
+    return "/nscale/v1/images/generations", body
+
+
+def replicate_image(provider_id: str, prompt: str, given: dict, image: str | None) -> tuple:
+    name, _, version = provider_id.partition(":")
+    inputs = {"prompt": prompt, **{DIFFUSION_NAMES[n]: v for n, v in given.items()}}
+    if image:
+        inputs["image"] = image
+    route = "/replicate/v1/predictions" if version else f"/replicate/v1/models/{name}/predictions"
+    return route, {"input": inputs, **({"version": version} if version else {})}
+
+
+SIZE = {"width", "height"}
+EVERY_OPTION = {"width", "height", "steps", "guidance", "seed", "negative_prompt"}
+
+
+# Each provider's image request, what it takes, and whether it takes an input image.
+IMAGE_ROUTES = {
+    "hf-inference": (hf_inference_image, EVERY_OPTION, False),
+    "fal-ai": (fal_image, EVERY_OPTION, True),
+    "together": (together_image, EVERY_OPTION, True),
+    "nscale": (nscale_image, SIZE | {"seed", "negative_prompt"}, False),
+    "replicate": (replicate_image, EVERY_OPTION, True),
+}
+
+
+def image_provider(spec: ImageSpec, chosen: str | None, given: dict, with_image: bool) -> tuple:
+    """The (provider, providerId) to draw with: chosen, else the first that can take what is asked; what
+    it cannot take refused before any request, naming those that can."""
+    providers = {provider: (provider_id, task) for provider, provider_id, task in spec.providers}
+    if chosen is not None and chosen not in providers:
+        raise llm.ModelError(
+            f"{spec.repo_id} is not served by {chosen} for images; its providers: {', '.join(providers)}"
+        )
+    if ("width" in given) != ("height" in given):
+        raise llm.ModelError("Give -o width and -o height together")
+
+    def lacks(name):
+        _, takes, takes_image = IMAGE_ROUTES[name]
+        return sorted(set(given) - takes) + (
+            ["an input image (-a)"]
+            if with_image and not (takes_image and providers[name][1] == "image-to-image")
+            else []
+        )
+
+    able = [name for name in providers if not lacks(name)]
+    provider = chosen or (able[0] if able else spec.providers[0][0])
+    lacking = lacks(provider)
+    if lacking:
+        what = lacking[0] if lacking[0].startswith("an ") else f"-o {lacking[0]}"
+        instead = f"choose -o provider {' or '.join(able)}" if able else "leave it out"
+        raise llm.ModelError(f"{provider} takes no {what} for {spec.repo_id}; {instead}")
+    return provider, providers[provider][0]
+
+
+def image_request(spec: ImageSpec, prompt, key: str | None) -> tuple:
+    """The request drawing the prompt, and the provider it goes to."""
+    options = prompt.options
+    given = {name: getattr(options, name) for name in DIFFUSION_NAMES if getattr(options, name) is not None}
+    if len(prompt.attachments) > 1:
+        raise llm.ModelError(f"Attach one input image at a time, not {len(prompt.attachments)}")
+    provider, provider_id = image_provider(spec, options.provider, given, bool(prompt.attachments))
+    text = (prompt.prompt or "").strip()
+    if not text:
+        raise llm.ModelError('Say what to draw: llm -m MODEL "a red fox in snow"')
+    image = None
+    if prompt.attachments:
+        attachment = prompt.attachments[0]
+        image = attachment.url or f"data:{attachment.resolve_type()};base64,{attachment.base64_content()}"
+    route, body = IMAGE_ROUTES[provider][0](provider_id, text, given, image)
+    bill_to = bill_to_of(options.bill_to)
+    headers = request_headers(False, key, bill_to)
+    if provider == "replicate":
+        headers["Prefer"] = "wait"
+    timeout = options.timeout or IMAGE_TIMEOUT
+    retries = RETRIES if options.retries is None else options.retries
+    return HFRequest(
+        router_root() + route, headers, body, timeout, bill_to, retries, to_router=False, kind="images"
+    ), provider
+
+
+# ------------ images: the answer, every provider's shape to the image's bytes
+
+
+class Drawn(NamedTuple):
+    data: bytes
+    url: str | None = None  # where the provider put it, when it did
+    seed: int | None = None  # the seed used, when reported (fal's can pass 64 bits)
+
+
+def result_of(provider: str, headers, body: bytes, request: HFRequest) -> Drawn:
+    """The image a provider answered with: its bytes, or fetched from the URL it gave (without the token)."""
+    if headers.get("content-type", "").startswith("image/") or image_type(body):
+        return Drawn(body)
+    data = answer_json(headers, body)
+    if provider == "replicate" and type(data) is dict:
+        output = finished_prediction(data, request, "drawing").get("output")
+        url = output[0] if type(output) is list and output else output
+        return Drawn(fetch_result(url, request), url if type(url) is str else None)
+    images = data.get("images") if type(data) is dict else None
+    if type(images) is list and images and type(images[0]) is dict:  # fal
+        url, seed = images[0].get("url"), data.get("seed")
+        return Drawn(
+            fetch_result(url, request), url if type(url) is str else None, seed if type(seed) is int else None
+        )
+    items = data.get("data") if type(data) is dict else None
+    encoded = items[0].get("b64_json") if type(items) is list and items and type(items[0]) is dict else None
+    if type(encoded) is str:  # together, nscale
+        try:
+            return Drawn(base64.b64decode(encoded, validate=True))
+        except ValueError:
+            pass
+    who = headers.get("x-inference-provider") or provider
+    raise llm.ModelError(
+        f"{who} answered with something that is not an image: "
+        f"{shown(redact(body.decode('utf-8', 'replace')))}"
+    )
+
+
+def fetch_result(url, request: HFRequest) -> bytes:
+    """A result URL on the provider's CDN: fetched without the Hugging Face token or any Authorization."""
+    if type(url) is not str or urllib.parse.urlsplit(url).scheme not in ("https", "http"):
+        raise llm.ModelError(f"The provider gave no image URL: {shown(url)}")
+    fetch = HFRequest(url, {}, {}, request.timeout, None, request.retries, to_router=False, kind="images")
+    return post(fetch, method="GET")[1]
+
+
+IMAGE_MAGIC = (  # the bytes say the type, whatever the URL or the label claims
+    (b"\x89PNG\r\n\x1a\n", ".png", "image/png"),
+    (b"\xff\xd8\xff", ".jpg", "image/jpeg"),
+    (b"GIF8", ".gif", "image/gif"),
+)
+
+
+def image_type(data: bytes) -> tuple | None:
+    """(extension, MIME type) of image bytes; None when they are no image."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return ".webp", "image/webp"
+    return next(((ext, mime) for magic, ext, mime in IMAGE_MAGIC if data.startswith(magic)), None)
+
+
+# ------------ images: saving, never over a file, never a partial one
+
+
+def slug(text: str) -> str:
+    """A file name from a prompt's first words: a-red-fox-in-snow."""
+    words = re.findall(r"[a-z0-9]+", text.lower())
+    name = "-".join(words)[:60].rstrip("-")
+    return name or "image"
+
+
+def save_image(data: bytes, prompt_text: str, save: str | None) -> pathlib.Path:
+    """Write the image whole beside its final name, then link it there: a name taken is never replaced (a
+    name of ours gets -2, -3, ...; a file named by -o save is an error), and nothing partial is left."""
+    ext, _ = image_type(data)
+    target = pathlib.Path(save).expanduser() if save else pathlib.Path.cwd()
+    named = save is not None and not target.is_dir()
+    folder = target.parent if named else target
+    stem = target.stem if named else slug(prompt_text)
+    handle, partial = tempfile.mkstemp(dir=folder, prefix=".llm-hf-image-", suffix=".partial")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        for number in range(1, 1000):
+            path = folder / f"{stem}{'' if number == 1 else f'-{number}'}{ext}"
+            try:
+                os.link(partial, path)
+                return path
+            except FileExistsError:
+                if named:
+                    raise llm.ModelError(f"{path} exists; not overwritten (choose another -o save)") from None
+        raise llm.ModelError(f"{folder} already has {stem}{ext} to {stem}-999{ext}")
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+
+
+# ------------ images: drawing, and the models
+
+
+def draw(spec: ImageSpec, prompt, response, key: str | None) -> str:
+    """Draw the prompt and save the image: the saved file's path, as llm shows and logs it."""
+    request, provider = image_request(spec, prompt, key)
+    headers, body = post(request)
+    drawn = result_of(provider, headers, body, request)
+    kind = image_type(drawn.data)
+    if kind is None:
+        raise llm.ModelError(
+            f"{provider} sent {len(drawn.data)} bytes that are not a PNG, JPEG, WebP or GIF image"
+        )
+    try:
+        path = save_image(drawn.data, prompt.prompt, prompt.options.save)
+    except OSError as ex:
+        raise llm.ModelError(f"Cannot save the image: {ex.strerror or ex}") from None
+    who = headers.get("x-inference-provider") or provider
+    record = {
+        "provider": who,
+        "path": str(path),
+        "type": kind[1],
+        "bytes": len(drawn.data),
+        "seed": drawn.seed,
+        "url": drawn.url,
+    }
+    response.response_json = {k: v for k, v in record.items() if v is not None}
+    response.set_usage(details={"provider": who})
+    return str(path)
+
+
+class _HFImageBase(_HFModel):
+    """What sync and async image models share: all but how they wait."""
+
+    can_stream = False
+    supports_conversation = False  # each image is drawn from its own prompt
+    attachment_types = IMAGE_TYPES  # an input image, for the providers that take one
+    Options = ImageOptions
+    spec_from_row = staticmethod(spec_from_image_row)
+
+
+class HFImage(_HFImageBase, llm.KeyModel):
+    def execute(self, prompt, stream, response, conversation, key):
+        yield draw(self.spec, prompt, response, key)
+
+
+class AsyncHFImage(_HFImageBase, llm.AsyncKeyModel):
+    async def execute(self, prompt, stream, response, conversation, key):
+        yield await asyncio.to_thread(draw, self.spec, prompt, response, key)
+
+
+class HFImages(llm.Toolbox):
+    """Draw images with a Hugging Face image model; each call saves one and returns its path."""
+
+    def __init__(self, model: str = "hf-flux", directory: str = "."):
+        self.model = model
+        self.directory = directory
+
+    def draw(self, prompt: str, width: int = 1024, height: int = 1024) -> str:
+        """Draw an image of what the prompt describes; the saved file's path comes back."""
+        response = llm.get_model(self.model).prompt(prompt, width=width, height=height, save=self.directory)
+        return response.text()
 
 
 # ============ the Hub in prompts: -f hf: fragments
@@ -4074,10 +4487,11 @@ def hf_commands():
 @click.option("json_", "--json", is_flag=True, help="Print the catalog entries as JSON")
 @click.option("--embeddings", is_flag=True, help="The embedding models instead: model, providers, status")
 @click.option("--speech", is_flag=True, help="The speech-to-text models instead: model, providers, status")
-def models_command(queries, provider, tools, schemas, vision, free, json_, embeddings, speech):
+@click.option("--images", is_flag=True, help="The image models instead: model, providers, status")
+def models_command(queries, provider, tools, schemas, vision, free, json_, embeddings, speech, images):
     "List the models the Inference Providers router serves"
-    if embeddings or speech:
-        kind = SPEECH if speech else EMBEDDINGS
+    if embeddings or speech or images:
+        kind = SPEECH if speech else IMAGES if images else EMBEDDINGS
         found = cached_else_fetched(lambda: read_discovered(kind), lambda: fetch_discovered(kind))
         click.echo(json.dumps(found, indent=2) if json_ else mappings_table(found, queries))
         return
@@ -4114,11 +4528,15 @@ def refresh_speech() -> str:
     return changes(fetch_discovered(SPEECH), SPEECH.name)
 
 
+def refresh_images() -> str:
+    return changes(fetch_discovered(IMAGES), IMAGES.name)
+
+
 @hf_commands.command(name="refresh")
 def refresh_command():
-    "Fetch the router's model catalog, and the Hub's embedding and speech models, again"
+    "Fetch the router's model catalog, and the Hub's embedding, speech and image models, again"
     failed = False
-    for refresh in (refresh_chat, refresh_embeddings, refresh_speech):
+    for refresh in (refresh_chat, refresh_embeddings, refresh_speech, refresh_images):
         try:
             click.echo(refresh())
         except click.ClickException as ex:
@@ -4250,18 +4668,25 @@ def register_models(register, model_aliases):
     for repo_id, spec in added.items():
         model_id = model_id_of(repo_id)
         register(HFChat(model_id, spec=spec), AsyncHFChat(model_id, spec=spec), aliases=spec.aliases)
-    for model_id, row in discovered_rows(SPEECH).items():
-        if model_id in rows or repo_id_of(model_id) in added:
-            continue  # a chat model too (audio in, text out): its id stays the chat model's
-        register(
-            HFSpeech(model_id, row), AsyncHFSpeech(model_id, row), aliases=SPEECH_ALIASES.get(model_id, ())
-        )
+    for kind, sync, asynchronous, aliases in (
+        (SPEECH, HFSpeech, AsyncHFSpeech, SPEECH_ALIASES),
+        (IMAGES, HFImage, AsyncHFImage, IMAGE_ALIASES),
+    ):
+        for model_id, row in discovered_rows(kind).items():
+            if model_id in rows or repo_id_of(model_id) in added:
+                continue  # a chat model too (audio or images in, text out): its id stays the chat model's
+            register(sync(model_id, row), asynchronous(model_id, row), aliases=aliases.get(model_id, ()))
 
 
 @llm.hookimpl
 def register_embedding_models(register):
     for model, aliases in embedding_models():
         register(model, aliases=aliases)
+
+
+@llm.hookimpl
+def register_tools(register):
+    register(HFImages)
 
 
 @llm.hookimpl

@@ -377,7 +377,32 @@ HUB_SPEECH = [
 ]
 
 
-def hub_search(feature_pages=HUB_FEATURE_PAGES, similarity=HUB_SIMILARITY, speech=HUB_SPEECH):
+# Image models: FLUX.1-schnell as the Inference Providers docs list its providers, and one image-to-image model.
+HUB_IMAGES = [
+    speech_item(
+        "black-forest-labs/FLUX.1-schnell",
+        **{
+            "fal-ai": ("fal-ai/flux/schnell", "live", "text-to-image"),
+            "hf-inference": ("black-forest-labs/FLUX.1-schnell", "live", "text-to-image"),
+            "replicate": ("black-forest-labs/flux-schnell", "live", "text-to-image"),
+            "together": ("black-forest-labs/FLUX.1-schnell-Free", "live", "text-to-image"),
+            "nscale": ("black-forest-labs/FLUX.1-schnell", "live", "text-to-image"),
+        },
+    ),
+    speech_item(
+        "black-forest-labs/FLUX.1-Kontext-dev",
+        **{
+            "fal-ai": ("fal-ai/flux-kontext/dev", "live", "image-to-image"),
+            "replicate": ("black-forest-labs/flux-kontext-dev", "live", "image-to-image"),
+            "wavespeed": ("wavespeed-ai/flux-kontext-dev", "live", "image-to-image"),  # no known route
+        },
+    ),
+]
+
+
+def hub_search(
+    feature_pages=HUB_FEATURE_PAGES, similarity=HUB_SIMILARITY, speech=HUB_SPEECH, images=HUB_IMAGES
+):
     """The exchanges of 'llm hf refresh' with the Hub's model search."""
     first, second = (
         HUB_SEARCH.format("feature-extraction"),
@@ -392,6 +417,8 @@ def hub_search(feature_pages=HUB_FEATURE_PAGES, similarity=HUB_SIMILARITY, speec
         *pages,
         (get(HUB_SEARCH.format("sentence-similarity")), hub_page(similarity)),
         (get(HUB_SEARCH.format(ASR)), hub_page(speech)),
+        (get(HUB_SEARCH.format("text-to-image")), hub_page(images[:1])),
+        (get(HUB_SEARCH.format("image-to-image")), hub_page(images[1:])),
     ]
 
 

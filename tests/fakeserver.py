@@ -112,6 +112,14 @@ def catalog_answer(_seen=None) -> Answer:
     return recorded("catalog")
 
 
+HUB_PAGES = {
+    "automatic-speech-recognition": 4,
+    "=text-to-image": 5,
+    "image-to-image": 6,
+}  # in the catalog cassette
+
+
 def hub_answer(seen=None) -> Answer:
-    """A last page of the Hub's model search (no next page): speech models, else sentence-similarity ones."""
-    return recorded("catalog", 4 if seen and "automatic-speech-recognition" in seen.path else 3)
+    """A last page of the Hub's model search (no next page): speech or image models, else sentence-similarity."""
+    found = [index for tag, index in HUB_PAGES.items() if seen and tag in seen.path]
+    return recorded("catalog", found[0] if found else 3)

@@ -297,6 +297,7 @@ def test_llm_looks_for_hooks_among_the_public_names_only():
         "register_embedding_models",
         "register_fragment_loaders",
         "register_models",
+        "register_tools",
     ]
 
 
@@ -389,6 +390,8 @@ def test_refresh_caches_the_catalog_and_says_what_changed(sent, catalog):
         "4 embedding models. Added: BAAI/bge-m3, facebook/bart-base, intfloat/multilingual-e5-large-instruct, "
         "sentence-transformers/all-MiniLM-L6-v2. Removed: none.\n"
         "2 speech models. Added: openai/whisper-large-v3, openai/whisper-large-v3-turbo. Removed: none.\n"
+        "2 image models. Added: black-forest-labs/FLUX.1-Kontext-dev, black-forest-labs/FLUX.1-schnell. "
+        "Removed: none.\n"
     )
     assert sent[0].url == "https://router.huggingface.co/v1/models"
     assert "authorization" not in sent[0].headers and "x-hf-bill-to" not in sent[0].headers
@@ -437,6 +440,7 @@ def test_refresh_reports_added_and_removed_models(vcr_cassette_dir):
         "3 models. Added: someone/Newer-Chat. Removed: deepseek-ai/DeepSeek-V4-Pro, someone/Minimal-Chat.\n"
         "3 embedding models. Added: none. Removed: facebook/bart-base.\n"
         "2 speech models. Added: none. Removed: none.\n"
+        "2 image models. Added: none. Removed: none.\n"
     )
 
 
@@ -543,7 +547,7 @@ def test_an_unknown_provider_fails_before_any_request(sent, catalog):
         "Error: 'groq' does not serve meta-llama/Llama-3.1-8B-Instruct; its providers are: cerebras, novita, "
         "together (or a policy: fastest, cheapest, preferred)\n"
     )
-    assert [s.body for s in sent] == [None] * 5  # the refresh alone (catalog, Hub searches): no prompt
+    assert [s.body for s in sent] == [None] * 7  # the refresh alone (catalog, Hub searches): no prompt
 
 
 @pytest.mark.vcr
