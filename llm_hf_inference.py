@@ -3704,7 +3704,7 @@ def image_provider(spec: ImageSpec, chosen: str | None, given: dict, with_image:
     def lacks(name):
         _, takes, takes_image = IMAGE_ROUTES[name]
         return sorted(set(given) - takes) + (
-            ["an input image (-a)"]
+            ["input image (-a)"]
             if with_image and not (takes_image and providers[name][1] == "image-to-image")
             else []
         )
@@ -3713,7 +3713,7 @@ def image_provider(spec: ImageSpec, chosen: str | None, given: dict, with_image:
     provider = chosen or (able[0] if able else spec.providers[0][0])
     lacking = lacks(provider)
     if lacking:
-        what = lacking[0] if lacking[0].startswith("an ") else f"-o {lacking[0]}"
+        what = lacking[0] if lacking[0].startswith("input") else f"-o {lacking[0]}"
         instead = f"choose -o provider {' or '.join(able)}" if able else "leave it out"
         raise llm.ModelError(f"{provider} takes no {what} for {spec.repo_id}; {instead}")
     return provider, providers[provider][0]
@@ -3760,7 +3760,8 @@ def result_of(provider: str, headers, body: bytes, request: HFRequest) -> Drawn:
         return Drawn(body)
     data = answer_json(headers, body)
     if provider == "replicate" and type(data) is dict:
-        output = finished_prediction(data, request, "drawing").get("output")
+        # An output already there is the image (huggingface_hub takes it so), even while "processing".
+        output = data.get("output") or finished_prediction(data, request, "drawing").get("output")
         url = output[0] if type(output) is list and output else output
         return Drawn(fetch_result(url, request), url if type(url) is str else None)
     images = data.get("images") if type(data) is dict else None
@@ -3819,7 +3820,7 @@ def save_image(data: bytes, prompt_text: str, save: str | None) -> pathlib.Path:
     """Write the image whole beside its final name, then link it there: a name taken is never replaced (a
     name of ours gets -2, -3, ...; a file named by -o save is an error), and nothing partial is left."""
     ext, _ = image_type(data)
-    target = pathlib.Path(save).expanduser() if save else pathlib.Path.cwd()
+    target = pathlib.Path(save).expanduser() if save else pathlib.Path()
     named = save is not None and not target.is_dir()
     folder = target.parent if named else target
     stem = target.stem if named else slug(prompt_text)
@@ -3861,7 +3862,7 @@ def draw(spec: ImageSpec, prompt, response, key: str | None) -> str:
     who = headers.get("x-inference-provider") or provider
     record = {
         "provider": who,
-        "path": str(path),
+        "path": str(path.resolve()),  # the text is the path as given; the log keeps where it is
         "type": kind[1],
         "bytes": len(drawn.data),
         "seed": drawn.seed,

@@ -1238,6 +1238,7 @@ def embedding_cassettes():
     )
     speech_cassettes()
     hub_file_cassettes()
+    image_cassettes()
 
 
 # Speech to text. The fake server in the tests plays these answers and checks the bytes it was sent, so
@@ -1400,6 +1401,38 @@ def hub_file_cassettes():
         ),
         (get(hub + "papers/2401.10020.md"), hub_text(PAPER, "text/markdown; charset=utf-8")),
         (get(hub + "datasets/openai/gsm8k/resolve/main/README.md"), hub_text(DATASET_CARD)),
+    )
+
+
+# Images. The fake server in the tests plays these answers; the images themselves (which the recordings did
+# not keep) are the JPEG inside together's recorded answer, and a WebP made for the tests.
+def image_cassettes():
+    router = "https://router.huggingface.co"
+    cassette(
+        "img-fal-ai",
+        (("POST", router + "/fal-ai/fal-ai/flux/schnell"), recorded("img-2025-fal-ai-flux-schnell")),
+    )
+    together = router + "/together/v1/images/generations"
+    cassette("img-together", (("POST", together), recorded("img-2025-together-sdxl")))
+    cassette("img-together-400", (("POST", together), recorded("img-2025-together-400")))
+    _, headers, raw = recorded("img-2025-together-sdxl")
+    nscale = json.dumps(
+        {"created": 1736421960, "data": [{"b64_json": json.loads(raw)["data"][0]["b64_json"]}]}
+    )
+    cassette(
+        "img-nscale", (("POST", router + "/nscale/v1/images/generations"), (200, headers, nscale.encode()))
+    )
+    status, headers, raw = recorded("img-2025-replicate-flux-schnell")
+    started = json.loads(raw)
+    waiting = {**started, "output": None, "status": "starting"}
+    done = {**started, "status": "succeeded"}
+    poll = ("GET", f"{router}/replicate/v1/predictions/{started['id']}")
+    route = router + "/replicate/v1/models/black-forest-labs/flux-schnell/predictions"
+    cassette("img-replicate", (("POST", route), (status, headers, raw)))
+    cassette(
+        "img-replicate-poll",
+        (("POST", route), (status, headers, json.dumps(waiting).encode())),
+        (poll, (200, headers, json.dumps(done).encode())),
     )
 
 

@@ -655,3 +655,18 @@ def test_the_providers_that_can_take_what_one_cannot_are_named(turbo, router, tm
         == "Error: replicate takes no prompt text for speech; choose -o provider together or deepinfra\n"
     )
     assert server.seen == []
+
+
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("retries", "11", "Input should be less than or equal to 10"),
+        ("provider", "Fal-AI", "a lower-case provider name (hf-inference, fal-ai, ...)"),
+        ("timeout", "0", "Input should be greater than 0"),
+    ],
+)
+def test_option_values_out_of_range_are_refused_by_llm(option, value, message, router, tmp_path):
+    server = router({})
+    result = transcribe("hf-whisper", "-a", str(wav(tmp_path)), "-o", option, value)
+    assert (result.exit_code, server.seen) == (1, [])
+    assert message in result.output

@@ -1,0 +1,270 @@
+"""Images: each provider's request as a stand-in router receives it, its recorded answer, the image saved by
+what its bytes are (never over a file, never partial), result URLs fetched without the token, the tool."""
+
+import base64
+import json
+import pathlib
+
+import llm
+import pytest
+
+import llm_hf_inference
+from conftest import TEST_TOKEN
+from fakeserver import Answer, recorded
+from helpers import LOCAL, invoke, logged_turns
+
+pytestmark = LOCAL
+
+ROOT = pathlib.Path(__file__).resolve().parent
+FLUX = "black-forest-labs/FLUX.1-schnell"
+HF_INFERENCE = f"/hf-inference/models/{FLUX}"
+FAL = "/fal-ai/fal-ai/flux/schnell"
+TOGETHER = "/together/v1/images/generations"
+NSCALE = "/nscale/v1/images/generations"
+REPLICATE = "/replicate/v1/models/black-forest-labs/flux-schnell/predictions"
+JPEG = base64.b64decode(
+    json.loads(recorded("img-together").body)["data"][0]["b64_json"]
+)  # together's, recorded
+WEBP = b"RIFF\x1a\x00\x00\x00WEBPVP8L\x0d\x00\x00\x00\x2f\x00\x00\x00\x10\x07\x10\x11\x11\x88\x88\xfe\x07\x00"
+
+
+def recorded_headers(case):
+    pairs = json.loads((ROOT / "recordings" / f"{case}.headers.json").read_text())
+    return {
+        name: value for name, value in pairs if name.lower() not in ("content-length", "content-encoding")
+    }
+
+
+@pytest.fixture
+def here(tmp_path, monkeypatch):
+    """The directory llm runs in (beside llm's own user directory)."""
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    return tmp_path / "work"
+
+
+def draw(*args):
+    return invoke("-m", "hf-flux", *args)
+
+
+def cdn_answer(case, body):
+    return lambda seen: Answer(200, recorded_headers(case), body)
+
+
+def with_cdn(answer, cdn, field):
+    """A recorded answer whose result URL points at the stand-in CDN (same path)."""
+    data = json.loads(answer.body)
+    path = "/" + field(data).split("/", 3)[3]
+    return (
+        data,
+        path,
+        Answer(answer.status, answer.headers, json.dumps(_replace(data, field, cdn.url + path)).encode()),
+    )
+
+
+def _replace(data, field, url):
+    if "images" in data:
+        data["images"][0]["url"] = url
+    else:
+        data["output"] = [url]
+    return data
+
+
+# -- each provider
+
+
+def test_hf_inference_answers_the_bytes(router, here):
+    server = router(
+        {
+            f"POST {HF_INFERENCE}": lambda seen: Answer(
+                200, recorded_headers("img-2025-hf-inference-sd2"), JPEG
+            )
+        }
+    )
+    result = draw("a red fox in snow", "-o", "width", "1024", "-o", "height", "768", "-o", "seed", "7")
+    assert (result.exit_code, result.output) == (0, "a-red-fox-in-snow.jpg\n")
+    assert (here / "a-red-fox-in-snow.jpg").read_bytes() == JPEG
+    assert json.loads(server.seen[0].body) == {
+        "inputs": "a red fox in snow",
+        "parameters": {"width": 1024, "height": 768, "seed": 7},
+    }
+    assert server.seen[0].headers["Authorization"] == f"Bearer {TEST_TOKEN}"
+    assert json.loads(logged_turns()[0]["response_json"]) == {
+        "provider": "hf-inference",
+        "path": str(here / "a-red-fox-in-snow.jpg"),
+        "type": "image/jpeg",
+        "bytes": len(JPEG),
+    }
+
+
+def test_fal_gives_a_png_link_to_a_jpeg_fetched_without_the_token(router, fake, here):
+    cdn = fake({})
+    data, path, answer = with_cdn(recorded("img-fal-ai"), cdn, lambda d: d["images"][0]["url"])
+    cdn.routes[f"GET {path}"] = cdn_answer("img-2025-fal-media", JPEG)
+    server = router({f"POST {FAL}": lambda seen: answer})
+    args = ["-o", "provider", "fal-ai", "-o", "width", "1024", "-o", "height", "768", "-o", "steps", "4"]
+    result = draw("a red fox", *args, "-o", "guidance", "3.5", "-o", "negative_prompt", "blur")
+    assert (result.exit_code, result.output) == (
+        0,
+        "a-red-fox.jpg\n",
+    )  # the bytes are JPEG, whatever the link says
+    assert json.loads(server.seen[0].body) == {
+        "prompt": "a red fox",
+        "num_inference_steps": 4,
+        "guidance_scale": 3.5,
+        "negative_prompt": "blur",
+        "image_size": {"width": 1024, "height": 768},
+    }
+    assert "Authorization" not in cdn.seen[0].headers
+    logged = json.loads(logged_turns()[0]["response_json"])
+    assert (logged["seed"], logged["url"]) == (2463045738, cdn.url + path)
+
+
+@pytest.mark.parametrize(
+    "provider, route, body",
+    [
+        (
+            "together",
+            TOGETHER,
+            {
+                "prompt": "a red fox",
+                "response_format": "base64",
+                "width": 512,
+                "height": 512,
+                "steps": 4,
+                "model": FLUX,
+            },
+        ),
+        (
+            "nscale",
+            NSCALE,
+            {"response_format": "b64_json", "prompt": "a red fox", "model": FLUX, "size": "512x512"},
+        ),
+    ],
+)
+def test_base64_answers(provider, route, body, router, here):
+    server = router({f"POST {route}": lambda seen: recorded(f"img-{provider}")})
+    args = ["-o", "provider", provider, "-o", "width", "512", "-o", "height", "512"]
+    result = draw("a red fox", *args, *(["-o", "steps", "4"] if provider == "together" else []))
+    assert (result.exit_code, result.output) == (0, "a-red-fox.jpg\n")
+    assert json.loads(server.seen[0].body) == body
+    assert (here / "a-red-fox.jpg").read_bytes() == JPEG
+
+
+def test_replicate_output_while_processing_is_the_image(router, fake, here):
+    cdn = fake({})
+    _, path, answer = with_cdn(recorded("img-replicate"), cdn, lambda d: d["output"][0])
+    cdn.routes[f"GET {path}"] = cdn_answer("img-2025-replicate-delivery", WEBP)
+    server = router({f"POST {REPLICATE}": lambda seen: answer})
+    result = draw("a red fox", "-o", "provider", "replicate", "-o", "seed", "1")
+    assert (result.exit_code, result.output) == (0, "a-red-fox.webp\n")
+    assert json.loads(server.seen[0].body) == {"input": {"prompt": "a red fox", "seed": 1}}
+    assert server.seen[0].headers["Prefer"] == "wait"
+    assert "Authorization" not in cdn.seen[0].headers
+
+
+def test_replicate_polled_to_its_end_with_progress(router, fake, here, monkeypatch):
+    cdn = fake({})
+    done = recorded("img-replicate-poll", 1)
+    _, path, done = with_cdn(done, cdn, lambda d: d["output"][0])
+    cdn.routes[f"GET {path}"] = cdn_answer("img-2025-replicate-delivery", WEBP)
+    prediction = "/replicate/v1/predictions/tqsn7eq3kxrma0cmjfcbkd5t3g"
+    server = router(
+        {
+            f"POST {REPLICATE}": lambda seen: recorded("img-replicate-poll"),
+            f"GET {prediction}": lambda seen: done,
+        }
+    )
+    clock = [0.0]
+    monkeypatch.setattr(llm_hf_inference.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(llm_hf_inference, "sleep", lambda seconds: clock.__setitem__(0, clock[0] + 11))
+    result = draw("a red fox", "-o", "provider", "replicate")
+    assert (result.exit_code, result.stdout) == (0, "a-red-fox.webp\n")
+    assert server.paths() == [REPLICATE, prediction]
+    assert server.seen[1].headers["Authorization"] == f"Bearer {TEST_TOKEN}"
+
+
+# -- saving
+
+
+def test_a_name_taken_gets_the_next_and_nothing_is_left_behind(router, here):
+    router({f"POST {HF_INFERENCE}": lambda seen: Answer(200, {"Content-Type": "image/jpeg"}, JPEG)})
+    (here / "a-fox.jpg").write_bytes(b"mine")
+    assert [draw("a fox").output for _ in range(2)] == ["a-fox-2.jpg\n", "a-fox-3.jpg\n"]
+    assert (here / "a-fox.jpg").read_bytes() == b"mine"
+    assert sorted(p.name for p in here.iterdir()) == ["a-fox-2.jpg", "a-fox-3.jpg", "a-fox.jpg"]
+
+
+def test_save_to_a_file_follows_the_bytes_and_never_replaces_one(router, here):
+    router({f"POST {HF_INFERENCE}": lambda seen: Answer(200, {"Content-Type": "image/png"}, JPEG)})
+    assert draw("a fox", "-o", "save", "fox.png").output == "fox.jpg\n"
+    result = draw("a fox", "-o", "save", "fox.png")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        "Error: fox.jpg exists; not overwritten (choose another -o save)\n",
+    )
+    (here / "out").mkdir()
+    assert draw("a fox", "-o", "save", "out").output == "out/a-fox.jpg\n"
+    assert sorted(p.name for p in here.iterdir()) == ["fox.jpg", "out"]
+
+
+def test_an_answer_that_is_no_image_is_one_line(router, here):
+    router({f"POST {HF_INFERENCE}": lambda seen: Answer.json({"unexpected": True})})
+    result = draw("a fox")
+    assert (
+        result.stderr
+        == 'Error: hf-inference answered with something that is not an image: {"unexpected": true}\n'
+    )
+    assert list(here.iterdir()) == []
+
+
+def test_a_providers_refusal_shows_its_words(router, here):
+    router({f"POST {TOGETHER}": lambda seen: recorded("img-together-400")})
+    result = draw("a fox", "-o", "provider", "together")
+    assert result.stderr == "Error: 127.0.0.1 answered 400: Invalid request\n"
+
+
+# -- refused before any request
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["a fox", "-o", "width", "512"], "Error: Give -o width and -o height together\n"),
+        (
+            ["a fox", "-o", "provider", "nscale", "-o", "steps", "4"],
+            "Error: nscale takes no -o steps for black-forest-labs/FLUX.1-schnell; choose -o provider hf-inference or fal-ai or together or replicate\n",
+        ),
+        (
+            ["a fox", "-o", "provider", "groq"],
+            "Error: black-forest-labs/FLUX.1-schnell is not served by groq for images; its providers: hf-inference, fal-ai, together, replicate, nscale\n",
+        ),
+        (["   "], 'Error: Say what to draw: llm -m MODEL "a red fox in snow"\n'),
+    ],
+)
+def test_what_cannot_be_drawn_is_refused_before_any_request(args, message, router, here):
+    server = router({})
+    result = draw(*args)
+    assert (result.exit_code, result.stderr, server.seen) == (1, message, [])
+
+
+def test_an_input_image_needs_an_image_to_image_provider(router, here):
+    server = router({})
+    photo = here / "fox.jpg"
+    photo.write_bytes(JPEG)
+    result = draw("as a watercolour", "-a", str(photo))
+    assert (
+        result.stderr
+        == "Error: hf-inference takes no input image (-a) for black-forest-labs/FLUX.1-schnell; leave it out\n"
+    )
+    assert server.seen == []
+
+
+# -- the tool
+
+
+def test_a_chat_model_can_draw_with_the_tool(router, here):
+    router({f"POST {HF_INFERENCE}": lambda seen: Answer(200, {"Content-Type": "image/jpeg"}, JPEG)})
+    tool = llm_hf_inference.HFImages(directory=str(here))
+    assert tool.draw("a lighthouse at dusk", 512, 512) == str(here / "a-lighthouse-at-dusk.jpg")
+    assert "HFImages" in llm.get_tools()
