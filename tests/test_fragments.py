@@ -137,16 +137,31 @@ def test_binary_that_is_no_image_is_refused(fake, monkeypatch):
         {"GET /o/n/resolve/main/model.bin": lambda seen: Answer(200, {}, b"\x00\x01PK\x03\x04" * 10)}
     )
     monkeypatch.setenv("HF_ENDPOINT", server.url)
-    with pytest.raises(ValueError, match=r"model.bin is a binary file \(.*\), not text to put in a prompt"):
+    with pytest.raises(ValueError) as error:
         load("o/n/model.bin")
+    assert (
+        str(error.value)
+        == f"{server.url}/o/n/resolve/main/model.bin is a binary file (of no type llm knows), not text to put in a prompt"
+    )
 
 
-def test_a_file_over_the_cap_is_refused_with_its_size_before_it_is_read(fake, monkeypatch):
-    big = {"X-Linked-Size": str(3 * 10**9)}  # what the Hub says of a large LFS file
-    server = fake({"GET /o/n/resolve/main/w.safetensors": lambda seen: Answer(200, big, b"x")})
+@pytest.mark.parametrize(
+    "headers", [{"X-Linked-Size": str(3 * 10**9)}, {"Content-Length": str(3 * 10**9)}]
+)  # what the Hub says of a large LFS file; of any file
+def test_a_file_over_the_cap_is_refused_with_its_size_before_it_is_read(headers, fake, monkeypatch):
+    server = fake({"GET /o/n/resolve/main/w.safetensors": lambda seen: Answer(200, headers, [b"x"])})
     monkeypatch.setenv("HF_ENDPOINT", server.url)
-    with pytest.raises(ValueError, match=r"w.safetensors is 3000.0 MB, over the 20 MiB a fragment may be"):
+    with pytest.raises(ValueError, match=r"w.safetensors is 3000.0 MB, over the 20 MiB a fragment may be$"):
         load("o/n/w.safetensors")
+
+
+def test_a_401_without_a_code_is_a_repository_not_found(fake, monkeypatch):
+    server = fake({"GET /o/n/resolve/main/README.md": lambda seen: Answer(401, {}, b"Unauthorized")})
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    with pytest.raises(
+        ValueError, match=r"^No model o/n on the Hub \(if it is private, give a token that can see it\)$"
+    ):
+        load("o/n")
 
 
 def test_text_over_its_cap_is_refused(fake, monkeypatch):

@@ -208,7 +208,7 @@ def test_a_prediction_past_its_timeout_says_so_with_progress_on_the_way(router, 
             f"GET {PREDICTION}": lambda seen: recorded("asr-replicate", 1),
         }
     )
-    clock = [0.0]
+    clock = [1000.0]
     monkeypatch.setattr(llm_hf_inference.time, "monotonic", lambda: clock[0])
     monkeypatch.setattr(llm_hf_inference, "sleep", lambda seconds: clock.__setitem__(0, clock[0] + 5))
     args = ["-o", "provider", "replicate", "-o", "timeout", "12"]
@@ -570,6 +570,7 @@ def test_the_label_fal_is_sent_for_each_type(mime, label):
 
 def test_a_file_of_many_pieces_is_encoded_whole(router, tmp_path):
     server = router({f"POST {FAL}": lambda seen: recorded("asr-fal-ai")})
+    assert llm_hf_inference.AUDIO_PIECE % 3 == 0  # each piece base64-encodes alone
     audio = wav(tmp_path, 1_800_000)  # 3.6 MB: two pieces
     result = transcribe("hf-whisper", "-a", str(audio), "-o", "provider", "fal-ai")
     assert result.exit_code == 0
@@ -670,3 +671,7 @@ def test_option_values_out_of_range_are_refused_by_llm(option, value, message, r
     result = transcribe("hf-whisper", "-a", str(wav(tmp_path)), "-o", option, value)
     assert (result.exit_code, server.seen) == (1, [])
     assert message in result.output
+
+
+def test_a_transcript_under_output_as_fal_nemotron_sends_it():
+    assert llm_hf_inference.transcript_of({"output": " Hello. "}) == ("Hello.", [], None, None)
