@@ -268,3 +268,47 @@ def test_a_chat_model_can_draw_with_the_tool(router, here):
     tool = llm_hf_inference.HFImages(directory=str(here))
     assert tool.draw("a lighthouse at dusk", 512, 512) == str(here / "a-lighthouse-at-dusk.jpg")
     assert "HFImages" in llm.get_tools()
+
+
+def test_a_chat_model_draws_through_llm_tools_and_gets_the_path_back(router, here):
+    call = {
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "HFImages_draw", "arguments": '{"prompt": "a lighthouse at dusk"}'},
+    }
+    answers = iter(
+        [
+            Answer.json(
+                {
+                    "choices": [
+                        {
+                            "message": {"role": "assistant", "content": None, "tool_calls": [call]},
+                            "finish_reason": "tool_calls",
+                        }
+                    ]
+                }
+            ),
+            Answer.json(
+                {"choices": [{"message": {"role": "assistant", "content": "Done."}, "finish_reason": "stop"}]}
+            ),
+        ]
+    )
+    server = router(
+        {
+            "POST /v1/chat/completions": lambda seen: next(answers),
+            f"POST {HF_INFERENCE}": lambda seen: Answer(200, {"Content-Type": "image/jpeg"}, JPEG),
+        }
+    )
+    result = invoke("-m", "hf-llama3.1", "--no-stream", "-T", "HFImages", "draw a lighthouse at dusk")
+    assert (result.exit_code, result.stdout) == (0, "Done.\n")
+    image, second = server.seen[1], server.seen[2]
+    assert json.loads(image.body) == {
+        "inputs": "a lighthouse at dusk",
+        "parameters": {"width": 1024, "height": 1024},
+    }
+    assert json.loads(second.body)["messages"][-1] == {
+        "role": "tool",
+        "tool_call_id": "call_1",
+        "content": "a-lighthouse-at-dusk.jpg",
+    }
+    assert (here / "a-lighthouse-at-dusk.jpg").read_bytes() == JPEG
