@@ -312,3 +312,51 @@ def test_a_chat_model_draws_through_llm_tools_and_gets_the_path_back(router, her
         "content": "a-lighthouse-at-dusk.jpg",
     }
     assert (here / "a-lighthouse-at-dusk.jpg").read_bytes() == JPEG
+
+
+@pytest.fixture
+def kontext():
+    """The Hub's image models as 'llm hf refresh' stored them (the catalog cassette's pages)."""
+    items = [item for index in (5, 6) for item in json.loads(recorded("catalog", index).body)]
+    llm_hf_inference.store_discovered(llm_hf_inference.IMAGES, items)
+
+
+def test_refresh_finds_the_image_models_providers_serve(kontext):
+    assert invoke("hf", "models", "--images", "-q", "kontext").output == (
+        "model                                 providers                     status\n"
+        "black-forest-labs/FLUX.1-Kontext-dev  fal-ai, replicate, wavespeed  live, live, live\n"
+    )
+    spec = llm.get_model("hf/black-forest-labs/FLUX.1-Kontext-dev").spec
+    assert [provider for provider, _, _ in spec.providers] == [
+        "fal-ai",
+        "replicate",
+    ]  # wavespeed: no known route
+
+
+def test_an_input_image_goes_to_a_provider_that_takes_one(router, fake, here, kontext):
+    cdn = fake({})
+    data, path, answer = with_cdn(recorded("img-fal-ai"), cdn, lambda d: d["images"][0]["url"])
+    cdn.routes[f"GET {path}"] = cdn_answer("img-2025-fal-media", JPEG)
+    data["seed"] = 2**70  # seeds can pass 64 bits
+    answer.body = json.dumps(data).encode()
+    server = router({"POST /fal-ai/fal-ai/flux-kontext/dev": lambda seen: answer})
+    photo = here / "fox.jpg"
+    photo.write_bytes(JPEG)
+    result = invoke("-m", "hf/black-forest-labs/FLUX.1-Kontext-dev", "as a watercolour", "-a", str(photo))
+    assert (result.exit_code, result.stdout) == (0, "as-a-watercolour.jpg\n")
+    url = "data:image/jpeg;base64," + base64.b64encode(JPEG).decode()
+    assert json.loads(server.seen[0].body) == {"prompt": "as a watercolour", "image_url": url}
+    assert json.loads(logged_turns()[0]["response_json"])["seed"] == 2**70
+
+
+def test_the_async_model_draws_too(router, here):
+    router({f"POST {HF_INFERENCE}": lambda seen: Answer(200, {"Content-Type": "image/png"}, WEBP)})
+
+    async def go():
+        response = llm.get_async_model("hf-flux").prompt("a fox")
+        return await response.text()
+
+    import asyncio
+
+    assert asyncio.run(go()) == "a-fox.webp"
+    assert (here / "a-fox.webp").read_bytes() == WEBP
