@@ -1176,42 +1176,54 @@ REPLICATE_DONE = ("succeeded", "failed", "canceled")
 POLL_EVERY = 1.0  # seconds between looks at an unfinished prediction
 
 
-def finished_prediction(prediction: dict, request: HFRequest, doing: str) -> dict:
-    """A replicate prediction at its end: polled through the router (with the token only there) until it
-    succeeds, fails or the deadline passes; its progress on stderr every so often."""
-    started = time.monotonic()
-    ends = started + 2 * request.timeout
-    said = started
-    while prediction.get("status") not in REPLICATE_DONE:
-        ident = prediction.get("id")
-        if type(ident) is not str or not re.fullmatch(r"[A-Za-z0-9]+", ident):
+def polled(request: HFRequest, url: str) -> dict:
+    """One look at a provider's long job through the router: the token and the bill go only there."""
+    headers = {k: v for k, v in request.headers.items() if k in ("Authorization", "X-HF-Bill-To")}
+    look = HFRequest(url, headers, {}, request.timeout, request.bill_to, request.retries, kind=request.kind)
+    answer = answer_json(*post(look, method="GET"))
+    if type(answer) is not dict:
+        raise llm.ModelError(f"{look.host} answered {url} with something that is not a JSON object")
+    return answer
+
+
+def waited(request: HFRequest, who: str, job: str, state: dict, unfinished, look, doing: str) -> dict:
+    """A provider's long job followed to its end: ``look()`` every POLL_EVERY seconds while
+    ``unfinished(state)``, within twice the request's timeout; a line on stderr every ten seconds."""
+    started = said = time.monotonic()
+    while unfinished(state):
+        now, status = time.monotonic(), shown(state.get("status"))
+        if now > started + 2 * request.timeout:
             raise llm.ModelError(
-                f"replicate answered with an unfinished prediction without an id: {shown(prediction)}"
-            )
-        now = time.monotonic()
-        if now > ends:
-            raise llm.ModelError(
-                f"replicate's prediction {ident} was not finished after {now - started:.0f} seconds "
-                f"(status {shown(prediction.get('status'))}); wait longer with -o timeout SECONDS"
+                f"{job} was not finished after {now - started:.0f} seconds (status {status}); "
+                "wait longer with -o timeout SECONDS"
             )
         if now - said >= 10:
-            say(
-                f"llm-hf-inference: replicate is {doing} "
-                f"({shown(prediction.get('status'))}, {now - started:.0f} s)"
-            )
+            say(f"llm-hf-inference: {who} is {doing} ({status}, {now - started:.0f} s)")
             said = now
         sleep(POLL_EVERY)
-        poll = HFRequest(
-            f"{router_root()}/replicate/v1/predictions/{ident}",
-            {k: v for k, v in request.headers.items() if k in ("Authorization", "X-HF-Bill-To")},
-            {},
-            request.timeout,
-            request.bill_to,
-            request.retries,
-            to_router=False,
-            kind=request.kind,
+        state = look()
+    return state
+
+
+def finished_prediction(prediction: dict, request: HFRequest, doing: str) -> dict:
+    """A replicate prediction at its end: polled until it succeeds (else its error in one line)."""
+    ident = prediction.get("id")
+    if prediction.get("status") not in REPLICATE_DONE and (
+        type(ident) is not str or not re.fullmatch(r"[A-Za-z0-9]+", ident)
+    ):
+        raise llm.ModelError(
+            f"replicate answered with an unfinished prediction without an id: {shown(prediction)}"
         )
-        prediction = answer_json(*post(poll, method="GET"))
+    url = f"{router_root()}/replicate/v1/predictions/{ident}"
+    prediction = waited(
+        request,
+        "replicate",
+        f"replicate's prediction {ident}",
+        prediction,
+        lambda state: state.get("status") not in REPLICATE_DONE,
+        lambda: polled(request, url),
+        doing,
+    )
     if prediction["status"] != "succeeded":
         raise llm.ModelError(
             f"replicate's prediction {prediction['status']}: "
@@ -3764,6 +3776,8 @@ def result_of(provider: str, headers, body: bytes, request: HFRequest) -> Drawn:
         output = data.get("output") or finished_prediction(data, request, "drawing").get("output")
         url = output[0] if type(output) is list and output else output
         return Drawn(fetch_result(url, request), url if type(url) is str else None)
+    if provider == "fal-ai" and type(data) is dict and "images" not in data and "response_url" in data:
+        data = fal_queued(data, request)
     images = data.get("images") if type(data) is dict else None
     if type(images) is list and images and type(images[0]) is dict:  # fal
         url, seed = images[0].get("url"), data.get("seed")
@@ -3782,6 +3796,25 @@ def result_of(provider: str, headers, body: bytes, request: HFRequest) -> Drawn:
         f"{who} answered with something that is not an image: "
         f"{shown(redact(body.decode('utf-8', 'replace')))}"
     )
+
+
+def fal_queued(ticket: dict, request: HFRequest) -> dict:
+    """A job fal answered with a place in its queue (as huggingface.js has fal draw): its status polled
+    through the router until COMPLETED, then its result."""
+    path = urllib.parse.urlsplit(str(ticket["response_url"])).path
+    if not re.fullmatch(r"(/[A-Za-z0-9_.-]+)+", path) or ".." in path:
+        raise llm.ModelError(f"fal-ai answered with a queued job without a result URL: {shown(ticket)}")
+    base = f"{router_root()}/fal-ai{path}"
+    waited(
+        request,
+        "fal-ai",
+        f"fal-ai's job {shown(ticket.get('request_id'))}",
+        ticket,
+        lambda state: state.get("status") != "COMPLETED",
+        lambda: polled(request, base + "/status?_subdomain=queue"),
+        "drawing",
+    )
+    return polled(request, base + "?_subdomain=queue")
 
 
 def fetch_result(url, request: HFRequest) -> bytes:

@@ -1412,6 +1412,18 @@ def image_cassettes():
         "img-fal-ai",
         (("POST", router + "/fal-ai/fal-ai/flux/schnell"), recorded("img-2025-fal-ai-flux-schnell")),
     )
+    # fal's queue, in the fields both clients read (request_id, status, response_url), around the recorded result.
+    status, headers, result = recorded("img-2025-fal-ai-flux-schnell")
+    requests = "https://queue.fal.run/fal-ai/flux/requests/8d5f4f0e-6b39-4c8a-9a3c-3d6f1f6bd1aa"
+    ticket = {"status": "IN_QUEUE", "request_id": requests.rsplit("/", 1)[1], "response_url": requests}
+    job = router + "/fal-ai/fal-ai/flux/requests/" + ticket["request_id"]
+    cassette(
+        "img-fal-ai-queue",
+        (("POST", router + "/fal-ai/fal-ai/flux/schnell"), (status, headers, json.dumps(ticket).encode())),
+        (("GET", job + "/status?_subdomain=queue"), (status, headers, b'{"status": "IN_PROGRESS"}')),
+        (("GET", job + "/status?_subdomain=queue"), (status, headers, b'{"status": "COMPLETED"}')),
+        (("GET", job + "?_subdomain=queue"), (status, headers, result)),
+    )
     together = router + "/together/v1/images/generations"
     cassette("img-together", (("POST", together), recorded("img-2025-together-sdxl")))
     cassette("img-together-400", (("POST", together), recorded("img-2025-together-400")))

@@ -360,3 +360,29 @@ def test_the_async_model_draws_too(router, here):
 
     assert asyncio.run(go()) == "a-fox.webp"
     assert (here / "a-fox.webp").read_bytes() == WEBP
+
+
+def test_a_job_fal_queued_is_followed_to_its_result(router, fake, here, monkeypatch):
+    cdn = fake({})
+    _, path, result = with_cdn(recorded("img-fal-ai-queue", 3), cdn, lambda d: d["images"][0]["url"])
+    cdn.routes[f"GET {path}"] = cdn_answer("img-2025-fal-media", JPEG)
+    job = "/fal-ai/fal-ai/flux/requests/8d5f4f0e-6b39-4c8a-9a3c-3d6f1f6bd1aa"
+    statuses = iter([recorded("img-fal-ai-queue", 1), recorded("img-fal-ai-queue", 2)])
+    server = router(
+        {
+            f"POST {FAL}": lambda seen: recorded("img-fal-ai-queue"),
+            f"GET {job}/status": lambda seen: next(statuses),
+            f"GET {job}": lambda seen: result,
+        }
+    )
+    monkeypatch.setattr(llm_hf_inference, "sleep", lambda seconds: None)
+    result = draw("a red fox", "-o", "provider", "fal-ai")
+    assert (result.exit_code, result.stdout) == (0, "a-red-fox.jpg\n")
+    assert server.paths() == [
+        FAL,
+        f"{job}/status?_subdomain=queue",
+        f"{job}/status?_subdomain=queue",
+        f"{job}?_subdomain=queue",
+    ]
+    assert all(seen.headers["Authorization"] == f"Bearer {TEST_TOKEN}" for seen in server.seen)
+    assert "Authorization" not in cdn.seen[0].headers
