@@ -386,3 +386,15 @@ def test_a_job_fal_queued_is_followed_to_its_result(router, fake, here, monkeypa
     ]
     assert all(seen.headers["Authorization"] == f"Bearer {TEST_TOKEN}" for seen in server.seen)
     assert "Authorization" not in cdn.seen[0].headers
+
+
+def test_ctrl_c_while_waiting_stops_cleanly_and_saves_nothing(router, here, monkeypatch):
+    router({f"POST {REPLICATE}": lambda seen: recorded("img-replicate-poll")})
+
+    def interrupted(seconds):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(llm_hf_inference, "sleep", interrupted)
+    result = draw("a red fox", "-o", "provider", "replicate")
+    assert (result.exit_code, result.stderr) == (1, "\nAborted!\n")  # click's own words for Ctrl-C
+    assert list(here.iterdir()) == []
