@@ -57,10 +57,10 @@ __all__ = [
     "EmbeddingError",
     "HFSpeech",
     "AsyncHFSpeech",
-    "SpeechOptions",
+    "speech_options",
     "HFImage",
     "AsyncHFImage",
-    "ImageOptions",
+    "image_options",
     "HFImages",
 ]
 
@@ -1745,6 +1745,18 @@ atexit.register(wait_for_refresh)
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
 
 
+class BuiltWhenRead:
+    """A class attribute built the first time it is read. llm reads a model's ``Options`` only to run it or
+    list its options, while building a pydantic class costs every llm command, whatever model it runs: the
+    speech and image options together, half a percent of resolving another plugin's model."""
+
+    def __init__(self, build: Callable):
+        self.build = build  # cached: built once
+
+    def __get__(self, instance, owner):
+        return self.build()
+
+
 def option_error(message: str) -> PydanticCustomError:
     """An option's error as llm shows it: the option's name, then this message (no pydantic prefix)."""
     return PydanticCustomError("hf_option", message)
@@ -3073,45 +3085,54 @@ def spec_from_speech_row(model_id: str, row: str) -> SpeechSpec:
 # ------------ speech: options and the attached audio
 
 
-class SpeechOptions(llm.Options):
-    model_config = ConfigDict(extra="forbid")
+@functools.cache
+def speech_options() -> type:
+    """The SpeechOptions class, built the first time a model asks (see BuiltWhenRead)."""
 
-    provider: str | None = Field(
-        None,
-        description="The provider to transcribe with ('llm hf models --speech'); default: the model's first",
-    )
-    language: str | None = Field(None, description="The language spoken, as a code: en, fr, ...")
-    timestamps: bool | None = Field(None, description="Print timed segments: [0:00.0 → 0:03.2] text")
-    bill_to: str | None = Field(
-        None, description="Bill this organisation instead of your account (X-HF-Bill-To; default $HF_BILL_TO)"
-    )
-    timeout: float | None = Field(
-        None,
-        gt=0,
-        description=f"Seconds to wait for the next bytes (default {SPEECH_TIMEOUT:g}); twice that for it all",
-    )
-    retries: int | None = Field(
-        None,
-        ge=0,
-        le=10,
-        description=f"Retries after 429, 502, 503, 504 or a failed connection (default {RETRIES})",
-    )
+    class SpeechOptions(llm.Options):
+        model_config = ConfigDict(extra="forbid")
 
-    @field_validator("provider")
-    @classmethod
-    def _provider_name(cls, value):
-        if value is not None and not re.fullmatch(_NAME, value):
-            raise option_error("a lower-case provider name (hf-inference, fal-ai, ...)")
-        return value
+        provider: str | None = Field(
+            None,
+            description="The provider to transcribe with ('llm hf models --speech'); "
+            "default: the model's first",
+        )
+        language: str | None = Field(None, description="The language spoken, as a code: en, fr, ...")
+        timestamps: bool | None = Field(None, description="Print timed segments: [0:00.0 → 0:03.2] text")
+        bill_to: str | None = Field(
+            None,
+            description="Bill this organisation instead of your account (X-HF-Bill-To; default $HF_BILL_TO)",
+        )
+        timeout: float | None = Field(
+            None,
+            gt=0,
+            description=f"Seconds to wait for the next bytes (default {SPEECH_TIMEOUT:g}); "
+            "twice that for it all",
+        )
+        retries: int | None = Field(
+            None,
+            ge=0,
+            le=10,
+            description=f"Retries after 429, 502, 503, 504 or a failed connection (default {RETRIES})",
+        )
 
-    @field_validator("language")
-    @classmethod
-    def _language_code(cls, value):
-        if value is not None and not re.fullmatch(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?", value):
-            raise option_error("a language code such as en, fr or pt-BR")
-        return value
+        @field_validator("provider")
+        @classmethod
+        def _provider_name(cls, value):
+            if value is not None and not re.fullmatch(_NAME, value):
+                raise option_error("a lower-case provider name (hf-inference, fal-ai, ...)")
+            return value
 
-    _organisation_name = field_validator("bill_to")(organisation_name)
+        @field_validator("language")
+        @classmethod
+        def _language_code(cls, value):
+            if value is not None and not re.fullmatch(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?", value):
+                raise option_error("a language code such as en, fr or pt-BR")
+            return value
+
+        _organisation_name = field_validator("bill_to")(organisation_name)
+
+    return SpeechOptions
 
 
 # The audio types llm may attach, each with the file name a provider that sniffs names is sent.
@@ -3500,7 +3521,7 @@ class _HFSpeechBase(_HFModel):
     can_stream = False
     supports_conversation = False  # llm refuses -c and llm chat itself
     attachment_types = frozenset(AUDIO_TYPES)
-    Options = SpeechOptions
+    Options = BuiltWhenRead(speech_options)
     spec_from_row = staticmethod(spec_from_speech_row)
 
 
@@ -3590,46 +3611,54 @@ def spec_from_image_row(model_id: str, row: str) -> ImageSpec:
 # ------------ images: options, and each provider's request
 
 
-class ImageOptions(llm.Options):
-    model_config = ConfigDict(extra="forbid")
+@functools.cache
+def image_options() -> type:
+    """The ImageOptions class, built the first time a model asks (see BuiltWhenRead)."""
 
-    provider: str | None = Field(
-        None, description="The provider to draw with ('llm hf models --images'); default: the model's first"
-    )
-    width: int | None = Field(None, ge=64, le=4096, description="Width in pixels")
-    height: int | None = Field(None, ge=64, le=4096, description="Height in pixels")
-    steps: int | None = Field(None, ge=1, le=200, description="Denoising steps")
-    guidance: float | None = Field(
-        None, ge=0, le=50, description="How closely to follow the prompt (guidance scale)"
-    )
-    seed: int | None = Field(None, ge=0, description="Random seed, for a repeatable image")
-    negative_prompt: str | None = Field(None, description="What the image should not show")
-    save: str | None = Field(
-        None, description="Where to save: a file, or a directory (default: the prompt's words, here)"
-    )
-    bill_to: str | None = Field(
-        None, description="Bill this organisation instead of your account (X-HF-Bill-To; default $HF_BILL_TO)"
-    )
-    timeout: float | None = Field(
-        None,
-        gt=0,
-        description=f"Seconds to wait for the next bytes (default {IMAGE_TIMEOUT:g}); twice that in all",
-    )
-    retries: int | None = Field(
-        None,
-        ge=0,
-        le=10,
-        description=f"Retries after 429, 502, 503, 504 or a failed connection (default {RETRIES})",
-    )
+    class ImageOptions(llm.Options):
+        model_config = ConfigDict(extra="forbid")
 
-    @field_validator("provider")
-    @classmethod
-    def _provider_name(cls, value):
-        if value is not None and not re.fullmatch(_NAME, value):
-            raise option_error("a lower-case provider name (hf-inference, fal-ai, ...)")
-        return value
+        provider: str | None = Field(
+            None,
+            description="The provider to draw with ('llm hf models --images'); default: the model's first",
+        )
+        width: int | None = Field(None, ge=64, le=4096, description="Width in pixels")
+        height: int | None = Field(None, ge=64, le=4096, description="Height in pixels")
+        steps: int | None = Field(None, ge=1, le=200, description="Denoising steps")
+        guidance: float | None = Field(
+            None, ge=0, le=50, description="How closely to follow the prompt (guidance scale)"
+        )
+        seed: int | None = Field(None, ge=0, description="Random seed, for a repeatable image")
+        negative_prompt: str | None = Field(None, description="What the image should not show")
+        save: str | None = Field(
+            None, description="Where to save: a file, or a directory (default: the prompt's words, here)"
+        )
+        bill_to: str | None = Field(
+            None,
+            description="Bill this organisation instead of your account (X-HF-Bill-To; default $HF_BILL_TO)",
+        )
+        timeout: float | None = Field(
+            None,
+            gt=0,
+            description=f"Seconds to wait for the next bytes (default {IMAGE_TIMEOUT:g}); twice that in all",
+        )
+        retries: int | None = Field(
+            None,
+            ge=0,
+            le=10,
+            description=f"Retries after 429, 502, 503, 504 or a failed connection (default {RETRIES})",
+        )
 
-    _organisation_name = field_validator("bill_to")(organisation_name)
+        @field_validator("provider")
+        @classmethod
+        def _provider_name(cls, value):
+            if value is not None and not re.fullmatch(_NAME, value):
+                raise option_error("a lower-case provider name (hf-inference, fal-ai, ...)")
+            return value
+
+        _organisation_name = field_validator("bill_to")(organisation_name)
+
+    return ImageOptions
 
 
 # The options as each provider names them (the two Hugging Face clients differ: these follow huggingface_hub).
@@ -3912,7 +3941,7 @@ class _HFImageBase(_HFModel):
     can_stream = False
     supports_conversation = False  # each image is drawn from its own prompt
     attachment_types = IMAGE_TYPES  # an input image, for the providers that take one
-    Options = ImageOptions
+    Options = BuiltWhenRead(image_options)
     spec_from_row = staticmethod(spec_from_image_row)
 
 
