@@ -322,6 +322,13 @@ def kontext():
 
 
 def test_refresh_finds_the_image_models_providers_serve(kontext):
+    assert llm_hf_inference.discovered_rows(llm_hf_inference.IMAGES)[
+        "hf/black-forest-labs/FLUX.1-schnell"
+    ] == (
+        "fal-ai=fal-ai/flux/schnell=text-to-image,hf-inference=black-forest-labs/FLUX.1-schnell=text-to-image,"
+        "replicate=black-forest-labs/flux-schnell=text-to-image,"
+        "together=black-forest-labs/FLUX.1-schnell-Free=text-to-image,nscale=black-forest-labs/FLUX.1-schnell=text-to-image"
+    )
     assert invoke("hf", "models", "--images", "-q", "kontext").output == (
         "model                                 providers                     status\n"
         "black-forest-labs/FLUX.1-Kontext-dev  fal-ai, replicate, wavespeed  live, live, live\n"
@@ -398,3 +405,215 @@ def test_ctrl_c_while_waiting_stops_cleanly_and_saves_nothing(router, here, monk
     result = draw("a red fox", "-o", "provider", "replicate")
     assert (result.exit_code, result.stderr) == (1, "\nAborted!\n")  # click's own words for Ctrl-C
     assert list(here.iterdir()) == []
+
+
+# -- what is refused, exactly (options, answers, names)
+
+
+def test_the_options_as_llm_lists_them():
+    result = invoke("models", "--options", "-q", "FLUX.1-schnell")
+    options = result.output.split("  Options:\n", 1)[1].split("  Attachment types:", 1)[0]
+    assert options == (
+        "    provider: str\n"
+        "      The provider to draw with ('llm hf models --images'); default: the\n"
+        "      model's first\n"
+        "    width: int\n"
+        "      Width in pixels\n"
+        "    height: int\n"
+        "      Height in pixels\n"
+        "    steps: int\n"
+        "      Denoising steps\n"
+        "    guidance: float\n"
+        "      How closely to follow the prompt (guidance scale)\n"
+        "    seed: int\n"
+        "      Random seed, for a repeatable image\n"
+        "    negative_prompt: str\n"
+        "      What the image should not show\n"
+        "    save: str\n"
+        "      Where to save: a file, or a directory (default: the prompt's words,\n"
+        "      here)\n"
+        "    bill_to: str\n"
+        "      Bill this organisation instead of your account (X-HF-Bill-To; default\n"
+        "      $HF_BILL_TO)\n"
+        "    timeout: float\n"
+        "      Seconds to wait for the next bytes (default 300); twice that in all\n"
+        "    retries: int\n"
+        "      Retries after 429, 502, 503, 504 or a failed connection (default 2)\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "option, value, refused",
+    [
+        ("width", "63", True),
+        ("width", "4097", True),
+        ("steps", "0", True),
+        ("steps", "201", True),
+        ("guidance", "50.5", True),
+        ("seed", "-1", True),
+        ("retries", "11", True),
+        ("provider", "Fal-AI", True),
+        ("steps", "200", False),
+        ("guidance", "50", False),
+        ("seed", "0", False),
+        ("retries", "10", False),
+    ],
+)
+def test_option_bounds(option, value, refused, router, here):
+    server = router({f"POST {HF_INFERENCE}": lambda seen: Answer(200, {"Content-Type": "image/jpeg"}, JPEG)})
+    result = draw("a fox", "-o", option, value)
+    assert (result.exit_code, len(server.seen)) == ((1, 0) if refused else (0, 1))
+
+
+def test_the_smallest_and_largest_sizes_are_taken(router, here):
+    server = router({f"POST {HF_INFERENCE}": lambda seen: Answer(200, {"Content-Type": "image/jpeg"}, JPEG)})
+    assert draw("a fox", "-o", "width", "64", "-o", "height", "4096").exit_code == 0
+    assert json.loads(server.seen[0].body)["parameters"] == {"width": 64, "height": 4096}
+
+
+@pytest.mark.parametrize(
+    "data, found",
+    [
+        (JPEG, (".jpg", "image/jpeg")),
+        (WEBP, (".webp", "image/webp")),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", (".png", "image/png")),
+        (b"GIF89a\x01\x00", (".gif", "image/gif")),
+        (b"RIFF\x1a\x00\x00\x00WAVEfmt ", None),  # a RIFF that is no WebP
+        (b"<html>", None),
+    ],
+)
+def test_the_bytes_say_the_type(data, found):
+    assert llm_hf_inference.image_type(data) == found
+
+
+@pytest.mark.parametrize(
+    "answer, message",
+    [
+        (
+            Answer(200, {"Content-Type": "image/png"}, b"not really"),
+            "Error: hf-inference sent 10 bytes that are not a PNG, JPEG, WebP or GIF image\n",
+        ),
+        (
+            Answer.json({"data": [{"b64_json": "!!!"}]}),
+            'Error: hf-inference answered with something that is not an image: {"data": [{"b64_json": "!!!"}]}\n',
+        ),
+        (
+            Answer(200, {}, b"\xfe\xff<html>"),
+            "Error: hf-inference answered with something that is not an image: \ufffd\ufffd<html>\n",
+        ),
+    ],
+)
+def test_answers_that_are_no_image_are_one_line(answer, message, router, here):
+    router({f"POST {HF_INFERENCE}": lambda seen: answer})
+    result = draw("a fox")
+    assert (result.exit_code, result.stderr) == (1, message)
+    assert list(here.iterdir()) == []
+
+
+def test_a_poll_that_is_not_json_is_one_line(router, here, monkeypatch):
+    prediction = "/replicate/v1/predictions/tqsn7eq3kxrma0cmjfcbkd5t3g"
+    server = router(
+        {
+            f"POST {REPLICATE}": lambda seen: recorded("img-replicate-poll"),
+            f"GET {prediction}": lambda seen: Answer(200, {"Content-Type": "text/html"}, b"<html>"),
+        }
+    )
+    monkeypatch.setattr(llm_hf_inference, "sleep", lambda seconds: None)
+    result = draw("a fox", "-o", "provider", "replicate")
+    assert (
+        result.stderr
+        == f"Error: 127.0.0.1 answered {server.url}{prediction} with something that is not a JSON object\n"
+    )
+
+
+def test_replicate_reports_its_url_and_usage_its_provider(router, fake, here):
+    cdn = fake({})
+    _, path, answer = with_cdn(recorded("img-replicate"), cdn, lambda d: d["output"][0])
+    cdn.routes[f"GET {path}"] = cdn_answer("img-2025-replicate-delivery", WEBP)
+    router({f"POST {REPLICATE}": lambda seen: answer})
+    result = draw("a fox", "-o", "provider", "replicate", "-u")
+    assert result.stderr == 'Token usage: {"provider": "replicate"}\n'
+    assert json.loads(logged_turns()[0]["response_json"])["url"] == cdn.url + path
+
+
+@pytest.mark.parametrize("url", ["ftp://cdn.example.com/out.png", None, []])
+def test_a_result_url_that_is_no_web_address_is_refused(url):
+    request = llm_hf_inference.HFRequest("https://router.huggingface.co/x", {}, {}, 5.0, None)
+    with pytest.raises(llm.ModelError, match=r"^The provider gave no image URL: "):
+        llm_hf_inference.fetch_result(url, request)
+
+
+def test_the_request_of_each_provider_for_a_versioned_model_and_an_input_image():
+    route, body = llm_hf_inference.replicate_image(
+        "owner/m:abc123", "x", {"seed": 1}, "data:image/png;base64,AA=="
+    )
+    assert (route, body) == (
+        "/replicate/v1/predictions",
+        {"input": {"prompt": "x", "seed": 1, "image": "data:image/png;base64,AA=="}, "version": "abc123"},
+    )
+    route, body = llm_hf_inference.nscale_image("m", "x", {"seed": 3, "negative_prompt": "blur"}, None)
+    assert body == {
+        "response_format": "b64_json",
+        "prompt": "x",
+        "model": "m",
+        "seed": 3,
+        "negative_prompt": "blur",
+    }
+
+
+def test_two_input_images_are_refused(router, here):
+    server = router({})
+    (here / "a.jpg").write_bytes(JPEG)
+    (here / "b.jpg").write_bytes(JPEG)
+    result = draw("mix", "-a", "a.jpg", "-a", "b.jpg")
+    assert (result.stderr, server.seen) == ("Error: Attach one input image at a time, not 2\n", [])
+
+
+def test_a_prompt_of_no_words_is_named_image():
+    assert (llm_hf_inference.slug("!!!"), llm_hf_inference.slug("A Red  Fox, in snow!")) == (
+        "image",
+        "a-red-fox-in-snow",
+    )
+
+
+def test_when_every_name_is_taken_it_says_so(router, here):
+    router({f"POST {HF_INFERENCE}": lambda seen: Answer(200, {"Content-Type": "image/jpeg"}, JPEG)})
+    for number in range(1, 1000):
+        (here / f"a-fox{'' if number == 1 else f'-{number}'}.jpg").write_bytes(b"")
+    result = draw("a fox")
+    assert result.stderr == "Error: . already has a-fox.jpg to a-fox-999.jpg\n"
+    assert len(list(here.iterdir())) == 999
+
+
+def test_a_broken_row_is_refused_in_one_line_when_used(router, here):
+    server = router({})
+    path = llm.user_dir() / "hf-inference-images.jsonl"
+    path.write_text(json.dumps({"version": 2, "models": {"hf/a/b": "fal-ai=x"}}) + "\n[]\n")  # no task
+    result = invoke("-m", "hf/a/b", "a fox")
+    assert (result.stderr, server.seen) == (
+        f"Error: hf/a/b is not a model in {path}; run 'llm hf refresh'\n",
+        [],
+    )
+
+
+def test_a_queued_job_past_its_deadline_and_a_ticket_without_a_place_are_one_line(monkeypatch):
+    request = llm_hf_inference.HFRequest("https://router.huggingface.co/fal-ai/x", {}, {}, 5.0, None)
+    with pytest.raises(llm.ModelError) as error:
+        llm_hf_inference.fal_queued(
+            {"request_id": "r1", "response_url": "https://queue.fal.run/../x"}, request
+        )
+    assert str(error.value).startswith("fal-ai answered with a queued job without a result URL: ")
+    clock = [100.0]
+    monkeypatch.setattr(llm_hf_inference.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(llm_hf_inference, "sleep", lambda seconds: clock.__setitem__(0, clock[0] + 6))
+    monkeypatch.setattr(llm_hf_inference, "polled", lambda request, url: {"status": "IN_QUEUE"})
+    ticket = {
+        "request_id": "r1",
+        "status": "IN_QUEUE",
+        "response_url": "https://queue.fal.run/fal-ai/flux/requests/r1",
+    }
+    with pytest.raises(llm.ModelError) as error:
+        llm_hf_inference.fal_queued(ticket, request)
+    assert str(error.value) == (
+        "fal-ai's job r1 was not finished after 12 seconds (status IN_QUEUE); wait longer with -o timeout SECONDS"
+    )
