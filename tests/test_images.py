@@ -457,12 +457,15 @@ def test_the_options_as_llm_lists_them():
         ("guidance", "50", False),
         ("seed", "0", False),
         ("retries", "10", False),
+        ("retries", "0", False),
     ],
 )
 def test_option_bounds(option, value, refused, router, here):
     server = router({f"POST {HF_INFERENCE}": lambda seen: Answer(200, {"Content-Type": "image/jpeg"}, JPEG)})
     result = draw("a fox", "-o", option, value)
     assert (result.exit_code, len(server.seen)) == ((1, 0) if refused else (0, 1))
+    if option == "provider":
+        assert "a lower-case provider name (hf-inference, fal-ai, ...)" in result.output
 
 
 def test_the_smallest_and_largest_sizes_are_taken(router, here):
@@ -597,16 +600,18 @@ def test_a_broken_row_is_refused_in_one_line_when_used(router, here):
 
 
 def test_a_queued_job_past_its_deadline_and_a_ticket_without_a_place_are_one_line(monkeypatch):
-    request = llm_hf_inference.HFRequest("https://router.huggingface.co/fal-ai/x", {}, {}, 5.0, None)
+    request = llm_hf_inference.HFRequest("https://router.huggingface.co/fal-ai/x", {}, {}, 8.0, None)
     with pytest.raises(llm.ModelError) as error:
         llm_hf_inference.fal_queued(
             {"request_id": "r1", "response_url": "https://queue.fal.run/../x"}, request
         )
     assert str(error.value).startswith("fal-ai answered with a queued job without a result URL: ")
     clock = [100.0]
+    said = []
     monkeypatch.setattr(llm_hf_inference.time, "monotonic", lambda: clock[0])
-    monkeypatch.setattr(llm_hf_inference, "sleep", lambda seconds: clock.__setitem__(0, clock[0] + 6))
+    monkeypatch.setattr(llm_hf_inference, "sleep", lambda seconds: clock.__setitem__(0, clock[0] + 5))
     monkeypatch.setattr(llm_hf_inference, "polled", lambda request, url: {"status": "IN_QUEUE"})
+    monkeypatch.setattr(llm_hf_inference, "say", said.append)
     ticket = {
         "request_id": "r1",
         "status": "IN_QUEUE",
@@ -615,5 +620,27 @@ def test_a_queued_job_past_its_deadline_and_a_ticket_without_a_place_are_one_lin
     with pytest.raises(llm.ModelError) as error:
         llm_hf_inference.fal_queued(ticket, request)
     assert str(error.value) == (
-        "fal-ai's job r1 was not finished after 12 seconds (status IN_QUEUE); wait longer with -o timeout SECONDS"
+        "fal-ai's job r1 was not finished after 20 seconds (status IN_QUEUE); wait longer with -o timeout SECONDS"
     )
+    assert said == ["llm-hf-inference: fal-ai is drawing (IN_QUEUE, 10 s)"]
+
+
+def test_a_provider_that_takes_an_input_image_is_chosen_for_one():
+    spec = llm_hf_inference.ImageSpec(
+        "o/m", (("nscale", "m", "image-to-image"), ("together", "t/m", "image-to-image"))
+    )
+    assert llm_hf_inference.image_provider(spec, None, {}, True) == ("together", "t/m")
+
+
+def test_replicate_output_as_one_url(router, fake, here):
+    cdn = fake({"GET /out.webp": cdn_answer("img-2025-replicate-delivery", WEBP)})
+    data = json.loads(recorded("img-replicate").body)
+    data["output"] = cdn.url + "/out.webp"
+    router(
+        {
+            f"POST {REPLICATE}": lambda seen: Answer(
+                201, {"Content-Type": "application/json"}, json.dumps(data).encode()
+            )
+        }
+    )
+    assert draw("a fox", "-o", "provider", "replicate").stdout == "a-fox.webp\n"
