@@ -644,3 +644,21 @@ def test_replicate_output_as_one_url(router, fake, here):
         }
     )
     assert draw("a fox", "-o", "provider", "replicate").stdout == "a-fox.webp\n"
+
+
+def test_hf_inference_and_nscale_take_no_input_image_whatever_the_mapping():
+    spec = llm_hf_inference.ImageSpec(
+        "o/m", (("hf-inference", "o/m", "image-to-image"), ("nscale", "m", "image-to-image"))
+    )
+    with pytest.raises(
+        llm.ModelError, match=r"^hf-inference takes no input image \(-a\) for o/m; leave it out$"
+    ):
+        llm_hf_inference.image_provider(spec, None, {}, True)
+
+
+def test_a_long_prompt_names_its_file_with_its_first_sixty_characters():
+    name = llm_hf_inference.slug("word " * 30)
+    assert (len(name), name.endswith("-")) == (
+        59,
+        False,
+    )  # "word-" twelve times, cut at 60, no dash left over
