@@ -458,6 +458,8 @@ def test_the_options_as_llm_lists_them():
         ("seed", "0", False),
         ("retries", "10", False),
         ("retries", "0", False),
+        ("timeout", "0", True),
+        ("timeout", "0.5", False),
     ],
 )
 def test_option_bounds(option, value, refused, router, here):
