@@ -3018,14 +3018,72 @@ class HFEmbedding(_HFModel, llm.EmbeddingModel):
         return embed_texts(self, list(items), key)
 
 
+# ============ providers' own routes: what speech and images share
+
+
+LONG_TIMEOUT = 300.0  # seconds of silence while a provider transcribes or draws; twice that for it all
+
+
+@functools.cache
+def provider_options() -> type:
+    """The options of a model sent to a provider's own route (speech, images), built when first asked
+    (see BuiltWhenRead); each kind adds its own."""
+
+    class ProviderOptions(llm.Options):
+        model_config = ConfigDict(extra="forbid")
+
+        provider: str | None = Field(
+            None, description="The provider to send it to ('llm hf models'); default: the model's first"
+        )
+        bill_to: str | None = Field(
+            None,
+            description="Bill this organisation instead of your account (X-HF-Bill-To; default $HF_BILL_TO)",
+        )
+        timeout: float | None = Field(
+            None,
+            gt=0,
+            description=f"Seconds to wait for the next bytes (default {LONG_TIMEOUT:g}); twice that in all",
+        )
+        retries: int | None = Field(
+            None,
+            ge=0,
+            le=10,
+            description=f"Retries after 429, 502, 503, 504 or a failed connection (default {RETRIES})",
+        )
+
+        @field_validator("provider")
+        @classmethod
+        def _provider_name(cls, value):
+            if value is not None and not re.fullmatch(_NAME, value):
+                raise option_error("a lower-case provider name (hf-inference, fal-ai, ...)")
+            return value
+
+        _organisation_name = field_validator("bill_to")(organisation_name)
+
+    return ProviderOptions
+
+
+def provider_request(provider: str, route: str, options, key: str | None, kind: str, body=None, upload=None):
+    """A request to a provider's own route under the router: the token, the bill, replicate's wait, and the
+    body as JSON or as an upload sent a piece at a time."""
+    bill_to = bill_to_of(options.bill_to)
+    headers = request_headers(False, key, bill_to)
+    if upload is not None:
+        headers.update({"Content-Type": upload.content_type, "Content-Length": str(upload.length)})
+    if provider == "replicate":
+        headers["Prefer"] = "wait"  # an answer within its wait, else a prediction to follow
+    retries = RETRIES if options.retries is None else options.retries
+    timeout = options.timeout or LONG_TIMEOUT
+    return HFRequest(
+        router_root() + route, headers, body or {}, timeout, bill_to, retries, kind=kind, upload=upload
+    )
+
+
 # ============ speech to text
 # ------------ speech: found on the Hub, one llm model per repository, its providers an option
 
 
 SPEECH_TASK = "automatic-speech-recognition"
-
-
-SPEECH_TIMEOUT = 300.0  # seconds of silence while a provider transcribes (an hour of audio takes a while)
 
 
 class SpeechSpec(NamedTuple):
@@ -3089,39 +3147,9 @@ def spec_from_speech_row(model_id: str, row: str) -> SpeechSpec:
 def speech_options() -> type:
     """The SpeechOptions class, built the first time a model asks (see BuiltWhenRead)."""
 
-    class SpeechOptions(llm.Options):
-        model_config = ConfigDict(extra="forbid")
-
-        provider: str | None = Field(
-            None,
-            description="The provider to transcribe with ('llm hf models --speech'); "
-            "default: the model's first",
-        )
+    class SpeechOptions(provider_options()):
         language: str | None = Field(None, description="The language spoken, as a code: en, fr, ...")
         timestamps: bool | None = Field(None, description="Print timed segments: [0:00.0 → 0:03.2] text")
-        bill_to: str | None = Field(
-            None,
-            description="Bill this organisation instead of your account (X-HF-Bill-To; default $HF_BILL_TO)",
-        )
-        timeout: float | None = Field(
-            None,
-            gt=0,
-            description=f"Seconds to wait for the next bytes (default {SPEECH_TIMEOUT:g}); "
-            "twice that for it all",
-        )
-        retries: int | None = Field(
-            None,
-            ge=0,
-            le=10,
-            description=f"Retries after 429, 502, 503, 504 or a failed connection (default {RETRIES})",
-        )
-
-        @field_validator("provider")
-        @classmethod
-        def _provider_name(cls, value):
-            if value is not None and not re.fullmatch(_NAME, value):
-                raise option_error("a lower-case provider name (hf-inference, fal-ai, ...)")
-            return value
 
         @field_validator("language")
         @classmethod
@@ -3129,8 +3157,6 @@ def speech_options() -> type:
             if value is not None and not re.fullmatch(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?", value):
                 raise option_error("a language code such as en, fr or pt-BR")
             return value
-
-        _organisation_name = field_validator("bill_to")(organisation_name)
 
     return SpeechOptions
 
@@ -3365,31 +3391,7 @@ def speech_request(spec: SpeechSpec, prompt, key: str | None) -> tuple:
     audio = audio_of(prompt)
     route, upload = SPEECH_ROUTES[provider][0](provider_id, audio, given)
     upload = with_progress(upload, provider)
-    bill_to = bill_to_of(options.bill_to)
-    headers = {
-        "Content-Type": upload.content_type,
-        "Content-Length": str(upload.length),
-        "Accept": "application/json",
-    }
-    if provider == "replicate":
-        headers["Prefer"] = "wait"
-    if key:
-        headers["Authorization"] = f"Bearer {key}"
-    if bill_to:
-        headers["X-HF-Bill-To"] = bill_to
-    timeout = options.timeout or SPEECH_TIMEOUT
-    retries = RETRIES if options.retries is None else options.retries
-    request = HFRequest(
-        router_root() + route,
-        headers,
-        {},
-        timeout,
-        bill_to,
-        retries,
-        to_router=False,
-        kind="speech",
-        upload=upload,
-    )
+    request = provider_request(provider, route, options, key, "speech", upload=upload)
     return request, provider, audio
 
 
@@ -3542,9 +3544,6 @@ class AsyncHFSpeech(_HFSpeechBase, llm.AsyncKeyModel):
 IMAGE_TASKS = ("text-to-image", "image-to-image")  # image-to-image: the model takes an input image (-a)
 
 
-IMAGE_TIMEOUT = 300.0  # seconds of silence while a provider draws; polls included, twice that in all
-
-
 class ImageSpec(NamedTuple):
     """An image model and the providers serving it, (provider, providerId, task), default first."""
 
@@ -3615,13 +3614,7 @@ def spec_from_image_row(model_id: str, row: str) -> ImageSpec:
 def image_options() -> type:
     """The ImageOptions class, built the first time a model asks (see BuiltWhenRead)."""
 
-    class ImageOptions(llm.Options):
-        model_config = ConfigDict(extra="forbid")
-
-        provider: str | None = Field(
-            None,
-            description="The provider to draw with ('llm hf models --images'); default: the model's first",
-        )
+    class ImageOptions(provider_options()):
         width: int | None = Field(None, ge=64, le=4096, description="Width in pixels")
         height: int | None = Field(None, ge=64, le=4096, description="Height in pixels")
         steps: int | None = Field(None, ge=1, le=200, description="Denoising steps")
@@ -3633,30 +3626,6 @@ def image_options() -> type:
         save: str | None = Field(
             None, description="Where to save: a file, or a directory (default: the prompt's words, here)"
         )
-        bill_to: str | None = Field(
-            None,
-            description="Bill this organisation instead of your account (X-HF-Bill-To; default $HF_BILL_TO)",
-        )
-        timeout: float | None = Field(
-            None,
-            gt=0,
-            description=f"Seconds to wait for the next bytes (default {IMAGE_TIMEOUT:g}); twice that in all",
-        )
-        retries: int | None = Field(
-            None,
-            ge=0,
-            le=10,
-            description=f"Retries after 429, 502, 503, 504 or a failed connection (default {RETRIES})",
-        )
-
-        @field_validator("provider")
-        @classmethod
-        def _provider_name(cls, value):
-            if value is not None and not re.fullmatch(_NAME, value):
-                raise option_error("a lower-case provider name (hf-inference, fal-ai, ...)")
-            return value
-
-        _organisation_name = field_validator("bill_to")(organisation_name)
 
     return ImageOptions
 
@@ -3775,15 +3744,7 @@ def image_request(spec: ImageSpec, prompt, key: str | None) -> tuple:
         attachment = prompt.attachments[0]
         image = attachment.url or f"data:{attachment.resolve_type()};base64,{attachment.base64_content()}"
     route, body = IMAGE_ROUTES[provider][0](provider_id, text, given, image)
-    bill_to = bill_to_of(options.bill_to)
-    headers = request_headers(False, key, bill_to)
-    if provider == "replicate":
-        headers["Prefer"] = "wait"
-    timeout = options.timeout or IMAGE_TIMEOUT
-    retries = RETRIES if options.retries is None else options.retries
-    return HFRequest(
-        router_root() + route, headers, body, timeout, bill_to, retries, to_router=False, kind="images"
-    ), provider
+    return provider_request(provider, route, options, key, "images", body=body), provider
 
 
 # ------------ images: the answer, every provider's shape to the image's bytes

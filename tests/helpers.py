@@ -107,3 +107,23 @@ def reader(content_type="text/event-stream", **body):
 def hf_models():
     """Our registered chat models, by id."""
     return {m.model_id: m for m in llm.get_models() if isinstance(m, llm_hf_inference.HFChat)}
+
+
+def listed_options(query: str) -> str:
+    """The options ``llm models --options`` lists for the one model matching ``query``."""
+    listed = invoke("models", "--options", "-q", query).output
+    return listed.split("  Options:\n", 1)[1].split("  Attachment types:", 1)[0]
+
+
+PROVIDER_OPTIONS_LISTED = (  # what speech and image models list first: the options every provider route takes
+    "    provider: str\n"
+    "      The provider to send it to ('llm hf models'); default: the model's\n"
+    "      first\n"
+    "    bill_to: str\n"
+    "      Bill this organisation instead of your account (X-HF-Bill-To; default\n"
+    "      $HF_BILL_TO)\n"
+    "    timeout: float\n"
+    "      Seconds to wait for the next bytes (default 300); twice that in all\n"
+    "    retries: int\n"
+    "      Retries after 429, 502, 503, 504 or a failed connection (default 2)\n"
+)

@@ -11,7 +11,7 @@ import pytest
 import llm_hf_inference
 from conftest import TEST_TOKEN
 from fakeserver import Answer, recorded
-from helpers import LOCAL, invoke, logged_turns
+from helpers import LOCAL, PROVIDER_OPTIONS_LISTED, invoke, listed_options, logged_turns
 
 pytestmark = LOCAL
 
@@ -411,13 +411,8 @@ def test_ctrl_c_while_waiting_stops_cleanly_and_saves_nothing(router, here, monk
 
 
 def test_the_options_as_llm_lists_them():
-    result = invoke("models", "--options", "-q", "FLUX.1-schnell")
-    options = result.output.split("  Options:\n", 1)[1].split("  Attachment types:", 1)[0]
-    assert options == (
-        "    provider: str\n"
-        "      The provider to draw with ('llm hf models --images'); default: the\n"
-        "      model's first\n"
-        "    width: int\n"
+    assert listed_options("FLUX.1-schnell") == (
+        PROVIDER_OPTIONS_LISTED + "    width: int\n"
         "      Width in pixels\n"
         "    height: int\n"
         "      Height in pixels\n"
@@ -432,13 +427,6 @@ def test_the_options_as_llm_lists_them():
         "    save: str\n"
         "      Where to save: a file, or a directory (default: the prompt's words,\n"
         "      here)\n"
-        "    bill_to: str\n"
-        "      Bill this organisation instead of your account (X-HF-Bill-To; default\n"
-        "      $HF_BILL_TO)\n"
-        "    timeout: float\n"
-        "      Seconds to wait for the next bytes (default 300); twice that in all\n"
-        "    retries: int\n"
-        "      Retries after 429, 502, 503, 504 or a failed connection (default 2)\n"
     )
 
 

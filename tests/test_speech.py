@@ -11,7 +11,7 @@ import pytest
 import llm_hf_inference
 from conftest import TEST_TOKEN
 from fakeserver import Answer, hub_answer, recorded
-from helpers import LOCAL, invoke, logged_turns, run
+from helpers import LOCAL, PROVIDER_OPTIONS_LISTED, invoke, listed_options, logged_turns, run
 
 WHISPER = "/hf-inference/models/openai/whisper-large-v3"
 FAL = "/fal-ai/fal-ai/whisper"
@@ -504,24 +504,11 @@ def test_a_segment_without_an_end_shows_a_question_mark():
 
 
 def test_the_options_as_llm_lists_them():
-    result = invoke("models", "--options", "-q", "openai/whisper-large-v3")
-    options = result.output.split("  Options:\n", 1)[1].split("  Attachment types:", 1)[0]
-    assert options == (
-        "    provider: str\n"
-        "      The provider to transcribe with ('llm hf models --speech'); default:\n"
-        "      the model's first\n"
-        "    language: str\n"
+    assert listed_options("openai/whisper-large-v3") == (
+        PROVIDER_OPTIONS_LISTED + "    language: str\n"
         "      The language spoken, as a code: en, fr, ...\n"
         "    timestamps: boolean\n"
         "      Print timed segments: [0:00.0 → 0:03.2] text\n"
-        "    bill_to: str\n"
-        "      Bill this organisation instead of your account (X-HF-Bill-To; default\n"
-        "      $HF_BILL_TO)\n"
-        "    timeout: float\n"
-        "      Seconds to wait for the next bytes (default 300); twice that for it\n"
-        "      all\n"
-        "    retries: int\n"
-        "      Retries after 429, 502, 503, 504 or a failed connection (default 2)\n"
     )
 
 
