@@ -2763,14 +2763,6 @@ EMBEDDINGS = Discovery(
 )
 
 
-def read_embeddings() -> list | None:
-    return read_discovered(EMBEDDINGS)
-
-
-def store_embeddings(items: list) -> Stored:
-    return store_discovered(EMBEDDINGS, items)
-
-
 def embedding_models() -> list:
     """Every embedding model to register, with its aliases: the discovery (else the built-in list), then
     the added ones."""

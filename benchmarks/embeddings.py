@@ -148,7 +148,7 @@ def scale(user_dir: pathlib.Path, seeds: int) -> list:
     py_compile.compile(llm_hf_inference.__file__)  # as pip does on install (an editable install may not)
     os.environ["LLM_USER_PATH"] = str(user_dir)
     llm_hf_inference.store_catalog(catalog_body(3000))
-    llm_hf_inference.store_embeddings(hub_items(1000))
+    llm_hf_inference.store_discovered(llm_hf_inference.EMBEDDINGS, hub_items(1000))
     base = dict(os.environ, LLM_USER_PATH=str(user_dir))
     configs = {
         "none": dict(base, LLM_LOAD_PLUGINS=""),

@@ -220,7 +220,7 @@ def together_and_hf_inference(repo_id):
 
 
 def test_a_discovery_is_stored_as_rows_to_register_then_the_mappings():
-    llm_hf_inference.store_embeddings([together_and_hf_inference("a/b")])
+    llm_hf_inference.store_discovered(llm_hf_inference.EMBEDDINGS, [together_and_hf_inference("a/b")])
     lines = (llm.user_dir() / "hf-inference-embeddings.jsonl").read_text().splitlines()
     assert [json.loads(line) for line in lines] == [
         {
@@ -253,8 +253,8 @@ def test_a_discovery_of_before_registers_until_the_next_refresh():
     assert llm.get_embedding_model("hf/a/b").spec == ("a/b", "together", "t/a-b", "hf/a/b", (), None, None)
     table = invoke("hf", "models", "--embeddings").output
     assert table == "model  providers  status\na/b    together   live\n"
-    llm_hf_inference.store_embeddings([together_and_hf_inference("c/d")])
-    assert [repo for repo, _ in llm_hf_inference.read_embeddings()] == ["c/d"]
+    llm_hf_inference.store_discovered(llm_hf_inference.EMBEDDINGS, [together_and_hf_inference("c/d")])
+    assert [repo for repo, _ in llm_hf_inference.read_discovered(llm_hf_inference.EMBEDDINGS)] == ["c/d"]
     assert "hf/a/b" not in {m.model_id for m in llm.get_embedding_models()}
 
 
@@ -269,7 +269,8 @@ def test_a_row_no_request_can_follow_is_refused_in_one_line(model_id, row, sent)
 
 
 def test_an_empty_discovery_never_replaces_the_cache():
-    llm_hf_inference.store_embeddings(
+    llm_hf_inference.store_discovered(
+        llm_hf_inference.EMBEDDINGS,
         [
             {
                 "id": "a/b",
@@ -277,11 +278,13 @@ def test_an_empty_discovery_never_replaces_the_cache():
                     "hf-inference": {"providerId": "a/b", "task": "feature-extraction", "status": "live"}
                 },
             }
-        ]
+        ],
     )
     with pytest.raises(ValueError, match="no embedding model"):
-        llm_hf_inference.store_embeddings([{"id": "c/d", "inferenceProviderMapping": []}, "x"])
-    assert [repo for repo, _ in llm_hf_inference.read_embeddings()] == ["a/b"]
+        llm_hf_inference.store_discovered(
+            llm_hf_inference.EMBEDDINGS, [{"id": "c/d", "inferenceProviderMapping": []}, "x"]
+        )
+    assert [repo for repo, _ in llm_hf_inference.read_discovered(llm_hf_inference.EMBEDDINGS)] == ["a/b"]
 
 
 # -- batching, concurrency, order, the halving path
