@@ -3500,7 +3500,7 @@ def transcribe(spec: SpeechSpec, prompt, response, key: str | None) -> str:
         "language": transcript.language,
         "segments": transcript.segments or None,
     }
-    response.response_json = {key: value for key, value in record.items() if value is not None}
+    response.response_json = {name: value for name, value in record.items() if value is not None}
     response.set_usage(
         details={"provider": who, **({"audio_seconds": duration} if duration is not None else {})}
     )
