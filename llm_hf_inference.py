@@ -3958,7 +3958,7 @@ def hub_file(argument: str) -> HubFile:
         if rest.startswith(prefix):
             kind, rest = prefix[:-2], rest[len(prefix) :]
     parts = rest.split("/")
-    names, path_parts = (parts, []) if len(parts) == 1 else (parts[:2], parts[2:])
+    names, path_parts = parts[:2], parts[2:]  # owner/name (or a legacy name alone), then the path
     name, _, revision = names[-1].partition("@")
     if revision == "refs" and path_parts[:1] == ["pr"] and len(path_parts) > 1:  # owner/name@refs/pr/3/file
         revision, path_parts = "refs/pr/" + path_parts[1], path_parts[2:]
@@ -4016,7 +4016,7 @@ def hub_refusal(file: HubFile, status: int, headers, body: bytes, token_sent: bo
         return ValueError(f"No {where} on the Hub (if it is private, {private})")
     if code == "RevisionNotFound":
         return ValueError(f"{where} has no revision '{file.revision}'")
-    if code == "EntryNotFound" or status == 404:
+    if status == 404:  # EntryNotFound, or a server that gives no code
         if not file.path:
             example = f"hf:{file.page.removeprefix(hub_url() + '/')}/config.json"
             return ValueError(

@@ -442,6 +442,7 @@ def test_the_options_as_llm_lists_them():
         ("retries", "11", True),
         ("provider", "Fal-AI", True),
         ("steps", "200", False),
+        ("steps", "1", False),
         ("guidance", "50", False),
         ("seed", "0", False),
         ("retries", "10", False),
@@ -652,3 +653,21 @@ def test_a_long_prompt_names_its_file_with_its_first_sixty_characters():
         59,
         False,
     )  # "word-" twelve times, cut at 60, no dash left over
+
+
+def test_who_answered_is_named_in_a_refusal_and_a_conversation_is_refused_by_llm(router, here):
+    answer = Answer.json({"unexpected": True})
+    answer.headers["x-inference-provider"] = "hf-inference-eu"  # the router names who answered
+    answers = iter([Answer(200, {"Content-Type": "image/jpeg"}, JPEG), answer])
+    router({f"POST {HF_INFERENCE}": lambda seen: next(answers)})
+    assert draw("a fox").exit_code == 0  # a logged conversation, for -c below
+    result = draw("a fox")
+    assert (
+        result.stderr
+        == 'Error: hf-inference-eu answered with something that is not an image: {"unexpected": true}\n'
+    )
+    result = invoke("-m", "hf-flux", "-c", "again")
+    assert (
+        result.stderr
+        == "Error: Hugging Face: hf/black-forest-labs/FLUX.1-schnell does not support conversations\n"
+    )

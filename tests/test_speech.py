@@ -662,3 +662,12 @@ def test_option_values_out_of_range_are_refused_by_llm(option, value, message, r
 
 def test_a_transcript_under_output_as_fal_nemotron_sends_it():
     assert llm_hf_inference.transcript_of({"output": " Hello. "}) == ("Hello.", [], None, None)
+
+
+def test_fal_sends_its_timestamps_back_unasked(router, tmp_path):
+    server = router({f"POST {FAL}": lambda seen: recorded("asr-fal-ai")})
+    result = transcribe(
+        "hf-whisper", "-a", str(wav(tmp_path)), "-o", "provider", "fal-ai", "-o", "timestamps", "1"
+    )
+    assert (result.exit_code, result.stdout) == (0, f"[0:00.0 → 0:04.1] {TRANSCRIPT}\n")
+    assert "timestamps" not in json.loads(server.seen[0].body)
