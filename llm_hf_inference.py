@@ -1191,7 +1191,7 @@ def waited(request: HFRequest, who: str, job: str, state: dict, unfinished, look
     ``unfinished(state)``, within twice the request's timeout; a line on stderr every ten seconds."""
     started = said = time.monotonic()
     while unfinished(state):
-        now, status = time.monotonic(), shown(state.get("status"))
+        now, status = time.monotonic(), shown(state.get("status", state.get("task_status")))
         if now > started + 2 * request.timeout:
             raise llm.ModelError(
                 f"{job} was not finished after {now - started:.0f} seconds (status {status}); "
@@ -3678,6 +3678,23 @@ def replicate_image(provider_id: str, prompt: str, given: dict, image: str | Non
     return route, {"input": inputs, **({"version": version} if version else {})}
 
 
+def wavespeed_image(provider_id: str, prompt: str, given: dict, image: str | None) -> tuple:
+    """A task submitted to wavespeed (the options under huggingface_hub's names), then polled."""
+    return f"/wavespeed/api/v3/{provider_id}", {
+        "prompt": prompt,
+        **{DIFFUSION_NAMES[n]: v for n, v in given.items()},
+    }
+
+
+def zai_image(provider_id: str, prompt: str, given: dict, image: str | None) -> tuple:
+    """An asynchronous generation at zai-org (the size as "WxH"), then polled."""
+    body = {"model": provider_id, "prompt": prompt}
+    if "width" in given:
+        body["size"] = f"{given['width']}x{given['height']}"
+    body.update({DIFFUSION_NAMES[n]: v for n, v in given.items() if n not in SIZE})
+    return "/zai-org/api/paas/v4/async/images/generations", body
+
+
 SIZE = {"width", "height"}
 EVERY_OPTION = {"width", "height", "steps", "guidance", "seed", "negative_prompt"}
 
@@ -3689,6 +3706,8 @@ IMAGE_ROUTES = {
     "together": (together_image, EVERY_OPTION, True),
     "nscale": (nscale_image, SIZE | {"seed", "negative_prompt"}, False),
     "replicate": (replicate_image, EVERY_OPTION, True),
+    "wavespeed": (wavespeed_image, EVERY_OPTION, False),
+    "zai-org": (zai_image, EVERY_OPTION, False),
 }
 
 
@@ -3760,6 +3779,9 @@ def result_of(provider: str, headers, body: bytes, request: HFRequest) -> Drawn:
         return Drawn(fetch_result(url, request), url if type(url) is str else None)
     if provider == "fal-ai" and type(data) is dict and "images" not in data and "response_url" in data:
         data = fal_queued(data, request)
+    if provider in ("wavespeed", "zai-org") and type(data) is dict:
+        url = (wavespeed_task if provider == "wavespeed" else zai_task)(data, request)
+        return Drawn(fetch_result(url, request), url if type(url) is str else None)
     images = data.get("images") if type(data) is dict else None
     if type(images) is list and images and type(images[0]) is dict:  # fal
         url, seed = images[0].get("url"), data.get("seed")
@@ -3797,6 +3819,47 @@ def fal_queued(ticket: dict, request: HFRequest) -> dict:
         "drawing",
     )
     return polled(request, base + "?_subdomain=queue")
+
+
+def wavespeed_task(answer: dict, request: HFRequest):
+    """A wavespeed task followed through the router to its end (as huggingface_hub does): its output's URL."""
+    task = answer.get("data") if type(answer.get("data")) is dict else {}
+    path = urllib.parse.urlsplit(str((task.get("urls") or {}).get("get", ""))).path
+    if not re.fullmatch(r"(/[A-Za-z0-9_.-]+)+", path) or ".." in path:
+        raise llm.ModelError(f"wavespeed answered with a task without a result URL: {shown(answer)}")
+    task = waited(
+        request,
+        "wavespeed",
+        f"wavespeed's task {shown(task.get('id'))}",
+        task,
+        lambda state: state.get("status") not in ("completed", "failed"),
+        lambda: polled(request, f"{router_root()}/wavespeed{path}").get("data") or {},
+        "drawing",
+    )
+    if task["status"] == "failed":
+        raise llm.ModelError(f"wavespeed's task failed: {shown(task.get('error') or '(no reason given)')}")
+    outputs = task.get("outputs")
+    return outputs[0] if type(outputs) is list and outputs else None
+
+
+def zai_task(answer: dict, request: HFRequest):
+    """A zai-org generation followed through the router to its end, as huggingface_hub does: its image URL."""
+    ident = answer.get("id")
+    if type(ident) is not str or not re.fullmatch(r"[A-Za-z0-9_-]+", ident):
+        raise llm.ModelError(f"zai-org answered with a task without an id: {shown(answer)}")
+    answer = waited(
+        request,
+        "zai-org",
+        f"zai-org's task {ident}",
+        answer,
+        lambda state: state.get("task_status") == "PROCESSING",
+        lambda: polled(request, f"{router_root()}/zai-org/api/paas/v4/async-result/{ident}"),
+        "drawing",
+    )
+    if answer.get("task_status") != "SUCCESS":
+        raise llm.ModelError(f"zai-org's task {ident} ended {shown(answer.get('task_status'))}")
+    images = answer.get("image_result")
+    return images[0].get("url") if type(images) is list and images and type(images[0]) is dict else None
 
 
 def fetch_result(url, request: HFRequest) -> bytes:

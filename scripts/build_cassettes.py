@@ -394,7 +394,12 @@ HUB_IMAGES = [
         **{
             "fal-ai": ("fal-ai/flux-kontext/dev", "live", "image-to-image"),
             "replicate": ("black-forest-labs/flux-kontext-dev", "live", "image-to-image"),
-            "wavespeed": ("wavespeed-ai/flux-kontext-dev", "live", "image-to-image"),  # no known route
+            "wavespeed": ("wavespeed-ai/flux-kontext-dev", "live", "image-to-image"),
+            "fireworks-ai": (
+                "accounts/fireworks/models/flux-kontext-dev",
+                "live",
+                "image-to-image",
+            ),  # no route
         },
     ),
 ]

@@ -330,14 +330,12 @@ def test_refresh_finds_the_image_models_providers_serve(kontext):
         "together=black-forest-labs/FLUX.1-schnell-Free=text-to-image,nscale=black-forest-labs/FLUX.1-schnell=text-to-image"
     )
     assert invoke("hf", "models", "--images", "-q", "kontext").output == (
-        "model                                 providers                     status\n"
-        "black-forest-labs/FLUX.1-Kontext-dev  fal-ai, replicate, wavespeed  live, live, live\n"
+        "model                                 providers                                   status\n"
+        "black-forest-labs/FLUX.1-Kontext-dev  fal-ai, replicate, wavespeed, fireworks-ai  live, live, live, live\n"
     )
     spec = llm.get_model("hf/black-forest-labs/FLUX.1-Kontext-dev").spec
-    assert [provider for provider, _, _ in spec.providers] == [
-        "fal-ai",
-        "replicate",
-    ]  # wavespeed: no known route
+    providers = [provider for provider, _, _ in spec.providers]
+    assert providers == ["fal-ai", "replicate", "wavespeed"]  # fireworks-ai: no known route
 
 
 def test_an_input_image_goes_to_a_provider_that_takes_one(router, fake, here, kontext):
@@ -671,3 +669,87 @@ def test_who_answered_is_named_in_a_refusal_and_a_conversation_is_refused_by_llm
         result.stderr
         == "Error: Hugging Face: hf/black-forest-labs/FLUX.1-schnell does not support conversations\n"
     )
+
+
+def registered(repo_id, *providers):
+    """An image model as a refresh would have stored it, served by ``providers`` ((provider, providerId))."""
+    row = llm_hf_inference.row_of_parts([(p, i, "text-to-image") for p, i in providers])
+    llm.user_dir().mkdir(parents=True, exist_ok=True)
+    models = {"version": 2, "models": {f"hf/{repo_id}": row}}
+    (llm.user_dir() / "hf-inference-images.jsonl").write_text(json.dumps(models) + "\n[]\n")
+
+
+def test_wavespeed_submits_a_task_and_polls_it_through_the_router(router, fake, here, monkeypatch):
+    cdn = fake({"GET /out.png": lambda seen: Answer(200, {"Content-Type": "image/png"}, JPEG)})
+    result_url = "https://api.wavespeed.ai/api/v3/predictions/t1/result"
+    submitted = {"code": 200, "data": {"id": "t1", "status": "created", "urls": {"get": result_url}}}
+    states = iter(
+        [
+            Answer.json({"code": 200, "data": {"id": "t1", "status": "processing"}}),
+            Answer.json(
+                {"code": 200, "data": {"id": "t1", "status": "completed", "outputs": [cdn.url + "/out.png"]}}
+            ),
+        ]
+    )
+    route, poll = "/wavespeed/api/v3/wavespeed-ai/flux-dev", "/wavespeed/api/v3/predictions/t1/result"
+    server = router(
+        {f"POST {route}": lambda seen: Answer.json(submitted), f"GET {poll}": lambda seen: next(states)}
+    )
+    monkeypatch.setattr(llm_hf_inference, "sleep", lambda seconds: None)
+    registered("o/m", ("wavespeed", "wavespeed-ai/flux-dev"))
+    result = invoke("-m", "hf/o/m", "a fox", "-o", "seed", "3")
+    assert (result.exit_code, result.stdout) == (0, "a-fox.jpg\n")
+    assert json.loads(server.seen[0].body) == {"prompt": "a fox", "seed": 3}
+    assert server.paths() == [route, poll, poll]
+    assert server.seen[1].headers["Authorization"] == f"Bearer {TEST_TOKEN}"
+    assert "Authorization" not in cdn.seen[0].headers
+
+
+def test_zai_org_polls_its_async_result(router, fake, here, monkeypatch):
+    cdn = fake({"GET /img.png": lambda seen: Answer(200, {"Content-Type": "image/png"}, JPEG)})
+    states = iter(
+        [
+            Answer.json({"id": "z1", "task_status": "PROCESSING"}),
+            Answer.json(
+                {"id": "z1", "task_status": "SUCCESS", "image_result": [{"url": cdn.url + "/img.png"}]}
+            ),
+        ]
+    )
+    route, poll = "/zai-org/api/paas/v4/async/images/generations", "/zai-org/api/paas/v4/async-result/z1"
+    server = router(
+        {
+            f"POST {route}": lambda seen: Answer.json({"id": "z1", "task_status": "PROCESSING"}),
+            f"GET {poll}": lambda seen: next(states),
+        }
+    )
+    monkeypatch.setattr(llm_hf_inference, "sleep", lambda seconds: None)
+    registered("zai-org/GLM-Image", ("zai-org", "glm-image"))
+    result = invoke("-m", "hf/zai-org/GLM-Image", "a fox", "-o", "width", "1024", "-o", "height", "768")
+    assert (result.exit_code, result.stdout) == (0, "a-fox.jpg\n")
+    assert json.loads(server.seen[0].body) == {"model": "glm-image", "prompt": "a fox", "size": "1024x768"}
+    assert server.paths() == [route, poll, poll]
+
+
+@pytest.mark.parametrize(
+    "provider, answer, message",
+    [
+        (
+            "wavespeed",
+            {"data": {"id": "t1", "status": "created"}},
+            "wavespeed answered with a task without a result URL: ",
+        ),
+        (
+            "wavespeed",
+            {"data": {"status": "failed", "error": "NSFW", "urls": {"get": "https://w/x"}}},
+            "wavespeed's task failed: NSFW",
+        ),
+        ("zai-org", {"task_status": "PROCESSING"}, "zai-org answered with a task without an id: "),
+        ("zai-org", {"id": "z1", "task_status": "FAIL"}, "zai-org's task z1 ended FAIL"),
+    ],
+)
+def test_a_task_that_cannot_be_followed_or_failed_is_one_line(provider, answer, message):
+    request = llm_hf_inference.HFRequest("https://router.huggingface.co/x", {}, {}, 5.0, None)
+    follow = llm_hf_inference.wavespeed_task if provider == "wavespeed" else llm_hf_inference.zai_task
+    with pytest.raises(llm.ModelError) as error:
+        follow(answer, request)
+    assert str(error.value).startswith(message)
