@@ -1009,34 +1009,16 @@ def main():
     # Reasoning, in both field names, in <think> tags, and not streamed.
     r1 = "deepseek-ai/DeepSeek-R1"
     riddle = [{"role": "user", "content": "Is 7 prime?"}]
-    cassette(
-        "reasoning-field",
-        (
-            body(riddle, model=r1),
-            sse(
-                "2025-together-with_stream",
-                [
-                    {"role": "assistant", "reasoning": "7 has no divisors"},
-                    {"reasoning": " but 1 and 7."},
-                    {"content": "Yes."},
-                ],
-            ),
-        ),
-    )
-    cassette(
-        "reasoning-content-field",
-        (
-            body(riddle, model=r1),
-            sse(
-                "2025-novita-with_stream",
-                [
-                    {"role": "assistant", "reasoning_content": "7 has no divisors"},
-                    {"reasoning_content": " but 1 and 7."},
-                    {"content": "Yes."},
-                ],
-            ),
-        ),
-    )
+    for name, case, field in (
+        ("reasoning-field", "2025-together-with_stream", "reasoning"),
+        ("reasoning-content-field", "2025-novita-with_stream", "reasoning_content"),
+    ):
+        deltas = [
+            {"role": "assistant", field: "7 has no divisors"},
+            {field: " but 1 and 7."},
+            {"content": "Yes."},
+        ]
+        cassette(name, (body(riddle, model=r1), sse(case, deltas)))
     cassette(
         "reasoning-think-tags",
         (
