@@ -1,14 +1,22 @@
-"""Hugging Face Inference API chat and embedding models for llm.
+"""Every model the Hugging Face Inference API serves, for llm: chat, embeddings, speech to text, images,
+and the Hub's files as fragments.
 
-The module reads top to bottom, feature by feature:
+The module reads top to bottom; each ``# ============`` section below is one part of this map:
 
-- foundations: configuration and keys; our own files; HTTP (requests, clients, deadlines and caps,
-  retries, errors); the SSE decoder
-- chat: the catalog and its registry; options, messages and the request; reading the answer; usage and
+- settings: every timeout, wait, cap and size in one place
+- foundations: keys and the hosts the token may go to; our own files; HTTP (one way to ask, errors in
+  words, retries); the SSE decoder
+- the provider table: one row per (task, provider), what the rows share (choosing a provider, the
+  request, long work followed to its end), each provider's builders, readers and jobs, and what the
+  Hub's search finds, in one row format
+- chat: the catalog and its registry; options, messages, the request; reading the answer; usage and
   cost; sending (the only part with a sync and an async version); the models
-- embeddings: discovery on the Hub; requests, a few at once; every answer shape to one vector a text;
-  the model
-- the `llm hf` commands, then the hooks llm calls
+- embeddings: the models; requests, a few at once; every answer shape to one vector a text
+- speech to text: the models and options; the audio, streamed into each provider's body; the transcript
+- images: the models and options; the image, saved by what its bytes are; the tool
+- the Hub in prompts: -f hf: fragments
+- the llm hf commands
+- the hooks llm calls
 """
 
 import asyncio
@@ -30,7 +38,7 @@ import time
 import urllib.parse
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
 import click
@@ -69,26 +77,55 @@ def __dir__() -> list:
     return __all__
 
 
-# ============ foundations
-# ------------ configuration and keys
+# ============ settings
 
 
-DEFAULT_BASE_URL = "https://router.huggingface.co/v1"
+DEFAULT_BASE_URL = "https://router.huggingface.co/v1"  # chat; LLM_HF_BASE_URL points elsewhere
+KEY_NAME = "huggingface"  # llm's name for the Hugging Face token
+USER_AGENT = "llm-hf-inference"
 
-
+# Seconds. A whole answer (not a stream) may take twice its timeout, a provider's long work as long.
 CONNECT_TIMEOUT = 10.0
+READ_TIMEOUT = 120.0  # of silence: chat and embeddings
+LONG_TIMEOUT = 300.0  # of silence: a provider transcribing or drawing
+HUB_TIMEOUT = 5.0  # of silence: the router's catalog, the Hub's search, whoami, fragments
+RETRIES = 2  # after 429, 502, 503, 504 or a failed connection: three attempts in all
+MAX_WAIT = 60.0  # the longest wait before a retry, whatever the server asks
+POLL_EVERY = 1.0  # between looks at a provider's unfinished work
+LONG_WORK_SAYS = 10.0  # between lines on stderr saying how long work goes on
+UPLOAD_SAYS = 5.0  # between lines on stderr saying how much of a slow upload is sent
+CATALOG_MAX_AGE = 24 * 3600.0  # before a prompt refreshes the catalog beside it; None: never
+CATALOG_RETRY = 300.0  # before any llm process tries a failed background refresh again
+REFRESH_EXIT_WAIT = 0.1  # our atexit's wait for a refresh still writing
+SPEND_LOCK_WAIT = 2.0  # for a logs database another llm is writing to
+
+# The most a whole (not streamed) answer may decode to: far past any real one, so memory stays bounded.
+MAX_ANSWER = {
+    "chat": 64 * 2**20,  # a 100k-token answer with five logprobs a token is ~40 MB of JSON
+    # Per-token vectors (plain transformers models) of 32 texts of 1,024 tokens at 768 dimensions
+    # are ~500 MB of JSON; pooled ones are a few MB.
+    "embeddings": 768 * 2**20,
+    "hub": 64 * 2**20,  # the router's catalog is ~2 MB at 3,000 models; a Hub search page less
+    "speech": 64 * 2**20,  # a transcript with timed segments: ~1 MB an hour of speech
+    "fragment": 20 * 2**20,  # a Hub file for a prompt: an image (an attachment) up to the usual limit
+    "images": 64 * 2**20,  # an image, or the JSON around its base64 (a 4096 x 4096 PNG is ~50 MB at most)
+}
+MAX_ERROR_BODY = 2**20  # an error answer: the start is enough to say what went wrong
+MAX_EVENT = 16 * 2**20  # one SSE event: a whole 1M-token answer sent as one event is 4-8 MB of JSON
+FRAGMENT_TEXT_CAP = 2**20  # a text file in a prompt: ~250,000 tokens, past nearly every model's context
+MAX_COST = 1e6  # USD: no prompt costs this much; a larger figure is a broken server's or catalog's
+
+EMBED_BATCH = 32  # texts a request: TEI's default limit; a server that takes fewer says so, and is obeyed
+EMBED_CONCURRENCY = 4  # requests in flight for one call: enough to hide latency, few enough for a rate limit
+AUDIO_PIECE = 3 * 2**20  # bytes of audio read at a time; a multiple of 3, so each piece base64-encodes alone
+HUB_PAGES = 100  # pages of the Hub's model search followed at most (a loop of "next" links ends)
+
+# As llm's OpenAI models allow: how many prompts run at once is the user's and the server's business.
+POOL_LIMITS = httpx2.Limits(max_connections=1000, max_keepalive_connections=100)
 
 
-READ_TIMEOUT = 120.0
-
-
-RETRIES = 2  # three attempts in all
-
-
-MAX_WAIT = 60.0
-
-
-KEY_NAME = "huggingface"
+# ============ foundations
+# ------------ keys, and the hosts the token may go to
 
 
 NO_TOKEN_MESSAGE = (
@@ -96,16 +133,13 @@ NO_TOKEN_MESSAGE = (
     "'llm keys set huggingface', the HF_TOKEN environment variable, "
     "or 'hf auth login'."
 )
+PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY")
 
 
 # Patterns are compiled (and cached by re) when first used, not on every llm command.
 _NAME = r"[a-z0-9][a-z0-9._-]*"
-
-
 # The Hub's ids: ORG/NAME or NAME, ASCII, never '..' (so never a path that leaves its URL).
 _REPO_ID = r"(?!.*\.\.)[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)?"
-
-
 _ORG_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
 
 
@@ -174,6 +208,12 @@ def say(line: str) -> None:
 
 
 _warned: set = set()  # files already warned about in this process
+
+
+def debug(message: str) -> None:
+    """A line on stderr only under LLM_HF_DEBUG: what the plugin did that a user may wonder about."""
+    if os.environ.get("LLM_HF_DEBUG"):
+        say(f"llm-hf-inference: {message}")
 
 
 def warn_once(key, message: str) -> None:
@@ -286,7 +326,7 @@ class _HFModel:
 
     @functools.cached_property
     def spec(self):
-        return type(self).spec_from_row(self.model_id, self._row)
+        return self.spec_from_row(self.model_id, self._row)
 
     def _keys_for(self, spec) -> None:
         self.spec = spec
@@ -313,8 +353,9 @@ def read_json_file(path: pathlib.Path, fallback: str):
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
-    except (OSError, ValueError) as ex:
-        warn_once(path, f"cannot read {path} ({ex}); {fallback}")
+    except (OSError, ValueError, RecursionError) as ex:
+        reason = ex.strerror if isinstance(ex, OSError) and ex.strerror else "not JSON"
+        warn_once(path, f"cannot read {path} ({reason}); {fallback}")
         return None
 
 
@@ -378,23 +419,31 @@ def lines_text(*lines) -> str:
     return "\n".join(json.dumps(line, separators=(",", ":")) for line in lines) + "\n"
 
 
-def read_rows(path: pathlib.Path, version: int, older, fallback: str) -> dict | None:
-    """A registry file's first line: model id → one string row, checked in one go (every llm command
-    reads one, for thousands of models). ``older()`` makes the rows instead when the file is missing or
-    of another version; None when it is broken (one line on stderr saying what happens instead).
-    """
+def read_line(path: pathlib.Path, number: int, version: int, fallback: str):
+    """Line 1 or 2 of a JSON-lines file of ours whose first line is ``{"version": version, ...}``. None when
+    the file is missing, of another version (said under LLM_HF_DEBUG), or not JSON (said once, with
+    ``fallback``: what happens instead)."""
     try:
         with open(path, encoding="utf-8") as file:
             head = json.loads(file.readline())
+            if type(head) is dict and head.get("version") != version:
+                debug(f"{path} is of another version of this plugin; {fallback}")
+                return None
+            return head if number == 1 else json.loads(file.readline())
     except FileNotFoundError:
-        return older()
-    except (OSError, ValueError) as ex:
-        warn_once(path, f"cannot read {path} ({ex}); {fallback}")
         return None
-    if type(head) is dict and head.get("version") != version:
-        return older()
+    except (OSError, ValueError, RecursionError) as ex:
+        reason = ex.strerror if isinstance(ex, OSError) and ex.strerror else "not JSON"
+        warn_once(path, f"cannot read {path} ({reason}); {fallback}")
+        return None
+
+
+def read_rows(path: pathlib.Path, version: int, fallback: str) -> dict | None:
+    """A registry file's first line: model id → one string row, checked in one go (every llm command
+    reads one, for thousands of models); None when there is none (said as :func:`read_line` says)."""
+    head = read_line(path, 1, version, fallback)
     rows = head.get("models") if type(head) is dict else None
-    if type(rows) is not dict or not set(map(type, rows.values())) <= {str}:
+    if head is not None and (type(rows) is not dict or not set(map(type, rows.values())) <= {str}):
         warn_once(path, f"cannot read {path} (not a model registry); {fallback}")
         return None
     return rows
@@ -459,215 +508,33 @@ def changing_added():
         raise click.ClickException(f"Cannot change {path}: {reason}") from None
 
 
-# ------------ the Hub's model search: what providers serve, kept in a file of ours
-
-
-class Discovery(NamedTuple):
-    """A kind of model found in the Hub's model search (``llm hf refresh``), and the file it is kept in.
-
-    The file's first line is what registration needs, ``{"version", "models": {model id: row}}``
-    (read by every llm command, checked in one go); its second, the Hub's mappings as
-    ``[[repo, [[provider, providerId, task, status]]]]``, for ``llm hf models``.
-    """
-
-    name: str  # "embedding models"
-    file: str
-    tasks: tuple  # the pipeline tags searched
-    servable: Callable  # a mapping's (provider, providerId) pairs this plugin can reach, in the Hub's order
-    rows: Callable  # [(repo, mapping)] -> {model id: row}
-    builtin: dict  # the rows registered until the first refresh
-    older: str | None = None  # a file of an earlier version, read until the next refresh
-
-
-DISCOVERY_VERSION = 2
-
-
-# The Hub's provider ids, as they enter: what a route or a row can hold, never '..'.
-_PROVIDER_ID = r"(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.:/-]*"
-
-
-def _mapping_row(row) -> bool:
-    """[provider, providerId, task, status], all strings, provider and id as a route can take them."""
-    return (
-        type(row) is list
-        and len(row) == 4
-        and type(row[0]) is type(row[1]) is type(row[2]) is type(row[3]) is str
-        and re.fullmatch(_NAME, row[0]) is not None
-        and re.fullmatch(_PROVIDER_ID, row[1]) is not None
-    )
-
-
-def mapping_of(item) -> list:
-    """A Hub search result's inferenceProviderMapping (a list, or an object keyed by provider) as rows."""
-    mapping = item.get("inferenceProviderMapping") if type(item) is dict else None
-    if type(mapping) is dict:
-        mapping = [{"provider": name, **value} for name, value in mapping.items() if type(value) is dict]
-    rows = []
-    for entry in mapping if type(mapping) is list else ():
-        row = (
-            [entry.get(k) for k in ("provider", "providerId", "task", "status")]
-            if type(entry) is dict
-            else []
-        )
-        if _mapping_row(row):
-            rows.append(row)
-    return rows
-
-
-def row_of_parts(parts) -> str:
-    """A discovered model's registry row: its providers, ``provider=providerId[=task],...``."""
-    return ",".join("=".join(part) for part in parts)
-
-
-def parts_of_row(model_id: str, row: str, routes: dict, kind: "Discovery", size: int) -> tuple:
-    """A registry row read back when its model is used: checked for what could take a request elsewhere
-    (a provider of no known route, a repo id or provider id leaving its URL)."""
-    parts = tuple(tuple(part.split("=")) for part in row.split(","))
-    if not re.fullmatch(_REPO_ID, repo_id_of(model_id)) or not all(
-        len(part) == size and part[0] in routes and re.fullmatch(_PROVIDER_ID, part[1]) for part in parts
-    ):
-        raise llm.ModelError(
-            f"{shown(model_id)} is not a model in {llm.user_dir() / kind.file}; run 'llm hf refresh'"
-        )
-    return parts
-
-
-def discovery_fallback(kind: Discovery) -> str:
-    return f"using the built-in {kind.name}. Run 'llm hf refresh' to fetch them again."
-
-
-def read_discovered(kind: Discovery) -> list | None:
-    """What the last search found, [(repo_id, mapping)]; None when there is none or it is broken."""
-    path = llm.user_dir() / kind.file
-    try:
-        with open(path, encoding="utf-8") as file:
-            file.readline()
-            models = json.loads(file.readline())
-    except FileNotFoundError:
-        if kind.older is None:
-            return None
-        path = path.with_name(kind.older)
-        data = read_json_file(path, discovery_fallback(kind))
-        if data is None:
-            return None
-        models = data.get("models") if type(data) is dict and data.get("version") == 1 else None
-    except (OSError, ValueError) as ex:
-        warn_once(path, f"cannot read {path} ({ex}); {discovery_fallback(kind)}")
-        return None
-    if type(models) is not list:
-        warn_once(path, f"cannot read {path} (not a list of {kind.name}); {discovery_fallback(kind)}")
-        return None
-    kept = [
-        (m[0], m[1])
-        for m in models
-        if type(m) is list
-        and len(m) == 2
-        and type(m[0]) is str
-        and re.fullmatch(_REPO_ID, m[0])
-        and type(m[1]) is list
-        and all(map(_mapping_row, m[1]))
-    ]
-    if len(kept) < len(models):
-        warn_once(("rows", path), f"{path}: left out {kind.name} of the wrong shape")
-    return kept
-
-
-def discovered_rows(kind: Discovery) -> dict:
-    """The models to register, model id → row: the file's first line, else the built-in ones."""
-
-    def from_mappings():  # a file of an earlier version
-        found = read_discovered(kind)
-        return None if found is None else kind.rows(found)
-
-    rows = read_rows(llm.user_dir() / kind.file, DISCOVERY_VERSION, from_mappings, discovery_fallback(kind))
-    return rows or kind.builtin
-
-
-def store_discovered(kind: Discovery, items: list) -> Stored:
-    """Keep the models of Hub search results that a provider serves: how many, which are added and removed.
-
-    ValueError, and the file untouched, when no provider serves any of them.
-    """
-    found: dict = {}
-    for item in items:
-        repo_id = item.get("id") if type(item) is dict else None
-        mapping = mapping_of(item)
-        if (
-            type(repo_id) is str
-            and re.fullmatch(_REPO_ID, repo_id)
-            and kind.servable(mapping)
-            and repo_id not in found
-        ):
-            found[repo_id] = mapping
-    if not found:
-        raise ValueError(f"no {kind.name[:-1]} that a provider serves")
-    old = {repo for repo, mapping in read_discovered(kind) or () if kind.servable(mapping)}
-    head = {"version": DISCOVERY_VERSION, "models": kind.rows(found.items())}
-    write_file(
-        llm.user_dir() / kind.file, lines_text(head, [[repo, mapping] for repo, mapping in found.items()])
-    )
-    return Stored(len(found), sorted(set(found) - old), sorted(old - set(found)))
-
-
-# ------------ HTTP: requests, clients, deadlines and caps
-
-
-# The most a whole (not streamed) answer may decode to: far past any real one, so memory stays bounded.
-MAX_ANSWER = {
-    "chat": 64 * 2**20,  # a 100k-token answer with five logprobs a token is ~40 MB of JSON
-    # Per-token vectors (plain transformers models) of 32 texts of 1,024 tokens at 768 dimensions
-    # are ~500 MB of JSON; pooled ones are a few MB.
-    "embeddings": 768 * 2**20,
-    "hub": 64 * 2**20,  # the router's catalog is ~2 MB at 3,000 models; a Hub search page less
-    "speech": 64 * 2**20,  # a transcript with timed segments: ~1 MB an hour of speech
-    "fragment": 20 * 2**20,  # a Hub file for a prompt (see FRAGMENT_CAP)
-    "images": 64 * 2**20,  # an image, or the JSON around its base64 (a 4096 x 4096 PNG is ~50 MB at most)
-}
-
-
-MAX_ERROR_BODY = 2**20  # an error answer: the start is enough to say what went wrong
+# ------------ HTTP: one request, its whole answer, within a deadline and a cap
 
 
 @dataclass(eq=False, repr=False)  # never compared; its own __repr__ keeps the token out of tracebacks
 class HFRequest:
-    """Everything one HTTP exchange needs (a chat prompt, or a batch of texts to embed).
-
-    The token lives only in its headers.
-    """
+    """Everything one HTTP exchange needs. The token lives only in its headers."""
 
     url: str
-    headers: dict
-    body: dict
-    timeout: float
-    bill_to: str | None
+    purpose: str = "chat"  # chat, embeddings, speech, images, hub or fragment: its cap and its hints
+    headers: dict = field(default_factory=dict)
+    body: dict | None = None  # sent as JSON
+    upload: "Upload | None" = None  # or sent a piece at a time, never whole in memory (speech)
+    method: str = "POST"
+    timeout: float = READ_TIMEOUT  # seconds of silence
+    bill_to: str | None = None
     retries: int = RETRIES
-    to_router: bool = True  # whether the catalog may be refreshed beside it
-    pinned: str | None = None  # the provider the conversation stays with, while it answers
-    kind: str = "chat"  # or "embeddings", "speech", "hub": which hints its errors get, and its cap
-    upload: "Upload | None" = None  # a body sent a piece at a time instead of ``body`` as JSON (speech)
 
     @property
-    def deadline(self) -> float | None:
-        """Seconds the whole exchange may take, answer included: twice its timeout, except a stream.
-
-        A stream shows its answer as it comes, so only its silences are timed (the read timeout).
-        """
-        return None if self.body.get("stream") else 2 * self.timeout
+    def time_allowed(self) -> float | None:
+        """Seconds the whole exchange may take: twice its timeout. A stream shows its answer as it comes,
+        so only its silences are timed (None)."""
+        return None if (self.body or {}).get("stream") else 2 * self.timeout
 
     @property
     def cap(self) -> int:
         """The most a whole answer may decode to (a stream's events have a cap of their own)."""
-        return MAX_ANSWER[self.kind]
-
-    def unpin(self) -> None:
-        """Send the model without its pinned provider: the router chooses again."""
-        self.body = {**self.body, "model": self.body["model"].rsplit(":", 1)[0]}
-        self.pinned = None
-
-    @property
-    def repo_id(self) -> str:
-        """The chat model asked for, without a provider."""
-        return str(self.body.get("model", "")).split(":")[0]
+        return MAX_ANSWER[self.purpose]
 
     @property
     def host(self) -> str:
@@ -676,6 +543,34 @@ class HFRequest:
 
     def __repr__(self) -> str:
         return f"<HFRequest {self.url}>"
+
+
+def hub_request(url: str, headers: dict | None = None, purpose: str = "hub") -> HFRequest:
+    """A GET of the router's catalog or the Hub: no body, no bill, no retries."""
+    return HFRequest(url, purpose, headers or {}, method="GET", timeout=HUB_TIMEOUT, retries=0)
+
+
+class Answer(NamedTuple):
+    """A whole answer."""
+
+    status: int
+    headers: httpx2.Headers
+    body: bytes
+
+    def json(self):
+        """Its JSON, or None when it is not JSON."""
+        return json_or_none(self.body)
+
+
+def json_or_none(data):
+    """JSON text or bytes decoded, or None when it is not JSON (however deep its nesting)."""
+    try:
+        return _parse_json(data.decode("utf-8", "replace") if type(data) is bytes else data)
+    except (ValueError, RecursionError):
+        return None
+
+
+_parse_json = json.JSONDecoder().decode
 
 
 _SECRET = r"(?i)\bhf_[A-Za-z0-9]{6,}|\b(Bearer)\s+[^\s'\"]+"
@@ -723,22 +618,8 @@ async def _refuse_post_redirect_async(response: httpx2.Response) -> None:
 
 
 _sync_client: httpx2.Client | None = None
-
-
 _async_clients: dict = {}  # event loop → its client
-
-
 _clients_lock = threading.Lock()
-
-
-_USER_AGENT = "llm-hf-inference"
-
-
-# As llm's OpenAI models allow: how many prompts run at once is the user's and the server's business.
-POOL_LIMITS = httpx2.Limits(max_connections=1000, max_keepalive_connections=100)
-
-
-PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY")
 
 
 def _new_client(cls):
@@ -746,7 +627,7 @@ def _new_client(cls):
     hook = _refuse_post_redirect_async if cls is httpx2.AsyncClient else _refuse_post_redirect
     try:
         return cls(
-            headers={"User-Agent": _USER_AGENT},
+            headers={"User-Agent": USER_AGENT},
             limits=POOL_LIMITS,
             follow_redirects=True,
             event_hooks={"response": [hook]},
@@ -800,13 +681,13 @@ def _parsed(url: str) -> httpx2.URL:
     return httpx2.URL(url)
 
 
-def _ends(request: HFRequest) -> float | None:
+def deadline(request: HFRequest) -> float | None:
     """When an attempt at ``request`` must be over (time.monotonic), or None: a stream, timed by reads."""
-    return None if request.deadline is None else time.monotonic() + request.deadline
+    return None if request.time_allowed is None else time.monotonic() + request.time_allowed
 
 
 def _too_slow(request: HFRequest) -> TooSlow:
-    return TooSlow(f"no whole answer within {request.deadline:g} seconds")
+    return TooSlow(f"no whole answer within {request.time_allowed:g} seconds")
 
 
 def who_answered(headers, url: str) -> str:
@@ -814,13 +695,95 @@ def who_answered(headers, url: str) -> str:
     return headers.get("x-inference-provider") or urllib.parse.urlsplit(url).hostname or url
 
 
+def too_large(who: str, request: HFRequest, size: float | None = None) -> llm.ModelError:
+    cap = request.cap // 2**20
+    if size is not None:  # the size the server declares: nothing is read
+        return llm.ModelError(f"{who} has an answer of {size / 1e6:.1f} MB, over the {cap} MiB it may be")
+    return llm.ModelError(f"{who} sent an answer of over {cap} MiB; stopped reading it")
+
+
+def read_body(http: httpx2.Response, request: HFRequest, ends: float | None) -> bytes:
+    """A whole answer, read by read: within the request's deadline and cap (an error answer: its start)."""
+    cap = request.cap if http.status_code < 400 else MAX_ERROR_BODY
+    pieces, size = [], 0
+    for data in http.iter_bytes():
+        pieces.append(data)
+        size += len(data)
+        if size > cap:
+            if http.status_code >= 400:
+                break
+            raise too_large(who_answered(http.headers, request.url), request)
+        if ends is not None and time.monotonic() > ends:
+            raise _too_slow(request)
+    return b"".join(pieces)
+
+
+async def read_body_async(http: httpx2.Response, request: HFRequest, ends: float | None) -> bytes:
+    """The async twin of :func:`read_body` (for an error answer: a chat stream reads its own body)."""
+    pieces, size = [], 0
+    async for data in http.aiter_bytes():
+        pieces.append(data)
+        size += len(data)
+        if size > MAX_ERROR_BODY:
+            break
+        if ends is not None and time.monotonic() > ends:
+            raise _too_slow(request)
+    return b"".join(pieces)
+
+
+def exchange(request: HFRequest) -> Answer:
+    """One attempt (not a chat stream): the whole answer, within the request's deadline and cap; a size
+    over the cap that the server declares is refused before it is read."""
+    ends = deadline(request)
+    if request.upload is not None:
+        sent = {"content": request.upload.pieces()}  # from the start again on each attempt
+    else:
+        sent = {} if request.body is None else {"json": request.body}
+    with sync_client().stream(
+        request.method, _parsed(request.url), **sent, headers=request.headers, timeout=_timeout(request)
+    ) as http:
+        size = _number_or_none(http.headers.get("x-linked-size") or http.headers.get("content-length"))
+        if http.status_code < 400 and size is not None and size > request.cap:
+            raise too_large(who_answered(http.headers, request.url), request, size)
+        return Answer(http.status_code, http.headers, read_body(http, request, ends))
+
+
+class Stopped(Exception):
+    """The call this request belongs to was given up (Ctrl-C): nothing more is sent."""
+
+
+def ask(request: HFRequest, stop: threading.Event | None = None) -> Answer:
+    """Every exchange but a chat stream: its whole answer, retrying as :class:`Attempts` says; an error
+    answer raised as an :class:`HTTPStatusError`. Nothing is sent once ``stop`` is set (Ctrl-C)."""
+    attempts = Attempts(request)
+    while True:
+        if stop is not None and stop.is_set():
+            raise Stopped
+        try:
+            answer = exchange(request)
+            if answer.status < 400:
+                return answer
+            wait = attempts.after_status(*answer)
+        except httpx2.HTTPError as ex:
+            wait = attempts.after_error(ex, False)
+        sleep(wait)
+
+
+def _number_or_none(text) -> float | None:
+    try:
+        number = float(text)
+    except (TypeError, ValueError):
+        return None
+    return number if _finite(number) else None
+
+
+# ------------ HTTP: errors in words
+
+
 def _server_message(body: bytes) -> tuple[str, dict]:
     """The server's own words from an error body of any shape, and its JSON if any."""
     text = body.decode("utf-8", errors="replace").strip()
-    try:
-        data = json.loads(text)
-    except ValueError:
-        data = None
+    data = json_or_none(text)
     if isinstance(data, dict):
         error = data.get("error")
         if isinstance(error, dict):
@@ -855,15 +818,28 @@ def _detail_text(detail) -> str | None:
     return "; ".join(problems) or _as_text(detail)
 
 
-EMBEDDING_HINTS = {
-    404: "That provider does not embed with this model: 'llm hf models --embeddings' lists who does.",
-    422: "The server did not take the texts as sent; 'llm hf models --embeddings' lists other providers.",
+# What a user can do, by the request's purpose: about a timeout, and about an answer of some statuses.
+TIMEOUT_HINTS = {
+    "chat": "wait longer with -o timeout SECONDS",
+    "embeddings": "try again, or another provider ('llm hf models --embeddings')",
+    "hub": "try again later",
+    "speech": "wait longer with -o timeout SECONDS",
+    "fragment": "try again later",
+    "images": "wait longer with -o timeout SECONDS",
+}
+STATUS_HINTS = {
+    ("embeddings", 404): (
+        "That provider does not embed with this model: 'llm hf models --embeddings' lists who does."
+    ),
+    ("embeddings", 422): (
+        "The server did not take the texts as sent; 'llm hf models --embeddings' lists other providers."
+    ),
 }
 
 
-def _hint(status: int, data: dict, bill_to: str | None, kind: str = "chat") -> str | None:
-    if kind == "embeddings" and status in EMBEDDING_HINTS:
-        return EMBEDDING_HINTS[status]
+def _hint(status: int, data: dict, bill_to: str | None, purpose: str = "chat") -> str | None:
+    if (purpose, status) in STATUS_HINTS:
+        return STATUS_HINTS[purpose, status]
     error = data.get("error")
     code = error.get("code") if isinstance(error, dict) else None
     if status in (401, 403):
@@ -895,96 +871,29 @@ def _hint(status: int, data: dict, bill_to: str | None, kind: str = "chat") -> s
 
 
 class HTTPStatusError(llm.ModelError):
-    """An error answer; ``data`` is its JSON body, or empty."""
+    """An error answer in words; ``data`` is its JSON body, or empty; ``answer`` the answer itself."""
 
-    def __init__(self, message: str, status: int, data: dict):
+    def __init__(self, message: str, status: int, data: dict, answer: Answer | None = None):
         super().__init__(message)
-        self.status, self.data = status, data
+        self.status, self.data, self.answer = status, data, answer
 
 
 def http_error(
-    url: str, status: int, headers, body: bytes, bill_to: str | None = None, kind: str = "chat"
+    url: str, status: int, headers, body: bytes, bill_to: str | None = None, purpose: str = "chat"
 ) -> HTTPStatusError:
     """An HTTP error answer as a ModelError: who answered, the status, the server's message, a hint."""
     message, data = _server_message(body)
     message = redact(message).strip()
     who = who_answered(headers, url)
     text = f"{who} answered {status}: {message or '(no message)'}"
-    hint = _hint(status, data, bill_to, kind)
-    return HTTPStatusError(f"{text} — {hint}" if hint else text, status, data)
-
-
-class EmbeddingError(llm.ModelError, click.ClickException):
-    """An embedding failure: a ModelError to Python callers, one ``Error: …`` line from llm's CLI.
-
-    llm's embed, embed-multi and similar commands catch no ModelError (a
-    traceback); they do print a ClickException cleanly.
-    """
-
-
-def too_large(who: str, request: HFRequest) -> llm.ModelError:
-    error = EmbeddingError if request.kind == "embeddings" else llm.ModelError
-    return error(f"{who} sent an answer of over {request.cap // 2**20} MiB; stopped reading it")
-
-
-def read_body(http: httpx2.Response, request: HFRequest, ends: float | None) -> bytes:
-    """A whole answer, read by read: within the request's deadline and cap (an error answer: its start)."""
-    cap = request.cap if http.status_code < 400 else MAX_ERROR_BODY
-    pieces, size = [], 0
-    for data in http.iter_bytes():
-        pieces.append(data)
-        size += len(data)
-        if size > cap:
-            if http.status_code >= 400:
-                break
-            raise too_large(who_answered(http.headers, request.url), request)
-        if ends is not None and time.monotonic() > ends:
-            raise _too_slow(request)
-    return b"".join(pieces)
-
-
-async def read_body_async(http: httpx2.Response, request: HFRequest, ends: float | None) -> bytes:
-    """The async twin of :func:`read_body` (for an error answer: a chat stream reads its own body)."""
-    pieces, size = [], 0
-    async for data in http.aiter_bytes():
-        pieces.append(data)
-        size += len(data)
-        if size > MAX_ERROR_BODY:
-            break
-        if ends is not None and time.monotonic() > ends:
-            raise _too_slow(request)
-    return b"".join(pieces)
-
-
-def exchange(request: HFRequest, method: str = "POST") -> tuple:
-    """One plain request (not a chat stream): its status, headers and whole body, within its deadline."""
-    ends = _ends(request)
-    if method != "POST":
-        sent = {}
-    elif request.upload is not None:
-        sent = {"content": request.upload.pieces()}  # from the start again on each attempt
-    else:
-        sent = {"json": request.body}
-    with sync_client().stream(
-        method, _parsed(request.url), **sent, headers=request.headers, timeout=_timeout(request)
-    ) as http:
-        return http.status_code, http.headers, read_body(http, request, ends)
-
-
-HUB_TIMEOUT = 5.0  # seconds of silence for the catalog, the Hub's search and whoami (10 for a whole answer)
-
-
-def hub_request(url: str, headers: dict | None = None) -> HFRequest:
-    """A GET of the router's catalog or the Hub's API: no body, no bill, no retries."""
-    return HFRequest(url, headers or {}, {}, HUB_TIMEOUT, None, retries=0, to_router=False, kind="hub")
+    hint = _hint(status, data, bill_to, purpose)
+    return HTTPStatusError(f"{text} — {hint}" if hint else text, status, data, Answer(status, headers, body))
 
 
 # ------------ HTTP: retries and transport errors
 
 
 sleep = time.sleep  # module attributes, so tests can wait without waiting
-
-
 async_sleep = asyncio.sleep
 
 
@@ -1012,34 +921,35 @@ class Attempts:
 
     def __init__(self, request: HFRequest):
         self.request = request
+        self.pinned = getattr(request, "pinned", None)  # a chat request's (see ChatRequest)
         self.number = 1
         self.total = request.retries + 1
 
     def after_status(self, status: int, headers, body: bytes) -> float:
-        error = http_error(self.request.url, status, headers, body, self.request.bill_to, self.request.kind)
+        request = self.request
+        error = http_error(request.url, status, headers, body, request.bill_to, request.purpose)
         if status not in RETRY_STATUSES or self.number >= self.total:
             code = (
                 error.data.get("error", {}).get("code") if isinstance(error.data.get("error"), dict) else None
             )
-            if self.request.pinned and (
-                status in (404, 429) or status >= 500 or code == "model_not_supported"
-            ):
+            if self.pinned and (status in (404, 429) or status >= 500 or code == "model_not_supported"):
                 return self._unpin(str(status))
             raise error
-        who = who_answered(headers, self.request.url)
+        who = who_answered(headers, request.url)
         return self._next(server_wait(headers, error.data), RETRY_STATUSES[status].format(who=who))
 
     def after_error(self, ex: httpx2.HTTPError, shown: bool) -> float:
         retry = isinstance(ex, RETRY_ERRORS) and not _certificate_failure(ex) and not _dns_failure(ex)
         if shown or not retry or self.number >= self.total:
-            if self.request.pinned and retry and not shown:
+            if self.pinned and retry and not shown:
                 return self._unpin(type(ex).__name__)
             raise transport_error(self.request, ex) from None
         return self._next(None, f"Could not reach {self.request.host} ({type(ex).__name__})")
 
     def _unpin(self, reason: str) -> float:
-        say(f"{self.request.pinned} did not answer ({reason}); asking the router for another provider")
+        say(f"{self.pinned} did not answer ({reason}); asking the router for another provider")
         self.request.unpin()
+        self.pinned = None
         self.number = 1
         return 0.0
 
@@ -1089,17 +999,6 @@ def _dns_failure(ex: BaseException) -> bool:
     return False
 
 
-# What a user can do about a timeout, by the kind of request.
-TIMEOUT_HINTS = {
-    "chat": "wait longer with -o timeout SECONDS",
-    "embeddings": "try again, or another provider ('llm hf models --embeddings')",
-    "hub": "try again later",
-    "speech": "wait longer with -o timeout SECONDS",
-    "fragment": "try again later",
-    "images": "wait longer with -o timeout SECONDS",
-}
-
-
 def proxy_for(url: str) -> str | None:
     """The environment variable whose proxy a request to ``url`` goes through, if any."""
     import urllib.request  # only on a failure: not at start-up
@@ -1116,6 +1015,7 @@ def transport_error(request: HFRequest, ex: httpx2.HTTPError) -> llm.ModelError:
     """A failed exchange in words: the server, the proxy or the certificates at fault; never a token."""
     host, detail = request.host, redact(str(ex))
     proxy = proxy_for(request.url)
+    hint = TIMEOUT_HINTS[request.purpose]
     if isinstance(ex, httpx2.ProxyError) or (proxy and isinstance(ex, httpx2.ConnectError)):
         address = urllib.parse.urlsplit(os.environ.get(proxy or "", "")).hostname or "the proxy"
         message = (
@@ -1131,12 +1031,10 @@ def transport_error(request: HFRequest, ex: httpx2.HTTPError) -> llm.ModelError:
     elif isinstance(ex, httpx2.ConnectTimeout):
         message = f"Could not connect to {host} within {CONNECT_TIMEOUT:g} seconds"
     elif isinstance(ex, TooSlow):
-        message = f"{host} did not send its whole answer within {request.deadline:g} seconds "
-        message += f"(twice the timeout); {TIMEOUT_HINTS[request.kind]}"
+        message = f"{host} did not send its whole answer within {request.time_allowed:g} seconds "
+        message += f"(twice the timeout); {hint}"
     elif isinstance(ex, httpx2.TimeoutException):
-        message = (
-            f"{host} sent nothing for {request.timeout:g} seconds (timeout); {TIMEOUT_HINTS[request.kind]}"
-        )
+        message = f"{host} sent nothing for {request.timeout:g} seconds (timeout); {hint}"
     elif isinstance(ex, httpx2.ConnectError):
         message = f"Could not connect to {host}: {detail}"
     else:
@@ -1144,121 +1042,10 @@ def transport_error(request: HFRequest, ex: httpx2.HTTPError) -> llm.ModelError:
     return llm.ModelError(message)
 
 
-# ------------ HTTP: one whole exchange, retried; replicate's predictions followed to their end
-
-
-class Stopped(Exception):
-    """The call this request belongs to was given up (Ctrl-C): nothing more is sent."""
-
-
-def post(request: HFRequest, stop: threading.Event | None = None, method: str = "POST") -> tuple:
-    """POST ``request`` (or GET it); the answer's headers and body, retrying as :class:`Attempts` says.
-
-    Nothing is sent once ``stop`` is set (the user pressed Ctrl-C), not even a retry.
-    """
-    attempts = Attempts(request)
-    while True:
-        if stop is not None and stop.is_set():
-            raise Stopped
-        try:
-            status, headers, body = exchange(request, method)
-            if status < 400:
-                return headers, body
-            wait = attempts.after_status(status, headers, body)
-        except httpx2.HTTPError as ex:
-            wait = attempts.after_error(ex, False)
-        sleep(wait)
-
-
-REPLICATE_DONE = ("succeeded", "failed", "canceled")
-
-
-POLL_EVERY = 1.0  # seconds between looks at an unfinished prediction
-
-
-def polled(request: HFRequest, url: str) -> dict:
-    """One look at a provider's long job through the router: the token and the bill go only there."""
-    headers = {k: v for k, v in request.headers.items() if k in ("Authorization", "X-HF-Bill-To")}
-    look = HFRequest(url, headers, {}, request.timeout, request.bill_to, request.retries, kind=request.kind)
-    answer = answer_json(*post(look, method="GET"))
-    if type(answer) is not dict:
-        raise llm.ModelError(f"{look.host} answered {url} with something that is not a JSON object")
-    return answer
-
-
-def waited(request: HFRequest, who: str, job: str, state: dict, unfinished, look, doing: str) -> dict:
-    """A provider's long job followed to its end: ``look()`` every POLL_EVERY seconds while
-    ``unfinished(state)``, within twice the request's timeout; a line on stderr every ten seconds."""
-    started = said = time.monotonic()
-    while unfinished(state):
-        now, status = time.monotonic(), shown(state.get("status", state.get("task_status")))
-        if now > started + 2 * request.timeout:
-            raise llm.ModelError(
-                f"{job} was not finished after {now - started:.0f} seconds (status {status}); "
-                "wait longer with -o timeout SECONDS"
-            )
-        if now - said >= 10:
-            say(f"llm-hf-inference: {who} is {doing} ({status}, {now - started:.0f} s)")
-            said = now
-        sleep(POLL_EVERY)
-        state = look()
-    return state
-
-
-def finished_prediction(prediction: dict, request: HFRequest, doing: str) -> dict:
-    """A replicate prediction at its end: polled until it succeeds (else its error in one line)."""
-    ident = prediction.get("id")
-    if prediction.get("status") not in REPLICATE_DONE and (
-        type(ident) is not str or not re.fullmatch(r"[A-Za-z0-9]+", ident)
-    ):
-        raise llm.ModelError(
-            f"replicate answered with an unfinished prediction without an id: {shown(prediction)}"
-        )
-    url = f"{router_root()}/replicate/v1/predictions/{ident}"
-    prediction = waited(
-        request,
-        "replicate",
-        f"replicate's prediction {ident}",
-        prediction,
-        lambda state: state.get("status") not in REPLICATE_DONE,
-        lambda: polled(request, url),
-        doing,
-    )
-    if prediction["status"] != "succeeded":
-        raise llm.ModelError(
-            f"replicate's prediction {prediction['status']}: "
-            f"{shown(prediction.get('error') or '(no reason given)')}"
-        )
-    return prediction
-
-
-def answer_json(headers, body: bytes):
-    try:
-        return json.loads(body)
-    except ValueError:
-        return None
-
-
-def _number_or_none(text) -> float | None:
-    try:
-        number = float(text)
-    except (TypeError, ValueError):
-        return None
-    return number if _finite(number) else None
-
-
 # ------------ the SSE decoder
 
 
 _BOM = b"\xef\xbb\xbf"
-
-
-_parse_json = json.JSONDecoder().decode
-
-
-# No real chunk comes near this: a whole 1M-token answer sent as one event is
-# 4-8 MB of JSON. Past it the server is broken or hostile, and memory stays bounded.
-MAX_EVENT = 16 * 1024 * 1024
 
 
 class EventTooLarge(Exception):
@@ -1342,6 +1129,674 @@ def looks_like_sse(start: bytes) -> bool | None:
     return None if len(start) < 6 else False
 
 
+# ============ the provider table
+# One row per (task, provider): where the request goes and how its body is built, the options it takes,
+# how its answer is read, and how its long work is followed. The rows come last; first what they share,
+# then each provider's own builders, readers and jobs, one provider after another.
+# ------------ what the rows share: the request, the choice of a provider, long work followed
+
+
+class Route(NamedTuple):
+    """How one provider does one task."""
+
+    build: Callable  # (provider id, options given, the input) -> (path under the router, JSON body or Upload)
+    read: Callable | None = None  # (the answer's JSON at the end, the Answer) -> the task's result, or None
+    takes: frozenset = frozenset()  # what it takes beyond the input: options, "prompt" text, an "image"
+    job: "Job | None" = None  # how its long work is followed, when it answers with a job
+
+
+def choose_provider(spec, task: str, chosen: str | None, given: dict) -> tuple:
+    """The (provider, providerId) to send to: the one chosen, else the model's first that takes all that
+    is given. What it cannot take is refused before any request, naming the providers that can."""
+    providers = {provider: (provider_id, hub_task) for provider, provider_id, hub_task in spec.providers}
+    if chosen is not None and chosen not in providers:
+        raise llm.ModelError(
+            f"{spec.repo_id} is not served by {chosen} for {task}; its providers: {', '.join(providers)}"
+        )
+
+    def lacks(name: str) -> list:
+        takes = PROVIDERS[task][name].takes
+        lacking = sorted(set(given) - takes - {"image"})
+        if "image" in given and not ("image" in takes and providers[name][1].startswith("image-to-")):
+            lacking.append("image")  # the provider, or its mapping of this model, takes text alone
+        return lacking
+
+    able = [name for name in providers if not lacks(name)]
+    provider = chosen or (able[0] if able else spec.providers[0][0])
+    lacking = lacks(provider)
+    if lacking:
+        what = GIVEN_WORDS.get(lacking[0], f"-o {lacking[0]}")
+        instead = f"choose -o provider {' or '.join(able)}" if able else "leave it out"
+        raise llm.ModelError(f"{provider} takes no {what} for {spec.repo_id}; {instead}")
+    return provider, providers[provider][0]
+
+
+GIVEN_WORDS = {"prompt": "prompt text", "image": "input image (-a)"}  # what is given that is not an -o option
+
+
+def provider_request(provider: str, task: str, path: str, payload, options, key: str | None) -> HFRequest:
+    """A request to a provider's own route under the router: the token, the bill, a job's own headers, and
+    the body as JSON or as an upload sent a piece at a time."""
+    bill_to = bill_to_of(options.bill_to)
+    headers = request_headers(False, key, bill_to)
+    job = PROVIDERS[task][provider].job
+    headers.update(job.headers if job else {})
+    upload = with_progress(payload, provider) if isinstance(payload, Upload) else None
+    if upload is not None:
+        headers.update({"Content-Type": upload.content_type, "Content-Length": str(upload.length)})
+    return HFRequest(
+        router_root() + path,
+        task,
+        headers,
+        body=None if upload else payload,
+        upload=upload,
+        timeout=options.timeout or LONG_TIMEOUT,
+        bill_to=bill_to,
+        retries=RETRIES if options.retries is None else options.retries,
+    )
+
+
+class Done(NamedTuple):
+    """What a provider answered a task with: the request, the first answer, and the result its row read."""
+
+    request: HFRequest
+    who: str  # the provider that answered, as the router names it
+    answer: Answer
+    result: object  # None: the answer held none
+
+
+def run_task(task: str, provider: str, provider_id: str, options, given: dict, data, key: str | None) -> Done:
+    """The task done by a provider (see :func:`choose_provider`): the request, its long work followed,
+    the answer read by the provider's row."""
+    row = PROVIDERS[task][provider]
+    path, payload = row.build(provider_id, given, data)
+    request = provider_request(provider, task, path, payload, options, key)
+    answer = ask(request)
+    state = answer.json()
+    if row.job is not None and type(state) is dict:
+        state = follow(row.job, provider, state, request)
+    result = row.read(state, answer) if row.read else None
+    return Done(request, answer.headers.get("x-inference-provider") or provider, answer, result)
+
+
+class Job(NamedTuple):
+    """How a provider's long work is followed through the router, from the answer that began it."""
+
+    name: str  # what the provider calls it: prediction, job, task
+    look: Callable  # the first answer -> (its id, the path to poll; None: nothing to wait for)
+    running: Callable  # its state -> whether the work goes on
+    failure: Callable  # its state at the end -> why it failed, or None
+    state: Callable = lambda answer: answer  # an answer -> the job's state in it
+    status: str = "status"  # the field of the state saying how it is
+    result: Callable | None = None  # the first answer -> the path of its result, fetched once done
+    headers: dict = {}  # what the request that begins it asks for
+
+
+def follow(job: Job, provider: str, answer: dict, request: HFRequest) -> dict:
+    """A provider's long work followed to its end: polled every POLL_EVERY seconds within twice the
+    request's timeout, a line on stderr every LONG_WORK_SAYS seconds; its failure in one line."""
+    ident, path = job.look(answer)
+    state = job.state(answer)
+    what = f"{provider}'s {job.name}" + (f" {shown(ident)}" if type(ident) is str else "")
+    started = said = time.monotonic()
+    while path is not None and job.running(state):
+        now, status = time.monotonic(), shown(state.get(job.status))
+        if now > started + 2 * request.timeout:
+            raise llm.ModelError(
+                f"{what} was not finished after {now - started:.0f} seconds (status {status}); "
+                "wait longer with -o timeout SECONDS"
+            )
+        if now - said >= LONG_WORK_SAYS:
+            say(f"llm-hf-inference: {provider} is {DOING[request.purpose]} ({status}, {now - started:.0f} s)")
+            said = now
+        sleep(POLL_EVERY)
+        state = job.state(poll(request, path))
+    reason = job.failure(state)
+    if reason is not None:
+        raise llm.ModelError(f"{what} {reason}")
+    return poll(request, job.result(answer)) if job.result and path else state
+
+
+DOING = {"speech": "transcribing", "images": "drawing"}  # what a provider's long work is, said while waiting
+
+
+def poll(request: HFRequest, path: str) -> dict:
+    """One look at a provider's long work through the router: the token and the bill go only there."""
+    headers = {k: v for k, v in request.headers.items() if k in ("Authorization", "X-HF-Bill-To")}
+    look = HFRequest(
+        router_root() + path,
+        request.purpose,
+        headers,
+        method="GET",
+        timeout=request.timeout,
+        bill_to=request.bill_to,
+        retries=request.retries,
+    )
+    answer = ask(look).json()
+    if type(answer) is not dict:
+        raise llm.ModelError(f"{look.host} answered {look.url} with something that is not a JSON object")
+    return answer
+
+
+def job_path(provider: str, kind: str, url, answer) -> str:
+    """The path of a URL a provider gave for its job, to follow under the router; else one line."""
+    path = urllib.parse.urlsplit(url if type(url) is str else "").path
+    if not re.fullmatch(r"(/[A-Za-z0-9_.-]+)+", path) or ".." in path:
+        raise llm.ModelError(f"{provider} answered with {kind} without a result URL: {shown(answer)}")
+    return path
+
+
+def job_id(provider: str, kind: str, ident, answer) -> str:
+    if type(ident) is not str or not re.fullmatch(r"[A-Za-z0-9_-]+", ident):
+        raise llm.ModelError(f"{provider} answered with {kind} without an id: {shown(answer)}")
+    return ident
+
+
+def first(value):
+    """The first of a list, or the value itself (an output given as a URL or a list of them)."""
+    return (value[0] if value else None) if type(value) is list else value
+
+
+def field_of(data, *names):
+    """``data[names[0]][names[1]]...``, or None wherever the shape is not that."""
+    for name in names:
+        if type(name) is int:
+            data = data[name] if type(data) is list and len(data) > name else None
+        else:
+            data = data.get(name) if type(data) is dict else None
+    return data
+
+
+@functools.cache
+def provider_options() -> type:
+    """The options of a model sent to a provider's own route (speech, images), built when first asked
+    (see BuiltWhenRead); each kind adds its own."""
+
+    class ProviderOptions(llm.Options):
+        model_config = ConfigDict(extra="forbid")
+
+        provider: str | None = Field(
+            None, description="The provider to send it to ('llm hf models'); default: the model's first"
+        )
+        bill_to: str | None = Field(
+            None,
+            description="Bill this organisation instead of your account (X-HF-Bill-To; default $HF_BILL_TO)",
+        )
+        timeout: float | None = Field(
+            None,
+            gt=0,
+            description=f"Seconds to wait for the next bytes (default {LONG_TIMEOUT:g}); twice that in all",
+        )
+        retries: int | None = Field(
+            None,
+            ge=0,
+            le=10,
+            description=f"Retries after 429, 502, 503, 504 or a failed connection (default {RETRIES})",
+        )
+
+        @field_validator("provider")
+        @classmethod
+        def _provider_name(cls, value):
+            if value is not None and not re.fullmatch(_NAME, value):
+                raise option_error("a lower-case provider name (hf-inference, fal-ai, ...)")
+            return value
+
+        _organisation_name = field_validator("bill_to")(organisation_name)
+
+    return ProviderOptions
+
+
+# ------------ hf-inference: the Hub's own serverless inference
+
+
+def hf_inference_embeddings(provider_id: str, given: dict, texts: list) -> tuple:
+    # a long text embeds its first part, as sentence-transformers does
+    return f"/hf-inference/models/{provider_id}/pipeline/feature-extraction", {
+        "inputs": texts,
+        "truncate": True,
+    }
+
+
+def hf_inference_speech(provider_id: str, given: dict, audio: "Audio") -> tuple:
+    """The audio's bytes as they are; with timestamps, JSON with the audio in base64 and the parameter."""
+    path = f"/hf-inference/models/{provider_id}"
+    if given.get("timestamps"):
+        return path, json_upload({"inputs": _AUDIO_MARK, "parameters": {"return_timestamps": True}}, audio)
+    return path, Upload(audio.mime, audio.size, audio.pieces)
+
+
+def hf_inference_image(provider_id: str, given: dict, prompt: str) -> tuple:
+    parameters = {DIFFUSION_NAMES[name]: value for name, value in given.items()}
+    return f"/hf-inference/models/{provider_id}", {
+        "inputs": prompt,
+        **({"parameters": parameters} if parameters else {}),
+    }
+
+
+# ------------ fal-ai: JSON in, a URL out; images through its queue when it queues them
+
+
+# fal judges a data URL by its label, not its bytes: it refuses audio/wav and takes audio/x-wav; FLAC, Ogg
+# and M4A go as audio/mpeg, as huggingface_hub sends every file, and fal reads what the bytes are.
+FAL_LABELS = {
+    "audio/wav": "audio/x-wav",
+    "audio/wave": "audio/x-wav",
+    "audio/x-wav": "audio/x-wav",
+    "audio/webm": "video/webm",
+    "video/webm": "video/webm",
+}
+
+
+def fal_speech(provider_id: str, given: dict, audio: "Audio") -> tuple:
+    document = {"audio_url": _AUDIO_MARK, **({"language": given["language"]} if "language" in given else {})}
+    label = FAL_LABELS.get(audio.mime, "audio/mpeg")
+    return f"/fal-ai/{provider_id}", json_upload(document, audio, f"data:{label};base64,")
+
+
+def fal_image(provider_id: str, given: dict, prompt: str) -> tuple:
+    body: dict = {"prompt": prompt}
+    for name, value in given.items():
+        if name not in ("width", "height", "image"):
+            body[DIFFUSION_NAMES[name]] = value
+    if "width" in given:
+        body["image_size"] = {"width": given["width"], "height": given["height"]}
+    if "image" in given:
+        body["image_url"] = given["image"]
+    return f"/fal-ai/{provider_id}", body
+
+
+def fal_drawn(state, answer: Answer) -> "Drawn | None":
+    url, seed = field_of(state, "images", 0, "url"), field_of(state, "seed")
+    return None if url is None else Drawn(None, url, seed if type(seed) is int else None)
+
+
+def fal_queued(answer: dict) -> str:
+    """Where fal keeps a job it queued (as huggingface.js has fal draw), under the router."""
+    return "/fal-ai" + job_path("fal-ai", "a queued job", answer["response_url"], answer)
+
+
+FAL_QUEUE = Job(
+    "job",
+    lambda answer: (
+        (None, None)
+        if "images" in answer or "response_url" not in answer
+        else (answer.get("request_id"), fal_queued(answer) + "/status?_subdomain=queue")
+    ),
+    running=lambda state: state.get("status") != "COMPLETED",
+    failure=lambda state: None,
+    result=lambda answer: fal_queued(answer) + "?_subdomain=queue",
+)
+
+
+# ------------ OpenAI-style routes: together, deepinfra, scaleway, nscale
+
+
+def openai_style_embeddings(path: str) -> Callable:
+    return lambda provider_id, given, texts: (path, {"input": texts, "model": provider_id})
+
+
+def openai_style_speech(path: str) -> Callable:
+    """An OpenAI-style transcription route: a multipart form."""
+
+    def build(provider_id: str, given: dict, audio: "Audio") -> tuple:
+        fields = {name: given[name] for name in ("language", "prompt") if name in given}
+        if given.get("timestamps"):
+            fields["response_format"] = "verbose_json"  # with segments
+        return path, multipart_upload(audio, {**fields, "model": provider_id})
+
+    return build
+
+
+def together_image(provider_id: str, given: dict, prompt: str) -> tuple:
+    names = {**DIFFUSION_NAMES, "steps": "steps", "image": "image_url"}  # together's own names
+    body = {"prompt": prompt, "response_format": "base64", **{names[n]: v for n, v in given.items()}}
+    return "/together/v1/images/generations", {**body, "model": provider_id}
+
+
+def nscale_image(provider_id: str, given: dict, prompt: str) -> tuple:
+    body = {"response_format": "b64_json", "prompt": prompt, "model": provider_id}
+    if "width" in given:
+        body["size"] = f"{given['width']}x{given['height']}"
+    body.update({name: given[name] for name in ("seed", "negative_prompt") if name in given})
+    return "/nscale/v1/images/generations", body
+
+
+def base64_drawn(state, answer: Answer) -> "Drawn | None":
+    encoded = field_of(state, "data", 0, "b64_json")
+    try:
+        return Drawn(base64.b64decode(encoded, validate=True)) if type(encoded) is str else None
+    except ValueError:
+        return None
+
+
+# ------------ replicate: predictions, answered at once or followed to their end
+
+
+def replicate_prediction(provider_id: str, inputs: dict) -> tuple:
+    """A prediction, on the model's own route or (for ``owner/name:version``) the versioned one."""
+    name, _, version = provider_id.partition(":")
+    path = "/replicate/v1/predictions" if version else f"/replicate/v1/models/{name}/predictions"
+    return path, {"input": inputs, **({"version": version} if version else {})}
+
+
+def replicate_speech(provider_id: str, given: dict, audio: "Audio") -> tuple:
+    inputs = {"audio": _AUDIO_MARK, **({"language": given["language"]} if "language" in given else {})}
+    path, document = replicate_prediction(provider_id, inputs)
+    return path, json_upload(document, audio, f"data:{audio.mime};base64,")
+
+
+def replicate_image(provider_id: str, given: dict, prompt: str) -> tuple:
+    names = {**DIFFUSION_NAMES, "image": "image"}
+    return replicate_prediction(provider_id, {"prompt": prompt, **{names[n]: v for n, v in given.items()}})
+
+
+REPLICATE_DONE = ("succeeded", "failed", "canceled")
+
+
+def replicate_look(answer: dict) -> tuple:
+    """Asked to wait (Prefer: wait), replicate answers the prediction finished, else one to follow. An
+    output already there is the result (huggingface_hub takes it so), even while "processing"."""
+    if answer.get("status") in REPLICATE_DONE or answer.get("output"):
+        return answer.get("id"), None
+    ident = job_id("replicate", "an unfinished prediction", answer.get("id"), answer)
+    return ident, f"/replicate/v1/predictions/{ident}"
+
+
+REPLICATE = Job(
+    "prediction",
+    replicate_look,
+    running=lambda state: state.get("status") not in REPLICATE_DONE,
+    failure=lambda state: (
+        f"{state['status']}: {shown(state.get('error') or '(no reason given)')}"
+        if state.get("status") in ("failed", "canceled")
+        else None
+    ),
+    headers={"Prefer": "wait"},
+)
+
+
+# ------------ wavespeed and zai-org: tasks submitted, then polled
+
+
+def wavespeed_image(provider_id: str, given: dict, prompt: str) -> tuple:
+    """A task submitted to wavespeed (the options under huggingface_hub's names), then polled."""
+    return f"/wavespeed/api/v3/{provider_id}", {
+        "prompt": prompt,
+        **{DIFFUSION_NAMES[n]: v for n, v in given.items()},
+    }
+
+
+WAVESPEED = Job(
+    "task",
+    lambda answer: (
+        field_of(answer, "data", "id"),
+        "/wavespeed" + job_path("wavespeed", "a task", field_of(answer, "data", "urls", "get"), answer),
+    ),
+    running=lambda state: state.get("status") not in ("completed", "failed"),
+    failure=lambda state: (
+        f"failed: {shown(state.get('error') or '(no reason given)')}" if state["status"] == "failed" else None
+    ),
+    state=lambda answer: answer.get("data") if type(answer.get("data")) is dict else {},
+)
+
+
+def zai_image(provider_id: str, given: dict, prompt: str) -> tuple:
+    """An asynchronous generation at zai-org (the size as "WxH"), then polled."""
+    body = {"model": provider_id, "prompt": prompt}
+    if "width" in given:
+        body["size"] = f"{given['width']}x{given['height']}"
+    body.update({DIFFUSION_NAMES[n]: v for n, v in given.items() if n not in ("width", "height")})
+    return "/zai-org/api/paas/v4/async/images/generations", body
+
+
+def zai_look(answer: dict) -> tuple:
+    ident = job_id("zai-org", "a task", answer.get("id"), answer)
+    return ident, f"/zai-org/api/paas/v4/async-result/{ident}"
+
+
+ZAI = Job(
+    "task",
+    zai_look,
+    running=lambda state: state.get("task_status") == "PROCESSING",
+    failure=lambda state: (
+        None if state.get("task_status") == "SUCCESS" else f"ended {shown(state.get('task_status'))}"
+    ),
+    status="task_status",
+)
+
+
+def url_drawn(*names) -> Callable:
+    """A reader of the image URL at ``names`` in the final state (or the first of a list there)."""
+
+    def read(state, answer: Answer) -> "Drawn | None":
+        url = first(field_of(state, *names))
+        return None if url is None else Drawn(None, url)
+
+    return read
+
+
+# ------------ the rows
+
+
+DIFFUSION = frozenset({"width", "height", "steps", "guidance", "seed", "negative_prompt"})
+
+
+PROVIDERS = {
+    "embeddings": {  # every answer read by decode_vectors: the shapes differ, the vectors do not
+        "hf-inference": Route(hf_inference_embeddings),
+        "together": Route(openai_style_embeddings("/together/v1/embeddings")),
+        "scaleway": Route(openai_style_embeddings("/scaleway/v1/embeddings")),
+        "deepinfra": Route(openai_style_embeddings("/deepinfra/v1/openai/embeddings")),
+    },
+    "speech": {  # timestamps: it sends them back
+        "hf-inference": Route(
+            hf_inference_speech, lambda state, answer: transcript_of(state), {"timestamps"}
+        ),
+        "fal-ai": Route(fal_speech, lambda state, answer: transcript_of(state), {"language", "timestamps"}),
+        "together": Route(
+            openai_style_speech("/together/v1/audio/transcriptions"),
+            lambda state, answer: transcript_of(state),
+            {"language", "prompt", "timestamps"},
+        ),
+        "deepinfra": Route(
+            openai_style_speech("/deepinfra/v1/openai/audio/transcriptions"),
+            lambda state, answer: transcript_of(state),
+            {"language", "prompt", "timestamps"},
+        ),
+        "replicate": Route(
+            replicate_speech,
+            lambda state, answer: replicate_transcript(field_of(state, "output")),
+            {"language", "timestamps"},
+            REPLICATE,
+        ),
+    },
+    "images": {  # hf-inference answers the image's bytes (read before any row)
+        "hf-inference": Route(hf_inference_image, None, DIFFUSION),
+        "fal-ai": Route(fal_image, fal_drawn, DIFFUSION | {"image"}, FAL_QUEUE),
+        "together": Route(together_image, base64_drawn, DIFFUSION | {"image"}),
+        "nscale": Route(
+            nscale_image, base64_drawn, frozenset({"width", "height", "seed", "negative_prompt"})
+        ),
+        "replicate": Route(replicate_image, url_drawn("output"), DIFFUSION | {"image"}, REPLICATE),
+        "wavespeed": Route(wavespeed_image, url_drawn("outputs"), DIFFUSION, WAVESPEED),
+        "zai-org": Route(zai_image, url_drawn("image_result", 0, "url"), DIFFUSION, ZAI),
+    },
+}
+
+
+# ------------ what the Hub's search finds: one description, one row format, a file a task
+
+
+class HubSpec(NamedTuple):
+    """A model found on the Hub and its providers, (provider, providerId, the Hub's task), default first."""
+
+    repo_id: str
+    providers: tuple
+    aliases: tuple = ()
+    base_url: str | None = None  # an embedding model added with --base-url (its one provider: "")
+    key_name: str | None = None
+
+
+class Discovery(NamedTuple):
+    """A task's models found by the Hub's search (``llm hf refresh``), and the file they are kept in.
+
+    The file's first line is what registration needs, ``{"version", "models": {model id: row}}`` (read by
+    every llm command, checked in one go), a row being ``provider=providerId=task,...``; its second, the
+    Hub's mappings as ``[[repo, [[provider, providerId, task, status]]]]``, for ``llm hf models``.
+    """
+
+    task: str  # ours: its rows in PROVIDERS
+    name: str  # "speech models"
+    file: str
+    hub_tasks: tuple  # the Hub's pipeline tags searched
+    builtin: tuple  # the HubSpecs registered until the first refresh
+    serves: Callable = lambda provider, hub_task: (
+        True
+    )  # whether a mapping of that provider and task does ours
+    per_provider: bool = False  # also an llm model per provider: hf/<repo>:<provider> (embeddings)
+
+    def servable(self, mapping: list) -> list:
+        """The live (provider, providerId, task) of a mapping that a row serves, in the Hub's order."""
+        return [
+            (provider, provider_id, task)
+            for provider, provider_id, task, status in mapping
+            if status == "live"
+            and task in self.hub_tasks
+            and provider in PROVIDERS[self.task]
+            and self.serves(provider, task)
+        ]
+
+    def rows(self, found) -> dict:
+        """The llm models of (repo, mapping) pairs, model id → row. Per provider, hf/<repo> is the first and
+        hf/<repo>:<provider> each of several (what provider="auto" picks, and the others)."""
+        rows = {}
+        for repo_id, mapping in found:
+            parts = self.servable(mapping)
+            if parts:
+                rows[model_id_of(repo_id)] = row_of_parts(parts[:1] if self.per_provider else parts)
+            for part in parts if self.per_provider and len(parts) > 1 else ():
+                rows[f"{model_id_of(repo_id)}:{part[0]}"] = row_of_parts([part])
+        return rows
+
+    def aliases(self) -> dict:
+        return {model_id_of(spec.repo_id): spec.aliases for spec in self.builtin}
+
+
+DISCOVERY_VERSION = 3
+
+
+# The Hub's provider ids, as they enter: what a route or a row can hold, never '..'.
+_PROVIDER_ID = r"(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.:/-]*"
+
+
+def _mapping_row(row) -> bool:
+    """[provider, providerId, task, status], all strings, provider and id as a route can take them."""
+    return (
+        type(row) is list
+        and len(row) == 4
+        and type(row[0]) is type(row[1]) is type(row[2]) is type(row[3]) is str
+        and re.fullmatch(_NAME, row[0]) is not None
+        and re.fullmatch(_PROVIDER_ID, row[1]) is not None
+    )
+
+
+def mapping_of(item) -> list:
+    """A Hub search result's inferenceProviderMapping (a list, or an object keyed by provider) as rows."""
+    mapping = item.get("inferenceProviderMapping") if type(item) is dict else None
+    if type(mapping) is dict:
+        mapping = [{"provider": name, **value} for name, value in mapping.items() if type(value) is dict]
+    rows = []
+    for entry in mapping if type(mapping) is list else ():
+        row = (
+            [entry.get(k) for k in ("provider", "providerId", "task", "status")]
+            if type(entry) is dict
+            else []
+        )
+        if _mapping_row(row):
+            rows.append(row)
+    return rows
+
+
+def row_of_parts(parts) -> str:
+    """A discovered model's registry row: its providers, ``provider=providerId=task,...``."""
+    return ",".join("=".join(part) for part in parts)
+
+
+def spec_of_row(kind: Discovery, model_id: str, row: str) -> HubSpec:
+    """A registry row read back when its model is first used: checked for what could take a request
+    elsewhere (a provider of no row, a repo id or provider id leaving its URL)."""
+    parts = tuple(tuple(part.split("=")) for part in row.split(","))
+    repo_id = repo_id_of(model_id).partition(":")[0]
+    if not re.fullmatch(_REPO_ID, repo_id) or not all(
+        len(part) == 3 and part[0] in PROVIDERS[kind.task] and re.fullmatch(_PROVIDER_ID, part[1])
+        for part in parts
+    ):
+        raise llm.ModelError(
+            f"{shown(model_id)} is not a model in {llm.user_dir() / kind.file}; run 'llm hf refresh'"
+        )
+    return HubSpec(repo_id, parts, kind.aliases().get(model_id, ()))
+
+
+def discovery_fallback(kind: Discovery) -> str:
+    return f"using the built-in {kind.name}. Run 'llm hf refresh' to fetch them again."
+
+
+def read_discovered(kind: Discovery) -> list | None:
+    """What the last search found, [(repo_id, mapping)]; None when there is none or the file is not ours."""
+    path = llm.user_dir() / kind.file
+    models = read_line(path, 2, DISCOVERY_VERSION, discovery_fallback(kind))
+    if models is None:
+        return None
+    if type(models) is not list or not all(
+        type(m) is list
+        and len(m) == 2
+        and type(m[0]) is str
+        and re.fullmatch(_REPO_ID, m[0])
+        and type(m[1]) is list
+        and all(map(_mapping_row, m[1]))
+        for m in models
+    ):
+        warn_once(path, f"cannot read {path} (not a list of {kind.name}); {discovery_fallback(kind)}")
+        return None
+    return [(repo, mapping) for repo, mapping in models]
+
+
+def discovered_rows(kind: Discovery) -> dict:
+    """The models to register, model id → row: the file's first line, else the built-in ones."""
+    rows = read_rows(llm.user_dir() / kind.file, DISCOVERY_VERSION, discovery_fallback(kind))
+    return rows or {model_id_of(spec.repo_id): row_of_parts(spec.providers) for spec in kind.builtin}
+
+
+def store_discovered(kind: Discovery, items: list) -> Stored:
+    """Keep the models of Hub search results that a provider serves: how many, which are added and removed.
+
+    ValueError, and the file untouched, when no provider serves any of them.
+    """
+    found: dict = {}
+    for item in items:
+        repo_id = item.get("id") if type(item) is dict else None
+        mapping = mapping_of(item)
+        if type(repo_id) is str and re.fullmatch(_REPO_ID, repo_id) and kind.servable(mapping):
+            found.setdefault(repo_id, mapping)
+    if not found:
+        raise ValueError(f"no {kind.name[:-1]} that a provider serves")
+    old = {repo for repo, mapping in read_discovered(kind) or () if kind.servable(mapping)}
+    head = {"version": DISCOVERY_VERSION, "models": kind.rows(found.items())}
+    write_file(
+        llm.user_dir() / kind.file, lines_text(head, [[repo, mapping] for repo, mapping in found.items()])
+    )
+    return Stored(len(found), sorted(set(found) - old), sorted(old - set(found)))
+
+
+class _HubModel(_HFModel):
+    """What every model the Hub's search finds shares: its spec made from its row, when first used."""
+
+    discovery: Discovery
+
+    def spec_from_row(self, model_id: str, row: str) -> HubSpec:
+        return spec_of_row(self.discovery, model_id, row)
+
+
 # ============ chat
 # ------------ chat: the catalog and the registry
 
@@ -1390,9 +1845,6 @@ REGISTRY_FILE = "hf-inference-registry.jsonl"  # what registration needs of it, 
 
 
 REGISTRY_VERSION = 2
-
-
-CATALOG_MAX_AGE = 24 * 3600.0  # seconds; None: never refresh after a prompt
 
 
 def catalog_path() -> pathlib.Path:
@@ -1572,14 +2024,9 @@ def registry_text(entries: list) -> str:
 
 
 def read_registry() -> dict | None:
-    """The router models, model id → row: the registry's, else the catalog's; None when neither is read."""
-
-    def from_catalog():  # a catalog stored before this registry (or this version of it)
-        entries = read_catalog()
-        return None if entries is None else dict(map(row_of, filter(None, map(spec_from_entry, entries))))
-
+    """The router models, model id → row; None when there is no registry of this version."""
     fallback = "using the built-in models. Run 'llm hf refresh' to fetch the catalog again."
-    return read_rows(registry_path(), REGISTRY_VERSION, from_catalog, fallback)
+    return read_rows(registry_path(), REGISTRY_VERSION, fallback)
 
 
 def model_prices(repo_id: str) -> dict:
@@ -1648,10 +2095,9 @@ def store_catalog(raw: bytes) -> Stored:
     ValueError, and the cache untouched, when ``raw`` is not a router catalog.
     """
     global _catalog_fresh_until
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        raise ValueError("not JSON") from None
+    data = json_or_none(raw)
+    if data is None:
+        raise ValueError("not JSON")
     entries, dropped = clean_catalog(data)
     old = {spec.repo_id for spec in filter(None, map(spec_from_entry, read_catalog() or ()))}
     new = {spec.repo_id for spec in filter(None, map(spec_from_entry, entries))}
@@ -1666,16 +2112,10 @@ def catalog_url() -> str:
     return base_url() + "/models"
 
 
-CATALOG_RETRY = 300.0  # seconds before a process tries a failed background refresh again
-
-
-REFRESH_EXIT_WAIT = 0.1  # seconds llm's exit waits for a refresh still writing
-
-
 _refresh: threading.Thread | None = None
 
 
-def refresh_beside(request: "HFRequest") -> None:
+def refresh_beside(request: "ChatRequest") -> None:
     """Refresh a stale catalog in a thread beside the prompt, at most one at a time per process.
 
     The prompt never waits for it and never fails for it; only the router's
@@ -1720,13 +2160,9 @@ def _refresh_quietly() -> None:
     if not claim_refresh():
         return
     try:
-        status, _, body = exchange(hub_request(catalog_url()), "GET")
-        if status >= 400:
-            raise ValueError(f"HTTP {status}")
-        store_catalog(body)
+        store_catalog(ask(hub_request(catalog_url())).body)
     except Exception as ex:  # noqa: BLE001 - a failed refresh is tried again later; never the prompt's
-        if os.environ.get("LLM_HF_DEBUG"):
-            say(f"llm-hf-inference: the catalog refresh beside the prompt failed: {redact(str(ex))}")
+        debug(f"the catalog refresh beside the prompt failed: {redact(str(ex))}")
 
 
 def wait_for_refresh(seconds: float = REFRESH_EXIT_WAIT) -> None:
@@ -1919,11 +2355,11 @@ def _with_reasoning(entry: dict, reasoning: list) -> None:
     that came in ``<think>`` tags goes back in them, before the text: Qwen3's chat template keeps
     it for the messages after the last user message, DeepSeek-R1's drops it anyway.
     """
-    for field, text in reasoning:
-        if field == THINK_TAGS:
+    for where, text in reasoning:
+        if where == THINK_TAGS:
             entry["content"] = f"<think>{text}</think>" + (entry.get("content") or "")
-        elif field:
-            entry[field] = entry.get(field, "") + text
+        elif where:
+            entry[where] = entry.get(where, "") + text
 
 
 def _append_message(out: list, message, current_system: str | None, in_loop: bool = False) -> str | None:
@@ -2094,13 +2530,31 @@ def request_headers(
     return headers
 
 
-def build_request(spec: ModelSpec, prompt, stream: bool, key: str | None) -> HFRequest:
+@dataclass(eq=False, repr=False)
+class ChatRequest(HFRequest):
+    """A chat prompt's exchange: also the provider a conversation stays with, while it answers."""
+
+    pinned: str | None = None
+    to_router: bool = True  # whether the catalog may be refreshed beside it
+
+    def unpin(self) -> None:
+        """Send the model without its pinned provider: the router chooses again."""
+        self.body = {**self.body, "model": self.body["model"].rsplit(":", 1)[0]}
+        self.pinned = None
+
+    @property
+    def repo_id(self) -> str:
+        """The chat model asked for, without a provider."""
+        return str(self.body.get("model", "")).split(":")[0]
+
+
+def build_request(spec: ModelSpec, prompt, stream: bool, key: str | None) -> ChatRequest:
     """Everything one prompt's exchange needs, checked before anything is sent."""
     check_prompt(spec, prompt)
     options = prompt.options
     provider, pinned = route(spec, prompt)
     bill_to = bill_to_of(options.bill_to)
-    return HFRequest(
+    return ChatRequest(
         url=(spec.base_url or base_url()).rstrip("/") + "/chat/completions",
         headers=request_headers(stream, key, bill_to, options),
         body=request_body(spec, prompt, stream, provider),
@@ -2256,7 +2710,7 @@ class AnswerReader:
     checks the answer was whole and records tool calls, usage and the model.
     """
 
-    def __init__(self, response, request: HFRequest, prices: dict | None = None):
+    def __init__(self, response, request: ChatRequest, prices: dict | None = None):
         self.response = response
         self.request = request
         self.prices = prices or {}  # provider → (input, output) USD per 1M tokens, from the catalog
@@ -2503,9 +2957,6 @@ class AnswerReader:
 # ------------ chat: usage and cost
 
 
-MAX_COST = 1e6  # USD: no prompt costs this much; a larger figure is a broken server's or catalog's
-
-
 def is_count(value) -> bool:
     """A token count SQLite can store (llm logs them as 64-bit integers)."""
     return type(value) is int and 0 <= value < 2**63
@@ -2572,13 +3023,13 @@ def record_answer(response, reader: AnswerReader) -> None:
 # ------------ chat: sending (sync and async differ only here)
 
 
-def send(request: HFRequest, response, prices: dict | None = None):
+def send(request: ChatRequest, response, prices: dict | None = None):
     """Send ``request`` and yield what it answers, read by read, retrying as :class:`Attempts` says."""
     refresh_beside(request)
     attempts = Attempts(request)
     while True:
         reader = AnswerReader(response, request, prices)
-        ends = _ends(request)
+        ends = deadline(request)
         try:
             with sync_client().stream(
                 "POST",
@@ -2601,13 +3052,13 @@ def send(request: HFRequest, response, prices: dict | None = None):
     yield from reader.finish()
 
 
-async def send_async(request: HFRequest, response, prices: dict | None = None):
+async def send_async(request: ChatRequest, response, prices: dict | None = None):
     """The async twin of :func:`send`."""
     refresh_beside(request)
     attempts = Attempts(request)
     while True:
         reader = AnswerReader(response, request, prices)
-        ends = _ends(request)
+        ends = deadline(request)
         try:
             async with async_client().stream(
                 "POST",
@@ -2651,7 +3102,7 @@ class _HFChatBase(_HFModel):
     supports_schema = property(lambda self: self.spec.schema)
     attachment_types = property(lambda self: IMAGE_TYPES if self.spec.vision else frozenset())
 
-    def _request(self, prompt, stream: bool, key) -> HFRequest:
+    def _request(self, prompt, stream: bool, key) -> ChatRequest:
         return build_request(self.spec, prompt, stream, key)
 
     def _prices(self) -> dict:
@@ -2674,99 +3125,36 @@ class AsyncHFChat(_HFChatBase, llm.AsyncKeyModel):
 # ------------ embeddings: found on the Hub, one llm model per (model, provider)
 
 
-class EmbedSpec(NamedTuple):
-    """An embedding model as one provider serves it."""
+class EmbeddingError(llm.ModelError, click.ClickException):
+    """An embedding failure: a ModelError to Python callers, one ``Error: …`` line from llm's CLI.
 
-    repo_id: str
-    provider: str  # hf-inference, together, ...; "" for a model added with --base-url
-    provider_id: str  # the provider's own name for it
-    model_id: str  # hf/<repo> for the default provider, hf/<repo>:<provider> for the others
-    aliases: tuple = ()
-    base_url: str | None = None
-    key_name: str | None = None
-
-
-# Where each provider's embeddings are, under the router (others' routes are unknown: not registered).
-EMBED_ROUTES = {
-    "hf-inference": "/hf-inference/models/{repo}/pipeline/feature-extraction",
-    "together": "/together/v1/embeddings",
-    "scaleway": "/scaleway/v1/embeddings",
-    "deepinfra": "/deepinfra/v1/openai/embeddings",
-}
-
-
-EMBED_TASKS = ("feature-extraction", "sentence-similarity")  # the Hub's pipeline tags searched
-
-
-BUILTIN_EMBEDDINGS = (  # served by hf-inference; registered until the first refresh
-    ("sentence-transformers/all-MiniLM-L6-v2", ("hf-minilm",)),
-    ("BAAI/bge-m3", ("hf-bge-m3",)),  # multilingual, 100+ languages
-    ("intfloat/multilingual-e5-large", ("hf-e5-multilingual",)),
-)
-
-
-BUILTIN_EMBEDDING_ALIASES = {model_id_of(repo): aliases for repo, aliases in BUILTIN_EMBEDDINGS}
-
-
-def servable(mapping: list) -> list:
-    """The (provider, providerId) pairs of a model's mapping that can embed, in the Hub's order.
-
-    Live only (not staging, not error), on a provider whose route is known, and
-    outside hf-inference only where the task is feature-extraction.
+    llm's embed, embed-multi and similar commands catch no ModelError (a
+    traceback); they do print a ClickException cleanly.
     """
-    return [
-        (provider, provider_id)
-        for provider, provider_id, task, status in mapping
-        if status == "live"
-        and provider in EMBED_ROUTES
-        and (provider == "hf-inference" or task == "feature-extraction")
-    ]
-
-
-def embedding_rows(found: list) -> dict:
-    """The llm models of discovered (repo, mapping) pairs, model id → "provider,providerId": one per servable
-    provider, named hf/<repo>:<provider>, and the first also as hf/<repo> (what provider="auto" picks).
-    """
-    rows = {}
-    for repo_id, mapping in found:
-        pairs = servable(mapping)
-        for provider, provider_id in pairs[:1]:
-            rows[model_id_of(repo_id)] = f"{provider},{provider_id}"
-        for provider, provider_id in pairs if len(pairs) > 1 else ():
-            rows[f"{model_id_of(repo_id)}:{provider}"] = f"{provider},{provider_id}"
-    return rows
-
-
-def spec_from_embedding_row(model_id: str, row: str) -> EmbedSpec:
-    """A discovered model's spec, made the first time the model is used: checked here for what could
-    take its request elsewhere (a provider of no known route, a repo id leaving its URL)."""
-    provider, _, provider_id = row.partition(",")
-    repo_id = repo_id_of(model_id).partition(":")[0]
-    if provider not in EMBED_ROUTES or not re.fullmatch(_REPO_ID, repo_id):
-        raise EmbeddingError(
-            f"{shown(model_id)} is not a model in {llm.user_dir() / EMBEDDINGS.file}; run 'llm hf refresh'"
-        )
-    return EmbedSpec(repo_id, provider, provider_id, model_id, BUILTIN_EMBEDDING_ALIASES.get(model_id, ()))
-
-
-BUILTIN_EMBEDDING_ROWS = {model_id_of(repo): f"hf-inference,{repo}" for repo, _ in BUILTIN_EMBEDDINGS}
 
 
 EMBEDDINGS = Discovery(
+    "embeddings",
     "embedding models",
     "hf-inference-embeddings.jsonl",
-    EMBED_TASKS,
-    servable,
-    embedding_rows,
-    BUILTIN_EMBEDDING_ROWS,
-    older="hf-inference-embeddings.json",  # version 1: the mappings alone
+    ("feature-extraction", "sentence-similarity"),
+    tuple(  # served by hf-inference; registered until the first refresh
+        HubSpec(repo_id, (("hf-inference", repo_id, "feature-extraction"),), aliases)
+        for repo_id, aliases in (
+            ("sentence-transformers/all-MiniLM-L6-v2", ("hf-minilm",)),
+            ("BAAI/bge-m3", ("hf-bge-m3",)),  # multilingual, 100+ languages
+            ("intfloat/multilingual-e5-large", ("hf-e5-multilingual",)),
+        )
+    ),
+    serves=lambda provider, hub_task: provider == "hf-inference" or hub_task == "feature-extraction",
+    per_provider=True,  # vectors compare only with vectors of the same provider's model
 )
 
 
 def embedding_models() -> list:
     """Every embedding model to register, with its aliases: the discovery (else the built-in list), then
     the added ones."""
-    aliases = BUILTIN_EMBEDDING_ALIASES
+    aliases = EMBEDDINGS.aliases()
     models = [
         (HFEmbedding(model_id, row), aliases.get(model_id, ()))
         for model_id, row in discovered_rows(EMBEDDINGS).items()
@@ -2774,41 +3162,26 @@ def embedding_models() -> list:
     for repo_id, added in read_added().items():
         if added.get("embedding") and added.get("base_url"):
             alias = (added["alias"],) if added.get("alias") else ()
-            spec = EmbedSpec(
-                repo_id, "", repo_id, model_id_of(repo_id), alias, added["base_url"], added.get("key_name")
-            )
-            models.append((HFEmbedding(spec.model_id, spec=spec), alias))
+            providers = (("", repo_id, "feature-extraction"),)
+            spec = HubSpec(repo_id, providers, alias, added["base_url"], added.get("key_name"))
+            models.append((HFEmbedding(model_id_of(repo_id), spec=spec), alias))
     return models
 
 
 # ------------ embeddings: requests, a few at once
 
 
-EMBED_BATCH = 32  # inputs per request: TEI's default limit (hf-inference); others document none, and
-
-
-# a server that allows fewer says so (413/422), and the batch is split to fit
-
-
-def embed_request(spec: EmbedSpec, texts: list, key: str | None) -> HFRequest:
-    """The request embedding ``texts``: hf-inference's pipeline, or an OpenAI-style /embeddings."""
+def embed_request(spec: HubSpec, texts: list, key: str | None) -> HFRequest:
+    """The request embedding ``texts``: its provider's row, or an OpenAI-style /embeddings elsewhere."""
+    provider, provider_id, _ = spec.providers[0]
     if spec.base_url:
-        url = spec.base_url.rstrip("/") + "/embeddings"
+        url, body = spec.base_url.rstrip("/") + "/embeddings", {"input": texts, "model": provider_id}
     else:
-        url = router_root() + EMBED_ROUTES[spec.provider].format(repo=spec.repo_id)
-    if spec.provider == "hf-inference":
-        body = {
-            "inputs": texts,
-            "truncate": True,
-        }  # a long text embeds its first part, as sentence-transformers does
-    else:
-        body = {"input": texts, "model": spec.provider_id}
+        path, body = PROVIDERS["embeddings"][provider].build(provider_id, {}, texts)
+        url = router_root() + path
     bill_to = bill_to_of(None)
     headers = request_headers(False, key, bill_to)
-    return HFRequest(url, headers, body, READ_TIMEOUT, bill_to, to_router=False, kind="embeddings")
-
-
-EMBED_CONCURRENCY = 4  # requests in flight for one call: enough to hide latency, few enough for a rate limit
+    return HFRequest(url, "embeddings", headers, body, timeout=READ_TIMEOUT, bill_to=bill_to)
 
 
 def in_parallel(work, batches: list) -> list:
@@ -2966,7 +3339,7 @@ def embed_fitting(model: "HFEmbedding", texts: list, key: str | None, stop: thre
     """The vectors of ``texts`` in one request, or in smaller ones when the server says it takes fewer."""
     request = embed_request(model.spec, texts, key)
     try:
-        headers, body = post(request, stop)
+        answer = ask(request, stop)
     except HTTPStatusError as ex:
         limit = batch_limit(ex, len(texts))
         if limit is None or len(texts) <= 1:
@@ -2974,15 +3347,14 @@ def embed_fitting(model: "HFEmbedding", texts: list, key: str | None, stop: thre
         limit = min(limit, len(texts) - 1)  # always smaller than what was refused
         model.max_batch = min(model.max_batch, limit)  # the next calls split right away
         return [v for batch in even_batches(texts, limit) for v in embed_fitting(model, batch, key, stop)]
-    return decode_vectors(body, len(texts), who_answered(headers, request.url))
+    return decode_vectors(answer.body, len(texts), who_answered(answer.headers, request.url))
 
 
 def decode_vectors(body: bytes, count: int, who: str) -> list:
     """The ``count`` vectors of an embedding answer's bytes, checked (see :func:`vectors_of`)."""
-    try:
-        data = _parse_json(body.decode("utf-8", "replace"))
-    except ValueError:
-        raise EmbeddingError(f"{who} sent an answer that is not JSON: {shown(body)}") from None
+    data = json_or_none(body)
+    if data is None:
+        raise EmbeddingError(f"{who} sent an answer that is not JSON: {shown(body)}")
     # JSON numbers hold no 't' or 'f': an answer without either holds no true or false (a search for
     # one byte is ~50 times faster than for "true", which cost 6% of decoding a 32 x 1024 answer).
     return vectors_of(data, count, who, exact=b"t" in body or b"f" in body)
@@ -2991,13 +3363,13 @@ def decode_vectors(body: bytes, count: int, who: str) -> list:
 # ------------ embeddings: the model
 
 
-class HFEmbedding(_HFModel, llm.EmbeddingModel):
+class HFEmbedding(_HubModel, llm.EmbeddingModel):
     """An embedding model as one provider serves it; llm hands it up to 100 texts a call (--batch-size)."""
 
     batch_size = None  # llm's Collection sends its own batches; each is split into requests here
     max_batch = EMBED_BATCH  # lowered for a model when its server says it takes fewer
 
-    spec_from_row = staticmethod(spec_from_embedding_row)  # a discovered model holds its row
+    discovery = EMBEDDINGS
 
     def get_key(self, explicit_key: str | None = None) -> str | None:
         """As chat's, its failures (no token, say) one line from llm's embedding commands too."""
@@ -3010,126 +3382,26 @@ class HFEmbedding(_HFModel, llm.EmbeddingModel):
         return embed_texts(self, list(items), key)
 
 
-# ============ providers' own routes: what speech and images share
-
-
-LONG_TIMEOUT = 300.0  # seconds of silence while a provider transcribes or draws; twice that for it all
-
-
-@functools.cache
-def provider_options() -> type:
-    """The options of a model sent to a provider's own route (speech, images), built when first asked
-    (see BuiltWhenRead); each kind adds its own."""
-
-    class ProviderOptions(llm.Options):
-        model_config = ConfigDict(extra="forbid")
-
-        provider: str | None = Field(
-            None, description="The provider to send it to ('llm hf models'); default: the model's first"
-        )
-        bill_to: str | None = Field(
-            None,
-            description="Bill this organisation instead of your account (X-HF-Bill-To; default $HF_BILL_TO)",
-        )
-        timeout: float | None = Field(
-            None,
-            gt=0,
-            description=f"Seconds to wait for the next bytes (default {LONG_TIMEOUT:g}); twice that in all",
-        )
-        retries: int | None = Field(
-            None,
-            ge=0,
-            le=10,
-            description=f"Retries after 429, 502, 503, 504 or a failed connection (default {RETRIES})",
-        )
-
-        @field_validator("provider")
-        @classmethod
-        def _provider_name(cls, value):
-            if value is not None and not re.fullmatch(_NAME, value):
-                raise option_error("a lower-case provider name (hf-inference, fal-ai, ...)")
-            return value
-
-        _organisation_name = field_validator("bill_to")(organisation_name)
-
-    return ProviderOptions
-
-
-def provider_request(provider: str, route: str, options, key: str | None, kind: str, body=None, upload=None):
-    """A request to a provider's own route under the router: the token, the bill, replicate's wait, and the
-    body as JSON or as an upload sent a piece at a time."""
-    bill_to = bill_to_of(options.bill_to)
-    headers = request_headers(False, key, bill_to)
-    if upload is not None:
-        headers.update({"Content-Type": upload.content_type, "Content-Length": str(upload.length)})
-    if provider == "replicate":
-        headers["Prefer"] = "wait"  # an answer within its wait, else a prediction to follow
-    retries = RETRIES if options.retries is None else options.retries
-    timeout = options.timeout or LONG_TIMEOUT
-    return HFRequest(
-        router_root() + route, headers, body or {}, timeout, bill_to, retries, kind=kind, upload=upload
-    )
-
-
 # ============ speech to text
 # ------------ speech: found on the Hub, one llm model per repository, its providers an option
 
 
-SPEECH_TASK = "automatic-speech-recognition"
-
-
-class SpeechSpec(NamedTuple):
-    """A speech-recognition model and the providers serving it, (provider, providerId), default first."""
-
-    repo_id: str
-    providers: tuple
-    aliases: tuple = ()
-    base_url: None = None  # always the router (what _HFModel's keys ask)
-    key_name: None = None
-
-
-BUILTIN_SPEECH = (  # registered until the first refresh
-    SpeechSpec(
-        "openai/whisper-large-v3",
-        (("hf-inference", "openai/whisper-large-v3"), ("fal-ai", "fal-ai/whisper")),
-        ("hf-whisper",),
-    ),
-)
-
-
-SPEECH_ALIASES = {model_id_of(spec.repo_id): spec.aliases for spec in BUILTIN_SPEECH}
-
-
-def speech_servable(mapping: list) -> list:
-    """The live (provider, providerId) pairs of a mapping whose speech route is known, in the Hub's order."""
-    return [
-        (provider, provider_id)
-        for provider, provider_id, task, status in mapping
-        if status == "live" and task == SPEECH_TASK and provider in SPEECH_ROUTES
-    ]
-
-
-def speech_rows(found) -> dict:
-    return {
-        model_id_of(repo): row_of_parts(pairs)
-        for repo, mapping in found
-        if (pairs := speech_servable(mapping))
-    }
-
-
 SPEECH = Discovery(
+    "speech",
     "speech models",
     "hf-inference-speech.jsonl",
-    (SPEECH_TASK,),
-    speech_servable,
-    speech_rows,
-    {model_id_of(spec.repo_id): row_of_parts(spec.providers) for spec in BUILTIN_SPEECH},
+    ("automatic-speech-recognition",),
+    (  # registered until the first refresh
+        HubSpec(
+            "openai/whisper-large-v3",
+            (
+                ("hf-inference", "openai/whisper-large-v3", "automatic-speech-recognition"),
+                ("fal-ai", "fal-ai/whisper", "automatic-speech-recognition"),
+            ),
+            ("hf-whisper",),
+        ),
+    ),
 )
-
-
-def spec_from_speech_row(model_id: str, row: str) -> SpeechSpec:
-    pairs = parts_of_row(model_id, row, SPEECH_ROUTES, SPEECH, 2)
-    return SpeechSpec(repo_id_of(model_id), pairs, SPEECH_ALIASES.get(model_id, ()))
 
 
 # ------------ speech: options and the attached audio
@@ -3170,9 +3442,6 @@ AUDIO_TYPES = {
     "audio/m4a": ".m4a",
     "video/mp4": ".mp4",  # the sound of a video: ffmpeg-based servers take it
 }
-
-
-AUDIO_PIECE = 3 * 2**20  # bytes read at a time; a multiple of 3, so each piece base64-encodes alone
 
 
 class Audio(NamedTuple):
@@ -3217,7 +3486,7 @@ def audio_of(prompt) -> Audio:
     return audio
 
 
-# ------------ speech: each provider's request, the audio streamed into its body
+# ------------ speech: the audio streamed into each provider's body
 
 
 class Upload(NamedTuple):
@@ -3269,9 +3538,6 @@ def multipart_upload(audio: Audio, fields: dict) -> Upload:
     )
 
 
-PROGRESS_EVERY = 5.0  # seconds between lines saying how much of a slow upload is sent
-
-
 def with_progress(upload: Upload, where: str) -> Upload:
     """The same upload, saying on stderr how far it has got every few seconds, when it takes that long."""
 
@@ -3280,111 +3546,11 @@ def with_progress(upload: Upload, where: str) -> Upload:
         for piece in upload.pieces():
             yield piece
             sent += len(piece)
-            if time.monotonic() - said >= PROGRESS_EVERY:
+            if time.monotonic() - said >= UPLOAD_SAYS:
                 say(f"llm-hf-inference: sent {sent / 1e6:.1f} of {upload.length / 1e6:.1f} MB to {where}")
                 said = time.monotonic()
 
     return upload._replace(pieces=pieces)
-
-
-# fal judges a data URL by its label, not its bytes: it refuses audio/wav and takes audio/x-wav; FLAC, Ogg
-# and M4A go as audio/mpeg, as huggingface_hub sends every file, and fal reads what the bytes are.
-FAL_LABELS = {
-    "audio/wav": "audio/x-wav",
-    "audio/wave": "audio/x-wav",
-    "audio/x-wav": "audio/x-wav",
-    "audio/webm": "video/webm",
-    "video/webm": "video/webm",
-}
-
-
-def hf_inference_speech(provider_id: str, audio: Audio, given: dict) -> tuple:
-    """The audio's bytes as they are; with timestamps, JSON with the audio in base64 and the parameter."""
-    route = f"/hf-inference/models/{provider_id}"
-    if given.get("timestamps"):
-        return route, json_upload({"inputs": _AUDIO_MARK, "parameters": {"return_timestamps": True}}, audio)
-    return route, Upload(audio.mime, audio.size, audio.pieces)
-
-
-def fal_speech(provider_id: str, audio: Audio, given: dict) -> tuple:
-    document = {"audio_url": _AUDIO_MARK, **({"language": given["language"]} if "language" in given else {})}
-    label = FAL_LABELS.get(audio.mime, "audio/mpeg")
-    return f"/fal-ai/{provider_id}", json_upload(document, audio, f"data:{label};base64,")
-
-
-def openai_style_speech(route: str):
-    """An OpenAI-style transcription route: a multipart form (together, deepinfra)."""
-
-    def request(provider_id: str, audio: Audio, given: dict) -> tuple:
-        fields = {name: given[name] for name in ("language", "prompt") if name in given}
-        if given.get("timestamps"):
-            fields["response_format"] = "verbose_json"  # with segments
-        return route, multipart_upload(audio, {**fields, "model": provider_id})
-
-    return request
-
-
-def replicate_speech(provider_id: str, audio: Audio, given: dict) -> tuple:
-    """A prediction, on the model's own route or (for ``owner/name:version``) the versioned one."""
-    name, _, version = provider_id.partition(":")
-    document: dict = {
-        "input": {"audio": _AUDIO_MARK, **({"language": given["language"]} if "language" in given else {})}
-    }
-    if version:
-        document["version"] = version
-    route = "/replicate/v1/predictions" if version else f"/replicate/v1/models/{name}/predictions"
-    return route, json_upload(document, audio, f"data:{audio.mime};base64,")
-
-
-# Each provider's speech request, and what it takes beyond the audio (timestamps: it sends them back).
-SPEECH_ROUTES = {
-    "hf-inference": (hf_inference_speech, {"timestamps"}),
-    "fal-ai": (fal_speech, {"language", "timestamps"}),
-    "together": (
-        openai_style_speech("/together/v1/audio/transcriptions"),
-        {"language", "prompt", "timestamps"},
-    ),
-    "deepinfra": (
-        openai_style_speech("/deepinfra/v1/openai/audio/transcriptions"),
-        {"language", "prompt", "timestamps"},
-    ),
-    "replicate": (replicate_speech, {"language", "timestamps"}),
-}
-
-
-def speech_provider(spec: SpeechSpec, chosen: str | None, given: dict) -> tuple:
-    """The (provider, providerId) to send to: the one chosen, else the model's first; checked before any
-    request, as is what it takes."""
-    providers = dict(spec.providers)
-    names = ", ".join(providers)
-    if chosen is not None and chosen not in providers:
-        raise llm.ModelError(f"{spec.repo_id} is not served by {chosen} for speech; its providers: {names}")
-    provider = chosen or spec.providers[0][0]
-    lacking = sorted(set(given) - SPEECH_ROUTES[provider][1])
-    if lacking:
-        able = [name for name in providers if set(given) <= SPEECH_ROUTES[name][1]]
-        word = "prompt text" if lacking == ["prompt"] else f"-o {lacking[0]}"
-        instead = f"choose -o provider {' or '.join(able)}" if able else "leave it out"
-        raise llm.ModelError(f"{provider} takes no {word} for speech; {instead}")
-    return provider, providers[provider]
-
-
-def speech_request(spec: SpeechSpec, prompt, key: str | None) -> tuple:
-    """The request transcribing the prompt's audio, the provider it goes to, and the audio."""
-    options = prompt.options
-    given = {
-        name: getattr(options, name)
-        for name in ("language", "timestamps")
-        if getattr(options, name) is not None
-    }
-    if (prompt.prompt or "").strip():
-        given["prompt"] = prompt.prompt.strip()
-    provider, provider_id = speech_provider(spec, options.provider, given)
-    audio = audio_of(prompt)
-    route, upload = SPEECH_ROUTES[provider][0](provider_id, audio, given)
-    upload = with_progress(upload, provider)
-    request = provider_request(provider, route, options, key, "speech", upload=upload)
-    return request, provider, audio
 
 
 # ------------ speech: the answer, every provider's shape to one transcript
@@ -3465,58 +3631,61 @@ def transcript_text(transcript: Transcript, timestamps: bool) -> str:
 # ------------ speech: sending, and the models
 
 
-def transcribe(spec: SpeechSpec, prompt, response, key: str | None) -> str:
+def transcribe(spec: HubSpec, prompt, response, key: str | None) -> str:
     """Send the prompt's audio, and the transcript as llm shows and logs it."""
-    request, provider, audio = speech_request(spec, prompt, key)
+    options = prompt.options
+    audio = audio_of(prompt)
+    given = {
+        name: getattr(options, name)
+        for name in ("language", "timestamps")
+        if getattr(options, name) is not None
+    }
+    if (prompt.prompt or "").strip():
+        given["prompt"] = prompt.prompt.strip()
+    provider, provider_id = choose_provider(spec, "speech", options.provider, given)
     try:
-        headers, body = post(request)
+        done = run_task("speech", provider, provider_id, options, given, audio, key)
     except HTTPStatusError as ex:
         if ex.status != 413:
             raise
-        others = [name for name, _ in spec.providers if name != provider]
+        others = [name for name, _, _ in spec.providers if name != provider]
         where = (
             f"; other providers of {spec.repo_id}: {', '.join(others)} (-o provider NAME)" if others else ""
         )
         raise llm.ModelError(
             f"{provider} refused {audio.size / 1e6:.1f} MB of audio as too large{where}"
         ) from None
-    who = headers.get("x-inference-provider") or provider
-    data = answer_json(headers, body)
-    if provider == "replicate" and type(data) is dict:
-        transcript = replicate_transcript(finished_prediction(data, request, "transcribing").get("output"))
-    else:
-        transcript = transcript_of(data)
+    transcript = done.result
     if transcript is None:
         raise llm.ModelError(
-            f"{who} answered with something that is not a transcript: "
-            f"{shown(redact(body.decode('utf-8', 'replace')))}"
+            f"{done.who} answered with something that is not a transcript: {shown(done.answer.body)}"
         )
     duration = transcript.duration
     if duration is None:  # hf-inference says it in a header
-        duration = _number_or_none(headers.get("x-compute-audio-length"))
+        duration = _number_or_none(done.answer.headers.get("x-compute-audio-length"))
     record = {
-        "provider": who,
+        "provider": done.who,
         "duration": duration,
         "language": transcript.language,
         "segments": transcript.segments or None,
     }
     response.response_json = {name: value for name, value in record.items() if value is not None}
     response.set_usage(
-        details={"provider": who, **({"audio_seconds": duration} if duration is not None else {})}
+        details={"provider": done.who, **({"audio_seconds": duration} if duration is not None else {})}
     )
-    if prompt.options.timestamps and not transcript.segments:
-        say(f"llm-hf-inference: {who} sent no timestamps; the transcript is plain text")
-    return transcript_text(transcript, bool(prompt.options.timestamps))
+    if options.timestamps and not transcript.segments:
+        say(f"llm-hf-inference: {done.who} sent no timestamps; the transcript is plain text")
+    return transcript_text(transcript, bool(options.timestamps))
 
 
-class _HFSpeechBase(_HFModel):
+class _HFSpeechBase(_HubModel):
     """What sync and async speech models share: all but how they wait."""
 
     can_stream = False
     supports_conversation = False  # llm refuses -c and llm chat itself
     attachment_types = frozenset(AUDIO_TYPES)
     Options = BuiltWhenRead(speech_options)
-    spec_from_row = staticmethod(spec_from_speech_row)
+    discovery = SPEECH
 
 
 class HFSpeech(_HFSpeechBase, llm.KeyModel):
@@ -3533,73 +3702,34 @@ class AsyncHFSpeech(_HFSpeechBase, llm.AsyncKeyModel):
 # ------------ images: found on the Hub, one llm model per repository, its providers an option
 
 
-IMAGE_TASKS = ("text-to-image", "image-to-image")  # image-to-image: the model takes an input image (-a)
-
-
-class ImageSpec(NamedTuple):
-    """An image model and the providers serving it, (provider, providerId, task), default first."""
-
-    repo_id: str
-    providers: tuple
-    aliases: tuple = ()
-    base_url: None = None  # always the router (what _HFModel's keys ask)
-    key_name: None = None
-
-
 FLUX = "black-forest-labs/FLUX.1-schnell"
 
 
-BUILTIN_IMAGES = (  # registered until the first refresh
-    ImageSpec(
-        FLUX,
-        (
-            ("hf-inference", FLUX, "text-to-image"),
-            ("fal-ai", "fal-ai/flux/schnell", "text-to-image"),
-            ("together", FLUX, "text-to-image"),
-            ("replicate", "black-forest-labs/flux-schnell", "text-to-image"),
-            ("nscale", FLUX, "text-to-image"),
+IMAGES = Discovery(
+    "images",
+    "image models",
+    "hf-inference-images.jsonl",
+    ("text-to-image", "image-to-image"),  # image-to-image: the model takes an input image (-a)
+    (  # registered until the first refresh
+        HubSpec(
+            FLUX,
+            tuple(
+                (provider, provider_id, "text-to-image")
+                for provider, provider_id in (
+                    ("hf-inference", FLUX),
+                    ("fal-ai", "fal-ai/flux/schnell"),
+                    ("together", FLUX),
+                    ("replicate", "black-forest-labs/flux-schnell"),
+                    ("nscale", FLUX),
+                )
+            ),
+            ("hf-flux",),
         ),
-        ("hf-flux",),
     ),
 )
 
 
-IMAGE_ALIASES = {model_id_of(spec.repo_id): spec.aliases for spec in BUILTIN_IMAGES}
-
-
-def image_servable(mapping: list) -> list:
-    """The live (provider, providerId, task) of a mapping whose image route is known, in the Hub's order."""
-    return [
-        (provider, provider_id, task)
-        for provider, provider_id, task, status in mapping
-        if status == "live" and task in IMAGE_TASKS and provider in IMAGE_ROUTES
-    ]
-
-
-def image_rows(found) -> dict:
-    return {
-        model_id_of(repo): row_of_parts(parts)
-        for repo, mapping in found
-        if (parts := image_servable(mapping))
-    }
-
-
-IMAGES = Discovery(
-    "image models",
-    "hf-inference-images.jsonl",
-    IMAGE_TASKS,
-    image_servable,
-    image_rows,
-    {model_id_of(spec.repo_id): row_of_parts(spec.providers) for spec in BUILTIN_IMAGES},
-)
-
-
-def spec_from_image_row(model_id: str, row: str) -> ImageSpec:
-    parts = parts_of_row(model_id, row, IMAGE_ROUTES, IMAGES, 3)
-    return ImageSpec(repo_id_of(model_id), parts, IMAGE_ALIASES.get(model_id, ()))
-
-
-# ------------ images: options, and each provider's request
+# ------------ images: options
 
 
 @functools.cache
@@ -3633,241 +3763,22 @@ DIFFUSION_NAMES = {
 }
 
 
-def hf_inference_image(provider_id: str, prompt: str, given: dict, image: str | None) -> tuple:
-    parameters = {DIFFUSION_NAMES[name]: value for name, value in given.items()}
-    return f"/hf-inference/models/{provider_id}", {
-        "inputs": prompt,
-        **({"parameters": parameters} if parameters else {}),
-    }
-
-
-def fal_image(provider_id: str, prompt: str, given: dict, image: str | None) -> tuple:
-    body: dict = {"prompt": prompt}
-    for name, value in given.items():
-        if name not in ("width", "height"):
-            body[DIFFUSION_NAMES[name]] = value
-    if "width" in given:
-        body["image_size"] = {"width": given["width"], "height": given["height"]}
-    if image:
-        body["image_url"] = image
-    return f"/fal-ai/{provider_id}", body
-
-
-def together_image(provider_id: str, prompt: str, given: dict, image: str | None) -> tuple:
-    names = {**DIFFUSION_NAMES, "steps": "steps"}  # together's own name
-    body = {"prompt": prompt, "response_format": "base64", **{names[n]: v for n, v in given.items()}}
-    if image:
-        body["image_url"] = image
-    return "/together/v1/images/generations", {**body, "model": provider_id}
-
-
-def nscale_image(provider_id: str, prompt: str, given: dict, image: str | None) -> tuple:
-    body = {"response_format": "b64_json", "prompt": prompt, "model": provider_id}
-    if "width" in given:
-        body["size"] = f"{given['width']}x{given['height']}"
-    body.update({name: given[name] for name in ("seed", "negative_prompt") if name in given})
-    return "/nscale/v1/images/generations", body
-
-
-def replicate_image(provider_id: str, prompt: str, given: dict, image: str | None) -> tuple:
-    name, _, version = provider_id.partition(":")
-    inputs = {"prompt": prompt, **{DIFFUSION_NAMES[n]: v for n, v in given.items()}}
-    if image:
-        inputs["image"] = image
-    route = "/replicate/v1/predictions" if version else f"/replicate/v1/models/{name}/predictions"
-    return route, {"input": inputs, **({"version": version} if version else {})}
-
-
-def wavespeed_image(provider_id: str, prompt: str, given: dict, image: str | None) -> tuple:
-    """A task submitted to wavespeed (the options under huggingface_hub's names), then polled."""
-    return f"/wavespeed/api/v3/{provider_id}", {
-        "prompt": prompt,
-        **{DIFFUSION_NAMES[n]: v for n, v in given.items()},
-    }
-
-
-def zai_image(provider_id: str, prompt: str, given: dict, image: str | None) -> tuple:
-    """An asynchronous generation at zai-org (the size as "WxH"), then polled."""
-    body = {"model": provider_id, "prompt": prompt}
-    if "width" in given:
-        body["size"] = f"{given['width']}x{given['height']}"
-    body.update({DIFFUSION_NAMES[n]: v for n, v in given.items() if n not in SIZE})
-    return "/zai-org/api/paas/v4/async/images/generations", body
-
-
-SIZE = {"width", "height"}
-EVERY_OPTION = {"width", "height", "steps", "guidance", "seed", "negative_prompt"}
-
-
-# Each provider's image request, what it takes, and whether it takes an input image.
-IMAGE_ROUTES = {
-    "hf-inference": (hf_inference_image, EVERY_OPTION, False),
-    "fal-ai": (fal_image, EVERY_OPTION, True),
-    "together": (together_image, EVERY_OPTION, True),
-    "nscale": (nscale_image, SIZE | {"seed", "negative_prompt"}, False),
-    "replicate": (replicate_image, EVERY_OPTION, True),
-    "wavespeed": (wavespeed_image, EVERY_OPTION, False),
-    "zai-org": (zai_image, EVERY_OPTION, False),
-}
-
-
-def image_provider(spec: ImageSpec, chosen: str | None, given: dict, with_image: bool) -> tuple:
-    """The (provider, providerId) to draw with: chosen, else the first that can take what is asked; what
-    it cannot take refused before any request, naming those that can."""
-    providers = {provider: (provider_id, task) for provider, provider_id, task in spec.providers}
-    if chosen is not None and chosen not in providers:
-        raise llm.ModelError(
-            f"{spec.repo_id} is not served by {chosen} for images; its providers: {', '.join(providers)}"
-        )
-    if ("width" in given) != ("height" in given):
-        raise llm.ModelError("Give -o width and -o height together")
-
-    def lacks(name):
-        _, takes, takes_image = IMAGE_ROUTES[name]
-        return sorted(set(given) - takes) + (
-            ["input image (-a)"]
-            if with_image and not (takes_image and providers[name][1] == "image-to-image")
-            else []
-        )
-
-    able = [name for name in providers if not lacks(name)]
-    provider = chosen or (able[0] if able else spec.providers[0][0])
-    lacking = lacks(provider)
-    if lacking:
-        what = lacking[0] if lacking[0].startswith("input") else f"-o {lacking[0]}"
-        instead = f"choose -o provider {' or '.join(able)}" if able else "leave it out"
-        raise llm.ModelError(f"{provider} takes no {what} for {spec.repo_id}; {instead}")
-    return provider, providers[provider][0]
-
-
-def image_request(spec: ImageSpec, prompt, key: str | None) -> tuple:
-    """The request drawing the prompt, and the provider it goes to."""
-    options = prompt.options
-    given = {name: getattr(options, name) for name in DIFFUSION_NAMES if getattr(options, name) is not None}
-    if len(prompt.attachments) > 1:
-        raise llm.ModelError(f"Attach one input image at a time, not {len(prompt.attachments)}")
-    provider, provider_id = image_provider(spec, options.provider, given, bool(prompt.attachments))
-    text = (prompt.prompt or "").strip()
-    if not text:
-        raise llm.ModelError('Say what to draw: llm -m MODEL "a red fox in snow"')
-    image = None
-    if prompt.attachments:
-        attachment = prompt.attachments[0]
-        image = attachment.url or f"data:{attachment.resolve_type()};base64,{attachment.base64_content()}"
-    route, body = IMAGE_ROUTES[provider][0](provider_id, text, given, image)
-    return provider_request(provider, route, options, key, "images", body=body), provider
-
-
-# ------------ images: the answer, every provider's shape to the image's bytes
+# ------------ images: the image, from the answer or the provider's CDN
 
 
 class Drawn(NamedTuple):
-    data: bytes
+    data: bytes | None  # None: at the URL
     url: str | None = None  # where the provider put it, when it did
     seed: int | None = None  # the seed used, when reported (fal's can pass 64 bits)
 
 
-def result_of(provider: str, headers, body: bytes, request: HFRequest) -> Drawn:
-    """The image a provider answered with: its bytes, or fetched from the URL it gave (without the token)."""
-    if headers.get("content-type", "").startswith("image/") or image_type(body):
-        return Drawn(body)
-    data = answer_json(headers, body)
-    if provider == "replicate" and type(data) is dict:
-        # An output already there is the image (huggingface_hub takes it so), even while "processing".
-        output = data.get("output") or finished_prediction(data, request, "drawing").get("output")
-        url = output[0] if type(output) is list and output else output
-        return Drawn(fetch_result(url, request), url if type(url) is str else None)
-    if provider == "fal-ai" and type(data) is dict and "images" not in data and "response_url" in data:
-        data = fal_queued(data, request)
-    if provider in ("wavespeed", "zai-org") and type(data) is dict:
-        url = (wavespeed_task if provider == "wavespeed" else zai_task)(data, request)
-        return Drawn(fetch_result(url, request), url if type(url) is str else None)
-    images = data.get("images") if type(data) is dict else None
-    if type(images) is list and images and type(images[0]) is dict:  # fal
-        url, seed = images[0].get("url"), data.get("seed")
-        return Drawn(
-            fetch_result(url, request), url if type(url) is str else None, seed if type(seed) is int else None
-        )
-    items = data.get("data") if type(data) is dict else None
-    encoded = items[0].get("b64_json") if type(items) is list and items and type(items[0]) is dict else None
-    if type(encoded) is str:  # together, nscale
-        try:
-            return Drawn(base64.b64decode(encoded, validate=True))
-        except ValueError:
-            pass
-    who = headers.get("x-inference-provider") or provider
-    raise llm.ModelError(
-        f"{who} answered with something that is not an image: "
-        f"{shown(redact(body.decode('utf-8', 'replace')))}"
-    )
-
-
-def fal_queued(ticket: dict, request: HFRequest) -> dict:
-    """A job fal answered with a place in its queue (as huggingface.js has fal draw): its status polled
-    through the router until COMPLETED, then its result."""
-    path = urllib.parse.urlsplit(str(ticket["response_url"])).path
-    if not re.fullmatch(r"(/[A-Za-z0-9_.-]+)+", path) or ".." in path:
-        raise llm.ModelError(f"fal-ai answered with a queued job without a result URL: {shown(ticket)}")
-    base = f"{router_root()}/fal-ai{path}"
-    waited(
-        request,
-        "fal-ai",
-        f"fal-ai's job {shown(ticket.get('request_id'))}",
-        ticket,
-        lambda state: state.get("status") != "COMPLETED",
-        lambda: polled(request, base + "/status?_subdomain=queue"),
-        "drawing",
-    )
-    return polled(request, base + "?_subdomain=queue")
-
-
-def wavespeed_task(answer: dict, request: HFRequest):
-    """A wavespeed task followed through the router to its end (as huggingface_hub does): its output's URL."""
-    task = answer.get("data") if type(answer.get("data")) is dict else {}
-    path = urllib.parse.urlsplit(str((task.get("urls") or {}).get("get", ""))).path
-    if not re.fullmatch(r"(/[A-Za-z0-9_.-]+)+", path) or ".." in path:
-        raise llm.ModelError(f"wavespeed answered with a task without a result URL: {shown(answer)}")
-    task = waited(
-        request,
-        "wavespeed",
-        f"wavespeed's task {shown(task.get('id'))}",
-        task,
-        lambda state: state.get("status") not in ("completed", "failed"),
-        lambda: polled(request, f"{router_root()}/wavespeed{path}").get("data") or {},
-        "drawing",
-    )
-    if task["status"] == "failed":
-        raise llm.ModelError(f"wavespeed's task failed: {shown(task.get('error') or '(no reason given)')}")
-    outputs = task.get("outputs")
-    return outputs[0] if type(outputs) is list and outputs else None
-
-
-def zai_task(answer: dict, request: HFRequest):
-    """A zai-org generation followed through the router to its end, as huggingface_hub does: its image URL."""
-    ident = answer.get("id")
-    if type(ident) is not str or not re.fullmatch(r"[A-Za-z0-9_-]+", ident):
-        raise llm.ModelError(f"zai-org answered with a task without an id: {shown(answer)}")
-    answer = waited(
-        request,
-        "zai-org",
-        f"zai-org's task {ident}",
-        answer,
-        lambda state: state.get("task_status") == "PROCESSING",
-        lambda: polled(request, f"{router_root()}/zai-org/api/paas/v4/async-result/{ident}"),
-        "drawing",
-    )
-    if answer.get("task_status") != "SUCCESS":
-        raise llm.ModelError(f"zai-org's task {ident} ended {shown(answer.get('task_status'))}")
-    images = answer.get("image_result")
-    return images[0].get("url") if type(images) is list and images and type(images[0]) is dict else None
-
-
-def fetch_result(url, request: HFRequest) -> bytes:
+def download(url, request: HFRequest) -> bytes:
     """A result URL on the provider's CDN: fetched without the Hugging Face token or any Authorization."""
     if type(url) is not str or urllib.parse.urlsplit(url).scheme not in ("https", "http"):
         raise llm.ModelError(f"The provider gave no image URL: {shown(url)}")
-    fetch = HFRequest(url, {}, {}, request.timeout, None, request.retries, to_router=False, kind="images")
-    return post(fetch, method="GET")[1]
+    return ask(
+        HFRequest(url, request.purpose, method="GET", timeout=request.timeout, retries=request.retries)
+    ).body
 
 
 IMAGE_MAGIC = (  # the bytes say the type, whatever the URL or the label claims
@@ -3923,42 +3834,59 @@ def save_image(data: bytes, prompt_text: str, save: str | None) -> pathlib.Path:
 # ------------ images: drawing, and the models
 
 
-def draw(spec: ImageSpec, prompt, response, key: str | None) -> str:
+def draw(spec: HubSpec, prompt, response, key: str | None) -> str:
     """Draw the prompt and save the image: the saved file's path, as llm shows and logs it."""
-    request, provider = image_request(spec, prompt, key)
-    headers, body = post(request)
-    drawn = result_of(provider, headers, body, request)
-    kind = image_type(drawn.data)
-    if kind is None:
-        raise llm.ModelError(
-            f"{provider} sent {len(drawn.data)} bytes that are not a PNG, JPEG, WebP or GIF image"
+    options = prompt.options
+    given = {name: getattr(options, name) for name in DIFFUSION_NAMES if getattr(options, name) is not None}
+    if len(prompt.attachments) > 1:
+        raise llm.ModelError(f"Attach one input image at a time, not {len(prompt.attachments)}")
+    if ("width" in given) != ("height" in given):
+        raise llm.ModelError("Give -o width and -o height together")
+    for attachment in prompt.attachments:
+        given["image"] = (
+            attachment.url or f"data:{attachment.resolve_type()};base64,{attachment.base64_content()}"
         )
+    provider, provider_id = choose_provider(spec, "images", options.provider, given)
+    text = (prompt.prompt or "").strip()
+    if not text:
+        raise llm.ModelError('Say what to draw: llm -m MODEL "a red fox in snow"')
+    done = run_task("images", provider, provider_id, options, given, text, key)
+    answer = done.answer
+    if answer.headers.get("content-type", "").startswith("image/") or image_type(answer.body):
+        drawn = Drawn(answer.body)
+    elif done.result is None:
+        raise llm.ModelError(f"{done.who} answered with something that is not an image: {shown(answer.body)}")
+    else:
+        drawn = done.result
+    data = drawn.data if drawn.data is not None else download(drawn.url, done.request)
+    kind = image_type(data)
+    if kind is None:
+        raise llm.ModelError(f"{provider} sent {len(data)} bytes that are not a PNG, JPEG, WebP or GIF image")
     try:
-        path = save_image(drawn.data, prompt.prompt, prompt.options.save)
+        path = save_image(data, prompt.prompt, options.save)
     except OSError as ex:
         raise llm.ModelError(f"Cannot save the image: {ex.strerror or ex}") from None
-    who = headers.get("x-inference-provider") or provider
     record = {
-        "provider": who,
+        "provider": done.who,
         "path": str(path.resolve()),  # the text is the path as given; the log keeps where it is
         "type": kind[1],
-        "bytes": len(drawn.data),
+        "bytes": len(data),
         "seed": drawn.seed,
         "url": drawn.url,
     }
     response.response_json = {k: v for k, v in record.items() if v is not None}
-    response.set_usage(details={"provider": who})
+    response.set_usage(details={"provider": done.who})
     return str(path)
 
 
-class _HFImageBase(_HFModel):
+class _HFImageBase(_HubModel):
     """What sync and async image models share: all but how they wait."""
 
     can_stream = False
     supports_conversation = False  # each image is drawn from its own prompt
     attachment_types = IMAGE_TYPES  # an input image, for the providers that take one
     Options = BuiltWhenRead(image_options)
-    spec_from_row = staticmethod(spec_from_image_row)
+    discovery = IMAGES
 
 
 class HFImage(_HFImageBase, llm.KeyModel):
@@ -3985,12 +3913,6 @@ class HFImages(llm.Toolbox):
 
 
 # ============ the Hub in prompts: -f hf: fragments
-
-
-FRAGMENT_TEXT_CAP = 2**20  # a text file in a prompt: ~250,000 tokens, past nearly every model's context
-
-
-FRAGMENT_CAP = 20 * 2**20  # what is read at most: an image (an attachment) up to the usual 20 MB limit
 
 
 class HubFile(NamedTuple):
@@ -4038,38 +3960,22 @@ def hub_file(argument: str) -> HubFile:
     return HubFile(kind, repo_id, revision or "main", path)
 
 
-def fetched(url: str, what: str) -> tuple:
-    """GET a Hub file (the token only to Hugging Face hosts; redirects to a CDN without it): its status,
-    headers and body, read to FRAGMENT_CAP. A size over the cap is refused before it is read."""
+def fetched(url: str) -> tuple:
+    """GET a Hub file (the token only to Hugging Face hosts; redirects to a CDN without it): its answer,
+    error or not, and whether a token went with it."""
     try:
         key = key_for(url, None, None, override=True)  # HF_ENDPOINT elsewhere: LLM_HF_KEY, else nothing
     except llm.NeedsKeyException:
         key = None  # public files need none
-    request = HFRequest(
-        url,
-        {"Authorization": f"Bearer {key}"} if key else {},
-        {},
-        HUB_TIMEOUT,
-        None,
-        0,
-        False,
-        kind="fragment",
-    )
     try:
-        with sync_client().stream("GET", url, headers=request.headers, timeout=_timeout(request)) as http:
-            size = _number_or_none(http.headers.get("x-linked-size") or http.headers.get("content-length"))
-            if http.status_code < 400 and size is not None and size > FRAGMENT_CAP:
-                raise ValueError(
-                    f"{what} is {size / 1e6:.1f} MB, over the {FRAGMENT_CAP // 2**20} MiB a fragment may be"
-                )
-            return http.status_code, http.headers, read_body(http, request, _ends(request)), key is not None
-    except httpx2.HTTPError as ex:
-        raise transport_error(request, ex) from None
+        return ask(hub_request(url, {"Authorization": f"Bearer {key}"} if key else {}, "fragment")), bool(key)
+    except HTTPStatusError as ex:
+        return ex.answer, bool(key)
 
 
-def hub_refusal(file: HubFile, status: int, headers, body: bytes, token_sent: bool) -> Exception:
+def hub_refusal(file: HubFile, answer: Answer, token_sent: bool) -> Exception:
     """A Hub error for a file, in words: gated, no such repository, revision or file, else the server's."""
-    code = headers.get("x-error-code")
+    status, code = answer.status, answer.headers.get("x-error-code")
     where = f"{file.kind} {file.repo_id}"
     if code == "GatedRepo":
         give = "" if token_sent else " and give a token (HF_TOKEN, or 'llm keys set huggingface')"
@@ -4086,7 +3992,7 @@ def hub_refusal(file: HubFile, status: int, headers, body: bytes, token_sent: bo
                 f"{where} has no README.md at {file.revision}: name one of its files, as {example}"
             )
         return ValueError(f"{where} has no file '{file.path}' at {file.revision}")
-    return ValueError(str(http_error(file.url, status, headers, body, kind="hub")))
+    return ValueError(str(http_error(file.url, *answer, purpose="hub")))
 
 
 def fragment_of(body: bytes, source: str):
@@ -4121,23 +4027,20 @@ def hf_fragment(argument: str):
     paper = re.fullmatch(r"papers/(\d{4}\.\d{4,5}(v\d+)?)", argument)
     if paper:
         url = f"{hub_url()}/papers/{paper.group(1)}.md"
-        status, headers, body, _ = fetched(url, f"paper {paper.group(1)}")
-        if status == 404:
+        answer, _ = fetched(url)
+        if answer.status == 404:
             raise ValueError(f"No paper {paper.group(1)} on the Hub")
-        if status >= 400:
-            raise ValueError(str(http_error(url, status, headers, body, kind="hub")))
-        return fragment_of(body, url)
+        if answer.status >= 400:
+            raise ValueError(str(http_error(url, *answer, purpose="hub")))
+        return fragment_of(answer.body, url)
     file = hub_file(argument)
-    status, headers, body, token_sent = fetched(file.url, file.url)
-    if status >= 400:
-        raise hub_refusal(file, status, headers, body, token_sent)
-    return fragment_of(body, file.url)
+    answer, token_sent = fetched(file.url)
+    if answer.status >= 400:
+        raise hub_refusal(file, answer, token_sent)
+    return fragment_of(answer.body, file.url)
 
 
 # ============ the llm hf commands
-# Each command is a few lines over the functions before it: fetch or read, select, format.
-
-
 # Each command is a few lines over the functions before it: fetch or read, select, format.
 
 
@@ -4145,35 +4048,18 @@ def whoami_url() -> str:
     return hub_url() + "/api/whoami-v2"
 
 
-class HubAnswer(NamedTuple):
-    headers: httpx2.Headers
-    body: bytes
-
-    def json(self):
-        """The answer's JSON, or None when it is not JSON."""
-        try:
-            return _parse_json(self.body.decode("utf-8", "replace"))
-        except ValueError:
-            return None
-
-    def next_page(self) -> str | None:
-        """The next page of a paginated answer: its ``Link: <…>; rel="next"``."""
-        link = re.search(r'<([^>]+)>\s*;\s*rel="?next"?', self.headers.get("link", ""))
-        return link.group(1) if link else None
-
-
-def hub_get(url: str, headers: dict | None = None) -> HubAnswer:
+def hub_get(url: str, headers: dict | None = None) -> Answer:
     """GET for the commands (redirects followed): the answer, or a ClickException saying what went wrong."""
-    request = hub_request(url, headers)
     try:
-        status, answer_headers, body = exchange(request, "GET")
+        return ask(hub_request(url, headers))
     except llm.ModelError as ex:
         raise click.ClickException(str(ex)) from None
-    except httpx2.HTTPError as ex:
-        raise click.ClickException(str(transport_error(request, ex))) from None
-    if status >= 400:
-        raise click.ClickException(str(http_error(url, status, answer_headers, body)))
-    return HubAnswer(answer_headers, body)
+
+
+def next_page(answer: Answer) -> str | None:
+    """The next page of a paginated answer: its ``Link: <…>; rel="next"``."""
+    link = re.search(r'<([^>]+)>\s*;\s*rel="?next"?', answer.headers.get("link", ""))
+    return link.group(1) if link else None
 
 
 def fetch_catalog() -> Stored:
@@ -4191,9 +4077,6 @@ def fetch_catalog() -> Stored:
         ) from None
 
 
-HUB_PAGES = 100  # pages of the Hub's model search followed at most (a loop of "next" links ends)
-
-
 def hub_search(task: str) -> list:
     """Every model of a pipeline tag that some provider serves, with its provider mapping: all pages."""
     url = (
@@ -4207,7 +4090,7 @@ def hub_search(task: str) -> list:
             host = urllib.parse.urlsplit(url).hostname
             raise click.ClickException(f"{host} answered the model search with something that is not a list")
         items.extend(page)
-        url = answer.next_page()
+        url = next_page(answer)
         if not url:
             return items
     say(
@@ -4219,7 +4102,7 @@ def hub_search(task: str) -> list:
 
 def fetch_discovered(kind: Discovery) -> Stored:
     """Search the Hub for a kind of model and keep what providers serve; else a ClickException saying why."""
-    items = [item for task in kind.tasks for item in hub_search(task)]
+    items = [item for task in kind.hub_tasks for item in hub_search(task)]
     try:
         return store_discovered(kind, items)
     except (ValueError, OSError) as ex:
@@ -4747,10 +4630,8 @@ def register_models(register, model_aliases):
     for repo_id, spec in added.items():
         model_id = model_id_of(repo_id)
         register(HFChat(model_id, spec=spec), AsyncHFChat(model_id, spec=spec), aliases=spec.aliases)
-    for kind, sync, asynchronous, aliases in (
-        (SPEECH, HFSpeech, AsyncHFSpeech, SPEECH_ALIASES),
-        (IMAGES, HFImage, AsyncHFImage, IMAGE_ALIASES),
-    ):
+    for kind, sync, asynchronous in ((SPEECH, HFSpeech, AsyncHFSpeech), (IMAGES, HFImage, AsyncHFImage)):
+        aliases = kind.aliases()
         for model_id, row in discovered_rows(kind).items():
             if model_id in rows or repo_id_of(model_id) in added:
                 continue  # a chat model too (audio or images in, text out): its id stays the chat model's

@@ -96,9 +96,9 @@ class FakeResponse:
 
 def reader(content_type="text/event-stream", **body):
     """An answer reader for a request with ``body``, its headers taken in (None: no content type)."""
-    from llm_hf_inference import AnswerReader, HFRequest
+    from llm_hf_inference import AnswerReader, ChatRequest
 
-    request = HFRequest("https://router.huggingface.co/v1/chat/completions", {}, body, 120, None)
+    request = ChatRequest("https://router.huggingface.co/v1/chat/completions", body=body)
     answer = AnswerReader(FakeResponse(), request)
     answer.start({"content-type": content_type} if content_type else {})
     return answer

@@ -120,12 +120,11 @@ def test_ids_that_leave_their_url_are_refused_wherever_they_enter(repo_id):
         llm_hf_inference.store_discovered(
             llm_hf_inference.EMBEDDINGS, [{"id": repo_id, "inferenceProviderMapping": mapping}]
         )
-    (llm.user_dir() / "hf-inference-embeddings.json").write_text(
-        json.dumps(
-            {"version": 1, "models": [[repo_id, [["hf-inference", repo_id, "feature-extraction", "live"]]]]}
-        )
+    (llm.user_dir() / "hf-inference-embeddings.jsonl").write_text(
+        '{"version": 3, "models": {}}\n'
+        + json.dumps([[repo_id, [["hf-inference", repo_id, "feature-extraction", "live"]]]])
     )
-    assert llm_hf_inference.read_discovered(llm_hf_inference.EMBEDDINGS) == []
+    assert llm_hf_inference.read_discovered(llm_hf_inference.EMBEDDINGS) is None  # the whole file refused
     assert llm_hf_inference.read_added() == {"org/ok": {}}  # and its alias with a space is left out
     assert not any(repo_id in m.model_id for m in llm.get_embedding_models())
 

@@ -235,12 +235,9 @@ def test_the_async_path_has_the_timeout_asked_for(sent, played):
 
 def test_a_pin_is_dropped_once_and_the_router_then_gets_the_whole_retry_budget(monkeypatch, capsys):
     monkeypatch.setattr(llm_hf_inference.random, "uniform", lambda low, high: high)
-    request = llm_hf_inference.HFRequest(
+    request = llm_hf_inference.ChatRequest(
         "https://router.huggingface.co/v1/chat/completions",
-        {},
-        {"model": f"{LLAMA}:together"},
-        1,
-        None,
+        body={"model": f"{LLAMA}:together"},
         pinned="together",
     )
     attempts = llm_hf_inference.Attempts(request)

@@ -29,10 +29,9 @@ def recorded_body(cassette: str, index: int = 0):
 
 
 def model(repo_id, provider="hf-inference", provider_id=None, base_url=None):
-    spec = llm_hf_inference.EmbedSpec(
-        repo_id, provider, provider_id or repo_id, f"hf/{repo_id}", (), base_url
-    )
-    return llm_hf_inference.HFEmbedding(spec.model_id, spec=spec)
+    providers = ((provider, provider_id or repo_id, "feature-extraction"),)
+    spec = llm_hf_inference.HubSpec(repo_id, providers, (), base_url)
+    return llm_hf_inference.HFEmbedding(f"hf/{repo_id}", spec=spec)
 
 
 def mean(tokens):
@@ -158,7 +157,7 @@ def test_refresh_discovers_embedding_models_over_pages_and_tags(sent):
             "hf/sentence-transformers/all-MiniLM-L6-v2",  # together's task is sentence-similarity: hf-inference only
         ]
     )
-    assert llm.get_embedding_model(f"hf/{E5}").spec.provider == "together"
+    assert llm.get_embedding_model(f"hf/{E5}").spec.providers[0][0] == "together"
     assert llm.get_embedding_model("hf-minilm").model_id == "hf/sentence-transformers/all-MiniLM-L6-v2"
     hub = [s for s in sent if s.url.startswith("https://huggingface.co/api/models")]
     assert len(hub) == 6 and hub[1].url.endswith("&cursor=abc")
@@ -182,16 +181,10 @@ def test_without_a_cache_the_built_in_embedding_models_register(sent):
     [
         ("hf-inference-embeddings.jsonl", "{broken"),
         ("hf-inference-embeddings.jsonl", ""),
-        ("hf-inference-embeddings.jsonl", '{"version": 2, "models": {"hf/a/b": 5}}\n[]\n'),
-        ("hf-inference-embeddings.jsonl", '{"version": 2, "models": []}\n[]\n'),
+        ("hf-inference-embeddings.jsonl", '{"version": 3, "models": {"hf/a/b": 5}}\n[]\n'),
+        ("hf-inference-embeddings.jsonl", '{"version": 3, "models": []}\n[]\n'),
         ("hf-inference-embeddings.jsonl", "[]\n[]\n"),
-        ("hf-inference-embeddings.json", "{broken"),  # the version before, read until a refresh
-        ("hf-inference-embeddings.json", '{"version": 1, "models": "x"}'),
-        (
-            "hf-inference-embeddings.json",
-            '{"version": 1, "models": [["a/b", [["hf-inference", 5, "x", "live"]]], 7]}',
-        ),
-        ("hf-inference-embeddings.json", "[]"),
+        ("hf-inference-embeddings.jsonl", "[" * 100_000 + "\n"),  # nested past Python's recursion limit
     ],
 )
 def test_a_broken_embeddings_cache_falls_back_to_the_built_in_models(name, content):
@@ -224,11 +217,11 @@ def test_a_discovery_is_stored_as_rows_to_register_then_the_mappings():
     lines = (llm.user_dir() / "hf-inference-embeddings.jsonl").read_text().splitlines()
     assert [json.loads(line) for line in lines] == [
         {
-            "version": 2,
+            "version": 3,
             "models": {
-                "hf/a/b": "together,together/a/b",
-                "hf/a/b:together": "together,together/a/b",
-                "hf/a/b:hf-inference": "hf-inference,hf-inference/a/b",
+                "hf/a/b": "together=together/a/b=feature-extraction",
+                "hf/a/b:together": "together=together/a/b=feature-extraction",
+                "hf/a/b:hf-inference": "hf-inference=hf-inference/a/b=feature-extraction",
             },
         },
         [
@@ -242,27 +235,37 @@ def test_a_discovery_is_stored_as_rows_to_register_then_the_mappings():
         ],
     ]
     spec = llm.get_embedding_model("hf/a/b:hf-inference").spec
-    assert spec == ("a/b", "hf-inference", "hf-inference/a/b", "hf/a/b:hf-inference", (), None, None)
-
-
-def test_a_discovery_of_before_registers_until_the_next_refresh():
-    llm.user_dir().mkdir(parents=True, exist_ok=True)
-    (llm.user_dir() / "hf-inference-embeddings.json").write_text(
-        json.dumps({"version": 1, "models": [["a/b", [["together", "t/a-b", "feature-extraction", "live"]]]]})
+    assert spec == ("a/b", (("hf-inference", "hf-inference/a/b", "feature-extraction"),), (), None, None)
+    assert llm.get_embedding_model("hf/a/b").spec.providers == (
+        ("together", "together/a/b", "feature-extraction"),
     )
-    assert llm.get_embedding_model("hf/a/b").spec == ("a/b", "together", "t/a-b", "hf/a/b", (), None, None)
-    table = invoke("hf", "models", "--embeddings").output
-    assert table == "model  providers  status\na/b    together   live\n"
-    llm_hf_inference.store_discovered(llm_hf_inference.EMBEDDINGS, [together_and_hf_inference("c/d")])
-    assert [repo for repo, _ in llm_hf_inference.read_discovered(llm_hf_inference.EMBEDDINGS)] == ["c/d"]
+
+
+def test_a_file_of_another_version_is_ignored_and_said_so_under_llm_hf_debug(monkeypatch):
+    llm.user_dir().mkdir(parents=True, exist_ok=True)
+    path = llm.user_dir() / "hf-inference-embeddings.jsonl"
+    path.write_text('{"version": 2, "models": {"hf/a/b": "together,t/a-b"}}\n[]\n')
+    assert invoke("embed-models").stderr == ""
     assert "hf/a/b" not in {m.model_id for m in llm.get_embedding_models()}
+    monkeypatch.setenv("LLM_HF_DEBUG", "1")
+    assert invoke("embed-models").stderr == (
+        f"llm-hf-inference: {path} is of another version of this plugin; using the built-in embedding models. "
+        "Run 'llm hf refresh' to fetch them again.\n"
+    )
 
 
-@pytest.mark.parametrize("model_id, row", [("hf/a/b", "nowhere,a/b"), ("hf/a/../b", "hf-inference,a/b")])
+@pytest.mark.parametrize(
+    "model_id, row",
+    [
+        ("hf/a/b", "nowhere=a/b=feature-extraction"),
+        ("hf/a/../b", "hf-inference=a/b=feature-extraction"),
+        ("hf/a/b", "hf-inference=a/b"),
+    ],
+)
 def test_a_row_no_request_can_follow_is_refused_in_one_line(model_id, row, sent):
     llm.user_dir().mkdir(parents=True, exist_ok=True)
     path = llm.user_dir() / "hf-inference-embeddings.jsonl"
-    path.write_text(json.dumps({"version": 2, "models": {model_id: row}}) + "\n[]\n")
+    path.write_text(json.dumps({"version": 3, "models": {model_id: row}}) + "\n[]\n")
     result = invoke("embed", "-m", model_id, "-c", "hello")
     assert (result.exit_code, sent) == (1, [])
     assert result.stderr == f"Error: {model_id} is not a model in {path}; run 'llm hf refresh'\n"
@@ -540,7 +543,7 @@ def test_lines_from_parallel_requests_are_written_whole(monkeypatch):
             pass
 
     monkeypatch.setattr("sys.stderr", Recorder())
-    llm_hf_inference.Attempts(llm_hf_inference.HFRequest("https://a.example/x", {}, {}, 1, None))._next(
+    llm_hf_inference.Attempts(llm_hf_inference.HFRequest("https://a.example/x"))._next(
         1.0, "Rate limited by together"
     )
     assert writes == ["Rate limited by together, retrying in 1.0s (attempt 2/3)\n"]
@@ -561,7 +564,7 @@ def test_lines_from_parallel_requests_are_written_whole(monkeypatch):
     ],
 )
 def test_which_mappings_can_embed(row, served):
-    assert llm_hf_inference.servable([row]) == ([(row[0], row[1])] if served else [])
+    assert llm_hf_inference.EMBEDDINGS.servable([row]) == ([tuple(row[:3])] if served else [])
 
 
 def test_added_chat_models_are_no_embedding_models_and_the_other_way_round():
@@ -590,8 +593,7 @@ def test_at_most_four_embedding_requests_are_in_flight(fake, monkeypatch):
 
     server = fake({"POST /hf-inference/models/org/emb/pipeline/feature-extraction": feature})
     monkeypatch.setenv("LLM_HF_BASE_URL", server.url + "/v1")
-    spec = llm_hf_inference.EmbedSpec("org/emb", "hf-inference", "org/emb", "hf/org/emb")
-    embedder = llm_hf_inference.HFEmbedding(spec.model_id, spec=spec)
+    embedder = model("org/emb")
     assert len(embedder.embed_batch([f"t{n}" for n in range(320)])) == 320
     assert (len(server.seen), most[0]) == (10, 4)
 
@@ -606,11 +608,13 @@ def test_an_embedding_request_has_the_read_timeout(sent, played):
 def test_an_embedding_request_that_cannot_connect_is_retried(monkeypatch, capsys):
     calls = []
 
-    def flaky(request, method="POST"):
+    def flaky(request):
         calls.append(request.url)
         if len(calls) == 1:
             raise httpx2.ConnectError("connection refused")
-        return 200, httpx2.Headers({"content-type": "application/json"}), b"[[0.5, 0.25]]"
+        return llm_hf_inference.Answer(
+            200, httpx2.Headers({"content-type": "application/json"}), b"[[0.5, 0.25]]"
+        )
 
     monkeypatch.setattr(llm_hf_inference, "exchange", flaky)
     monkeypatch.setattr(llm_hf_inference, "sleep", lambda seconds: None)

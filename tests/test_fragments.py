@@ -155,7 +155,9 @@ def test_binary_that_is_no_image_is_refused(fake, monkeypatch):
 def test_a_file_over_the_cap_is_refused_with_its_size_before_it_is_read(headers, fake, monkeypatch):
     server = fake({"GET /o/n/resolve/main/w.safetensors": lambda seen: Answer(200, headers, [b"x"])})
     monkeypatch.setenv("HF_ENDPOINT", server.url)
-    with pytest.raises(ValueError, match=r"w.safetensors is 3000.0 MB, over the 20 MiB a fragment may be$"):
+    with pytest.raises(
+        llm.ModelError, match=r"^127.0.0.1 has an answer of 3000.0 MB, over the 20 MiB it may be$"
+    ):
         load("o/n/w.safetensors")
 
 

@@ -147,9 +147,9 @@ def big_json(size: int) -> bytes:
         ),
         (
             ["embed", "-m", "hf-minilm", "-c", "hi"],
-            {MINILM: lambda seen: Answer(200, {"Content-Type": "application/json"}, big_json(2**21))},
+            {MINILM: lambda seen: Answer(200, {"Content-Type": "application/json"}, [big_json(2**21)])},
             "embeddings",
-            "Error: 127.0.0.1 sent an answer of over 1 MiB; stopped reading it",
+            "Error: 127.0.0.1 sent an answer of over 1 MiB; stopped reading it",  # no size said: read to the cap
         ),
         (
             ["hf", "refresh"],
@@ -159,7 +159,7 @@ def big_json(size: int) -> bytes:
                 )
             },
             "hub",
-            "Error: 127.0.0.1 sent an answer of over 1 MiB; stopped reading it",
+            "Error: 127.0.0.1 has an answer of 2.1 MB, over the 1 MiB it may be",  # its size said: nothing read
         ),
     ],
 )
@@ -321,7 +321,7 @@ def test_a_failed_refresh_beside_a_prompt_says_why_under_llm_hf_debug(server, mo
     monkeypatch.setenv("LLM_HF_DEBUG", "1")
     llm_hf_inference._refresh_quietly()
     assert capsys.readouterr().err == (
-        "llm-hf-inference: the catalog refresh beside the prompt failed: HTTP 500\n"
+        "llm-hf-inference: the catalog refresh beside the prompt failed: 127.0.0.1 answered 500: down\n"
     )
 
 

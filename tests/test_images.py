@@ -530,20 +530,20 @@ def test_replicate_reports_its_url_and_usage_its_provider(router, fake, here):
 
 @pytest.mark.parametrize("url", ["ftp://cdn.example.com/out.png", None, []])
 def test_a_result_url_that_is_no_web_address_is_refused(url):
-    request = llm_hf_inference.HFRequest("https://router.huggingface.co/x", {}, {}, 5.0, None)
+    request = llm_hf_inference.HFRequest("https://router.huggingface.co/x", "images")
     with pytest.raises(llm.ModelError, match=r"^The provider gave no image URL: "):
-        llm_hf_inference.fetch_result(url, request)
+        llm_hf_inference.download(url, request)
 
 
 def test_the_request_of_each_provider_for_a_versioned_model_and_an_input_image():
     route, body = llm_hf_inference.replicate_image(
-        "owner/m:abc123", "x", {"seed": 1}, "data:image/png;base64,AA=="
+        "owner/m:abc123", {"seed": 1, "image": "data:image/png;base64,AA=="}, "x"
     )
     assert (route, body) == (
         "/replicate/v1/predictions",
         {"input": {"prompt": "x", "seed": 1, "image": "data:image/png;base64,AA=="}, "version": "abc123"},
     )
-    route, body = llm_hf_inference.nscale_image("m", "x", {"seed": 3, "negative_prompt": "blur"}, None)
+    route, body = llm_hf_inference.nscale_image("m", {"seed": 3, "negative_prompt": "blur"}, "x")
     assert body == {
         "response_format": "b64_json",
         "prompt": "x",
@@ -580,7 +580,7 @@ def test_when_every_name_is_taken_it_says_so(router, here):
 def test_a_broken_row_is_refused_in_one_line_when_used(router, here):
     server = router({})
     path = llm.user_dir() / "hf-inference-images.jsonl"
-    path.write_text(json.dumps({"version": 2, "models": {"hf/a/b": "fal-ai=x"}}) + "\n[]\n")  # no task
+    path.write_text(json.dumps({"version": 3, "models": {"hf/a/b": "fal-ai=x"}}) + "\n[]\n")  # no task
     result = invoke("-m", "hf/a/b", "a fox")
     assert (result.stderr, server.seen) == (
         f"Error: hf/a/b is not a model in {path}; run 'llm hf refresh'\n",
@@ -589,17 +589,18 @@ def test_a_broken_row_is_refused_in_one_line_when_used(router, here):
 
 
 def test_a_queued_job_past_its_deadline_and_a_ticket_without_a_place_are_one_line(monkeypatch):
-    request = llm_hf_inference.HFRequest("https://router.huggingface.co/fal-ai/x", {}, {}, 8.0, None)
+    request = llm_hf_inference.HFRequest("https://router.huggingface.co/fal-ai/x", "images", timeout=8.0)
+    queue = llm_hf_inference.FAL_QUEUE
     with pytest.raises(llm.ModelError) as error:
-        llm_hf_inference.fal_queued(
-            {"request_id": "r1", "response_url": "https://queue.fal.run/../x"}, request
+        llm_hf_inference.follow(
+            queue, "fal-ai", {"request_id": "r1", "response_url": "https://queue.fal.run/../x"}, request
         )
     assert str(error.value).startswith("fal-ai answered with a queued job without a result URL: ")
     clock = [100.0]
     said = []
     monkeypatch.setattr(llm_hf_inference.time, "monotonic", lambda: clock[0])
     monkeypatch.setattr(llm_hf_inference, "sleep", lambda seconds: clock.__setitem__(0, clock[0] + 5))
-    monkeypatch.setattr(llm_hf_inference, "polled", lambda request, url: {"status": "IN_QUEUE"})
+    monkeypatch.setattr(llm_hf_inference, "poll", lambda request, path: {"status": "IN_QUEUE"})
     monkeypatch.setattr(llm_hf_inference, "say", said.append)
     ticket = {
         "request_id": "r1",
@@ -607,7 +608,7 @@ def test_a_queued_job_past_its_deadline_and_a_ticket_without_a_place_are_one_lin
         "response_url": "https://queue.fal.run/fal-ai/flux/requests/r1",
     }
     with pytest.raises(llm.ModelError) as error:
-        llm_hf_inference.fal_queued(ticket, request)
+        llm_hf_inference.follow(queue, "fal-ai", ticket, request)
     assert str(error.value) == (
         "fal-ai's job r1 was not finished after 20 seconds (status IN_QUEUE); wait longer with -o timeout SECONDS"
     )
@@ -615,10 +616,10 @@ def test_a_queued_job_past_its_deadline_and_a_ticket_without_a_place_are_one_lin
 
 
 def test_a_provider_that_takes_an_input_image_is_chosen_for_one():
-    spec = llm_hf_inference.ImageSpec(
+    spec = llm_hf_inference.HubSpec(
         "o/m", (("nscale", "m", "image-to-image"), ("together", "t/m", "image-to-image"))
     )
-    assert llm_hf_inference.image_provider(spec, None, {}, True) == ("together", "t/m")
+    assert llm_hf_inference.choose_provider(spec, "images", None, {"image": "x"}) == ("together", "t/m")
 
 
 def test_replicate_output_as_one_url(router, fake, here):
@@ -636,13 +637,13 @@ def test_replicate_output_as_one_url(router, fake, here):
 
 
 def test_hf_inference_and_nscale_take_no_input_image_whatever_the_mapping():
-    spec = llm_hf_inference.ImageSpec(
+    spec = llm_hf_inference.HubSpec(
         "o/m", (("hf-inference", "o/m", "image-to-image"), ("nscale", "m", "image-to-image"))
     )
     with pytest.raises(
         llm.ModelError, match=r"^hf-inference takes no input image \(-a\) for o/m; leave it out$"
     ):
-        llm_hf_inference.image_provider(spec, None, {}, True)
+        llm_hf_inference.choose_provider(spec, "images", None, {"image": "x"})
 
 
 def test_a_long_prompt_names_its_file_with_its_first_sixty_characters():
@@ -675,7 +676,7 @@ def registered(repo_id, *providers):
     """An image model as a refresh would have stored it, served by ``providers`` ((provider, providerId))."""
     row = llm_hf_inference.row_of_parts([(p, i, "text-to-image") for p, i in providers])
     llm.user_dir().mkdir(parents=True, exist_ok=True)
-    models = {"version": 2, "models": {f"hf/{repo_id}": row}}
+    models = {"version": 3, "models": {f"hf/{repo_id}": row}}
     (llm.user_dir() / "hf-inference-images.jsonl").write_text(json.dumps(models) + "\n[]\n")
 
 
@@ -748,8 +749,8 @@ def test_zai_org_polls_its_async_result(router, fake, here, monkeypatch):
     ],
 )
 def test_a_task_that_cannot_be_followed_or_failed_is_one_line(provider, answer, message):
-    request = llm_hf_inference.HFRequest("https://router.huggingface.co/x", {}, {}, 5.0, None)
-    follow = llm_hf_inference.wavespeed_task if provider == "wavespeed" else llm_hf_inference.zai_task
+    request = llm_hf_inference.HFRequest("https://router.huggingface.co/x", "images")
+    job = llm_hf_inference.WAVESPEED if provider == "wavespeed" else llm_hf_inference.ZAI
     with pytest.raises(llm.ModelError) as error:
-        follow(answer, request)
+        llm_hf_inference.follow(job, provider, answer, request)
     assert str(error.value).startswith(message)

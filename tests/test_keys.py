@@ -49,9 +49,7 @@ def test_a_token_that_cannot_be_a_header_is_refused_without_showing_it(token, mo
 
 
 def test_errors_never_show_a_bearer_credential():
-    request = llm_hf_inference.HFRequest(
-        "https://router.huggingface.co/v1/chat/completions", {}, {}, 1.0, None
-    )
+    request = llm_hf_inference.HFRequest("https://router.huggingface.co/v1/chat/completions")
     error = httpx2.LocalProtocolError("Illegal header value b'Bearer hf_SECRETsecret1234567890'")
     assert str(llm_hf_inference.transport_error(request, error)) == (
         "The connection to router.huggingface.co failed: LocalProtocolError: Illegal header value b'Bearer ***'"

@@ -227,7 +227,7 @@ def test_a_failed_prediction_is_one_line(router, turbo, tmp_path):
     result = transcribe(f"hf/{TURBO}", "-a", str(wav(tmp_path)), "-o", "provider", "replicate")
     assert (result.exit_code, result.stderr) == (
         1,
-        "Error: replicate's prediction failed: CUDA out of memory\n",
+        "Error: replicate's prediction q0d5j3qv5drma0cmjfcbkd5t3g failed: CUDA out of memory\n",
     )
 
 
@@ -276,7 +276,7 @@ def test_usage_shows_who_transcribed(router, tmp_path):
 def test_a_slow_upload_says_how_far_it_has_got(router, tmp_path, monkeypatch):
     server = router({f"POST {WHISPER}": lambda seen: recorded("asr-hf-inference")})
     monkeypatch.setattr(llm_hf_inference, "AUDIO_PIECE", 100_002)
-    monkeypatch.setattr(llm_hf_inference, "PROGRESS_EVERY", 0.0)
+    monkeypatch.setattr(llm_hf_inference, "UPLOAD_SAYS", 0.0)
     audio = wav(tmp_path, 120_000)  # 240,044 bytes
     result = transcribe("hf-whisper", "-a", str(audio))
     assert result.stderr.splitlines() == [
@@ -324,12 +324,16 @@ def test_every_output_shape_of_a_replicate_model(output, text):
             "Error: openai/whisper-large-v3 is not served by groq for speech; its providers: hf-inference, fal-ai\n",
         ),
         (
-            ["-o", "language", "fr"],
-            "Error: hf-inference takes no -o language for speech; choose -o provider fal-ai\n",
+            ["-o", "language", "fr", "-o", "provider", "hf-inference"],
+            "Error: hf-inference takes no -o language for openai/whisper-large-v3; choose -o provider fal-ai\n",
         ),
         (
             ["Names: Sir", "-o", "provider", "fal-ai"],
-            "Error: fal-ai takes no prompt text for speech; leave it out\n",
+            "Error: fal-ai takes no prompt text for openai/whisper-large-v3; leave it out\n",
+        ),
+        (
+            ["Names: Sir"],
+            "Error: hf-inference takes no prompt text for openai/whisper-large-v3; leave it out\n",
         ),
         (["-o", "language", "français"], None),
     ],
@@ -417,9 +421,12 @@ def test_replicate_refusing_its_input_shows_its_words(router, turbo, tmp_path):
 
 def test_refresh_finds_the_speech_models_providers_serve(turbo):
     rows = llm_hf_inference.discovered_rows(llm_hf_inference.SPEECH)
+    asr = "automatic-speech-recognition"
     assert rows == {
-        "hf/openai/whisper-large-v3": "fal-ai=fal-ai/whisper,hf-inference=openai/whisper-large-v3",
-        f"hf/{TURBO}": f"together=openai/whisper-large-v3,deepinfra={TURBO},replicate={REPLICATE_WHISPER}",
+        "hf/openai/whisper-large-v3": f"fal-ai=fal-ai/whisper={asr},hf-inference=openai/whisper-large-v3={asr}",
+        f"hf/{TURBO}": (
+            f"together=openai/whisper-large-v3={asr},deepinfra={TURBO}={asr},replicate={REPLICATE_WHISPER}={asr}"
+        ),
     }
     assert invoke("hf", "models", "--speech").output == (
         "model                          providers                       status\n"
@@ -435,11 +442,14 @@ def test_a_model_that_is_a_chat_model_too_stays_the_chat_model(turbo):
     assert type(llm.get_model("hf/openai/whisper-large-v3")) is llm_hf_inference.HFSpeech
 
 
-@pytest.mark.parametrize("row", ["nowhere=x", "fal-ai=../x", ""])
+@pytest.mark.parametrize(
+    "row",
+    ["nowhere=x=automatic-speech-recognition", "fal-ai=../x=automatic-speech-recognition", "fal-ai=x", ""],
+)
 def test_a_broken_row_is_refused_in_one_line_when_used(row, router, tmp_path):
     server = router({})
     path = llm.user_dir() / "hf-inference-speech.jsonl"
-    path.write_text(json.dumps({"version": 2, "models": {"hf/a/b": row}}) + "\n[]\n")
+    path.write_text(json.dumps({"version": 3, "models": {"hf/a/b": row}}) + "\n[]\n")
     result = transcribe("hf/a/b", "-a", str(wav(tmp_path)))
     assert (result.exit_code, result.stderr, server.seen) == (
         1,
@@ -454,9 +464,9 @@ def test_bill_to_retries_and_timeout_go_with_the_request(router, tmp_path, monke
     timeouts = []
     exchange = llm_hf_inference.exchange
 
-    def spy(request, method="POST"):
+    def spy(request):
         timeouts.append(request.timeout)
-        return exchange(request, method)
+        return exchange(request)
 
     monkeypatch.setattr(llm_hf_inference, "exchange", spy)
     args = ["-o", "bill_to", "acme", "-o", "retries", "1", "-o", "timeout", "7"]
@@ -474,7 +484,7 @@ def test_by_default_three_attempts_each_given_five_minutes(router, tmp_path, mon
     monkeypatch.setattr(
         llm_hf_inference,
         "exchange",
-        lambda request, method="POST": timeouts.append(request.timeout) or exchange(request, method),
+        lambda request: timeouts.append(request.timeout) or exchange(request),
     )
     assert transcribe("hf-whisper", "-a", str(wav(tmp_path))).exit_code == 1
     assert (len(server.seen), timeouts) == (3, [300.0] * 3)
@@ -550,7 +560,7 @@ def test_the_audio_types_llm_lets_through_and_the_names_they_are_sent_under(tmp_
 )
 def test_the_label_fal_is_sent_for_each_type(mime, label):
     route, upload = llm_hf_inference.fal_speech(
-        "fal-ai/whisper", llm_hf_inference.Audio(mime, 3, data=b"abc"), {}
+        "fal-ai/whisper", {}, llm_hf_inference.Audio(mime, 3, data=b"abc")
     )
     assert b"".join(upload.pieces()) == json.dumps({"audio_url": f"data:{label};base64,YWJj"}).encode()
 
@@ -568,7 +578,7 @@ def test_a_file_of_many_pieces_is_encoded_whole(router, tmp_path):
 
 def test_replicate_without_a_version_uses_the_models_own_route_and_takes_a_language():
     audio = llm_hf_inference.Audio("audio/wav", 3, data=b"abc")
-    route, upload = llm_hf_inference.replicate_speech("owner/asr", audio, {"language": "fr"})
+    route, upload = llm_hf_inference.replicate_speech("owner/asr", {"language": "fr"}, audio)
     assert route == "/replicate/v1/models/owner/asr/predictions"
     assert (
         b"".join(upload.pieces()) == b'{"input": {"audio": "data:audio/wav;base64,YWJj", "language": "fr"}}'
@@ -617,11 +627,9 @@ def test_what_the_answers_report_is_kept(router, turbo, tmp_path, monkeypatch):
     ],
 )
 def test_a_prediction_that_cannot_be_followed_is_one_line(prediction, message):
-    request = llm_hf_inference.HFRequest(
-        "https://router.huggingface.co/replicate/v1/predictions", {}, {}, 5.0, None
-    )
+    request = llm_hf_inference.HFRequest("https://router.huggingface.co/replicate/v1/predictions", "speech")
     with pytest.raises(llm.ModelError) as error:
-        llm_hf_inference.finished_prediction(prediction, request, "transcribing")
+        llm_hf_inference.follow(llm_hf_inference.REPLICATE, "replicate", prediction, request)
     assert str(error.value) == message
 
 
@@ -640,7 +648,7 @@ def test_the_providers_that_can_take_what_one_cannot_are_named(turbo, router, tm
     result = transcribe(f"hf/{TURBO}", "Names", "-a", str(wav(tmp_path)), "-o", "provider", "replicate")
     assert (
         result.stderr
-        == "Error: replicate takes no prompt text for speech; choose -o provider together or deepinfra\n"
+        == f"Error: replicate takes no prompt text for {TURBO}; choose -o provider together or deepinfra\n"
     )
     assert server.seen == []
 
