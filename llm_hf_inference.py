@@ -1797,6 +1797,23 @@ class _HubModel(_HFModel):
         return spec_of_row(self.discovery, model_id, row)
 
 
+class _TaskModel(_HubModel):
+    """A model doing a task of the table with one answer (speech, images): each prompt on its own, the
+    result whole. Its ``perform(spec, prompt, response, key)`` gives the text llm shows and logs."""
+
+    can_stream = False
+    supports_conversation = False  # llm refuses -c and llm chat itself
+    perform: Callable
+
+    def execute(self, prompt, stream, response, conversation, key):
+        yield self.perform(self.spec, prompt, response, key)
+
+
+class _AsyncTaskModel(_TaskModel):
+    async def execute(self, prompt, stream, response, conversation, key):
+        yield await asyncio.to_thread(self.perform, self.spec, prompt, response, key)
+
+
 # ============ chat
 # ------------ chat: the catalog and the registry
 
@@ -3678,24 +3695,19 @@ def transcribe(spec: HubSpec, prompt, response, key: str | None) -> str:
     return transcript_text(transcript, bool(options.timestamps))
 
 
-class _HFSpeechBase(_HubModel):
-    """What sync and async speech models share: all but how they wait."""
-
-    can_stream = False
-    supports_conversation = False  # llm refuses -c and llm chat itself
+class _Speech:
     attachment_types = frozenset(AUDIO_TYPES)
     Options = BuiltWhenRead(speech_options)
     discovery = SPEECH
+    perform = staticmethod(transcribe)
 
 
-class HFSpeech(_HFSpeechBase, llm.KeyModel):
-    def execute(self, prompt, stream, response, conversation, key):
-        yield transcribe(self.spec, prompt, response, key)
+class HFSpeech(_Speech, _TaskModel, llm.KeyModel):
+    pass
 
 
-class AsyncHFSpeech(_HFSpeechBase, llm.AsyncKeyModel):
-    async def execute(self, prompt, stream, response, conversation, key):
-        yield await asyncio.to_thread(transcribe, self.spec, prompt, response, key)
+class AsyncHFSpeech(_Speech, _AsyncTaskModel, llm.AsyncKeyModel):
+    pass
 
 
 # ============ images
@@ -3879,24 +3891,19 @@ def draw(spec: HubSpec, prompt, response, key: str | None) -> str:
     return str(path)
 
 
-class _HFImageBase(_HubModel):
-    """What sync and async image models share: all but how they wait."""
-
-    can_stream = False
-    supports_conversation = False  # each image is drawn from its own prompt
+class _Images:
     attachment_types = IMAGE_TYPES  # an input image, for the providers that take one
     Options = BuiltWhenRead(image_options)
     discovery = IMAGES
+    perform = staticmethod(draw)
 
 
-class HFImage(_HFImageBase, llm.KeyModel):
-    def execute(self, prompt, stream, response, conversation, key):
-        yield draw(self.spec, prompt, response, key)
+class HFImage(_Images, _TaskModel, llm.KeyModel):
+    pass
 
 
-class AsyncHFImage(_HFImageBase, llm.AsyncKeyModel):
-    async def execute(self, prompt, stream, response, conversation, key):
-        yield await asyncio.to_thread(draw, self.spec, prompt, response, key)
+class AsyncHFImage(_Images, _AsyncTaskModel, llm.AsyncKeyModel):
+    pass
 
 
 class HFImages(llm.Toolbox):
