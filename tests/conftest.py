@@ -141,8 +141,8 @@ def fake():
 
     servers = []
 
-    def start(routes):
-        servers.append(FakeServer(routes))
+    def start(routes, tls=None):
+        servers.append(FakeServer(routes, tls))
         return servers[-1]
 
     yield start

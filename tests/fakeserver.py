@@ -34,7 +34,7 @@ class Answer:
 class FakeServer:
     """Serves ``routes`` ("METHOD /path" → function(Seen) → Answer) on 127.0.0.1, one thread a request."""
 
-    def __init__(self, routes: dict):
+    def __init__(self, routes: dict, tls=None):
         self.routes = routes
         self.seen: list = []
         server = self
@@ -59,7 +59,9 @@ class FakeServer:
             None
         )  # a client that hung up: not the test's output
         self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        if tls is not None:  # an ssl.SSLContext with the server's certificate
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.httpd.server_address[1]}"
         threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True).start()
 
     @staticmethod
@@ -91,15 +93,32 @@ class FakeServer:
         self.httpd.server_close()
 
 
-def recorded(cassette: str, index: int = 0) -> Answer:
-    """The response of a cassette's interaction, as the fake server's answer (bodies from real recordings)."""
+def recorded(cassette: str, index: int = 0, uri: str | None = None) -> Answer:
+    """A cassette's recorded response (bodies from real recordings) as the stand-in's answer: its ``index``th
+    interaction, or the one whose request URI ends with ``uri``."""
     import yaml
 
-    path = pathlib.Path(__file__).resolve().parent.parent / "cassettes" / f"{cassette}.yaml"
-    response = yaml.safe_load(path.read_text())["interactions"][index]["response"]
+    interactions = yaml.safe_load(cassette_path(cassette).read_text())["interactions"]
+    if uri is not None:
+        index = next(n for n, i in enumerate(interactions) if i["request"]["uri"].endswith(uri))
+    response = interactions[index]["response"]
     framing = ("content-length", "transfer-encoding", "content-encoding")  # the stand-in frames its own
     headers = {name: values[0] for name, values in response["headers"].items() if name.lower() not in framing}
     return Answer(response["status"]["code"], headers, response["body"]["string"].encode())
+
+
+def cassette_path(cassette: str) -> pathlib.Path:
+    return pathlib.Path(__file__).resolve().parent.parent / "cassettes" / f"{cassette}.yaml"
+
+
+def recorded_headers(case: str) -> dict:
+    """The headers of a recording in tests/recordings, less the framing ones."""
+    pairs = json.loads(
+        (pathlib.Path(__file__).resolve().parent / "recordings" / f"{case}.headers.json").read_text()
+    )
+    return {
+        name: value for name, value in pairs if name.lower() not in ("content-length", "content-encoding")
+    }
 
 
 def chat_answer(_seen=None) -> Answer:
@@ -111,14 +130,12 @@ def catalog_answer(_seen=None) -> Answer:
     return recorded("catalog")
 
 
-HUB_PAGES = {
-    "automatic-speech-recognition": 4,
-    "=text-to-image": 5,
-    "image-to-image": 6,
-}  # in the catalog cassette
+SEARCH = "&inference_provider=all&expand[]=inferenceProviderMapping"  # the Hub's model search, as sent
 
 
 def hub_answer(seen=None) -> Answer:
-    """A last page of the Hub's model search (no next page): speech or image models, else sentence-similarity."""
-    found = [index for tag, index in HUB_PAGES.items() if seen and tag in seen.path]
-    return recorded("catalog", found[0] if found else 3)
+    """A last page of the Hub's model search (no next page), from the catalog cassette: the page of the
+    pipeline tag asked for, speech or images; else sentence-similarity's."""
+    tags = ("automatic-speech-recognition", "text-to-image", "image-to-image")
+    tag = next((tag for tag in tags if seen and f"pipeline_tag={tag}&" in seen.path), "sentence-similarity")
+    return recorded("catalog", uri=f"pipeline_tag={tag}{SEARCH}")

@@ -18,6 +18,7 @@ TOGETHER_TEXT = (
     "Deep learning is a subfield of machine learning that involves the use of artificial neural networks"
 )
 LOCAL = pytest.mark.block_network(allowed_hosts=["127.0.0.1"])  # a test whose stand-in server is local
+SYNC_ASYNC = pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
 
 
 @dataclass

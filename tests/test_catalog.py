@@ -11,7 +11,7 @@ import pytest
 import llm_hf_inference
 from conftest import TEST_TOKEN
 from fakeserver import Answer, catalog_answer, chat_answer, hub_answer
-from helpers import LOCAL, QUESTION, SYSTEM, TOGETHER_TEXT, hf_models, in_threads, invoke, run
+from helpers import LOCAL, QUESTION, SYNC_ASYNC, SYSTEM, TOGETHER_TEXT, hf_models, in_threads, invoke, run
 
 # -- the catalog never takes the models away; refresh beside the prompt
 
@@ -131,7 +131,7 @@ def asked_for_the_catalog(server) -> bool:
     return "/v1/models" in server.paths()
 
 
-@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+@SYNC_ASYNC
 @LOCAL
 def test_a_slow_refresh_never_holds_the_prompt(use_async, stale):
     server, release = stale

@@ -7,12 +7,10 @@ import pytest
 
 import llm_hf_inference
 from conftest import TEST_TOKEN
-from helpers import body_of, invoke, logged_turns, run
+from helpers import QUESTION, SYNC_ASYNC, body_of, invoke, logged_turns, run
 
-QUESTION = "What is deep learning?"
 SYSTEM = "You are a helpful assistant."
 MESSAGES = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": QUESTION}]
-SYNC_ASYNC = pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
 
 # case: text, input tokens, output tokens, model that answered, id, provider
 STREAMED = {

@@ -4,9 +4,8 @@ import llm
 import pytest
 
 from conftest import TEST_TOKEN
-from helpers import invoke, run
+from helpers import QUESTION, SYNC_ASYNC, invoke, run
 
-QUESTION = "What is deep learning?"
 SYSTEM = "You are a helpful assistant."
 MESSAGES = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": QUESTION}]
 
@@ -215,7 +214,7 @@ ERRORS = {
 }
 
 
-@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+@SYNC_ASYNC
 @pytest.mark.parametrize("cassette", list(ERRORS))
 @pytest.mark.vcr
 @pytest.mark.cassette("{cassette}")

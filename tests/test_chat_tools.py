@@ -8,9 +8,8 @@ import pytest
 from llm.parts import StreamEvent
 
 import llm_hf_inference
-from helpers import invoke, run
+from helpers import SYNC_ASYNC, invoke, run
 
-SYNC_ASYNC = pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
 WEATHER = "What is the weather in Paris?"
 WEATHER_TOOL = {
     "type": "function",

@@ -11,12 +11,10 @@ import pytest
 import llm_hf_inference
 from conftest import TEST_TOKEN
 from fakeserver import catalog_answer, recorded
-from helpers import invoke, run
+from helpers import LOCAL, QUESTION, SYNC_ASYNC, invoke, run
 
 LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
-QUESTION = "What is deep learning?"
 TOGETHER = {"hf_inference": {"provider": "together", "model": LLAMA}}  # what a turn together answered carries
-LOCAL = pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
 ANSWERS = {  # provider → its recorded streamed answer (who answered is in its x-inference-provider)
     "together": "stream-2025-together",
     "novita": "stream-2025-novita",
@@ -29,7 +27,7 @@ TEXT = {
 
 
 @pytest.fixture
-def router(fake, monkeypatch):
+def providers_router(fake, monkeypatch):
     """A stand-in router: ``model:provider`` is answered by that provider, a bare model by ``first``.
 
     A provider listed in ``down`` answers 400 model_not_supported, as the router does.
@@ -57,8 +55,8 @@ def models_sent(server):
 
 
 @LOCAL
-def test_cli_c_continues_with_the_provider_from_the_log(router):
-    server = router(first="together")
+def test_cli_c_continues_with_the_provider_from_the_log(providers_router):
+    server = providers_router(first="together")
     assert invoke("-m", "hf-llama3.1", "hi").output == TEXT["together"] + "\n"
     assert invoke("-c", "and then?").output == TEXT["together"] + "\n"
     conversation_id = json.loads(invoke("logs", "--json", "-n", "1").output)[0]["conversation_id"]
@@ -67,17 +65,17 @@ def test_cli_c_continues_with_the_provider_from_the_log(router):
 
 
 @LOCAL
-def test_llm_chat_stays_with_its_provider(router):
-    server = router(first="together")
+def test_llm_chat_stays_with_its_provider(providers_router):
+    server = providers_router(first="together")
     result = invoke("chat", "-m", "hf-llama3.1", input="hi\nand then?\nquit\n")
     assert result.exit_code == 0, result.output
     assert models_sent(server) == [LLAMA, f"{LLAMA}:together"]
 
 
-@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+@SYNC_ASYNC
 @LOCAL
-def test_python_conversations_stay_with_their_provider(use_async, router):
-    server = router(first="together")
+def test_python_conversations_stay_with_their_provider(use_async, providers_router):
+    server = providers_router(first="together")
     if use_async:
 
         async def talk():
@@ -94,8 +92,8 @@ def test_python_conversations_stay_with_their_provider(use_async, router):
 
 
 @LOCAL
-def test_a_provider_option_switches_and_pins_again(router):
-    server = router(first="together")
+def test_a_provider_option_switches_and_pins_again(providers_router):
+    server = providers_router(first="together")
     invoke("-m", "hf-llama3.1", "hi")
     assert invoke("-c", "-o", "provider", "novita", "and then?").output == TEXT["novita"] + "\n"
     invoke("-c", "and after that?")
@@ -111,8 +109,8 @@ def test_a_provider_option_switches_and_pins_again(router):
 
 
 @LOCAL
-def test_a_pinned_provider_that_fails_is_given_up_once(router, monkeypatch):
-    server = router(first="together")
+def test_a_pinned_provider_that_fails_is_given_up_once(providers_router, monkeypatch):
+    server = providers_router(first="together")
     invoke("-m", "hf-llama3.1", "hi")
     server.routes["POST /v1/chat/completions"] = lambda seen: (
         recorded("error-400-not-supported")
@@ -129,8 +127,8 @@ def test_a_pinned_provider_that_fails_is_given_up_once(router, monkeypatch):
 
 
 @LOCAL
-def test_a_pin_is_never_given_up_after_output_or_for_a_bad_token(router):
-    server = router(first="together")
+def test_a_pin_is_never_given_up_after_output_or_for_a_bad_token(providers_router):
+    server = providers_router(first="together")
     invoke("-m", "hf-llama3.1", "hi")
     server.routes["POST /v1/chat/completions"] = lambda seen: recorded("error-401")
     result = invoke("-c", "and then?")
@@ -139,8 +137,8 @@ def test_a_pin_is_never_given_up_after_output_or_for_a_bad_token(router):
 
 
 @LOCAL
-def test_no_pin_for_a_provider_no_longer_live(router):
-    server = router(first="cerebras")
+def test_no_pin_for_a_provider_no_longer_live(providers_router):
+    server = providers_router(first="cerebras")
     invoke("-m", "hf-llama3.1", "hi")
     catalog = json.loads(catalog_answer().body)
     for entry in catalog["data"]:
@@ -188,8 +186,8 @@ def test_a_turn_of_another_model_leaves_the_next_unpinned():
 
 
 @LOCAL
-def test_continuing_with_another_model_does_not_pin_it_to_the_old_models_provider(router):
-    server = router()
+def test_continuing_with_another_model_does_not_pin_it_to_the_old_models_provider(providers_router):
+    server = providers_router()
     assert invoke("-m", "hf-llama3.1", "hi").exit_code == 0
     assert invoke("-c", "-m", "hf-gpt-oss", "more").exit_code == 0  # no catalog cached: no check there
     assert models_sent(server) == [LLAMA, "openai/gpt-oss-120b"]

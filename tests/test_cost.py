@@ -6,12 +6,10 @@ import json
 import llm
 import pytest
 
-from helpers import invoke, run
+from helpers import QUESTION, SYNC_ASYNC, invoke, run
 
-QUESTION = "What is deep learning?"
 SYSTEM = "You are a helpful assistant."
 PROMPT = ["-s", SYSTEM, QUESTION]
-SYNC_ASYNC = pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
 
 
 @SYNC_ASYNC

@@ -2,7 +2,6 @@
 
 import json
 import os
-import pathlib
 import threading
 import time
 from fractions import Fraction
@@ -11,21 +10,18 @@ import httpx2
 import llm
 import pytest
 import sqlite_utils
-import yaml
 
 import llm_hf_inference
-from conftest import ROOT, TEST_TOKEN
-from fakeserver import Answer
-from helpers import invoke
+from conftest import TEST_TOKEN
+from fakeserver import Answer, recorded
+from helpers import LOCAL, invoke
 
-LOCAL = pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
 HI = "Hi, who are you?"
 E5 = "intfloat/multilingual-e5-large-instruct"
 
 
 def recorded_body(cassette: str, index: int = 0):
-    path = pathlib.Path(ROOT, "cassettes", f"{cassette}.yaml")
-    return json.loads(yaml.safe_load(path.read_text())["interactions"][index]["response"]["body"]["string"])
+    return json.loads(recorded(cassette, index).body)
 
 
 def model(repo_id, provider="hf-inference", provider_id=None, base_url=None):

@@ -1,15 +1,18 @@
 """HTTP: clients, pools, waits, environments."""
 
 import asyncio
+import socket
+import ssl
 import threading
 
 import httpx2
 import llm
 import pytest
+import trustme
 
 import llm_hf_inference
 from fakeserver import Answer, chat_answer
-from helpers import LOCAL, QUESTION, TOGETHER_TEXT, in_threads, invoke, run
+from helpers import LOCAL, QUESTION, SYNC_ASYNC, TOGETHER_TEXT, in_threads, invoke, run
 
 # -- waits a server asks for that are not numbers
 
@@ -159,4 +162,39 @@ def test_a_proxy_that_wants_credentials_is_named_as_the_proxy(fake, monkeypatch)
         1,
         "Error: The proxy 127.0.0.1 (from HTTPS_PROXY) failed on the way to huggingface.co: "
         "407 Proxy Authentication Required\n",
+    )
+
+
+# -- TLS and silence
+
+
+@LOCAL
+@SYNC_ASYNC
+def test_tls_is_verified(use_async, fake, monkeypatch):
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    trustme.CA().issue_cert("127.0.0.1").configure_cert(tls)  # a certificate no trusted authority signed
+    server = fake({"POST /v1/chat/completions": chat_answer}, tls)
+    monkeypatch.setenv("LLM_HF_BASE_URL", server.url + "/v1")
+    with pytest.raises(llm.ModelError, match=r"^Could not verify the TLS certificate of 127\.0\.0\.1 \("):
+        run("hf-llama3.1", QUESTION, use_async=use_async)
+    assert server.seen == []
+
+
+@LOCAL
+def test_a_stalled_server_times_out_naming_the_host(monkeypatch):
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    accepted = []
+    threading.Thread(target=lambda: accepted.append(server.accept()), daemon=True).start()
+    monkeypatch.setenv("LLM_HF_BASE_URL", f"http://127.0.0.1:{server.getsockname()[1]}/v1")
+    try:
+        with pytest.raises(llm.ModelError) as raised:
+            run("hf-llama3.1", "hi", timeout=0.2)
+    finally:
+        server.close()
+    assert (
+        str(raised.value)
+        == "127.0.0.1 sent nothing for 0.2 seconds (timeout); wait longer with -o timeout SECONDS"
     )

@@ -15,10 +15,8 @@ import pytest
 import llm_hf_inference
 from conftest import ROOT, TEST_TOKEN
 from fakeserver import Answer, catalog_answer, chat_answer
-from helpers import invoke, run
+from helpers import LOCAL, QUESTION, SYNC_ASYNC, invoke, run
 
-LOCAL = pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
-QUESTION = "What is deep learning?"
 MINILM = "POST /hf-inference/models/sentence-transformers/all-MiniLM-L6-v2/pipeline/feature-extraction"
 
 
@@ -51,7 +49,7 @@ def server(fake, monkeypatch):
 
 
 @LOCAL
-@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+@SYNC_ASYNC
 def test_a_no_stream_answer_that_never_ends_stops_at_twice_its_timeout(use_async, server):
     server(
         {
@@ -191,7 +189,7 @@ def test_the_caps_leave_room_for_real_answers():
 # -- what cannot change is not retried; a POST never turns into a GET
 
 
-@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+@SYNC_ASYNC
 def test_a_name_that_does_not_resolve_is_said_at_once(use_async, monkeypatch, capsys):
     def no_such_name(*args, **kwargs):
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
@@ -209,7 +207,7 @@ def test_a_name_that_does_not_resolve_is_said_at_once(use_async, monkeypatch, ca
 
 @LOCAL
 @pytest.mark.parametrize("status", [301, 302, 303])
-@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+@SYNC_ASYNC
 def test_a_post_redirected_is_not_sent_again_as_a_get(status, use_async, server):
     running = server({"POST /v1/chat/completions": lambda seen: Answer(status, {"Location": "/moved/here"})})
     with pytest.raises(llm.ModelError) as raised:

@@ -9,9 +9,8 @@ import llm
 import pytest
 
 import llm_hf_inference
-from helpers import invoke, run
+from helpers import QUESTION, SYNC_ASYNC, invoke, run
 
-QUESTION = "What is deep learning?"
 SYSTEM = "You are a helpful assistant."
 TOGETHER_START = (
     "Deep learning is a subfield of machine learning that involves the use of artificial neural networks"
@@ -53,7 +52,7 @@ RETRIED = {
 }
 
 
-@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+@SYNC_ASYNC
 @pytest.mark.parametrize("cassette", list(RETRIED))
 @pytest.mark.vcr
 @pytest.mark.cassette("{cassette}")
@@ -139,7 +138,7 @@ class FlakyServer:
 
 
 @pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
-@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+@SYNC_ASYNC
 def test_a_dropped_connection_before_output_is_retried(use_async, monkeypatch, waits, capsys):
     server = FlakyServer("drop", "ok")
     monkeypatch.setenv("LLM_HF_BASE_URL", server.url)
@@ -154,7 +153,7 @@ def test_a_dropped_connection_before_output_is_retried(use_async, monkeypatch, w
 
 
 @pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
-@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+@SYNC_ASYNC
 def test_nothing_is_retried_once_output_was_shown(use_async, monkeypatch, waits):
     server = FlakyServer("cut", "ok")
     monkeypatch.setenv("LLM_HF_BASE_URL", server.url)

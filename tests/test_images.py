@@ -10,7 +10,7 @@ import pytest
 
 import llm_hf_inference
 from conftest import TEST_TOKEN
-from fakeserver import Answer, recorded
+from fakeserver import SEARCH, Answer, recorded, recorded_headers
 from helpers import LOCAL, PROVIDER_OPTIONS_LISTED, invoke, listed_options, logged_turns
 
 pytestmark = LOCAL
@@ -26,13 +26,6 @@ JPEG = base64.b64decode(
     json.loads(recorded("img-together").body)["data"][0]["b64_json"]
 )  # together's, recorded
 WEBP = b"RIFF\x1a\x00\x00\x00WEBPVP8L\x0d\x00\x00\x00\x2f\x00\x00\x00\x10\x07\x10\x11\x11\x88\x88\xfe\x07\x00"
-
-
-def recorded_headers(case):
-    pairs = json.loads((ROOT / "recordings" / f"{case}.headers.json").read_text())
-    return {
-        name: value for name, value in pairs if name.lower() not in ("content-length", "content-encoding")
-    }
 
 
 @pytest.fixture
@@ -317,7 +310,10 @@ def test_a_chat_model_draws_through_llm_tools_and_gets_the_path_back(router, her
 @pytest.fixture
 def kontext():
     """The Hub's image models as 'llm hf refresh' stored them (the catalog cassette's pages)."""
-    items = [item for index in (5, 6) for item in json.loads(recorded("catalog", index).body)]
+    pages = [
+        recorded("catalog", uri=f"pipeline_tag={tag}{SEARCH}") for tag in ("text-to-image", "image-to-image")
+    ]
+    items = [item for page in pages for item in json.loads(page.body)]
     llm_hf_inference.store_discovered(llm_hf_inference.IMAGES, items)
 
 

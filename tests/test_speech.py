@@ -10,7 +10,7 @@ import pytest
 
 import llm_hf_inference
 from conftest import TEST_TOKEN
-from fakeserver import Answer, hub_answer, recorded
+from fakeserver import SEARCH, Answer, recorded
 from helpers import LOCAL, PROVIDER_OPTIONS_LISTED, invoke, listed_options, logged_turns, run
 
 WHISPER = "/hf-inference/models/openai/whisper-large-v3"
@@ -57,11 +57,8 @@ def webm(tmp_path):
 @pytest.fixture
 def turbo():
     """The Hub's speech models as 'llm hf refresh' stored them: whisper-large-v3-turbo on three providers."""
-    llm_hf_inference.store_discovered(llm_hf_inference.SPEECH, json.loads(hub_answer(FakeSeen).body))
-
-
-class FakeSeen:
-    path = "/api/models?pipeline_tag=automatic-speech-recognition"
+    page = recorded("catalog", uri=f"pipeline_tag=automatic-speech-recognition{SEARCH}")
+    llm_hf_inference.store_discovered(llm_hf_inference.SPEECH, json.loads(page.body))
 
 
 def transcribe(*args, input=None):

@@ -7,7 +7,7 @@ import pytest
 
 import llm_hf_inference
 from fakeserver import Answer, chat_answer
-from helpers import LOCAL, QUESTION, SYSTEM, TOGETHER_TEXT, invoke, reader, run
+from helpers import LOCAL, QUESTION, SYNC_ASYNC, SYSTEM, TOGETHER_TEXT, invoke, reader, run
 
 # -- the wire, read as tolerantly as llm's OpenAI client reads it
 
@@ -108,7 +108,7 @@ def test_error_bodies_of_every_shape_read_as_text_without_control_characters(bod
     assert str(error) == f"localhost answered 400: {said}"
 
 
-@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+@SYNC_ASYNC
 @LOCAL
 def test_a_stream_error_event_and_a_broken_answer_reach_the_terminal_without_control_characters(
     use_async, fake, monkeypatch
