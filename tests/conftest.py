@@ -41,30 +41,6 @@ def migrated_logs(tmp_path_factory) -> bytes:
     return path.read_bytes()
 
 
-@pytest.fixture(scope="session", autouse=True)
-def one_tls_context_per_setting():
-    """httpx2 builds a TLS context (loading every CA certificate) for each client; tests make many.
-
-    One per certificate setting for the session: the same verification, built once.
-    """
-    from httpx2._transports import default
-
-    build = default.create_ssl_context
-    built: dict = {}
-
-    def cached(verify=True, cert=None, trust_env=True):
-        if verify is not True or cert is not None:
-            return build(verify=verify, cert=cert, trust_env=trust_env)
-        setting = (trust_env, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
-        if setting not in built:
-            built[setting] = build(verify=verify, cert=cert, trust_env=trust_env)
-        return built[setting]
-
-    default.create_ssl_context = cached
-    yield
-    default.create_ssl_context = build
-
-
 @pytest.fixture(autouse=True)
 def isolated(request, monkeypatch, tmp_path, migrated_logs):
     """A fresh llm user dir (with llm's logs database already migrated) and no Hugging Face settings
