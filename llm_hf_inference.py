@@ -197,12 +197,12 @@ def is_deployed_host(url: str) -> bool:
     return host.endswith((".hf.space", ".endpoints.huggingface.cloud"))
 
 
-_say_lock = threading.Lock()
+_stderr_lock = threading.Lock()
 
 
-def say(line: str) -> None:
+def to_stderr(line: str) -> None:
     """One whole line on stderr, even when threads (parallel embedding requests) speak at once."""
-    with _say_lock:
+    with _stderr_lock:
         sys.stderr.write(line + "\n")
         sys.stderr.flush()
 
@@ -213,14 +213,14 @@ _warned: set = set()  # files already warned about in this process
 def debug(message: str) -> None:
     """A line on stderr only under LLM_HF_DEBUG: what the plugin did that a user may wonder about."""
     if os.environ.get("LLM_HF_DEBUG"):
-        say(f"llm-hf-inference: {message}")
+        to_stderr(f"llm-hf-inference: {message}")
 
 
 def warn_once(key, message: str) -> None:
     """One line on stderr per process for each thing gone wrong in our files: never a crash."""
     if key not in _warned:
         _warned.add(key)
-        say(f"llm-hf-inference: {message}")
+        to_stderr(f"llm-hf-inference: {message}")
 
 
 def clean_token(token: str | None, source: str) -> str | None:
@@ -275,7 +275,7 @@ def key_for(url: str, explicit_key: str | None, key_name: str | None, override: 
             if override
             else "to send it, add the model again with --key-name huggingface"
         )
-        say(
+        to_stderr(
             f"llm-hf-inference: {host} is not huggingface.co over HTTPS, so the Hugging Face token "
             f"is not sent to it ({how})"
         )
@@ -508,6 +508,36 @@ def changing_added():
         raise click.ClickException(f"Cannot change {path}: {reason}") from None
 
 
+# ------------ what -o options share
+
+
+IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
+
+
+class BuiltWhenRead:
+    """A class attribute built the first time it is read. llm reads a model's ``Options`` only to run it or
+    list its options, while building a pydantic class costs every llm command, whatever model it runs: the
+    speech and image options together, half a percent of resolving another plugin's model."""
+
+    def __init__(self, build: Callable):
+        self.build = build  # cached: built once
+
+    def __get__(self, instance, owner):
+        return self.build()
+
+
+def option_error(message: str) -> PydanticCustomError:
+    """An option's error as llm shows it: the option's name, then this message (no pydantic prefix)."""
+    return PydanticCustomError("hf_option", message)
+
+
+def organisation_name(cls, value):
+    """An option naming an organisation on the Hub (bill_to), checked as llm reads it."""
+    if value is not None and not re.fullmatch(_ORG_NAME, value):
+        raise option_error("an organisation's name on the Hub (letters, digits, '-', '_', '.')")
+    return value
+
+
 # ------------ HTTP: one request, its whole answer, within a deadline and a cap
 
 
@@ -550,6 +580,25 @@ def hub_request(url: str, headers: dict | None = None, purpose: str = "hub") -> 
     return HFRequest(url, purpose, headers or {}, method="GET", timeout=HUB_TIMEOUT, retries=0)
 
 
+def request_headers(
+    stream: bool, key: str | None, bill_to: str | None, options: "HFOptions | None" = None
+) -> dict:
+    """The headers of a chat or embedding request; a chat prompt's options add the x-use-cache family."""
+    headers = {
+        "Content-Type": "application/json",
+        "Accept": "text/event-stream" if stream else "application/json",
+    }
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    for option, header in (("use_cache", "x-use-cache"), ("wait_for_model", "x-wait-for-model")):
+        value = getattr(options, option, None)
+        if value is not None:
+            headers[header] = "true" if value else "false"
+    if bill_to:
+        headers["X-HF-Bill-To"] = bill_to
+    return headers
+
+
 class Answer(NamedTuple):
     """A whole answer."""
 
@@ -587,7 +636,7 @@ def redact(text: str) -> str:
     return re.sub(_SECRET, lambda m: f"{m.group(1)} ***" if m.group(1) else "hf_***", text)
 
 
-def shown(value, limit: int = 200) -> str:
+def excerpt(value, limit: int = 200) -> str:
     """The start of what a server sent (text, bytes or JSON), for one line of an error message."""
     if type(value) is bytes:
         value = value[: limit * 4].decode("utf-8", "replace")
@@ -947,7 +996,7 @@ class Attempts:
         return self._next(None, f"Could not reach {self.request.host} ({type(ex).__name__})")
 
     def _unpin(self, reason: str) -> float:
-        say(f"{self.pinned} did not answer ({reason}); asking the router for another provider")
+        to_stderr(f"{self.pinned} did not answer ({reason}); asking the router for another provider")
         self.request.unpin()
         self.pinned = None
         self.number = 1
@@ -958,7 +1007,7 @@ class Attempts:
             wait = 2.0 ** (self.number - 1) * random.uniform(0.5, 1.0)
         wait = max(0.0, min(wait, MAX_WAIT))
         self.number += 1
-        say(f"{reason}, retrying in {wait:.1f}s (attempt {self.number}/{self.total})")
+        to_stderr(f"{reason}, retrying in {wait:.1f}s (attempt {self.number}/{self.total})")
         return wait
 
 
@@ -1145,7 +1194,7 @@ class Route(NamedTuple):
     job: "Job | None" = None  # how its long work is followed, when it answers with a job
 
 
-def choose_provider(spec, task: str, chosen: str | None, given: dict) -> tuple:
+def choose_provider(spec, task: str, chosen: str | None, asked: dict) -> tuple:
     """The (provider, providerId) to send to: the one chosen, else the model's first that takes all that
     is given. What it cannot take is refused before any request, naming the providers that can."""
     providers = {provider: (provider_id, hub_task) for provider, provider_id, hub_task in spec.providers}
@@ -1156,8 +1205,8 @@ def choose_provider(spec, task: str, chosen: str | None, given: dict) -> tuple:
 
     def lacks(name: str) -> list:
         takes = PROVIDERS[task][name].takes
-        lacking = sorted(set(given) - takes - {"image"})
-        if "image" in given and not ("image" in takes and providers[name][1].startswith("image-to-")):
+        lacking = sorted(set(asked) - takes - {"image"})
+        if "image" in asked and not ("image" in takes and providers[name][1].startswith("image-to-")):
             lacking.append("image")  # the provider, or its mapping of this model, takes text alone
         return lacking
 
@@ -1205,11 +1254,11 @@ class Done(NamedTuple):
     result: object  # None: the answer held none
 
 
-def run_task(task: str, provider: str, provider_id: str, options, given: dict, data, key: str | None) -> Done:
+def run_task(task: str, provider: str, provider_id: str, options, asked: dict, data, key: str | None) -> Done:
     """The task done by a provider (see :func:`choose_provider`): the request, its long work followed,
     the answer read by the provider's row."""
     row = PROVIDERS[task][provider]
-    path, payload = row.build(provider_id, given, data)
+    path, payload = row.build(provider_id, asked, data)
     request = provider_request(provider, task, path, payload, options, key)
     answer = ask(request)
     state = answer.json()
@@ -1237,17 +1286,19 @@ def follow(job: Job, provider: str, answer: dict, request: HFRequest) -> dict:
     request's timeout, a line on stderr every LONG_WORK_SAYS seconds; its failure in one line."""
     ident, path = job.look(answer)
     state = job.state(answer)
-    what = f"{provider}'s {job.name}" + (f" {shown(ident)}" if type(ident) is str else "")
+    what = f"{provider}'s {job.name}" + (f" {excerpt(ident)}" if type(ident) is str else "")
     started = said = time.monotonic()
     while path is not None and job.running(state):
-        now, status = time.monotonic(), shown(state.get(job.status))
+        now, status = time.monotonic(), excerpt(state.get(job.status))
         if now > started + 2 * request.timeout:
             raise llm.ModelError(
                 f"{what} was not finished after {now - started:.0f} seconds (status {status}); "
                 "wait longer with -o timeout SECONDS"
             )
         if now - said >= LONG_WORK_SAYS:
-            say(f"llm-hf-inference: {provider} is {DOING[request.purpose]} ({status}, {now - started:.0f} s)")
+            to_stderr(
+                f"llm-hf-inference: {provider} is {DOING[request.purpose]} ({status}, {now - started:.0f} s)"
+            )
             said = now
         sleep(POLL_EVERY)
         state = job.state(poll(request, path))
@@ -1282,13 +1333,13 @@ def job_path(provider: str, kind: str, url, answer) -> str:
     """The path of a URL a provider gave for its job, to follow under the router; else one line."""
     path = urllib.parse.urlsplit(url if type(url) is str else "").path
     if not re.fullmatch(r"(/[A-Za-z0-9_.-]+)+", path) or ".." in path:
-        raise llm.ModelError(f"{provider} answered with {kind} without a result URL: {shown(answer)}")
+        raise llm.ModelError(f"{provider} answered with {kind} without a result URL: {excerpt(answer)}")
     return path
 
 
 def job_id(provider: str, kind: str, ident, answer) -> str:
     if type(ident) is not str or not re.fullmatch(r"[A-Za-z0-9_-]+", ident):
-        raise llm.ModelError(f"{provider} answered with {kind} without an id: {shown(answer)}")
+        raise llm.ModelError(f"{provider} answered with {kind} without an id: {excerpt(answer)}")
     return ident
 
 
@@ -1349,7 +1400,7 @@ def provider_options() -> type:
 # ------------ hf-inference: the Hub's own serverless inference
 
 
-def hf_inference_embeddings(provider_id: str, given: dict, texts: list) -> tuple:
+def hf_inference_embeddings(provider_id: str, asked: dict, texts: list) -> tuple:
     # a long text embeds its first part, as sentence-transformers does
     return f"/hf-inference/models/{provider_id}/pipeline/feature-extraction", {
         "inputs": texts,
@@ -1357,16 +1408,16 @@ def hf_inference_embeddings(provider_id: str, given: dict, texts: list) -> tuple
     }
 
 
-def hf_inference_speech(provider_id: str, given: dict, audio: "Audio") -> tuple:
+def hf_inference_speech(provider_id: str, asked: dict, audio: "Audio") -> tuple:
     """The audio's bytes as they are; with timestamps, JSON with the audio in base64 and the parameter."""
     path = f"/hf-inference/models/{provider_id}"
-    if given.get("timestamps"):
+    if asked.get("timestamps"):
         return path, json_upload({"inputs": _AUDIO_MARK, "parameters": {"return_timestamps": True}}, audio)
     return path, Upload(audio.mime, audio.size, audio.pieces)
 
 
-def hf_inference_image(provider_id: str, given: dict, prompt: str) -> tuple:
-    parameters = {DIFFUSION_NAMES[name]: value for name, value in given.items()}
+def hf_inference_image(provider_id: str, asked: dict, prompt: str) -> tuple:
+    parameters = {DIFFUSION_NAMES[name]: value for name, value in asked.items()}
     return f"/hf-inference/models/{provider_id}", {
         "inputs": prompt,
         **({"parameters": parameters} if parameters else {}),
@@ -1387,27 +1438,27 @@ FAL_LABELS = {
 }
 
 
-def fal_speech(provider_id: str, given: dict, audio: "Audio") -> tuple:
-    document = {"audio_url": _AUDIO_MARK, **({"language": given["language"]} if "language" in given else {})}
+def fal_speech(provider_id: str, asked: dict, audio: "Audio") -> tuple:
+    document = {"audio_url": _AUDIO_MARK, **({"language": asked["language"]} if "language" in asked else {})}
     label = FAL_LABELS.get(audio.mime, "audio/mpeg")
     return f"/fal-ai/{provider_id}", json_upload(document, audio, f"data:{label};base64,")
 
 
-def fal_image(provider_id: str, given: dict, prompt: str) -> tuple:
+def fal_image(provider_id: str, asked: dict, prompt: str) -> tuple:
     body: dict = {"prompt": prompt}
-    for name, value in given.items():
+    for name, value in asked.items():
         if name not in ("width", "height", "image"):
             body[DIFFUSION_NAMES[name]] = value
-    if "width" in given:
-        body["image_size"] = {"width": given["width"], "height": given["height"]}
-    if "image" in given:
-        body["image_url"] = given["image"]
+    if "width" in asked:
+        body["image_size"] = {"width": asked["width"], "height": asked["height"]}
+    if "image" in asked:
+        body["image_url"] = asked["image"]
     return f"/fal-ai/{provider_id}", body
 
 
-def fal_drawn(state, answer: Answer) -> "Drawn | None":
+def fal_image_of(state, answer: Answer) -> "ImageResult | None":
     url, seed = field_of(state, "images", 0, "url"), field_of(state, "seed")
-    return None if url is None else Drawn(None, url, seed if type(seed) is int else None)
+    return None if url is None else ImageResult(None, url, seed if type(seed) is int else None)
 
 
 def fal_queued(answer: dict) -> str:
@@ -1432,39 +1483,39 @@ FAL_QUEUE = Job(
 
 
 def openai_style_embeddings(path: str) -> Callable:
-    return lambda provider_id, given, texts: (path, {"input": texts, "model": provider_id})
+    return lambda provider_id, asked, texts: (path, {"input": texts, "model": provider_id})
 
 
 def openai_style_speech(path: str) -> Callable:
     """An OpenAI-style transcription route: a multipart form."""
 
-    def build(provider_id: str, given: dict, audio: "Audio") -> tuple:
-        fields = {name: given[name] for name in ("language", "prompt") if name in given}
-        if given.get("timestamps"):
+    def build(provider_id: str, asked: dict, audio: "Audio") -> tuple:
+        fields = {name: asked[name] for name in ("language", "prompt") if name in asked}
+        if asked.get("timestamps"):
             fields["response_format"] = "verbose_json"  # with segments
         return path, multipart_upload(audio, {**fields, "model": provider_id})
 
     return build
 
 
-def together_image(provider_id: str, given: dict, prompt: str) -> tuple:
+def together_image(provider_id: str, asked: dict, prompt: str) -> tuple:
     names = {**DIFFUSION_NAMES, "steps": "steps", "image": "image_url"}  # together's own names
-    body = {"prompt": prompt, "response_format": "base64", **{names[n]: v for n, v in given.items()}}
+    body = {"prompt": prompt, "response_format": "base64", **{names[n]: v for n, v in asked.items()}}
     return "/together/v1/images/generations", {**body, "model": provider_id}
 
 
-def nscale_image(provider_id: str, given: dict, prompt: str) -> tuple:
+def nscale_image(provider_id: str, asked: dict, prompt: str) -> tuple:
     body = {"response_format": "b64_json", "prompt": prompt, "model": provider_id}
-    if "width" in given:
-        body["size"] = f"{given['width']}x{given['height']}"
-    body.update({name: given[name] for name in ("seed", "negative_prompt") if name in given})
+    if "width" in asked:
+        body["size"] = f"{asked['width']}x{asked['height']}"
+    body.update({name: asked[name] for name in ("seed", "negative_prompt") if name in asked})
     return "/nscale/v1/images/generations", body
 
 
-def base64_drawn(state, answer: Answer) -> "Drawn | None":
+def base64_image_of(state, answer: Answer) -> "ImageResult | None":
     encoded = field_of(state, "data", 0, "b64_json")
     try:
-        return Drawn(base64.b64decode(encoded, validate=True)) if type(encoded) is str else None
+        return ImageResult(base64.b64decode(encoded, validate=True)) if type(encoded) is str else None
     except ValueError:
         return None
 
@@ -1479,15 +1530,15 @@ def replicate_prediction(provider_id: str, inputs: dict) -> tuple:
     return path, {"input": inputs, **({"version": version} if version else {})}
 
 
-def replicate_speech(provider_id: str, given: dict, audio: "Audio") -> tuple:
-    inputs = {"audio": _AUDIO_MARK, **({"language": given["language"]} if "language" in given else {})}
+def replicate_speech(provider_id: str, asked: dict, audio: "Audio") -> tuple:
+    inputs = {"audio": _AUDIO_MARK, **({"language": asked["language"]} if "language" in asked else {})}
     path, document = replicate_prediction(provider_id, inputs)
     return path, json_upload(document, audio, f"data:{audio.mime};base64,")
 
 
-def replicate_image(provider_id: str, given: dict, prompt: str) -> tuple:
+def replicate_image(provider_id: str, asked: dict, prompt: str) -> tuple:
     names = {**DIFFUSION_NAMES, "image": "image"}
-    return replicate_prediction(provider_id, {"prompt": prompt, **{names[n]: v for n, v in given.items()}})
+    return replicate_prediction(provider_id, {"prompt": prompt, **{names[n]: v for n, v in asked.items()}})
 
 
 REPLICATE_DONE = ("succeeded", "failed", "canceled")
@@ -1507,7 +1558,7 @@ REPLICATE = Job(
     replicate_look,
     running=lambda state: state.get("status") not in REPLICATE_DONE,
     failure=lambda state: (
-        f"{state['status']}: {shown(state.get('error') or '(no reason given)')}"
+        f"{state['status']}: {excerpt(state.get('error') or '(no reason given)')}"
         if state.get("status") in ("failed", "canceled")
         else None
     ),
@@ -1518,11 +1569,11 @@ REPLICATE = Job(
 # ------------ wavespeed and zai-org: tasks submitted, then polled
 
 
-def wavespeed_image(provider_id: str, given: dict, prompt: str) -> tuple:
+def wavespeed_image(provider_id: str, asked: dict, prompt: str) -> tuple:
     """A task submitted to wavespeed (the options under huggingface_hub's names), then polled."""
     return f"/wavespeed/api/v3/{provider_id}", {
         "prompt": prompt,
-        **{DIFFUSION_NAMES[n]: v for n, v in given.items()},
+        **{DIFFUSION_NAMES[n]: v for n, v in asked.items()},
     }
 
 
@@ -1534,18 +1585,20 @@ WAVESPEED = Job(
     ),
     running=lambda state: state.get("status") not in ("completed", "failed"),
     failure=lambda state: (
-        f"failed: {shown(state.get('error') or '(no reason given)')}" if state["status"] == "failed" else None
+        f"failed: {excerpt(state.get('error') or '(no reason given)')}"
+        if state["status"] == "failed"
+        else None
     ),
     state=lambda answer: answer.get("data") if type(answer.get("data")) is dict else {},
 )
 
 
-def zai_image(provider_id: str, given: dict, prompt: str) -> tuple:
+def zai_image(provider_id: str, asked: dict, prompt: str) -> tuple:
     """An asynchronous generation at zai-org (the size as "WxH"), then polled."""
     body = {"model": provider_id, "prompt": prompt}
-    if "width" in given:
-        body["size"] = f"{given['width']}x{given['height']}"
-    body.update({DIFFUSION_NAMES[n]: v for n, v in given.items() if n not in ("width", "height")})
+    if "width" in asked:
+        body["size"] = f"{asked['width']}x{asked['height']}"
+    body.update({DIFFUSION_NAMES[n]: v for n, v in asked.items() if n not in ("width", "height")})
     return "/zai-org/api/paas/v4/async/images/generations", body
 
 
@@ -1559,18 +1612,18 @@ ZAI = Job(
     zai_look,
     running=lambda state: state.get("task_status") == "PROCESSING",
     failure=lambda state: (
-        None if state.get("task_status") == "SUCCESS" else f"ended {shown(state.get('task_status'))}"
+        None if state.get("task_status") == "SUCCESS" else f"ended {excerpt(state.get('task_status'))}"
     ),
     status="task_status",
 )
 
 
-def url_drawn(*names) -> Callable:
+def image_url_at(*names) -> Callable:
     """A reader of the image URL at ``names`` in the final state (or the first of a list there)."""
 
-    def read(state, answer: Answer) -> "Drawn | None":
+    def read(state, answer: Answer) -> "ImageResult | None":
         url = first(field_of(state, *names))
-        return None if url is None else Drawn(None, url)
+        return None if url is None else ImageResult(None, url)
 
     return read
 
@@ -1612,14 +1665,14 @@ PROVIDERS = {
     },
     "images": {  # hf-inference answers the image's bytes (read before any row)
         "hf-inference": Route(hf_inference_image, None, DIFFUSION),
-        "fal-ai": Route(fal_image, fal_drawn, DIFFUSION | {"image"}, FAL_QUEUE),
-        "together": Route(together_image, base64_drawn, DIFFUSION | {"image"}),
+        "fal-ai": Route(fal_image, fal_image_of, DIFFUSION | {"image"}, FAL_QUEUE),
+        "together": Route(together_image, base64_image_of, DIFFUSION | {"image"}),
         "nscale": Route(
-            nscale_image, base64_drawn, frozenset({"width", "height", "seed", "negative_prompt"})
+            nscale_image, base64_image_of, frozenset({"width", "height", "seed", "negative_prompt"})
         ),
-        "replicate": Route(replicate_image, url_drawn("output"), DIFFUSION | {"image"}, REPLICATE),
-        "wavespeed": Route(wavespeed_image, url_drawn("outputs"), DIFFUSION, WAVESPEED),
-        "zai-org": Route(zai_image, url_drawn("image_result", 0, "url"), DIFFUSION, ZAI),
+        "replicate": Route(replicate_image, image_url_at("output"), DIFFUSION | {"image"}, REPLICATE),
+        "wavespeed": Route(wavespeed_image, image_url_at("outputs"), DIFFUSION, WAVESPEED),
+        "zai-org": Route(zai_image, image_url_at("image_result", 0, "url"), DIFFUSION, ZAI),
     },
 }
 
@@ -1732,7 +1785,7 @@ def spec_of_row(kind: Discovery, model_id: str, row: str) -> HubSpec:
         for part in parts
     ):
         raise llm.ModelError(
-            f"{shown(model_id)} is not a model in {llm.user_dir() / kind.file}; run 'llm hf refresh'"
+            f"{excerpt(model_id)} is not a model in {llm.user_dir() / kind.file}; run 'llm hf refresh'"
         )
     return HubSpec(repo_id, parts, kind.aliases().get(model_id, ()))
 
@@ -2195,33 +2248,6 @@ atexit.register(wait_for_refresh)
 # ------------ chat: options, messages, the request
 
 
-IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
-
-
-class BuiltWhenRead:
-    """A class attribute built the first time it is read. llm reads a model's ``Options`` only to run it or
-    list its options, while building a pydantic class costs every llm command, whatever model it runs: the
-    speech and image options together, half a percent of resolving another plugin's model."""
-
-    def __init__(self, build: Callable):
-        self.build = build  # cached: built once
-
-    def __get__(self, instance, owner):
-        return self.build()
-
-
-def option_error(message: str) -> PydanticCustomError:
-    """An option's error as llm shows it: the option's name, then this message (no pydantic prefix)."""
-    return PydanticCustomError("hf_option", message)
-
-
-def organisation_name(cls, value):
-    """An option naming an organisation on the Hub (bill_to), checked as llm reads it."""
-    if value is not None and not re.fullmatch(_ORG_NAME, value):
-        raise option_error("an organisation's name on the Hub (letters, digits, '-', '_', '.')")
-    return value
-
-
 class HFOptions(llm.Options):
     """The -o options, with the ranges the chat-completion API documents; no inf or nan anywhere."""
 
@@ -2528,25 +2554,6 @@ def request_body(spec: ModelSpec, prompt, stream: bool, provider: str | None) ->
     return body
 
 
-def request_headers(
-    stream: bool, key: str | None, bill_to: str | None, options: HFOptions | None = None
-) -> dict:
-    """The headers of a chat or embedding request; a chat prompt's options add the x-use-cache family."""
-    headers = {
-        "Content-Type": "application/json",
-        "Accept": "text/event-stream" if stream else "application/json",
-    }
-    if key:
-        headers["Authorization"] = f"Bearer {key}"
-    for option, header in (("use_cache", "x-use-cache"), ("wait_for_model", "x-wait-for-model")):
-        value = getattr(options, option, None)
-        if value is not None:
-            headers[header] = "true" if value else "false"
-    if bill_to:
-        headers["X-HF-Bill-To"] = bill_to
-    return headers
-
-
 @dataclass(eq=False, repr=False)
 class ChatRequest(HFRequest):
     """A chat prompt's exchange: also the provider a conversation stays with, while it answers."""
@@ -2703,7 +2710,7 @@ def whole_call(name: str, text: str) -> tuple:
         arguments = json.loads(text) if text.strip() else {}
     except ValueError:
         raise llm.ModelError(
-            f"The model called tool '{name or '?'}' with arguments that are not valid JSON: {shown(text)}"
+            f"The model called tool '{name or '?'}' with arguments that are not valid JSON: {excerpt(text)}"
         ) from None
     if not isinstance(arguments, dict):
         raise llm.ModelError(f"The model called tool '{name or '?'}' with arguments that are not an object")
@@ -2788,7 +2795,7 @@ class AnswerReader:
         except llm.ModelError as ex:
             error = ex
         except ValueError:
-            error = llm.ModelError(f"{self.who} sent an event that is not JSON: {shown(payload)}")
+            error = llm.ModelError(f"{self.who} sent an event that is not JSON: {excerpt(payload)}")
         except EventTooLarge:
             error = llm.ModelError(
                 f"{self.who} sent an event of over {MAX_EVENT // 2**20} MiB; stopped reading a broken stream"
@@ -2892,7 +2899,7 @@ class AnswerReader:
         self.logprobs.extend(content)
 
     def _unexpected(self, chunk) -> llm.ModelError:
-        return llm.ModelError(f"{self.who} sent an unexpected answer: {shown(chunk)}")
+        return llm.ModelError(f"{self.who} sent an unexpected answer: {excerpt(chunk)}")
 
     def _emit(self, kind: str, text, chunk) -> None:
         if type(text) is not str:
@@ -2967,7 +2974,7 @@ class AnswerReader:
         try:
             answer = _parse_json(body)
         except ValueError:
-            raise llm.ModelError(f"{self.who} sent an answer that is not JSON: {shown(body)}") from None
+            raise llm.ModelError(f"{self.who} sent an answer that is not JSON: {excerpt(body)}") from None
         self.handle(answer)
 
 
@@ -3277,7 +3284,7 @@ def vectors_of(data, count: int, who: str, exact: bool = True) -> list:
     if type(data) is dict:
         items = data.get("data")
         if type(items) is not list or not all(type(i) is dict and type(i.get("index")) is int for i in items):
-            raise EmbeddingError(f"{who} sent embeddings without their index: {shown(data)}")
+            raise EmbeddingError(f"{who} sent embeddings without their index: {excerpt(data)}")
         items = sorted(items, key=lambda item: item["index"])
         if [item["index"] for item in items] != list(range(count)):
             raise EmbeddingError(f"{who} sent {len(items)} embeddings for {count} texts")
@@ -3320,7 +3327,7 @@ def _check_vectors(vectors: list, who: str, exact: bool) -> None:
     except (TypeError, OverflowError):  # not numbers; integers too large for a float
         good = False
     if not good:
-        raise EmbeddingError(f"{who} sent embeddings of an unexpected shape: {shown(vectors)}")
+        raise EmbeddingError(f"{who} sent embeddings of an unexpected shape: {excerpt(vectors)}")
 
 
 _dimensions: dict = {}  # model id → the length of its vectors, once seen in this process
@@ -3371,7 +3378,7 @@ def decode_vectors(body: bytes, count: int, who: str) -> list:
     """The ``count`` vectors of an embedding answer's bytes, checked (see :func:`vectors_of`)."""
     data = json_or_none(body)
     if data is None:
-        raise EmbeddingError(f"{who} sent an answer that is not JSON: {shown(body)}")
+        raise EmbeddingError(f"{who} sent an answer that is not JSON: {excerpt(body)}")
     # JSON numbers hold no 't' or 'f': an answer without either holds no true or false (a search for
     # one byte is ~50 times faster than for "true", which cost 6% of decoding a 32 x 1024 answer).
     return vectors_of(data, count, who, exact=b"t" in body or b"f" in body)
@@ -3564,7 +3571,9 @@ def with_progress(upload: Upload, where: str) -> Upload:
             yield piece
             sent += len(piece)
             if time.monotonic() - said >= UPLOAD_SAYS:
-                say(f"llm-hf-inference: sent {sent / 1e6:.1f} of {upload.length / 1e6:.1f} MB to {where}")
+                to_stderr(
+                    f"llm-hf-inference: sent {sent / 1e6:.1f} of {upload.length / 1e6:.1f} MB to {where}"
+                )
                 said = time.monotonic()
 
     return upload._replace(pieces=pieces)
@@ -3652,16 +3661,16 @@ def transcribe(spec: HubSpec, prompt, response, key: str | None) -> str:
     """Send the prompt's audio, and the transcript as llm shows and logs it."""
     options = prompt.options
     audio = audio_of(prompt)
-    given = {
+    asked = {
         name: getattr(options, name)
         for name in ("language", "timestamps")
         if getattr(options, name) is not None
     }
     if (prompt.prompt or "").strip():
-        given["prompt"] = prompt.prompt.strip()
-    provider, provider_id = choose_provider(spec, "speech", options.provider, given)
+        asked["prompt"] = prompt.prompt.strip()
+    provider, provider_id = choose_provider(spec, "speech", options.provider, asked)
     try:
-        done = run_task("speech", provider, provider_id, options, given, audio, key)
+        done = run_task("speech", provider, provider_id, options, asked, audio, key)
     except HTTPStatusError as ex:
         if ex.status != 413:
             raise
@@ -3675,7 +3684,7 @@ def transcribe(spec: HubSpec, prompt, response, key: str | None) -> str:
     transcript = done.result
     if transcript is None:
         raise llm.ModelError(
-            f"{done.who} answered with something that is not a transcript: {shown(done.answer.body)}"
+            f"{done.who} answered with something that is not a transcript: {excerpt(done.answer.body)}"
         )
     duration = transcript.duration
     if duration is None:  # hf-inference says it in a header
@@ -3691,7 +3700,7 @@ def transcribe(spec: HubSpec, prompt, response, key: str | None) -> str:
         details={"provider": done.who, **({"audio_seconds": duration} if duration is not None else {})}
     )
     if options.timestamps and not transcript.segments:
-        say(f"llm-hf-inference: {done.who} sent no timestamps; the transcript is plain text")
+        to_stderr(f"llm-hf-inference: {done.who} sent no timestamps; the transcript is plain text")
     return transcript_text(transcript, bool(options.timestamps))
 
 
@@ -3778,7 +3787,7 @@ DIFFUSION_NAMES = {
 # ------------ images: the image, from the answer or the provider's CDN
 
 
-class Drawn(NamedTuple):
+class ImageResult(NamedTuple):
     data: bytes | None  # None: at the URL
     url: str | None = None  # where the provider put it, when it did
     seed: int | None = None  # the seed used, when reported (fal's can pass 64 bits)
@@ -3787,7 +3796,7 @@ class Drawn(NamedTuple):
 def download(url, request: HFRequest) -> bytes:
     """A result URL on the provider's CDN: fetched without the Hugging Face token or any Authorization."""
     if type(url) is not str or urllib.parse.urlsplit(url).scheme not in ("https", "http"):
-        raise llm.ModelError(f"The provider gave no image URL: {shown(url)}")
+        raise llm.ModelError(f"The provider gave no image URL: {excerpt(url)}")
     return ask(
         HFRequest(url, request.purpose, method="GET", timeout=request.timeout, retries=request.retries)
     ).body
@@ -3849,28 +3858,30 @@ def save_image(data: bytes, prompt_text: str, save: str | None) -> pathlib.Path:
 def draw(spec: HubSpec, prompt, response, key: str | None) -> str:
     """Draw the prompt and save the image: the saved file's path, as llm shows and logs it."""
     options = prompt.options
-    given = {name: getattr(options, name) for name in DIFFUSION_NAMES if getattr(options, name) is not None}
+    asked = {name: getattr(options, name) for name in DIFFUSION_NAMES if getattr(options, name) is not None}
     if len(prompt.attachments) > 1:
         raise llm.ModelError(f"Attach one input image at a time, not {len(prompt.attachments)}")
-    if ("width" in given) != ("height" in given):
+    if ("width" in asked) != ("height" in asked):
         raise llm.ModelError("Give -o width and -o height together")
     for attachment in prompt.attachments:
-        given["image"] = (
+        asked["image"] = (
             attachment.url or f"data:{attachment.resolve_type()};base64,{attachment.base64_content()}"
         )
-    provider, provider_id = choose_provider(spec, "images", options.provider, given)
+    provider, provider_id = choose_provider(spec, "images", options.provider, asked)
     text = (prompt.prompt or "").strip()
     if not text:
         raise llm.ModelError('Say what to draw: llm -m MODEL "a red fox in snow"')
-    done = run_task("images", provider, provider_id, options, given, text, key)
+    done = run_task("images", provider, provider_id, options, asked, text, key)
     answer = done.answer
     if answer.headers.get("content-type", "").startswith("image/") or image_type(answer.body):
-        drawn = Drawn(answer.body)
+        image = ImageResult(answer.body)
     elif done.result is None:
-        raise llm.ModelError(f"{done.who} answered with something that is not an image: {shown(answer.body)}")
+        raise llm.ModelError(
+            f"{done.who} answered with something that is not an image: {excerpt(answer.body)}"
+        )
     else:
-        drawn = done.result
-    data = drawn.data if drawn.data is not None else download(drawn.url, done.request)
+        image = done.result
+    data = image.data if image.data is not None else download(image.url, done.request)
     kind = image_type(data)
     if kind is None:
         raise llm.ModelError(f"{provider} sent {len(data)} bytes that are not a PNG, JPEG, WebP or GIF image")
@@ -3883,8 +3894,8 @@ def draw(spec: HubSpec, prompt, response, key: str | None) -> str:
         "path": str(path.resolve()),  # the text is the path as given; the log keeps where it is
         "type": kind[1],
         "bytes": len(data),
-        "seed": drawn.seed,
-        "url": drawn.url,
+        "seed": image.seed,
+        "url": image.url,
     }
     response.response_json = {k: v for k, v in record.items() if v is not None}
     response.set_usage(details={"provider": done.who})
@@ -3961,7 +3972,7 @@ def hub_file(argument: str) -> HubFile:
         or any(part in ("", ".", "..") for part in path_parts)
     ):
         raise ValueError(
-            f"'{shown(argument)}' is not a Hub file: hf:owner/name, hf:datasets/owner/name, "
+            f"'{excerpt(argument)}' is not a Hub file: hf:owner/name, hf:datasets/owner/name, "
             "hf:owner/name@v1.0/path/to/file, hf:papers/2401.12345"
         )
     return HubFile(kind, repo_id, revision or "main", path)
@@ -4100,7 +4111,7 @@ def hub_search(task: str) -> list:
         url = next_page(answer)
         if not url:
             return items
-    say(
+    to_stderr(
         f"llm-hf-inference: the Hub's search for {task} models has more than {HUB_PAGES} pages; "
         f"kept the first {len(items)} models"
     )
@@ -4530,9 +4541,9 @@ def add_command(model_id, alias, base_url, key_name, vision, tools, schemas, emb
     "Add a model outside the router's catalog"
     repo_id = repo_id_of(model_id)
     check_new_model(repo_id, alias, base_url, embedding)
-    given = {"alias": alias, "base_url": base_url, "key_name": key_name}
-    given.update(vision=vision, tools=tools, schemas=schemas, embedding=embedding)
-    settings = add_model(repo_id, {k: v for k, v in given.items() if v})
+    asked = {"alias": alias, "base_url": base_url, "key_name": key_name}
+    asked.update(vision=vision, tools=tools, schemas=schemas, embedding=embedding)
+    settings = add_model(repo_id, {k: v for k, v in asked.items() if v})
     alias = settings.get("alias")
     token = (
         "the Hugging Face token"

@@ -597,7 +597,7 @@ def test_a_queued_job_past_its_deadline_and_a_ticket_without_a_place_are_one_lin
     monkeypatch.setattr(llm_hf_inference.time, "monotonic", lambda: clock[0])
     monkeypatch.setattr(llm_hf_inference, "sleep", lambda seconds: clock.__setitem__(0, clock[0] + 5))
     monkeypatch.setattr(llm_hf_inference, "poll", lambda request, path: {"status": "IN_QUEUE"})
-    monkeypatch.setattr(llm_hf_inference, "say", said.append)
+    monkeypatch.setattr(llm_hf_inference, "to_stderr", said.append)
     ticket = {
         "request_id": "r1",
         "status": "IN_QUEUE",
