@@ -516,8 +516,8 @@ IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
 
 class BuiltWhenRead:
     """A class attribute built the first time it is read. llm reads a model's ``Options`` only to run it or
-    list its options, while building a pydantic class costs every llm command, whatever model it runs: the
-    speech and image options together, half a percent of resolving another plugin's model."""
+    list its options, while building a pydantic class would cost every llm command, whatever model it runs
+    (benchmarks/README.md)."""
 
     def __init__(self, build: Callable):
         self.build = build  # cached: built once
@@ -1884,7 +1884,7 @@ class ModelSpec(NamedTuple):
     key_name: str | None = None
 
 
-# Registered until the first refresh: the chat models the Inference Providers docs feature (2026-08).
+# Registered until the first refresh: the chat models the Inference Providers docs feature.
 # After a refresh the catalog decides: an alias goes with its model when the router drops it.
 BUILTIN_MODELS = (
     ModelSpec("meta-llama/Llama-3.1-8B-Instruct", ("hf-llama3.1",)),
@@ -3379,8 +3379,8 @@ def decode_vectors(body: bytes, count: int, who: str) -> list:
     data = json_or_none(body)
     if data is None:
         raise EmbeddingError(f"{who} sent an answer that is not JSON: {excerpt(body)}")
-    # JSON numbers hold no 't' or 'f': an answer without either holds no true or false (a search for
-    # one byte is ~50 times faster than for "true", which cost 6% of decoding a 32 x 1024 answer).
+    # JSON numbers hold no 't' or 'f': an answer without either holds no true or false, and a search for
+    # one byte is far cheaper than for "true" (benchmarks/README.md).
     return vectors_of(data, count, who, exact=b"t" in body or b"f" in body)
 
 
