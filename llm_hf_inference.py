@@ -1867,6 +1867,20 @@ class _AsyncTaskModel(_TaskModel):
         yield await asyncio.to_thread(self.perform, self.spec, prompt, response, key)
 
 
+def task_models(name: str, discovery: Discovery, perform: Callable, options, attachment_types) -> tuple:
+    """A task's sync and async llm model classes: ``name`` and ``Async<name>``."""
+    declared = {
+        "discovery": discovery,
+        "perform": staticmethod(perform),
+        "Options": options,
+        "attachment_types": attachment_types,
+    }
+    return (
+        type(name, (_TaskModel, llm.KeyModel), declared),
+        type("Async" + name, (_AsyncTaskModel, llm.AsyncKeyModel), declared),
+    )
+
+
 # ============ chat
 # ------------ chat: the catalog and the registry
 
@@ -3704,19 +3718,9 @@ def transcribe(spec: HubSpec, prompt, response, key: str | None) -> str:
     return transcript_text(transcript, bool(options.timestamps))
 
 
-class _Speech:
-    attachment_types = frozenset(AUDIO_TYPES)
-    Options = BuiltWhenRead(speech_options)
-    discovery = SPEECH
-    perform = staticmethod(transcribe)
-
-
-class HFSpeech(_Speech, _TaskModel, llm.KeyModel):
-    pass
-
-
-class AsyncHFSpeech(_Speech, _AsyncTaskModel, llm.AsyncKeyModel):
-    pass
+HFSpeech, AsyncHFSpeech = task_models(
+    "HFSpeech", SPEECH, transcribe, BuiltWhenRead(speech_options), frozenset(AUDIO_TYPES)
+)
 
 
 # ============ images
@@ -3902,19 +3906,8 @@ def draw(spec: HubSpec, prompt, response, key: str | None) -> str:
     return str(path)
 
 
-class _Images:
-    attachment_types = IMAGE_TYPES  # an input image, for the providers that take one
-    Options = BuiltWhenRead(image_options)
-    discovery = IMAGES
-    perform = staticmethod(draw)
-
-
-class HFImage(_Images, _TaskModel, llm.KeyModel):
-    pass
-
-
-class AsyncHFImage(_Images, _AsyncTaskModel, llm.AsyncKeyModel):
-    pass
+# An input image, for the providers that take one.
+HFImage, AsyncHFImage = task_models("HFImage", IMAGES, draw, BuiltWhenRead(image_options), IMAGE_TYPES)
 
 
 class HFImages(llm.Toolbox):
