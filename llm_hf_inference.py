@@ -503,8 +503,9 @@ def changing_added():
                 raise ValueError("not an object")
             yield added
             write_json(path, added)
-    except (OSError, ValueError) as ex:
+    except (OSError, ValueError, RecursionError) as ex:
         reason = ex.strerror if isinstance(ex, OSError) and ex.strerror else ex
+        reason = "nested too deeply" if isinstance(ex, RecursionError) else reason
         raise click.ClickException(f"Cannot change {path}: {reason}") from None
 
 
@@ -2122,7 +2123,7 @@ def model_prices(repo_id: str) -> dict:
         with open(registry_path(), encoding="utf-8") as file:
             file.readline()
             table = json.loads(file.readline())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
     prices = table.get(repo_id) if type(table) is dict else None
     if type(prices) is not dict:
@@ -2339,7 +2340,7 @@ class HFOptions(llm.Options):
         if isinstance(value, str) and value.lstrip().startswith("["):
             try:
                 value = json.loads(value)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise option_error("a string, or a JSON list of strings") from None
         value = [value] if isinstance(value, str) else value
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
@@ -2722,7 +2723,7 @@ def whole_call(name: str, text: str) -> tuple:
     """A call's name and arguments from its text, TGI's ``_name`` wrapper taken off."""
     try:
         arguments = json.loads(text) if text.strip() else {}
-    except ValueError:
+    except (ValueError, RecursionError):
         raise llm.ModelError(
             f"The model called tool '{name or '?'}' with arguments that are not valid JSON: {excerpt(text)}"
         ) from None
@@ -2808,7 +2809,7 @@ class AnswerReader:
                     self.handle(_parse_json(payload.decode("utf-8", "replace")))
         except llm.ModelError as ex:
             error = ex
-        except ValueError:
+        except (ValueError, RecursionError):
             error = llm.ModelError(f"{self.who} sent an event that is not JSON: {excerpt(payload)}")
         except EventTooLarge:
             error = llm.ModelError(
@@ -2985,10 +2986,9 @@ class AnswerReader:
         body = b"".join(self.body).decode(
             "utf-8-sig", "replace"
         )  # as the stream is: never "not JSON" for a byte
-        try:
-            answer = _parse_json(body)
-        except ValueError:
-            raise llm.ModelError(f"{self.who} sent an answer that is not JSON: {excerpt(body)}") from None
+        answer = json_or_none(body)
+        if answer is None:
+            raise llm.ModelError(f"{self.who} sent an answer that is not JSON: {excerpt(body)}")
         self.handle(answer)
 
 
@@ -4388,7 +4388,7 @@ def spend_table(rows: list) -> str:
     total = {key: sum(r[key] for r in rows) for key in ("prompts", "input_tokens", "output_tokens")}
     total.update(model="total", provider="", cost_usd=round(math.fsum(r["cost_usd"] for r in rows), 12))
     cells = [
-        [r["model"], r["provider"], str(r["prompts"])]
+        [redact(r["model"]), redact(r["provider"]), str(r["prompts"])]
         + [f"{r['input_tokens']:,}", f"{r['output_tokens']:,}", f"{r['cost_usd']:.6f}"]
         for r in [*rows, total]
     ]
@@ -4400,10 +4400,7 @@ def spend_table(rows: list) -> str:
 
 
 def _json_object(text) -> dict:
-    try:
-        value = json.loads(text) if text else {}
-    except ValueError:
-        return {}
+    value = json_or_none(text) if text else None
     return value if isinstance(value, dict) else {}
 
 
@@ -4428,11 +4425,11 @@ def whoami_lines(me) -> list:
     if type(me) is not dict:
         raise click.ClickException("The Hub answered whoami with something that is not an account")
 
-    def text(value, default="?"):
-        return value if type(value) is str and value else default
+    def text(value, default="?"):  # the server's words, without what a terminal would obey
+        return redact(value) if type(value) is str and value else default
 
-    name = text(me.get("name"))
-    lines = [f"{name} ({me['fullname']})" if text(me.get("fullname"), "") else name]
+    name, fullname = text(me.get("name")), text(me.get("fullname"), "")
+    lines = [f"{name} ({fullname})" if fullname else name]
     orgs = (
         [text(o.get("name"), "") for o in me.get("orgs") or () if type(o) is dict]
         if type(me.get("orgs")) is list

@@ -329,6 +329,15 @@ def test_an_added_file_with_values_of_the_wrong_type_never_breaks_llm(added):
             {"name": "alice", "fullname": 5, "orgs": [{"name": None}, "x", {"name": "acme"}]},
             ["alice", "Organisations: acme", "Token: ? (role: ?)"],
         ),
+        (  # a window title, a screen clear, a right-to-left override: shown, not obeyed
+            {
+                "name": "a\x1b]0;owned\x07",
+                "fullname": "b\x1b[2J",
+                "orgs": [{"name": "c\u202e"}],
+                "auth": {"accessToken": {"displayName": "d\x9b", "role": "read"}},
+            },
+            ["a ]0;owned  (b [2J)", "Organisations: c ", "Token: d  (role: read)"],
+        ),
     ],
 )
 def test_whoami_of_any_shape(answer, lines):

@@ -325,3 +325,24 @@ def test_absurd_catalog_prices_print_sanely():
         "-",
         "$1e+308/$0.50",
     ]
+
+
+@pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
+def test_spend_prints_a_logged_provider_without_what_a_terminal_obeys(answering):
+    import sqlite_utils
+
+    answering({"prompt_tokens": 3, "completion_tokens": 5, "estimated_cost": 0.25})
+    assert invoke("-m", "hf-llama3.1", "--no-stream", "hi").exit_code == 0
+    db = sqlite_utils.Database(llm.user_dir() / "logs.db")
+    hostile = json.dumps({"provider": "evil\x1b]0;owned\x07\x1b[2J\u202e", "cost_usd": 0.5})
+    db["turns"].update(llm_logged()["id"], {"token_details": hostile})
+    assert invoke("hf", "spend").stdout.splitlines()[1].split() == [
+        "hf/meta-llama/Llama-3.1-8B-Instruct",
+        "evil",
+        "]0;owned",
+        "[2J",
+        "1",
+        "3",
+        "5",
+        "0.500000",
+    ]

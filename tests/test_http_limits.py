@@ -349,3 +349,72 @@ def test_a_hub_search_cut_short_says_so(server, monkeypatch, capsys):
         "llm-hf-inference: the Hub's search for feature-extraction models has more than 3 pages; "
         "kept the first 3 models\n"
     )
+
+
+# -- JSON nested past Python's recursion limit, far under every cap: one line, never a traceback
+
+NESTED = b"[" * 200_000 + b"]" * 200_000
+
+
+def nested(status=200, content_type="application/json"):
+    return lambda seen: Answer(status, {"Content-Type": content_type}, NESTED)
+
+
+@LOCAL
+@pytest.mark.parametrize(
+    "command, routes, message",
+    [
+        (
+            ["-m", "hf-llama3.1", "--no-stream", "hi"],
+            {"POST /v1/chat/completions": nested()},
+            "Error: 127.0.0.1 sent an answer that is not JSON: [[[[",
+        ),
+        (
+            ["-m", "hf-llama3.1", "hi"],
+            {
+                "POST /v1/chat/completions": lambda seen: Answer(
+                    200, {"Content-Type": "text/event-stream"}, b"data: " + NESTED + b"\n\n"
+                )
+            },
+            "Error: 127.0.0.1 sent an event that is not JSON: [[[[",
+        ),
+        (
+            ["embed", "-m", "hf-minilm", "-c", "hi"],
+            {MINILM: nested()},
+            "Error: 127.0.0.1 sent an answer that is not JSON: [[[[",
+        ),
+        (
+            ["embed", "-m", "hf-minilm", "-c", "hi"],
+            {MINILM: nested(400)},
+            "Error: 127.0.0.1 answered 400: [[[[",
+        ),
+        (
+            ["hf", "whoami"],
+            {"GET /api/whoami-v2": nested()},
+            "Error: The Hub answered whoami with something that is not an account",
+        ),
+        (["hf", "whoami"], {"GET /api/whoami-v2": nested(401)}, "Error: 127.0.0.1 answered 401: [[[["),
+        (
+            ["hf", "models", "--speech"],
+            {"GET /api/models": nested()},
+            "Error: 127.0.0.1 answered the model search with something that is not a list",
+        ),
+        (["hf", "refresh"], {"GET /v1/models": nested()}, "Error: 127.0.0.1 answered"),
+    ],
+)
+def test_json_nested_too_deeply_is_one_line(command, routes, message, server):
+    server(routes)
+    result = invoke(*command)
+    assert result.exit_code == 1 and "Traceback" not in result.output and "recursion" not in result.output
+    assert result.stderr.splitlines()[0].startswith(message)
+
+
+def test_our_own_files_nested_too_deeply_are_ignored_with_a_warning_and_llm_works():
+    llm.user_dir().mkdir(parents=True, exist_ok=True)
+    for name in ("hf-inference-added.json", "hf-inference-speech.jsonl", "hf-inference-images.jsonl"):
+        (llm.user_dir() / name).write_bytes(NESTED)
+    result = invoke("models")
+    assert result.exit_code == 0 and "Traceback" not in result.output
+    assert result.stderr.count("(not JSON)") == 3
+    assert llm.get_model("hf-whisper").model_id == "hf/openai/whisper-large-v3"
+    assert llm.get_model("gpt-4o-mini").model_id == "gpt-4o-mini"
