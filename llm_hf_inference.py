@@ -24,6 +24,7 @@ import atexit
 import base64
 import contextlib
 import email.utils
+import errno
 import functools
 import json
 import math
@@ -89,6 +90,7 @@ CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 120.0  # of silence: chat and embeddings
 LONG_TIMEOUT = 300.0  # of silence: a provider transcribing or drawing
 HUB_TIMEOUT = 5.0  # of silence: the router's catalog, the Hub's search, whoami, fragments
+MAX_TIMEOUT = 24 * 3600.0  # the most -o timeout takes: a day
 RETRIES = 2  # after 429, 502, 503, 504 or a failed connection: three attempts in all
 MAX_WAIT = 60.0  # the longest wait before a retry, whatever the server asks
 POLL_EVERY = 1.0  # between looks at a provider's unfinished work
@@ -1365,7 +1367,7 @@ def provider_options() -> type:
     (see BuiltWhenRead); each kind adds its own."""
 
     class ProviderOptions(llm.Options):
-        model_config = ConfigDict(extra="forbid")
+        model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
         provider: str | None = Field(
             None, description="The provider to send it to ('llm hf models'); default: the model's first"
@@ -1377,6 +1379,7 @@ def provider_options() -> type:
         timeout: float | None = Field(
             None,
             gt=0,
+            le=MAX_TIMEOUT,
             description=f"Seconds to wait for the next bytes (default {LONG_TIMEOUT:g}); twice that in all",
         )
         retries: int | None = Field(
@@ -2308,7 +2311,10 @@ class HFOptions(llm.Options):
         description="Bill this organisation instead of your account (X-HF-Bill-To; default $HF_BILL_TO)",
     )
     timeout: float | None = Field(
-        None, gt=0, description=f"Seconds to wait for the next bytes of the answer (default {READ_TIMEOUT:g})"
+        None,
+        gt=0,
+        le=MAX_TIMEOUT,
+        description=f"Seconds to wait for the next bytes of the answer (default {READ_TIMEOUT:g})",
     )
     retries: int | None = Field(
         None,
@@ -3798,7 +3804,13 @@ class ImageResult(NamedTuple):
 
 
 def download(url, request: HFRequest) -> bytes:
-    """A result URL on the provider's CDN: fetched without the Hugging Face token or any Authorization."""
+    """A result URL on the provider's CDN: fetched without the Hugging Face token or any Authorization; a
+    data URL (fal's answer in sync mode) decoded."""
+    if type(url) is str and url.startswith("data:image/") and ";base64," in url:
+        try:
+            return base64.b64decode(url.partition(";base64,")[2], validate=True)
+        except ValueError:
+            raise llm.ModelError(f"The provider gave a data URL that is not base64: {excerpt(url)}") from None
     if type(url) is not str or urllib.parse.urlsplit(url).scheme not in ("https", "http"):
         raise llm.ModelError(f"The provider gave no image URL: {excerpt(url)}")
     return ask(
@@ -3830,80 +3842,181 @@ def slug(text: str) -> str:
     return name or "image"
 
 
-def save_image(data: bytes, prompt_text: str, save: str | None) -> pathlib.Path:
-    """Write the image whole beside its final name, then link it there: a name taken is never replaced (a
-    name of ours gets -2, -3, ...; a file named by -o save is an error), and nothing partial is left."""
-    ext, _ = image_type(data)
-    target = pathlib.Path(save).expanduser() if save else pathlib.Path()
-    named = save is not None and not target.is_dir()
-    folder = target.parent if named else target
-    stem = target.stem if named else slug(prompt_text)
-    handle, partial = tempfile.mkstemp(dir=folder, prefix=".llm-hf-image-", suffix=".partial")
+class Destination(NamedTuple):
+    """Where a result is saved: a folder, a stem, and whether -o save named the file."""
+
+    folder: pathlib.Path
+    stem: str
+    named: bool
+
+
+def destination(save: str | None, prompt_text: str, extensions) -> Destination:
+    """Where -o save (else the prompt's words, here) puts a result, checked before anything is paid for:
+    the folder there and writable, the name short enough, no file of that name with any of the
+    ``extensions`` the bytes may bring."""
     try:
-        with os.fdopen(handle, "wb") as file:
+        target = pathlib.Path(save).expanduser() if save else pathlib.Path()
+    except RuntimeError:  # ~someone with no home here
+        raise llm.ModelError(f"-o save {save}: there is no such home directory") from None
+    named = save is not None and not save.endswith(("/", os.sep)) and not target.is_dir()
+    folder, stem = (target.parent, target.stem) if named else (target, slug(prompt_text))
+    if not folder.is_dir():
+        raise llm.ModelError(f"-o save {save}: there is no directory {folder}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise llm.ModelError(f"-o save {save}: {folder} cannot be written to")
+    if len(f".{stem}.partial-{uuid.uuid4().hex}".encode()) > 255:
+        raise llm.ModelError(f"-o save {save}: the file name is too long")
+    for ext in extensions if named else ():
+        if (folder / f"{stem}{ext}").exists():
+            raise llm.ModelError(
+                f"{folder / f'{stem}{ext}'} exists; not overwritten (choose another -o save)"
+            )
+    return Destination(folder, stem, named)
+
+
+def save_new(data: bytes, place: Destination, ext: str) -> pathlib.Path:
+    """Write ``data`` whole beside its final name, then link it there: a name taken is never replaced (a
+    name of ours gets -2, -3, ...; a file named by -o save is an error), nothing partial is left, and the
+    file follows the umask. Where the filesystem has no hard links, the file is made exclusively instead."""
+    partial = place.folder / f".{place.stem}.partial-{uuid.uuid4().hex}"
+    try:
+        with open(partial, "xb") as file:
             file.write(data)
         for number in range(1, 1000):
-            path = folder / f"{stem}{'' if number == 1 else f'-{number}'}{ext}"
+            path = place.folder / f"{place.stem}{'' if number == 1 else f'-{number}'}{ext}"
             try:
-                os.link(partial, path)
+                link_or_write(partial, path, data)
                 return path
             except FileExistsError:
-                if named:
+                if place.named:
                     raise llm.ModelError(f"{path} exists; not overwritten (choose another -o save)") from None
-        raise llm.ModelError(f"{folder} already has {stem}{ext} to {stem}-999{ext}")
+        raise llm.ModelError(f"{place.folder} already has {place.stem}{ext} to {place.stem}-999{ext}")
     finally:
         with contextlib.suppress(OSError):
             os.unlink(partial)
+
+
+def link_or_write(partial: pathlib.Path, path: pathlib.Path, data: bytes) -> None:
+    """``path`` made from ``partial``, never over a file: a hard link, else (FAT, SMB, many FUSE mounts)
+    the bytes written to a file made exclusively, removed again if the writing fails."""
+    try:
+        os.link(partial, path)
+        return
+    except FileExistsError:
+        raise
+    except OSError as ex:
+        if ex.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.ENOSYS):
+            raise
+    try:
+        with open(path, "xb") as file:
+            file.write(data)
+    except FileExistsError:
+        raise
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
 
 
 # ------------ images: drawing, and the models
 
 
 def draw(spec: HubSpec, prompt, response, key: str | None) -> str:
-    """Draw the prompt and save the image: the saved file's path, as llm shows and logs it."""
+    """Draw the prompt and save the image: the saved file's path, as llm shows and logs it. All that can
+    be checked is checked before the provider draws (and bills) it."""
+    options = prompt.options
+    asked = image_asked(prompt)
+    provider, provider_id = choose_provider(spec, "images", options.provider, asked)
+    text = (prompt.prompt or "").strip()
+    if not text:
+        raise llm.ModelError('Say what to draw: llm -m MODEL "a red fox in snow"')
+    place = destination(options.save, text, [ext for _, ext, _ in IMAGE_MAGIC] + [".webp"])
+    done = run_task("images", provider, provider_id, options, asked, text, key)
+    image = image_of(done)
+    data = image.data if image.data is not None else download(image.url, done.request)
+    kind = image_type(data)
+    if kind is None:
+        raise llm.ModelError(f"{provider} sent {len(data)} bytes that are not a PNG, JPEG, WebP or GIF image")
+    path = save_result(data, place, kind[0], image.url)
+    size = image_size(data)
+    record = {
+        "provider": done.who,
+        "path": str(path.resolve()),  # the text is the path as given; the log keeps where it is
+        "type": kind[1],
+        "bytes": len(data),
+        **({"width": size[0], "height": size[1]} if size else {}),
+        "seed": image.seed,
+        "url": image.url if image.url and not image.url.startswith("data:") else None,
+    }
+    response.response_json = {k: v for k, v in record.items() if v is not None}
+    response.set_usage(details={"provider": done.who})
+    return str(path)
+
+
+def image_asked(prompt) -> dict:
+    """The options set, and the input image, checked as far as they can be without a provider."""
     options = prompt.options
     asked = {name: getattr(options, name) for name in DIFFUSION_NAMES if getattr(options, name) is not None}
     if len(prompt.attachments) > 1:
         raise llm.ModelError(f"Attach one input image at a time, not {len(prompt.attachments)}")
     if ("width" in asked) != ("height" in asked):
         raise llm.ModelError("Give -o width and -o height together")
+    if prompt.system:
+        raise llm.ModelError("An image model takes no system prompt (-s): put what it says in the prompt")
     for attachment in prompt.attachments:
         asked["image"] = (
             attachment.url or f"data:{attachment.resolve_type()};base64,{attachment.base64_content()}"
         )
-    provider, provider_id = choose_provider(spec, "images", options.provider, asked)
-    text = (prompt.prompt or "").strip()
-    if not text:
-        raise llm.ModelError('Say what to draw: llm -m MODEL "a red fox in snow"')
-    done = run_task("images", provider, provider_id, options, asked, text, key)
+    return asked
+
+
+def image_of(done: Done) -> ImageResult:
+    """The image of a provider's answer: its bytes, or where its row says it is."""
     answer = done.answer
     if answer.headers.get("content-type", "").startswith("image/") or image_type(answer.body):
-        image = ImageResult(answer.body)
-    elif done.result is None:
+        return ImageResult(answer.body)
+    if done.result is None:
         raise llm.ModelError(
             f"{done.who} answered with something that is not an image: {excerpt(answer.body)}"
         )
-    else:
-        image = done.result
-    data = image.data if image.data is not None else download(image.url, done.request)
-    kind = image_type(data)
-    if kind is None:
-        raise llm.ModelError(f"{provider} sent {len(data)} bytes that are not a PNG, JPEG, WebP or GIF image")
+    return done.result
+
+
+def save_result(data: bytes, place: Destination, ext: str, url: str | None) -> pathlib.Path:
+    """A paid result saved; if that fails, the error says where it can still be fetched."""
     try:
-        path = save_image(data, prompt.prompt, options.save)
-    except OSError as ex:
-        raise llm.ModelError(f"Cannot save the image: {ex.strerror or ex}") from None
-    record = {
-        "provider": done.who,
-        "path": str(path.resolve()),  # the text is the path as given; the log keeps where it is
-        "type": kind[1],
-        "bytes": len(data),
-        "seed": image.seed,
-        "url": image.url,
-    }
-    response.response_json = {k: v for k, v in record.items() if v is not None}
-    response.set_usage(details={"provider": done.who})
-    return str(path)
+        return save_new(data, place, ext)
+    except (OSError, llm.ModelError) as ex:
+        reason = (ex.strerror or str(ex)) if isinstance(ex, OSError) else str(ex)
+        where = f"; it can still be fetched from {url}" if url and url.startswith("http") else ""
+        raise llm.ModelError(f"Cannot save the result: {reason}{where}") from None
+
+
+def image_size(data: bytes) -> tuple | None:
+    """An image's width and height in pixels, from its header (PNG, GIF, JPEG, WebP); None if unread."""
+    if data.startswith(b"\x89PNG") and len(data) >= 24:
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if data.startswith(b"GIF8") and len(data) >= 10:
+        return int.from_bytes(data[6:8], "little"), int.from_bytes(data[8:10], "little")
+    if data[:4] == b"RIFF" and data[12:16] == b"VP8X" and len(data) >= 30:
+        return 1 + int.from_bytes(data[24:27], "little"), 1 + int.from_bytes(data[27:30], "little")
+    if data[:4] == b"RIFF" and data[12:16] == b"VP8L" and len(data) >= 25:
+        bits = int.from_bytes(data[21:25], "little")
+        return 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)
+    if data[:4] == b"RIFF" and data[12:16] == b"VP8 " and len(data) >= 30:
+        return int.from_bytes(data[26:28], "little") & 0x3FFF, int.from_bytes(data[28:30], "little") & 0x3FFF
+    return jpeg_size(data) if data.startswith(b"\xff\xd8") else None
+
+
+def jpeg_size(data: bytes) -> tuple | None:
+    """A JPEG's size, from its first start-of-frame segment."""
+    at = 2
+    while at + 9 <= len(data) and data[at] == 0xFF:
+        marker, length = data[at + 1], int.from_bytes(data[at + 2 : at + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            return int.from_bytes(data[at + 7 : at + 9], "big"), int.from_bytes(data[at + 5 : at + 7], "big")
+        at += 2 + length
+    return None
 
 
 # An input image, for the providers that take one.

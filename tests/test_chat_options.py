@@ -133,6 +133,7 @@ def test_a_single_stop_string_is_sent_as_a_list():
         ),
         ("max_tokens", "0", "Input should be greater than or equal to 1"),
         ("timeout", "0", "Input should be greater than 0"),
+        ("timeout", "1e308", "Input should be less than or equal to 86400"),
         ("timeout", "inf", "Input should be a finite number"),
         ("timeout", "nan", "Input should be a finite number"),
         ("reasoning_effort", "extreme", "Input should be 'low', 'medium' or 'high'"),

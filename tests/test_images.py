@@ -2,7 +2,9 @@
 what its bytes are (never over a file, never partial), result URLs fetched without the token, the tool."""
 
 import base64
+import errno
 import json
+import os
 import pathlib
 
 import llm
@@ -87,6 +89,8 @@ def test_hf_inference_answers_the_bytes(router, here):
         "path": str(here / "a-red-fox-in-snow.jpg"),
         "type": "image/jpeg",
         "bytes": len(JPEG),
+        "width": 1024,  # from the JPEG's header
+        "height": 1024,
     }
 
 
@@ -443,6 +447,11 @@ def test_the_options_as_llm_lists_them():
         ("retries", "0", False),
         ("timeout", "0", True),
         ("timeout", "0.5", False),
+        ("timeout", "86400", False),
+        ("timeout", "86401", True),
+        ("timeout", "1e308", True),
+        ("guidance", "nan", True),
+        ("guidance", "inf", True),
     ],
 )
 def test_option_bounds(option, value, refused, router, here):
@@ -451,6 +460,8 @@ def test_option_bounds(option, value, refused, router, here):
     assert (result.exit_code, len(server.seen)) == ((1, 0) if refused else (0, 1))
     if option == "provider":
         assert "a lower-case provider name (hf-inference, fal-ai, ...)" in result.output
+    if value in ("nan", "inf"):
+        assert "Input should be a finite number" in result.output
 
 
 def test_the_smallest_and_largest_sizes_are_taken(router, here):
@@ -569,7 +580,7 @@ def test_when_every_name_is_taken_it_says_so(router, here):
     for number in range(1, 1000):
         (here / f"a-fox{'' if number == 1 else f'-{number}'}.jpg").write_bytes(b"")
     result = draw("a fox")
-    assert result.stderr == "Error: . already has a-fox.jpg to a-fox-999.jpg\n"
+    assert result.stderr == "Error: Cannot save the result: . already has a-fox.jpg to a-fox-999.jpg\n"
     assert len(list(here.iterdir())) == 999
 
 
@@ -750,3 +761,119 @@ def test_a_task_that_cannot_be_followed_or_failed_is_one_line(provider, answer, 
     with pytest.raises(llm.ModelError) as error:
         llm_hf_inference.follow(job, provider, answer, request)
     assert str(error.value).startswith(message)
+
+
+def png(width: int, height: int) -> bytes:
+    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 2, 0, 0, 0])
+    return b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + header + b"\x00" * 8
+
+
+@pytest.mark.parametrize(
+    "data, size",
+    [
+        (png(640, 480), (640, 480)),
+        (b"GIF89a" + (300).to_bytes(2, "little") + (200).to_bytes(2, "little") + b"\x00" * 8, (300, 200)),
+        (WEBP, (1, 1)),  # VP8L
+        (
+            b"RIFF\x00\x00\x00\x00WEBPVP8X"
+            + b"\x00" * 8
+            + (1919).to_bytes(3, "little")
+            + (1079).to_bytes(3, "little"),
+            (1920, 1080),
+        ),
+        (
+            b"RIFF\x00\x00\x00\x00WEBPVP8 "
+            + b"\x00" * 10
+            + (512).to_bytes(2, "little")
+            + (256).to_bytes(2, "little"),
+            (512, 256),
+        ),
+        (JPEG, (1024, 1024)),
+        (b"\xff\xd8\xff\xe0\x00\x04ab", None),  # no frame
+        (b"not an image", None),
+    ],
+)
+def test_the_pixel_size_is_read_from_the_header(data, size):
+    assert llm_hf_inference.image_size(data) == size
+
+
+def test_the_destination_is_checked_before_the_provider_draws(router, here, monkeypatch):
+    server = router({f"POST {HF_INFERENCE}": lambda seen: Answer(200, {"Content-Type": "image/jpeg"}, JPEG)})
+    (here / "fox.png").write_bytes(b"mine")
+    for save, said in [
+        (
+            "fox.jpg",
+            "fox.png exists; not overwritten (choose another -o save)",
+        ),  # the bytes may be PNG
+        ("/nonexistent/x.png", "-o save /nonexistent/x.png: there is no directory /nonexistent"),
+        ("newdir/", "-o save newdir/: there is no directory newdir"),
+        ("~nosuchuser0/x.png", "-o save ~nosuchuser0/x.png: there is no such home directory"),
+        ("x" * 250 + ".png", f"-o save {'x' * 250}.png: the file name is too long"),
+    ]:
+        result = draw("a fox", "-o", "save", save)
+        assert (result.exit_code, result.stderr) == (1, f"Error: {said}\n")
+    (here / "locked").mkdir(mode=0o500)
+    if os.geteuid() != 0:  # root writes anywhere
+        assert "cannot be written to" in draw("a fox", "-o", "save", "locked/x.png").stderr
+    assert server.seen == []
+    assert (here / "fox.png").read_bytes() == b"mine"
+
+
+def test_a_saved_image_follows_the_umask(router, here):
+    router({f"POST {HF_INFERENCE}": lambda seen: Answer(200, {"Content-Type": "image/jpeg"}, JPEG)})
+    old = os.umask(0o022)
+    try:
+        assert draw("a fox").stdout == "a-fox.jpg\n"
+        os.umask(0o077)
+        assert draw("a fox").stdout == "a-fox-2.jpg\n"
+    finally:
+        os.umask(old)
+    assert [(here / name).stat().st_mode & 0o777 for name in ("a-fox.jpg", "a-fox-2.jpg")] == [0o644, 0o600]
+
+
+def test_without_hard_links_the_image_is_made_exclusively(router, here, monkeypatch):
+    router({f"POST {HF_INFERENCE}": lambda seen: Answer(200, {"Content-Type": "image/jpeg"}, JPEG)})
+
+    def no_links(source, target):
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(llm_hf_inference.os, "link", no_links)
+    (here / "a-fox.jpg").write_bytes(b"mine")
+    assert draw("a fox").stdout == "a-fox-2.jpg\n"
+    assert ((here / "a-fox.jpg").read_bytes(), (here / "a-fox-2.jpg").read_bytes()) == (b"mine", JPEG)
+    assert sorted(p.name for p in here.iterdir()) == ["a-fox-2.jpg", "a-fox.jpg"]
+
+
+def test_a_paid_image_that_cannot_be_saved_says_where_it_still_is(router, fake, here, monkeypatch):
+    cdn = fake({"GET /out.jpg": lambda seen: Answer(200, {"Content-Type": "image/jpeg"}, JPEG)})
+    data = json.loads(recorded("img-fal-ai").body)
+    data["images"][0]["url"] = cdn.url + "/out.jpg"
+    router({f"POST {FAL}": lambda seen: Answer.json(data)})
+
+    def full(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(llm_hf_inference.os, "link", full)
+    result = draw("a fox", "-o", "provider", "fal-ai")
+    assert result.stderr == (
+        f"Error: Cannot save the result: No space left on device; it can still be fetched from {cdn.url}/out.jpg\n"
+    )
+    assert list(here.iterdir()) == []
+
+
+def test_fal_answers_a_data_url_in_sync_mode(router, here):
+    data = json.loads(recorded("img-fal-ai").body)
+    data["images"][0]["url"] = "data:image/jpeg;base64," + base64.b64encode(JPEG).decode()
+    router({f"POST {FAL}": lambda seen: Answer.json(data)})
+    assert draw("a fox", "-o", "provider", "fal-ai").stdout == "a-fox.jpg\n"
+    assert (here / "a-fox.jpg").read_bytes() == JPEG
+    assert "url" not in json.loads(logged_turns()[0]["response_json"])
+
+
+def test_a_system_prompt_is_refused_not_dropped(router, here):
+    server = router({})
+    result = draw("a fox", "-s", "in the style of Turner")
+    assert (result.stderr, server.seen) == (
+        "Error: An image model takes no system prompt (-s): put what it says in the prompt\n",
+        [],
+    )
