@@ -32,6 +32,7 @@ import os
 import pathlib
 import random
 import re
+import stat
 import sys
 import tempfile
 import threading
@@ -1223,7 +1224,7 @@ def choose_provider(spec, task: str, chosen: str | None, asked: dict) -> tuple:
     return provider, providers[provider][0]
 
 
-GIVEN_WORDS = {"prompt": "prompt text", "image": "input image (-a)"}  # what is given that is not an -o option
+GIVEN_WORDS = {"prompt": "prompt or system text", "image": "input image (-a)"}  # what is given that is not an -o option
 
 
 def provider_request(provider: str, task: str, path: str, payload, options, key: str | None) -> HFRequest:
@@ -3517,14 +3518,14 @@ def audio_of(prompt) -> Audio:
         )
     attachment = prompt.attachments[0]
     mime = attachment.resolve_type()
-    if attachment.path:
-        try:
+    try:
+        if attachment.path and stat.S_ISREG(os.stat(attachment.path).st_mode):
             audio = Audio(mime, os.path.getsize(attachment.path), path=attachment.path)
-        except OSError as ex:
-            raise llm.ModelError(f"Cannot read {attachment.path}: {ex.strerror or ex}") from None
-    else:
-        data = attachment.content_bytes()  # read from standard input, or fetched by llm (no token of ours)
-        audio = Audio(mime, len(data), data=data)
+        else:  # standard input, a URL llm fetched (no token of ours), a pipe: read whole, once
+            attachment.content = attachment.content_bytes()
+            audio = Audio(mime, len(attachment.content), data=attachment.content)
+    except OSError as ex:
+        raise llm.ModelError(f"Cannot read {attachment.path}: {ex.strerror or ex}") from None
     if not audio.size:
         raise llm.ModelError(f"{attachment.path or 'The audio'} is empty: there is nothing to transcribe")
     return audio
@@ -3658,6 +3659,11 @@ def replicate_transcript(output) -> Transcript | None:
     return found._replace(language=language) if found and type(language) is str else found
 
 
+def size_text(size: int) -> str:
+    """A size in MB to a tenth, a small one in KB: 32 KB, 0.2 MB, 60.4 MB."""
+    return f"{size / 1e6:.1f} MB" if size >= 100_000 else f"{max(1, round(size / 1000))} KB"
+
+
 def timed(seconds: float) -> str:
     """0:03.2, or 1:02:03.2 past an hour."""
     minutes, rest = divmod(seconds, 60)
@@ -3686,8 +3692,9 @@ def transcribe(spec: HubSpec, prompt, response, key: str | None) -> str:
         for name in ("language", "timestamps")
         if getattr(options, name) is not None
     }
-    if (prompt.prompt or "").strip():
-        asked["prompt"] = prompt.prompt.strip()
+    words = "\n".join(text.strip() for text in (prompt.system, prompt.prompt) if text and text.strip())
+    if words:  # a system prompt is prompt text too: the names and words the speech may hold
+        asked["prompt"] = words
     provider, provider_id = choose_provider(spec, "speech", options.provider, asked)
     try:
         done = run_task("speech", provider, provider_id, options, asked, audio, key)
@@ -3699,7 +3706,7 @@ def transcribe(spec: HubSpec, prompt, response, key: str | None) -> str:
             f"; other providers of {spec.repo_id}: {', '.join(others)} (-o provider NAME)" if others else ""
         )
         raise llm.ModelError(
-            f"{provider} refused {audio.size / 1e6:.1f} MB of audio as too large{where}"
+            f"{provider} refused {size_text(audio.size)} of audio as too large{where}"
         ) from None
     transcript = done.result
     if transcript is None:
@@ -4104,6 +4111,9 @@ def hub_refusal(file: HubFile, answer: Answer, token_sent: bool) -> Exception:
     if code == "GatedRepo":
         give = "" if token_sent else " and give a token (HF_TOKEN, or 'llm keys set huggingface')"
         return ValueError(f"{where} is gated: accept its terms at {file.page}{give}")
+    if status == 401 and not code and token_sent:  # a revoked or mistyped token, whatever the repository
+        words = redact(_server_message(answer.body)[0]) or "401"
+        return ValueError(f"The Hub refused the token sent ({words}); check it with 'llm hf whoami'")
     if code == "RepoNotFound" or (status == 401 and not code):
         private = "the token sent cannot see it" if token_sent else "give a token that can see it"
         return ValueError(f"No {where} on the Hub (if it is private, {private})")

@@ -170,6 +170,20 @@ def test_a_401_without_a_code_is_a_repository_not_found(fake, monkeypatch):
         load("o/n")
 
 
+def test_a_token_the_hub_refuses_is_said_to_be_refused_even_for_a_public_repository(fake, monkeypatch):
+    words = b'{"error": "Invalid credentials in Authorization header"}'
+    server = fake({"GET /o/n/resolve/main/README.md": lambda seen: Answer(401, {}, words)})
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    monkeypatch.setenv("LLM_HF_KEY", "hf_revoked0000")  # the token for a Hub elsewhere
+    with pytest.raises(
+        ValueError,
+        match=r"^The Hub refused the token sent \(Invalid credentials in Authorization header\); "
+        r"check it with 'llm hf whoami'$",
+    ):
+        load("o/n")
+    assert server.seen[0].headers["Authorization"] == "Bearer hf_revoked0000"
+
+
 def test_text_over_its_cap_is_refused(fake, monkeypatch):
     server = fake({"GET /o/n/resolve/main/big.txt": lambda seen: Answer(200, {}, b"a" * (2**20 + 1))})
     monkeypatch.setenv("HF_ENDPOINT", server.url)

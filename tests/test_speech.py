@@ -3,6 +3,7 @@ answer read back, the options each takes, and every error in one line."""
 
 import base64
 import json
+import os
 import uuid
 
 import llm
@@ -326,11 +327,11 @@ def test_every_output_shape_of_a_replicate_model(output, text):
         ),
         (
             ["Names: Sir", "-o", "provider", "fal-ai"],
-            "Error: fal-ai takes no prompt text for openai/whisper-large-v3; leave it out\n",
+            "Error: fal-ai takes no prompt or system text for openai/whisper-large-v3; leave it out\n",
         ),
         (
             ["Names: Sir"],
-            "Error: hf-inference takes no prompt text for openai/whisper-large-v3; leave it out\n",
+            "Error: hf-inference takes no prompt or system text for openai/whisper-large-v3; leave it out\n",
         ),
         (["-o", "language", "français"], None),
     ],
@@ -645,7 +646,7 @@ def test_the_providers_that_can_take_what_one_cannot_are_named(turbo, router, tm
     result = transcribe(f"hf/{TURBO}", "Names", "-a", str(wav(tmp_path)), "-o", "provider", "replicate")
     assert (
         result.stderr
-        == f"Error: replicate takes no prompt text for {TURBO}; choose -o provider together or deepinfra\n"
+        == f"Error: replicate takes no prompt or system text for {TURBO}; choose -o provider together or deepinfra\n"
     )
     assert server.seen == []
 
@@ -676,3 +677,60 @@ def test_fal_sends_its_timestamps_back_unasked(router, tmp_path):
     )
     assert (result.exit_code, result.stdout) == (0, f"[0:00.0 → 0:04.1] {TRANSCRIPT}\n")
     assert "timestamps" not in json.loads(server.seen[0].body)
+
+
+def test_a_system_prompt_goes_with_the_prompt_text_where_a_provider_takes_it(
+    router, turbo, tmp_path, monkeypatch
+):
+    server = router({f"POST {TOGETHER}": lambda seen: recorded("asr-together")})
+    monkeypatch.setattr(uuid, "uuid4", lambda: uuid.UUID(int=7))
+    audio = wav(tmp_path)
+    result = transcribe(
+        f"hf/{TURBO}", "Names: Sir", "-s", "A talk on rain", "-a", str(audio), "-o", "provider", "together"
+    )
+    assert result.exit_code == 0, result.output
+    fields = [("prompt", "A talk on rain\nNames: Sir"), ("model", "openai/whisper-large-v3")]
+    assert server.seen[0].body == multipart(audio.read_bytes(), fields, uuid.UUID(int=7).hex)
+    refused = transcribe("hf-whisper", "-s", "A talk on rain", "-a", str(audio))
+    assert refused.stderr == (  # its providers here: fal-ai, hf-inference
+        "Error: fal-ai takes no prompt or system text for openai/whisper-large-v3; leave it out\n"
+    )
+
+
+def test_prompt_text_without_audio_is_asked_for_the_audio(router):
+    server = router({})
+    result = transcribe("hf-whisper", "no audio")
+    assert (result.stderr, server.seen) == (
+        "Error: Attach one audio file: -a talk.mp3 (or -a - to read it from standard input)\n",
+        [],
+    )
+
+
+def test_audio_from_a_pipe_is_read(router, tmp_path):
+    import threading
+
+    server = router({f"POST {WHISPER}": lambda seen: recorded("asr-hf-inference")})
+    data = wav(tmp_path).read_bytes()
+    fifo = tmp_path / "fifo.wav"
+    os.mkfifo(fifo)
+
+    def write():
+        with open(fifo, "wb") as pipe:
+            pipe.write(data)
+
+    threading.Thread(target=write, daemon=True).start()
+    result = transcribe("hf-whisper", "--at", str(fifo), "audio/wav")
+    assert (result.exit_code, result.stdout) == (0, "a man said to the universe sir i exist\n")  # recorded
+    assert server.seen[0].body == data
+
+
+def test_sizes_under_a_tenth_of_a_megabyte_are_said_in_kilobytes():
+    size = llm_hf_inference.size_text
+    assert [size(1), size(499), size(32_000), size(99_999), size(100_000), size(60_400_000)] == [
+        "1 KB",
+        "1 KB",
+        "32 KB",
+        "100 KB",
+        "0.1 MB",
+        "60.4 MB",
+    ]
