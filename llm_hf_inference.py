@@ -241,10 +241,19 @@ def clean_token(token: str | None, source: str) -> str | None:
 def hf_token(explicit_key: str | None = None, key_name: str = KEY_NAME) -> str:
     """--key, the stored key, HF_TOKEN, then the hub's own token; or NeedsKeyException."""
     found = llm.get_key(explicit_key=explicit_key, key_alias=key_name, env_var="HF_TOKEN")
-    key = clean_token(found, "--key, 'llm keys' or HF_TOKEN") or hub_token()
+    key = clean_token(found, key_source(explicit_key, key_name, "HF_TOKEN")) or hub_token()
     if not key:
         raise llm.NeedsKeyException(NO_TOKEN_MESSAGE)
     return key
+
+
+def key_source(explicit_key: str | None, key_name: str | None, env_var: str | None) -> str:
+    """Where llm.get_key found a key, as the user gave it: --key, a stored key, else the variable."""
+    if explicit_key:
+        return "--key"
+    if key_name and key_name in llm.load_keys():
+        return f"the key '{key_name}' ('llm keys')"
+    return env_var or "--key"
 
 
 def other_key(explicit_key: str | None, key_name: str | None, env_var: str | None) -> str | None:
@@ -252,7 +261,7 @@ def other_key(explicit_key: str | None, key_name: str | None, env_var: str | Non
     if not (explicit_key or key_name or (env_var and os.environ.get(env_var))):
         return None
     found = llm.get_key(explicit_key=explicit_key, key_alias=key_name, env_var=env_var)
-    key = clean_token(found, f"the key '{key_name}'" if key_name else env_var or "--key")
+    key = clean_token(found, key_source(explicit_key, key_name, env_var))
     if not key:
         raise llm.NeedsKeyException(f"No key found: 'llm keys set {key_name}'")
     return key
@@ -4234,15 +4243,19 @@ def hub_search(task: str) -> list:
     return items
 
 
+class NothingServed(click.ClickException):
+    """The Hub's search found no model of a kind that a provider serves (a mirror without them, say)."""
+
+
 def fetch_discovered(kind: Discovery) -> Stored:
     """Search the Hub for a kind of model and keep what providers serve; else a ClickException saying why."""
     items = [item for task in kind.hub_tasks for item in hub_search(task)]
     try:
         return store_discovered(kind, items)
-    except (ValueError, OSError) as ex:
-        raise click.ClickException(
-            f"The Hub's model search gave {ex}; the {kind.name} you have are kept"
-        ) from None
+    except ValueError as ex:
+        raise NothingServed(f"The Hub's model search gave {ex}; the {kind.name} you have are kept") from None
+    except OSError as ex:
+        raise click.ClickException(f"Cannot store the {kind.name}: {ex.strerror or ex}") from None
 
 
 def cached_else_fetched(read, fetch) -> list:
@@ -4604,6 +4617,7 @@ def providers_command(model, sort):
 
 def changes(stored: Stored, kind: str) -> str:
     added, removed = ", ".join(stored.added) or "none", ", ".join(stored.removed) or "none"
+    kind = kind.removesuffix("s") if stored.count == 1 else kind
     return f"{stored.count} {kind}. Added: {added}. Removed: {removed}."
 
 
@@ -4628,13 +4642,17 @@ def refresh_images() -> str:
 @hf_commands.command(name="refresh")
 def refresh_command():
     "Fetch the router's model catalog, and the Hub's embedding, speech and image models, again"
-    failed = False
+    failed, said = False, set()
     for refresh in (refresh_chat, refresh_embeddings, refresh_speech, refresh_images):
         try:
             click.echo(refresh())
+        except NothingServed as ex:  # kept as they are: nothing failed
+            click.echo(f"Note: {ex.message}", err=True)
         except click.ClickException as ex:
-            click.echo(f"Error: {ex.message}", err=True)
             failed = True
+            if ex.message not in said:  # one broken network, said once
+                said.add(ex.message)
+                click.echo(f"Error: {ex.message}", err=True)
     if failed:
         raise click.exceptions.Exit(1)
 

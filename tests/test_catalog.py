@@ -587,3 +587,39 @@ def test_a_failed_refresh_never_fails_the_prompt(monkeypatch, played):
     assert result.exit_code == 0
     assert result.output.startswith("Deep learning is a subfield")
     assert not (llm.user_dir() / "hf-inference-catalog.json").exists()
+
+
+@LOCAL
+def test_a_kind_the_hub_has_none_of_is_a_note_and_the_refresh_succeeds(fake, monkeypatch):
+    def search(seen):
+        if "automatic-speech-recognition" in seen.path:
+            return Answer.json([])  # a mirror without speech models
+        return hub_answer(seen)
+
+    server = fake({"GET /v1/models": catalog_answer, "GET /api/models": search})
+    monkeypatch.setenv("LLM_HF_BASE_URL", server.url + "/v1")
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    result = invoke("hf", "refresh")
+    assert (result.exit_code, result.stderr) == (
+        0,
+        "Note: The Hub's model search gave no speech model that a provider serves; "
+        "the speech models you have are kept\n",
+    )
+    assert "speech" not in result.stdout
+
+
+@LOCAL
+def test_a_broken_network_is_said_once_and_the_refresh_fails(monkeypatch):
+    monkeypatch.setenv("LLM_HF_BASE_URL", "http://127.0.0.1:9/v1")  # nothing listens there
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setattr(llm_hf_inference, "sleep", lambda seconds: None)
+    result = invoke("hf", "refresh")
+    assert result.exit_code == 1
+    assert result.stderr.count("Error: ") == 1
+    assert result.stderr.startswith("Error: Could not connect to 127.0.0.1")
+
+
+def test_one_model_is_one_model():
+    stored = llm_hf_inference.Stored(1, [], [])
+    assert llm_hf_inference.changes(stored, "speech models") == "1 speech model. Added: none. Removed: none."
+    assert llm_hf_inference.changes(stored._replace(count=2), "speech models").startswith("2 speech models.")

@@ -418,9 +418,7 @@ def test_no_usable_token_in_llm_embed_is_one_line(token, monkeypatch, sent):
         )
     else:
         monkeypatch.setenv("HF_TOKEN", token)
-        message = (
-            "The token from --key, 'llm keys' or HF_TOKEN has characters a token cannot have; set it again"
-        )
+        message = "The token from HF_TOKEN has characters a token cannot have; set it again"
     result = invoke("embed", "-m", "hf-minilm", "-c", "hi")
     assert (result.exit_code, result.output) == (1, f"Error: {message}\n")
     assert sent == []

@@ -38,7 +38,7 @@ def test_a_token_that_cannot_be_a_header_is_refused_without_showing_it(token, mo
     result = invoke("-m", "hf-llama3.1", "hi")
     assert (result.exit_code, result.output) == (
         1,
-        "Error: The token from --key, 'llm keys' or HF_TOKEN has characters a token cannot have; set it again\n",
+        "Error: The token from HF_TOKEN has characters a token cannot have; set it again\n",
     )
     whoami = invoke("hf", "whoami")
     assert whoami.exit_code == 1 and "SECRET" not in whoami.output
@@ -297,3 +297,17 @@ def test_llm_hf_base_url_over_plain_http_gets_no_token(monkeypatch, sent, capsys
 )
 def test_which_hosts_may_see_the_hf_token(url, hf):
     assert llm_hf_inference.is_hf_host(url) is hf
+
+
+def test_a_bad_token_is_named_by_where_it_came_from(monkeypatch, sent):
+    result = invoke("-m", "hf-llama3.1", "hi", "--key", "hf_bad key")
+    assert result.output == "Error: The token from --key has characters a token cannot have; set it again\n"
+    invoke("keys", "set", "huggingface", "--value", "hf_bad\x01key")
+    result = invoke("-m", "hf-llama3.1", "hi")
+    assert result.output == (
+        "Error: The token from the key 'huggingface' ('llm keys') has characters a token cannot have; set it again\n"
+    )
+    monkeypatch.setenv("LLM_HF_BASE_URL", "http://127.0.0.1:9/v1")  # elsewhere: --key is still --key
+    result = invoke("-m", "hf-llama3.1", "hi", "--key", "hf_bad key")
+    assert result.output == "Error: The token from --key has characters a token cannot have; set it again\n"
+    assert sent == []
