@@ -1233,7 +1233,8 @@ def choose_provider(spec, task: str, chosen: str | None, asked: dict) -> tuple:
     return provider, providers[provider][0]
 
 
-GIVEN_WORDS = {"prompt": "prompt or system text", "image": "input image (-a)"}  # what is given that is not an -o option
+# What is asked that is no -o option, in the words of a refusal.
+GIVEN_WORDS = {"prompt": "prompt or system text", "image": "input image (-a)"}
 
 
 def provider_request(provider: str, task: str, path: str, payload, options, key: str | None) -> HFRequest:
