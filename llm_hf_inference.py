@@ -2687,7 +2687,8 @@ class ToolCalls:
     """
 
     def __init__(self):
-        self.calls: dict = {}
+        self.calls: dict = {}  # in the order they began
+        self.latest: dict = {}  # a delta's index -> the call it last began
         self.last = None
 
     def add(self, delta) -> list:
@@ -2698,18 +2699,17 @@ class ToolCalls:
         name, index = function.get("name"), delta.get("index")
         if (name is not None and type(name) is not str) or (index is not None and type(index) is not int):
             raise Unexpected
-        if index is None:
-            index = len(self.calls) if (name or self.last is None) else self.last
+        key = self._key(index, name, delta.get("id"))
         events = []
-        call = self.calls.get(index)
+        call = self.calls.get(key)
         if call is None:
-            call = self.calls[index] = {"id": self._new_id(delta.get("id")), "name": name or "", "args": []}
-            call["live"] = bool(name)
+            call = self.calls[key] = {"id": self._new_id(delta.get("id")), "name": name or "", "args": []}
+            call["live"], call["raw"] = bool(name), delta.get("id")
             if name:
                 events.append(StreamEvent("tool_call_name", name, tool_call_id=call["id"]))
         elif name and not call["name"]:
             call["name"] = name
-        self.last = index
+        self.last = key
         arguments = function.get("arguments")
         if arguments is not None and arguments != "":
             arguments = arguments if type(arguments) is str else json.dumps(arguments)
@@ -2717,6 +2717,17 @@ class ToolCalls:
             if call["live"]:
                 events.append(StreamEvent("tool_call_args", arguments, tool_call_id=call["id"]))
         return events
+
+    def _key(self, index, name, raw) -> int:
+        """Which call a delta continues, or a new one's number. Without an index, a named delta begins a
+        call; a named delta with another id begins one too, even at an index used before (some providers
+        give every parallel call index 0)."""
+        if index is None:
+            return len(self.calls) if (name or self.last is None) else self.last
+        known = self.calls.get(self.latest.get(index))
+        if known is None or (name and raw not in (None, "") and known["raw"] not in (None, "", raw)):
+            self.latest[index] = len(self.calls)
+        return self.latest[index]
 
     def _new_id(self, raw) -> str:
         call_id = str(raw) if raw not in (None, "") else None
@@ -2903,6 +2914,8 @@ class AnswerReader:
             tool_calls = delta.get("tool_calls")
             if tool_calls:
                 self._tool_calls(tool_calls, chunk)
+            elif delta.get("function_call"):  # the dialect before tool calls: one call, no index or id
+                self._tool_calls({"function": delta["function_call"]}, chunk)
         finish_reason = choice.get("finish_reason")
         if finish_reason:
             self.finish_reason = finish_reason

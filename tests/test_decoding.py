@@ -208,3 +208,58 @@ def test_tgi_name_inside_the_arguments_is_never_an_argument():
     assert [(c.name, c.arguments, c.tool_call_id) for c in answer.response.tool_calls] == [
         ("get_weather", {"location": "Paris"}, "0")
     ]
+
+
+def sse(*chunks) -> bytes:
+    return b"".join(b"data: " + json.dumps(chunk).encode() + b"\n\n" for chunk in chunks)
+
+
+def delta(**fields) -> dict:
+    return {"choices": [{"delta": fields}]}
+
+
+def test_parallel_calls_that_all_say_index_0_are_told_apart_by_id():
+    answer = reader()
+    calls = [
+        {"index": 0, "id": "call_a", "function": {"name": "f", "arguments": ""}},
+        {"index": 0, "function": {"arguments": '{"x": "1"}'}},
+        {"index": 0, "id": "call_b", "function": {"name": "f", "arguments": ""}},
+        {"index": 0, "function": {"arguments": '{"x": "2"}'}},
+        {"index": 0, "id": "call_b", "function": {"arguments": ""}},  # its id again: the same call
+    ]
+    body = sse(
+        *(delta(tool_calls=[call]) for call in calls),
+        {"choices": [{"delta": {}, "finish_reason": "tool_calls"}]},
+    )
+    list(answer.feed(body))
+    answer.finish()
+    assert [(c.name, c.arguments, c.tool_call_id) for c in answer.response.tool_calls] == [
+        ("f", {"x": "1"}, "call_a"),
+        ("f", {"x": "2"}, "call_b"),
+    ]
+
+
+def test_a_legacy_function_call_is_a_tool_call_streamed_or_not():
+    streamed = reader()
+    body = sse(
+        delta(function_call={"name": "get_weather", "arguments": ""}),
+        delta(function_call={"arguments": '{"city": '}),
+        delta(function_call={"arguments": '"Paris"}'}),
+        {"choices": [{"delta": {}, "finish_reason": "function_call"}]},
+    )
+    list(streamed.feed(body))
+    streamed.finish()
+    whole = reader("application/json")
+    message = {
+        "role": "assistant",
+        "content": None,
+        "function_call": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+    }
+    list(
+        whole.feed(json.dumps({"choices": [{"message": message, "finish_reason": "function_call"}]}).encode())
+    )
+    whole.finish()
+    for answer in (streamed, whole):
+        assert [(c.name, c.arguments) for c in answer.response.tool_calls] == [
+            ("get_weather", {"city": "Paris"})
+        ]
