@@ -4439,15 +4439,21 @@ def check_alias_free(repo_id: str, alias: str, embedding: bool) -> None:
 
 
 def add_model(repo_id: str, settings: dict) -> dict:
-    """Add or update a model in the added-models file, under a lock; an earlier alias is kept."""
+    """Add or update a model in the added-models file, under a lock: its settings before (empty when new).
+
+    An earlier alias is kept; another one is refused (the first would be lost without a word)."""
     with changing_added() as added:
         earlier = added.get(repo_id) if type(added.get(repo_id)) is dict else {}
-        if "alias" not in settings and valid_alias(earlier.get("alias")):
-            settings["alias"] = earlier["alias"]
+        if valid_alias(earlier.get("alias")):
+            if settings.setdefault("alias", earlier["alias"]) != earlier["alias"]:
+                raise click.ClickException(
+                    f"hf/{repo_id} has the alias {earlier['alias']} already: to rename it, "
+                    f"'llm hf remove {repo_id}' first"
+                )
         if settings.get("alias"):
             check_alias_free(repo_id, settings["alias"], settings.get("embedding", False))
         added[repo_id] = settings
-    return settings
+    return earlier
 
 
 def remove_model(model_id: str) -> str:
@@ -4688,8 +4694,22 @@ def add_command(model_id, alias, base_url, key_name, vision, tools, schemas, emb
     check_new_model(repo_id, alias, base_url, embedding)
     asked = {"alias": alias, "base_url": base_url, "key_name": key_name}
     asked.update(vision=vision, tools=tools, schemas=schemas, embedding=embedding)
-    settings = add_model(repo_id, {k: v for k, v in asked.items() if v})
-    alias = settings.get("alias")
+    settings = {k: v for k, v in asked.items() if v}
+    earlier = add_model(repo_id, settings)
+    alias, now, before = settings.get("alias"), served_where(settings), served_where(earlier)
+    was = f" It was {before}." if earlier and before != now else ""
+    verb = "Updated" if earlier else "Added"
+    click.echo(f"{verb} hf/{repo_id}{f' (alias {alias})' if alias else ''}: {now}.{was}")
+    if base_url and is_deployed_host(base_url) and not key_name:
+        click.echo(
+            "A Space or Inference Endpoint runs its owner's code, so it is not sent your Hugging Face "
+            f"token unless you say so: 'llm hf add {model_id} --base-url {base_url} --key-name huggingface'."
+        )
+
+
+def served_where(settings: dict) -> str:
+    """An added model's server and the key it gets, in words."""
+    base_url, key_name = settings.get("base_url"), settings.get("key_name")
     token = (
         "the Hugging Face token"
         if not base_url or is_hf_host(base_url) or key_name == KEY_NAME
@@ -4697,14 +4717,7 @@ def add_command(model_id, alias, base_url, key_name, vision, tools, schemas, emb
         if key_name
         else "no key"
     )
-    click.echo(
-        f"Added hf/{repo_id}{f' (alias {alias})' if alias else ''}: {base_url or 'the router'}, with {token}."
-    )
-    if base_url and is_deployed_host(base_url) and not key_name:
-        click.echo(
-            "A Space or Inference Endpoint runs its owner's code, so it is not sent your Hugging Face "
-            f"token unless you say so: 'llm hf add {model_id} --base-url {base_url} --key-name huggingface'."
-        )
+    return f"{base_url or 'the router'}, with {token}"
 
 
 @hf_commands.command(name="remove")

@@ -136,10 +136,27 @@ def test_add_strips_the_prefix_and_keeps_an_earlier_alias():
     )
     assert (
         invoke("hf", "add", "org/m", "--tools").output
-        == "Added hf/org/m (alias mine): the router, with the Hugging Face token.\n"
+        == "Updated hf/org/m (alias mine): the router, with the Hugging Face token.\n"
     )
     assert llm_hf_inference.read_added() == {"org/m": {"tools": True, "alias": "mine"}}
     assert llm.get_model("mine").model_id == "hf/org/m"
+
+
+def test_adding_again_says_what_changed_and_never_drops_an_alias():
+    assert (
+        invoke("hf", "add", "evil/model", "--alias", "em", "--base-url", "http://a.example/v1").exit_code == 0
+    )
+    renamed = invoke("hf", "add", "evil/model", "--alias", "em2")
+    assert (renamed.exit_code, renamed.stderr) == (
+        1,
+        "Error: hf/evil/model has the alias em already: to rename it, 'llm hf remove evil/model' first\n",
+    )
+    assert llm.get_model("em").model_id == "hf/evil/model"
+    moved = invoke("hf", "add", "evil/model", "--base-url", "http://b.example/v1", "--key-name", "b")
+    assert moved.output == (
+        "Updated hf/evil/model (alias em): http://b.example/v1, with the key 'b'. "
+        "It was http://a.example/v1, with no key.\n"
+    )
     url = "https://my.endpoints.huggingface.cloud/v1"
     result = invoke("hf", "add", "meta-llama/Llama-3.1-8B-Instruct", "--base-url", url)
     assert result.exit_code == 0 and llm.get_model("hf-llama3.1").spec.base_url == url

@@ -243,7 +243,9 @@ def test_an_added_endpoint_gets_the_hf_token_only_when_the_user_opts_in(sent, pl
         "--key-name huggingface)\n"
     )
     result = invoke("hf", "add", "tgi", "--vision", "--base-url", ENDPOINT, "--key-name", "huggingface")
-    assert result.output == f"Added hf/tgi (alias mine): {ENDPOINT}, with the Hugging Face token.\n"
+    assert result.output == (
+        f"Updated hf/tgi (alias mine): {ENDPOINT}, with the Hugging Face token. It was {ENDPOINT}, with no key.\n"
+    )
     run("mine", QUESTION, stream=False)
     assert sent[1].headers["authorization"] == f"Bearer {TEST_TOKEN}"
     assert llm.get_model("mine").attachment_types
