@@ -116,6 +116,7 @@ MAX_ANSWER = {
 MAX_ERROR_BODY = 2**20  # an error answer: the start is enough to say what went wrong
 MAX_EVENT = 16 * 2**20  # one SSE event: a whole 1M-token answer sent as one event is 4-8 MB of JSON
 FRAGMENT_TEXT_CAP = 2**20  # a text file in a prompt: ~250,000 tokens, past nearly every model's context
+MAX_SEGMENT = 365 * 86400.0  # seconds: a transcript's timestamp past it is a broken server's
 MAX_COST = 1e6  # USD: no prompt costs this much; a larger figure is a broken server's or catalog's
 
 EMBED_BATCH = 32  # texts a request: TEI's default limit; a server that takes fewer says so, and is obeyed
@@ -635,7 +636,7 @@ def json_or_none(data):
 _parse_json = json.JSONDecoder().decode
 
 
-_SECRET = r"(?i)\bhf_[A-Za-z0-9]{6,}|\b(Bearer)\s+[^\s'\"]+"
+_SECRET = r"(?i)\bhf_[A-Za-z0-9]{6,}|\b(Bearer)\s+[^\s'\"()\[\]{},;]+"
 
 
 # C0 and C1 controls, and the marks that reorder text: what a terminal obeys rather than shows.
@@ -926,8 +927,9 @@ def _hint(status: int, data: dict, bill_to: str | None, purpose: str = "chat") -
         return "Rate limited: wait a little and try again."
     if status == 503:
         estimate = data.get("estimated_time")
-        if _finite(estimate):
-            return f"The model is loading; try again in about {estimate:.0f} seconds."
+        if _finite(estimate) and estimate < 1e6:
+            seconds = max(1, round(estimate))
+            return f"The model is loading; try again in about {seconds} second{'s' if seconds != 1 else ''}."
         return "The service is unavailable or the model is loading; try again shortly."
     return None
 
@@ -1622,13 +1624,18 @@ def zai_look(answer: dict) -> tuple:
     return ident, f"/zai-org/api/paas/v4/async-result/{ident}"
 
 
+def zai_failure(state: dict) -> str | None:
+    if state.get("task_status") == "SUCCESS":
+        return None
+    reason = _server_message(json.dumps(state).encode())[0]  # its error's message, else all it said
+    return f"ended {excerpt(state.get('task_status'))}: {excerpt(reason)}"
+
+
 ZAI = Job(
     "task",
     zai_look,
     running=lambda state: state.get("task_status") == "PROCESSING",
-    failure=lambda state: (
-        None if state.get("task_status") == "SUCCESS" else f"ended {excerpt(state.get('task_status'))}"
-    ),
+    failure=zai_failure,
     status="task_status",
 )
 
@@ -3644,9 +3651,13 @@ def _segments(data: dict) -> list:
             if type(item.get("timestamp")) is list and len(item["timestamp"]) == 2
             else (item.get("start"), item.get("end"))
         )
-        if _finite(start):
+        if _finite(start) and 0 <= start < MAX_SEGMENT:  # no audio lasts a year: a broken server's figure
             segments.append(
-                {"start": start, "end": end if _finite(end) else None, "text": item["text"].strip()}
+                {
+                    "start": start,
+                    "end": end if _finite(end) and end < MAX_SEGMENT else None,
+                    "text": item["text"].strip(),
+                }
             )
     return segments
 
@@ -4093,9 +4104,9 @@ _REVISION = r"(?!.*\.\.)[A-Za-z0-9._-]+|refs/pr/\d+"  # a branch, a tag, a commi
 def hub_file(argument: str) -> HubFile:
     """``[datasets/|spaces/|models/]owner/name[@revision][/path]``, or a bare legacy ``name``."""
     kind, rest = "model", argument
-    for prefix in ("datasets/", "spaces/", "models/"):
-        if rest.startswith(prefix):
-            kind, rest = prefix[:-2], rest[len(prefix) :]
+    prefix = next((p for p in ("datasets/", "spaces/", "models/") if rest.startswith(p)), "")
+    if prefix:  # one prefix at most: datasets/models/x is the dataset models/x
+        kind, rest = prefix[:-2], rest[len(prefix) :]
     parts = rest.split("/")
     names, path_parts = parts[:2], parts[2:]  # owner/name (or a legacy name alone), then the path
     name, _, revision = names[-1].partition("@")
@@ -4154,8 +4165,9 @@ def hub_refusal(file: HubFile, answer: Answer, token_sent: bool) -> Exception:
 
 def fragment_of(body: bytes, source: str):
     """Text as a Fragment; an image as an Attachment; other bytes refused, never passed off as text."""
+    encoding = "utf-16" if body[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8"  # UTF-16 says so first
     try:
-        text = body.decode("utf-8")
+        text = body.decode(encoding)
     except UnicodeDecodeError:
         text = None
     if text is not None and "\x00" not in text:
@@ -4393,12 +4405,11 @@ def resolve_model(name: str) -> str:
     return repo_id_of(model_id)
 
 
-def mappings_table(found: list, queries=()) -> str:
+def mappings_table(found: list) -> str:
     """Discovered models (embeddings, speech), each with its providers and their status in the Hub's order."""
     rows = [
         [repo_id, ", ".join(row[0] for row in mapping), ", ".join(row[3] for row in mapping)]
         for repo_id, mapping in found
-        if all(q.lower() in repo_id.lower() for q in queries)
     ]
     return format_table(["model", "providers", "status"], rows)
 
@@ -4444,12 +4455,14 @@ def add_model(repo_id: str, settings: dict) -> dict:
     An earlier alias is kept; another one is refused (the first would be lost without a word)."""
     with changing_added() as added:
         earlier = added.get(repo_id) if type(added.get(repo_id)) is dict else {}
-        if valid_alias(earlier.get("alias")):
-            if settings.setdefault("alias", earlier["alias"]) != earlier["alias"]:
-                raise click.ClickException(
-                    f"hf/{repo_id} has the alias {earlier['alias']} already: to rename it, "
-                    f"'llm hf remove {repo_id}' first"
-                )
+        if (
+            valid_alias(earlier.get("alias"))
+            and settings.setdefault("alias", earlier["alias"]) != earlier["alias"]
+        ):
+            raise click.ClickException(
+                f"hf/{repo_id} has the alias {earlier['alias']} already: to rename it, "
+                f"'llm hf remove {repo_id}' first"
+            )
         if settings.get("alias"):
             check_alias_free(repo_id, settings["alias"], settings.get("embedding", False))
         added[repo_id] = settings
@@ -4616,15 +4629,22 @@ def hf_commands():
 @click.option("--images", is_flag=True, help="The image models instead: model, providers, status")
 def models_command(queries, provider, tools, schemas, vision, free, json_, embeddings, speech, images):
     "List the models the Inference Providers router serves"
+    if embeddings + speech + images > 1:
+        raise click.UsageError("Choose one of --embeddings, --speech and --images")
     if embeddings or speech or images:
         kind = SPEECH if speech else IMAGES if images else EMBEDDINGS
         found = cached_else_fetched(lambda: read_discovered(kind), lambda: fetch_discovered(kind))
-        click.echo(json.dumps(found, indent=2) if json_ else mappings_table(found, queries))
-        return
-    selected = select_models(
-        cached_else_fetched(read_catalog, fetch_catalog), queries, provider, tools, schemas, vision, free
-    )
-    click.echo(json.dumps([entry for entry, _ in selected], indent=2) if json_ else models_table(selected))
+        found = [
+            (repo, mapping) for repo, mapping in found if all(q.lower() in repo.lower() for q in queries)
+        ]
+        listed = json.dumps(found, indent=2) if json_ else mappings_table(found) if found else ""
+    else:
+        catalog = cached_else_fetched(read_catalog, fetch_catalog)
+        found = select_models(catalog, queries, provider, tools, schemas, vision, free)
+        listed = json.dumps([entry for entry, _ in found], indent=2) if json_ else models_table(found)
+    if not found and not json_:
+        raise click.ClickException("No model matches" + (f" {' and '.join(queries)}" if queries else ""))
+    click.echo(listed)
 
 
 @hf_commands.command(name="providers")

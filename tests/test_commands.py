@@ -241,3 +241,31 @@ def test_whoami_with_a_bad_token(played):
         "Error: huggingface.co answered 401: Invalid credentials in Authorization header"
     )
     assert TEST_TOKEN not in result.output
+
+
+def test_models_that_nothing_matches_are_said_not_listed_and_one_kind_at_a_time():
+    llm.user_dir().mkdir(parents=True, exist_ok=True)
+    llm_hf_inference.store_discovered(
+        llm_hf_inference.SPEECH,
+        [
+            {
+                "id": "a/b",
+                "inferenceProviderMapping": [
+                    {
+                        "provider": "fal-ai",
+                        "providerId": "x",
+                        "task": "automatic-speech-recognition",
+                        "status": "live",
+                    }
+                ],
+            }
+        ],
+    )
+    result = invoke("hf", "models", "--speech", "-q", "zzz")
+    assert (result.exit_code, result.stdout, result.stderr) == (1, "", "Error: No model matches zzz\n")
+    assert (
+        invoke("hf", "models", "--speech", "-q", "A/B").stdout
+        == "model  providers  status\na/b    fal-ai     live\n"
+    )
+    both = invoke("hf", "models", "--images", "--speech")
+    assert both.exit_code == 2 and "Choose one of --embeddings, --speech and --images" in both.stderr

@@ -232,3 +232,19 @@ def test_a_failing_hub_is_asked_once(fake, monkeypatch):
     with pytest.raises(ValueError, match=r"^127.0.0.1 answered 503: busy"):
         load("o/n")
     assert len(server.seen) == 1
+
+
+def test_one_prefix_names_the_kind_and_the_rest_is_the_repository():
+    file = llm_hf_inference.hub_file("datasets/models/foo")
+    assert (file.kind, file.repo_id) == ("dataset", "models/foo")
+
+
+def test_utf16_text_is_text():
+    text = "Grüße, 世界\n"
+    assert llm_hf_inference.fragment_of(text.encode("utf-16"), "x").__str__() == text
+
+
+def test_a_bearer_credential_is_masked_but_what_follows_it_stays():
+    assert llm_hf_inference.redact("(Authorization: Bearer sk-abc.def) [Bearer xyz], next") == (
+        "(Authorization: Bearer ***) [Bearer ***], next"
+    )

@@ -1,6 +1,7 @@
 """HTTP: clients, pools, waits, environments."""
 
 import asyncio
+import json
 import socket
 import ssl
 import threading
@@ -198,3 +199,14 @@ def test_a_stalled_server_times_out_naming_the_host(monkeypatch):
         str(raised.value)
         == "127.0.0.1 sent nothing for 0.2 seconds (timeout); wait longer with -o timeout SECONDS"
     )
+
+
+@pytest.mark.parametrize(
+    "estimate, said",
+    [(0.2, "about 1 second."), (1.4, "about 1 second."), (577.37, "about 577 seconds."), (1e308, "shortly.")],
+)
+def test_a_loading_estimate_is_said_in_whole_seconds(estimate, said):
+    error = llm_hf_inference.http_error(
+        "https://x.example/v1", 503, {}, json.dumps({"estimated_time": estimate}).encode()
+    )
+    assert str(error).endswith(said)

@@ -752,7 +752,16 @@ def test_zai_org_polls_its_async_result(router, fake, here, monkeypatch):
             "wavespeed's task failed: NSFW",
         ),
         ("zai-org", {"task_status": "PROCESSING"}, "zai-org answered with a task without an id: "),
-        ("zai-org", {"id": "z1", "task_status": "FAIL"}, "zai-org's task z1 ended FAIL"),
+        (
+            "zai-org",
+            {"id": "z1", "task_status": "FAIL"},
+            'zai-org\'s task z1 ended FAIL: {"id": "z1", "task_status": "FAIL"}',
+        ),
+        (
+            "zai-org",
+            {"id": "z1", "task_status": "FAIL", "error": {"code": "1301", "message": "unsafe content"}},
+            "zai-org's task z1 ended FAIL: unsafe content",
+        ),
     ],
 )
 def test_a_task_that_cannot_be_followed_or_failed_is_one_line(provider, answer, message):

@@ -734,3 +734,13 @@ def test_sizes_under_a_tenth_of_a_megabyte_are_said_in_kilobytes():
         "0.1 MB",
         "60.4 MB",
     ]
+
+
+def test_timestamps_past_a_year_are_no_timestamps():
+    transcript = llm_hf_inference.transcript_of(
+        {
+            "text": "x",
+            "chunks": [{"text": "a", "timestamp": [1e308, 2]}, {"text": "b", "timestamp": [1.0, 1e300]}],
+        }
+    )
+    assert transcript.segments == [{"start": 1.0, "end": None, "text": "b"}]
