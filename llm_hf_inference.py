@@ -96,6 +96,7 @@ RETRIES = 2  # after 429, 502, 503, 504 or a failed connection: three attempts i
 MAX_WAIT = 60.0  # the longest wait before a retry, whatever the server asks
 POLL_EVERY = 1.0  # between looks at a provider's unfinished work
 LONG_WORK_SAYS = 10.0  # between lines on stderr saying how long work goes on
+LONG_WORK_RETRIES = 6  # a poll or a result download asked again after a 5xx or a reset: about a minute
 UPLOAD_SAYS = 5.0  # between lines on stderr saying how much of a slow upload is sent
 CATALOG_MAX_AGE = 24 * 3600.0  # before a prompt refreshes the catalog beside it; None: never
 CATALOG_RETRY = 300.0  # before any llm process tries a failed background refresh again
@@ -969,6 +970,9 @@ RETRY_STATUSES = {
 }
 
 
+GENERATIONS = ("speech", "images")  # purposes whose POST makes something a provider bills: never sent twice
+
+
 RETRY_ERRORS = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.RemoteProtocolError, httpx2.ReadError)
 
 
@@ -992,7 +996,7 @@ class Attempts:
     def after_status(self, status: int, headers, body: bytes) -> float:
         request = self.request
         error = http_error(request.url, status, headers, body, request.bill_to, request.purpose)
-        if status not in RETRY_STATUSES or self.number >= self.total:
+        if not self._retryable(status, headers, error.data) or self.number >= self.total:
             code = (
                 error.data.get("error", {}).get("code") if isinstance(error.data.get("error"), dict) else None
             )
@@ -1000,10 +1004,25 @@ class Attempts:
                 return self._unpin(str(status))
             raise error
         who = who_answered(headers, request.url)
-        return self._next(server_wait(headers, error.data), RETRY_STATUSES[status].format(who=who))
+        reason = RETRY_STATUSES.get(status, "{who} answered " + str(status)).format(who=who)
+        return self._next(server_wait(headers, error.data), reason)
+
+    def _retryable(self, status: int, headers, data: dict) -> bool:
+        """A repeatable GET (a poll, a result) is asked again after any 5xx; a generation only when it
+        cannot have been made: a rate limit, or a 503 saying when to come back (a model loading)."""
+        if self.request.method == "GET":
+            return status in RETRY_STATUSES or status >= 500
+        if self.request.purpose in GENERATIONS:
+            return status == 429 or (status == 503 and server_wait(headers, data) is not None)
+        return status in RETRY_STATUSES
 
     def after_error(self, ex: httpx2.HTTPError, shown: bool) -> float:
         retry = isinstance(ex, RETRY_ERRORS) and not _certificate_failure(ex) and not _dns_failure(ex)
+        sent = not isinstance(ex, (httpx2.ConnectError, httpx2.ConnectTimeout))
+        if sent and self.request.method == "POST" and self.request.purpose in GENERATIONS:
+            error = transport_error(self.request, ex)
+            said = "the request was sent and may have been processed (and billed), so it is not sent again"
+            raise llm.ModelError(f"{error}; {said}") from None
         if shown or not retry or self.number >= self.total:
             if self.pinned and retry and not shown:
                 return self._unpin(type(ex).__name__)
@@ -1268,6 +1287,7 @@ class Done(NamedTuple):
     who: str  # the provider that answered, as the router names it
     answer: Answer
     result: object  # None: the answer held none
+    said: object  # what it said last: the JSON at the end of its work, else the answer's bytes
 
 
 def run_task(task: str, provider: str, provider_id: str, options, asked: dict, data, key: str | None) -> Done:
@@ -1277,11 +1297,12 @@ def run_task(task: str, provider: str, provider_id: str, options, asked: dict, d
     path, payload = row.build(provider_id, asked, data)
     request = provider_request(provider, task, path, payload, options, key)
     answer = ask(request)
-    state = answer.json()
+    state = said = answer.json()
     if row.job is not None and type(state) is dict:
-        state = follow(row.job, provider, state, request)
+        state = said = follow(row.job, provider, state, request)
     result = row.read(state, answer) if row.read else None
-    return Done(request, answer.headers.get("x-inference-provider") or provider, answer, result)
+    who = answer.headers.get("x-inference-provider") or provider
+    return Done(request, who, answer, result, answer.body if said is None else said)
 
 
 class Job(NamedTuple):
@@ -1317,7 +1338,12 @@ def follow(job: Job, provider: str, answer: dict, request: HFRequest) -> dict:
             )
             said = now
         sleep(POLL_EVERY)
-        state = job.state(poll(request, path))
+        try:
+            state = job.state(poll(request, path))
+        except llm.ModelError as ex:
+            raise llm.ModelError(
+                f"{ex}; {what} may still finish (it is looked at {router_root()}{path})"
+            ) from None
     reason = job.failure(state)
     if reason is not None:
         raise llm.ModelError(f"{what} {reason}")
@@ -1337,7 +1363,7 @@ def poll(request: HFRequest, path: str) -> dict:
         method="GET",
         timeout=request.timeout,
         bill_to=request.bill_to,
-        retries=request.retries,
+        retries=LONG_WORK_RETRIES,
     )
     answer = ask(look).json()
     if type(answer) is not dict:
@@ -3745,7 +3771,7 @@ def transcribe(spec: HubSpec, prompt, response, key: str | None) -> str:
     transcript = done.result
     if transcript is None:
         raise llm.ModelError(
-            f"{done.who} answered with something that is not a transcript: {excerpt(done.answer.body)}"
+            f"{done.who} answered with something that is not a transcript: {excerpt(done.said)}"
         )
     duration = transcript.duration
     if duration is None:  # hf-inference says it in a header
@@ -3854,9 +3880,12 @@ def download(url, request: HFRequest) -> bytes:
             raise llm.ModelError(f"The provider gave a data URL that is not base64: {excerpt(url)}") from None
     if type(url) is not str or urllib.parse.urlsplit(url).scheme not in ("https", "http"):
         raise llm.ModelError(f"The provider gave no image URL: {excerpt(url)}")
-    return ask(
-        HFRequest(url, request.purpose, method="GET", timeout=request.timeout, retries=request.retries)
-    ).body
+    fetch = HFRequest(url, request.purpose, method="GET", timeout=request.timeout, retries=LONG_WORK_RETRIES)
+    try:
+        return ask(fetch).body
+    except llm.ModelError as ex:
+        reason = f"{fetch.host} answered {ex.status}" if isinstance(ex, HTTPStatusError) else str(ex)
+        raise llm.ModelError(f"The result is at {url}, but fetching it failed: {reason}") from None
 
 
 IMAGE_MAGIC = (  # the bytes say the type, whatever the URL or the label claims
@@ -4017,9 +4046,7 @@ def image_of(done: Done) -> ImageResult:
     if answer.headers.get("content-type", "").startswith("image/") or image_type(answer.body):
         return ImageResult(answer.body)
     if done.result is None:
-        raise llm.ModelError(
-            f"{done.who} answered with something that is not an image: {excerpt(answer.body)}"
-        )
+        raise llm.ModelError(f"{done.who} answered with something that is not an image: {excerpt(done.said)}")
     return done.result
 
 

@@ -519,9 +519,9 @@ def test_a_poll_that_is_not_json_is_one_line(router, here, monkeypatch):
     )
     monkeypatch.setattr(llm_hf_inference, "sleep", lambda seconds: None)
     result = draw("a fox", "-o", "provider", "replicate")
-    assert (
-        result.stderr
-        == f"Error: 127.0.0.1 answered {server.url}{prediction} with something that is not a JSON object\n"
+    assert result.stderr == (
+        f"Error: 127.0.0.1 answered {server.url}{prediction} with something that is not a JSON object; "
+        f"replicate's prediction tqsn7eq3kxrma0cmjfcbkd5t3g may still finish (it is looked at {server.url}{prediction})\n"
     )
 
 
@@ -885,4 +885,86 @@ def test_a_system_prompt_is_refused_not_dropped(router, here):
     assert (result.stderr, server.seen) == (
         "Error: An image model takes no system prompt (-s): put what it says in the prompt\n",
         [],
+    )
+
+
+# -- a paid result is never lost to a passing fault, and a generation is never made twice
+
+
+def test_a_poll_and_a_download_that_fail_once_are_asked_again(router, fake, here, monkeypatch):
+    flaky = {"poll": [Answer.json({"error": "oops"}, 500)], "cdn": [Answer(502, {}, b"bad gateway")]}
+    image = Answer(200, {"Content-Type": "image/webp"}, WEBP)
+    cdn = fake({"GET /out.webp": lambda seen: (flaky["cdn"] or [image]).pop(0)})
+    polled = json.loads(recorded("img-replicate-poll").body) | {
+        "status": "succeeded",
+        "output": [cdn.url + "/out.webp"],
+    }
+    prediction = "/replicate/v1/predictions/tqsn7eq3kxrma0cmjfcbkd5t3g"
+    server = router(
+        {
+            f"POST {REPLICATE}": lambda seen: recorded("img-replicate-poll"),
+            f"GET {prediction}": lambda seen: (flaky["poll"] or [Answer.json(polled)]).pop(0),
+        }
+    )
+    monkeypatch.setattr(llm_hf_inference, "sleep", lambda seconds: None)
+    result = draw("a fox", "-o", "provider", "replicate")
+    assert (result.exit_code, result.stdout) == (0, "a-fox.webp\n")
+    assert (server.paths("GET"), cdn.paths()) == ([prediction] * 2, ["/out.webp"] * 2)
+
+
+def test_a_result_that_cannot_be_fetched_names_where_it_is(router, fake, here, monkeypatch):
+    cdn = fake({"GET /out.jpg": lambda seen: Answer(404, {}, b"gone")})
+    data = json.loads(recorded("img-fal-ai").body)
+    data["images"][0]["url"] = cdn.url + "/out.jpg"
+    router({f"POST {FAL}": lambda seen: Answer.json(data)})
+    result = draw("a fox", "-o", "provider", "fal-ai")
+    assert result.stderr == (
+        f"Error: The result is at {cdn.url}/out.jpg, but fetching it failed: 127.0.0.1 answered 404\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "answer, sent",
+    [
+        (Answer(502, {}, b"bad gateway"), 1),  # the gateway gave up: the image may be drawn, and billed
+        (Answer.json({"error": "overloaded"}, 503), 1),
+        (Answer.json({"error": "slow down"}, 429), 3),  # refused before drawing: asked again
+        (Answer.json({"error": "loading"}, 503, **{"Retry-After": "1"}), 3),
+    ],
+)
+def test_a_generation_is_sent_again_only_when_it_cannot_have_been_made(
+    answer, sent, router, here, monkeypatch
+):
+    server = router({f"POST {HF_INFERENCE}": lambda seen: answer})
+    monkeypatch.setattr(llm_hf_inference, "sleep", lambda seconds: None)
+    assert draw("a fox").exit_code == 1
+    assert len(server.seen) == sent
+
+
+def test_a_generation_whose_connection_drops_after_it_was_sent_is_not_sent_again(router, here, monkeypatch):
+    server = router(
+        {f"POST {HF_INFERENCE}": lambda seen: Answer(200, {"Content-Length": "100"}, [b"partial"])}
+    )
+    result = draw("a fox")
+    assert len(server.seen) == 1
+    assert result.stderr.endswith(
+        "; the request was sent and may have been processed (and billed), so it is not sent again\n"
+    )
+    assert list(here.iterdir()) == []
+
+
+def test_a_refusal_after_polling_shows_what_the_last_poll_said(router, here, monkeypatch):
+    prediction = "/replicate/v1/predictions/tqsn7eq3kxrma0cmjfcbkd5t3g"
+    last = {"id": "tqsn7eq3kxrma0cmjfcbkd5t3g", "status": "succeeded", "output": None}
+    router(
+        {
+            f"POST {REPLICATE}": lambda seen: recorded("img-replicate-poll"),
+            f"GET {prediction}": lambda seen: Answer.json(last),
+        }
+    )
+    monkeypatch.setattr(llm_hf_inference, "sleep", lambda seconds: None)
+    result = draw("a fox", "-o", "provider", "replicate")
+    assert (
+        result.stderr
+        == f"Error: replicate answered with something that is not an image: {json.dumps(last)}\n"
     )

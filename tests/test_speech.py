@@ -457,7 +457,9 @@ def test_a_broken_row_is_refused_in_one_line_when_used(row, router, tmp_path):
 
 
 def test_bill_to_retries_and_timeout_go_with_the_request(router, tmp_path, monkeypatch):
-    server = router({f"POST {WHISPER}": lambda seen: Answer.json({"error": "busy"}, 503)})
+    server = router(
+        {f"POST {WHISPER}": lambda seen: Answer.json({"error": "busy"}, 503, **{"Retry-After": "1"})}
+    )
     monkeypatch.setattr(llm_hf_inference, "sleep", lambda seconds: None)
     timeouts = []
     exchange = llm_hf_inference.exchange
@@ -475,7 +477,9 @@ def test_bill_to_retries_and_timeout_go_with_the_request(router, tmp_path, monke
 
 
 def test_by_default_three_attempts_each_given_five_minutes(router, tmp_path, monkeypatch):
-    server = router({f"POST {WHISPER}": lambda seen: Answer.json({"error": "busy"}, 503)})
+    server = router(
+        {f"POST {WHISPER}": lambda seen: Answer.json({"error": "busy"}, 503, **{"Retry-After": "1"})}
+    )
     monkeypatch.setattr(llm_hf_inference, "sleep", lambda seconds: None)
     timeouts = []
     exchange = llm_hf_inference.exchange
