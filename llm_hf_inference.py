@@ -797,8 +797,9 @@ async def read_body_async(http: httpx2.Response, request: HFRequest, ends: float
 
 def exchange(request: HFRequest) -> Answer:
     """One attempt (not a chat stream): the whole answer, within the request's deadline and cap; a size
-    over the cap that the server declares is refused before it is read."""
-    ends = deadline(request)
+    over the cap that the server declares is refused before it is read. An upload's time is its own (its
+    silences timed): the answer's deadline begins when it is sent, so a slow uplink never costs an answer."""
+    ends = deadline(request) if request.upload is None else None
     if request.upload is not None:
         sent = {"content": request.upload.pieces()}  # from the start again on each attempt
     else:
@@ -806,6 +807,7 @@ def exchange(request: HFRequest) -> Answer:
     with sync_client().stream(
         request.method, _parsed(request.url), **sent, headers=request.headers, timeout=_timeout(request)
     ) as http:
+        ends = ends or deadline(request)
         size = _number_or_none(http.headers.get("x-linked-size") or http.headers.get("content-length"))
         if http.status_code < 400 and size is not None and size > request.cap:
             raise too_large(who_answered(http.headers, request.url), request, size)

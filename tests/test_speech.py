@@ -285,6 +285,24 @@ def test_a_slow_upload_says_how_far_it_has_got(router, tmp_path, monkeypatch):
     assert server.seen[0].body == audio.read_bytes()
 
 
+def test_an_upload_longer_than_the_deadline_never_costs_the_answer(router, tmp_path, monkeypatch):
+    router({f"POST {WHISPER}": lambda seen: recorded("asr-hf-inference")})
+    monkeypatch.setattr(llm_hf_inference, "AUDIO_PIECE", 100_002)
+    clock = [1000.0]
+    monkeypatch.setattr(llm_hf_inference.time, "monotonic", lambda: clock[0])
+    pieces = llm_hf_inference.Audio.pieces
+
+    def slow(audio):  # each piece takes 100 seconds on a slow uplink
+        for piece in pieces(audio):
+            clock[0] += 100
+            yield piece
+
+    monkeypatch.setattr(llm_hf_inference.Audio, "pieces", slow)
+    result = transcribe("hf-whisper", "-a", str(wav(tmp_path, 120_000)), "-o", "timeout", "3")
+    assert (result.exit_code, result.stdout) == (0, "a man said to the universe sir i exist\n")
+    assert clock[0] == 1300.0  # three pieces sent, far past twice the timeout
+
+
 def test_timestamps_a_provider_did_not_send_are_said_once(router, tmp_path):
     router({f"POST {WHISPER}": lambda seen: recorded("asr-hf-inference")})
     result = transcribe("hf-whisper", "-a", str(wav(tmp_path)), "-o", "timestamps", "1")
