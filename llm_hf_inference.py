@@ -123,6 +123,7 @@ MAX_COST = 1e6  # USD: no prompt costs this much; a larger figure is a broken se
 EMBED_BATCH = 32  # texts a request: TEI's default limit; a server that takes fewer says so, and is obeyed
 EMBED_CONCURRENCY = 4  # requests in flight for one call: enough to hide latency, few enough for a rate limit
 AUDIO_PIECE = 3 * 2**20  # bytes of audio read at a time; a multiple of 3, so each piece base64-encodes alone
+TASK_THREADS = 256  # async speech and image calls waited for at once (each thread mostly waits)
 HUB_PAGES = 100  # pages of the Hub's model search followed at most (a loop of "next" links ends)
 
 # As llm's OpenAI models allow: how many prompts run at once is the user's and the server's business.
@@ -569,6 +570,7 @@ class HFRequest:
     timeout: float = READ_TIMEOUT  # seconds of silence
     bill_to: str | None = None
     retries: int = RETRIES
+    stop: threading.Event | None = None  # set when the call it belongs to is given up: nothing more is sent
 
     @property
     def time_allowed(self) -> float | None:
@@ -815,16 +817,20 @@ def exchange(request: HFRequest) -> Answer:
 
 
 class Stopped(Exception):
-    """The call this request belongs to was given up (Ctrl-C): nothing more is sent."""
+    """The call this request belongs to was given up (Ctrl-C, a cancelled task): nothing more is sent."""
 
 
-def ask(request: HFRequest, stop: threading.Event | None = None) -> Answer:
+def given_up(request: HFRequest) -> None:
+    if request.stop is not None and request.stop.is_set():
+        raise Stopped
+
+
+def ask(request: HFRequest) -> Answer:
     """Every exchange but a chat stream: its whole answer, retrying as :class:`Attempts` says; an error
-    answer raised as an :class:`HTTPStatusError`. Nothing is sent once ``stop`` is set (Ctrl-C)."""
+    answer raised as an :class:`HTTPStatusError`. Nothing is sent once the request's ``stop`` is set."""
     attempts = Attempts(request)
     while True:
-        if stop is not None and stop.is_set():
-            raise Stopped
+        given_up(request)
         try:
             answer = exchange(request)
             if answer.status < 400:
@@ -1292,12 +1298,15 @@ class Done(NamedTuple):
     said: object  # what it said last: the JSON at the end of its work, else the answer's bytes
 
 
-def run_task(task: str, provider: str, provider_id: str, options, asked: dict, data, key: str | None) -> Done:
+def run_task(
+    task: str, provider: str, provider_id: str, options, asked: dict, data, key: str | None, stop=None
+) -> Done:
     """The task done by a provider (see :func:`choose_provider`): the request, its long work followed,
     the answer read by the provider's row."""
     row = PROVIDERS[task][provider]
     path, payload = row.build(provider_id, asked, data)
     request = provider_request(provider, task, path, payload, options, key)
+    request.stop = stop
     answer = ask(request)
     state = said = answer.json()
     if row.job is not None and type(state) is dict:
@@ -1340,6 +1349,7 @@ def follow(job: Job, provider: str, answer: dict, request: HFRequest) -> dict:
             )
             said = now
         sleep(POLL_EVERY)
+        given_up(request)
         try:
             state = job.state(poll(request, path))
         except llm.ModelError as ex:
@@ -1366,6 +1376,7 @@ def poll(request: HFRequest, path: str) -> dict:
         timeout=request.timeout,
         bill_to=request.bill_to,
         retries=LONG_WORK_RETRIES,
+        stop=request.stop,
     )
     answer = ask(look).json()
     if type(answer) is not dict:
@@ -1913,8 +1924,24 @@ class _TaskModel(_HubModel):
 
 
 class _AsyncTaskModel(_TaskModel):
+    """Waits for its task in a pool sized for waiting (asyncio's own has a few threads a core); a task
+    cancelled stops its work there at the next step, sending nothing more and saving nothing."""
+
     async def execute(self, prompt, stream, response, conversation, key):
-        yield await asyncio.to_thread(self.perform, self.spec, prompt, response, key)
+        stop = threading.Event()
+        work = functools.partial(self.perform, self.spec, prompt, response, key, stop)
+        try:
+            yield await asyncio.get_running_loop().run_in_executor(task_pool(), work)
+        except asyncio.CancelledError:
+            stop.set()
+            raise
+
+
+@functools.cache
+def task_pool():
+    import concurrent.futures
+
+    return concurrent.futures.ThreadPoolExecutor(TASK_THREADS, thread_name_prefix="llm-hf-inference")
 
 
 def task_models(name: str, discovery: Discovery, perform: Callable, options, attachment_types) -> tuple:
@@ -3442,7 +3469,8 @@ def embed_fitting(model: "HFEmbedding", texts: list, key: str | None, stop: thre
     """The vectors of ``texts`` in one request, or in smaller ones when the server says it takes fewer."""
     request = embed_request(model.spec, texts, key)
     try:
-        answer = ask(request, stop)
+        request.stop = stop
+        answer = ask(request)
     except HTTPStatusError as ex:
         limit = batch_limit(ex, len(texts))
         if limit is None or len(texts) <= 1:
@@ -3745,7 +3773,7 @@ def transcript_text(transcript: Transcript, timestamps: bool) -> str:
 # ------------ speech: sending, and the models
 
 
-def transcribe(spec: HubSpec, prompt, response, key: str | None) -> str:
+def transcribe(spec: HubSpec, prompt, response, key: str | None, stop=None) -> str:
     """Send the prompt's audio, and the transcript as llm shows and logs it."""
     options = prompt.options
     audio = audio_of(prompt)
@@ -3759,7 +3787,7 @@ def transcribe(spec: HubSpec, prompt, response, key: str | None) -> str:
         asked["prompt"] = words
     provider, provider_id = choose_provider(spec, "speech", options.provider, asked)
     try:
-        done = run_task("speech", provider, provider_id, options, asked, audio, key)
+        done = run_task("speech", provider, provider_id, options, asked, audio, key, stop)
     except HTTPStatusError as ex:
         if ex.status != 413:
             raise
@@ -3882,7 +3910,14 @@ def download(url, request: HFRequest) -> bytes:
             raise llm.ModelError(f"The provider gave a data URL that is not base64: {excerpt(url)}") from None
     if type(url) is not str or urllib.parse.urlsplit(url).scheme not in ("https", "http"):
         raise llm.ModelError(f"The provider gave no image URL: {excerpt(url)}")
-    fetch = HFRequest(url, request.purpose, method="GET", timeout=request.timeout, retries=LONG_WORK_RETRIES)
+    fetch = HFRequest(
+        url,
+        request.purpose,
+        method="GET",
+        timeout=request.timeout,
+        retries=LONG_WORK_RETRIES,
+        stop=request.stop,
+    )
     try:
         return ask(fetch).body
     except llm.ModelError as ex:
@@ -3993,7 +4028,7 @@ def link_or_write(partial: pathlib.Path, path: pathlib.Path, data: bytes) -> Non
 # ------------ images: drawing, and the models
 
 
-def draw(spec: HubSpec, prompt, response, key: str | None) -> str:
+def draw(spec: HubSpec, prompt, response, key: str | None, stop=None) -> str:
     """Draw the prompt and save the image: the saved file's path, as llm shows and logs it. All that can
     be checked is checked before the provider draws (and bills) it."""
     options = prompt.options
@@ -4003,12 +4038,13 @@ def draw(spec: HubSpec, prompt, response, key: str | None) -> str:
     if not text:
         raise llm.ModelError('Say what to draw: llm -m MODEL "a red fox in snow"')
     place = destination(options.save, text, [ext for _, ext, _ in IMAGE_MAGIC] + [".webp"])
-    done = run_task("images", provider, provider_id, options, asked, text, key)
+    done = run_task("images", provider, provider_id, options, asked, text, key, stop)
     image = image_of(done)
     data = image.data if image.data is not None else download(image.url, done.request)
     kind = image_type(data)
     if kind is None:
         raise llm.ModelError(f"{provider} sent {len(data)} bytes that are not a PNG, JPEG, WebP or GIF image")
+    given_up(done.request)  # a task given up saves nothing
     path = save_result(data, place, kind[0], image.url)
     size = image_size(data)
     record = {

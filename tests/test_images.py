@@ -968,3 +968,52 @@ def test_a_refusal_after_polling_shows_what_the_last_poll_said(router, here, mon
         result.stderr
         == f"Error: replicate answered with something that is not an image: {json.dumps(last)}\n"
     )
+
+
+# -- async: as many at once as asked, and a cancelled task stops
+
+
+def test_async_images_are_not_waited_for_a_few_at_a_time(router, here):
+    import asyncio
+    import threading
+
+    together = threading.Barrier(20, timeout=10)  # released only when all twenty are under way at once
+
+    def slowly(seen):
+        together.wait()
+        return Answer(200, {"Content-Type": "image/jpeg"}, JPEG)
+
+    router({f"POST {HF_INFERENCE}": slowly})
+
+    async def twenty():
+        model = llm.get_async_model("hf-flux")
+        return await asyncio.gather(*(model.prompt(f"fox {n}").text() for n in range(20)))
+
+    assert sorted(asyncio.run(twenty())) == sorted(f"fox-{n}.jpg" for n in range(20))
+
+
+def test_a_cancelled_async_image_stops_polling_and_saves_nothing(router, here, monkeypatch):
+    import asyncio
+    import time
+
+    prediction = "/replicate/v1/predictions/tqsn7eq3kxrma0cmjfcbkd5t3g"
+    running = json.loads(recorded("img-replicate-poll").body)
+    server = router(
+        {
+            f"POST {REPLICATE}": lambda seen: recorded("img-replicate-poll"),
+            f"GET {prediction}": lambda seen: Answer.json(running),
+        }
+    )
+    monkeypatch.setattr(llm_hf_inference, "POLL_EVERY", 0.05)
+
+    async def cancelled():
+        response = llm.get_async_model("hf-flux").prompt("a fox", provider="replicate")
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(response.text(), 0.5)
+
+    asyncio.run(cancelled())
+    time.sleep(0.2)  # a poll under way when it was cancelled ends
+    polls = len(server.paths("GET"))
+    time.sleep(0.3)
+    assert len(server.paths("GET")) == polls > 0
+    assert list(here.iterdir()) == []
