@@ -2327,10 +2327,17 @@ def _refresh_quietly() -> None:
 
 
 def wait_for_refresh(seconds: float = REFRESH_EXIT_WAIT) -> None:
-    """Give a refresh that is nearly done a moment to finish writing (called at exit)."""
-    if _refresh is not None:
-        with contextlib.suppress(KeyboardInterrupt):
-            _refresh.join(seconds)
+    """Give a refresh that is nearly done a moment to finish writing (called at exit). One that cannot
+    finish before the process ends gives its mark back, so the next llm command refreshes at once."""
+    if _refresh is None:
+        return
+    with contextlib.suppress(KeyboardInterrupt):
+        _refresh.join(seconds)
+    if _refresh.is_alive():
+        with contextlib.suppress(OSError):
+            (llm.user_dir() / REFRESH_MARK).unlink()
+        said = "the catalog refresh beside the prompt had not finished when llm exited"
+        debug(f"{said}; the next command tries again")
 
 
 atexit.register(wait_for_refresh)
