@@ -101,6 +101,7 @@ UPLOAD_SAYS = 5.0  # between lines on stderr saying how much of a slow upload is
 CATALOG_MAX_AGE = 24 * 3600.0  # before a prompt refreshes the catalog beside it; None: never
 CATALOG_RETRY = 300.0  # before any llm process tries a failed background refresh again
 REFRESH_EXIT_WAIT = 0.1  # our atexit's wait for a refresh still writing
+REFRESH_AGAIN = 30.0  # after a refresh cut short at exit, before another llm process tries
 SPEND_LOCK_WAIT = 2.0  # for a logs database another llm is writing to
 
 # The most a whole (not streamed) answer may decode to: far past any real one, so memory stays bounded.
@@ -2328,16 +2329,17 @@ def _refresh_quietly() -> None:
 
 def wait_for_refresh(seconds: float = REFRESH_EXIT_WAIT) -> None:
     """Give a refresh that is nearly done a moment to finish writing (called at exit). One that cannot
-    finish before the process ends gives its mark back, so the next llm command refreshes at once."""
+    finish before the process ends shortens its mark: llm commands started with it still leave the
+    refresh to it, and one started REFRESH_AGAIN seconds later tries again (not CATALOG_RETRY later)."""
     if _refresh is None:
         return
     with contextlib.suppress(KeyboardInterrupt):
         _refresh.join(seconds)
     if _refresh.is_alive():
         with contextlib.suppress(OSError):
-            (llm.user_dir() / REFRESH_MARK).unlink()
+            write_file(llm.user_dir() / REFRESH_MARK, repr(time.time() - CATALOG_RETRY + REFRESH_AGAIN))
         said = "the catalog refresh beside the prompt had not finished when llm exited"
-        debug(f"{said}; the next command tries again")
+        debug(f"{said}; a command in {REFRESH_AGAIN:g} seconds tries again")
 
 
 atexit.register(wait_for_refresh)
@@ -4132,8 +4134,18 @@ def jpeg_size(data: bytes) -> tuple | None:
     return None
 
 
-# An input image, for the providers that take one.
-HFImage, AsyncHFImage = task_models("HFImage", IMAGES, draw, BuiltWhenRead(image_options), IMAGE_TYPES)
+def input_image_types(model) -> frozenset:
+    """An image model's attachment types: images, when a provider maps it as image-to-image."""
+    try:
+        takes = any(task == "image-to-image" for _, _, task in model.spec.providers)
+    except llm.ModelError:  # a broken row: said when the model is used, never when it is listed
+        takes = False
+    return IMAGE_TYPES if takes else frozenset()
+
+
+HFImage, AsyncHFImage = task_models(
+    "HFImage", IMAGES, draw, BuiltWhenRead(image_options), property(input_image_types)
+)
 
 
 class HFImages(llm.Toolbox):

@@ -113,7 +113,7 @@ def hf_models():
 def listed_options(query: str) -> str:
     """The options ``llm models --options`` lists for the one model matching ``query``."""
     listed = invoke("models", "--options", "-q", query).output
-    return listed.split("  Options:\n", 1)[1].split("  Attachment types:", 1)[0]
+    return listed.split("  Options:\n", 1)[1].split("  Attachment types:", 1)[0].split("  Features:", 1)[0]
 
 
 PROVIDER_OPTIONS_LISTED = (  # what speech and image models list first: the options every provider route takes

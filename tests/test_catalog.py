@@ -145,20 +145,20 @@ def test_a_slow_refresh_never_holds_the_prompt(use_async, stale):
 
 
 @LOCAL
-def test_a_refresh_cut_short_at_exit_gives_its_mark_back_and_says_so(stale, monkeypatch, capsys):
+def test_a_refresh_cut_short_at_exit_is_tried_again_soon_and_says_so(stale, monkeypatch, capsys):
     server, release = stale
     monkeypatch.setenv("LLM_HF_DEBUG", "1")
     assert run("hf-llama3.1", QUESTION).text.startswith(TOGETHER_TEXT)
     assert asked_for_the_catalog(server)
-    mark = llm.user_dir() / "hf-inference-catalog.refreshing"
-    assert mark.exists()  # claimed: no other llm process refreshes meanwhile
     llm_hf_inference.wait_for_refresh(0.05)  # as at exit: the refresh is not done
-    assert not mark.exists()  # the next command refreshes at once, not five minutes later
     assert capsys.readouterr().err.endswith(
         "llm-hf-inference: the catalog refresh beside the prompt had not finished when llm exited; "
-        "the next command tries again\n"
+        "a command in 30 seconds tries again\n"
     )
-    assert llm_hf_inference.claim_refresh() is True
+    assert llm_hf_inference.claim_refresh() is False  # commands started with it leave it to it
+    now = time.time()
+    monkeypatch.setattr(llm_hf_inference.time, "time", lambda: now + 31)
+    assert llm_hf_inference.claim_refresh() is True  # not five minutes later
     release.set()
     llm_hf_inference.wait_for_refresh(5)
 

@@ -250,10 +250,8 @@ def test_an_input_image_needs_an_image_to_image_provider(router, here):
     photo = here / "fox.jpg"
     photo.write_bytes(JPEG)
     result = draw("as a watercolour", "-a", str(photo))
-    assert (
-        result.stderr
-        == "Error: hf-inference takes no input image (-a) for black-forest-labs/FLUX.1-schnell; leave it out\n"
-    )
+    assert "This model does not support attachments" in result.output  # its providers draw from text alone
+    assert llm.get_model("hf-flux").attachment_types == frozenset()
     assert server.seen == []
 
 
@@ -560,11 +558,11 @@ def test_the_request_of_each_provider_for_a_versioned_model_and_an_input_image()
     }
 
 
-def test_two_input_images_are_refused(router, here):
+def test_two_input_images_are_refused(router, here, kontext):
     server = router({})
     (here / "a.jpg").write_bytes(JPEG)
     (here / "b.jpg").write_bytes(JPEG)
-    result = draw("mix", "-a", "a.jpg", "-a", "b.jpg")
+    result = invoke("-m", "hf/black-forest-labs/FLUX.1-Kontext-dev", "mix", "-a", "a.jpg", "-a", "b.jpg")
     assert (result.stderr, server.seen) == ("Error: Attach one input image at a time, not 2\n", [])
 
 
@@ -1017,3 +1015,12 @@ def test_a_cancelled_async_image_stops_polling_and_saves_nothing(router, here, m
     time.sleep(0.3)
     assert len(server.paths("GET")) == polls > 0
     assert list(here.iterdir()) == []
+
+
+def test_a_model_taking_an_input_image_lists_image_types_and_a_broken_row_lists_none(kontext):
+    kontext_types = llm.get_model("hf/black-forest-labs/FLUX.1-Kontext-dev").attachment_types
+    assert kontext_types == {"image/png", "image/jpeg", "image/webp", "image/gif"}
+    path = llm.user_dir() / "hf-inference-images.jsonl"
+    path.write_text(json.dumps({"version": 3, "models": {"hf/a/b": "nowhere=x=image-to-image"}}) + "\n[]\n")
+    listed = invoke("models", "--options")
+    assert listed.exit_code == 0 and "hf/a/b" in listed.output
