@@ -799,9 +799,32 @@ async def read_body_async(http: httpx2.Response, request: HFRequest, ends: float
 
 
 def exchange(request: HFRequest) -> Answer:
-    """One attempt (not a chat stream): the whole answer, within the request's deadline and cap; a size
-    over the cap that the server declares is refused before it is read. An upload's time is its own (its
-    silences timed): the answer's deadline begins when it is sent, so a slow uplink never costs an answer."""
+    """One attempt (not a chat stream): the whole answer within the request's deadline, all of it
+    (connecting, redirects, headers sent a byte at a time, the body), and within its cap. An upload's time
+    is its own (its silences timed): the answer's deadline begins when it is sent, so a slow uplink never
+    costs an answer."""
+    if request.upload is not None:
+        return _exchange(request)
+    outcome: list = []
+
+    def attempt():  # in a thread of its own, so the deadline holds whatever the server does
+        try:
+            outcome.append((True, _exchange(request)))
+        except BaseException as ex:  # noqa: BLE001 - raised again in the caller's thread
+            outcome.append((False, ex))
+
+    worker = threading.Thread(target=attempt, name="llm-hf-inference request", daemon=True)
+    worker.start()
+    worker.join(request.time_allowed)
+    if not outcome:  # the worker ends at its next read, its answer unread
+        raise _too_slow(request)
+    answered, value = outcome[0]
+    if answered:
+        return value
+    raise value
+
+
+def _exchange(request: HFRequest) -> Answer:
     ends = deadline(request) if request.upload is None else None
     if request.upload is not None:
         sent = {"content": request.upload.pieces()}  # from the start again on each attempt
