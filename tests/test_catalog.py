@@ -642,3 +642,22 @@ def test_one_model_is_one_model():
     stored = llm_hf_inference.Stored(1, [], [])
     assert llm_hf_inference.changes(stored, "speech models") == "1 speech model. Added: none. Removed: none."
     assert llm_hf_inference.changes(stored._replace(count=2), "speech models").startswith("2 speech models.")
+
+
+@LOCAL
+def test_models_that_cannot_be_stored_are_one_line(fake, monkeypatch):
+    server = fake({"GET /v1/models": catalog_answer, "GET /api/models": hub_answer})
+    monkeypatch.setenv("LLM_HF_BASE_URL", server.url + "/v1")
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+
+    def full(path, text):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(llm_hf_inference, "write_file", full)
+    result = invoke("hf", "refresh")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[1:] == [
+        "Error: Cannot store the embedding models: No space left on device",
+        "Error: Cannot store the speech models: No space left on device",
+        "Error: Cannot store the image models: No space left on device",
+    ]

@@ -269,3 +269,14 @@ def test_models_that_nothing_matches_are_said_not_listed_and_one_kind_at_a_time(
     )
     both = invoke("hf", "models", "--images", "--speech")
     assert both.exit_code == 2 and "Choose one of --embeddings, --speech and --images" in both.stderr
+
+
+def test_a_file_of_ours_that_cannot_be_written_leaves_nothing_partial(tmp_path, monkeypatch):
+    def fail(source, target):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(llm_hf_inference.os, "replace", fail)
+    (tmp_path / "ours").mkdir()
+    with pytest.raises(OSError, match="No space left on device"):
+        llm_hf_inference.write_file(tmp_path / "ours" / "file.json", "{}")
+    assert list((tmp_path / "ours").iterdir()) == []

@@ -263,3 +263,42 @@ def test_a_legacy_function_call_is_a_tool_call_streamed_or_not():
         assert [(c.name, c.arguments) for c in answer.response.tool_calls] == [
             ("get_weather", {"city": "Paris"})
         ]
+
+
+@pytest.mark.parametrize("field", ["reasoning", "reasoning_content"])
+def test_reasoning_that_is_not_text_is_an_unexpected_answer(field):
+    answer = reader()
+    with pytest.raises(llm.ModelError, match="sent an unexpected answer"):
+        list(answer.feed(sse(delta(**{field: 5}))))
+
+
+def test_a_name_that_comes_after_the_first_delta_names_the_call():
+    answer = reader()
+    calls = [
+        {"index": 0, "id": "c1", "function": {"arguments": ""}},
+        {"index": 0, "function": {"name": "f", "arguments": '{"x": 1}'}},
+    ]
+    body = sse(
+        *(delta(tool_calls=[call]) for call in calls),
+        {"choices": [{"delta": {}, "finish_reason": "tool_calls"}]},
+    )
+    list(answer.feed(body))
+    answer.finish()
+    assert [(c.name, c.arguments, c.tool_call_id) for c in answer.response.tool_calls] == [
+        ("f", {"x": 1}, "c1")
+    ]
+
+
+@pytest.mark.parametrize("arguments", ["[1, 2]", '"text"', "3"])
+def test_arguments_that_are_not_an_object_are_one_line(arguments):
+    answer = reader()
+    call = {"index": 0, "id": "c1", "function": {"name": "f", "arguments": arguments}}
+    list(
+        answer.feed(
+            sse(delta(tool_calls=[call]), {"choices": [{"delta": {}, "finish_reason": "tool_calls"}]})
+        )
+    )
+    with pytest.raises(
+        llm.ModelError, match=r"^The model called tool 'f' with arguments that are not an object$"
+    ):
+        answer.finish()

@@ -633,3 +633,8 @@ def test_an_embedding_request_that_cannot_connect_is_retried(monkeypatch, capsys
 def test_when_a_refused_batch_is_split(status, message, size, limit):
     error = llm_hf_inference.HTTPStatusError(f"x answered {status}: {message}", status, {})
     assert llm_hf_inference.batch_limit(error, size) == limit
+
+
+def test_no_texts_are_no_vectors_and_no_request(sent):
+    assert model("org/emb").embed_batch([]) == []
+    assert sent == []

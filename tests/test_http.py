@@ -210,3 +210,9 @@ def test_a_loading_estimate_is_said_in_whole_seconds(estimate, said):
         "https://x.example/v1", 503, {}, json.dumps({"estimated_time": estimate}).encode()
     )
     assert str(error).endswith(said)
+
+
+def test_a_connection_that_is_not_made_in_time_names_the_host_and_the_wait():
+    request = llm_hf_inference.HFRequest("https://router.huggingface.co/v1/chat/completions")
+    error = llm_hf_inference.transport_error(request, httpx2.ConnectTimeout("timed out"))
+    assert str(error) == "Could not connect to router.huggingface.co within 10 seconds"

@@ -1024,3 +1024,18 @@ def test_a_model_taking_an_input_image_lists_image_types_and_a_broken_row_lists_
     path.write_text(json.dumps({"version": 3, "models": {"hf/a/b": "nowhere=x=image-to-image"}}) + "\n[]\n")
     listed = invoke("models", "--options")
     assert listed.exit_code == 0 and "hf/a/b" in listed.output
+
+
+def test_a_file_made_while_the_image_was_drawn_is_never_replaced(router, here):
+    def drawing(seen):
+        (here / "fox.jpg").write_bytes(b"made meanwhile")
+        return Answer(200, {"Content-Type": "image/jpeg"}, JPEG)
+
+    router({f"POST {HF_INFERENCE}": drawing})
+    result = draw("a fox", "-o", "save", "fox.jpg")
+    assert (
+        result.stderr
+        == "Error: Cannot save the result: fox.jpg exists; not overwritten (choose another -o save)\n"
+    )
+    assert (here / "fox.jpg").read_bytes() == b"made meanwhile"
+    assert sorted(p.name for p in here.iterdir()) == ["fox.jpg"]
