@@ -1446,7 +1446,9 @@ def provider_options() -> type:
         model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
         provider: str | None = Field(
-            None, description="The provider to send it to ('llm hf models'); default: the model's first"
+            None,
+            description="The provider to send it to ('llm hf models'); default: the model's first that "
+            "takes what is asked",
         )
         bill_to: str | None = Field(
             None,
@@ -1462,7 +1464,8 @@ def provider_options() -> type:
             None,
             ge=0,
             le=10,
-            description=f"Retries after 429, 502, 503, 504 or a failed connection (default {RETRIES})",
+            description=f"Retries after a rate limit, a model loading or a connection not made "
+            f"(default {RETRIES})",
         )
 
         @field_validator("provider")

@@ -119,12 +119,13 @@ def listed_options(query: str) -> str:
 PROVIDER_OPTIONS_LISTED = (  # what speech and image models list first: the options every provider route takes
     "    provider: str\n"
     "      The provider to send it to ('llm hf models'); default: the model's\n"
-    "      first\n"
+    "      first that takes what is asked\n"
     "    bill_to: str\n"
     "      Bill this organisation instead of your account (X-HF-Bill-To; default\n"
     "      $HF_BILL_TO)\n"
     "    timeout: float\n"
     "      Seconds to wait for the next bytes (default 300); twice that in all\n"
     "    retries: int\n"
-    "      Retries after 429, 502, 503, 504 or a failed connection (default 2)\n"
+    "      Retries after a rate limit, a model loading or a connection not made\n"
+    "      (default 2)\n"
 )
