@@ -3188,9 +3188,21 @@ def record_answer(response, reader: AnswerReader) -> None:
 # ------------ chat: sending (sync and async differ only here)
 
 
+def whole_answer(answer: Answer, request: ChatRequest, response, prices: dict | None) -> list:
+    """The events of a whole (not streamed) answer, read as a stream's are."""
+    reader = AnswerReader(response, request, prices)
+    reader.start(answer.headers)
+    return [*reader.feed(answer.body), *reader.finish()]
+
+
 def send(request: ChatRequest, response, prices: dict | None = None):
-    """Send ``request`` and yield what it answers, read by read, retrying as :class:`Attempts` says."""
+    """Send ``request`` and yield what it answers, read by read, retrying as :class:`Attempts` says. An
+    answer not streamed is asked for as every whole answer is (:func:`ask`: within its deadline, all of
+    it)."""
     refresh_beside(request)
+    if not request.body["stream"]:
+        yield from whole_answer(ask(request), request, response, prices)
+        return
     attempts = Attempts(request)
     while True:
         reader = AnswerReader(response, request, prices)
@@ -3218,8 +3230,13 @@ def send(request: ChatRequest, response, prices: dict | None = None):
 
 
 async def send_async(request: ChatRequest, response, prices: dict | None = None):
-    """The async twin of :func:`send`."""
+    """The async twin of :func:`send` (an answer not streamed waited for in the pool sized for waiting)."""
     refresh_beside(request)
+    if not request.body["stream"]:
+        answer = await asyncio.get_running_loop().run_in_executor(task_pool(), ask, request)
+        for event in whole_answer(answer, request, response, prices):
+            yield event
+        return
     attempts = Attempts(request)
     while True:
         reader = AnswerReader(response, request, prices)

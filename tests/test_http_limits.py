@@ -138,7 +138,7 @@ def big_json(size: int) -> bytes:
             ["-m", "hf-llama3.1", "--no-stream", "hi"],
             {
                 "POST /v1/chat/completions": lambda seen: Answer(
-                    200, {"Content-Type": "application/json"}, big_json(2**21)
+                    200, {"Content-Type": "application/json"}, [big_json(2**21)]
                 )
             },
             "chat",
@@ -471,4 +471,21 @@ def test_headers_sent_a_byte_at_a_time_end_at_the_deadline(path, trickle, monkey
     )  # each byte came within the read timeout: only the deadline ends it
     assert str(raised.value) == (
         "127.0.0.1 did not send its whole answer within 0.5 seconds (twice the timeout); try again later"
+    )
+
+
+@LOCAL
+@SYNC_ASYNC
+def test_a_chat_answer_not_streamed_ends_at_its_deadline_whatever_the_headers_do(
+    use_async, trickle, monkeypatch
+):
+    monkeypatch.setenv("LLM_HF_BASE_URL", trickle + "/v1")
+    monkeypatch.setenv("LLM_HF_KEY", TEST_TOKEN)
+    started = time.monotonic()
+    with pytest.raises(llm.ModelError) as raised:
+        run("hf-llama3.1", QUESTION, stream=False, timeout=0.25, use_async=use_async)
+    assert time.monotonic() - started < 1.5
+    assert str(raised.value) == (
+        "127.0.0.1 did not send its whole answer within 0.5 seconds (twice the timeout); "
+        "wait longer with -o timeout SECONDS"
     )
