@@ -548,6 +548,20 @@ def option_error(message: str) -> PydanticCustomError:
     return PydanticCustomError("hf_option", message)
 
 
+def bill_to_option():
+    return Field(
+        None, description="Bill this organisation instead of your account (X-HF-Bill-To; default $HF_BILL_TO)"
+    )
+
+
+def timeout_option(description: str):
+    return Field(None, gt=0, le=MAX_TIMEOUT, description=description)
+
+
+def retries_option(description: str):
+    return Field(None, ge=0, le=10, description=description)
+
+
 def organisation_name(cls, value):
     """An option naming an organisation on the Hub (bill_to), checked as llm reads it."""
     if value is not None and not re.fullmatch(_ORG_NAME, value):
@@ -1450,22 +1464,12 @@ def provider_options() -> type:
             description="The provider to send it to ('llm hf models'); default: the model's first that "
             "takes what is asked",
         )
-        bill_to: str | None = Field(
-            None,
-            description="Bill this organisation instead of your account (X-HF-Bill-To; default $HF_BILL_TO)",
+        bill_to: str | None = bill_to_option()
+        timeout: float | None = timeout_option(
+            f"Seconds to wait for the next bytes (default {LONG_TIMEOUT:g}); twice that in all"
         )
-        timeout: float | None = Field(
-            None,
-            gt=0,
-            le=MAX_TIMEOUT,
-            description=f"Seconds to wait for the next bytes (default {LONG_TIMEOUT:g}); twice that in all",
-        )
-        retries: int | None = Field(
-            None,
-            ge=0,
-            le=10,
-            description=f"Retries after a rate limit, a model loading or a connection not made "
-            f"(default {RETRIES})",
+        retries: int | None = retries_option(
+            f"Retries after a rate limit, a model loading or a connection not made (default {RETRIES})"
         )
 
         @field_validator("provider")
@@ -2414,21 +2418,12 @@ class HFOptions(llm.Options):
         None,
         description="Wait for a cold model to load instead of failing with 503 (x-wait-for-model header)",
     )
-    bill_to: str | None = Field(
-        None,
-        description="Bill this organisation instead of your account (X-HF-Bill-To; default $HF_BILL_TO)",
+    bill_to: str | None = bill_to_option()
+    timeout: float | None = timeout_option(
+        f"Seconds to wait for the next bytes of the answer (default {READ_TIMEOUT:g})"
     )
-    timeout: float | None = Field(
-        None,
-        gt=0,
-        le=MAX_TIMEOUT,
-        description=f"Seconds to wait for the next bytes of the answer (default {READ_TIMEOUT:g})",
-    )
-    retries: int | None = Field(
-        None,
-        ge=0,
-        le=10,
-        description=f"Retries after 429, 502, 503, 504 or a failed connection (default {RETRIES}; 0: none)",
+    retries: int | None = retries_option(
+        f"Retries after 429, 502, 503, 504 or a failed connection (default {RETRIES}; 0: none)"
     )
     tool_choice: str | None = Field(
         None, description="With tools: auto, none, required, or the name of the tool to call"
