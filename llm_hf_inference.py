@@ -829,7 +829,7 @@ def exchange(request: HFRequest) -> Answer:
 
     worker = threading.Thread(target=attempt, name="llm-hf-inference request", daemon=True)
     worker.start()
-    worker.join(request.time_allowed)
+    joined(worker, request.time_allowed)
     if not outcome:  # the worker ends at its next read, its answer unread
         raise _too_slow(request)
     answered, value = outcome[0]
@@ -852,6 +852,15 @@ def _exchange(request: HFRequest) -> Answer:
         if http.status_code < 400 and size is not None and size > request.cap:
             raise too_large(who_answered(http.headers, request.url), request, size)
         return Answer(http.status_code, http.headers, read_body(http, request, ends))
+
+
+def joined(thread: threading.Thread, seconds: float | None = None) -> None:
+    """Wait for ``thread`` (at most ``seconds``) a tenth of a second at a time: Ctrl-C, which the system
+    may hand to any thread, is taken at once by the one waiting here."""
+    slices, waited = (math.inf if seconds is None else math.ceil(seconds / 0.1)), 0
+    while thread.is_alive() and waited < slices:
+        thread.join(0.1)
+        waited += 1
 
 
 class Stopped(Exception):
@@ -3395,7 +3404,7 @@ def in_parallel(work, batches: list) -> list:
         for thread in threads:
             thread.start()
         for thread in threads:
-            thread.join()
+            joined(thread)
     finally:
         stop.set()
     if errors:

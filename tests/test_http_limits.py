@@ -489,3 +489,18 @@ def test_a_chat_answer_not_streamed_ends_at_its_deadline_whatever_the_headers_do
         "127.0.0.1 did not send its whole answer within 0.5 seconds (twice the timeout); "
         "wait longer with -o timeout SECONDS"
     )
+
+
+@LOCAL
+def test_ctrl_c_that_reaches_another_thread_stops_a_whole_exchange_at_once(trickle, monkeypatch):
+    import signal
+
+    monkeypatch.setattr(llm_hf_inference, "HUB_TIMEOUT", 5.0)  # ten seconds in all
+    threading.Thread(  # the system may hand a Ctrl-C to any thread of the process
+        target=lambda: (time.sleep(0.3), signal.pthread_kill(threading.get_ident(), signal.SIGINT)),
+        daemon=True,
+    ).start()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        llm_hf_inference.ask(llm_hf_inference.hub_request(trickle + "/api/whoami-v2"))
+    assert time.monotonic() - started < 1.5
