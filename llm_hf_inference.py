@@ -973,7 +973,7 @@ def _hint(status: int, data: dict, bill_to: str | None, purpose: str = "chat") -
         )
     if status == 402:
         return "Your Inference Providers credits are used up: see https://huggingface.co/settings/billing"
-    if code == "model_not_supported" or status == 404:
+    if code == "model_not_supported" or (status == 404 and purpose not in ("hub", "fragment")):
         return "Choose another provider with -o provider NAME, or another model."
     if status == 410:
         return "That endpoint is gone; point LLM_HF_BASE_URL at https://router.huggingface.co/v1"

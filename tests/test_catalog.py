@@ -48,8 +48,8 @@ def test_refresh_from_something_else_keeps_the_models(answer, said, fake, monkey
 @pytest.mark.parametrize(
     "status, hint",
     [
-        (502, "The gateway gave up waiting for the model; try again, or choose another provider."),
-        (404, "Choose another provider with -o provider NAME, or another model."),
+        (502, " — The gateway gave up waiting for the model; try again, or choose another provider."),
+        (404, ""),  # no provider to choose for the catalog
     ],
 )
 @LOCAL
@@ -60,7 +60,7 @@ def test_hf_models_with_a_failing_catalog_is_one_line(status, hint, fake, monkey
     result = invoke("hf", "models")
     assert (result.exit_code, result.output) == (
         1,
-        f"Error: 127.0.0.1 answered {status}: 502 Bad Gateway — {hint}\n",
+        f"Error: 127.0.0.1 answered {status}: 502 Bad Gateway{hint}\n",
     )
 
 
@@ -661,3 +661,12 @@ def test_models_that_cannot_be_stored_are_one_line(fake, monkeypatch):
         "Error: Cannot store the speech models: No space left on device",
         "Error: Cannot store the image models: No space left on device",
     ]
+
+
+@LOCAL
+def test_a_hub_that_has_no_such_page_gets_no_provider_hint(fake, monkeypatch):
+    server = fake({})  # every path: 404 "no such route"
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    monkeypatch.setenv("LLM_HF_KEY", "hf_key0000000")
+    result = invoke("hf", "whoami")
+    assert result.stderr == "Error: 127.0.0.1 answered 404: no such route\n"
