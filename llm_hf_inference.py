@@ -1804,9 +1804,8 @@ class Discovery(NamedTuple):
     file: str
     hub_tasks: tuple  # the Hub's pipeline tags searched
     builtin: tuple  # the HubSpecs registered until the first refresh
-    serves: Callable = lambda provider, hub_task: (
-        True
-    )  # whether a mapping of that provider and task does ours
+    # Whether a mapping of that provider and Hub task serves ours (embeddings: feature-extraction alone).
+    serves: Callable = lambda provider, hub_task: True
     per_provider: bool = False  # also an llm model per provider: hf/<repo>:<provider> (embeddings)
 
     def servable(self, mapping: list) -> list:

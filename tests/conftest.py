@@ -137,3 +137,14 @@ def router(fake, monkeypatch):
         return server
 
     return start
+
+
+@pytest.fixture
+def ctrl_c_raises():
+    """SIGINT raises KeyboardInterrupt during the test, even where the shell that started the suite left
+    it ignored (a job started in the background)."""
+    import signal
+
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)

@@ -495,7 +495,7 @@ def test_batches_are_as_even_as_can_be(count, sizes):
 
 
 @LOCAL
-def test_ctrl_c_stops_a_call_at_once_and_sends_nothing_after_it(fake, monkeypatch):
+def test_ctrl_c_stops_a_call_at_once_and_sends_nothing_after_it(fake, monkeypatch, ctrl_c_raises):
     import signal
 
     four = threading.Barrier(5, timeout=5)  # the four workers' first requests, and the Ctrl-C

@@ -492,7 +492,9 @@ def test_a_chat_answer_not_streamed_ends_at_its_deadline_whatever_the_headers_do
 
 
 @LOCAL
-def test_ctrl_c_that_reaches_another_thread_stops_a_whole_exchange_at_once(trickle, monkeypatch):
+def test_ctrl_c_that_reaches_another_thread_stops_a_whole_exchange_at_once(
+    trickle, monkeypatch, ctrl_c_raises
+):
     import signal
 
     monkeypatch.setattr(llm_hf_inference, "HUB_TIMEOUT", 5.0)  # ten seconds in all
