@@ -829,7 +829,8 @@ def exchange(request: HFRequest) -> Answer:
 
     worker = threading.Thread(target=attempt, name="llm-hf-inference request", daemon=True)
     worker.start()
-    joined(worker, request.time_allowed)
+    joined(worker, request.time_allowed, request.stop)
+    given_up(request)  # a task cancelled: its thread is free at once, the exchange left to end by itself
     if not outcome:  # the worker ends at its next read, its answer unread
         raise _too_slow(request)
     answered, value = outcome[0]
@@ -854,11 +855,13 @@ def _exchange(request: HFRequest) -> Answer:
         return Answer(http.status_code, http.headers, read_body(http, request, ends))
 
 
-def joined(thread: threading.Thread, seconds: float | None = None) -> None:
-    """Wait for ``thread`` (at most ``seconds``) a tenth of a second at a time: Ctrl-C, which the system
-    may hand to any thread, is taken at once by the one waiting here."""
+def joined(
+    thread: threading.Thread, seconds: float | None = None, stop: threading.Event | None = None
+) -> None:
+    """Wait for ``thread`` (at most ``seconds``, and no longer once ``stop`` is set) a tenth of a second at
+    a time: Ctrl-C, which the system may hand to any thread, is taken at once by the one waiting here."""
     slices, waited = (math.inf if seconds is None else math.ceil(seconds / 0.1)), 0
-    while thread.is_alive() and waited < slices:
+    while thread.is_alive() and waited < slices and not (stop is not None and stop.is_set()):
         thread.join(0.1)
         waited += 1
 

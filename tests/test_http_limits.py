@@ -506,3 +506,15 @@ def test_ctrl_c_that_reaches_another_thread_stops_a_whole_exchange_at_once(
     with pytest.raises(KeyboardInterrupt):
         llm_hf_inference.ask(llm_hf_inference.hub_request(trickle + "/api/whoami-v2"))
     assert time.monotonic() - started < 1.5
+
+
+@LOCAL
+def test_a_whole_exchange_given_up_frees_its_caller_at_once(trickle, monkeypatch):
+    monkeypatch.setattr(llm_hf_inference, "HUB_TIMEOUT", 5.0)  # ten seconds in all
+    request = llm_hf_inference.hub_request(trickle + "/api/whoami-v2")
+    request.stop = threading.Event()
+    threading.Timer(0.3, request.stop.set).start()  # an async task cancelled
+    started = time.monotonic()
+    with pytest.raises(llm_hf_inference.Stopped):
+        llm_hf_inference.ask(request)
+    assert time.monotonic() - started < 1.5
