@@ -96,7 +96,6 @@ RETRIES = 2  # after 429, 502, 503, 504 or a failed connection: three attempts i
 MAX_WAIT = 60.0  # the longest wait before a retry, whatever the server asks
 POLL_EVERY = 1.0  # between looks at a provider's unfinished work
 LONG_WORK_SAYS = 10.0  # between lines on stderr saying how long work goes on
-LONG_WORK_RETRIES = 6  # a poll or a result download asked again after a 5xx or a reset: about a minute
 UPLOAD_SAYS = 5.0  # between lines on stderr saying how much of a slow upload is sent
 CATALOG_MAX_AGE = 24 * 3600.0  # before a prompt refreshes the catalog beside it; None: never
 CATALOG_RETRY = 300.0  # before any llm process tries a failed background refresh again
@@ -1103,6 +1102,16 @@ class Attempts:
         return wait
 
 
+def retries_within(seconds: float) -> int:
+    """How many retries, backing off as :class:`Attempts` does (1, 2, 4 … 60 s), fit in ``seconds``: a
+    poll or a result download, repeatable, is asked again until its job's deadline."""
+    count, waited = 0, 0.0
+    while waited + min(2.0**count, MAX_WAIT) <= seconds:
+        waited += min(2.0**count, MAX_WAIT)
+        count += 1
+    return count
+
+
 def server_wait(headers, data: dict) -> float | None:
     """The wait the server asks for: Retry-After, the RateLimit reset, or a 503's estimated_time.
 
@@ -1425,7 +1434,7 @@ def poll(request: HFRequest, path: str) -> dict:
         method="GET",
         timeout=request.timeout,
         bill_to=request.bill_to,
-        retries=LONG_WORK_RETRIES,
+        retries=retries_within(2 * request.timeout),
         stop=request.stop,
     )
     answer = ask(look).json()
@@ -3973,7 +3982,7 @@ def download(url, request: HFRequest) -> bytes:
         request.purpose,
         method="GET",
         timeout=request.timeout,
-        retries=LONG_WORK_RETRIES,
+        retries=retries_within(2 * request.timeout),
         stop=request.stop,
     )
     try:

@@ -178,3 +178,15 @@ def test_refused_connections_are_retried_then_named(monkeypatch, waits):
     with pytest.raises(llm.ModelError, match=r"^Could not connect to 127\.0\.0\.1: "):
         run("hf-llama3.1", "hi")
     assert waits == [1.0, 2.0]
+
+
+def test_polls_and_downloads_are_asked_again_until_their_jobs_deadline():
+    retries = llm_hf_inference.retries_within
+    assert [retries(0.5), retries(1), retries(7), retries(10), retries(63), retries(600)] == [
+        0,
+        1,
+        3,
+        3,
+        6,
+        14,
+    ]
