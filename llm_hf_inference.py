@@ -1816,7 +1816,8 @@ class Discovery(NamedTuple):
     file: str
     hub_tasks: tuple  # the Hub's pipeline tags searched
     builtin: tuple  # the HubSpecs registered until the first refresh
-    # Whether a mapping of that provider and Hub task serves ours (embeddings: feature-extraction alone).
+    # Whether a mapping of that provider and Hub task serves ours (embeddings: outside hf-inference, only
+    # feature-extraction).
     serves: Callable = lambda provider, hub_task: True
     per_provider: bool = False  # also an llm model per provider: hf/<repo>:<provider> (embeddings)
 
