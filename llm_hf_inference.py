@@ -1,5 +1,5 @@
 """Every model the Hugging Face Inference API serves, for llm: chat, embeddings, speech to text, images,
-and the Hub's files as fragments.
+text to speech, and the Hub's files as fragments.
 
 The module reads top to bottom; each ``# ============`` section below is one part of this map:
 
@@ -14,6 +14,7 @@ The module reads top to bottom; each ``# ============`` section below is one par
 - embeddings: the models; requests, a few at once; every answer shape to one vector a text
 - speech to text: the models and options; the audio, streamed into each provider's body; the transcript
 - images: the models and options; the image, saved by what its bytes are; the tool
+- text to speech: the models and options; the audio, written to disk as it arrives; the tool
 - the Hub in prompts: -f hf: fragments
 - the llm hf commands
 - the hooks llm calls
@@ -32,6 +33,7 @@ import os
 import pathlib
 import random
 import re
+import shutil
 import stat
 import sys
 import tempfile
@@ -41,7 +43,7 @@ import urllib.parse
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple
+from typing import BinaryIO, Literal, NamedTuple
 
 import click
 import httpx2
@@ -72,6 +74,10 @@ __all__ = [
     "AsyncHFImage",
     "image_options",
     "HFImages",
+    "HFTTS",
+    "AsyncHFTTS",
+    "tts_options",
+    "HFSpeak",
 ]
 
 
@@ -113,7 +119,11 @@ MAX_ANSWER = {
     "speech": 64 * 2**20,  # a transcript with timed segments: ~1 MB an hour of speech
     "fragment": 20 * 2**20,  # a Hub file for a prompt: an image (an attachment) up to the usual limit
     "images": 64 * 2**20,  # an image, or the JSON around its base64 (a 4096 x 4096 PNG is ~50 MB at most)
+    "tts": 64 * 2**20,  # the JSON saying where the audio is (the audio itself goes to disk: MAX_SAVED)
 }
+MAX_SAVED = (
+    4 * 2**30
+)  # a result written to disk as it arrives (audio): an hour of 48 kHz stereo WAV is 0.7 GB
 MAX_ERROR_BODY = 2**20  # an error answer: the start is enough to say what went wrong
 MAX_EVENT = 16 * 2**20  # one SSE event: a whole 1M-token answer sent as one event is 4-8 MB of JSON
 FRAGMENT_TEXT_CAP = 2**20  # a text file in a prompt: ~250,000 tokens, past nearly every model's context
@@ -557,6 +567,12 @@ def timeout_option(description: str):
     return Field(None, gt=0, le=MAX_TIMEOUT, description=description)
 
 
+def save_option():
+    return Field(
+        None, description="Where to save: a file, or a directory (default: the prompt's words, here)"
+    )
+
+
 def retries_option(description: str):
     return Field(None, ge=0, le=10, description=description)
 
@@ -585,12 +601,13 @@ class HFRequest:
     bill_to: str | None = None
     retries: int = RETRIES
     stop: threading.Event | None = None  # set when the call it belongs to is given up: nothing more is sent
+    into: "BinaryIO | None" = None  # where an answer that is not JSON is written as it arrives (audio)
 
     @property
     def time_allowed(self) -> float | None:
-        """Seconds the whole exchange may take: twice its timeout. A stream shows its answer as it comes,
-        so only its silences are timed (None)."""
-        return None if (self.body or {}).get("stream") else 2 * self.timeout
+        """Seconds the whole exchange may take: twice its timeout. A stream shows its answer as it comes, and
+        a file written as it arrives says how much has come, so only their silences are timed (None)."""
+        return None if (self.body or {}).get("stream") or self.into else 2 * self.timeout
 
     @property
     def cap(self) -> int:
@@ -775,26 +792,43 @@ def who_answered(headers, url: str) -> str:
     return headers.get("x-inference-provider") or urllib.parse.urlsplit(url).hostname or url
 
 
-def too_large(who: str, request: HFRequest, size: float | None = None) -> llm.ModelError:
-    cap = request.cap // 2**20
+def too_large(who: str, request: HFRequest, size: float | None = None, cap: int = 0) -> llm.ModelError:
+    cap = (cap or request.cap) // 2**20
     if size is not None:  # the size the server declares: nothing is read
         return llm.ModelError(f"{who} has an answer of {size / 1e6:.1f} MB, over the {cap} MiB it may be")
     return llm.ModelError(f"{who} sent an answer of over {cap} MiB; stopped reading it")
 
 
+def written_to(http: httpx2.Response, request: HFRequest):
+    """The file an answer goes to as it arrives: the request's, when the answer is a result, not JSON."""
+    is_json = "json" in http.headers.get("content-type", "")
+    return request.into if http.status_code < 400 and not is_json else None
+
+
 def read_body(http: httpx2.Response, request: HFRequest, ends: float | None) -> bytes:
-    """A whole answer, read by read: within the request's deadline and cap (an error answer: its start)."""
-    cap = request.cap if http.status_code < 400 else MAX_ERROR_BODY
-    pieces, size = [], 0
+    """A whole answer, read by read: within the request's deadline and cap (an error answer: its start);
+    or, for a request with a file, written there as it comes (b"" returned), a line on stderr at times."""
+    into = written_to(http, request)
+    cap = MAX_SAVED if into else request.cap if http.status_code < 400 else MAX_ERROR_BODY
+    pieces, size, said = [], 0, time.monotonic()
+    if into:
+        into.seek(0)
+        into.truncate()  # from the start again on each attempt
     for data in http.iter_bytes():
-        pieces.append(data)
+        if into:
+            into.write(data)
+        else:
+            pieces.append(data)
         size += len(data)
         if size > cap:
             if http.status_code >= 400:
                 break
-            raise too_large(who_answered(http.headers, request.url), request)
+            raise too_large(who_answered(http.headers, request.url), request, cap=cap)
         if ends is not None and time.monotonic() > ends:
             raise _too_slow(request)
+        if into and time.monotonic() - said >= LONG_WORK_SAYS:
+            to_stderr(f"llm-hf-inference: {size / 1e6:.1f} MB of the result received")
+            said = time.monotonic()
     return b"".join(pieces)
 
 
@@ -849,8 +883,9 @@ def _exchange(request: HFRequest) -> Answer:
     ) as http:
         ends = ends or deadline(request)
         size = _number_or_none(http.headers.get("x-linked-size") or http.headers.get("content-length"))
-        if http.status_code < 400 and size is not None and size > request.cap:
-            raise too_large(who_answered(http.headers, request.url), request, size)
+        cap = MAX_SAVED if written_to(http, request) else request.cap
+        if http.status_code < 400 and size is not None and size > cap:
+            raise too_large(who_answered(http.headers, request.url), request, size, cap)
         return Answer(http.status_code, http.headers, read_body(http, request, ends))
 
 
@@ -1358,14 +1393,22 @@ class Done(NamedTuple):
 
 
 def run_task(
-    task: str, provider: str, provider_id: str, options, asked: dict, data, key: str | None, stop=None
+    task: str,
+    provider: str,
+    provider_id: str,
+    options,
+    asked: dict,
+    data,
+    key: str | None,
+    stop=None,
+    into=None,
 ) -> Done:
     """The task done by a provider (see :func:`choose_provider`): the request, its long work followed,
-    the answer read by the provider's row."""
+    the answer read by the provider's row (an answer that is not JSON written to ``into``, if given)."""
     row = PROVIDERS[task][provider]
     path, payload = row.build(provider_id, asked, data)
     request = provider_request(provider, task, path, payload, options, key)
-    request.stop = stop
+    request.stop, request.into = stop, into
     answer = ask(request)
     state = said = answer.json()
     if row.job is not None and type(state) is dict:
@@ -1421,7 +1464,11 @@ def follow(job: Job, provider: str, answer: dict, request: HFRequest) -> dict:
     return poll(request, job.result(answer)) if job.result and path else state
 
 
-DOING = {"speech": "transcribing", "images": "drawing"}  # what a provider's long work is, said while waiting
+DOING = {
+    "speech": "transcribing",
+    "images": "drawing",
+    "tts": "speaking",
+}  # what a provider's long work is, said while waiting
 
 
 def poll(request: HFRequest, path: str) -> dict:
@@ -1524,6 +1571,10 @@ def hf_inference_speech(provider_id: str, asked: dict, audio: "Audio") -> tuple:
     return path, Upload(audio.mime, audio.size, audio.pieces)
 
 
+def hf_inference_tts(provider_id: str, asked: dict, text: str) -> tuple:
+    return f"/hf-inference/models/{provider_id}", {"inputs": text}  # audio bytes back
+
+
 def hf_inference_image(provider_id: str, asked: dict, prompt: str) -> tuple:
     parameters = {DIFFUSION_NAMES[name]: value for name, value in asked.items()}
     return f"/hf-inference/models/{provider_id}", {
@@ -1552,6 +1603,10 @@ def fal_speech(provider_id: str, asked: dict, audio: "Audio") -> tuple:
     return f"/fal-ai/{provider_id}", json_upload(document, audio, f"data:{label};base64,")
 
 
+def fal_tts(provider_id: str, asked: dict, text: str) -> tuple:
+    return f"/fal-ai/{provider_id}", {"text": text, **asked}
+
+
 def fal_image(provider_id: str, asked: dict, prompt: str) -> tuple:
     body: dict = {"prompt": prompt}
     for name, value in asked.items():
@@ -1578,7 +1633,7 @@ FAL_QUEUE = Job(
     "job",
     lambda answer: (
         (None, None)
-        if "images" in answer or "response_url" not in answer
+        if "response_url" not in answer
         else (answer.get("request_id"), fal_queued(answer) + "/status?_subdomain=queue")
     ),
     running=lambda state: state.get("status") != "COMPLETED",
@@ -1604,6 +1659,24 @@ def openai_style_speech(path: str) -> Callable:
         return path, multipart_upload(audio, {**fields, "model": provider_id})
 
     return build
+
+
+def openai_style_tts(path: str) -> Callable:
+    return lambda provider_id, asked, text: (path, {"input": text, **asked, "model": provider_id})
+
+
+def together_tts(provider_id: str, asked: dict, text: str) -> tuple:
+    """together requires a voice, of the model's own names: Kokoro's usual one when none is given (as
+    huggingface.js does), else a refusal before any request."""
+    voice = asked.get("voice") or ("af_alloy" if "kokoro" in provider_id.lower() else None)
+    if voice is None:
+        raise llm.ModelError(
+            f"together needs a voice for {provider_id}: give -o voice NAME (its voices: {VOICES})"
+        )
+    return "/together/v1/audio/speech", {"input": text, "voice": voice, "model": provider_id}
+
+
+VOICES = "https://docs.together.ai/docs/text-to-speech"
 
 
 def together_image(provider_id: str, asked: dict, prompt: str) -> tuple:
@@ -1642,6 +1715,10 @@ def replicate_speech(provider_id: str, asked: dict, audio: "Audio") -> tuple:
     inputs = {"audio": _AUDIO_MARK, **({"language": asked["language"]} if "language" in asked else {})}
     path, document = replicate_prediction(provider_id, inputs)
     return path, json_upload(document, audio, f"data:{audio.mime};base64,")
+
+
+def replicate_tts(provider_id: str, asked: dict, text: str) -> tuple:
+    return replicate_prediction(provider_id, {"text": text, **asked})
 
 
 def replicate_image(provider_id: str, asked: dict, prompt: str) -> tuple:
@@ -1731,6 +1808,11 @@ ZAI = Job(
 )
 
 
+def url_at(*names) -> Callable:
+    """A reader of the result URL at ``names`` in the final state (or the first of a list there)."""
+    return lambda state, answer: first(field_of(state, *names))
+
+
 def image_url_at(*names) -> Callable:
     """A reader of the image URL at ``names`` in the final state (or the first of a list there)."""
 
@@ -1787,6 +1869,13 @@ PROVIDERS = {
         "wavespeed": Route(wavespeed_image, image_url_at("outputs"), DIFFUSION, WAVESPEED),
         "zai-org": Route(zai_image, image_url_at("image_result", 0, "url"), DIFFUSION, ZAI),
     },
+    "tts": {  # the audio's bytes in the answer (no reader), or a URL the reader finds
+        "hf-inference": Route(hf_inference_tts),
+        "fal-ai": Route(fal_tts, url_at("audio", "url"), frozenset({"voice", "speed", "seed"}), FAL_QUEUE),
+        "together": Route(together_tts, None, frozenset({"voice"})),
+        "deepinfra": Route(openai_style_tts("/deepinfra/v1/openai/audio/speech"), None, {"voice", "speed"}),
+        "replicate": Route(replicate_tts, url_at("output"), frozenset({"voice", "speed"}), REPLICATE),
+    },
 }
 
 
@@ -1820,6 +1909,8 @@ class Discovery(NamedTuple):
     # feature-extraction).
     serves: Callable = lambda provider, hub_task: True
     per_provider: bool = False  # also an llm model per provider: hf/<repo>:<provider> (embeddings)
+    # Where a chat, speech or image model has the repo's id, the suffix of this one's (else it is left out).
+    apart: str = ""
 
     def servable(self, mapping: list) -> list:
         """The live (provider, providerId, task) of a mapping that a row serves, in the Hub's order."""
@@ -3941,9 +4032,7 @@ def image_options() -> type:
         )
         seed: int | None = Field(None, ge=0, description="Random seed, for a repeatable image")
         negative_prompt: str | None = Field(None, description="What the image should not show")
-        save: str | None = Field(
-            None, description="Where to save: a file, or a directory (default: the prompt's words, here)"
-        )
+        save: str | None = save_option()
 
     return ImageOptions
 
@@ -3968,16 +4057,20 @@ class ImageResult(NamedTuple):
     seed: int | None = None  # the seed used, when reported (fal's can pass 64 bits)
 
 
-def download(url, request: HFRequest) -> bytes:
-    """A result URL on the provider's CDN: fetched without the Hugging Face token or any Authorization; a
-    data URL (fal's answer in sync mode) decoded."""
-    if type(url) is str and url.startswith("data:image/") and ";base64," in url:
+def download(url, request: HFRequest, into: BinaryIO | None = None) -> bytes:
+    """A result URL on the provider's CDN: fetched without the Hugging Face token or any Authorization
+    (written to ``into`` as it arrives, if given); a data URL (fal's answer in sync mode) decoded."""
+    if type(url) is str and url.startswith("data:") and ";base64," in url:
         try:
-            return base64.b64decode(url.partition(";base64,")[2], validate=True)
+            data = base64.b64decode(url.partition(";base64,")[2], validate=True)
         except ValueError:
             raise llm.ModelError(f"The provider gave a data URL that is not base64: {excerpt(url)}") from None
+        if into is None:
+            return data
+        into.write(data)
+        return b""
     if type(url) is not str or urllib.parse.urlsplit(url).scheme not in ("https", "http"):
-        raise llm.ModelError(f"The provider gave no image URL: {excerpt(url)}")
+        raise llm.ModelError(f"The provider gave no result URL: {excerpt(url)}")
     fetch = HFRequest(
         url,
         request.purpose,
@@ -3985,6 +4078,7 @@ def download(url, request: HFRequest) -> bytes:
         timeout=request.timeout,
         retries=retries_within(2 * request.timeout),
         stop=request.stop,
+        into=into,
     )
     try:
         return ask(fetch).body
@@ -3993,18 +4087,35 @@ def download(url, request: HFRequest) -> bytes:
         raise llm.ModelError(f"The result is at {url}, but fetching it failed: {reason}") from None
 
 
-IMAGE_MAGIC = (  # the bytes say the type, whatever the URL or the label claims
-    (b"\x89PNG\r\n\x1a\n", ".png", "image/png"),
-    (b"\xff\xd8\xff", ".jpg", "image/jpeg"),
-    (b"GIF8", ".gif", "image/gif"),
+MAGIC = (  # (kind, first bytes, extension, type): the bytes say the type, whatever the URL or label claims
+    ("image", b"\x89PNG\r\n\x1a\n", ".png", "image/png"),
+    ("image", b"\xff\xd8\xff", ".jpg", "image/jpeg"),
+    ("image", b"GIF8", ".gif", "image/gif"),
+    ("audio", b"fLaC", ".flac", "audio/flac"),
+    ("audio", b"OggS", ".ogg", "audio/ogg"),
+    ("audio", b"ID3", ".mp3", "audio/mpeg"),
+    ("audio", b"\x1a\x45\xdf\xa3", ".webm", "audio/webm"),
 )
+EXTENSIONS = {  # what a result of each kind may be saved as: -o save FILE is refused when one is there
+    "image": (".png", ".jpg", ".gif", ".webp"),
+    "audio": (".wav", ".flac", ".mp3", ".ogg", ".aac", ".m4a", ".webm"),
+}
+
+
+def media_type(data: bytes, kind: str) -> tuple | None:
+    """(extension, MIME type) of the first bytes of a file of ``kind`` (image, audio); None if not one."""
+    riff = {b"WEBP": ("image", ".webp", "image/webp"), b"WAVE": ("audio", ".wav", "audio/wav")}
+    if data[:4] == b"RIFF" and riff.get(data[8:12], ("",))[0] == kind:
+        return riff[data[8:12]][1:]
+    if kind == "audio" and data[4:8] == b"ftyp":
+        return ".m4a", "audio/mp4"
+    if kind == "audio" and data[:1] == b"\xff" and len(data) > 1 and data[1] & 0xE0 == 0xE0:
+        return (".aac", "audio/aac") if data[1] & 0x06 == 0 else (".mp3", "audio/mpeg")  # ADTS, else MPEG
+    return next((m[2:] for m in MAGIC if m[0] == kind and data.startswith(m[1])), None)
 
 
 def image_type(data: bytes) -> tuple | None:
-    """(extension, MIME type) of image bytes; None when they are no image."""
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return ".webp", "image/webp"
-    return next(((ext, mime) for magic, ext, mime in IMAGE_MAGIC if data.startswith(magic)), None)
+    return media_type(data, "image")
 
 
 # ------------ images: saving, never over a file, never a partial one
@@ -4049,31 +4160,44 @@ def destination(save: str | None, prompt_text: str, extensions) -> Destination:
     return Destination(folder, stem, named)
 
 
-def save_new(data: bytes, place: Destination, ext: str) -> pathlib.Path:
-    """Write ``data`` whole beside its final name, then link it there: a name taken is never replaced (a
-    name of ours gets -2, -3, ...; a file named by -o save is an error), nothing partial is left, and the
-    file follows the umask. Where the filesystem has no hard links, the file is made exclusively instead."""
+@contextlib.contextmanager
+def partial_file(place: Destination):
+    """(path, open file) of a new file beside the result's final name, to write the result into and then
+    :func:`publish`; removed whatever happens, so nothing partial is left. It follows the umask."""
     partial = place.folder / f".{place.stem}.partial-{uuid.uuid4().hex}"
     try:
-        with open(partial, "xb") as file:
-            file.write(data)
-        for number in range(1, 1000):
-            path = place.folder / f"{place.stem}{'' if number == 1 else f'-{number}'}{ext}"
-            try:
-                link_or_write(partial, path, data)
-                return path
-            except FileExistsError:
-                if place.named:
-                    raise llm.ModelError(f"{path} exists; not overwritten (choose another -o save)") from None
-        raise llm.ModelError(f"{place.folder} already has {place.stem}{ext} to {place.stem}-999{ext}")
+        with open(partial, "xb+") as file:
+            yield partial, file
     finally:
         with contextlib.suppress(OSError):
             os.unlink(partial)
 
 
-def link_or_write(partial: pathlib.Path, path: pathlib.Path, data: bytes) -> None:
+def publish(partial: pathlib.Path, place: Destination, ext: str) -> pathlib.Path:
+    """The written ``partial`` given its final name, never over a file: a name of ours taken gets -2, -3,
+    ...; a file named by -o save there is an error."""
+    for number in range(1, 1000):
+        path = place.folder / f"{place.stem}{'' if number == 1 else f'-{number}'}{ext}"
+        try:
+            link_or_copy(partial, path)
+            return path
+        except FileExistsError:
+            if place.named:
+                raise llm.ModelError(f"{path} exists; not overwritten (choose another -o save)") from None
+    raise llm.ModelError(f"{place.folder} already has {place.stem}{ext} to {place.stem}-999{ext}")
+
+
+def save_new(data: bytes, place: Destination, ext: str) -> pathlib.Path:
+    """``data`` written whole beside its final name, then given it (see :func:`publish`)."""
+    with partial_file(place) as (partial, file):
+        file.write(data)
+        file.flush()
+        return publish(partial, place, ext)
+
+
+def link_or_copy(partial: pathlib.Path, path: pathlib.Path) -> None:
     """``path`` made from ``partial``, never over a file: a hard link, else (FAT, SMB, many FUSE mounts)
-    the bytes written to a file made exclusively, removed again if the writing fails."""
+    a copy into a file made exclusively, removed again if the copying fails."""
     try:
         os.link(partial, path)
         return
@@ -4083,8 +4207,8 @@ def link_or_write(partial: pathlib.Path, path: pathlib.Path, data: bytes) -> Non
         if ex.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.ENOSYS):
             raise
     try:
-        with open(path, "xb") as file:
-            file.write(data)
+        with open(partial, "rb") as source, open(path, "xb") as file:
+            shutil.copyfileobj(source, file)
     except FileExistsError:
         raise
     except BaseException:
@@ -4105,7 +4229,7 @@ def draw(spec: HubSpec, prompt, response, key: str | None, stop=None) -> str:
     text = (prompt.prompt or "").strip()
     if not text:
         raise llm.ModelError('Say what to draw: llm -m MODEL "a red fox in snow"')
-    place = destination(options.save, text, [ext for _, ext, _ in IMAGE_MAGIC] + [".webp"])
+    place = destination(options.save, text, EXTENSIONS["image"])
     done = run_task("images", provider, provider_id, options, asked, text, key, stop)
     image = image_of(done)
     data = image.data if image.data is not None else download(image.url, done.request)
@@ -4156,10 +4280,11 @@ def image_of(done: Done) -> ImageResult:
     return done.result
 
 
-def save_result(data: bytes, place: Destination, ext: str, url: str | None) -> pathlib.Path:
-    """A paid result saved; if that fails, the error says where it can still be fetched."""
+def save_result(result, place: Destination, ext: str, url: str | None) -> pathlib.Path:
+    """A paid result (its bytes, or the partial file they are in) saved; if that fails, the error says
+    where it can still be fetched."""
     try:
-        return save_new(data, place, ext)
+        return save_new(result, place, ext) if type(result) is bytes else publish(result, place, ext)
     except (OSError, llm.ModelError) as ex:
         reason = (ex.strerror or str(ex)) if isinstance(ex, OSError) else str(ex)
         where = f"; it can still be fetched from {url}" if url and url.startswith("http") else ""
@@ -4214,10 +4339,140 @@ class HFImages(llm.Toolbox):
         self.model = model
         self.directory = directory
 
-    def draw(self, prompt: str, width: int = 1024, height: int = 1024) -> str:
-        """Draw an image of what the prompt describes; the saved file's path comes back."""
+    def draw(self, prompt: str, width: int = 1024, height: int = 1024) -> llm.ToolOutput:
+        """Draw an image of what the prompt describes; its saved path comes back, the image attached."""
         response = llm.get_model(self.model).prompt(prompt, width=width, height=height, save=self.directory)
-        return response.text()
+        path = response.text()
+        return llm.ToolOutput(output=path, attachments=[llm.Attachment(path=path)])
+
+
+# ============ text to speech
+# ------------ text to speech: found on the Hub, one llm model per repository, its providers an option
+
+
+KOKORO = "hexgrad/Kokoro-82M"
+
+
+TTS = Discovery(
+    "tts",
+    "text-to-speech models",
+    "hf-inference-tts.jsonl",
+    ("text-to-speech",),
+    (  # registered until the first refresh: the most used open voice model, on four providers
+        HubSpec(
+            KOKORO,
+            (
+                ("fal-ai", "fal-ai/kokoro/american-english", "text-to-speech"),
+                ("deepinfra", KOKORO, "text-to-speech"),
+                ("together", KOKORO, "text-to-speech"),
+                (
+                    "replicate",
+                    "jaaari/kokoro-82m:dfdf537ba482b029e0a761699e6f55e9162cfd159270bfe0e44857caa5f275a6",
+                    "text-to-speech",
+                ),
+            ),
+            ("hf-tts",),
+        ),
+    ),
+    apart=":tts",
+)
+
+
+@functools.cache
+def tts_options() -> type:
+    """The TTSOptions class, built the first time a model asks (see BuiltWhenRead)."""
+
+    class TTSOptions(provider_options()):
+        voice: str | None = Field(
+            None, description="The voice, by the provider's name for it (af_heart, ...)"
+        )
+        speed: float | None = Field(None, ge=0.25, le=4, description="How fast it speaks (1: as usual)")
+        seed: int | None = Field(None, ge=0, description="Random seed, for a repeatable reading")
+        save: str | None = save_option()
+
+    return TTSOptions
+
+
+# ------------ text to speech: the audio, written to disk as it arrives
+
+
+def speak(spec: HubSpec, prompt, response, key: str | None, stop=None) -> str:
+    """Read the prompt's text aloud and save the audio: the saved file's path, as llm shows and logs it.
+    All that can be checked is checked before the provider speaks (and bills) it."""
+    options = prompt.options
+    asked = {n: getattr(options, n) for n in ("voice", "speed", "seed") if getattr(options, n) is not None}
+    provider, provider_id = choose_provider(spec, "tts", options.provider, asked)
+    text = (prompt.prompt or "").strip()
+    if not text:
+        raise llm.ModelError('Give the text to read aloud: llm -m hf-tts "Good morning, everyone."')
+    if prompt.system:
+        raise llm.ModelError(
+            "A text-to-speech model takes no system prompt (-s): put what it reads in the prompt"
+        )
+    place = destination(options.save, text, EXTENSIONS["audio"])
+    try:
+        path, record = made_and_saved(
+            "tts", "audio", place, provider, provider_id, options, asked, text, key, stop
+        )
+    except HTTPStatusError as ex:
+        if ex.status not in (400, 413, 422):
+            raise
+        raise llm.ModelError(f"{ex} (the text sent: {len(text)} characters)") from None
+    response.response_json = record
+    response.set_usage(details={"provider": record["provider"]})
+    return str(path)
+
+
+def made_and_saved(
+    task: str, kind: str, place, provider, provider_id, options, asked, data, key, stop
+) -> tuple:
+    """A task whose result (audio) is written to disk as it arrives, from the answer or from the URL its
+    row read, then saved under its name: (the path, what response_json keeps)."""
+    url = None
+    with partial_file(place) as (partial, file):
+        try:
+            done = run_task(task, provider, provider_id, options, asked, data, key, stop, into=file)
+            if file.tell() == 0:  # the answer was JSON: the result is where the row says
+                url = done.result
+                if url is None:
+                    raise llm.ModelError(
+                        f"{done.who} answered with something that is not {kind}: {excerpt(done.said)}"
+                    )
+                download(url, done.request, into=file)
+        except OSError as ex:
+            where = (
+                f"; it can still be fetched from {url}" if type(url) is str and url.startswith("http") else ""
+            )
+            raise llm.ModelError(f"Cannot save the result: {ex.strerror or ex}{where}") from None
+        size = file.tell()
+        file.seek(0)
+        head = file.read(256)
+        found = media_type(head, kind)
+        if found is None:
+            raise llm.ModelError(f"{done.who} sent {size} bytes that are not {kind}: {excerpt(head)}")
+        given_up(done.request)  # a task given up saves nothing
+        path = save_result(partial, place, found[0], url)
+    url = url if type(url) is str and url.startswith("http") else None
+    record = {"provider": done.who, "path": str(path.resolve()), "type": found[1], "bytes": size, "url": url}
+    return path, {name: value for name, value in record.items() if value is not None}
+
+
+HFTTS, AsyncHFTTS = task_models("HFTTS", TTS, speak, BuiltWhenRead(tts_options), frozenset())
+
+
+class HFSpeak(llm.Toolbox):
+    """Read text aloud with a Hugging Face text-to-speech model; each call saves an audio file and returns
+    its path, with the audio attached for a model that hears."""
+
+    def __init__(self, model: str = "hf-tts", directory: str = "."):
+        self.model = model
+        self.directory = directory
+
+    def speak(self, text: str, voice: str | None = None) -> llm.ToolOutput:
+        """Read the text aloud; the saved audio file's path comes back."""
+        options = {"save": self.directory, **({"voice": voice} if voice else {})}
+        path = llm.get_model(self.model).prompt(text, **options).text()
+        return llm.ToolOutput(output=path, attachments=[llm.Attachment(path=path)])
 
 
 # ============ the Hub in prompts: -f hf: fragments
@@ -4770,12 +5025,13 @@ def hf_commands():
 @click.option("--embeddings", is_flag=True, help="The embedding models instead: model, providers, status")
 @click.option("--speech", is_flag=True, help="The speech-to-text models instead: model, providers, status")
 @click.option("--images", is_flag=True, help="The image models instead: model, providers, status")
-def models_command(queries, provider, tools, schemas, vision, free, json_, embeddings, speech, images):
+@click.option("--tts", is_flag=True, help="The text-to-speech models instead: model, providers, status")
+def models_command(queries, provider, tools, schemas, vision, free, json_, embeddings, speech, images, tts):
     "List the models the Inference Providers router serves"
-    if embeddings + speech + images > 1:
-        raise click.UsageError("Choose one of --embeddings, --speech and --images")
-    if embeddings or speech or images:
-        kind = SPEECH if speech else IMAGES if images else EMBEDDINGS
+    if embeddings + speech + images + tts > 1:
+        raise click.UsageError("Choose one of --embeddings, --speech, --images and --tts")
+    if embeddings or speech or images or tts:
+        kind = SPEECH if speech else IMAGES if images else TTS if tts else EMBEDDINGS
         found = cached_else_fetched(lambda: read_discovered(kind), lambda: fetch_discovered(kind))
         found = [
             (repo, mapping) for repo, mapping in found if all(q.lower() in repo.lower() for q in queries)
@@ -4810,23 +5066,15 @@ def refresh_chat() -> str:
     return text + (f" Left out {stored.dropped} values of the wrong type." if stored.dropped else "")
 
 
-def refresh_embeddings() -> str:
-    return changes(fetch_discovered(EMBEDDINGS), EMBEDDINGS.name)
-
-
-def refresh_speech() -> str:
-    return changes(fetch_discovered(SPEECH), SPEECH.name)
-
-
-def refresh_images() -> str:
-    return changes(fetch_discovered(IMAGES), IMAGES.name)
+def refresh_found(kind: Discovery) -> Callable:
+    return lambda: changes(fetch_discovered(kind), kind.name)
 
 
 @hf_commands.command(name="refresh")
 def refresh_command():
-    "Fetch the router's model catalog, and the Hub's embedding, speech and image models, again"
+    "Fetch the router's model catalog, and the Hub's embedding, speech, image and text-to-speech models"
     failed, said = False, set()
-    for refresh in (refresh_chat, refresh_embeddings, refresh_speech, refresh_images):
+    for refresh in (refresh_chat, *map(refresh_found, (EMBEDDINGS, SPEECH, IMAGES, TTS))):
         try:
             click.echo(refresh())
         except NothingServed as ex:  # kept as they are: nothing failed
@@ -4969,12 +5217,19 @@ def register_models(register, model_aliases):
     for repo_id, spec in added.items():
         model_id = model_id_of(repo_id)
         register(HFChat(model_id, spec=spec), AsyncHFChat(model_id, spec=spec), aliases=spec.aliases)
-    for kind, sync, asynchronous in ((SPEECH, HFSpeech, AsyncHFSpeech), (IMAGES, HFImage, AsyncHFImage)):
+    taken = {*rows, *map(model_id_of, added)}
+    for kind, sync, asynchronous in TASK_MODELS:
         aliases = kind.aliases()
         for model_id, row in discovered_rows(kind).items():
-            if model_id in rows or repo_id_of(model_id) in added:
-                continue  # a chat model too (audio or images in, text out): its id stays the chat model's
+            if model_id in taken:  # a chat model too (audio or images in, text out): the id stays the first's
+                if not kind.apart:
+                    continue
+                model_id += kind.apart
+            taken.add(model_id)
             register(sync(model_id, row), asynchronous(model_id, row), aliases=aliases.get(model_id, ()))
+
+
+TASK_MODELS = ((SPEECH, HFSpeech, AsyncHFSpeech), (IMAGES, HFImage, AsyncHFImage), (TTS, HFTTS, AsyncHFTTS))
 
 
 @llm.hookimpl
@@ -4986,6 +5241,7 @@ def register_embedding_models(register):
 @llm.hookimpl
 def register_tools(register):
     register(HFImages)
+    register(HFSpeak)
 
 
 @llm.hookimpl

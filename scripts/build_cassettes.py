@@ -405,6 +405,25 @@ HUB_IMAGES = [
 ]
 
 
+# Text-to-speech models, in the recorded mapping's shape: Kokoro on the providers the clients' tests use.
+TTS = "text-to-speech"
+KOKORO_REPLICATE = "jaaari/kokoro-82m:dfdf537ba482b029e0a761699e6f55e9162cfd159270bfe0e44857caa5f275a6"
+HUB_TTS = [
+    speech_item(
+        "hexgrad/Kokoro-82M",
+        **{
+            "fal-ai": ("fal-ai/kokoro/american-english", "live", TTS),
+            "replicate": (KOKORO_REPLICATE, "live", TTS),
+            "deepinfra": ("hexgrad/Kokoro-82M", "live", TTS),
+            "together": ("hexgrad/Kokoro-82M", "live", TTS),
+        },
+    ),
+    speech_item("nari-labs/Dia-1.6B", **{"fal-ai": ("fal-ai/dia-tts", "live", TTS)}),
+    speech_item("OuteAI/OuteTTS-0.3-500M", replicate=("jbilcke/oute-tts", "staging", TTS)),
+    speech_item("someone/tts-elsewhere", novita=("tts-elsewhere", "live", TTS)),  # no known route
+]
+
+
 def hub_search(
     feature_pages=HUB_FEATURE_PAGES, similarity=HUB_SIMILARITY, speech=HUB_SPEECH, images=HUB_IMAGES
 ):
@@ -424,6 +443,7 @@ def hub_search(
         (get(HUB_SEARCH.format(ASR)), hub_page(speech)),
         (get(HUB_SEARCH.format("text-to-image")), hub_page(images[:1])),
         (get(HUB_SEARCH.format("image-to-image")), hub_page(images[1:])),
+        (get(HUB_SEARCH.format(TTS)), hub_page(HUB_TTS)),
     ]
 
 

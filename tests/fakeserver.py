@@ -135,7 +135,7 @@ SEARCH = "&inference_provider=all&expand[]=inferenceProviderMapping"  # the Hub'
 
 def hub_answer(seen=None) -> Answer:
     """A last page of the Hub's model search (no next page), from the catalog cassette: the page of the
-    pipeline tag asked for, speech or images; else sentence-similarity's."""
-    tags = ("automatic-speech-recognition", "text-to-image", "image-to-image")
+    pipeline tag asked for, speech, images or text to speech; else sentence-similarity's."""
+    tags = ("automatic-speech-recognition", "text-to-image", "image-to-image", "text-to-speech")
     tag = next((tag for tag in tags if seen and f"pipeline_tag={tag}&" in seen.path), "sentence-similarity")
     return recorded("catalog", uri=f"pipeline_tag={tag}{SEARCH}")

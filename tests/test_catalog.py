@@ -421,6 +421,8 @@ def test_refresh_caches_the_catalog_and_says_what_changed(sent, catalog):
         "2 speech models. Added: openai/whisper-large-v3, openai/whisper-large-v3-turbo. Removed: none.\n"
         "2 image models. Added: black-forest-labs/FLUX.1-Kontext-dev, black-forest-labs/FLUX.1-schnell. "
         "Removed: none.\n"
+        # OuteTTS only staging; the last on a provider of no known route
+        "2 text-to-speech models. Added: hexgrad/Kokoro-82M, nari-labs/Dia-1.6B. Removed: none.\n"
     )
     assert sent[0].url == "https://router.huggingface.co/v1/models"
     assert "authorization" not in sent[0].headers and "x-hf-bill-to" not in sent[0].headers
@@ -470,6 +472,7 @@ def test_refresh_reports_added_and_removed_models(vcr_cassette_dir):
         "3 embedding models. Added: none. Removed: facebook/bart-base.\n"
         "2 speech models. Added: none. Removed: none.\n"
         "2 image models. Added: none. Removed: none.\n"
+        "2 text-to-speech models. Added: none. Removed: none.\n"
     )
 
 
@@ -574,7 +577,7 @@ def test_an_unknown_provider_fails_before_any_request(sent, catalog):
         "Error: 'groq' does not serve meta-llama/Llama-3.1-8B-Instruct; its providers are: cerebras, novita, "
         "together (or a policy: fastest, cheapest, preferred)\n"
     )
-    assert [s.body for s in sent] == [None] * 7  # the refresh alone (catalog, Hub searches): no prompt
+    assert [s.body for s in sent] == [None] * 8  # the refresh alone (catalog, Hub searches): no prompt
 
 
 @pytest.mark.vcr
@@ -624,7 +627,7 @@ def test_a_kind_the_hub_has_none_of_is_a_note_and_the_refresh_succeeds(fake, mon
         "Note: The Hub's model search gave no speech model that a provider serves; "
         "the speech models you have are kept\n",
     )
-    assert "speech" not in result.stdout
+    assert "speech models" not in result.stdout.replace("text-to-speech models", "")
 
 
 @LOCAL
@@ -660,6 +663,7 @@ def test_models_that_cannot_be_stored_are_one_line(fake, monkeypatch):
         "Error: Cannot store the embedding models: No space left on device",
         "Error: Cannot store the speech models: No space left on device",
         "Error: Cannot store the image models: No space left on device",
+        "Error: Cannot store the text-to-speech models: No space left on device",
     ]
 
 

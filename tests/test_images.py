@@ -261,8 +261,10 @@ def test_an_input_image_needs_an_image_to_image_provider(router, here):
 def test_a_chat_model_can_draw_with_the_tool(router, here):
     router({f"POST {HF_INFERENCE}": lambda seen: Answer(200, {"Content-Type": "image/jpeg"}, JPEG)})
     tool = llm_hf_inference.HFImages(directory=str(here))
-    assert tool.draw("a lighthouse at dusk", 512, 512) == str(here / "a-lighthouse-at-dusk.jpg")
-    assert "HFImages" in llm.get_tools()
+    drawn = tool.draw("a lighthouse at dusk", 512, 512)
+    assert drawn.output == str(here / "a-lighthouse-at-dusk.jpg")
+    assert [(a.path, a.resolve_type()) for a in drawn.attachments] == [(drawn.output, "image/jpeg")]
+    assert "HFImages" in llm.get_tools() and "HFSpeak" in llm.get_tools()
 
 
 def test_a_chat_model_draws_through_llm_tools_and_gets_the_path_back(router, here):
@@ -301,11 +303,19 @@ def test_a_chat_model_draws_through_llm_tools_and_gets_the_path_back(router, her
         "inputs": "a lighthouse at dusk",
         "parameters": {"width": 1024, "height": 1024},
     }
-    assert json.loads(second.body)["messages"][-1] == {
-        "role": "tool",
-        "tool_call_id": "call_1",
-        "content": "a-lighthouse-at-dusk.jpg",
-    }
+    # the path back to the model, and the image attached: a vision model sees what it drew
+    assert json.loads(second.body)["messages"][-2:] == [
+        {"role": "tool", "tool_call_id": "call_1", "content": "a-lighthouse-at-dusk.jpg"},
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "image_url",
+                    "image_url": {"url": "data:image/jpeg;base64," + base64.b64encode(JPEG).decode()},
+                }
+            ],
+        },
+    ]
     assert (here / "a-lighthouse-at-dusk.jpg").read_bytes() == JPEG
 
 
@@ -536,7 +546,7 @@ def test_replicate_reports_its_url_and_usage_its_provider(router, fake, here):
 @pytest.mark.parametrize("url", ["ftp://cdn.example.com/out.png", None, []])
 def test_a_result_url_that_is_no_web_address_is_refused(url):
     request = llm_hf_inference.HFRequest("https://router.huggingface.co/x", "images")
-    with pytest.raises(llm.ModelError, match=r"^The provider gave no image URL: "):
+    with pytest.raises(llm.ModelError, match=r"^The provider gave no result URL: "):
         llm_hf_inference.download(url, request)
 
 
