@@ -809,12 +809,14 @@ def read_body(http: httpx2.Response, request: HFRequest, ends: float | None) -> 
     """A whole answer, read by read: within the request's deadline and cap (an error answer: its start);
     or, for a request with a file, written there as it comes (b"" returned), a line on stderr at times."""
     into = written_to(http, request)
-    cap = MAX_SAVED if into else request.cap if http.status_code < 400 else MAX_ERROR_BODY
     pieces, size, said = [], 0, time.monotonic()
     if into:
         into.seek(0)
         into.truncate()  # from the start again on each attempt
     for data in http.iter_bytes():
+        if into and size == 0 and data[:1] in (b"{", b"["):
+            into = None  # JSON all the same (labelled otherwise): kept, to be read
+        cap = MAX_SAVED if into else request.cap if http.status_code < 400 else MAX_ERROR_BODY
         if into:
             into.write(data)
         else:
@@ -982,6 +984,7 @@ TIMEOUT_HINTS = {
     "speech": "wait longer with -o timeout SECONDS",
     "fragment": "try again later",
     "images": "wait longer with -o timeout SECONDS",
+    "tts": "wait longer with -o timeout SECONDS",
 }
 STATUS_HINTS = {
     ("embeddings", 404): (
@@ -1062,7 +1065,11 @@ RETRY_STATUSES = {
 }
 
 
-GENERATIONS = ("speech", "images")  # purposes whose POST makes something a provider bills: never sent twice
+GENERATIONS = (
+    "speech",
+    "images",
+    "tts",
+)  # purposes whose POST makes something a provider bills: never sent twice
 
 
 RETRY_ERRORS = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.RemoteProtocolError, httpx2.ReadError)
@@ -4432,7 +4439,7 @@ def made_and_saved(
     with partial_file(place) as (partial, file):
         try:
             done = run_task(task, provider, provider_id, options, asked, data, key, stop, into=file)
-            if file.tell() == 0:  # the answer was JSON: the result is where the row says
+            if file.tell() == 0 and done.answer.body:  # JSON: the result is where the row says
                 url = done.result
                 if url is None:
                     raise llm.ModelError(

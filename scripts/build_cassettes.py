@@ -1246,6 +1246,7 @@ def embedding_cassettes():
     speech_cassettes()
     hub_file_cassettes()
     image_cassettes()
+    tts_cassettes()
 
 
 # Speech to text. The fake server in the tests plays these answers and checks the bytes it was sent, so
@@ -1452,6 +1453,43 @@ def image_cassettes():
         "img-replicate-poll",
         (("POST", route), (status, headers, json.dumps(waiting).encode())),
         (poll, (200, headers, json.dumps(done).encode())),
+    )
+
+
+def tts_cassettes():
+    router = "https://router.huggingface.co"
+    # replicate's Kokoro prediction as recorded (its output already there while "processing"), on the
+    # versioned route the Hub's providerId names; and the same prediction followed from "starting".
+    status, headers, raw = recorded("tts-2025-replicate-kokoro")
+    started = json.loads(raw)
+    route = router + "/replicate/v1/predictions"
+    cassette("tts-replicate", (("POST", route), (status, headers, raw)))
+    poll = ("GET", f"{router}/replicate/v1/predictions/{started['id']}")
+    cassette(
+        "tts-replicate-poll",
+        (
+            ("POST", route),
+            (status, headers, json.dumps({**started, "output": None, "status": "starting"}).encode()),
+        ),
+        (poll, (200, headers, json.dumps({**started, "status": "succeeded"}).encode())),
+    )
+    # fal's text-to-speech answer, in the shape both clients read ({"audio": {"url"}}), in fal's recorded
+    # envelope; the URL on fal's CDN as its video answers have them.
+    _, headers, _ = recorded("img-2025-fal-ai-flux-schnell")
+    audio = {
+        "audio": {
+            "url": "https://v3.fal.media/files/koala/kokoro_output_1738056610.wav",
+            "content_type": "audio/wav",
+            "file_name": "kokoro_output_1738056610.wav",
+            "file_size": 44,
+        }
+    }
+    cassette(
+        "tts-fal-ai",
+        (
+            ("POST", router + "/fal-ai/fal-ai/kokoro/american-english"),
+            (200, headers, json.dumps(audio).encode()),
+        ),
     )
 
 

@@ -1,0 +1,426 @@
+"""Text to speech: each provider's request as a stand-in router receives it, its recorded answer, the audio
+written to disk as it arrives and saved by what its bytes are, result URLs fetched without the token, the
+tool, and every refusal before a request."""
+
+import asyncio
+import io
+import json
+import wave
+
+import llm
+import pytest
+
+import llm_hf_inference
+from conftest import TEST_TOKEN
+from fakeserver import SEARCH, Answer, recorded, recorded_headers
+from helpers import LOCAL, invoke, logged_turns
+
+pytestmark = LOCAL
+
+KOKORO = "hexgrad/Kokoro-82M"
+FAL = "/fal-ai/fal-ai/kokoro/american-english"
+TOGETHER = "/together/v1/audio/speech"
+DEEPINFRA = "/deepinfra/v1/openai/audio/speech"
+REPLICATE = "/replicate/v1/predictions"
+VERSION = "dfdf537ba482b029e0a761699e6f55e9162cfd159270bfe0e44857caa5f275a6"
+ESPNET = "espnet/kan-bayashi_ljspeech_vits"  # hf-inference's recorded text-to-speech model
+
+
+def wav_bytes(frames: int = 240) -> bytes:
+    out = io.BytesIO()
+    with wave.open(out, "wb") as audio:
+        audio.setnchannels(1)
+        audio.setsampwidth(2)
+        audio.setframerate(24000)
+        audio.writeframes(b"\x01\x00" * frames)
+    return out.getvalue()
+
+
+WAV = wav_bytes()
+FLAC = b"fLaC\x80\x00\x00\x22" + bytes(34)  # the stream marker and a last STREAMINFO block
+MP3 = b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x64" + bytes(100)
+
+
+@pytest.fixture
+def here(tmp_path, monkeypatch):
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    return tmp_path / "work"
+
+
+def speak(*args, input=None):
+    return invoke("-m", "hf-tts", *args, input=input)
+
+
+def audio_answer(case, body):
+    return lambda seen: Answer(200, recorded_headers(case), body)
+
+
+def files(folder) -> list:
+    return sorted(path.name for path in folder.iterdir())
+
+
+# -- each provider
+
+
+def test_fal_answers_a_url_fetched_without_the_token(router, fake, here):
+    cdn = fake(
+        {"GET /files/koala/kokoro_output_1738056610.wav": audio_answer("tts-2025-replicate-delivery", WAV)}
+    )
+    answer = json.loads(recorded("tts-fal-ai").body)
+    answer["audio"]["url"] = cdn.url + "/files/koala/kokoro_output_1738056610.wav"
+    server = router({f"POST {FAL}": lambda seen: Answer.json(answer)})
+    result = speak(
+        "Good morning, everyone.", "-o", "voice", "af_heart", "-o", "speed", "1.2", "-o", "seed", "0"
+    )
+    assert (result.exit_code, result.output) == (0, "good-morning-everyone.wav\n")
+    assert (here / "good-morning-everyone.wav").read_bytes() == WAV
+    assert json.loads(server.seen[0].body) == {
+        "text": "Good morning, everyone.",
+        "voice": "af_heart",
+        "speed": 1.2,
+        "seed": 0,
+    }
+    assert server.seen[0].headers["Authorization"] == f"Bearer {TEST_TOKEN}"
+    assert "Authorization" not in cdn.seen[0].headers
+    assert json.loads(logged_turns()[0]["response_json"]) == {
+        "provider": "fal-ai",
+        "path": str(here / "good-morning-everyone.wav"),
+        "type": "audio/wav",
+        "bytes": len(WAV),
+        "url": answer["audio"]["url"],
+    }
+    assert files(here) == ["good-morning-everyone.wav"]  # nothing partial left
+
+
+def test_hf_inference_answers_the_bytes(router, here):
+    mapping = [{"provider": "hf-inference", "providerId": ESPNET, "task": "text-to-speech", "status": "live"}]
+    llm_hf_inference.store_discovered(
+        llm_hf_inference.TTS, [{"id": ESPNET, "inferenceProviderMapping": mapping}]
+    )
+    server = router({f"POST /hf-inference/models/{ESPNET}": audio_answer("tts-2025-hf-inference-flac", FLAC)})
+    result = invoke("-m", f"hf/{ESPNET}", "hello there!", "-u")
+    assert (result.exit_code, result.stdout) == (0, "hello-there.flac\n")
+    assert 'Token usage: {"provider": "hf-inference"}' in result.stderr
+    assert json.loads(server.seen[0].body) == {"inputs": "hello there!"}
+    assert (here / "hello-there.flac").read_bytes() == FLAC
+    assert json.loads(logged_turns()[0]["response_json"])["type"] == "audio/flac"
+
+
+def test_together_gets_kokoros_usual_voice_when_none_is_given(router, here):
+    server = router({f"POST {TOGETHER}": lambda seen: Answer(200, {"Content-Type": "audio/wav"}, WAV)})
+    assert speak("Hi", "-o", "provider", "together").output == "hi.wav\n"
+    assert speak("Hi", "-o", "provider", "together", "-o", "voice", "af_bella").output == "hi-2.wav\n"
+    assert [json.loads(seen.body) for seen in server.seen] == [
+        {"input": "Hi", "voice": "af_alloy", "model": KOKORO},
+        {"input": "Hi", "voice": "af_bella", "model": KOKORO},
+    ]
+
+
+def test_together_refuses_another_model_without_a_voice_before_any_request(router, here):
+    orpheus = "canopylabs/orpheus-3b-0.1-ft"
+    mapping = [{"provider": "together", "providerId": orpheus, "task": "text-to-speech", "status": "live"}]
+    llm_hf_inference.store_discovered(
+        llm_hf_inference.TTS, [{"id": orpheus, "inferenceProviderMapping": mapping}]
+    )
+    server = router({})
+    result = invoke("-m", f"hf/{orpheus}", "Hi")
+    assert (result.exit_code, result.output) == (
+        1,
+        f"Error: together needs a voice for {orpheus}: give -o voice NAME "
+        "(its voices: https://docs.together.ai/docs/text-to-speech)\n",
+    )
+    assert server.seen == [] and files(here) == []
+
+
+def test_deepinfra_takes_the_openai_shape_and_its_mp3_is_named_so(router, here):
+    server = router({f"POST {DEEPINFRA}": lambda seen: Answer(200, {"Content-Type": "audio/mpeg"}, MP3)})
+    result = speak("Hi", "-o", "provider", "deepinfra", "-o", "voice", "af_heart", "-o", "speed", "2")
+    assert (result.exit_code, result.output) == (0, "hi.mp3\n")
+    assert json.loads(server.seen[0].body) == {
+        "input": "Hi",
+        "voice": "af_heart",
+        "speed": 2.0,
+        "model": KOKORO,
+    }
+
+
+def test_replicate_prediction_on_the_versioned_route_and_its_wav(router, fake, here):
+    cdn = fake({})
+    answer = json.loads(recorded("tts-replicate").body)
+    path = "/" + answer["output"].split("/", 3)[3]
+    cdn.routes[f"GET {path}"] = audio_answer("tts-2025-replicate-delivery", WAV)
+    answer["output"] = cdn.url + path
+    server = router({f"POST {REPLICATE}": lambda seen: Answer(201, {}, json.dumps(answer).encode())})
+    result = speak(
+        "Kokoro is a frontier TTS model", "-o", "provider", "replicate", "-o", "voice", "af_nicole"
+    )
+    assert (result.exit_code, result.output) == (0, "kokoro-is-a-frontier-tts-model.wav\n")
+    assert json.loads(server.seen[0].body) == {
+        "input": {"text": "Kokoro is a frontier TTS model", "voice": "af_nicole"},
+        "version": VERSION,
+    }
+    assert server.seen[0].headers["Prefer"] == "wait"
+    assert "Authorization" not in cdn.seen[0].headers
+
+
+def test_replicate_followed_to_its_end_through_the_router(router, fake, here, monkeypatch):
+    monkeypatch.setattr(llm_hf_inference, "sleep", lambda seconds: None)
+    cdn = fake({})
+    started, done = recorded("tts-replicate-poll", 0), recorded("tts-replicate-poll", 1)
+    finished = json.loads(done.body)
+    path = "/" + finished["output"].split("/", 3)[3]
+    cdn.routes[f"GET {path}"] = audio_answer("tts-2025-replicate-delivery", WAV)
+    finished["output"] = cdn.url + path
+    server = router(
+        {
+            f"POST {REPLICATE}": lambda seen: started,
+            f"GET {REPLICATE}/{finished['id']}": lambda seen: Answer.json(finished),
+        }
+    )
+    result = speak("Hi", "-o", "provider", "replicate")
+    assert (result.exit_code, result.output) == (0, "hi.wav\n")
+    assert server.seen[1].headers["Authorization"] == f"Bearer {TEST_TOKEN}"
+
+
+def test_the_async_model_speaks_too(router, here):
+    router({f"POST {DEEPINFRA}": lambda seen: Answer(200, {}, WAV)})
+
+    async def go():
+        return await llm.get_async_model("hf-tts").prompt("Hi", provider="deepinfra").text()
+
+    assert asyncio.run(go()) == "hi.wav"
+
+
+# -- the text and the options: refused before any request
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["-o", "provider", "deepinfra", "-o", "seed", "1"],
+            "deepinfra takes no -o seed for hexgrad/Kokoro-82M; choose -o provider fal-ai",
+        ),
+        (
+            ["-o", "provider", "together", "-o", "speed", "2"],
+            "together takes no -o speed for hexgrad/Kokoro-82M; "
+            "choose -o provider fal-ai or deepinfra or replicate",
+        ),
+        (
+            ["-o", "provider", "groq"],
+            "hexgrad/Kokoro-82M is not served by groq for tts; "
+            "its providers: fal-ai, deepinfra, together, replicate",
+        ),
+        (
+            ["-s", "Be calm"],
+            "A text-to-speech model takes no system prompt (-s): put what it reads in the prompt",
+        ),
+    ],
+)
+def test_what_cannot_be_done_is_refused_before_any_request(router, here, args, message):
+    server = router({})
+    result = speak("Hi", *args)
+    assert (result.exit_code, result.output) == (1, f"Error: {message}\n")
+    assert server.seen == [] and files(here) == []
+
+
+def test_empty_text_is_refused(router, here):
+    server = router({})
+    result = speak("  ")
+    assert (result.exit_code, result.output) == (
+        1,
+        'Error: Give the text to read aloud: llm -m hf-tts "Good morning, everyone."\n',
+    )
+    assert server.seen == []
+
+
+def test_seed_goes_to_the_first_provider_that_takes_it(router, fake, here):
+    cdn = fake({"GET /a.wav": lambda seen: Answer(200, {}, WAV)})
+    server = router({f"POST {FAL}": lambda seen: Answer.json({"audio": {"url": cdn.url + "/a.wav"}})})
+    assert speak("Hi", "-o", "seed", "3").output == "hi.wav\n"
+    assert server.seen[0].path == FAL
+
+
+def test_text_from_standard_input_and_fragments(router, here):
+    server = router({f"POST {DEEPINFRA}": lambda seen: Answer(200, {}, WAV)})
+    (here / "note.txt").write_text("From a file.")
+    assert speak("-o", "provider", "deepinfra", input="From stdin.\n").output == "from-stdin.wav\n"
+    assert (
+        speak("-o", "provider", "deepinfra", "-f", "note.txt", "And more").output
+        == "from-a-file-and-more.wav\n"
+    )
+    assert [json.loads(seen.body)["input"] for seen in server.seen] == [
+        "From stdin.",
+        "From a file.\nAnd more",
+    ]
+
+
+def test_a_speed_out_of_bounds_is_an_option_error(router, here):
+    result = speak("Hi", "-o", "speed", "9")
+    assert result.exit_code == 1 and "speed" in result.output and "4" in result.output
+
+
+def test_a_named_file_is_never_replaced_and_a_directory_takes_the_words(router, here):
+    server = router({f"POST {DEEPINFRA}": lambda seen: Answer(200, {}, WAV)})
+    (here / "summary.wav").write_bytes(b"mine")
+    refused = speak("Hi", "-o", "provider", "deepinfra", "-o", "save", "summary.mp3")
+    assert refused.output == "Error: summary.wav exists; not overwritten (choose another -o save)\n"
+    assert server.seen == [] and (here / "summary.wav").read_bytes() == b"mine"
+    (here / "out").mkdir()
+    assert (
+        speak("Hi there", "-o", "provider", "deepinfra", "-o", "save", "out").output == "out/hi-there.wav\n"
+    )
+    assert speak("Hi", "-o", "provider", "deepinfra", "-o", "save", "talk.mp3").output == "talk.wav\n"
+
+
+# -- answers that are no audio, errors in one line, nothing saved
+
+
+@pytest.mark.parametrize(
+    "body, said",
+    [
+        (
+            b"<html><body>Bad gateway</body></html>",
+            "37 bytes that are not audio: <html><body>Bad gateway</body></html>",
+        ),
+        (b"", "0 bytes that are not audio: "),
+    ],
+)
+def test_an_answer_that_is_not_audio_is_one_line_and_nothing_is_saved(router, here, body, said):
+    router({f"POST {DEEPINFRA}": lambda seen: Answer(200, {"Content-Type": "text/html"}, body)})
+    result = speak("Hi", "-o", "provider", "deepinfra")
+    assert (result.exit_code, result.output) == (1, f"Error: deepinfra sent {said}\n")
+    assert files(here) == []
+
+
+def test_json_without_audio_names_who_answered(router, here):
+    router({f"POST {FAL}": lambda seen: Answer.json({"detail": "busy"})})
+    result = speak("Hi")
+    assert (result.exit_code, result.output) == (
+        1,
+        'Error: fal-ai answered with something that is not audio: {"detail": "busy"}\n',
+    )
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.com/a.wav", None])
+def test_a_result_url_that_is_not_the_web_is_one_line(router, here, url):
+    router({f"POST {FAL}": lambda seen: Answer.json({"audio": {"url": url}})})
+    result = speak("Hi")
+    assert result.exit_code == 1
+    assert result.output.startswith(
+        "Error: fal-ai answered with something that is not audio"
+        if url is None
+        else "Error: The provider gave no result URL"
+    )
+    assert files(here) == []
+
+
+def test_a_too_long_text_gets_the_providers_words_and_the_length_sent(router, here):
+    words = {"detail": "Input text is too long (max 5000 characters)"}
+    router(
+        {
+            f"POST {DEEPINFRA}": lambda seen: Answer(
+                422, {"Content-Type": "application/json"}, json.dumps(words).encode()
+            )
+        }
+    )
+    result = speak("x" * 6000, "-o", "provider", "deepinfra")
+    assert result.exit_code == 1
+    assert (
+        result.output.startswith("Error: ")
+        and "Input text is too long (max 5000 characters)" in result.output
+    )
+    assert result.output.endswith(" (the text sent: 6000 characters)\n")
+
+
+def test_an_answer_over_the_cap_stops_and_leaves_nothing(router, here, monkeypatch):
+    monkeypatch.setattr(llm_hf_inference, "MAX_SAVED", 2**20)
+    router({f"POST {DEEPINFRA}": lambda seen: Answer(200, {}, WAV + bytes(2**20))})
+    result = speak("Hi", "-o", "provider", "deepinfra")
+    assert (result.exit_code, result.output) == (
+        1,
+        "Error: 127.0.0.1 has an answer of 1.0 MB, over the 1 MiB it may be\n",
+    )
+    assert files(here) == []
+
+
+def test_a_full_disk_says_where_the_result_still_is(router, fake, here, monkeypatch):
+    cdn = fake({"GET /a.wav": lambda seen: Answer(200, {}, WAV)})
+    router({f"POST {FAL}": lambda seen: Answer.json({"audio": {"url": cdn.url + "/a.wav"}})})
+
+    def full(partial, place, ext):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(llm_hf_inference, "publish", full)
+    result = speak("Hi")
+    assert result.output == (
+        f"Error: Cannot save the result: No space left on device; it can still be fetched from {cdn.url}/a.wav\n"
+    )
+    assert files(here) == []
+
+
+def test_conversations_are_refused_by_llm(router, here):
+    router({f"POST {FAL}": lambda seen: Answer.json({})})
+    assert not llm.get_model("hf-tts").supports_conversation
+
+
+def test_a_retried_download_starts_the_file_again(tmp_path):
+    class Streamed:
+        status_code, headers = 200, {"content-type": "audio/wav"}
+
+        def __init__(self, pieces):
+            self.pieces = pieces
+
+        def iter_bytes(self):
+            yield from self.pieces
+
+    with open(tmp_path / "out", "wb+") as file:
+        request = llm_hf_inference.HFRequest("https://cdn.example/a.wav", "tts", method="GET", into=file)
+        assert llm_hf_inference.read_body(Streamed([b"RIFF", b"lost"]), request, None) == b""
+        assert llm_hf_inference.read_body(Streamed([WAV[:10], WAV[10:]]), request, None) == b""
+    assert (tmp_path / "out").read_bytes() == WAV
+    assert request.time_allowed is None  # a file's silences are timed, not the whole
+
+
+# -- the models, the tool
+
+
+def test_refresh_finds_the_hubs_text_to_speech_models_and_a_shared_id_stays_the_first(router, here):
+    page = json.loads(recorded("catalog", uri=f"pipeline_tag=text-to-speech{SEARCH}").body)
+    whisper = {
+        "id": "openai/whisper-large-v3",
+        "inferenceProviderMapping": [
+            {"provider": "fal-ai", "providerId": "fal-ai/whisper", "task": "text-to-speech", "status": "live"}
+        ],
+    }
+    llm_hf_inference.store_discovered(llm_hf_inference.TTS, [*page, whisper])
+    assert llm.get_model("hf/nari-labs/Dia-1.6B").spec.providers == (
+        ("fal-ai", "fal-ai/dia-tts", "text-to-speech"),
+    )
+    assert (
+        type(llm.get_model("hf/openai/whisper-large-v3")).__name__ == "HFSpeech"
+    )  # speech to text, as before
+    assert llm.get_model("hf/openai/whisper-large-v3:tts").spec.repo_id == "openai/whisper-large-v3"
+    assert llm.get_model("hf-tts").model_id == f"hf/{KOKORO}"
+    with pytest.raises(llm.UnknownModelError):
+        llm.get_model("hf/someone/tts-elsewhere")  # on a provider of no known route
+    table = invoke("hf", "models", "--tts", "-q", "kokoro").output
+    assert table == (
+        "model               providers                               status\n"
+        "hexgrad/Kokoro-82M  fal-ai, replicate, deepinfra, together  live, live, live, live\n"
+    )
+
+
+def test_the_tool_returns_the_path_with_the_audio_attached(router, fake, here):
+    cdn = fake({"GET /a.wav": lambda seen: Answer(200, {}, WAV)})
+    server = router({f"POST {FAL}": lambda seen: Answer.json({"audio": {"url": cdn.url + "/a.wav"}})})
+    said = llm_hf_inference.HFSpeak(directory=str(here)).speak("A haiku about rain", voice="af_sky")
+    assert said.output == str(here / "a-haiku-about-rain.wav")
+    assert [(a.path, a.resolve_type()) for a in said.attachments] == [(said.output, "audio/wav")]
+    assert json.loads(server.seen[0].body) == {"text": "A haiku about rain", "voice": "af_sky"}
+
+
+def test_every_purpose_has_its_cap_and_its_timeout_hint():
+    assert set(llm_hf_inference.TIMEOUT_HINTS) == set(llm_hf_inference.MAX_ANSWER)
+    assert "tts" in llm_hf_inference.GENERATIONS  # a reading is billed: its POST is never sent twice
