@@ -1880,7 +1880,9 @@ PROVIDERS = {
         "hf-inference": Route(hf_inference_tts),
         "fal-ai": Route(fal_tts, url_at("audio", "url"), frozenset({"voice", "speed", "seed"}), FAL_QUEUE),
         "together": Route(together_tts, None, frozenset({"voice"})),
-        "deepinfra": Route(openai_style_tts("/deepinfra/v1/openai/audio/speech"), None, {"voice", "speed"}),
+        "deepinfra": Route(
+            openai_style_tts("/deepinfra/v1/openai/audio/speech"), None, frozenset({"voice", "speed"})
+        ),
         "replicate": Route(replicate_tts, url_at("output"), frozenset({"voice", "speed"}), REPLICATE),
     },
 }
