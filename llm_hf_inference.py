@@ -1,5 +1,5 @@
 """Every model the Hugging Face Inference API serves, for llm: chat, embeddings, speech to text, images,
-text to speech, and the Hub's files as fragments.
+text to speech, video, and the Hub's files as fragments.
 
 The module reads top to bottom; each ``# ============`` section below is one part of this map:
 
@@ -15,6 +15,7 @@ The module reads top to bottom; each ``# ============`` section below is one par
 - speech to text: the models and options; the audio, streamed into each provider's body; the transcript
 - images: the models and options; the image, saved by what its bytes are; the tool
 - text to speech: the models and options; the audio, written to disk as it arrives; the tool
+- video: the models and options; the job followed, the video written to disk as it arrives
 - the Hub in prompts: -f hf: fragments
 - the llm hf commands
 - the hooks llm calls
@@ -78,6 +79,9 @@ __all__ = [
     "AsyncHFTTS",
     "tts_options",
     "HFSpeak",
+    "HFVideo",
+    "AsyncHFVideo",
+    "video_options",
 ]
 
 
@@ -96,6 +100,8 @@ USER_AGENT = "llm-hf-inference"
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 120.0  # of silence: chat and embeddings
 LONG_TIMEOUT = 300.0  # of silence: a provider transcribing or drawing
+VIDEO_TIMEOUT = 900.0  # of silence, and half a video job's time (its default deadline: half an hour)
+CANCEL_TIMEOUT = 0.4  # asking a provider to cancel a job on Ctrl-C: all of it within a second
 HUB_TIMEOUT = 5.0  # of silence: the router's catalog, the Hub's search, whoami, fragments
 MAX_TIMEOUT = 24 * 3600.0  # the most -o timeout takes: a day
 RETRIES = 2  # after 429, 502, 503, 504 or a failed connection: three attempts in all
@@ -120,10 +126,9 @@ MAX_ANSWER = {
     "fragment": 20 * 2**20,  # a Hub file for a prompt: an image (an attachment) up to the usual limit
     "images": 64 * 2**20,  # an image, or the JSON around its base64 (a 4096 x 4096 PNG is ~50 MB at most)
     "tts": 64 * 2**20,  # the JSON saying where the audio is (the audio itself goes to disk: MAX_SAVED)
+    "video": 64 * 2**20,  # the JSON of a video job (the video itself goes to disk: MAX_SAVED)
 }
-MAX_SAVED = (
-    4 * 2**30
-)  # a result written to disk as it arrives (audio): an hour of 48 kHz stereo WAV is 0.7 GB
+MAX_SAVED = 4 * 2**30  # a result written to disk as it arrives (audio, video): a long 4K video
 MAX_ERROR_BODY = 2**20  # an error answer: the start is enough to say what went wrong
 MAX_EVENT = 16 * 2**20  # one SSE event: a whole 1M-token answer sent as one event is 4-8 MB of JSON
 FRAGMENT_TEXT_CAP = 2**20  # a text file in a prompt: ~250,000 tokens, past nearly every model's context
@@ -985,6 +990,7 @@ TIMEOUT_HINTS = {
     "fragment": "try again later",
     "images": "wait longer with -o timeout SECONDS",
     "tts": "wait longer with -o timeout SECONDS",
+    "video": "wait longer with -o timeout SECONDS",
 }
 STATUS_HINTS = {
     ("embeddings", 404): (
@@ -1383,7 +1389,7 @@ def provider_request(provider: str, task: str, path: str, payload, options, key:
         headers,
         body=None if upload else payload,
         upload=upload,
-        timeout=options.timeout or LONG_TIMEOUT,
+        timeout=options.timeout or (VIDEO_TIMEOUT if task == "video" else LONG_TIMEOUT),
         bill_to=bill_to,
         retries=RETRIES if options.retries is None else options.retries,
     )
@@ -1397,6 +1403,8 @@ class Done(NamedTuple):
     answer: Answer
     result: object  # None: the answer held none
     said: object  # what it said last: the JSON at the end of its work, else the answer's bytes
+    job: str | None = None  # the id of its long work, if any
+    seconds: float = 0.0  # from sending it to its result
 
 
 def run_task(
@@ -1416,13 +1424,18 @@ def run_task(
     path, payload = row.build(provider_id, asked, data)
     request = provider_request(provider, task, path, payload, options, key)
     request.stop, request.into = stop, into
+    started = time.monotonic()
     answer = ask(request)
     state = said = answer.json()
+    ident = None
     if row.job is not None and type(state) is dict:
+        ident = row.job.look(state)[0]
         state = said = follow(row.job, provider, state, request)
     result = row.read(state, answer) if row.read else None
     who = answer.headers.get("x-inference-provider") or provider
-    return Done(request, who, answer, result, answer.body if said is None else said)
+    said = answer.body if said is None else said
+    ident = ident if type(ident) is str else None
+    return Done(request, who, answer, result, said, ident, time.monotonic() - started)
 
 
 class Job(NamedTuple):
@@ -1436,46 +1449,70 @@ class Job(NamedTuple):
     status: str = "status"  # the field of the state saying how it is
     result: Callable | None = None  # the first answer -> the path of its result, fetched once done
     headers: dict = {}  # what the request that begins it asks for
+    cancel: Callable | None = None  # (its id, the first answer) -> (method, path) asking it to stop
 
 
 def follow(job: Job, provider: str, answer: dict, request: HFRequest) -> dict:
     """A provider's long work followed to its end: polled every POLL_EVERY seconds within twice the
-    request's timeout, a line on stderr every LONG_WORK_SAYS seconds; its failure in one line."""
+    request's timeout, a line on stderr every LONG_WORK_SAYS seconds; its failure in one line; on Ctrl-C
+    (or a cancelled task) the provider asked to stop it, where it can be."""
     ident, path = job.look(answer)
     state = job.state(answer)
     what = f"{provider}'s {job.name}" + (f" {excerpt(ident)}" if type(ident) is str else "")
     started = said = time.monotonic()
-    while path is not None and job.running(state):
-        now, status = time.monotonic(), excerpt(state.get(job.status))
-        if now > started + 2 * request.timeout:
-            raise llm.ModelError(
-                f"{what} was not finished after {now - started:.0f} seconds (status {status}); "
-                "wait longer with -o timeout SECONDS"
-            )
-        if now - said >= LONG_WORK_SAYS:
-            to_stderr(
-                f"llm-hf-inference: {provider} is {DOING[request.purpose]} ({status}, {now - started:.0f} s)"
-            )
-            said = now
-        sleep(POLL_EVERY)
-        given_up(request)
-        try:
-            state = job.state(poll(request, path))
-        except llm.ModelError as ex:
-            raise llm.ModelError(
-                f"{ex}; {what} may still finish (it is looked at {router_root()}{path})"
-            ) from None
+    try:
+        while path is not None and job.running(state):
+            now, status = time.monotonic(), excerpt(state.get(job.status))
+            if now > started + 2 * request.timeout:
+                where = router_root() + (job.result(answer) if job.result else path)
+                raise llm.ModelError(
+                    f"{what} was not finished after {now - started:.0f} seconds (status {status}); "
+                    f"its result can still be fetched at {where} (wait longer with -o timeout SECONDS)"
+                )
+            if now - said >= LONG_WORK_SAYS:
+                to_stderr(progress(provider, request, state, status, now - started))
+                said = now
+            sleep(POLL_EVERY)
+            given_up(request)
+            try:
+                state = job.state(poll(request, path))
+            except llm.ModelError as ex:
+                raise llm.ModelError(
+                    f"{ex}; {what} may still finish (it is looked at {router_root()}{path})"
+                ) from None
+    except (KeyboardInterrupt, Stopped):
+        if job.cancel is not None and path is not None:
+            cancel(job, what, ident, answer, request)
+        raise
     reason = job.failure(state)
     if reason is not None:
         raise llm.ModelError(f"{what} {reason}")
     return poll(request, job.result(answer)) if job.result and path else state
 
 
-DOING = {
-    "speech": "transcribing",
-    "images": "drawing",
-    "tts": "speaking",
-}  # what a provider's long work is, said while waiting
+def progress(provider: str, request: HFRequest, state: dict, status: str, seconds: float) -> str:
+    ahead = state.get("queue_position")
+    queue = f", {ahead} ahead in the queue" if type(ahead) is int else ""
+    return f"llm-hf-inference: {provider} is {DOING[request.purpose]} ({status}{queue}, {seconds:.0f} s)"
+
+
+# What a provider's long work is, said while waiting.
+DOING = {"speech": "transcribing", "images": "drawing", "tts": "speaking", "video": "making the video"}
+
+
+def cancel(job: Job, what: str, ident, answer: dict, request: HFRequest) -> None:
+    """Work given up (Ctrl-C): ask the provider to stop it, within a second, and say whether it did."""
+    method, path = job.cancel(ident, answer)
+    headers = {k: v for k, v in request.headers.items() if k in ("Authorization", "X-HF-Bill-To")}
+    stop = HFRequest(
+        router_root() + path, request.purpose, headers, method=method, timeout=CANCEL_TIMEOUT, retries=0
+    )
+    try:
+        ask(stop)
+        to_stderr(f"llm-hf-inference: {what} is cancelled")
+    except (llm.ModelError, httpx2.HTTPError) as ex:
+        reason = f"{stop.host} answered {ex.status}" if isinstance(ex, HTTPStatusError) else excerpt(str(ex))
+        to_stderr(f"llm-hf-inference: {what} may go on: asking it to stop failed ({reason})")
 
 
 def poll(request: HFRequest, path: str) -> dict:
@@ -1626,6 +1663,12 @@ def fal_image(provider_id: str, asked: dict, prompt: str) -> tuple:
     return f"/fal-ai/{provider_id}", body
 
 
+def fal_video(provider_id: str, asked: dict, prompt: str) -> tuple:
+    """A video job on fal's queue (as both clients send it), the start frame as ``image_url``."""
+    body = {"prompt": prompt, **{VIDEO_NAMES[n]: v for n, v in asked.items()}}
+    return f"/fal-ai/{provider_id}?_subdomain=queue", body
+
+
 def fal_image_of(state, answer: Answer) -> "ImageResult | None":
     url, seed = field_of(state, "images", 0, "url"), field_of(state, "seed")
     return None if url is None else ImageResult(None, url, seed if type(seed) is int else None)
@@ -1646,6 +1689,7 @@ FAL_QUEUE = Job(
     running=lambda state: state.get("status") != "COMPLETED",
     failure=lambda state: None,
     result=lambda answer: fal_queued(answer) + "?_subdomain=queue",
+    cancel=lambda ident, answer: ("PUT", fal_queued(answer) + "/cancel?_subdomain=queue"),
 )
 
 
@@ -1708,6 +1752,34 @@ def base64_image_of(state, answer: Answer) -> "ImageResult | None":
         return None
 
 
+def together_video(provider_id: str, asked: dict, prompt: str) -> tuple:
+    """A video job at together, the start frame as its first keyframe."""
+    names = {**VIDEO_NAMES, "steps": "steps"}
+    body = {"prompt": prompt, "model": provider_id, **{names[n]: v for n, v in asked.items() if n != "image"}}
+    if "image" in asked:
+        body["frame_images"] = [{"input_image": asked["image"], "frame": "first"}]
+    return "/together/v2/videos", body
+
+
+def together_look(answer: dict) -> tuple:
+    ident = job_id("together", "a video job", answer.get("id"), answer)
+    return ident, f"/together/v2/videos/{ident}"
+
+
+def together_failure(state: dict) -> str | None:
+    if state["status"] == "completed":
+        return None
+    return f"{excerpt(state['status'])}: {excerpt(field_of(state, 'error', 'message') or 'no reason given')}"
+
+
+TOGETHER_VIDEO = Job(
+    "video job",
+    together_look,
+    running=lambda state: state.get("status") in (None, "queued", "in_progress"),
+    failure=together_failure,
+)
+
+
 # ------------ replicate: predictions, answered at once or followed to their end
 
 
@@ -1726,6 +1798,12 @@ def replicate_speech(provider_id: str, asked: dict, audio: "Audio") -> tuple:
 
 def replicate_tts(provider_id: str, asked: dict, text: str) -> tuple:
     return replicate_prediction(provider_id, {"text": text, **asked})
+
+
+def replicate_video(provider_id: str, asked: dict, prompt: str) -> tuple:
+    return replicate_prediction(
+        provider_id, {"prompt": prompt, **{VIDEO_NAMES[n]: v for n, v in asked.items()}}
+    )
 
 
 def replicate_image(provider_id: str, asked: dict, prompt: str) -> tuple:
@@ -1755,10 +1833,11 @@ REPLICATE = Job(
         else None
     ),
     headers={"Prefer": "wait"},
+    cancel=lambda ident, answer: ("POST", f"/replicate/v1/predictions/{ident}/cancel"),
 )
 
 
-# ------------ wavespeed and zai-org: tasks submitted, then polled
+# ------------ wavespeed, zai-org and novita: tasks submitted, then polled
 
 
 def wavespeed_image(provider_id: str, asked: dict, prompt: str) -> tuple:
@@ -1767,6 +1846,11 @@ def wavespeed_image(provider_id: str, asked: dict, prompt: str) -> tuple:
         "prompt": prompt,
         **{DIFFUSION_NAMES[n]: v for n, v in asked.items()},
     }
+
+
+def wavespeed_video(provider_id: str, asked: dict, prompt: str) -> tuple:
+    names = {**VIDEO_NAMES, "image": "image"}  # the start frame as its image-to-video models take it
+    return f"/wavespeed/api/v3/{provider_id}", {"prompt": prompt, **{names[n]: v for n, v in asked.items()}}
 
 
 WAVESPEED = Job(
@@ -1820,6 +1904,30 @@ def url_at(*names) -> Callable:
     return lambda state, answer: first(field_of(state, *names))
 
 
+def novita_video(provider_id: str, asked: dict, prompt: str) -> tuple:
+    """An asynchronous task at novita, as huggingface.js sends it since novita's async API (2025-05)."""
+    names = {**VIDEO_NAMES, "steps": "steps"}
+    return f"/novita/v3/async/{provider_id}", {"prompt": prompt, **{names[n]: v for n, v in asked.items()}}
+
+
+def novita_look(answer: dict) -> tuple:
+    ident = job_id("novita", "a task", answer.get("task_id"), answer)
+    return ident, f"/novita/v3/async/task-result?task_id={ident}"
+
+
+NOVITA = Job(
+    "task",
+    novita_look,
+    running=lambda state: state.get("status") not in ("TASK_STATUS_SUCCEED", "TASK_STATUS_FAILED"),
+    failure=lambda state: (
+        None
+        if state["status"] == "TASK_STATUS_SUCCEED"
+        else f"failed: {excerpt(state.get('reason') or '(no reason given)')}"
+    ),
+    state=lambda answer: {**(answer.get("task") or {}), "videos": answer.get("videos")},
+)
+
+
 def image_url_at(*names) -> Callable:
     """A reader of the image URL at ``names`` in the final state (or the first of a list there)."""
 
@@ -1834,6 +1942,22 @@ def image_url_at(*names) -> Callable:
 
 
 DIFFUSION = frozenset({"width", "height", "steps", "guidance", "seed", "negative_prompt"})
+VIDEO = frozenset(
+    {"steps", "guidance", "seed", "negative_prompt", "frames", "duration", "resolution", "aspect_ratio"}
+)
+DIFFUSION_LIKE = frozenset({"steps", "guidance", "seed", "negative_prompt"})  # a video without its shape
+# The video options as providers name them (huggingface_hub's names; the start frame as fal takes it).
+VIDEO_NAMES = {
+    "steps": "num_inference_steps",
+    "guidance": "guidance_scale",
+    "seed": "seed",
+    "negative_prompt": "negative_prompt",
+    "frames": "num_frames",
+    "duration": "duration",
+    "resolution": "resolution",
+    "aspect_ratio": "aspect_ratio",
+    "image": "image_url",
+}
 
 
 PROVIDERS = {
@@ -1875,6 +1999,15 @@ PROVIDERS = {
         "replicate": Route(replicate_image, image_url_at("output"), DIFFUSION | {"image"}, REPLICATE),
         "wavespeed": Route(wavespeed_image, image_url_at("outputs"), DIFFUSION, WAVESPEED),
         "zai-org": Route(zai_image, image_url_at("image_result", 0, "url"), DIFFUSION, ZAI),
+    },
+    "video": {  # a job followed to its end, its video at a URL
+        "fal-ai": Route(fal_video, url_at("video", "url"), VIDEO | {"image"}, FAL_QUEUE),
+        "replicate": Route(replicate_video, url_at("output"), VIDEO, REPLICATE),
+        "wavespeed": Route(wavespeed_video, url_at("outputs"), VIDEO | {"image"}, WAVESPEED),
+        "together": Route(
+            together_video, url_at("outputs", "video_url"), DIFFUSION_LIKE | {"image"}, TOGETHER_VIDEO
+        ),
+        "novita": Route(novita_video, url_at("videos", 0, "video_url"), DIFFUSION_LIKE, NOVITA),
     },
     "tts": {  # the audio's bytes in the answer (no reader), or a URL the reader finds
         "hf-inference": Route(hf_inference_tts),
@@ -4104,20 +4237,24 @@ MAGIC = (  # (kind, first bytes, extension, type): the bytes say the type, whate
     ("audio", b"OggS", ".ogg", "audio/ogg"),
     ("audio", b"ID3", ".mp3", "audio/mpeg"),
     ("audio", b"\x1a\x45\xdf\xa3", ".webm", "audio/webm"),
+    ("video", b"\x1a\x45\xdf\xa3", ".webm", "video/webm"),
+    ("video", b"GIF8", ".gif", "image/gif"),
 )
 EXTENSIONS = {  # what a result of each kind may be saved as: -o save FILE is refused when one is there
     "image": (".png", ".jpg", ".gif", ".webp"),
     "audio": (".wav", ".flac", ".mp3", ".ogg", ".aac", ".m4a", ".webm"),
+    "video": (".mp4", ".mov", ".webm", ".gif"),
 }
 
 
 def media_type(data: bytes, kind: str) -> tuple | None:
-    """(extension, MIME type) of the first bytes of a file of ``kind`` (image, audio); None if not one."""
+    """(extension, MIME type) of the first bytes of a file of ``kind`` (image, audio, video); None if not."""
     riff = {b"WEBP": ("image", ".webp", "image/webp"), b"WAVE": ("audio", ".wav", "audio/wav")}
     if data[:4] == b"RIFF" and riff.get(data[8:12], ("",))[0] == kind:
         return riff[data[8:12]][1:]
-    if kind == "audio" and data[4:8] == b"ftyp":
-        return ".m4a", "audio/mp4"
+    if kind != "image" and data[4:8] == b"ftyp":  # ISO media: MP4, QuickTime, M4A
+        video = (".mov", "video/quicktime") if data[8:12] == b"qt  " else (".mp4", "video/mp4")
+        return video if kind == "video" else (".m4a", "audio/mp4")
     if kind == "audio" and data[:1] == b"\xff" and len(data) > 1 and data[1] & 0xE0 == 0xE0:
         return (".aac", "audio/aac") if data[1] & 0x06 == 0 else (".mp3", "audio/mpeg")  # ADTS, else MPEG
     return next((m[2:] for m in MAGIC if m[0] == kind and data.startswith(m[1])), None)
@@ -4263,15 +4400,21 @@ def draw(spec: HubSpec, prompt, response, key: str | None, stop=None) -> str:
 
 
 def image_asked(prompt) -> dict:
-    """The options set, and the input image, checked as far as they can be without a provider."""
-    options = prompt.options
-    asked = {name: getattr(options, name) for name in DIFFUSION_NAMES if getattr(options, name) is not None}
-    if len(prompt.attachments) > 1:
-        raise llm.ModelError(f"Attach one input image at a time, not {len(prompt.attachments)}")
+    asked = given(prompt, DIFFUSION_NAMES, "An image")
     if ("width" in asked) != ("height" in asked):
         raise llm.ModelError("Give -o width and -o height together")
+    return asked
+
+
+def given(prompt, names, model: str) -> dict:
+    """The options of ``names`` set, and the input image (images, video), checked as far as they can be
+    without a provider."""
+    options = prompt.options
+    asked = {name: getattr(options, name) for name in names if getattr(options, name) is not None}
+    if len(prompt.attachments) > 1:
+        raise llm.ModelError(f"Attach one input image at a time, not {len(prompt.attachments)}")
     if prompt.system:
-        raise llm.ModelError("An image model takes no system prompt (-s): put what it says in the prompt")
+        raise llm.ModelError(f"{model} model takes no system prompt (-s): put what it says in the prompt")
     for attachment in prompt.attachments:
         asked["image"] = (
             attachment.url or f"data:{attachment.resolve_type()};base64,{attachment.base64_content()}"
@@ -4328,9 +4471,9 @@ def jpeg_size(data: bytes) -> tuple | None:
 
 
 def input_image_types(model) -> frozenset:
-    """An image model's attachment types: images, when a provider maps it as image-to-image."""
+    """An image or video model's attachment types: images, when a provider maps it as image-to-..."""
     try:
-        takes = any(task == "image-to-image" for _, _, task in model.spec.providers)
+        takes = any(task.startswith("image-to-") for _, _, task in model.spec.providers)
     except llm.ModelError:  # a broken row: said when the model is used, never when it is listed
         takes = False
     return IMAGE_TYPES if takes else frozenset()
@@ -4409,15 +4552,11 @@ def speak(spec: HubSpec, prompt, response, key: str | None, stop=None) -> str:
     """Read the prompt's text aloud and save the audio: the saved file's path, as llm shows and logs it.
     All that can be checked is checked before the provider speaks (and bills) it."""
     options = prompt.options
-    asked = {n: getattr(options, n) for n in ("voice", "speed", "seed") if getattr(options, n) is not None}
+    asked = given(prompt, ("voice", "speed", "seed"), "A text-to-speech")
     provider, provider_id = choose_provider(spec, "tts", options.provider, asked)
     text = (prompt.prompt or "").strip()
     if not text:
         raise llm.ModelError('Give the text to read aloud: llm -m hf-tts "Good morning, everyone."')
-    if prompt.system:
-        raise llm.ModelError(
-            "A text-to-speech model takes no system prompt (-s): put what it reads in the prompt"
-        )
     place = destination(options.save, text, EXTENSIONS["audio"])
     try:
         path, record = made_and_saved(
@@ -4462,7 +4601,9 @@ def made_and_saved(
         given_up(done.request)  # a task given up saves nothing
         path = save_result(partial, place, found[0], url)
     url = url if type(url) is str and url.startswith("http") else None
+    seed = field_of(done.said, "seed")
     record = {"provider": done.who, "path": str(path.resolve()), "type": found[1], "bytes": size, "url": url}
+    record.update(seed=seed if type(seed) is int else None, job=done.job, seconds=round(done.seconds, 1))
     return path, {name: value for name, value in record.items() if value is not None}
 
 
@@ -4482,6 +4623,75 @@ class HFSpeak(llm.Toolbox):
         options = {"save": self.directory, **({"voice": voice} if voice else {})}
         path = llm.get_model(self.model).prompt(text, **options).text()
         return llm.ToolOutput(output=path, attachments=[llm.Attachment(path=path)])
+
+
+# ============ video
+# ------------ video: found on the Hub, one llm model per repository, its providers an option
+
+
+WAN = "Wan-AI/Wan2.1-T2V-14B"
+
+
+VIDEOS = Discovery(
+    "video",
+    "video models",
+    "hf-inference-video.jsonl",
+    ("text-to-video", "image-to-video"),  # image-to-video: the model takes a start frame (-a)
+    (  # registered until the first refresh: the open video model most providers serve
+        HubSpec(
+            WAN,
+            (
+                ("fal-ai", "fal-ai/wan-t2v", "text-to-video"),
+                ("replicate", "wavespeedai/wan-2.1-t2v-480p", "text-to-video"),
+                ("novita", "wan-t2v", "text-to-video"),
+            ),
+            ("hf-video",),
+        ),
+    ),
+    apart=":video",
+)
+
+
+@functools.cache
+def video_options() -> type:
+    """The VideoOptions class, built the first time a model asks (see BuiltWhenRead)."""
+
+    class VideoOptions(provider_options()):
+        steps: int | None = Field(None, ge=1, le=200, description="Denoising steps")
+        guidance: float | None = Field(None, ge=0, le=50, description="How closely to follow the prompt")
+        seed: int | None = Field(None, ge=0, description="Random seed, for a repeatable video")
+        negative_prompt: str | None = Field(None, description="What the video should not show")
+        frames: int | None = Field(None, ge=1, le=2000, description="How many frames")
+        duration: int | None = Field(None, ge=1, le=600, description="Seconds of video")
+        resolution: str | None = Field(None, pattern=r"^\d{3,4}p$", description="480p, 720p, 1080p")
+        aspect_ratio: str | None = Field(None, pattern=r"^\d{1,2}:\d{1,2}$", description="16:9, 9:16, 1:1")
+        save: str | None = save_option()
+
+    return VideoOptions
+
+
+def film(spec: HubSpec, prompt, response, key: str | None, stop=None) -> str:
+    """Make the video and save it: the saved file's path, as llm shows and logs it. All that can be checked
+    is checked before the provider makes (and bills) it; its job is followed to its end (Ctrl-C cancels it
+    where the provider can), the video written to disk as it arrives."""
+    options = prompt.options
+    asked = given(prompt, VIDEO_NAMES, "A video")
+    provider, provider_id = choose_provider(spec, "video", options.provider, asked)
+    text = (prompt.prompt or "").strip()
+    if not text:
+        raise llm.ModelError('Say what the video shows: llm -m hf-video "a corgi running on a beach"')
+    place = destination(options.save, text, EXTENSIONS["video"])
+    path, record = made_and_saved(
+        "video", "video", place, provider, provider_id, options, asked, text, key, stop
+    )
+    response.response_json = record
+    response.set_usage(details={"provider": record["provider"]})
+    return str(path)
+
+
+HFVideo, AsyncHFVideo = task_models(
+    "HFVideo", VIDEOS, film, BuiltWhenRead(video_options), property(input_image_types)
+)
 
 
 # ============ the Hub in prompts: -f hf: fragments
@@ -5035,12 +5245,14 @@ def hf_commands():
 @click.option("--speech", is_flag=True, help="The speech-to-text models instead: model, providers, status")
 @click.option("--images", is_flag=True, help="The image models instead: model, providers, status")
 @click.option("--tts", is_flag=True, help="The text-to-speech models instead: model, providers, status")
-def models_command(queries, provider, tools, schemas, vision, free, json_, embeddings, speech, images, tts):
+@click.option("--videos", is_flag=True, help="The video models instead: model, providers, status")
+def models_command(queries, provider, tools, schemas, vision, free, json_, **kinds):
     "List the models the Inference Providers router serves"
-    if embeddings + speech + images + tts > 1:
-        raise click.UsageError("Choose one of --embeddings, --speech, --images and --tts")
-    if embeddings or speech or images or tts:
-        kind = SPEECH if speech else IMAGES if images else TTS if tts else EMBEDDINGS
+    if sum(kinds.values()) > 1:
+        raise click.UsageError("Choose one of --embeddings, --speech, --images, --tts and --videos")
+    if any(kinds.values()):
+        chosen = next(name for name, chosen in kinds.items() if chosen)
+        kind = {"embeddings": EMBEDDINGS, "speech": SPEECH, "images": IMAGES, "tts": TTS}.get(chosen, VIDEOS)
         found = cached_else_fetched(lambda: read_discovered(kind), lambda: fetch_discovered(kind))
         found = [
             (repo, mapping) for repo, mapping in found if all(q.lower() in repo.lower() for q in queries)
@@ -5081,9 +5293,9 @@ def refresh_found(kind: Discovery) -> Callable:
 
 @hf_commands.command(name="refresh")
 def refresh_command():
-    "Fetch the router's model catalog, and the Hub's embedding, speech, image and text-to-speech models"
+    "Fetch the router's model catalog, and the Hub's embedding, speech, image, voice and video models"
     failed, said = False, set()
-    for refresh in (refresh_chat, *map(refresh_found, (EMBEDDINGS, SPEECH, IMAGES, TTS))):
+    for refresh in (refresh_chat, *map(refresh_found, (EMBEDDINGS, SPEECH, IMAGES, TTS, VIDEOS))):
         try:
             click.echo(refresh())
         except NothingServed as ex:  # kept as they are: nothing failed
@@ -5238,7 +5450,12 @@ def register_models(register, model_aliases):
             register(sync(model_id, row), asynchronous(model_id, row), aliases=aliases.get(model_id, ()))
 
 
-TASK_MODELS = ((SPEECH, HFSpeech, AsyncHFSpeech), (IMAGES, HFImage, AsyncHFImage), (TTS, HFTTS, AsyncHFTTS))
+TASK_MODELS = (
+    (SPEECH, HFSpeech, AsyncHFSpeech),
+    (IMAGES, HFImage, AsyncHFImage),
+    (TTS, HFTTS, AsyncHFTTS),
+    (VIDEOS, HFVideo, AsyncHFVideo),
+)
 
 
 @llm.hookimpl

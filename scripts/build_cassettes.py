@@ -424,6 +424,30 @@ HUB_TTS = [
 ]
 
 
+# Video models, in the same shape: Wan on the providers the clients serve it by, LTX-Video on fal-ai (its
+# id as recorded), and an image-to-video model.
+T2V, I2V = "text-to-video", "image-to-video"
+HUB_VIDEOS = [
+    speech_item(
+        "Wan-AI/Wan2.1-T2V-14B",
+        **{
+            "fal-ai": ("fal-ai/wan-t2v", "live", T2V),
+            "replicate": ("wavespeedai/wan-2.1-t2v-480p", "live", T2V),
+            "novita": ("wan-t2v", "live", T2V),
+            "wavespeed": ("wavespeed-ai/wan-2.1/t2v-480p", "live", T2V),
+        },
+    ),
+    speech_item("Lightricks/LTX-Video", **{"fal-ai": ("fal-ai/ltx-video", "live", T2V)}),
+    speech_item(
+        "Wan-AI/Wan2.1-I2V-14B-720P",
+        **{
+            "fal-ai": ("fal-ai/wan-i2v", "live", I2V),
+            "wavespeed": ("wavespeed-ai/wan-2.1/i2v-720p", "live", I2V),
+        },
+    ),
+]
+
+
 def hub_search(
     feature_pages=HUB_FEATURE_PAGES, similarity=HUB_SIMILARITY, speech=HUB_SPEECH, images=HUB_IMAGES
 ):
@@ -444,6 +468,8 @@ def hub_search(
         (get(HUB_SEARCH.format("text-to-image")), hub_page(images[:1])),
         (get(HUB_SEARCH.format("image-to-image")), hub_page(images[1:])),
         (get(HUB_SEARCH.format(TTS)), hub_page(HUB_TTS)),
+        (get(HUB_SEARCH.format(T2V)), hub_page(HUB_VIDEOS[:2])),
+        (get(HUB_SEARCH.format(I2V)), hub_page(HUB_VIDEOS[2:])),
     ]
 
 

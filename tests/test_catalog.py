@@ -423,6 +423,8 @@ def test_refresh_caches_the_catalog_and_says_what_changed(sent, catalog):
         "Removed: none.\n"
         # OuteTTS only staging; the last on a provider of no known route
         "2 text-to-speech models. Added: hexgrad/Kokoro-82M, nari-labs/Dia-1.6B. Removed: none.\n"
+        "3 video models. Added: Lightricks/LTX-Video, Wan-AI/Wan2.1-I2V-14B-720P, Wan-AI/Wan2.1-T2V-14B. "
+        "Removed: none.\n"
     )
     assert sent[0].url == "https://router.huggingface.co/v1/models"
     assert "authorization" not in sent[0].headers and "x-hf-bill-to" not in sent[0].headers
@@ -473,6 +475,7 @@ def test_refresh_reports_added_and_removed_models(vcr_cassette_dir):
         "2 speech models. Added: none. Removed: none.\n"
         "2 image models. Added: none. Removed: none.\n"
         "2 text-to-speech models. Added: none. Removed: none.\n"
+        "3 video models. Added: none. Removed: none.\n"
     )
 
 
@@ -577,7 +580,7 @@ def test_an_unknown_provider_fails_before_any_request(sent, catalog):
         "Error: 'groq' does not serve meta-llama/Llama-3.1-8B-Instruct; its providers are: cerebras, novita, "
         "together (or a policy: fastest, cheapest, preferred)\n"
     )
-    assert [s.body for s in sent] == [None] * 8  # the refresh alone (catalog, Hub searches): no prompt
+    assert [s.body for s in sent] == [None] * 10  # the refresh alone (catalog, Hub searches): no prompt
 
 
 @pytest.mark.vcr
@@ -664,6 +667,7 @@ def test_models_that_cannot_be_stored_are_one_line(fake, monkeypatch):
         "Error: Cannot store the speech models: No space left on device",
         "Error: Cannot store the image models: No space left on device",
         "Error: Cannot store the text-to-speech models: No space left on device",
+        "Error: Cannot store the video models: No space left on device",
     ]
 
 

@@ -268,7 +268,10 @@ def test_models_that_nothing_matches_are_said_not_listed_and_one_kind_at_a_time(
         == "model  providers  status\na/b    fal-ai     live\n"
     )
     both = invoke("hf", "models", "--images", "--speech")
-    assert both.exit_code == 2 and "Choose one of --embeddings, --speech, --images and --tts" in both.stderr
+    assert (
+        both.exit_code == 2
+        and "Choose one of --embeddings, --speech, --images, --tts and --videos" in both.stderr
+    )
 
 
 def test_a_file_of_ours_that_cannot_be_written_leaves_nothing_partial(tmp_path, monkeypatch):

@@ -401,15 +401,33 @@ def test_a_job_fal_queued_is_followed_to_its_result(router, fake, here, monkeypa
     assert "Authorization" not in cdn.seen[0].headers
 
 
-def test_ctrl_c_while_waiting_stops_cleanly_and_saves_nothing(router, here, monkeypatch):
-    router({f"POST {REPLICATE}": lambda seen: recorded("img-replicate-poll")})
+@pytest.mark.parametrize("cancelled", [True, False])
+def test_ctrl_c_while_waiting_cancels_the_prediction_and_saves_nothing(router, here, monkeypatch, cancelled):
+    started = recorded("img-replicate-poll")
+    ident = json.loads(started.body)["id"]
+    stop = f"POST /replicate/v1/predictions/{ident}/cancel"
+    server = router(
+        {
+            f"POST {REPLICATE}": lambda seen: started,
+            **({stop: lambda seen: Answer.json({})} if cancelled else {}),
+        }
+    )
 
     def interrupted(seconds):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(llm_hf_inference, "sleep", interrupted)
     result = draw("a red fox", "-o", "provider", "replicate")
-    assert (result.exit_code, result.stderr) == (1, "\nAborted!\n")  # click's own words for Ctrl-C
+    said = "is cancelled" if cancelled else "may go on: asking it to stop failed (127.0.0.1 answered 404)"
+    assert (
+        (result.exit_code, result.stderr)
+        == (
+            1,
+            f"llm-hf-inference: replicate's prediction {ident} {said}\n\nAborted!\n",  # then click's words for Ctrl-C
+        )
+    )
+    assert server.seen[1].path == f"/replicate/v1/predictions/{ident}/cancel"
+    assert server.seen[1].headers["Authorization"] == f"Bearer {TEST_TOKEN}"
     assert list(here.iterdir()) == []
 
 
@@ -625,7 +643,8 @@ def test_a_queued_job_past_its_deadline_and_a_ticket_without_a_place_are_one_lin
     with pytest.raises(llm.ModelError) as error:
         llm_hf_inference.follow(queue, "fal-ai", ticket, request)
     assert str(error.value) == (
-        "fal-ai's job r1 was not finished after 20 seconds (status IN_QUEUE); wait longer with -o timeout SECONDS"
+        "fal-ai's job r1 was not finished after 20 seconds (status IN_QUEUE); its result can still be fetched at "
+        "https://router.huggingface.co/fal-ai/fal-ai/flux/requests/r1?_subdomain=queue (wait longer with -o timeout SECONDS)"
     )
     assert said == ["llm-hf-inference: fal-ai is drawing (IN_QUEUE, 10 s)"]
 

@@ -200,7 +200,7 @@ def test_replicate_waits_then_polls_the_prediction_to_its_end(router, turbo, tmp
 
 
 def test_a_prediction_past_its_timeout_says_so_with_progress_on_the_way(router, turbo, tmp_path, monkeypatch):
-    router(
+    server = router(
         {
             f"POST {REPLICATE}": lambda seen: recorded("asr-replicate"),
             f"GET {PREDICTION}": lambda seen: recorded("asr-replicate", 1),
@@ -216,7 +216,8 @@ def test_a_prediction_past_its_timeout_says_so_with_progress_on_the_way(router, 
         "llm-hf-inference: replicate is transcribing (processing, 10 s)",
         "llm-hf-inference: replicate is transcribing (processing, 20 s)",
         "Error: replicate's prediction q0d5j3qv5drma0cmjfcbkd5t3g was not finished after 25 seconds "
-        "(status processing); wait longer with -o timeout SECONDS",
+        f"(status processing); its result can still be fetched at {server.url}/replicate/v1/predictions/"
+        "q0d5j3qv5drma0cmjfcbkd5t3g (wait longer with -o timeout SECONDS)",
     ]
 
 
