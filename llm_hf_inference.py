@@ -4675,7 +4675,7 @@ def film(spec: HubSpec, prompt, response, key: str | None, stop=None) -> str:
     is checked before the provider makes (and bills) it; its job is followed to its end (Ctrl-C cancels it
     where the provider can), the video written to disk as it arrives."""
     options = prompt.options
-    asked = given(prompt, VIDEO_NAMES, "A video")
+    asked = given(prompt, [name for name in VIDEO_NAMES if name != "image"], "A video")
     provider, provider_id = choose_provider(spec, "video", options.provider, asked)
     text = (prompt.prompt or "").strip()
     if not text:

@@ -1,11 +1,12 @@
 """Big results written to disk as they arrive: the memory a big answer takes, measured in one run.
 
-    pip install -e . && python benchmarks/results.py [--megabytes 200]
+    pip install -e . && python benchmarks/results.py [--megabytes 200] [--video-megabytes 500]
 
-`llm -m hf-tts -o provider P "..."` runs in a process of its own against a local stand-in that answers
-audio of the size the text asks for, in 1 MiB pieces: deepinfra in the answer itself, fal-ai as a URL
-fetched next. The figure is the process's peak resident memory for the big answer less that for a
-1 MB one (target: within 20 MB), and the saved file is checked to be whole.
+`llm -m hf-tts -o provider P "..."` and `llm -m hf-video "..."` run in a process of their own against a
+local stand-in answering audio or video of the size the text asks for, in 1 MiB pieces: deepinfra's audio
+in the answer itself, fal-ai's audio and video at a URL fetched next. The figure is the process's peak
+resident memory for the big answer less that for a 1 MB one (target: within 20 MB); each saved file is
+checked whole.
 """
 
 import argparse
@@ -24,6 +25,9 @@ from speech import peak_kib  # noqa: E402
 PIECE = 2**20
 
 
+MP4_HEADER = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"
+
+
 def wav_header(size: int) -> bytes:
     """A 16-bit mono 24 kHz WAV header for ``size`` bytes of samples."""
     fmt = (1).to_bytes(2, "little") + (1).to_bytes(2, "little") + (24000).to_bytes(4, "little")
@@ -39,34 +43,34 @@ def wav_header(size: int) -> bytes:
 
 
 class Speaker(BaseHTTPRequestHandler):
-    """deepinfra's route answers the audio; fal's answers where it is; /files/<size>.wav streams it."""
+    """deepinfra's route answers the audio; fal's answers where the audio or video is; /files/ streams it."""
 
     protocol_version = "HTTP/1.1"
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        size = int(re.search(r"\d+", body.get("input") or body.get("text")).group())
-        if "/fal-ai/" in self.path:
-            answer = json.dumps(
-                {"audio": {"url": f"http://127.0.0.1:{self.server.server_port}/files/{size}.wav"}}
-            )
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer.encode())
-        else:
-            self.send_audio(size)
+        size = int(re.search(r"\d+", body.get("input") or body.get("text") or body["prompt"]).group())
+        if "/fal-ai/" not in self.path:
+            return self.send_file(size, "wav")
+        kind, ext = ("video", "mp4") if "prompt" in body else ("audio", "wav")
+        answer = json.dumps({kind: {"url": f"http://127.0.0.1:{self.server.server_port}/files/{size}.{ext}"}})
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer.encode())
 
     def do_GET(self):
-        self.send_audio(int(re.search(r"/files/(\d+)\.wav", self.path).group(1)))
+        size, ext = re.search(r"/files/(\d+)\.(wav|mp4)", self.path).groups()
+        self.send_file(int(size), ext)
 
-    def send_audio(self, size: int):
+    def send_file(self, size: int, ext: str):
+        header = wav_header(size) if ext == "wav" else MP4_HEADER
         self.send_response(200)
-        self.send_header("Content-Type", "audio/wav")
-        self.send_header("Content-Length", str(44 + size))
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(header) + size))
         self.end_headers()
-        self.wfile.write(wav_header(size))
+        self.wfile.write(header)
         piece = bytes(PIECE)
         for start in range(0, size, PIECE):
             self.wfile.write(piece[: min(PIECE, size - start)])
@@ -78,29 +82,32 @@ class Speaker(BaseHTTPRequestHandler):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--megabytes", type=float, default=200)
+    parser.add_argument("--video-megabytes", type=float, default=500)
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         return serve(Speaker)
     scratch = pathlib.Path(tempfile.mkdtemp())
-    small, big = 10**6, int(args.megabytes * 1e6)
+    cases = (
+        ("hf-tts", "deepinfra", "audio in the answer", ".wav", 44, args.megabytes),
+        ("hf-tts", "fal-ai", "audio at a URL", ".wav", 44, args.megabytes),
+        ("hf-video", "fal-ai", "video at a URL", ".mp4", len(MP4_HEADER), args.video_megabytes),
+    )
     rows = []
     with stand_in(__file__) as base:
         env = dict(
             os.environ, LLM_USER_PATH=str(scratch / "user"), LLM_HF_BASE_URL=base, LLM_HF_KEY="hf_bench"
         )
-        for provider, how in (("deepinfra", "in the answer"), ("fal-ai", "at a URL")):
+        for model, provider, how, ext, header, megabytes in cases:
             peaks = []
-            for size in (small, big):
+            for size in (10**6, int(megabytes * 1e6)):
                 save = scratch / f"{provider}-{size}"
-                command = ["-m", "hf-tts", "-o", "provider", provider, "-o", "save", str(save), f"say {size}"]
+                command = ["-m", model, "-o", "provider", provider, "-o", "save", str(save), f"say {size}"]
                 peaks.append(peak_kib(command, env))
-                assert (save.with_suffix(".wav")).stat().st_size == 44 + size, "the saved file is not whole"
-                os.unlink(save.with_suffix(".wav"))
-            megabytes = (peaks[1] - peaks[0]) / 1024
-            rows.append(
-                at_most(f"{provider} ({how}): MB more for {args.megabytes:g} MB than for 1 MB", megabytes, 20)
-            )
+                assert save.with_suffix(ext).stat().st_size == header + size, "the saved file is not whole"
+                os.unlink(save.with_suffix(ext))
+            more = (peaks[1] - peaks[0]) / 1024
+            rows.append(at_most(f"{provider} ({how}): MB more for {megabytes:g} MB than for 1 MB", more, 20))
     print_rows(rows)
 
 

@@ -1273,6 +1273,7 @@ def embedding_cassettes():
     hub_file_cassettes()
     image_cassettes()
     tts_cassettes()
+    video_cassettes()
 
 
 # Speech to text. The fake server in the tests plays these answers and checks the bytes it was sent, so
@@ -1515,6 +1516,114 @@ def tts_cassettes():
         (
             ("POST", router + "/fal-ai/fal-ai/kokoro/american-english"),
             (200, headers, json.dumps(audio).encode()),
+        ),
+    )
+
+
+def video_cassettes():
+    router = "https://router.huggingface.co"
+    # fal's queue around the recorded LTX-Video result: the ticket and statuses in the fields both clients
+    # read (request_id, status, queue_position, response_url), in fal's recorded envelope.
+    status, headers, result = recorded("vid-2025-fal-ai-ltx-video")
+    requests = "https://queue.fal.run/fal-ai/ltx-video/requests/5c1f2a9e-7d4b-4f0a-9e51-2b8d6c3a7f10"
+    ident = requests.rsplit("/", 1)[1]
+    ticket = {"status": "IN_QUEUE", "request_id": ident, "response_url": requests, "queue_position": 2}
+    job = router + "/fal-ai/fal-ai/ltx-video/requests/" + ident
+    cassette(
+        "vid-fal-ai-queue",
+        (
+            ("POST", router + "/fal-ai/fal-ai/ltx-video?_subdomain=queue"),
+            (status, headers, json.dumps(ticket).encode()),
+        ),
+        (("GET", job + "/status?_subdomain=queue"), (status, headers, b'{"status": "IN_PROGRESS"}')),
+        (("GET", job + "/status?_subdomain=queue"), (status, headers, b'{"status": "COMPLETED"}')),
+        (("GET", job + "?_subdomain=queue"), (status, headers, result)),
+    )
+    # replicate's Mochi prediction as recorded: "processing", its output already there.
+    status, headers, raw = recorded("vid-2025-replicate-mochi")
+    cassette("vid-replicate", (("POST", router + "/replicate/v1/predictions"), (status, headers, raw)))
+    # Not recorded by either client: wavespeed's, together's and novita's jobs in the shapes both parse.
+    wavespeed = router + "/wavespeed/api/v3/predictions/ws-7f3a/result"
+    cassette(
+        "vid-wavespeed",
+        (
+            ("POST", router + "/wavespeed/api/v3/wavespeed-ai/wan-2.1/t2v-480p"),
+            json_answer(
+                {
+                    "code": 200,
+                    "data": {
+                        "id": "ws-7f3a",
+                        "status": "created",
+                        "urls": {"get": wavespeed.replace(router + "/wavespeed", "https://api.wavespeed.ai")},
+                    },
+                }
+            ),
+        ),
+        (
+            ("GET", wavespeed),
+            json_answer({"code": 200, "data": {"id": "ws-7f3a", "status": "processing", "outputs": []}}),
+        ),
+        (
+            ("GET", wavespeed),
+            json_answer(
+                {
+                    "code": 200,
+                    "data": {
+                        "id": "ws-7f3a",
+                        "status": "completed",
+                        "outputs": ["https://d1q70pf5vjeyhc.cloudfront.net/predictions/ws-7f3a/1.mp4"],
+                    },
+                }
+            ),
+        ),
+    )
+    together = router + "/together/v2/videos"
+    cassette(
+        "vid-together",
+        (("POST", together), json_answer({"id": "tv-1e2d", "object": "video", "status": "queued"})),
+        (("GET", together + "/tv-1e2d"), json_answer({"id": "tv-1e2d", "status": "in_progress"})),
+        (
+            ("GET", together + "/tv-1e2d"),
+            json_answer(
+                {
+                    "id": "tv-1e2d",
+                    "status": "completed",
+                    "outputs": {"video_url": "https://api.together.ai/shrt/tv-1e2d.mp4", "cost": 0.2},
+                }
+            ),
+        ),
+    )
+    novita = router + "/novita/v3/async/task-result?task_id=nv-9b8c"
+    cassette(
+        "vid-novita",
+        (("POST", router + "/novita/v3/async/wan-t2v"), json_answer({"task_id": "nv-9b8c"})),
+        (
+            ("GET", novita),
+            json_answer(
+                {
+                    "task": {
+                        "task_id": "nv-9b8c",
+                        "status": "TASK_STATUS_PROCESSING",
+                        "progress_percent": 40,
+                    },
+                    "videos": [],
+                }
+            ),
+        ),
+        (
+            ("GET", novita),
+            json_answer(
+                {
+                    "task": {"task_id": "nv-9b8c", "status": "TASK_STATUS_SUCCEED"},
+                    "videos": [
+                        {
+                            "video_url": "https://faas-output-video.s3.ap-southeast-1.amazonaws.com/nv-9b8c.mp4",
+                            "video_url_ttl": "3600",
+                            "video_type": "mp4",
+                        }
+                    ],
+                }
+            ),
         ),
     )
 

@@ -52,7 +52,7 @@ class FakeServer:
                 route = server.routes.get(f"{self.command} {self.path.split('?')[0]}")
                 server.answer(self, route(seen) if route else Answer(404, {}, b"no such route"))
 
-            do_GET = do_POST = do_CONNECT = handle_one
+            do_GET = do_POST = do_PUT = do_CONNECT = handle_one
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.handle_error = lambda request, address: (
