@@ -426,3 +426,29 @@ def test_the_tool_returns_the_path_with_the_audio_attached(router, fake, here):
 def test_every_purpose_has_its_cap_and_its_timeout_hint():
     assert set(llm_hf_inference.TIMEOUT_HINTS) == set(llm_hf_inference.MAX_ANSWER)
     assert "tts" in llm_hf_inference.GENERATIONS  # a reading is billed: its POST is never sent twice
+
+
+@pytest.mark.parametrize(
+    "status, hint",
+    [
+        (401, "Check your Hugging Face token (it needs the 'Make calls to Inference Providers' permission)"),
+        (402, "Your Inference Providers credits are used up: see https://huggingface.co/settings/billing"),
+        (429, "Rate limited: wait a little and try again."),
+        (503, "The service is unavailable or the model is loading; try again shortly."),
+    ],
+)
+def test_errors_get_chats_hints_in_one_line(router, here, status, hint):
+    router({f"POST {DEEPINFRA}": lambda seen: Answer.json({"error": "no"}, status)})
+    result = speak("Hi", "-o", "provider", "deepinfra", "-o", "retries", "0")
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert result.output.startswith("Error: ") and hint in result.output
+    assert files(here) == []
+
+
+def test_a_redirect_to_another_scheme_is_one_line_and_no_token_follows(router, fake, here):
+    cdn = fake({"GET /a.wav": lambda seen: Answer(302, {"Location": "file:///etc/passwd"}, b"")})
+    router({f"POST {FAL}": lambda seen: Answer.json({"audio": {"url": cdn.url + "/a.wav"}})})
+    result = speak("Hi")
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert result.output.startswith(f"Error: The result is at {cdn.url}/a.wav, but fetching it failed: ")
+    assert "Authorization" not in cdn.seen[0].headers and files(here) == []

@@ -426,3 +426,26 @@ def test_the_models_listed_and_an_image_to_video_model_takes_images(found):
     assert invoke("hf", "models", "--videos", "-q", "ltx").output == (
         "model                 providers  status\nLightricks/LTX-Video  fal-ai     live\n"
     )
+
+
+def test_ctrl_c_stops_within_a_second_when_the_cancel_itself_stalls(
+    router, here, found, monkeypatch, ctrl_c_raises
+):
+    import time
+
+    routes = replayed("vid-fal-ai-queue", type("cdn", (), {"url": "http://cdn"}))
+    job = "/fal-ai/fal-ai/ltx-video/requests/5c1f2a9e-7d4b-4f0a-9e51-2b8d6c3a7f10"
+    routes[f"PUT {job}/cancel"] = lambda seen: time.sleep(3) or Answer.json({})
+    router(routes)
+
+    def interrupted(seconds):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(llm_hf_inference, "sleep", interrupted)
+    started = time.monotonic()
+    result = invoke("-m", "hf/Lightricks/LTX-Video", "A running dog")
+    assert time.monotonic() - started < 1.5
+    assert result.stderr.startswith(
+        "llm-hf-inference: fal-ai's job 5c1f2a9e-7d4b-4f0a-9e51-2b8d6c3a7f10 may go on"
+    )
+    assert result.stderr.endswith("\nAborted!\n")
