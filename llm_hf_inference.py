@@ -4484,18 +4484,28 @@ HFImage, AsyncHFImage = task_models(
 )
 
 
-class HFImages(llm.Toolbox):
-    """Draw images with a Hugging Face image model; each call saves one and returns its path."""
+class _Maker(llm.Toolbox):
+    """A tool whose model makes a file: its path comes back, the file attached (a model that sees or hears
+    it takes it in on its next turn)."""
 
-    def __init__(self, model: str = "hf-flux", directory: str = "."):
+    def __init__(self, model: str, directory: str = "."):
         self.model = model
         self.directory = directory
 
+    def _made(self, text: str, **options) -> llm.ToolOutput:
+        path = llm.get_model(self.model).prompt(text, save=self.directory, **options).text()
+        return llm.ToolOutput(output=path, attachments=[llm.Attachment(path=path)])
+
+
+class HFImages(_Maker):
+    """Draw images with a Hugging Face image model; each call saves one and returns its path."""
+
+    def __init__(self, model: str = "hf-flux", directory: str = "."):
+        super().__init__(model, directory)
+
     def draw(self, prompt: str, width: int = 1024, height: int = 1024) -> llm.ToolOutput:
         """Draw an image of what the prompt describes; its saved path comes back, the image attached."""
-        response = llm.get_model(self.model).prompt(prompt, width=width, height=height, save=self.directory)
-        path = response.text()
-        return llm.ToolOutput(output=path, attachments=[llm.Attachment(path=path)])
+        return self._made(prompt, width=width, height=height)
 
 
 # ============ text to speech
@@ -4610,19 +4620,16 @@ def made_and_saved(
 HFTTS, AsyncHFTTS = task_models("HFTTS", TTS, speak, BuiltWhenRead(tts_options), frozenset())
 
 
-class HFSpeak(llm.Toolbox):
+class HFSpeak(_Maker):
     """Read text aloud with a Hugging Face text-to-speech model; each call saves an audio file and returns
-    its path, with the audio attached for a model that hears."""
+    its path, the audio attached."""
 
     def __init__(self, model: str = "hf-tts", directory: str = "."):
-        self.model = model
-        self.directory = directory
+        super().__init__(model, directory)
 
     def speak(self, text: str, voice: str | None = None) -> llm.ToolOutput:
         """Read the text aloud; the saved audio file's path comes back."""
-        options = {"save": self.directory, **({"voice": voice} if voice else {})}
-        path = llm.get_model(self.model).prompt(text, **options).text()
-        return llm.ToolOutput(output=path, attachments=[llm.Attachment(path=path)])
+        return self._made(text, **({"voice": voice} if voice else {}))
 
 
 # ============ video
