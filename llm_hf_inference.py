@@ -66,7 +66,7 @@ __all__ = [
     "HFChat",
     "AsyncHFChat",
     "HFEmbedding",
-    "HFOptions",
+    "chat_options",
     "EmbeddingError",
     "HFSpeech",
     "AsyncHFSpeech",
@@ -87,6 +87,12 @@ __all__ = [
 
 def __dir__() -> list:
     return __all__
+
+
+def __getattr__(name: str):
+    if name == "HFOptions":  # built when first asked for (see chat_options)
+        return chat_options()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # ============ settings
@@ -633,9 +639,7 @@ def hub_request(url: str, headers: dict | None = None, purpose: str = "hub") -> 
     return HFRequest(url, purpose, headers or {}, method="GET", timeout=HUB_TIMEOUT, retries=0)
 
 
-def request_headers(
-    stream: bool, key: str | None, bill_to: str | None, options: "HFOptions | None" = None
-) -> dict:
+def request_headers(stream: bool, key: str | None, bill_to: str | None, options=None) -> dict:
     """The headers of a chat or embedding request; a chat prompt's options add the x-use-cache family."""
     headers = {
         "Content-Type": "application/json",
@@ -2632,108 +2636,119 @@ atexit.register(wait_for_refresh)
 # ------------ chat: options, messages, the request
 
 
-class HFOptions(llm.Options):
-    """The -o options, with the ranges the chat-completion API documents; no inf or nan anywhere."""
+@functools.cache
+def chat_options() -> type:
+    """The chat models' HFOptions class, built the first time a model asks (see BuiltWhenRead)."""
 
-    model_config = ConfigDict(allow_inf_nan=False, defer_build=True)  # built when first used, not per command
+    class HFOptions(llm.Options):
+        """The -o options, with the ranges the chat-completion API documents; no inf or nan anywhere."""
 
-    temperature: float | None = Field(
-        None, ge=0, le=2, description="Sampling temperature, 0-2: higher is more random"
-    )
-    top_p: float | None = Field(
-        None, ge=0, le=1, description="Nucleus sampling: keep the tokens within this probability mass, 0-1"
-    )
-    frequency_penalty: float | None = Field(
-        None, ge=-2, le=2, description="Penalise tokens by how often they appeared so far, -2 to 2"
-    )
-    presence_penalty: float | None = Field(
-        None, ge=-2, le=2, description="Penalise tokens that appeared at all so far, -2 to 2"
-    )
-    stop: list[str] | None = Field(
-        None,
-        max_length=4,
-        description='Stop at this string, or at any of a JSON list of up to 4: \'["a", "b"]\'',
-    )
-    seed: int | None = Field(None, description="Random seed, for repeatable sampling")
-    max_tokens: int | None = Field(None, ge=1, description="Most tokens to generate")
-    logprobs: bool | None = Field(None, description="Return the log probability of each output token")
-    top_logprobs: int | None = Field(
-        None,
-        ge=0,
-        le=5,
-        description="With logprobs: also return the N most likely tokens at each position, 0-5",
-    )
-    provider: str | None = Field(
-        None,
-        description="Provider to route to (together, cerebras, ...), or fastest, cheapest, preferred",
-    )
-    use_cache: bool | None = Field(None, description="Allow a cached answer (x-use-cache header)")
-    wait_for_model: bool | None = Field(
-        None,
-        description="Wait for a cold model to load instead of failing with 503 (x-wait-for-model header)",
-    )
-    bill_to: str | None = bill_to_option()
-    timeout: float | None = timeout_option(
-        f"Seconds to wait for the next bytes of the answer (default {READ_TIMEOUT:g})"
-    )
-    retries: int | None = retries_option(
-        f"Retries after 429, 502, 503, 504 or a failed connection (default {RETRIES}; 0: none)"
-    )
-    tool_choice: str | None = Field(
-        None, description="With tools: auto, none, required, or the name of the tool to call"
-    )
-    tool_prompt: str | None = Field(None, description="Text that TGI puts before the tool definitions")
-    json_object: bool | None = Field(
-        None, description="Answer with a JSON object (response_format json_object)"
-    )
-    grammar: Literal["tgi"] | None = Field(
-        None,
-        description="tgi: send --schema in TGI's own grammar form (dedicated endpoints, self-hosted TGI)",
-    )
-    regex: str | None = Field(
-        None, description="Constrain the answer to this regular expression (TGI grammar)"
-    )
-    reasoning_effort: Literal["low", "medium", "high"] | None = Field(
-        None, description="How hard a reasoning model should think: low, medium, high"
-    )
+        model_config = ConfigDict(
+            allow_inf_nan=False, defer_build=True
+        )  # built when first used, not per command
 
-    @field_validator("stop", mode="before")
-    @classmethod
-    def _stop_as_list(cls, value):
-        if isinstance(value, str) and value.lstrip().startswith("["):
-            try:
-                value = json.loads(value)
-            except (ValueError, RecursionError):
-                raise option_error("a string, or a JSON list of strings") from None
-        value = [value] if isinstance(value, str) else value
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise option_error("a string that is not empty, or a JSON list of such strings")
-        return value
+        temperature: float | None = Field(
+            None, ge=0, le=2, description="Sampling temperature, 0-2: higher is more random"
+        )
+        top_p: float | None = Field(
+            None,
+            ge=0,
+            le=1,
+            description="Nucleus sampling: keep the tokens within this probability mass, 0-1",
+        )
+        frequency_penalty: float | None = Field(
+            None, ge=-2, le=2, description="Penalise tokens by how often they appeared so far, -2 to 2"
+        )
+        presence_penalty: float | None = Field(
+            None, ge=-2, le=2, description="Penalise tokens that appeared at all so far, -2 to 2"
+        )
+        stop: list[str] | None = Field(
+            None,
+            max_length=4,
+            description='Stop at this string, or at any of a JSON list of up to 4: \'["a", "b"]\'',
+        )
+        seed: int | None = Field(None, description="Random seed, for repeatable sampling")
+        max_tokens: int | None = Field(None, ge=1, description="Most tokens to generate")
+        logprobs: bool | None = Field(None, description="Return the log probability of each output token")
+        top_logprobs: int | None = Field(
+            None,
+            ge=0,
+            le=5,
+            description="With logprobs: also return the N most likely tokens at each position, 0-5",
+        )
+        provider: str | None = Field(
+            None,
+            description="Provider to route to (together, cerebras, ...), or fastest, cheapest, preferred",
+        )
+        use_cache: bool | None = Field(None, description="Allow a cached answer (x-use-cache header)")
+        wait_for_model: bool | None = Field(
+            None,
+            description="Wait for a cold model to load instead of failing with 503 (x-wait-for-model header)",
+        )
+        bill_to: str | None = bill_to_option()
+        timeout: float | None = timeout_option(
+            f"Seconds to wait for the next bytes of the answer (default {READ_TIMEOUT:g})"
+        )
+        retries: int | None = retries_option(
+            f"Retries after 429, 502, 503, 504 or a failed connection (default {RETRIES}; 0: none)"
+        )
+        tool_choice: str | None = Field(
+            None, description="With tools: auto, none, required, or the name of the tool to call"
+        )
+        tool_prompt: str | None = Field(None, description="Text that TGI puts before the tool definitions")
+        json_object: bool | None = Field(
+            None, description="Answer with a JSON object (response_format json_object)"
+        )
+        grammar: Literal["tgi"] | None = Field(
+            None,
+            description="tgi: send --schema in TGI's own grammar form (dedicated endpoints, self-hosted TGI)",
+        )
+        regex: str | None = Field(
+            None, description="Constrain the answer to this regular expression (TGI grammar)"
+        )
+        reasoning_effort: Literal["low", "medium", "high"] | None = Field(
+            None, description="How hard a reasoning model should think: low, medium, high"
+        )
 
-    @field_validator("provider")
-    @classmethod
-    def _provider_name(cls, value):
-        if value is not None and not re.fullmatch(_NAME, value):
-            raise option_error(
-                f"a lower-case provider name (together, cerebras, ...) or {', '.join(PROVIDER_POLICIES)}"
-            )
-        return value
+        @field_validator("stop", mode="before")
+        @classmethod
+        def _stop_as_list(cls, value):
+            if isinstance(value, str) and value.lstrip().startswith("["):
+                try:
+                    value = json.loads(value)
+                except (ValueError, RecursionError):
+                    raise option_error("a string, or a JSON list of strings") from None
+            value = [value] if isinstance(value, str) else value
+            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+                raise option_error("a string that is not empty, or a JSON list of such strings")
+            return value
 
-    _organisation_name = field_validator("bill_to")(organisation_name)
+        @field_validator("provider")
+        @classmethod
+        def _provider_name(cls, value):
+            if value is not None and not re.fullmatch(_NAME, value):
+                raise option_error(
+                    f"a lower-case provider name (together, cerebras, ...) or {', '.join(PROVIDER_POLICIES)}"
+                )
+            return value
 
-    @field_validator("top_logprobs")
-    @classmethod
-    def _top_logprobs_needs_logprobs(cls, value, info):
-        if value is not None and not info.data.get("logprobs"):
-            raise option_error("needs -o logprobs 1")
-        return value
+        _organisation_name = field_validator("bill_to")(organisation_name)
 
-    @field_validator("regex")
-    @classmethod
-    def _regex_alone(cls, value, info):
-        if value is not None and info.data.get("json_object"):
-            raise option_error("cannot be used together with json_object")
-        return value
+        @field_validator("top_logprobs")
+        @classmethod
+        def _top_logprobs_needs_logprobs(cls, value, info):
+            if value is not None and not info.data.get("logprobs"):
+                raise option_error("needs -o logprobs 1")
+            return value
+
+        @field_validator("regex")
+        @classmethod
+        def _regex_alone(cls, value, info):
+            if value is not None and info.data.get("json_object"):
+                raise option_error("cannot be used together with json_object")
+            return value
+
+    return HFOptions
 
 
 BODY_OPTIONS = (
@@ -2827,7 +2842,7 @@ def _append_message(out: list, message, current_system: str | None, in_loop: boo
     return current_system
 
 
-def _response_format(prompt, options: HFOptions) -> dict | None:
+def _response_format(prompt, options) -> dict | None:
     if prompt.schema:
         if options.grammar == "tgi":
             return {"type": "json", "value": prompt.schema}
@@ -3525,7 +3540,7 @@ class _HFChatBase(_HFModel):
     """
 
     can_stream = True
-    Options = HFOptions
+    Options = BuiltWhenRead(chat_options)
     spec_from_row = staticmethod(spec_from_row)
 
     # Read from the spec when asked, not copied into each model.
