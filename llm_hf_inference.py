@@ -1075,11 +1075,8 @@ RETRY_STATUSES = {
 }
 
 
-GENERATIONS = (
-    "speech",
-    "images",
-    "tts",
-)  # purposes whose POST makes something a provider bills: never sent twice
+# Purposes whose POST makes something a provider bills: never sent twice.
+GENERATIONS = ("speech", "images", "tts", "video")
 
 
 RETRY_ERRORS = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.RemoteProtocolError, httpx2.ReadError)

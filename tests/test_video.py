@@ -449,3 +449,10 @@ def test_ctrl_c_stops_within_a_second_when_the_cancel_itself_stalls(
         "llm-hf-inference: fal-ai's job 5c1f2a9e-7d4b-4f0a-9e51-2b8d6c3a7f10 may go on"
     )
     assert result.stderr.endswith("\nAborted!\n")
+
+
+def test_a_video_job_is_never_submitted_twice_after_a_gateway_error(router, here, found):
+    server = router({"POST /fal-ai/fal-ai/ltx-video": lambda seen: Answer(502, {}, b"bad gateway")})
+    result = invoke("-m", "hf/Lightricks/LTX-Video", "A running dog")
+    assert result.exit_code == 1 and "502" in result.stderr
+    assert len(server.seen) == 1  # a chat request would be sent again; a paid job is not
