@@ -2640,9 +2640,7 @@ def chat_options() -> type:
     class HFOptions(llm.Options):
         """The -o options, with the ranges the chat-completion API documents; no inf or nan anywhere."""
 
-        model_config = ConfigDict(
-            allow_inf_nan=False, defer_build=True
-        )  # built when first used, not per command
+        model_config = ConfigDict(allow_inf_nan=False, defer_build=True)  # its schema: when first used
 
         temperature: float | None = Field(
             None, ge=0, le=2, description="Sampling temperature, 0-2: higher is more random"
