@@ -4594,7 +4594,7 @@ def speak(spec: HubSpec, prompt, response, key: str | None, stop=None) -> str:
 def made_and_saved(
     task: str, kind: str, place, provider, provider_id, options, asked, data, key, stop
 ) -> tuple:
-    """A task whose result (audio) is written to disk as it arrives, from the answer or from the URL its
+    """A task whose result (audio, video) is written to disk as it arrives, from the answer or the URL its
     row read, then saved under its name: (the path, what response_json keeps)."""
     url = None
     with partial_file(place) as (partial, file):
