@@ -127,13 +127,32 @@ def test_replicate_prediction_with_its_output_already_there(router, fake, here, 
     assert json.loads(logged_turns()[0]["response_json"])["job"] == "v48356wb8srme0cmjfdrd0kmzm"
 
 
-def test_wavespeed_task_polled_to_completed(router, fake, here, found):
-    cdn = fake(cdn_with("/predictions/ws-7f3a/1.mp4"))
-    server = router(replayed("vid-wavespeed", cdn))
-    result = invoke("-m", f"hf/{WAN}", "a paper boat", "-o", "provider", "wavespeed", "-o", "duration", "5")
+@pytest.mark.parametrize(
+    "provider, cdn_path, option, body, poll",
+    [
+        (
+            "wavespeed",
+            "/predictions/ws-7f3a/1.mp4",
+            ("duration", "5"),
+            {"duration": 5},
+            "/wavespeed/api/v3/predictions/ws-7f3a/result",
+        ),
+        (
+            "novita",
+            "/nv-9b8c.mp4",
+            ("steps", "30"),
+            {"steps": 30},
+            "/novita/v3/async/task-result?task_id=nv-9b8c",
+        ),
+    ],
+)
+def test_a_task_polled_until_it_completes(router, fake, here, found, provider, cdn_path, option, body, poll):
+    cdn = fake(cdn_with(cdn_path))
+    server = router(replayed(f"vid-{provider}", cdn))
+    result = invoke("-m", f"hf/{WAN}", "a paper boat", "-o", "provider", provider, "-o", *option)
     assert (result.exit_code, result.stdout) == (0, "a-paper-boat.mp4\n")
-    assert json.loads(server.seen[0].body) == {"prompt": "a paper boat", "duration": 5}
-    assert server.paths()[1:] == ["/wavespeed/api/v3/predictions/ws-7f3a/result"] * 2
+    assert json.loads(server.seen[0].body) == {"prompt": "a paper boat", **body}
+    assert server.paths()[1:] == [poll] * 2
 
 
 def test_together_job_polled_while_queued_or_in_progress(router, fake, here, monkeypatch):
@@ -156,15 +175,6 @@ def test_together_job_polled_while_queued_or_in_progress(router, fake, here, mon
         "guidance_scale": 5.0,
     }
     assert server.paths()[1:] == ["/together/v2/videos/tv-1e2d"] * 2
-
-
-def test_novita_task_result_polled_until_it_succeeds(router, fake, here, found):
-    cdn = fake(cdn_with("/nv-9b8c.mp4"))
-    server = router(replayed("vid-novita", cdn))
-    result = invoke("-m", f"hf/{WAN}", "a paper boat", "-o", "provider", "novita", "-o", "steps", "30")
-    assert (result.exit_code, result.stdout) == (0, "a-paper-boat.mp4\n")
-    assert json.loads(server.seen[0].body) == {"prompt": "a paper boat", "steps": 30}
-    assert server.paths()[1:] == ["/novita/v3/async/task-result?task_id=nv-9b8c"] * 2
 
 
 @pytest.mark.parametrize(
