@@ -452,3 +452,24 @@ def test_a_redirect_to_another_scheme_is_one_line_and_no_token_follows(router, f
     assert result.exit_code == 1 and result.output.count("\n") == 1
     assert result.output.startswith(f"Error: The result is at {cdn.url}/a.wav, but fetching it failed: ")
     assert "Authorization" not in cdn.seen[0].headers and files(here) == []
+
+
+def test_ctrl_c_during_a_download_stops_at_once_and_leaves_nothing(router, fake, here, ctrl_c_raises):
+    import os
+    import signal
+    import threading
+    import time
+
+    def slowly():
+        yield WAV[:100]
+        time.sleep(5)
+        yield WAV[100:]
+
+    cdn = fake({"GET /a.wav": lambda seen: Answer(200, {}, slowly())})
+    router({f"POST {FAL}": lambda seen: Answer.json({"audio": {"url": cdn.url + "/a.wav"}})})
+    threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        llm.get_model("hf-tts").prompt("Hi").text()
+    assert time.monotonic() - started < 2
+    assert files(here) == []  # the partial file removed
