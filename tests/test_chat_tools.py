@@ -292,6 +292,19 @@ def test_think_tags_cut_anywhere():
         ), cut
 
 
+def test_a_think_block_cut_off_at_the_end_keeps_where_it_came():
+    from test_decoding import chunk
+
+    from helpers import reader
+
+    answer = reader()
+    out = list(answer.feed(chunk(content="<think></th")))  # the stream ends inside the closing tag
+    answer.finish_reason = "length"
+    out += answer.finish()
+    parts = [(e.type, e.chunk, e.provider_metadata) for e in out if isinstance(e, StreamEvent)]
+    assert parts[0] == ("reasoning", "</th", {"hf_inference": {"reasoning_field": "think"}})
+
+
 # -- log probabilities
 
 LOGPROBS = [

@@ -13,3 +13,11 @@ def test_the_map_names_every_section_in_order():
     assert len(bullets) == len(sections) > 5
     for section, bullet in zip(sections, bullets, strict=True):
         assert bullet == section or bullet.startswith(section + ":"), (section, bullet)
+
+
+def test_every_public_name_is_there_and_dir_lists_only_them():
+    public = llm_hf_inference.__all__
+    assert all(callable(getattr(llm_hf_inference, name)) for name in public)
+    assert dir(llm_hf_inference) == sorted(public) and len(set(public)) == len(public)
+    assert {"HFTTS", "AsyncHFTTS", "HFSpeak", "HFVideo", "AsyncHFVideo", "video_options"} <= set(public)
+    assert llm_hf_inference.HFOptions is llm_hf_inference.chat_options()  # built when first asked for
