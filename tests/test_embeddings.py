@@ -166,9 +166,17 @@ def test_refresh_discovers_embedding_models_over_pages_and_tags(sent):
 
 
 def test_without_a_cache_the_built_in_embedding_models_register(sent):
-    ids = {m.model_id: m for m in llm.get_embedding_models()}
-    assert "hf/sentence-transformers/all-MiniLM-L6-v2" in ids and "hf/BAAI/bge-m3" in ids
-    assert llm.get_embedding_model("hf-bge-m3").model_id == "hf/BAAI/bge-m3"
+    ours = sorted(m.model_id for m in llm.get_embedding_models() if m.model_id.startswith("hf/"))
+    assert ours == [
+        "hf/BAAI/bge-m3",
+        "hf/intfloat/multilingual-e5-large",
+        "hf/sentence-transformers/all-MiniLM-L6-v2",
+    ]
+    aliases = {"hf-bge-m3": "BAAI/bge-m3", "hf-e5-multilingual": "intfloat/multilingual-e5-large"}
+    aliases["hf-minilm"] = "sentence-transformers/all-MiniLM-L6-v2"
+    assert {alias: llm.get_embedding_model(alias).model_id for alias in aliases} == {
+        alias: f"hf/{repo}" for alias, repo in aliases.items()
+    }
     assert sent == []
 
 
