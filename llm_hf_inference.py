@@ -5111,9 +5111,6 @@ def remove_model(model_id: str) -> str:
     return repo_id
 
 
-SPEND_LOCK_WAIT = 2.0  # seconds to wait for a logs database another llm is writing to
-
-
 SPEND_QUERY = """
 select model, input_tokens, output_tokens, token_details, response_json from turns
 where model like 'hf/%' and (:since is null or datetime_utc >= :since) and (:model is null or model = :model)
