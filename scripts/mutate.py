@@ -5,8 +5,8 @@
 First maps each line to the tests that run it (coverage's per-test contexts), then makes a random sample
 of mutants (a comparison flipped, a constant changed, a boolean operator swapped, a condition negated, a
 statement dropped, a returned value made None), each applied to a copy of the tree, and runs only the
-tests that cover its line, stopping at the first failure, then, if none failed, the whole suite (a line
-no test runs: a survivor). Prints the survivors, and the kill rate by section of the module (its
+tests that cover its line (coverage names only a statement's first line: for the others, the whole suite),
+stopping at the first failure, then, if none failed, the whole suite. Prints the survivors, and the kill rate by section of the module (its
 ``# ============`` headers).
 """
 
@@ -165,15 +165,14 @@ def main():
         lock = threading.Lock()
 
         def job(mutant):
-            if not lines.get(mutant[0]):
-                return mutant, False  # no test runs that line: nothing would notice
+            tests = sorted(lines.get(mutant[0]) or ["tests"])  # a statement's later lines: the whole suite
             with lock:
                 slot = free.pop()
             try:
-                killed = run_one(mutant, source, sorted(lines[mutant[0]]), slot)
+                killed = run_one(mutant, source, tests, slot)
                 # coverage does not always name every test that runs a line (async generators): a mutant
                 # its tests miss faces the whole suite before it is called a survivor
-                return mutant, killed or run_one(mutant, source, ["tests"], slot)
+                return mutant, killed or (tests != ["tests"] and run_one(mutant, source, ["tests"], slot))
             finally:
                 with lock:
                     free.append(slot)

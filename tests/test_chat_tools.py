@@ -413,3 +413,28 @@ def test_reasoning_of_unknown_origin_is_not_sent_back():
     ]
     body = llm_hf_inference.request_body(model.spec, llm.Prompt(None, model, messages=messages), True, None)
     assert body["messages"][1] == {"role": "assistant", "tool_calls": [CALL]}
+
+
+@pytest.mark.parametrize(
+    "name, text, said",
+    [
+        ("", '{"location": "Paris"}', "The model called a tool without naming it."),
+        (
+            "",
+            '{"function": {"_name": "", "location": "Paris"}}',
+            "The model called a tool without naming it.",
+        ),
+        ("", "[1]", "The model called tool '?' with arguments that are not an object"),
+    ],
+)
+def test_a_call_without_a_name_or_an_object_is_one_line(name, text, said):
+    with pytest.raises(llm.ModelError) as error:
+        llm_hf_inference.whole_call(name, text)
+    assert str(error.value) == said
+
+
+def test_tgis_name_inside_the_arguments_is_taken_out():
+    assert llm_hf_inference.whole_call("", '{"_name": "get_weather", "location": "Paris"}') == (
+        "get_weather",
+        {"location": "Paris"},
+    )

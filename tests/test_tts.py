@@ -473,3 +473,47 @@ def test_ctrl_c_during_a_download_stops_at_once_and_leaves_nothing(router, fake,
         llm.get_model("hf-tts").prompt("Hi").text()
     assert time.monotonic() - started < 2
     assert files(here) == []  # the partial file removed
+
+
+def test_a_disk_that_fills_while_the_audio_arrives_says_where_it_still_is(router, fake, here, monkeypatch):
+    import contextlib
+
+    cdn = fake({"GET /a.wav": lambda seen: Answer(200, {}, WAV)})
+    router({f"POST {FAL}": lambda seen: Answer.json({"audio": {"url": cdn.url + "/a.wav"}})})
+    real = llm_hf_inference.partial_file
+
+    class Full:
+        def __init__(self, file):
+            self.file = file
+
+        def write(self, data):
+            raise OSError(28, "No space left on device")
+
+        def __getattr__(self, name):
+            return getattr(self.file, name)
+
+    @contextlib.contextmanager
+    def filling(place):
+        with real(place) as (partial, file):
+            yield partial, Full(file)
+
+    monkeypatch.setattr(llm_hf_inference, "partial_file", filling)
+    result = speak("Hi")
+    assert result.output == (
+        f"Error: Cannot save the result: No space left on device; it can still be fetched from {cdn.url}/a.wav\n"
+    )
+    assert files(here) == []
+
+
+def test_hf_tts_before_the_first_refresh():
+    assert llm.get_model("hf-tts").spec.providers == (
+        ("fal-ai", "fal-ai/kokoro/american-english", "text-to-speech"),
+        ("deepinfra", KOKORO, "text-to-speech"),
+        ("together", KOKORO, "text-to-speech"),
+        ("replicate", f"jaaari/kokoro-82m:{VERSION}", "text-to-speech"),
+    )
+    assert llm.get_model("hf-video").spec.providers == (
+        ("fal-ai", "fal-ai/wan-t2v", "text-to-video"),
+        ("replicate", "wavespeedai/wan-2.1-t2v-480p", "text-to-video"),
+        ("novita", "wan-t2v", "text-to-video"),
+    )
