@@ -466,3 +466,25 @@ def test_a_video_job_is_never_submitted_twice_after_a_gateway_error(router, here
     result = invoke("-m", "hf/Lightricks/LTX-Video", "A running dog")
     assert result.exit_code == 1 and "502" in result.stderr
     assert len(server.seen) == 1  # a chat request would be sent again; a paid job is not
+
+
+def test_a_cancelled_async_task_asks_the_provider_to_cancel_its_job(router, here, found, monkeypatch):
+    import time
+
+    routes = replayed("vid-fal-ai-queue", type("cdn", (), {"url": "http://cdn"}))
+    job = "/fal-ai/fal-ai/ltx-video/requests/5c1f2a9e-7d4b-4f0a-9e51-2b8d6c3a7f10"
+    routes[f"GET {job}/status"] = lambda seen: Answer.json({"status": "IN_PROGRESS"})
+    routes[f"PUT {job}/cancel"] = lambda seen: Answer.json({"status": "CANCELLATION_REQUESTED"}, 202)
+    server = router(routes)
+    monkeypatch.setattr(llm_hf_inference, "sleep", time.sleep)
+    monkeypatch.setattr(llm_hf_inference, "POLL_EVERY", 0.05)
+
+    async def cancelled():
+        response = llm.get_async_model("hf/Lightricks/LTX-Video").prompt("A running dog")
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(response.text(), 0.5)
+
+    asyncio.run(cancelled())
+    time.sleep(0.5)  # the task's thread sees it was given up at its next step
+    assert server.paths("PUT") == [f"{job}/cancel?_subdomain=queue"]
+    assert files(here) == []
