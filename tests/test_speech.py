@@ -767,3 +767,10 @@ def test_timestamps_past_a_year_are_no_timestamps():
         }
     )
     assert transcript.segments == [{"start": 1.0, "end": None, "text": "b"}]
+
+
+def test_hf_whisper_before_the_first_refresh():
+    assert llm.get_model("hf-whisper").spec.providers == (
+        ("hf-inference", "openai/whisper-large-v3", "automatic-speech-recognition"),
+        ("fal-ai", "fal-ai/whisper", "automatic-speech-recognition"),
+    )

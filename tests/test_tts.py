@@ -517,3 +517,32 @@ def test_hf_tts_before_the_first_refresh():
         ("replicate", "wavespeedai/wan-2.1-t2v-480p", "text-to-video"),
         ("novita", "wan-t2v", "text-to-video"),
     )
+
+
+def test_a_long_download_says_how_much_has_come_every_ten_seconds(tmp_path, monkeypatch, capsys):
+    class Streamed:
+        status_code, headers = 200, {}
+
+        def iter_bytes(self):
+            yield from (WAV[:1000], bytes(10**6), bytes(10**6), bytes(10**6))
+
+    clock = iter([0.0, 6.0, 12.0, 18.0, 24.0, 30.0, 36.0, 42.0, 48.0])
+    monkeypatch.setattr(llm_hf_inference.time, "monotonic", lambda: next(clock))
+    with open(tmp_path / "out", "wb+") as file:
+        request = llm_hf_inference.HFRequest("https://cdn.example/a.wav", "tts", method="GET", into=file)
+        llm_hf_inference.read_body(Streamed(), request, None)
+    assert capsys.readouterr().err.splitlines() == [
+        "llm-hf-inference: 1.0 MB of the result received",
+        "llm-hf-inference: 3.0 MB of the result received",
+    ]
+
+
+def test_an_async_error_answer_past_its_deadline_is_too_slow():
+    class Streamed:
+        async def aiter_bytes(self):
+            yield b'{"error": '
+            yield b'"slow"}'
+
+    request = llm_hf_inference.HFRequest("https://router.huggingface.co/v1/chat/completions")
+    with pytest.raises(llm_hf_inference.TooSlow):
+        asyncio.run(llm_hf_inference.read_body_async(Streamed(), request, 0.0))  # the deadline long past
