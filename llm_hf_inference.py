@@ -843,16 +843,14 @@ def read_body(http: httpx2.Response, request: HFRequest, ends: float | None) -> 
     return b"".join(pieces)
 
 
-async def read_body_async(http: httpx2.Response, request: HFRequest, ends: float | None) -> bytes:
-    """The async twin of :func:`read_body` (for an error answer: a chat stream reads its own body)."""
+async def read_body_async(http: httpx2.Response) -> bytes:
+    """The start of an error answer to an async chat stream (its silences timed, as the stream's are)."""
     pieces, size = [], 0
     async for data in http.aiter_bytes():
         pieces.append(data)
         size += len(data)
         if size > MAX_ERROR_BODY:
             break
-        if ends is not None and time.monotonic() > ends:
-            raise _too_slow(request)
     return b"".join(pieces)
 
 
@@ -3464,8 +3462,7 @@ def send(request: ChatRequest, response, prices: dict | None = None):
         return
     attempts = Attempts(request)
     while True:
-        reader = AnswerReader(response, request, prices)
-        ends = deadline(request)
+        reader = AnswerReader(response, request, prices)  # a stream: only its silences are timed
         try:
             with sync_client().stream(
                 "POST",
@@ -3478,10 +3475,8 @@ def send(request: ChatRequest, response, prices: dict | None = None):
                     reader.start(http.headers)
                     for data in http.iter_bytes():
                         yield from reader.feed(data)
-                        if ends is not None and time.monotonic() > ends:
-                            raise _too_slow(request)
                     break
-                wait = attempts.after_status(http.status_code, http.headers, read_body(http, request, ends))
+                wait = attempts.after_status(http.status_code, http.headers, read_body(http, request, None))
         except httpx2.HTTPError as ex:
             wait = attempts.after_error(ex, reader.shown)
         sleep(wait)
@@ -3498,8 +3493,7 @@ async def send_async(request: ChatRequest, response, prices: dict | None = None)
         return
     attempts = Attempts(request)
     while True:
-        reader = AnswerReader(response, request, prices)
-        ends = deadline(request)
+        reader = AnswerReader(response, request, prices)  # a stream: only its silences are timed
         try:
             async with async_client().stream(
                 "POST",
@@ -3513,10 +3507,8 @@ async def send_async(request: ChatRequest, response, prices: dict | None = None)
                     async for data in http.aiter_bytes():
                         for event in reader.feed(data):
                             yield event
-                        if ends is not None and time.monotonic() > ends:
-                            raise _too_slow(request)
                     break
-                body = await read_body_async(http, request, ends)
+                body = await read_body_async(http)
                 wait = attempts.after_status(http.status_code, http.headers, body)
         except httpx2.HTTPError as ex:
             wait = attempts.after_error(ex, reader.shown)
