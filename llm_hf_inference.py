@@ -2033,6 +2033,11 @@ class HubSpec(NamedTuple):
     key_name: str | None = None
 
 
+def built_in(repo_id: str, alias: str, task: str, *served: tuple) -> tuple:
+    """A task's model registered until the first refresh: its alias, its (provider, providerId) pairs."""
+    return (HubSpec(repo_id, tuple((provider, ident, task) for provider, ident in served), (alias,)),)
+
+
 class Discovery(NamedTuple):
     """A task's models found by the Hub's search (``llm hf refresh``), and the file they are kept in.
 
@@ -2043,7 +2048,6 @@ class Discovery(NamedTuple):
 
     task: str  # ours: its rows in PROVIDERS
     name: str  # "speech models"
-    file: str
     hub_tasks: tuple  # the Hub's pipeline tags searched
     builtin: tuple  # the HubSpecs registered until the first refresh
     # Whether a mapping of that provider and Hub task serves ours (embeddings: outside hf-inference, only
@@ -2052,6 +2056,10 @@ class Discovery(NamedTuple):
     per_provider: bool = False  # also an llm model per provider: hf/<repo>:<provider> (embeddings)
     # Where a chat, speech or image model has the repo's id, the suffix of this one's (else it is left out).
     apart: str = ""
+
+    @property
+    def path(self) -> pathlib.Path:
+        return llm.user_dir() / f"hf-inference-{self.task}.jsonl"
 
     def servable(self, mapping: list) -> list:
         """The live (provider, providerId, task) of a mapping that a row serves, in the Hub's order."""
@@ -2129,9 +2137,7 @@ def spec_of_row(kind: Discovery, model_id: str, row: str) -> HubSpec:
         len(part) == 3 and part[0] in PROVIDERS[kind.task] and re.fullmatch(_PROVIDER_ID, part[1])
         for part in parts
     ):
-        raise llm.ModelError(
-            f"{excerpt(model_id)} is not a model in {llm.user_dir() / kind.file}; run 'llm hf refresh'"
-        )
+        raise llm.ModelError(f"{excerpt(model_id)} is not a model in {kind.path}; run 'llm hf refresh'")
     return HubSpec(repo_id, parts, kind.aliases().get(model_id, ()))
 
 
@@ -2141,7 +2147,7 @@ def discovery_fallback(kind: Discovery) -> str:
 
 def read_discovered(kind: Discovery) -> list | None:
     """What the last search found, [(repo_id, mapping)]; None when there is none or the file is not ours."""
-    path = llm.user_dir() / kind.file
+    path = kind.path
     models = read_line(path, 2, DISCOVERY_VERSION, discovery_fallback(kind))
     if models is None:
         return None
@@ -2161,7 +2167,7 @@ def read_discovered(kind: Discovery) -> list | None:
 
 def discovered_rows(kind: Discovery) -> dict:
     """The models to register, model id → row: the file's first line, else the built-in ones."""
-    rows = read_rows(llm.user_dir() / kind.file, DISCOVERY_VERSION, discovery_fallback(kind))
+    rows = read_rows(kind.path, DISCOVERY_VERSION, discovery_fallback(kind))
     return rows or {model_id_of(spec.repo_id): row_of_parts(spec.providers) for spec in kind.builtin}
 
 
@@ -2180,9 +2186,7 @@ def store_discovered(kind: Discovery, items: list) -> Stored:
         raise ValueError(f"no {kind.name[:-1]} that a provider serves")
     old = {repo for repo, mapping in read_discovered(kind) or () if kind.servable(mapping)}
     head = {"version": DISCOVERY_VERSION, "models": kind.rows(found.items())}
-    write_file(
-        llm.user_dir() / kind.file, lines_text(head, [[repo, mapping] for repo, mapping in found.items()])
-    )
+    write_file(kind.path, lines_text(head, [[repo, mapping] for repo, mapping in found.items()]))
     return Stored(len(found), sorted(set(found) - old), sorted(old - set(found)))
 
 
@@ -2644,10 +2648,7 @@ def chat_options() -> type:
             None, ge=0, le=2, description="Sampling temperature, 0-2: higher is more random"
         )
         top_p: float | None = Field(
-            None,
-            ge=0,
-            le=1,
-            description="Nucleus sampling: keep the tokens within this probability mass, 0-1",
+            None, ge=0, le=1, description="Nucleus sampling: keep tokens within this probability mass, 0-1"
         )
         frequency_penalty: float | None = Field(
             None, ge=-2, le=2, description="Penalise tokens by how often they appeared so far, -2 to 2"
@@ -2664,10 +2665,7 @@ def chat_options() -> type:
         max_tokens: int | None = Field(None, ge=1, description="Most tokens to generate")
         logprobs: bool | None = Field(None, description="Return the log probability of each output token")
         top_logprobs: int | None = Field(
-            None,
-            ge=0,
-            le=5,
-            description="With logprobs: also return the N most likely tokens at each position, 0-5",
+            None, ge=0, le=5, description="With logprobs: also the N most likely tokens at each position, 0-5"
         )
         provider: str | None = Field(
             None,
@@ -3569,7 +3567,6 @@ class EmbeddingError(llm.ModelError, click.ClickException):
 EMBEDDINGS = Discovery(
     "embeddings",
     "embedding models",
-    "hf-inference-embeddings.jsonl",
     ("feature-extraction", "sentence-similarity"),
     tuple(  # served by hf-inference; registered until the first refresh
         HubSpec(repo_id, (("hf-inference", repo_id, "feature-extraction"),), aliases)
@@ -3823,17 +3820,13 @@ class HFEmbedding(_HubModel, llm.EmbeddingModel):
 SPEECH = Discovery(
     "speech",
     "speech models",
-    "hf-inference-speech.jsonl",
     ("automatic-speech-recognition",),
-    (  # registered until the first refresh
-        HubSpec(
-            "openai/whisper-large-v3",
-            (
-                ("hf-inference", "openai/whisper-large-v3", "automatic-speech-recognition"),
-                ("fal-ai", "fal-ai/whisper", "automatic-speech-recognition"),
-            ),
-            ("hf-whisper",),
-        ),
+    built_in(
+        "openai/whisper-large-v3",
+        "hf-whisper",
+        "automatic-speech-recognition",
+        ("hf-inference", "openai/whisper-large-v3"),
+        ("fal-ai", "fal-ai/whisper"),
     ),
 )
 
@@ -4139,23 +4132,16 @@ FLUX = "black-forest-labs/FLUX.1-schnell"
 IMAGES = Discovery(
     "images",
     "image models",
-    "hf-inference-images.jsonl",
     ("text-to-image", "image-to-image"),  # image-to-image: the model takes an input image (-a)
-    (  # registered until the first refresh
-        HubSpec(
-            FLUX,
-            tuple(
-                (provider, provider_id, "text-to-image")
-                for provider, provider_id in (
-                    ("hf-inference", FLUX),
-                    ("fal-ai", "fal-ai/flux/schnell"),
-                    ("together", FLUX),
-                    ("replicate", "black-forest-labs/flux-schnell"),
-                    ("nscale", FLUX),
-                )
-            ),
-            ("hf-flux",),
-        ),
+    built_in(
+        FLUX,
+        "hf-flux",
+        "text-to-image",
+        ("hf-inference", FLUX),
+        ("fal-ai", "fal-ai/flux/schnell"),
+        ("together", FLUX),
+        ("replicate", "black-forest-labs/flux-schnell"),
+        ("nscale", FLUX),
     ),
 )
 
@@ -4520,23 +4506,15 @@ KOKORO = "hexgrad/Kokoro-82M"
 TTS = Discovery(
     "tts",
     "text-to-speech models",
-    "hf-inference-tts.jsonl",
     ("text-to-speech",),
-    (  # registered until the first refresh: the most used open voice model, on four providers
-        HubSpec(
-            KOKORO,
-            (
-                ("fal-ai", "fal-ai/kokoro/american-english", "text-to-speech"),
-                ("deepinfra", KOKORO, "text-to-speech"),
-                ("together", KOKORO, "text-to-speech"),
-                (
-                    "replicate",
-                    "jaaari/kokoro-82m:dfdf537ba482b029e0a761699e6f55e9162cfd159270bfe0e44857caa5f275a6",
-                    "text-to-speech",
-                ),
-            ),
-            ("hf-tts",),
-        ),
+    built_in(  # the most used open voice model, on four providers
+        KOKORO,
+        "hf-tts",
+        "text-to-speech",
+        ("fal-ai", "fal-ai/kokoro/american-english"),
+        ("deepinfra", KOKORO),
+        ("together", KOKORO),
+        ("replicate", "jaaari/kokoro-82m:dfdf537ba482b029e0a761699e6f55e9162cfd159270bfe0e44857caa5f275a6"),
     ),
     apart=":tts",
 )
@@ -4644,18 +4622,14 @@ WAN = "Wan-AI/Wan2.1-T2V-14B"
 VIDEOS = Discovery(
     "video",
     "video models",
-    "hf-inference-video.jsonl",
     ("text-to-video", "image-to-video"),  # image-to-video: the model takes a start frame (-a)
-    (  # registered until the first refresh: the open video model most providers serve
-        HubSpec(
-            WAN,
-            (
-                ("fal-ai", "fal-ai/wan-t2v", "text-to-video"),
-                ("replicate", "wavespeedai/wan-2.1-t2v-480p", "text-to-video"),
-                ("novita", "wan-t2v", "text-to-video"),
-            ),
-            ("hf-video",),
-        ),
+    built_in(  # the open video model most providers serve
+        WAN,
+        "hf-video",
+        "text-to-video",
+        ("fal-ai", "fal-ai/wan-t2v"),
+        ("replicate", "wavespeedai/wan-2.1-t2v-480p"),
+        ("novita", "wan-t2v"),
     ),
     apart=":video",
 )

@@ -21,7 +21,7 @@ import time
 from http.server import BaseHTTPRequestHandler
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
-from run import at_least, at_most, catalog_body, instructions, interleaved, print_rows, serve, stand_in  # noqa: E402
+from run import at_least, at_most, catalog_body, instructions, interleaved, options, print_rows, stand_in  # noqa: E402
 
 LATENCY = 0.040
 DIM = 384
@@ -175,10 +175,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seeds", type=int, default=3, help="hash seeds for the instruction counts")
     parser.add_argument("--registry", action="store_true", help="the registry figure alone")
-    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.serve:
-        return serve(Embedder)
+    args = options(parser, Embedder)
     if args.registry:
         return print_rows(scale(pathlib.Path(tempfile.mkdtemp()), args.seeds, registry_only=True))
     with stand_in(__file__) as base:

@@ -19,7 +19,7 @@ import tempfile
 from http.server import BaseHTTPRequestHandler
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
-from run import at_most, print_rows, serve, stand_in  # noqa: E402
+from run import at_most, command_env, options, print_rows, stand_in  # noqa: E402
 from speech import peak_kib  # noqa: E402
 
 PIECE = 2**20
@@ -83,10 +83,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--megabytes", type=float, default=200)
     parser.add_argument("--video-megabytes", type=float, default=500)
-    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.serve:
-        return serve(Speaker)
+    args = options(parser, Speaker)
     scratch = pathlib.Path(tempfile.mkdtemp())
     cases = (
         ("hf-tts", "deepinfra", "audio in the answer", ".wav", 44, args.megabytes),
@@ -95,9 +92,7 @@ def main():
     )
     rows = []
     with stand_in(__file__) as base:
-        env = dict(
-            os.environ, LLM_USER_PATH=str(scratch / "user"), LLM_HF_BASE_URL=base, LLM_HF_KEY="hf_bench"
-        )
+        env = command_env(scratch, base)
         for model, provider, how, ext, header, megabytes in cases:
             peaks = []
             for size in (10**6, int(megabytes * 1e6)):

@@ -345,16 +345,23 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--chunks", type=int, default=20_000)
-    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.serve:
-        return serve()
+    args = options(parser)
 
     with stand_in(__file__) as base:
         user_dir = pathlib.Path(tempfile.mkdtemp())
         os.environ.update(LLM_USER_PATH=str(user_dir), LLM_HF_BASE_URL=base)
         bench = Bench(base, user_dir)
         print_rows(run_all(bench, args, user_dir))
+
+
+def options(parser: argparse.ArgumentParser, handler=None) -> argparse.Namespace:
+    """The command line's options; with --serve (how ``stand_in`` starts the script), it serves ``handler``
+    on 127.0.0.1 until it is stopped instead."""
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(handler or Router)
+    return args
 
 
 @contextlib.contextmanager
@@ -365,6 +372,11 @@ def stand_in(script: str):
         yield f"http://127.0.0.1:{server.stdout.readline().strip()}/v1"
     finally:
         server.terminate()
+
+
+def command_env(scratch: pathlib.Path, base: str) -> dict:
+    """The environment of an llm command against the stand-in: its own user directory, a test key."""
+    return dict(os.environ, LLM_USER_PATH=str(scratch / "user"), LLM_HF_BASE_URL=base, LLM_HF_KEY="hf_bench")
 
 
 def at_most(name: str, value: float, limit: float) -> tuple:

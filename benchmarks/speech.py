@@ -19,7 +19,7 @@ import wave
 from http.server import BaseHTTPRequestHandler
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
-from run import at_most, print_rows, serve, stand_in  # noqa: E402
+from run import at_most, command_env, options, print_rows, stand_in  # noqa: E402
 
 
 class Transcriber(BaseHTTPRequestHandler):
@@ -71,19 +71,14 @@ def peak_kib(args: list, env: dict) -> int:
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--megabytes", type=float, default=60)
-    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.serve:
-        return serve(Transcriber)
+    args = options(parser, Transcriber)
     scratch = pathlib.Path(tempfile.mkdtemp())
     small, big = scratch / "small.wav", scratch / "big.wav"
     write_wav(small, 1)
     write_wav(big, args.megabytes * 1e6 / 32000)
     rows = []
     with stand_in(__file__) as base:
-        env = dict(
-            os.environ, LLM_USER_PATH=str(scratch / "user"), LLM_HF_BASE_URL=base, LLM_HF_KEY="hf_bench"
-        )
+        env = command_env(scratch, base)
         import llm_hf_inference
 
         os.environ["LLM_USER_PATH"] = env["LLM_USER_PATH"]
