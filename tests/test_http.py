@@ -216,3 +216,24 @@ def test_a_connection_that_is_not_made_in_time_names_the_host_and_the_wait():
     request = llm_hf_inference.HFRequest("https://router.huggingface.co/v1/chat/completions")
     error = llm_hf_inference.transport_error(request, httpx2.ConnectTimeout("timed out"))
     assert str(error) == "Could not connect to router.huggingface.co within 10 seconds"
+
+
+@LOCAL
+@SYNC_ASYNC
+def test_a_stream_answered_with_an_error_is_retried_then_said(use_async, fake, monkeypatch):
+    monkeypatch.setattr(llm_hf_inference, "sleep", lambda seconds: None)
+
+    async def no_wait(seconds):
+        return None
+
+    monkeypatch.setattr(llm_hf_inference, "async_sleep", no_wait)
+    answers = iter(
+        [Answer.json({"error": "Rate limit reached."}, 429), Answer.json({"error": "Invalid token"}, 401)]
+    )
+    server = fake({"POST /v1/chat/completions": lambda seen: next(answers)})
+    monkeypatch.setenv("LLM_HF_BASE_URL", server.url + "/v1")
+    monkeypatch.setenv("LLM_HF_KEY", "hf_local")
+    with pytest.raises(llm.ModelError) as raised:
+        run("hf-llama3.1", QUESTION, use_async=use_async)  # a stream, as llm asks by default
+    assert str(raised.value).startswith("127.0.0.1 answered 401: Invalid token — ")
+    assert len(server.seen) == 2 and json.loads(server.seen[0].body)["stream"] is True
