@@ -544,3 +544,20 @@ def test_an_async_error_answer_is_read_to_its_start_only():
                 yield bytes(2**16)
 
     assert len(asyncio.run(llm_hf_inference.read_body_async(Streamed()))) == 2**20 + 2**16
+
+
+@pytest.mark.parametrize(
+    "head, kind, found",
+    [
+        (b"\xff\xf1\x50\x80", "audio", (".aac", "audio/aac")),  # ADTS: layer bits 00
+        (b"\xff\xfb\x90\x64", "audio", (".mp3", "audio/mpeg")),  # an MPEG-1 layer III frame, no ID3 tag
+        (b"\x00\x00\x00\x20ftypM4A \x00\x00\x00\x00", "audio", (".m4a", "audio/mp4")),
+        (b"\x00\x00\x00\x14ftypqt  \x00\x00\x00\x00", "video", (".mov", "video/quicktime")),
+        (b"\x00\x00\x00\x18ftypisom", "image", None),
+        (b"RIFF\x00\x00\x00\x00WAVEfmt ", "image", None),
+        (b"OggS\x00\x02", "audio", (".ogg", "audio/ogg")),
+        (b"\xff", "audio", None),
+    ],
+)
+def test_the_bytes_say_the_type(head, kind, found):
+    assert llm_hf_inference.media_type(head, kind) == found

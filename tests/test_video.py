@@ -488,3 +488,13 @@ def test_a_cancelled_async_task_asks_the_provider_to_cancel_its_job(router, here
     time.sleep(0.5)  # the task's thread sees it was given up at its next step
     assert server.paths("PUT") == [f"{job}/cancel?_subdomain=queue"]
     assert files(here) == []
+
+
+def test_a_video_of_nothing_is_refused_before_any_request(router, here):
+    server = router({})
+    result = film("   ")
+    assert (result.exit_code, result.output) == (
+        1,
+        'Error: Say what the video shows: llm -m hf-video "a corgi running on a beach"\n',
+    )
+    assert server.seen == []
