@@ -1615,7 +1615,8 @@ def hf_inference_speech(provider_id: str, asked: dict, audio: "Audio") -> tuple:
 
 
 def hf_inference_tts(provider_id: str, asked: dict, text: str) -> tuple:
-    return f"/hf-inference/models/{provider_id}", {"inputs": text}  # audio bytes back
+    # as huggingface_hub sends it (its empty parameters too); the audio's bytes come back
+    return f"/hf-inference/models/{provider_id}", {"inputs": text, "parameters": {}}
 
 
 def hf_inference_image(provider_id: str, asked: dict, prompt: str) -> tuple:

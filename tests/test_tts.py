@@ -104,7 +104,7 @@ def test_hf_inference_answers_the_bytes(router, here):
     result = invoke("-m", f"hf/{ESPNET}", "hello there!", "-u")
     assert (result.exit_code, result.stdout) == (0, "hello-there.flac\n")
     assert 'Token usage: {"provider": "hf-inference"}' in result.stderr
-    assert json.loads(server.seen[0].body) == {"inputs": "hello there!"}
+    assert json.loads(server.seen[0].body) == {"inputs": "hello there!", "parameters": {}}
     assert (here / "hello-there.flac").read_bytes() == FLAC
     assert json.loads(logged_turns()[0]["response_json"])["type"] == "audio/flac"
 
