@@ -6,8 +6,8 @@ First maps each line to the tests that run it (coverage's per-test contexts), th
 of mutants (a comparison flipped, a constant changed, a boolean operator swapped, a condition negated, a
 statement dropped, a returned value made None), each applied to a copy of the tree, and runs only the
 tests that cover its line (coverage names only a statement's first line: for the others, the whole suite),
-stopping at the first failure, then, if none failed, the whole suite. Prints the survivors, and the kill rate by section of the module (its
-``# ============`` headers).
+stopping at the first failure, then, if none failed, the whole suite. Prints the survivors, and the kill
+rate by section of the module (its ``# ============`` headers).
 """
 
 import argparse

@@ -93,6 +93,9 @@ class FakeServer:
         self.httpd.server_close()
 
 
+FRAMING = ("content-length", "transfer-encoding", "content-encoding")  # the stand-in frames its own
+
+
 def recorded(cassette: str, index: int = 0, uri: str | None = None) -> Answer:
     """A cassette's recorded response (bodies from real recordings) as the stand-in's answer: its ``index``th
     interaction, or the one whose request URI ends with ``uri``."""
@@ -102,8 +105,7 @@ def recorded(cassette: str, index: int = 0, uri: str | None = None) -> Answer:
     if uri is not None:
         index = next(n for n, i in enumerate(interactions) if i["request"]["uri"].endswith(uri))
     response = interactions[index]["response"]
-    framing = ("content-length", "transfer-encoding", "content-encoding")  # the stand-in frames its own
-    headers = {name: values[0] for name, values in response["headers"].items() if name.lower() not in framing}
+    headers = {name: values[0] for name, values in response["headers"].items() if name.lower() not in FRAMING}
     return Answer(response["status"]["code"], headers, response["body"]["string"].encode())
 
 
@@ -116,12 +118,7 @@ def recorded_headers(case: str) -> dict:
     pairs = json.loads(
         (pathlib.Path(__file__).resolve().parent / "recordings" / f"{case}.headers.json").read_text()
     )
-    return {
-        name: value
-        for name, value in pairs
-        if name.lower()
-        not in ("content-length", "content-encoding", "transfer-encoding")  # the stand-in frames its own
-    }
+    return {name: value for name, value in pairs if name.lower() not in FRAMING}
 
 
 def chat_answer(_seen=None) -> Answer:
@@ -139,13 +136,7 @@ SEARCH = "&inference_provider=all&expand[]=inferenceProviderMapping"  # the Hub'
 def hub_answer(seen=None) -> Answer:
     """A last page of the Hub's model search (no next page), from the catalog cassette: the page of the
     pipeline tag asked for (speech, images, text to speech, video); else sentence-similarity's."""
-    tags = (
-        "automatic-speech-recognition",
-        "text-to-image",
-        "image-to-image",
-        "text-to-speech",
-        "text-to-video",
-    )
-    tags += ("image-to-video",)
+    tags = ("automatic-speech-recognition", "text-to-image", "image-to-image", "text-to-speech")
+    tags = (*tags, "text-to-video", "image-to-video")
     tag = next((tag for tag in tags if seen and f"pipeline_tag={tag}&" in seen.path), "sentence-similarity")
     return recorded("catalog", uri=f"pipeline_tag={tag}{SEARCH}")
