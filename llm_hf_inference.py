@@ -1562,6 +1562,21 @@ def field_of(data, *names):
     return data
 
 
+def url_at(*names) -> Callable:
+    """A reader of the result URL at ``names`` in the final state (or the first of a list there)."""
+    return lambda state, answer: first(field_of(state, *names))
+
+
+def image_url_at(*names) -> Callable:
+    """A reader of the image URL at ``names`` in the final state (or the first of a list there)."""
+
+    def read(state, answer: Answer) -> "ImageResult | None":
+        url = first(field_of(state, *names))
+        return None if url is None else ImageResult(None, url)
+
+    return read
+
+
 @functools.cache
 def provider_options() -> type:
     """The options of a model sent to a provider's own route (speech, images), built when first asked
@@ -1899,11 +1914,6 @@ ZAI = Job(
 )
 
 
-def url_at(*names) -> Callable:
-    """A reader of the result URL at ``names`` in the final state (or the first of a list there)."""
-    return lambda state, answer: first(field_of(state, *names))
-
-
 def novita_video(provider_id: str, asked: dict, prompt: str) -> tuple:
     """An asynchronous task at novita, as huggingface.js sends it since novita's async API (2025-05)."""
     names = {**VIDEO_NAMES, "steps": "steps"}
@@ -1926,16 +1936,6 @@ NOVITA = Job(
     ),
     state=lambda answer: {**(answer.get("task") or {}), "videos": answer.get("videos")},
 )
-
-
-def image_url_at(*names) -> Callable:
-    """A reader of the image URL at ``names`` in the final state (or the first of a list there)."""
-
-    def read(state, answer: Answer) -> "ImageResult | None":
-        url = first(field_of(state, *names))
-        return None if url is None else ImageResult(None, url)
-
-    return read
 
 
 # ------------ the rows
