@@ -283,3 +283,15 @@ def test_a_file_of_ours_that_cannot_be_written_leaves_nothing_partial(tmp_path, 
     with pytest.raises(OSError, match="No space left on device"):
         llm_hf_inference.write_file(tmp_path / "ours" / "file.json", "{}")
     assert list((tmp_path / "ours").iterdir()) == []
+
+
+def test_add_never_replaces_a_file_that_is_not_an_object():
+    path = llm.user_dir() / "hf-inference-added.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('["org/kept"]')
+    result = invoke("hf", "add", "org/m", "--tools")
+    assert (result.exit_code, result.stderr.splitlines()[-1]) == (
+        1,
+        f"Error: Cannot change {path}: not an object",
+    )
+    assert path.read_text() == '["org/kept"]'

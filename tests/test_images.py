@@ -1068,3 +1068,23 @@ def test_a_file_made_while_the_image_was_drawn_is_never_replaced(router, here):
     )
     assert (here / "fox.jpg").read_bytes() == b"made meanwhile"
     assert sorted(p.name for p in here.iterdir()) == ["fox.jpg"]
+
+
+def test_a_copy_that_fails_where_links_cannot_be_made_leaves_nothing(tmp_path, monkeypatch):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    partial = folder / ".fox.partial"
+    partial.write_bytes(JPEG)
+
+    def no_links(source, target):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    def full(source, target):
+        target.write(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(llm_hf_inference.os, "link", no_links)
+    monkeypatch.setattr(llm_hf_inference.shutil, "copyfileobj", full)
+    with pytest.raises(OSError):
+        llm_hf_inference.link_or_copy(partial, folder / "fox.jpg")
+    assert sorted(p.name for p in folder.iterdir()) == [".fox.partial"]  # no half-written fox.jpg

@@ -313,3 +313,10 @@ def test_a_bad_token_is_named_by_where_it_came_from(monkeypatch, sent):
     result = invoke("-m", "hf-llama3.1", "hi", "--key", "hf_bad key")
     assert result.output == "Error: The token from --key has characters a token cannot have; set it again\n"
     assert sent == []
+
+
+def test_a_named_key_that_is_not_stored_says_how_to_store_it():
+    invoke("hf", "add", "tgi", "--base-url", "http://localhost:8080/v1", "--key-name", "my-tgi")
+    with pytest.raises(llm.NeedsKeyException) as raised:
+        llm.get_model("hf/tgi").get_key()
+    assert str(raised.value) == "No key found: 'llm keys set my-tgi'"

@@ -561,3 +561,16 @@ def test_an_async_error_answer_is_read_to_its_start_only():
 )
 def test_the_bytes_say_the_type(head, kind, found):
     assert llm_hf_inference.media_type(head, kind) == found
+
+
+def test_listing_without_a_cache_searches_the_hub_first(fake, monkeypatch):
+    from fakeserver import hub_answer
+
+    hub = fake({"GET /api/models": hub_answer})
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    result = invoke("hf", "models", "--tts", "-q", "dia")
+    assert (result.exit_code, result.output) == (
+        0,
+        "model               providers  status\nnari-labs/Dia-1.6B  fal-ai     live\n",
+    )
+    assert len(hub.seen) == 1 and "pipeline_tag=text-to-speech&" in hub.seen[0].path
