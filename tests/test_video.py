@@ -223,21 +223,30 @@ def test_together_takes_the_start_frame_as_its_first_keyframe():
 # -- refused before any request
 
 
+BOAT = "a paper boat"
+
+
 @pytest.mark.parametrize(
-    "args, message",
+    "prompt, args, message",
     [
         (
+            BOAT,
             ["-o", "provider", "novita", "-o", "resolution", "720p"],
             f"novita takes no -o resolution for {WAN}; choose -o provider fal-ai or replicate or wavespeed",
         ),
-        (["-a", "frame.png"], "This model does not support attachments"),  # llm's words: no image-to-video
-        (["-s", "cinematic"], "A video model takes no system prompt (-s): put what it says in the prompt"),
+        (BOAT, ["-a", "frame.png"], "This model does not support attachments"),  # llm's: no image-to-video
+        (
+            BOAT,
+            ["-s", "cinematic"],
+            "A video model takes no system prompt (-s): put what it says in the prompt",
+        ),
+        ("   ", [], 'Say what the video shows: llm -m hf-video "a corgi running on a beach"'),
     ],
 )
-def test_what_cannot_be_done_is_refused_before_any_request(router, here, found, args, message):
+def test_what_cannot_be_done_is_refused_before_any_request(router, here, found, prompt, args, message):
     (here / "frame.png").write_bytes(b"\x89PNG\r\n\x1a\n")
     server = router({})
-    result = film("a paper boat", *args)
+    result = film(prompt, *args)
     assert (result.exit_code, result.output) == (1, f"Error: {message}\n")
     assert server.seen == [] and files(here) == ["frame.png"]
 
@@ -488,13 +497,3 @@ def test_a_cancelled_async_task_asks_the_provider_to_cancel_its_job(router, here
     time.sleep(0.5)  # the task's thread sees it was given up at its next step
     assert server.paths("PUT") == [f"{job}/cancel?_subdomain=queue"]
     assert files(here) == []
-
-
-def test_a_video_of_nothing_is_refused_before_any_request(router, here):
-    server = router({})
-    result = film("   ")
-    assert (result.exit_code, result.output) == (
-        1,
-        'Error: Say what the video shows: llm -m hf-video "a corgi running on a beach"\n',
-    )
-    assert server.seen == []
