@@ -2636,13 +2636,10 @@ atexit.register(wait_for_refresh)
 # ------------ chat: options, messages, the request
 
 
-@functools.cache
-def chat_options() -> type:
-    """The chat models' HFOptions class, built the first time a model asks (see BuiltWhenRead)."""
+def _sampling_options() -> type:
+    """The first half of the chat options, how the model samples (built with HFOptions, when first read)."""
 
-    class HFOptions(llm.Options):
-        """The -o options, with the ranges the chat-completion API documents; no inf or nan anywhere."""
-
+    class SamplingOptions(llm.Options):
         model_config = ConfigDict(allow_inf_nan=False, defer_build=True)  # its schema: when first used
 
         temperature: float | None = Field(
@@ -2668,6 +2665,37 @@ def chat_options() -> type:
         top_logprobs: int | None = Field(
             None, ge=0, le=5, description="With logprobs: also the N most likely tokens at each position, 0-5"
         )
+
+        @field_validator("stop", mode="before")
+        @classmethod
+        def _stop_as_list(cls, value):
+            if isinstance(value, str) and value.lstrip().startswith("["):
+                try:
+                    value = json.loads(value)
+                except (ValueError, RecursionError):
+                    raise option_error("a string, or a JSON list of strings") from None
+            value = [value] if isinstance(value, str) else value
+            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+                raise option_error("a string that is not empty, or a JSON list of such strings")
+            return value
+
+        @field_validator("top_logprobs")
+        @classmethod
+        def _top_logprobs_needs_logprobs(cls, value, info):
+            if value is not None and not info.data.get("logprobs"):
+                raise option_error("needs -o logprobs 1")
+            return value
+
+    return SamplingOptions
+
+
+@functools.cache
+def chat_options() -> type:
+    """The chat models' HFOptions class, built the first time a model asks (see BuiltWhenRead)."""
+
+    class HFOptions(_sampling_options()):
+        """The -o options, with the ranges the chat-completion API documents; no inf or nan anywhere."""
+
         provider: str | None = Field(
             None,
             description="Provider to route to (together, cerebras, ...), or fastest, cheapest, preferred",
@@ -2702,19 +2730,6 @@ def chat_options() -> type:
             None, description="How hard a reasoning model should think: low, medium, high"
         )
 
-        @field_validator("stop", mode="before")
-        @classmethod
-        def _stop_as_list(cls, value):
-            if isinstance(value, str) and value.lstrip().startswith("["):
-                try:
-                    value = json.loads(value)
-                except (ValueError, RecursionError):
-                    raise option_error("a string, or a JSON list of strings") from None
-            value = [value] if isinstance(value, str) else value
-            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-                raise option_error("a string that is not empty, or a JSON list of such strings")
-            return value
-
         @field_validator("provider")
         @classmethod
         def _provider_name(cls, value):
@@ -2725,13 +2740,6 @@ def chat_options() -> type:
             return value
 
         _organisation_name = field_validator("bill_to")(organisation_name)
-
-        @field_validator("top_logprobs")
-        @classmethod
-        def _top_logprobs_needs_logprobs(cls, value, info):
-            if value is not None and not info.data.get("logprobs"):
-                raise option_error("needs -o logprobs 1")
-            return value
 
         @field_validator("regex")
         @classmethod

@@ -21,3 +21,11 @@ def test_every_public_name_is_there_and_dir_lists_only_them():
     assert dir(llm_hf_inference) == sorted(public) and len(set(public)) == len(public)
     assert {"HFTTS", "AsyncHFTTS", "HFSpeak", "HFVideo", "AsyncHFVideo", "video_options"} <= set(public)
     assert llm_hf_inference.HFOptions is llm_hf_inference.chat_options()  # built when first asked for
+
+
+def test_no_function_is_over_sixty_lines():
+    import ast
+
+    tree = ast.parse((ROOT / "llm_hf_inference.py").read_text())
+    functions = (node for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)))
+    assert [f.name for f in functions if f.end_lineno - f.lineno + 1 > 60] == []
