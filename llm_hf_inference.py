@@ -1502,9 +1502,13 @@ DOING = {"speech": "transcribing", "images": "drawing", "tts": "speaking", "vide
 def cancel(job: Job, what: str, ident, answer: dict, request: HFRequest) -> None:
     """Work given up (Ctrl-C): ask the provider to stop it, within a second, and say whether it did."""
     method, path = job.cancel(ident, answer)
-    headers = {k: v for k, v in request.headers.items() if k in ("Authorization", "X-HF-Bill-To")}
     stop = HFRequest(
-        router_root() + path, request.purpose, headers, method=method, timeout=CANCEL_TIMEOUT, retries=0
+        router_root() + path,
+        request.purpose,
+        router_headers(request),
+        method=method,
+        timeout=CANCEL_TIMEOUT,
+        retries=0,
     )
     try:
         ask(stop)
@@ -1514,13 +1518,17 @@ def cancel(job: Job, what: str, ident, answer: dict, request: HFRequest) -> None
         to_stderr(f"llm-hf-inference: {what} may go on: asking it to stop failed ({reason})")
 
 
+def router_headers(request: HFRequest) -> dict:
+    """What a job's later requests to the router carry of the one that began it: the token and the bill."""
+    return {k: v for k, v in request.headers.items() if k in ("Authorization", "X-HF-Bill-To")}
+
+
 def poll(request: HFRequest, path: str) -> dict:
     """One look at a provider's long work through the router: the token and the bill go only there."""
-    headers = {k: v for k, v in request.headers.items() if k in ("Authorization", "X-HF-Bill-To")}
     look = HFRequest(
         router_root() + path,
         request.purpose,
-        headers,
+        router_headers(request),
         method="GET",
         timeout=request.timeout,
         bill_to=request.bill_to,
@@ -1571,7 +1579,7 @@ def image_url_at(*names) -> Callable:
     """A reader of the image URL at ``names`` in the final state (or the first of a list there)."""
 
     def read(state, answer: Answer) -> "ImageResult | None":
-        url = first(field_of(state, *names))
+        url = url_at(*names)(state, answer)
         return None if url is None else ImageResult(None, url)
 
     return read
