@@ -162,7 +162,6 @@ NO_TOKEN_MESSAGE = (
 )
 PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY")
 
-
 # Patterns are compiled (and cached by re) when first used, not on every llm command.
 _NAME = r"[a-z0-9][a-z0-9._-]*"
 # The Hub's ids: ORG/NAME or NAME, ASCII, never '..' (so never a path that leaves its URL).
@@ -209,10 +208,8 @@ def hub_url() -> str:
 
 def is_hf_host(url: str) -> bool:
     """Whether ``url`` is huggingface.co or one of its subdomains over HTTPS: a server the token may go to.
-
-    Spaces (``*.hf.space``) and Inference Endpoints (``*.endpoints.huggingface.cloud``) run whatever
-    code their owner deployed: they get the token only when the user opts in (see :func:`key_for`).
-    """
+    Spaces (``*.hf.space``) and Inference Endpoints (``*.endpoints.huggingface.cloud``) run whatever code
+    their owner deployed: they get the token only when the user opts in (see :func:`key_for`)."""
     parts = urllib.parse.urlsplit(url)
     host = (parts.hostname or "").lower()
     return parts.scheme == "https" and (host == "huggingface.co" or host.endswith(".huggingface.co"))
@@ -251,11 +248,9 @@ def warn_once(key, message: str) -> None:
 
 
 def clean_token(token: str | None, source: str) -> str | None:
-    """A token without the whitespace a pasted or echoed one carries; None when empty.
-
-    A token that still has other characters cannot go into an HTTP header (and
-    httpx2's complaint would print it): refuse it without showing it.
-    """
+    """A token without the whitespace a pasted or echoed one carries; None when empty. A token that still has
+    other characters cannot go into an HTTP header (and httpx2's complaint would print it): refuse it without
+    showing it."""
     token = (token or "").strip()
     if token and not (token.isascii() and token.isprintable() and " " not in token):
         raise llm.ModelError(f"The token from {source} has characters a token cannot have; set it again")
@@ -296,10 +291,8 @@ _told_no_token: set = set()  # LLM_HF_BASE_URL hosts already told about in this 
 
 def key_for(url: str, explicit_key: str | None, key_name: str | None, override: bool) -> str | None:
     """The key a request to ``url`` carries: the Hugging Face token only for Hugging Face hosts over HTTPS.
-
-    Any other server gets --key or the model's named key; one reached through
-    LLM_HF_BASE_URL (``override``) also LLM_HF_KEY. Without one, nothing: said once.
-    """
+    Any other server gets --key or the model's named key; one reached through LLM_HF_BASE_URL (``override``)
+    also LLM_HF_KEY. Without one, nothing: said once."""
     if is_hf_host(url) or key_name == KEY_NAME:  # a Hugging Face host, or the user opted in by name
         return hf_token(explicit_key, KEY_NAME)
     key = other_key(explicit_key, key_name, "LLM_HF_KEY" if override else None)
@@ -345,10 +338,9 @@ def bill_to_of(option: str | None) -> str | None:
 
 
 class _HFModel:
-    """What every model of ours shares: its id; its spec, given, or made from its registry row the first
-    time it is asked (thousands are made on every llm command, and most are never used); and its key,
-    the Hugging Face token only to Hugging Face hosts over HTTPS.
-    """
+    """What every model of ours shares: its id; its spec, given, or made from its registry row the first time
+    it is asked (thousands are made on every llm command, and most are never used); and its key, the Hugging
+    Face token only to Hugging Face hosts over HTTPS."""
 
     needs_key = KEY_NAME
     key_env_var = "HF_TOKEN"
@@ -423,10 +415,8 @@ def write_json(path: pathlib.Path, data) -> None:
 
 @contextlib.contextmanager
 def locked(path: pathlib.Path, wait: bool = True):
-    """Hold an exclusive lock beside ``path`` for a read-modify-write between processes.
-
-    ``wait=False``: an OSError at once when another process holds it.
-    """
+    """Hold an exclusive lock beside ``path`` for a read-modify-write between processes. ``wait=False``: an
+    OSError at once when another process holds it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(path.name + ".lock"), "a+b") as lock:
         if sys.platform == "win32":  # pragma: no cover - the tests run on Linux
@@ -487,7 +477,6 @@ def read_rows(path: pathlib.Path, version: int, fallback: str) -> dict | None:
 
 ADDED_FILE = "hf-inference-added.json"
 
-
 ADDED_FIELDS = {
     "embedding": bool,
     "alias": str,
@@ -523,11 +512,9 @@ def read_added() -> dict:
 
 @contextlib.contextmanager
 def changing_added():
-    """The added-models file as it is, to change under its lock and write back whole.
-
-    A ClickException naming the file when it cannot be read or written: a file that cannot be read
-    is never replaced (what the user had there is not lost), and no partial file is left.
-    """
+    """The added-models file as it is, to change under its lock and write back whole. A ClickException naming
+    the file when it cannot be read or written: a file that cannot be read is never replaced (what the user
+    had there is not lost), and no partial file is left."""
     path = llm.user_dir() / ADDED_FILE
     try:
         with locked(path):
@@ -678,9 +665,7 @@ def json_or_none(data):
 
 _parse_json = json.JSONDecoder().decode
 
-
 _SECRET = r"(?i)\bhf_[A-Za-z0-9]{6,}|\b(Bearer)\s+[^\s'\"()\[\]{},;]+"
-
 
 # C0 and C1 controls, and the marks that reorder text: what a terminal obeys rather than shows.
 _CONTROL = r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]+"
@@ -855,10 +840,9 @@ async def read_body_async(http: httpx2.Response) -> bytes:
 
 
 def exchange(request: HFRequest) -> Answer:
-    """One attempt (not a chat stream): the whole answer within the request's deadline, all of it
-    (connecting, redirects, headers sent a byte at a time, the body), and within its cap. An upload's time
-    is its own (its silences timed): the answer's deadline begins when it is sent, so a slow uplink never
-    costs an answer."""
+    """One attempt (not a chat stream): the whole answer within the request's deadline, all of it (connecting,
+    redirects, headers sent a byte at a time, the body), and within its cap. An upload's time is its own (its
+    silences timed): the answer's deadline begins when it is sent, so a slow uplink never costs an answer."""
     if request.upload is not None:
         return _exchange(request)
     outcome: list = []
@@ -968,10 +952,8 @@ def _as_text(value) -> str:
 
 
 def _detail_text(detail) -> str | None:
-    """FastAPI validation errors (some providers, transformers serve) in words.
-
-    ``[{"loc": ["body", "messages"], "msg": "Field required", ...}]`` reads ``body.messages: Field required``.
-    """
+    """FastAPI validation errors (some providers, transformers serve) in words. ``[{"loc": ["body",
+    "messages"], "msg": "Field required", ...}]`` reads ``body.messages: Field required``."""
     if type(detail) is not list:
         return detail if detail is None else _as_text(detail)
     problems = []
@@ -1064,7 +1046,6 @@ def http_error(
 sleep = time.sleep  # module attributes, so tests can wait without waiting
 async_sleep = asyncio.sleep
 
-
 RETRY_STATUSES = {
     429: "Rate limited by {who}",
     502: "{who} answered 502",
@@ -1072,24 +1053,18 @@ RETRY_STATUSES = {
     504: "{who} answered 504",
 }
 
-
 # Purposes whose POST makes something a provider bills: never sent twice.
 GENERATIONS = ("speech", "images", "tts", "video")
-
 
 RETRY_ERRORS = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.RemoteProtocolError, httpx2.ReadError)
 
 
 class Attempts:
-    """After a failed attempt: how long to wait before the next, or the error to raise.
-
-    Only 429, 502, 503, 504 and failed connections are retried, never once
-    output was shown; waits back off exponentially with jitter unless the
-    server says how long (Retry-After, RateLimit reset, estimated_time), and
-    never exceed MAX_WAIT. Each wait is announced on stderr. A conversation's
-    pinned provider that fails before any output is given up once: the same
-    prompt goes to the router unpinned, with the usual retries again.
-    """
+    """After a failed attempt: how long to wait before the next, or the error to raise. Only 429, 502, 503,
+    504 and failed connections are retried, never once output was shown; waits back off exponentially with
+    jitter unless the server says how long (Retry-After, RateLimit reset, estimated_time), and never exceed
+    MAX_WAIT. Each wait is announced on stderr. A conversation's pinned provider that fails before any output
+    is given up once: the same prompt goes to the router unpinned, with the usual retries again."""
 
     def __init__(self, request: HFRequest):
         self.request = request
@@ -1160,10 +1135,8 @@ def retries_within(seconds: float) -> int:
 
 
 def server_wait(headers, data: dict) -> float | None:
-    """The wait the server asks for: Retry-After, the RateLimit reset, or a 503's estimated_time.
-
-    A value that is not a finite number (``nan``, ``1e400``) is no answer at all.
-    """
+    """The wait the server asks for: Retry-After, the RateLimit reset, or a 503's estimated_time. A value that
+    is not a finite number (``nan``, ``1e400``) is no answer at all."""
     retry_after = headers.get("retry-after")
     wait = None
     if retry_after:
@@ -1250,15 +1223,11 @@ class EventTooLarge(Exception):
 
 
 class SSEDecoder:
-    """Incremental Server-Sent Events parser (WHATWG HTML, "event stream").
-
-    Feed it raw bytes as they arrive; it returns the ``data`` of every event
-    completed by them. Lines end in LF, CR or CRLF, even split across reads;
-    ``data:`` takes an optional space; multi-line data joins with LF; comments
-    and other fields are ignored; an event not closed by a blank line is
-    dropped at the end, as the spec says. Linear in the bytes received: a line
-    still open after a read is kept in pieces and joined once, when it ends.
-    """
+    """Incremental Server-Sent Events parser (WHATWG HTML, "event stream"). Feed it raw bytes as they arrive;
+    it returns the ``data`` of every event completed by them. Lines end in LF, CR or CRLF, even split across
+    reads; ``data:`` takes an optional space; multi-line data joins with LF; comments and other fields are
+    ignored; an event not closed by a blank line is dropped at the end, as the spec says. Linear in the bytes
+    received: a line still open after a read is kept in pieces and joined once, when it ends."""
 
     def __init__(self, cap: int = MAX_EVENT):
         self.cap = cap
@@ -1967,7 +1936,6 @@ VIDEO_NAMES = {
     "image": "image_url",
 }
 
-
 PROVIDERS = {
     "embeddings": {  # every answer read by decode_vectors: the shapes differ, the vectors do not
         "hf-inference": Route(hf_inference_embeddings),
@@ -2048,12 +2016,10 @@ def built_in(repo_id: str, alias: str, task: str, *served: tuple) -> tuple:
 
 
 class Discovery(NamedTuple):
-    """A task's models found by the Hub's search (``llm hf refresh``), and the file they are kept in.
-
-    The file's first line is what registration needs, ``{"version", "models": {model id: row}}`` (read by
-    every llm command, checked in one go), a row being ``provider=providerId=task,...``; its second, the
-    Hub's mappings as ``[[repo, [[provider, providerId, task, status]]]]``, for ``llm hf models``.
-    """
+    """A task's models found by the Hub's search (``llm hf refresh``), and the file they are kept in. The
+    file's first line is what registration needs, ``{"version", "models": {model id: row}}`` (read by every
+    llm command, checked in one go), a row being ``provider=providerId=task,...``; its second, the Hub's
+    mappings as ``[[repo, [[provider, providerId, task, status]]]]``, for ``llm hf models``."""
 
     task: str  # ours: its rows in PROVIDERS
     name: str  # "speech models"
@@ -2098,7 +2064,6 @@ class Discovery(NamedTuple):
 
 
 DISCOVERY_VERSION = 3
-
 
 # The Hub's provider ids, as they enter: what a route or a row can hold, never '..'.
 _PROVIDER_ID = r"(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.:/-]*"
@@ -2182,9 +2147,7 @@ def discovered_rows(kind: Discovery) -> dict:
 
 def store_discovered(kind: Discovery, items: list) -> Stored:
     """Keep the models of Hub search results that a provider serves: how many, which are added and removed.
-
-    ValueError, and the file untouched, when no provider serves any of them.
-    """
+    ValueError, and the file untouched, when no provider serves any of them."""
     found: dict = {}
     for item in items:
         repo_id = item.get("id") if type(item) is dict else None
@@ -2289,18 +2252,13 @@ BUILTIN_MODELS = (
     ModelSpec("openai/gpt-oss-120b", ("hf-gpt-oss",)),
 )
 
-
 BUILTIN_ALIASES = {model_id_of(spec.repo_id): spec.aliases for spec in BUILTIN_MODELS}  # by model id
-
 
 PROVIDER_POLICIES = ("fastest", "cheapest", "preferred")
 
-
 CATALOG_FILE = "hf-inference-catalog.json"  # the router's catalog, cleaned: for the llm hf commands
 
-
 REGISTRY_FILE = "hf-inference-registry.jsonl"  # what registration needs of it, compact: read by every command
-
 
 REGISTRY_VERSION = 2
 
@@ -2370,12 +2328,9 @@ def clean_entry(entry) -> tuple:
 
 
 def clean_catalog(data) -> tuple:
-    """The entries of a router catalog document, cleaned; and how many values were dropped.
-
-    ValueError when it is not a router catalog: not a list of models, an empty
-    one, or a model list without router ``providers`` (what TGI and vLLM serve
-    at /v1/models) — such an answer must never replace the models a user has.
-    """
+    """The entries of a router catalog document, cleaned; and how many values were dropped. ValueError when it
+    is not a router catalog: not a list of models, an empty one, or a model list without router ``providers``
+    (what TGI and vLLM serve at /v1/models) — such an answer must never replace the models a user has."""
     entries = data.get("data") if type(data) is dict else None
     if type(entries) is not list:
         raise ValueError("not a model catalog")
@@ -2470,12 +2425,10 @@ def registry_path() -> pathlib.Path:
 
 
 def registry_text(entries: list) -> str:
-    """The registry of a cleaned catalog, as two lines of JSON.
-
-    The first maps each model id, as llm knows it, to one string: ``"flags,provider,provider"``
-    (flags: 1 vision, 2 tools, 4 schema): few objects for every llm command to parse. The second
-    holds the prices ({repo_id: {provider: [input, output]}}), read only by a prompt that needs one.
-    """
+    """The registry of a cleaned catalog, as two lines of JSON. The first maps each model id, as llm knows it,
+    to one string: ``"flags,provider,provider"`` (flags: 1 vision, 2 tools, 4 schema): few objects for every
+    llm command to parse. The second holds the prices ({repo_id: {provider: [input, output]}}), read only by a
+    prompt that needs one."""
     served = [(spec, entry) for entry in entries if (spec := spec_from_entry(entry))]
     models = {"version": REGISTRY_VERSION, "models": dict(row_of(spec) for spec, _ in served)}
     return lines_text(models, {spec.repo_id: entry_prices(entry) for spec, entry in served})
@@ -2489,9 +2442,7 @@ def read_registry() -> dict | None:
 
 def model_prices(repo_id: str) -> dict:
     """A router model's prices by provider, (input, output) USD per 1M tokens: the registry's second line.
-
-    What is not a price is left out. Read at every prompt: a refresh in between is seen.
-    """
+    What is not a price is left out. Read at every prompt: a refresh in between is seen."""
     try:
         with open(registry_path(), encoding="utf-8") as file:
             file.readline()
@@ -2548,10 +2499,8 @@ def catalog_is_stale() -> bool:
 
 
 def store_catalog(raw: bytes) -> Stored:
-    """Check and cache a fetched catalog: how many models it serves, which it adds and removes.
-
-    ValueError, and the cache untouched, when ``raw`` is not a router catalog.
-    """
+    """Check and cache a fetched catalog: how many models it serves, which it adds and removes. ValueError,
+    and the cache untouched, when ``raw`` is not a router catalog."""
     global _catalog_fresh_until
     data = json_or_none(raw)
     if data is None:
@@ -2574,11 +2523,9 @@ _refresh: threading.Thread | None = None
 
 
 def refresh_beside(request: "ChatRequest") -> None:
-    """Refresh a stale catalog in a thread beside the prompt, at most one at a time per process.
-
-    The prompt never waits for it and never fails for it; only the router's
-    catalog is fetched (never that of a server in LLM_HF_BASE_URL).
-    """
+    """Refresh a stale catalog in a thread beside the prompt, at most one at a time per process. The prompt
+    never waits for it and never fails for it; only the router's catalog is fetched (never that of a server in
+    LLM_HF_BASE_URL)."""
     global _refresh, _catalog_fresh_until
     if not request.to_router or not catalog_is_stale():
         return
@@ -2594,11 +2541,9 @@ REFRESH_MARK = "hf-inference-catalog.refreshing"  # when some llm process last b
 
 
 def claim_refresh() -> bool:
-    """Whether this process refreshes the stale catalog: no llm process began to in CATALOG_RETRY.
-
-    Never waits: a process that finds the mark locked leaves the refresh to the one holding it, so
-    a hundred llm processes started at once download the catalog once.
-    """
+    """Whether this process refreshes the stale catalog: no llm process began to in CATALOG_RETRY. Never
+    waits: a process that finds the mark locked leaves the refresh to the one holding it, so a hundred llm
+    processes started at once download the catalog once."""
     path = llm.user_dir() / REFRESH_MARK
     try:
         with locked(path, wait=False):
@@ -2781,7 +2726,6 @@ def _attachment_item(attachment) -> dict:
 
 PROVIDER_KEY = "hf_inference"  # our key in llm's provider_metadata: who answered, where reasoning came
 
-
 THINK_TAGS = "think"  # reasoning that came inside <think>...</think> at the start of the text
 
 
@@ -2793,12 +2737,10 @@ def reasoning_field(part) -> str | None:
 
 
 def _with_reasoning(entry: dict, reasoning: list) -> None:
-    """Give an assistant tool-call message of the current tool loop back its reasoning, as it came.
-
-    Thinking models (DeepSeek, Kimi, GLM) refuse a tool loop's next request without it. Reasoning
-    that came in ``<think>`` tags goes back in them, before the text: Qwen3's chat template keeps
-    it for the messages after the last user message, DeepSeek-R1's drops it anyway.
-    """
+    """Give an assistant tool-call message of the current tool loop back its reasoning, as it came. Thinking
+    models (DeepSeek, Kimi, GLM) refuse a tool loop's next request without it. Reasoning that came in
+    ``<think>`` tags goes back in them, before the text: Qwen3's chat template keeps it for the messages after
+    the last user message, DeepSeek-R1's drops it anyway."""
     for where, text in reasoning:
         if where == THINK_TAGS:
             entry["content"] = f"<think>{text}</think>" + (entry.get("content") or "")
@@ -2807,11 +2749,9 @@ def _with_reasoning(entry: dict, reasoning: list) -> None:
 
 
 def _append_message(out: list, message, current_system: str | None, in_loop: bool = False) -> str | None:
-    """Translate one llm Message into chat-completion messages appended to ``out``.
-
-    Returns the system prompt now in force, so an unchanged one is not repeated. ``in_loop``: the
-    message comes after the last user message, in the tool loop still going on.
-    """
+    """Translate one llm Message into chat-completion messages appended to ``out``. Returns the system prompt
+    now in force, so an unchanged one is not repeated. ``in_loop``: the message comes after the last user
+    message, in the tool loop still going on."""
     texts, images, tool_calls, reasoning = [], [], [], []
     for part in message.parts:
         if isinstance(part, TextPart):
@@ -2888,10 +2828,8 @@ def check_prompt(spec: ModelSpec, prompt) -> None:
 
 
 def conversation_provider(messages, repo_id: str) -> str | None:
-    """The provider that answered the conversation's last turn, as llm hands it back (also after -c).
-
-    Only when that turn was this model's: ``llm -c -m another`` starts the other model unpinned.
-    """
+    """The provider that answered the conversation's last turn, as llm hands it back (also after -c). Only
+    when that turn was this model's: ``llm -c -m another`` starts the other model unpinned."""
     for message in reversed(messages):
         if message.role == "assistant":
             for part in message.parts:
@@ -2903,11 +2841,9 @@ def conversation_provider(messages, repo_id: str) -> str | None:
 
 
 def route(spec: ModelSpec, prompt) -> tuple:
-    """The provider to ask for (or None: the router's choice), and whether it is a conversation's pin.
-
-    -o provider always wins; otherwise a continued conversation stays with the
-    provider of its last turn, while the catalog (when known) says it is live.
-    """
+    """The provider to ask for (or None: the router's choice), and whether it is a conversation's pin. -o
+    provider always wins; otherwise a continued conversation stays with the provider of its last turn, while
+    the catalog (when known) says it is live."""
     if prompt.options.provider or spec.base_url:
         return prompt.options.provider, False
     provider = conversation_provider(prompt.messages, spec.repo_id)
@@ -3002,11 +2938,9 @@ _TEXT, _UNDECIDED, _THINKING, _AFTER_THINK = range(4)
 
 
 class ThinkSplitter:
-    """Routes a leading ``<think>…</think>`` of the text to reasoning, even cut across chunks.
-
-    ``split`` returns (kind, text) pieces; a piece that may be the start of a
-    tag is held back until the next chunk tells.
-    """
+    """Routes a leading ``<think>…</think>`` of the text to reasoning, even cut across chunks. ``split``
+    returns (kind, text) pieces; a piece that may be the start of a tag is held back until the next chunk
+    tells."""
 
     def __init__(self):
         self.state = _UNDECIDED
@@ -3048,12 +2982,9 @@ class ThinkSplitter:
 
 
 class ToolCalls:
-    """Assembles tool-call deltas, in every dialect HF servers speak, into whole calls.
-
-    A call named in its first delta streams its name and argument pieces as
-    they come; one that is not (TGI 2.0-3.1 puts ``_name`` inside the
-    arguments) is shown whole by ``finish``.
-    """
+    """Assembles tool-call deltas, in every dialect HF servers speak, into whole calls. A call named in its
+    first delta streams its name and argument pieces as they come; one that is not (TGI 2.0-3.1 puts ``_name``
+    inside the arguments) is shown whole by ``finish``."""
 
     def __init__(self):
         self.calls: dict = {}  # in the order they began
@@ -3139,12 +3070,9 @@ def whole_call(name: str, text: str) -> tuple:
 
 
 class AnswerReader:
-    """Decodes one answer — an SSE stream or a JSON body — for one llm response.
-
-    ``feed`` yields the stream events of everything that arrived in one read,
-    joined: one text event, one reasoning event, tool-call events. ``finish``
-    checks the answer was whole and records tool calls, usage and the model.
-    """
+    """Decodes one answer — an SSE stream or a JSON body — for one llm response. ``feed`` yields the stream
+    events of everything that arrived in one read, joined: one text event, one reasoning event, tool-call
+    events. ``finish`` checks the answer was whole and records tool calls, usage and the model."""
 
     def __init__(self, response, request: ChatRequest, prices: dict | None = None):
         self.response = response
@@ -3362,11 +3290,9 @@ class AnswerReader:
         return self.events
 
     def _mark_provider(self) -> None:
-        """Put who answered on the answer's last part, where llm keeps it with the turn (also in logs.db).
-
-        The last event of this batch carries it when there is one; else an empty
-        event of the same kind as the last one shown joins that event's part.
-        """
+        """Put who answered on the answer's last part, where llm keeps it with the turn (also in logs.db). The
+        last event of this batch carries it when there is one; else an empty event of the same kind as the
+        last one shown joins that event's part."""
         last = self.events[-1] if self.events else self.tail
         earlier = (getattr(last, "provider_metadata", None) or {}).get(PROVIDER_KEY, {})
         turn = {"provider": self.provider, "model": self.request.repo_id}
@@ -3404,10 +3330,8 @@ def is_cost(value) -> bool:
 
 
 def usage_counts(usage: dict) -> tuple:
-    """Input and output tokens, and the details of each side kept apart (as llm's OpenAI models do).
-
-    A count that is not one (negative, fractional, past 64 bits) is left out, never logged.
-    """
+    """Input and output tokens, and the details of each side kept apart (as llm's OpenAI models do). A count
+    that is not one (negative, fractional, past 64 bits) is left out, never logged."""
     counts = [usage.get(k) for k in ("prompt_tokens", "completion_tokens")]
     input_tokens, output_tokens = (n if is_count(n) else None for n in counts)
     details = {}
@@ -3420,10 +3344,8 @@ def usage_counts(usage: dict) -> tuple:
 
 
 def answer_cost(usage: dict, input_tokens, output_tokens, price) -> float | None:
-    """USD: the provider's own estimate, else the tokens at the catalog price of who answered.
-
-    Only a cost that can be one (finite, not negative, under MAX_COST) is recorded.
-    """
+    """USD: the provider's own estimate, else the tokens at the catalog price of who answered. Only a cost
+    that can be one (finite, not negative, under MAX_COST) is recorded."""
     estimate = usage.get("estimated_cost")
     if is_cost(estimate):
         return estimate
@@ -3468,9 +3390,8 @@ def whole_answer(answer: Answer, request: ChatRequest, response, prices: dict | 
 
 
 def send(request: ChatRequest, response, prices: dict | None = None):
-    """Send ``request`` and yield what it answers, read by read, retrying as :class:`Attempts` says. An
-    answer not streamed is asked for as every whole answer is (:func:`ask`: within its deadline, all of
-    it)."""
+    """Send ``request`` and yield what it answers, read by read, retrying as :class:`Attempts` says. An answer
+    not streamed is asked for as every whole answer is (:func:`ask`: within its deadline, all of it)."""
     refresh_beside(request)
     if not request.body["stream"]:
         yield from whole_answer(ask(request), request, response, prices)
@@ -3536,10 +3457,8 @@ async def send_async(request: ChatRequest, response, prices: dict | None = None)
 
 
 class _HFChatBase(_HFModel):
-    """What sync and async Hugging Face chat models share: all but the transport.
-
-    A router model holds its registry row; a model added with 'llm hf add' is given its spec.
-    """
+    """What sync and async Hugging Face chat models share: all but the transport. A router model holds its
+    registry row; a model added with 'llm hf add' is given its spec."""
 
     can_stream = True
     Options = BuiltWhenRead(chat_options)
@@ -3574,11 +3493,9 @@ class AsyncHFChat(_HFChatBase, llm.AsyncKeyModel):
 
 
 class EmbeddingError(llm.ModelError, click.ClickException):
-    """An embedding failure: a ModelError to Python callers, one ``Error: …`` line from llm's CLI.
-
-    llm's embed, embed-multi and similar commands catch no ModelError (a
-    traceback); they do print a ClickException cleanly.
-    """
+    """An embedding failure: a ModelError to Python callers, one ``Error: …`` line from llm's CLI. llm's
+    embed, embed-multi and similar commands catch no ModelError (a traceback); they do print a ClickException
+    cleanly."""
 
 
 EMBEDDINGS = Discovery(
@@ -3632,12 +3549,10 @@ def embed_request(spec: HubSpec, texts: list, key: str | None) -> HFRequest:
 
 
 def in_parallel(work, batches: list) -> list:
-    """``work(batch, stop)`` on each batch, a few at a time on the pooled client; results in batch order.
-
-    The first error stops the rest and is raised. On Ctrl-C, ``stop`` tells the workers to send
-    nothing more, and the call ends at once: they are daemon threads, so a request still under way
-    never holds up llm's exit (a thread pool's would, for as long as its retries take).
-    """
+    """``work(batch, stop)`` on each batch, a few at a time on the pooled client; results in batch order. The
+    first error stops the rest and is raised. On Ctrl-C, ``stop`` tells the workers to send nothing more, and
+    the call ends at once: they are daemon threads, so a request still under way never holds up llm's exit (a
+    thread pool's would, for as long as its retries take)."""
     stop = threading.Event()
     if len(batches) == 1:
         return [work(batches[0], stop)]
@@ -3697,13 +3612,10 @@ def even_batches(texts: list, most: int) -> list:
 
 
 def vectors_of(data, count: int, who: str, exact: bool = True) -> list:
-    """One vector a text from any answer shape, checked: never a wrong vector stored.
-
-    OpenAI-style ``{"data": [{"index", "embedding"}]}`` is put in ``index``
-    order; hf-inference's pooled ``[[dim], …]`` is used as sent; its per-token
-    ``[n, 1, tokens, dim]`` (plain transformers models) is mean-pooled.
-    ``exact=False`` skips looking for booleans, for an answer that cannot hold one.
-    """
+    """One vector a text from any answer shape, checked: never a wrong vector stored. OpenAI-style ``{"data":
+    [{"index", "embedding"}]}`` is put in ``index`` order; hf-inference's pooled ``[[dim], …]`` is used as
+    sent; its per-token ``[n, 1, tokens, dim]`` (plain transformers models) is mean-pooled. ``exact=False``
+    skips looking for booleans, for an answer that cannot hold one."""
     if type(data) is dict:
         items = data.get("data")
         if type(items) is not list or not all(type(i) is dict and type(i.get("index")) is int for i in items):
@@ -3739,10 +3651,8 @@ def _pooled(item, who: str, exact: bool) -> list:
 
 def _check_vectors(vectors: list, who: str, exact: bool) -> None:
     """Every vector a list of as many finite numbers as the first (sum() refuses what is not a number).
-
-    Booleans sum as numbers: ``exact`` looks for them too (a slower test, so it runs only for an
-    answer that can hold one).
-    """
+    Booleans sum as numbers: ``exact`` looks for them too (a slower test, so it runs only for an answer that
+    can hold one)."""
     dim = len(vectors[0]) if vectors and type(vectors[0]) is list else 0
     try:
         good = dim > 0 and all(type(v) is list and len(v) == dim and math.isfinite(sum(v)) for v in vectors)
@@ -3757,11 +3667,9 @@ _dimensions: dict = {}  # model id → the length of its vectors, once seen in t
 
 
 def embed_texts(model: "HFEmbedding", texts: list, key: str | None) -> list:
-    """The vectors of ``texts``, in order: even batches of at most ``model.max_batch``, a few at once.
-
-    All of one length, and the length this model gave before in this process: else nothing of the
-    call is stored (llm stores what this returns).
-    """
+    """The vectors of ``texts``, in order: even batches of at most ``model.max_batch``, a few at once. All of
+    one length, and the length this model gave before in this process: else nothing of the call is stored (llm
+    stores what this returns)."""
     batches = even_batches(texts, model.max_batch)
     if not batches:
         return []
@@ -4145,7 +4053,6 @@ HFSpeech, AsyncHFSpeech = task_models(
 
 FLUX = "black-forest-labs/FLUX.1-schnell"
 
-
 IMAGES = Discovery(
     "images",
     "image models",
@@ -4519,7 +4426,6 @@ class HFImages(_Maker):
 
 KOKORO = "hexgrad/Kokoro-82M"
 
-
 TTS = Discovery(
     "tts",
     "text-to-speech models",
@@ -4634,7 +4540,6 @@ class HFSpeak(_Maker):
 
 
 WAN = "Wan-AI/Wan2.1-T2V-14B"
-
 
 VIDEOS = Discovery(
     "video",
@@ -5067,9 +4972,8 @@ def check_alias_free(repo_id: str, alias: str, embedding: bool) -> None:
 
 
 def add_model(repo_id: str, settings: dict) -> dict:
-    """Add or update a model in the added-models file, under a lock: its settings before (empty when new).
-
-    An earlier alias is kept; another one is refused (the first would be lost without a word)."""
+    """Add or update a model in the added-models file, under a lock: its settings before (empty when new). An
+    earlier alias is kept; another one is refused (the first would be lost without a word)."""
     with changing_added() as added:
         earlier = added.get(repo_id) if type(added.get(repo_id)) is dict else {}
         if (
