@@ -375,10 +375,19 @@ class _HFModel:
 # ------------ our files: one guarded path in, whole files out
 
 
-def read_json_file(path: pathlib.Path, fallback: str):
-    """A JSON file of ours; None when missing or broken (one line on stderr saying what happens instead)."""
+def read_json_file(path: pathlib.Path, fallback: str, line: int = 0, version: int = 0):
+    """A JSON file of ours, or (``line`` 1 or 2) a line of a JSON-lines one whose first line is ``{"version":
+    version, ...}``. None when the file is missing, of another version (said under LLM_HF_DEBUG), or not
+    JSON (said once, with ``fallback``: what happens instead)."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        if not line:
+            return json.loads(path.read_text(encoding="utf-8"))
+        with open(path, encoding="utf-8") as file:
+            head = json.loads(file.readline())
+            if type(head) is dict and head.get("version") != version:
+                debug(f"{path} is of another version of this plugin; {fallback}")
+                return None
+            return head if line == 1 else json.loads(file.readline())
     except FileNotFoundError:
         return None
     except (OSError, ValueError, RecursionError) as ex:
@@ -445,29 +454,10 @@ def lines_text(*lines) -> str:
     return "\n".join(json.dumps(line, separators=(",", ":")) for line in lines) + "\n"
 
 
-def read_line(path: pathlib.Path, number: int, version: int, fallback: str):
-    """Line 1 or 2 of a JSON-lines file of ours whose first line is ``{"version": version, ...}``. None when
-    the file is missing, of another version (said under LLM_HF_DEBUG), or not JSON (said once, with
-    ``fallback``: what happens instead)."""
-    try:
-        with open(path, encoding="utf-8") as file:
-            head = json.loads(file.readline())
-            if type(head) is dict and head.get("version") != version:
-                debug(f"{path} is of another version of this plugin; {fallback}")
-                return None
-            return head if number == 1 else json.loads(file.readline())
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, RecursionError) as ex:
-        reason = ex.strerror if isinstance(ex, OSError) and ex.strerror else "not JSON"
-        warn_once(path, f"cannot read {path} ({reason}); {fallback}")
-        return None
-
-
 def read_rows(path: pathlib.Path, version: int, fallback: str) -> dict | None:
     """A registry file's first line: model id → one string row, checked in one go (every llm command
-    reads one, for thousands of models); None when there is none (said as :func:`read_line` says)."""
-    head = read_line(path, 1, version, fallback)
+    reads one, for thousands of models); None when there is none (said as :func:`read_json_file` says)."""
+    head = read_json_file(path, fallback, 1, version)
     rows = head.get("models") if type(head) is dict else None
     if head is not None and (type(rows) is not dict or not set(map(type, rows.values())) <= {str}):
         warn_once(path, f"cannot read {path} (not a model registry); {fallback}")
@@ -966,15 +956,10 @@ def _detail_text(detail) -> str | None:
 
 
 # What a user can do, by the request's purpose: about a timeout, and about an answer of some statuses.
-TIMEOUT_HINTS = {
-    "chat": "wait longer with -o timeout SECONDS",
+TIMEOUT_HINTS = {  # else: wait longer with -o timeout SECONDS
     "embeddings": "try again, or another provider ('llm hf models --embeddings')",
     "hub": "try again later",
-    "speech": "wait longer with -o timeout SECONDS",
     "fragment": "try again later",
-    "images": "wait longer with -o timeout SECONDS",
-    "tts": "wait longer with -o timeout SECONDS",
-    "video": "wait longer with -o timeout SECONDS",
 }
 STATUS_HINTS = {
     ("embeddings", 404): (
@@ -1185,7 +1170,7 @@ def transport_error(request: HFRequest, ex: httpx2.HTTPError) -> llm.ModelError:
     """A failed exchange in words: the server, the proxy or the certificates at fault; never a token."""
     host, detail = request.host, redact(str(ex))
     proxy = proxy_for(request.url)
-    hint = TIMEOUT_HINTS[request.purpose]
+    hint = TIMEOUT_HINTS.get(request.purpose, "wait longer with -o timeout SECONDS")
     if isinstance(ex, httpx2.ProxyError) or (proxy and isinstance(ex, httpx2.ConnectError)):
         address = urllib.parse.urlsplit(os.environ.get(proxy or "", "")).hostname or "the proxy"
         message = (
@@ -1471,13 +1456,8 @@ DOING = {"speech": "transcribing", "images": "drawing", "tts": "speaking", "vide
 def cancel(job: Job, what: str, ident, answer: dict, request: HFRequest) -> None:
     """Work given up (Ctrl-C): ask the provider to stop it, within a second, and say whether it did."""
     method, path = job.cancel(ident, answer)
-    stop = HFRequest(
-        router_root() + path,
-        request.purpose,
-        router_headers(request),
-        method=method,
-        timeout=CANCEL_TIMEOUT,
-        retries=0,
+    stop = later(
+        request, router_root() + path, router_headers(request), method, 0, timeout=CANCEL_TIMEOUT, stop=None
     )
     try:
         ask(stop)
@@ -1492,18 +1472,17 @@ def router_headers(request: HFRequest) -> dict:
     return {k: v for k, v in request.headers.items() if k in ("Authorization", "X-HF-Bill-To")}
 
 
+def later(request: HFRequest, url: str, headers: dict, method="GET", retries=None, **more) -> HFRequest:
+    """A later request of the work ``request`` began (a poll, a cancel, its result): its purpose, timeout
+    and stop; asked again until the work's deadline, unless ``retries`` says otherwise."""
+    retries = retries_within(2 * request.timeout) if retries is None else retries
+    more = {"timeout": request.timeout, "stop": request.stop, **more}
+    return HFRequest(url, request.purpose, headers, method=method, retries=retries, **more)
+
+
 def poll(request: HFRequest, path: str) -> dict:
     """One look at a provider's long work through the router: the token and the bill go only there."""
-    look = HFRequest(
-        router_root() + path,
-        request.purpose,
-        router_headers(request),
-        method="GET",
-        timeout=request.timeout,
-        bill_to=request.bill_to,
-        retries=retries_within(2 * request.timeout),
-        stop=request.stop,
-    )
+    look = later(request, router_root() + path, router_headers(request), bill_to=request.bill_to)
     answer = ask(look).json()
     if type(answer) is not dict:
         raise llm.ModelError(f"{look.host} answered {look.url} with something that is not a JSON object")
@@ -2122,7 +2101,7 @@ def discovery_fallback(kind: Discovery) -> str:
 def read_discovered(kind: Discovery) -> list | None:
     """What the last search found, [(repo_id, mapping)]; None when there is none or the file is not ours."""
     path = kind.path
-    models = read_line(path, 2, DISCOVERY_VERSION, discovery_fallback(kind))
+    models = read_json_file(path, discovery_fallback(kind), 2, DISCOVERY_VERSION)
     if models is None:
         return None
     if type(models) is not list or not all(
@@ -4125,15 +4104,7 @@ def download(url, request: HFRequest, into: BinaryIO | None = None) -> bytes:
         return b""
     if type(url) is not str or urllib.parse.urlsplit(url).scheme not in ("https", "http"):
         raise llm.ModelError(f"The provider gave no result URL: {excerpt(url)}")
-    fetch = HFRequest(
-        url,
-        request.purpose,
-        method="GET",
-        timeout=request.timeout,
-        retries=retries_within(2 * request.timeout),
-        stop=request.stop,
-        into=into,
-    )
+    fetch = later(request, url, {}, into=into)
     try:
         return ask(fetch).body
     except llm.ModelError as ex:

@@ -424,7 +424,7 @@ def test_the_tool_returns_the_path_with_the_audio_attached(router, fake, here):
 
 
 def test_every_purpose_has_its_cap_and_its_timeout_hint():
-    assert set(llm_hf_inference.TIMEOUT_HINTS) == set(llm_hf_inference.MAX_ANSWER)
+    assert set(llm_hf_inference.TIMEOUT_HINTS) < set(llm_hf_inference.MAX_ANSWER)  # the others wait longer
     assert "tts" in llm_hf_inference.GENERATIONS  # a reading is billed: its POST is never sent twice
 
 
