@@ -1518,6 +1518,22 @@ def field_of(data, *names):
     return data
 
 
+# The options of images and videos as providers name them where they differ from ours (the two Hugging
+# Face clients differ: these follow huggingface_hub), and the input image as fal takes it.
+OPTION_NAMES = {
+    "steps": "num_inference_steps",
+    "guidance": "guidance_scale",
+    "frames": "num_frames",
+    "image": "image_url",
+}
+
+
+def renamed(asked: dict, **names) -> dict:
+    """The options asked for under a provider's names: ``names`` (None: left out), else OPTION_NAMES'."""
+    names = {**OPTION_NAMES, **names}
+    return {names.get(name, name): value for name, value in asked.items() if names.get(name, name)}
+
+
 def url_at(*names) -> Callable:
     """A reader of the result URL at ``names`` in the final state (or the first of a list there)."""
     return lambda state, answer: first(field_of(state, *names))
@@ -1591,7 +1607,7 @@ def hf_inference_tts(provider_id: str, asked: dict, text: str) -> tuple:
 
 
 def hf_inference_image(provider_id: str, asked: dict, prompt: str) -> tuple:
-    parameters = {DIFFUSION_NAMES[name]: value for name, value in asked.items()}
+    parameters = renamed(asked)
     return f"/hf-inference/models/{provider_id}", {
         "inputs": prompt,
         **({"parameters": parameters} if parameters else {}),
@@ -1623,10 +1639,7 @@ def fal_tts(provider_id: str, asked: dict, text: str) -> tuple:
 
 
 def fal_image(provider_id: str, asked: dict, prompt: str) -> tuple:
-    body: dict = {"prompt": prompt}
-    for name, value in asked.items():
-        if name not in ("width", "height", "image"):
-            body[DIFFUSION_NAMES[name]] = value
+    body = {"prompt": prompt, **renamed(asked, width=None, height=None, image=None)}
     if "width" in asked:
         body["image_size"] = {"width": asked["width"], "height": asked["height"]}
     if "image" in asked:
@@ -1636,8 +1649,7 @@ def fal_image(provider_id: str, asked: dict, prompt: str) -> tuple:
 
 def fal_video(provider_id: str, asked: dict, prompt: str) -> tuple:
     """A video job on fal's queue (as both clients send it), the start frame as ``image_url``."""
-    body = {"prompt": prompt, **{VIDEO_NAMES[n]: v for n, v in asked.items()}}
-    return f"/fal-ai/{provider_id}?_subdomain=queue", body
+    return f"/fal-ai/{provider_id}?_subdomain=queue", {"prompt": prompt, **renamed(asked)}
 
 
 def fal_image_of(state, answer: Answer) -> "ImageResult | None":
@@ -1702,8 +1714,7 @@ VOICES = "https://docs.together.ai/docs/text-to-speech"
 
 
 def together_image(provider_id: str, asked: dict, prompt: str) -> tuple:
-    names = {**DIFFUSION_NAMES, "steps": "steps", "image": "image_url"}  # together's own names
-    body = {"prompt": prompt, "response_format": "base64", **{names[n]: v for n, v in asked.items()}}
+    body = {"prompt": prompt, "response_format": "base64", **renamed(asked, steps="steps")}
     return "/together/v1/images/generations", {**body, "model": provider_id}
 
 
@@ -1725,8 +1736,7 @@ def base64_image_of(state, answer: Answer) -> "ImageResult | None":
 
 def together_video(provider_id: str, asked: dict, prompt: str) -> tuple:
     """A video job at together, the start frame as its first keyframe."""
-    names = {**VIDEO_NAMES, "steps": "steps"}
-    body = {"prompt": prompt, "model": provider_id, **{names[n]: v for n, v in asked.items() if n != "image"}}
+    body = {"prompt": prompt, "model": provider_id, **renamed(asked, steps="steps", image=None)}
     if "image" in asked:
         body["frame_images"] = [{"input_image": asked["image"], "frame": "first"}]
     return "/together/v2/videos", body
@@ -1772,14 +1782,11 @@ def replicate_tts(provider_id: str, asked: dict, text: str) -> tuple:
 
 
 def replicate_video(provider_id: str, asked: dict, prompt: str) -> tuple:
-    return replicate_prediction(
-        provider_id, {"prompt": prompt, **{VIDEO_NAMES[n]: v for n, v in asked.items()}}
-    )
+    return replicate_prediction(provider_id, {"prompt": prompt, **renamed(asked)})
 
 
 def replicate_image(provider_id: str, asked: dict, prompt: str) -> tuple:
-    names = {**DIFFUSION_NAMES, "image": "image"}
-    return replicate_prediction(provider_id, {"prompt": prompt, **{names[n]: v for n, v in asked.items()}})
+    return replicate_prediction(provider_id, {"prompt": prompt, **renamed(asked, image="image")})
 
 
 REPLICATE_DONE = ("succeeded", "failed", "canceled")
@@ -1813,15 +1820,12 @@ REPLICATE = Job(
 
 def wavespeed_image(provider_id: str, asked: dict, prompt: str) -> tuple:
     """A task submitted to wavespeed (the options under huggingface_hub's names), then polled."""
-    return f"/wavespeed/api/v3/{provider_id}", {
-        "prompt": prompt,
-        **{DIFFUSION_NAMES[n]: v for n, v in asked.items()},
-    }
+    return f"/wavespeed/api/v3/{provider_id}", {"prompt": prompt, **renamed(asked)}
 
 
 def wavespeed_video(provider_id: str, asked: dict, prompt: str) -> tuple:
-    names = {**VIDEO_NAMES, "image": "image"}  # the start frame as its image-to-video models take it
-    return f"/wavespeed/api/v3/{provider_id}", {"prompt": prompt, **{names[n]: v for n, v in asked.items()}}
+    # the start frame as its image-to-video models take it
+    return f"/wavespeed/api/v3/{provider_id}", {"prompt": prompt, **renamed(asked, image="image")}
 
 
 WAVESPEED = Job(
@@ -1845,7 +1849,7 @@ def zai_image(provider_id: str, asked: dict, prompt: str) -> tuple:
     body = {"model": provider_id, "prompt": prompt}
     if "width" in asked:
         body["size"] = f"{asked['width']}x{asked['height']}"
-    body.update({DIFFUSION_NAMES[n]: v for n, v in asked.items() if n not in ("width", "height")})
+    body.update(renamed(asked, width=None, height=None))
     return "/zai-org/api/paas/v4/async/images/generations", body
 
 
@@ -1872,8 +1876,7 @@ ZAI = Job(
 
 def novita_video(provider_id: str, asked: dict, prompt: str) -> tuple:
     """An asynchronous task at novita, as huggingface.js sends it since novita's async API (2025-05)."""
-    names = {**VIDEO_NAMES, "steps": "steps"}
-    return f"/novita/v3/async/{provider_id}", {"prompt": prompt, **{names[n]: v for n, v in asked.items()}}
+    return f"/novita/v3/async/{provider_id}", {"prompt": prompt, **renamed(asked, steps="steps")}
 
 
 def novita_look(answer: dict) -> tuple:
@@ -1897,23 +1900,10 @@ NOVITA = Job(
 # ------------ the rows
 
 
-DIFFUSION = frozenset({"width", "height", "steps", "guidance", "seed", "negative_prompt"})
-VIDEO = frozenset(
-    {"steps", "guidance", "seed", "negative_prompt", "frames", "duration", "resolution", "aspect_ratio"}
-)
-DIFFUSION_LIKE = frozenset({"steps", "guidance", "seed", "negative_prompt"})  # a video without its shape
-# The video options as providers name them (huggingface_hub's names; the start frame as fal takes it).
-VIDEO_NAMES = {
-    "steps": "num_inference_steps",
-    "guidance": "guidance_scale",
-    "seed": "seed",
-    "negative_prompt": "negative_prompt",
-    "frames": "num_frames",
-    "duration": "duration",
-    "resolution": "resolution",
-    "aspect_ratio": "aspect_ratio",
-    "image": "image_url",
-}
+# The options of images and videos, in the order they are sent.
+DIFFUSION_LIKE = ("steps", "guidance", "seed", "negative_prompt")  # a video's that take no shape
+DIFFUSION = ("width", "height", *DIFFUSION_LIKE)
+VIDEO = (*DIFFUSION_LIKE, "frames", "duration", "resolution", "aspect_ratio")
 
 PROVIDERS = {
     "embeddings": {  # every answer read by decode_vectors: the shapes differ, the vectors do not
@@ -1945,24 +1935,24 @@ PROVIDERS = {
         ),
     },
     "images": {  # hf-inference answers the image's bytes (read before any row)
-        "hf-inference": Route(hf_inference_image, None, DIFFUSION),
-        "fal-ai": Route(fal_image, fal_image_of, DIFFUSION | {"image"}, FAL_QUEUE),
-        "together": Route(together_image, base64_image_of, DIFFUSION | {"image"}),
+        "hf-inference": Route(hf_inference_image, None, frozenset(DIFFUSION)),
+        "fal-ai": Route(fal_image, fal_image_of, {*DIFFUSION, "image"}, FAL_QUEUE),
+        "together": Route(together_image, base64_image_of, {*DIFFUSION, "image"}),
         "nscale": Route(
             nscale_image, base64_image_of, frozenset({"width", "height", "seed", "negative_prompt"})
         ),
-        "replicate": Route(replicate_image, image_url_at("output"), DIFFUSION | {"image"}, REPLICATE),
-        "wavespeed": Route(wavespeed_image, image_url_at("outputs"), DIFFUSION, WAVESPEED),
-        "zai-org": Route(zai_image, image_url_at("image_result", 0, "url"), DIFFUSION, ZAI),
+        "replicate": Route(replicate_image, image_url_at("output"), {*DIFFUSION, "image"}, REPLICATE),
+        "wavespeed": Route(wavespeed_image, image_url_at("outputs"), frozenset(DIFFUSION), WAVESPEED),
+        "zai-org": Route(zai_image, image_url_at("image_result", 0, "url"), frozenset(DIFFUSION), ZAI),
     },
     "video": {  # a job followed to its end, its video at a URL
-        "fal-ai": Route(fal_video, url_at("video", "url"), VIDEO | {"image"}, FAL_QUEUE),
-        "replicate": Route(replicate_video, url_at("output"), VIDEO, REPLICATE),
-        "wavespeed": Route(wavespeed_video, url_at("outputs"), VIDEO | {"image"}, WAVESPEED),
+        "fal-ai": Route(fal_video, url_at("video", "url"), {*VIDEO, "image"}, FAL_QUEUE),
+        "replicate": Route(replicate_video, url_at("output"), frozenset(VIDEO), REPLICATE),
+        "wavespeed": Route(wavespeed_video, url_at("outputs"), {*VIDEO, "image"}, WAVESPEED),
         "together": Route(
-            together_video, url_at("outputs", "video_url"), DIFFUSION_LIKE | {"image"}, TOGETHER_VIDEO
+            together_video, url_at("outputs", "video_url"), {*DIFFUSION_LIKE, "image"}, TOGETHER_VIDEO
         ),
-        "novita": Route(novita_video, url_at("videos", 0, "video_url"), DIFFUSION_LIKE, NOVITA),
+        "novita": Route(novita_video, url_at("videos", 0, "video_url"), frozenset(DIFFUSION_LIKE), NOVITA),
     },
     "tts": {  # the audio's bytes in the answer (no reader), or a URL the reader finds
         "hf-inference": Route(hf_inference_tts),
@@ -4070,17 +4060,6 @@ def image_options() -> type:
     return ImageOptions
 
 
-# The options as each provider names them (the two Hugging Face clients differ: these follow huggingface_hub).
-DIFFUSION_NAMES = {
-    "width": "width",
-    "height": "height",
-    "steps": "num_inference_steps",
-    "guidance": "guidance_scale",
-    "seed": "seed",
-    "negative_prompt": "negative_prompt",
-}
-
-
 # ------------ images: the image, from the answer or the provider's CDN
 
 
@@ -4283,7 +4262,7 @@ def draw(spec: HubSpec, prompt, response, key: str | None, stop=None) -> str:
 
 
 def image_asked(prompt) -> dict:
-    asked = given(prompt, DIFFUSION_NAMES, "An image")
+    asked = given(prompt, DIFFUSION, "An image")
     if ("width" in asked) != ("height" in asked):
         raise llm.ModelError("Give -o width and -o height together")
     return asked
@@ -4551,7 +4530,7 @@ def film(spec: HubSpec, prompt, response, key: str | None, stop=None) -> str:
     is checked before the provider makes (and bills) it; its job is followed to its end (Ctrl-C cancels it
     where the provider can), the video written to disk as it arrives."""
     options = prompt.options
-    asked = given(prompt, [name for name in VIDEO_NAMES if name != "image"], "A video")
+    asked = given(prompt, VIDEO, "A video")
     provider, provider_id = choose_provider(spec, "video", options.provider, asked)
     text = (prompt.prompt or "").strip()
     if not text:
