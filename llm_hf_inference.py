@@ -4122,10 +4122,6 @@ def media_type(data: bytes, kind: str) -> tuple | None:
     return next((m[2:] for m in MAGIC if m[0] == kind and data.startswith(m[1])), None)
 
 
-def image_type(data: bytes) -> tuple | None:
-    return media_type(data, "image")
-
-
 # ------------ images: saving, never over a file, never a partial one
 
 
@@ -4241,7 +4237,7 @@ def draw(spec: HubSpec, prompt, response, key: str | None, stop=None) -> str:
     done = run_task("images", provider, provider_id, options, asked, text, key, stop)
     image = image_of(done)
     data = image.data if image.data is not None else download(image.url, done.request)
-    kind = image_type(data)
+    kind = media_type(data, "image")
     if kind is None:
         raise llm.ModelError(f"{provider} sent {len(data)} bytes that are not a PNG, JPEG, WebP or GIF image")
     given_up(done.request)  # a task given up saves nothing
@@ -4287,7 +4283,7 @@ def given(prompt, names, model: str) -> dict:
 def image_of(done: Done) -> ImageResult:
     """The image of a provider's answer: its bytes, or where its row says it is."""
     answer = done.answer
-    if answer.headers.get("content-type", "").startswith("image/") or image_type(answer.body):
+    if answer.headers.get("content-type", "").startswith("image/") or media_type(answer.body, "image"):
         return ImageResult(answer.body)
     if done.result is None:
         raise llm.ModelError(f"{done.who} answered with something that is not an image: {excerpt(done.said)}")
@@ -4411,27 +4407,32 @@ def tts_options() -> type:
 # ------------ text to speech: the audio, written to disk as it arrives
 
 
-def speak(spec: HubSpec, prompt, response, key: str | None, stop=None) -> str:
-    """Read the prompt's text aloud and save the audio: the saved file's path, as llm shows and logs it.
-    All that can be checked is checked before the provider speaks (and bills) it."""
-    options = prompt.options
-    asked = given(prompt, ("voice", "speed", "seed"), "A text-to-speech")
-    provider, provider_id = choose_provider(spec, "tts", options.provider, asked)
-    text = (prompt.prompt or "").strip()
-    if not text:
-        raise llm.ModelError('Give the text to read aloud: llm -m hf-tts "Good morning, everyone."')
-    place = destination(options.save, text, EXTENSIONS["audio"])
-    try:
-        path, record = made_and_saved(
-            "tts", "audio", place, provider, provider_id, options, asked, text, key, stop
-        )
-    except HTTPStatusError as ex:
-        if ex.status not in (400, 413, 422):
-            raise
-        raise llm.ModelError(f"{ex} (the text sent: {len(text)} characters)") from None
-    response.response_json = record
-    response.set_usage(details={"provider": record["provider"]})
-    return str(path)
+def saved_as_made(task: str, kind: str, names: tuple, model: str, example: str) -> Callable:
+    """A task model's perform for a result written to disk as it arrives (audio, video): the prompt's text
+    made and saved, the saved file's path as llm shows and logs it. All that can be checked is checked
+    before the provider makes (and bills) it."""
+
+    def perform(spec: HubSpec, prompt, response, key: str | None, stop=None) -> str:
+        options = prompt.options
+        asked = given(prompt, names, model)
+        provider, provider_id = choose_provider(spec, task, options.provider, asked)
+        text = (prompt.prompt or "").strip()
+        if not text:
+            raise llm.ModelError(example)
+        place = destination(options.save, text, EXTENSIONS[kind])
+        try:
+            path, record = made_and_saved(
+                task, kind, place, provider, provider_id, options, asked, text, key, stop
+            )
+        except HTTPStatusError as ex:
+            if ex.status not in (400, 413, 422):
+                raise
+            raise llm.ModelError(f"{ex} (the text sent: {len(text)} characters)") from None
+        response.response_json = record
+        response.set_usage(details={"provider": record["provider"]})
+        return str(path)
+
+    return perform
 
 
 def made_and_saved(
@@ -4470,6 +4471,13 @@ def made_and_saved(
     return path, {name: value for name, value in record.items() if value is not None}
 
 
+speak = saved_as_made(
+    "tts",
+    "audio",
+    ("voice", "speed", "seed"),
+    "A text-to-speech",
+    'Give the text to read aloud: llm -m hf-tts "Good morning, everyone."',
+)
 HFTTS, AsyncHFTTS = task_models("HFTTS", TTS, speak, BuiltWhenRead(tts_options), frozenset())
 
 
@@ -4525,25 +4533,14 @@ def video_options() -> type:
     return VideoOptions
 
 
-def film(spec: HubSpec, prompt, response, key: str | None, stop=None) -> str:
-    """Make the video and save it: the saved file's path, as llm shows and logs it. All that can be checked
-    is checked before the provider makes (and bills) it; its job is followed to its end (Ctrl-C cancels it
-    where the provider can), the video written to disk as it arrives."""
-    options = prompt.options
-    asked = given(prompt, VIDEO, "A video")
-    provider, provider_id = choose_provider(spec, "video", options.provider, asked)
-    text = (prompt.prompt or "").strip()
-    if not text:
-        raise llm.ModelError('Say what the video shows: llm -m hf-video "a corgi running on a beach"')
-    place = destination(options.save, text, EXTENSIONS["video"])
-    path, record = made_and_saved(
-        "video", "video", place, provider, provider_id, options, asked, text, key, stop
-    )
-    response.response_json = record
-    response.set_usage(details={"provider": record["provider"]})
-    return str(path)
-
-
+# Its job followed to its end (Ctrl-C cancels it where the provider can), the video written as it arrives.
+film = saved_as_made(
+    "video",
+    "video",
+    VIDEO,
+    "A video",
+    'Say what the video shows: llm -m hf-video "a corgi running on a beach"',
+)
 HFVideo, AsyncHFVideo = task_models(
     "HFVideo", VIDEOS, film, BuiltWhenRead(video_options), property(input_image_types)
 )
@@ -4685,10 +4682,6 @@ def hf_fragment(argument: str):
 # Each command is a few lines over the functions before it: fetch or read, select, format.
 
 
-def whoami_url() -> str:
-    return hub_url() + "/api/whoami-v2"
-
-
 def hub_get(url: str, headers: dict | None = None) -> Answer:
     """GET for the commands (redirects followed): the answer, or a ClickException saying what went wrong."""
     try:
@@ -4800,28 +4793,15 @@ def format_table(header: list, rows: list, right: str = "") -> str:
 
 
 def _price_text(provider: dict | None) -> str:
-    if provider is None:
-        return "-"
-    if provider.get("is_free"):
+    price = price_of(provider) if provider else None
+    if provider and provider.get("is_free"):
         return "free"
-    price = price_of(provider)
-    return f"${_money(price[0])}/${_money(price[1])}" if price else "-"
-
-
-def _money(value: float) -> str:
-    return f"{value:.2f}" if value < 1e6 else f"{value:.3g}"  # 1e308 as 1e+308, not 309 digits
-
-
-def _cheapest(providers) -> dict | None:
-    return min((p for p in providers if price_of(p)), key=price_of, default=None)
+    # a million and more as 1e+06: a broken catalog's 1e308 is not 309 digits
+    return "-" if price is None else "$" + "/$".join(f"{v:.2f}" if v < 1e6 else f"{v:.3g}" for v in price)
 
 
 def _context(n) -> str:
     return "-" if n is None else f"{n // 1000}k" if n >= 1000 else str(n)
-
-
-def _fit(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def models_table(selected) -> str:
@@ -4830,16 +4810,10 @@ def models_table(selected) -> str:
         live = live_providers(entry)
         names = ",".join(p["provider"] for p in live)
         context = max((p["context_length"] for p in live if "context_length" in p), default=None)
-        rows.append([entry["id"], _fit(names, 16), _context(context), _price_text(_cheapest(live))])
+        cheapest = min((p for p in live if price_of(p)), key=price_of, default=None)
+        names = names if len(names) <= 16 else names[:15] + "…"
+        rows.append([entry["id"], names, _context(context), _price_text(cheapest)])
     return format_table(["model", "providers", "context", "$/1M in/out"], rows, "__rr")
-
-
-def _number(value, unit: str = "") -> str:
-    return f"{value:.0f}{unit}" if value is not None else "-"
-
-
-def _yes_no(value) -> str:
-    return "yes" if value is True else "no" if value is False else "-"
 
 
 # llm hf providers --sort: each a key over a cleaned provider entry; unknown values go last.
@@ -4851,19 +4825,13 @@ PROVIDER_ORDER = {
 
 
 def providers_table(entry: dict, sort: str) -> str:
-    rows = [
-        [
-            p["provider"],
-            p.get("status", "-"),
-            _context(p.get("context_length")),
-            _price_text(p),
-            _number(p.get("first_token_latency_ms"), "ms"),
-            _number(p.get("throughput")),
-            _yes_no(p.get("supports_tools")),
-            _yes_no(p.get("supports_structured_output")),
-        ]
-        for p in sorted(entry["providers"], key=PROVIDER_ORDER[sort])
-    ]
+    rows = []
+    for p in sorted(entry["providers"], key=PROVIDER_ORDER[sort]):
+        cells = [p["provider"], p.get("status", "-"), _context(p.get("context_length")), _price_text(p)]
+        numbers = [(p.get("first_token_latency_ms"), "ms"), (p.get("throughput"), "")]
+        cells += [f"{value:.0f}{unit}" if value is not None else "-" for value, unit in numbers]
+        flags = [p.get("supports_tools"), p.get("supports_structured_output")]
+        rows.append(cells + [{True: "yes", False: "no"}.get(flag, "-") for flag in flags])
     header = ["provider", "status", "context", "$/1M in/out", "1st tok", "tok/s", "tools", "json"]
     return entry["id"] + "\n" + format_table(header, rows, "__rrrr")
 
@@ -4973,23 +4941,13 @@ def spend_rows(database: pathlib.Path, since: str | None, model: str | None) -> 
             db.close()
     except sqlite3.Error as ex:
         raise llm.ModelError(f"Cannot read the logs database {database}: {ex}") from None
-    totals: dict = {}
-    skipped = 0
-    for row in rows:
-        entry = spend_entry(row)
-        if entry is None:
-            skipped += 1
-            continue
-        provider, input_tokens, output_tokens, cost = entry
-        total = totals.setdefault((row["model"], provider), _spend_row(row["model"], provider))
-        total["prompts"] += 1
-        total["input_tokens"] += input_tokens
-        total["output_tokens"] += output_tokens
-        if cost is None:
-            total["unpriced_prompts"] += 1
-        else:
-            total["costs"].append(cost)
-    return Spend([_priced(total) for _, total in sorted(totals.items())], skipped)
+    entries = [(row["model"], spend_entry(row)) for row in rows]
+    groups: dict = {}
+    for model, entry in entries:
+        if entry is not None:
+            groups.setdefault((model, entry[0]), []).append(entry[1:])
+    totals = [spend_total(*names, found) for names, found in sorted(groups.items())]
+    return Spend(totals, sum(entry is None for _, entry in entries))
 
 
 def spend_entry(row) -> tuple | None:
@@ -5003,22 +4961,13 @@ def spend_entry(row) -> tuple | None:
     return provider, *counts, cost
 
 
-def _spend_row(model: str, provider: str) -> dict:
-    return {
-        "model": model,
-        "provider": provider,
-        "prompts": 0,
-        "input_tokens": 0,
-        "output_tokens": 0,
-        "costs": [],
-        "unpriced_prompts": 0,
-    }
-
-
-def _priced(row: dict) -> dict:
-    """A spend row with its cost summed exactly (math.fsum: the same figure on every Python), rounded once."""
-    costs, unpriced = row.pop("costs"), row.pop("unpriced_prompts")
-    return {**row, "cost_usd": round(math.fsum(costs), 12), "unpriced_prompts": unpriced}
+def spend_total(model: str, provider: str, found: list) -> dict:
+    """A model's prompts to a provider, (input, output, cost) each, summed; the cost exactly (math.fsum:
+    the same figure on every Python) and rounded once."""
+    costs = [cost for _, _, cost in found if cost is not None]
+    tokens = {"input_tokens": sum(f[0] for f in found), "output_tokens": sum(f[1] for f in found)}
+    totals = {"prompts": len(found), **tokens, "cost_usd": round(math.fsum(costs), 12)}
+    return {"model": model, "provider": provider, **totals, "unpriced_prompts": len(found) - len(costs)}
 
 
 def spend_table(rows: list) -> str:
@@ -5245,7 +5194,7 @@ def spend_command(since, model, json_, database):
 @click.option("--key", help="A token, or the name of a stored key")
 def whoami_command(key):
     "Check the Hugging Face token: its account, organisations and role"
-    url = whoami_url()
+    url = hub_url() + "/api/whoami-v2"
     try:
         token = key_for(url, key, None, override=True)  # HF_ENDPOINT elsewhere: LLM_HF_KEY or --key
     except (llm.NeedsKeyException, llm.ModelError) as ex:

@@ -508,7 +508,7 @@ def test_the_smallest_and_largest_sizes_are_taken(router, here):
     ],
 )
 def test_the_bytes_say_the_type(data, found):
-    assert llm_hf_inference.image_type(data) == found
+    assert llm_hf_inference.media_type(data, "image") == found
 
 
 @pytest.mark.parametrize(
