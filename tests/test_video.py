@@ -497,3 +497,13 @@ def test_a_cancelled_async_task_asks_the_provider_to_cancel_its_job(router, here
     time.sleep(0.5)  # the task's thread sees it was given up at its next step
     assert server.paths("PUT") == [f"{job}/cancel?_subdomain=queue"]
     assert files(here) == []
+
+
+def test_a_refused_prompt_gets_the_providers_words_and_the_length_sent(router, here, found):
+    words = {"detail": "prompt is too long"}
+    router({"POST /fal-ai/fal-ai/ltx-video": lambda seen: Answer(422, {}, json.dumps(words).encode())})
+    result = invoke("-m", "hf/Lightricks/LTX-Video", "A running dog")
+    assert result.stderr == (
+        "Error: 127.0.0.1 answered 422: prompt is too long (the text sent: 13 characters)\n"
+    )
+    assert files(here) == []
