@@ -1291,8 +1291,8 @@ class Route(NamedTuple):
     """How one provider does one task."""
 
     build: Callable  # (provider id, options given, the input) -> (path under the router, JSON body or Upload)
-    read: Callable | None = None  # (the answer's JSON at the end, the Answer) -> the task's result, or None
-    takes: frozenset = frozenset()  # what it takes beyond the input: options, "prompt" text, an "image"
+    read: Callable | None = None  # the answer's JSON at the end -> the task's result, or None
+    takes: set | frozenset = frozenset()  # what it takes beyond the input: options, "prompt" text, an "image"
     job: "Job | None" = None  # how its long work is followed, when it answers with a job
 
 
@@ -1384,7 +1384,7 @@ def run_task(
     if row.job is not None and type(state) is dict:
         ident = row.job.look(state)[0]
         state = said = follow(row.job, provider, state, request)
-    result = row.read(state, answer) if row.read else None
+    result = row.read(state) if row.read else None
     who = answer.headers.get("x-inference-provider") or provider
     said = answer.body if said is None else said
     ident = ident if type(ident) is str else None
@@ -1534,16 +1534,27 @@ def renamed(asked: dict, **names) -> dict:
     return {names.get(name, name): value for name, value in asked.items() if names.get(name, name)}
 
 
+def sends(path: str, text: str = "prompt", model: bool = False, **names) -> Callable:
+    """A builder of a JSON body: the input under ``text``, then the options renamed (see renamed), and the
+    provider's id in ``path`` (``{id}``) or, with ``model``, last as "model"."""
+
+    def build(provider_id: str, asked: dict, data) -> tuple:
+        body = {text: data, **renamed(asked, **names), **({"model": provider_id} if model else {})}
+        return path.format(id=provider_id), body
+
+    return build
+
+
 def url_at(*names) -> Callable:
     """A reader of the result URL at ``names`` in the final state (or the first of a list there)."""
-    return lambda state, answer: first(field_of(state, *names))
+    return lambda state: first(field_of(state, *names))
 
 
 def image_url_at(*names) -> Callable:
     """A reader of the image URL at ``names`` in the final state (or the first of a list there)."""
 
-    def read(state, answer: Answer) -> "ImageResult | None":
-        url = url_at(*names)(state, answer)
+    def read(state) -> "ImageResult | None":
+        url = url_at(*names)(state)
         return None if url is None else ImageResult(None, url)
 
     return read
@@ -1634,10 +1645,6 @@ def fal_speech(provider_id: str, asked: dict, audio: "Audio") -> tuple:
     return f"/fal-ai/{provider_id}", json_upload(document, audio, f"data:{label};base64,")
 
 
-def fal_tts(provider_id: str, asked: dict, text: str) -> tuple:
-    return f"/fal-ai/{provider_id}", {"text": text, **asked}
-
-
 def fal_image(provider_id: str, asked: dict, prompt: str) -> tuple:
     body = {"prompt": prompt, **renamed(asked, width=None, height=None, image=None)}
     if "width" in asked:
@@ -1647,12 +1654,7 @@ def fal_image(provider_id: str, asked: dict, prompt: str) -> tuple:
     return f"/fal-ai/{provider_id}", body
 
 
-def fal_video(provider_id: str, asked: dict, prompt: str) -> tuple:
-    """A video job on fal's queue (as both clients send it), the start frame as ``image_url``."""
-    return f"/fal-ai/{provider_id}?_subdomain=queue", {"prompt": prompt, **renamed(asked)}
-
-
-def fal_image_of(state, answer: Answer) -> "ImageResult | None":
+def fal_image_of(state) -> "ImageResult | None":
     url, seed = field_of(state, "images", 0, "url"), field_of(state, "seed")
     return None if url is None else ImageResult(None, url, seed if type(seed) is int else None)
 
@@ -1679,10 +1681,6 @@ FAL_QUEUE = Job(
 # ------------ OpenAI-style routes: together, deepinfra, scaleway, nscale
 
 
-def openai_style_embeddings(path: str) -> Callable:
-    return lambda provider_id, asked, texts: (path, {"input": texts, "model": provider_id})
-
-
 def openai_style_speech(path: str) -> Callable:
     """An OpenAI-style transcription route: a multipart form."""
 
@@ -1693,10 +1691,6 @@ def openai_style_speech(path: str) -> Callable:
         return path, multipart_upload(audio, {**fields, "model": provider_id})
 
     return build
-
-
-def openai_style_tts(path: str) -> Callable:
-    return lambda provider_id, asked, text: (path, {"input": text, **asked, "model": provider_id})
 
 
 def together_tts(provider_id: str, asked: dict, text: str) -> tuple:
@@ -1726,7 +1720,7 @@ def nscale_image(provider_id: str, asked: dict, prompt: str) -> tuple:
     return "/nscale/v1/images/generations", body
 
 
-def base64_image_of(state, answer: Answer) -> "ImageResult | None":
+def base64_image_of(state) -> "ImageResult | None":
     encoded = field_of(state, "data", 0, "b64_json")
     try:
         return ImageResult(base64.b64decode(encoded, validate=True)) if type(encoded) is str else None
@@ -1777,16 +1771,14 @@ def replicate_speech(provider_id: str, asked: dict, audio: "Audio") -> tuple:
     return path, json_upload(document, audio, f"data:{audio.mime};base64,")
 
 
-def replicate_tts(provider_id: str, asked: dict, text: str) -> tuple:
-    return replicate_prediction(provider_id, {"text": text, **asked})
+def predicts(text: str = "prompt", **names) -> Callable:
+    """A builder of a replicate prediction: the input under ``text``, the options renamed (see renamed)."""
+    return lambda provider_id, asked, data: replicate_prediction(
+        provider_id, {text: data, **renamed(asked, **names)}
+    )
 
 
-def replicate_video(provider_id: str, asked: dict, prompt: str) -> tuple:
-    return replicate_prediction(provider_id, {"prompt": prompt, **renamed(asked)})
-
-
-def replicate_image(provider_id: str, asked: dict, prompt: str) -> tuple:
-    return replicate_prediction(provider_id, {"prompt": prompt, **renamed(asked, image="image")})
+replicate_image = predicts(image="image")
 
 
 REPLICATE_DONE = ("succeeded", "failed", "canceled")
@@ -1818,16 +1810,7 @@ REPLICATE = Job(
 # ------------ wavespeed, zai-org and novita: tasks submitted, then polled
 
 
-def wavespeed_image(provider_id: str, asked: dict, prompt: str) -> tuple:
-    """A task submitted to wavespeed (the options under huggingface_hub's names), then polled."""
-    return f"/wavespeed/api/v3/{provider_id}", {"prompt": prompt, **renamed(asked)}
-
-
-def wavespeed_video(provider_id: str, asked: dict, prompt: str) -> tuple:
-    # the start frame as its image-to-video models take it
-    return f"/wavespeed/api/v3/{provider_id}", {"prompt": prompt, **renamed(asked, image="image")}
-
-
+WAVESPEED_PATH = "/wavespeed/api/v3/{id}"  # a task submitted (the options under huggingface_hub's names)
 WAVESPEED = Job(
     "task",
     lambda answer: (
@@ -1874,9 +1857,8 @@ ZAI = Job(
 )
 
 
-def novita_video(provider_id: str, asked: dict, prompt: str) -> tuple:
-    """An asynchronous task at novita, as huggingface.js sends it since novita's async API (2025-05)."""
-    return f"/novita/v3/async/{provider_id}", {"prompt": prompt, **renamed(asked, steps="steps")}
+# An asynchronous task at novita, as huggingface.js sends it since novita's async API (2025-05).
+NOVITA_VIDEO = sends("/novita/v3/async/{id}", steps="steps")
 
 
 def novita_look(answer: dict) -> tuple:
@@ -1908,60 +1890,66 @@ VIDEO = (*DIFFUSION_LIKE, "frames", "duration", "resolution", "aspect_ratio")
 PROVIDERS = {
     "embeddings": {  # every answer read by decode_vectors: the shapes differ, the vectors do not
         "hf-inference": Route(hf_inference_embeddings),
-        "together": Route(openai_style_embeddings("/together/v1/embeddings")),
-        "scaleway": Route(openai_style_embeddings("/scaleway/v1/embeddings")),
-        "deepinfra": Route(openai_style_embeddings("/deepinfra/v1/openai/embeddings")),
+        "together": Route(sends("/together/v1/embeddings", "input", True)),
+        "scaleway": Route(sends("/scaleway/v1/embeddings", "input", True)),
+        "deepinfra": Route(sends("/deepinfra/v1/openai/embeddings", "input", True)),
     },
     "speech": {  # timestamps: it sends them back
-        "hf-inference": Route(
-            hf_inference_speech, lambda state, answer: transcript_of(state), {"timestamps"}
-        ),
-        "fal-ai": Route(fal_speech, lambda state, answer: transcript_of(state), {"language", "timestamps"}),
+        "hf-inference": Route(hf_inference_speech, lambda state: transcript_of(state), {"timestamps"}),
+        "fal-ai": Route(fal_speech, lambda state: transcript_of(state), {"language", "timestamps"}),
         "together": Route(
             openai_style_speech("/together/v1/audio/transcriptions"),
-            lambda state, answer: transcript_of(state),
+            lambda state: transcript_of(state),
             {"language", "prompt", "timestamps"},
         ),
         "deepinfra": Route(
             openai_style_speech("/deepinfra/v1/openai/audio/transcriptions"),
-            lambda state, answer: transcript_of(state),
+            lambda state: transcript_of(state),
             {"language", "prompt", "timestamps"},
         ),
         "replicate": Route(
             replicate_speech,
-            lambda state, answer: replicate_transcript(field_of(state, "output")),
+            lambda state: replicate_transcript(field_of(state, "output")),
             {"language", "timestamps"},
             REPLICATE,
         ),
     },
     "images": {  # hf-inference answers the image's bytes (read before any row)
-        "hf-inference": Route(hf_inference_image, None, frozenset(DIFFUSION)),
+        "hf-inference": Route(hf_inference_image, None, {*DIFFUSION}),
         "fal-ai": Route(fal_image, fal_image_of, {*DIFFUSION, "image"}, FAL_QUEUE),
         "together": Route(together_image, base64_image_of, {*DIFFUSION, "image"}),
-        "nscale": Route(
-            nscale_image, base64_image_of, frozenset({"width", "height", "seed", "negative_prompt"})
-        ),
+        "nscale": Route(nscale_image, base64_image_of, {"width", "height", "seed", "negative_prompt"}),
         "replicate": Route(replicate_image, image_url_at("output"), {*DIFFUSION, "image"}, REPLICATE),
-        "wavespeed": Route(wavespeed_image, image_url_at("outputs"), frozenset(DIFFUSION), WAVESPEED),
-        "zai-org": Route(zai_image, image_url_at("image_result", 0, "url"), frozenset(DIFFUSION), ZAI),
+        "wavespeed": Route(sends(WAVESPEED_PATH), image_url_at("outputs"), {*DIFFUSION}, WAVESPEED),
+        "zai-org": Route(zai_image, image_url_at("image_result", 0, "url"), {*DIFFUSION}, ZAI),
     },
     "video": {  # a job followed to its end, its video at a URL
-        "fal-ai": Route(fal_video, url_at("video", "url"), {*VIDEO, "image"}, FAL_QUEUE),
-        "replicate": Route(replicate_video, url_at("output"), frozenset(VIDEO), REPLICATE),
-        "wavespeed": Route(wavespeed_video, url_at("outputs"), {*VIDEO, "image"}, WAVESPEED),
+        "fal-ai": Route(
+            sends("/fal-ai/{id}?_subdomain=queue"), url_at("video", "url"), {*VIDEO, "image"}, FAL_QUEUE
+        ),
+        "replicate": Route(predicts(), url_at("output"), {*VIDEO}, REPLICATE),
+        # the start frame as its image-to-video models take it
+        "wavespeed": Route(
+            sends(WAVESPEED_PATH, image="image"), url_at("outputs"), {*VIDEO, "image"}, WAVESPEED
+        ),
         "together": Route(
             together_video, url_at("outputs", "video_url"), {*DIFFUSION_LIKE, "image"}, TOGETHER_VIDEO
         ),
-        "novita": Route(novita_video, url_at("videos", 0, "video_url"), frozenset(DIFFUSION_LIKE), NOVITA),
+        "novita": Route(NOVITA_VIDEO, url_at("videos", 0, "video_url"), {*DIFFUSION_LIKE}, NOVITA),
     },
     "tts": {  # the audio's bytes in the answer (no reader), or a URL the reader finds
         "hf-inference": Route(hf_inference_tts),
-        "fal-ai": Route(fal_tts, url_at("audio", "url"), frozenset({"voice", "speed", "seed"}), FAL_QUEUE),
-        "together": Route(together_tts, None, frozenset({"voice"})),
-        "deepinfra": Route(
-            openai_style_tts("/deepinfra/v1/openai/audio/speech"), None, frozenset({"voice", "speed"})
+        "fal-ai": Route(
+            sends("/fal-ai/{id}", "text"),
+            url_at("audio", "url"),
+            {"voice", "speed", "seed"},
+            FAL_QUEUE,
         ),
-        "replicate": Route(replicate_tts, url_at("output"), frozenset({"voice", "speed"}), REPLICATE),
+        "together": Route(together_tts, None, {"voice"}),
+        "deepinfra": Route(
+            sends("/deepinfra/v1/openai/audio/speech", "input", True), None, {"voice", "speed"}
+        ),
+        "replicate": Route(predicts("text"), url_at("output"), {"voice", "speed"}, REPLICATE),
     },
 }
 
