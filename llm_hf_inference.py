@@ -540,6 +540,16 @@ class BuiltWhenRead:
         return self.build()
 
 
+def options_set(options, names) -> dict:
+    """The options of ``names`` that are set, in that order."""
+    return {name: getattr(options, name) for name in names if getattr(options, name) is not None}
+
+
+def attachment_url(attachment) -> str:
+    """An attached image as a provider takes it: its URL, else its bytes as a data URL."""
+    return attachment.url or f"data:{attachment.resolve_type()};base64,{attachment.base64_content()}"
+
+
 def option_error(message: str) -> PydanticCustomError:
     """An option's error as llm shows it: the option's name, then this message (no pydantic prefix)."""
     return PydanticCustomError("hf_option", message)
@@ -2677,8 +2687,7 @@ BODY_OPTIONS = (
 
 
 def _attachment_item(attachment) -> dict:
-    url = attachment.url or (f"data:{attachment.resolve_type()};base64,{attachment.base64_content()}")
-    return {"type": "image_url", "image_url": {"url": url}}
+    return {"type": "image_url", "image_url": {"url": attachment_url(attachment)}}
 
 
 PROVIDER_KEY = "hf_inference"  # our key in llm's provider_metadata: who answered, where reasoning came
@@ -2819,10 +2828,7 @@ def request_body(spec: ModelSpec, prompt, stream: bool, provider: str | None) ->
     for number, message in enumerate(history):
         current_system = _append_message(messages, message, current_system, number > last_user)
     body: dict = {"model": f"{spec.repo_id}:{provider}" if provider else spec.repo_id, "messages": messages}
-    for name in BODY_OPTIONS:
-        value = getattr(options, name)
-        if value is not None:
-            body[name] = value
+    body.update(options_set(options, BODY_OPTIONS))
     if prompt.tools:
         body["tools"] = [
             {
@@ -3955,11 +3961,7 @@ def transcribe(spec: HubSpec, prompt, response, key: str | None, stop=None) -> s
     """Send the prompt's audio, and the transcript as llm shows and logs it."""
     options = prompt.options
     audio = audio_of(prompt)
-    asked = {
-        name: getattr(options, name)
-        for name in ("language", "timestamps")
-        if getattr(options, name) is not None
-    }
+    asked = options_set(options, ("language", "timestamps"))
     words = "\n".join(text.strip() for text in (prompt.system, prompt.prompt) if text and text.strip())
     if words:  # a system prompt is prompt text too: the names and words the speech may hold
         asked["prompt"] = words
@@ -4255,16 +4257,13 @@ def image_asked(prompt) -> dict:
 def given(prompt, names, model: str) -> dict:
     """The options of ``names`` set, and the input image (images, video), checked as far as they can be
     without a provider."""
-    options = prompt.options
-    asked = {name: getattr(options, name) for name in names if getattr(options, name) is not None}
+    asked = options_set(prompt.options, names)
     if len(prompt.attachments) > 1:
         raise llm.ModelError(f"Attach one input image at a time, not {len(prompt.attachments)}")
     if prompt.system:
         raise llm.ModelError(f"{model} model takes no system prompt (-s): put what it says in the prompt")
     for attachment in prompt.attachments:
-        asked["image"] = (
-            attachment.url or f"data:{attachment.resolve_type()};base64,{attachment.base64_content()}"
-        )
+        asked["image"] = attachment_url(attachment)
     return asked
 
 
