@@ -376,9 +376,9 @@ class _HFModel:
 
 
 def read_json_file(path: pathlib.Path, fallback: str, line: int = 0, version: int = 0):
-    """A JSON file of ours, or (``line`` 1 or 2) a line of a JSON-lines one whose first line is ``{"version":
-    version, ...}``. None when the file is missing, of another version (said under LLM_HF_DEBUG), or not
-    JSON (said once, with ``fallback``: what happens instead)."""
+    """A JSON file of ours, or (``line`` 1 or 2) a line of a JSON-lines one whose first line is
+    ``{"version": version, ...}``. None when the file is missing, of another version (said under
+    LLM_HF_DEBUG), or not JSON (said once, with ``fallback``: what happens instead)."""
     try:
         if not line:
             return json.loads(path.read_text(encoding="utf-8"))
@@ -952,8 +952,8 @@ def _as_text(value) -> str:
 
 
 def _detail_text(detail) -> str | None:
-    """FastAPI validation errors (some providers, transformers serve) in words. ``[{"loc": ["body",
-    "messages"], "msg": "Field required", ...}]`` reads ``body.messages: Field required``."""
+    """FastAPI validation errors (some providers, transformers serve) in words:
+    ``[{"loc": ["body", "messages"], "msg": "Field required"}]`` reads ``body.messages: Field required``."""
     if type(detail) is not list:
         return detail if detail is None else _as_text(detail)
     problems = []
@@ -1466,9 +1466,8 @@ DOING = {"speech": "transcribing", "images": "drawing", "tts": "speaking", "vide
 def cancel(job: Job, what: str, ident, answer: dict, request: HFRequest) -> None:
     """Work given up (Ctrl-C): ask the provider to stop it, within a second, and say whether it did."""
     method, path = job.cancel(ident, answer)
-    stop = later(
-        request, router_root() + path, router_headers(request), method, 0, timeout=CANCEL_TIMEOUT, stop=None
-    )
+    headers = router_headers(request)
+    stop = later(request, router_root() + path, headers, method, retries=0, timeout=CANCEL_TIMEOUT, stop=None)
     try:
         ask(stop)
         to_stderr(f"llm-hf-inference: {what} is cancelled")
@@ -1893,7 +1892,7 @@ NOVITA = Job(
 
 
 # The options of images and videos, in the order they are sent.
-DIFFUSION_LIKE = ("steps", "guidance", "seed", "negative_prompt")  # a video's that take no shape
+DIFFUSION_LIKE = ("steps", "guidance", "seed", "negative_prompt")  # what together and novita take for video
 DIFFUSION = ("width", "height", *DIFFUSION_LIKE)
 VIDEO = (*DIFFUSION_LIKE, "frames", "duration", "resolution", "aspect_ratio")
 
