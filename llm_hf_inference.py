@@ -550,29 +550,30 @@ def attachment_url(attachment) -> str:
     return attachment.url or f"data:{attachment.resolve_type()};base64,{attachment.base64_content()}"
 
 
+def about(description: str, **limits):
+    """An -o option, None unless given: what it does, and the limits of its value."""
+    return Field(None, description=description, **limits)
+
+
 def option_error(message: str) -> PydanticCustomError:
     """An option's error as llm shows it: the option's name, then this message (no pydantic prefix)."""
     return PydanticCustomError("hf_option", message)
 
 
 def bill_to_option():
-    return Field(
-        None, description="Bill this organisation instead of your account (X-HF-Bill-To; default $HF_BILL_TO)"
-    )
+    return about("Bill this organisation instead of your account (X-HF-Bill-To; default $HF_BILL_TO)")
 
 
 def timeout_option(description: str):
-    return Field(None, gt=0, le=MAX_TIMEOUT, description=description)
+    return about(description, gt=0, le=MAX_TIMEOUT)
 
 
 def save_option():
-    return Field(
-        None, description="Where to save: a file, or a directory (default: the prompt's words, here)"
-    )
+    return about("Where to save: a file, or a directory (default: the prompt's words, here)")
 
 
 def retries_option(description: str):
-    return Field(None, ge=0, le=10, description=description)
+    return about(description, ge=0, le=10)
 
 
 def organisation_name(cls, value):
@@ -1577,10 +1578,9 @@ def provider_options() -> type:
     class ProviderOptions(llm.Options):
         model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-        provider: str | None = Field(
-            None,
-            description="The provider to send it to ('llm hf models'); default: the model's first that "
-            "takes what is asked",
+        provider: str | None = about(
+            "The provider to send it to ('llm hf models'); default: the model's first that "
+            "takes what is asked"
         )
         bill_to: str | None = bill_to_option()
         timeout: float | None = timeout_option(
@@ -2561,28 +2561,24 @@ def _sampling_options() -> type:
     class SamplingOptions(llm.Options):
         model_config = ConfigDict(allow_inf_nan=False, defer_build=True)  # its schema: when first used
 
-        temperature: float | None = Field(
-            None, ge=0, le=2, description="Sampling temperature, 0-2: higher is more random"
+        temperature: float | None = about("Sampling temperature, 0-2: higher is more random", ge=0, le=2)
+        top_p: float | None = about(
+            "Nucleus sampling: keep tokens within this probability mass, 0-1", ge=0, le=1
         )
-        top_p: float | None = Field(
-            None, ge=0, le=1, description="Nucleus sampling: keep tokens within this probability mass, 0-1"
+        frequency_penalty: float | None = about(
+            "Penalise tokens by how often they appeared so far, -2 to 2", ge=-2, le=2
         )
-        frequency_penalty: float | None = Field(
-            None, ge=-2, le=2, description="Penalise tokens by how often they appeared so far, -2 to 2"
+        presence_penalty: float | None = about(
+            "Penalise tokens that appeared at all so far, -2 to 2", ge=-2, le=2
         )
-        presence_penalty: float | None = Field(
-            None, ge=-2, le=2, description="Penalise tokens that appeared at all so far, -2 to 2"
+        stop: list[str] | None = about(
+            'Stop at this string, or at any of a JSON list of up to 4: \'["a", "b"]\'', max_length=4
         )
-        stop: list[str] | None = Field(
-            None,
-            max_length=4,
-            description='Stop at this string, or at any of a JSON list of up to 4: \'["a", "b"]\'',
-        )
-        seed: int | None = Field(None, description="Random seed, for repeatable sampling")
-        max_tokens: int | None = Field(None, ge=1, description="Most tokens to generate")
-        logprobs: bool | None = Field(None, description="Return the log probability of each output token")
-        top_logprobs: int | None = Field(
-            None, ge=0, le=5, description="With logprobs: also the N most likely tokens at each position, 0-5"
+        seed: int | None = about("Random seed, for repeatable sampling")
+        max_tokens: int | None = about("Most tokens to generate", ge=1)
+        logprobs: bool | None = about("Return the log probability of each output token")
+        top_logprobs: int | None = about(
+            "With logprobs: also the N most likely tokens at each position, 0-5", ge=0, le=5
         )
 
         @field_validator("stop", mode="before")
@@ -2615,14 +2611,12 @@ def chat_options() -> type:
     class HFOptions(_sampling_options()):
         """The -o options, with the ranges the chat-completion API documents; no inf or nan anywhere."""
 
-        provider: str | None = Field(
-            None,
-            description="Provider to route to (together, cerebras, ...), or fastest, cheapest, preferred",
+        provider: str | None = about(
+            "Provider to route to (together, cerebras, ...), or fastest, cheapest, preferred"
         )
-        use_cache: bool | None = Field(None, description="Allow a cached answer (x-use-cache header)")
-        wait_for_model: bool | None = Field(
-            None,
-            description="Wait for a cold model to load instead of failing with 503 (x-wait-for-model header)",
+        use_cache: bool | None = about("Allow a cached answer (x-use-cache header)")
+        wait_for_model: bool | None = about(
+            "Wait for a cold model to load instead of failing with 503 (x-wait-for-model header)"
         )
         bill_to: str | None = bill_to_option()
         timeout: float | None = timeout_option(
@@ -2631,22 +2625,15 @@ def chat_options() -> type:
         retries: int | None = retries_option(
             f"Retries after 429, 502, 503, 504 or a failed connection (default {RETRIES}; 0: none)"
         )
-        tool_choice: str | None = Field(
-            None, description="With tools: auto, none, required, or the name of the tool to call"
+        tool_choice: str | None = about("With tools: auto, none, required, or the name of the tool to call")
+        tool_prompt: str | None = about("Text that TGI puts before the tool definitions")
+        json_object: bool | None = about("Answer with a JSON object (response_format json_object)")
+        grammar: Literal["tgi"] | None = about(
+            "tgi: send --schema in TGI's own grammar form (dedicated endpoints, self-hosted TGI)"
         )
-        tool_prompt: str | None = Field(None, description="Text that TGI puts before the tool definitions")
-        json_object: bool | None = Field(
-            None, description="Answer with a JSON object (response_format json_object)"
-        )
-        grammar: Literal["tgi"] | None = Field(
-            None,
-            description="tgi: send --schema in TGI's own grammar form (dedicated endpoints, self-hosted TGI)",
-        )
-        regex: str | None = Field(
-            None, description="Constrain the answer to this regular expression (TGI grammar)"
-        )
-        reasoning_effort: Literal["low", "medium", "high"] | None = Field(
-            None, description="How hard a reasoning model should think: low, medium, high"
+        regex: str | None = about("Constrain the answer to this regular expression (TGI grammar)")
+        reasoning_effort: Literal["low", "medium", "high"] | None = about(
+            "How hard a reasoning model should think: low, medium, high"
         )
 
         @field_validator("provider")
@@ -3726,8 +3713,8 @@ def speech_options() -> type:
     """The SpeechOptions class, built the first time a model asks (see BuiltWhenRead)."""
 
     class SpeechOptions(provider_options()):
-        language: str | None = Field(None, description="The language spoken, as a code: en, fr, ...")
-        timestamps: bool | None = Field(None, description="Print timed segments: [0:00.0 → 0:03.2] text")
+        language: str | None = about("The language spoken, as a code: en, fr, ...")
+        timestamps: bool | None = about("Print timed segments: [0:00.0 → 0:03.2] text")
 
         @field_validator("language")
         @classmethod
@@ -4036,14 +4023,12 @@ def image_options() -> type:
     """The ImageOptions class, built the first time a model asks (see BuiltWhenRead)."""
 
     class ImageOptions(provider_options()):
-        width: int | None = Field(None, ge=64, le=4096, description="Width in pixels")
-        height: int | None = Field(None, ge=64, le=4096, description="Height in pixels")
-        steps: int | None = Field(None, ge=1, le=200, description="Denoising steps")
-        guidance: float | None = Field(
-            None, ge=0, le=50, description="How closely to follow the prompt (guidance scale)"
-        )
-        seed: int | None = Field(None, ge=0, description="Random seed, for a repeatable image")
-        negative_prompt: str | None = Field(None, description="What the image should not show")
+        width: int | None = about("Width in pixels", ge=64, le=4096)
+        height: int | None = about("Height in pixels", ge=64, le=4096)
+        steps: int | None = about("Denoising steps", ge=1, le=200)
+        guidance: float | None = about("How closely to follow the prompt (guidance scale)", ge=0, le=50)
+        seed: int | None = about("Random seed, for a repeatable image", ge=0)
+        negative_prompt: str | None = about("What the image should not show")
         save: str | None = save_option()
 
     return ImageOptions
@@ -4380,11 +4365,9 @@ def tts_options() -> type:
     """The TTSOptions class, built the first time a model asks (see BuiltWhenRead)."""
 
     class TTSOptions(provider_options()):
-        voice: str | None = Field(
-            None, description="The voice, by the provider's name for it (af_heart, ...)"
-        )
-        speed: float | None = Field(None, ge=0.25, le=4, description="How fast it speaks (1: as usual)")
-        seed: int | None = Field(None, ge=0, description="Random seed, for a repeatable reading")
+        voice: str | None = about("The voice, by the provider's name for it (af_heart, ...)")
+        speed: float | None = about("How fast it speaks (1: as usual)", ge=0.25, le=4)
+        seed: int | None = about("Random seed, for a repeatable reading", ge=0)
         save: str | None = save_option()
 
     return TTSOptions
@@ -4506,14 +4489,14 @@ def video_options() -> type:
     """The VideoOptions class, built the first time a model asks (see BuiltWhenRead)."""
 
     class VideoOptions(provider_options()):
-        steps: int | None = Field(None, ge=1, le=200, description="Denoising steps")
-        guidance: float | None = Field(None, ge=0, le=50, description="How closely to follow the prompt")
-        seed: int | None = Field(None, ge=0, description="Random seed, for a repeatable video")
-        negative_prompt: str | None = Field(None, description="What the video should not show")
-        frames: int | None = Field(None, ge=1, le=2000, description="How many frames")
-        duration: int | None = Field(None, ge=1, le=600, description="Seconds of video")
-        resolution: str | None = Field(None, pattern=r"^\d{3,4}p$", description="480p, 720p, 1080p")
-        aspect_ratio: str | None = Field(None, pattern=r"^\d{1,2}:\d{1,2}$", description="16:9, 9:16, 1:1")
+        steps: int | None = about("Denoising steps", ge=1, le=200)
+        guidance: float | None = about("How closely to follow the prompt", ge=0, le=50)
+        seed: int | None = about("Random seed, for a repeatable video", ge=0)
+        negative_prompt: str | None = about("What the video should not show")
+        frames: int | None = about("How many frames", ge=1, le=2000)
+        duration: int | None = about("Seconds of video", ge=1, le=600)
+        resolution: str | None = about("480p, 720p, 1080p", pattern=r"^\d{3,4}p$")
+        aspect_ratio: str | None = about("16:9, 9:16, 1:1", pattern=r"^\d{1,2}:\d{1,2}$")
         save: str | None = save_option()
 
     return VideoOptions
