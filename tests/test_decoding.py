@@ -272,6 +272,15 @@ def test_reasoning_that_is_not_text_is_an_unexpected_answer(field):
         list(answer.feed(sse(delta(**{field: 5}))))
 
 
+@pytest.mark.parametrize(
+    "call", [{"index": 0, "function": "f"}, "f", {"index": "0", "function": {"name": "f"}}]
+)
+def test_a_tool_call_delta_of_another_shape_is_an_unexpected_answer(call):
+    answer = reader()
+    with pytest.raises(llm.ModelError, match="sent an unexpected answer"):
+        list(answer.feed(sse(delta(tool_calls=[call]))))
+
+
 def test_a_name_that_comes_after_the_first_delta_names_the_call():
     answer = reader()
     calls = [

@@ -41,6 +41,16 @@ def test_a_loading_hint_with_an_infinite_estimate_says_shortly():
     )
 
 
+def test_a_gone_endpoint_points_at_the_router():
+    error = llm_hf_inference.http_error(
+        "https://api-inference.huggingface.co/v1", 410, {}, b'{"error": "gone"}'
+    )
+    assert str(error) == (
+        "api-inference.huggingface.co answered 410: gone — "
+        "That endpoint is gone; point LLM_HF_BASE_URL at https://router.huggingface.co/v1"
+    )
+
+
 # -- the pool: big enough, made once, safe from threads
 
 
