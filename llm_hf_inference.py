@@ -2273,11 +2273,7 @@ def clean_entry(entry) -> tuple:
         return None, 1
     dropped = 0
     kept: dict = {"id": entry["id"], "providers": []}
-    modalities = (
-        entry.get("architecture", {}).get("input_modalities")
-        if type(entry.get("architecture")) is dict
-        else None
-    )
+    modalities = field_of(entry, "architecture", "input_modalities")
     if type(modalities) is list and all(type(m) is str for m in modalities):
         kept["architecture"] = {"input_modalities": modalities}
     elif modalities is not None:
@@ -3101,9 +3097,7 @@ class AnswerReader:
     def _sniff(self, start: bytes) -> tuple:
         """Decide from its first bytes whether an unlabelled body is a stream: (bytes to decode, body)."""
         verdict = looks_like_sse(start)
-        if verdict is None:
-            return b"", [start]
-        self.sniff = False
+        self.sniff = verdict is None  # too short to tell: look again after the next read
         if verdict:
             self.sse = SSEDecoder(MAX_EVENT)
             return start, []
