@@ -560,27 +560,36 @@ def option_error(message: str) -> PydanticCustomError:
     return PydanticCustomError("hf_option", message)
 
 
-def bill_to_option():
-    return about("Bill this organisation instead of your account (X-HF-Bill-To; default $HF_BILL_TO)")
+SAVE = "Where to save: a file, or a directory (default: the prompt's words, here)"
 
 
-def timeout_option(description: str):
-    return about(description, gt=0, le=MAX_TIMEOUT)
+def routed(base: type, provider_is: str, timeout_is: str, retries_are: str, examples: str) -> type:
+    """``base`` with the options of every request through the router, each kind's words for them: the
+    provider, the organisation billed, the seconds of silence waited for and the retries."""
 
+    class Routed(base):
+        provider: str | None = about(provider_is)
+        bill_to: str | None = about(
+            "Bill this organisation instead of your account (X-HF-Bill-To; default $HF_BILL_TO)"
+        )
+        timeout: float | None = about(timeout_is, gt=0, le=MAX_TIMEOUT)
+        retries: int | None = about(retries_are, ge=0, le=10)
 
-def save_option():
-    return about("Where to save: a file, or a directory (default: the prompt's words, here)")
+        @field_validator("provider")
+        @classmethod
+        def _provider_name(cls, value):
+            if value is not None and not re.fullmatch(_NAME, value):
+                raise option_error(f"a lower-case provider name {examples}")
+            return value
 
+        @field_validator("bill_to")
+        @classmethod
+        def _organisation_name(cls, value):
+            if value is not None and not re.fullmatch(_ORG_NAME, value):
+                raise option_error("an organisation's name on the Hub (letters, digits, '-', '_', '.')")
+            return value
 
-def retries_option(description: str):
-    return about(description, ge=0, le=10)
-
-
-def organisation_name(cls, value):
-    """An option naming an organisation on the Hub (bill_to), checked as llm reads it."""
-    if value is not None and not re.fullmatch(_ORG_NAME, value):
-        raise option_error("an organisation's name on the Hub (letters, digits, '-', '_', '.')")
-    return value
+    return Routed
 
 
 # ------------ HTTP: one request, its whole answer, within a deadline and a cap
@@ -1575,31 +1584,16 @@ def provider_options() -> type:
     """The options of a model sent to a provider's own route (speech, images), built when first asked
     (see BuiltWhenRead); each kind adds its own."""
 
-    class ProviderOptions(llm.Options):
+    class Strict(llm.Options):
         model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-        provider: str | None = about(
-            "The provider to send it to ('llm hf models'); default: the model's first that "
-            "takes what is asked"
-        )
-        bill_to: str | None = bill_to_option()
-        timeout: float | None = timeout_option(
-            f"Seconds to wait for the next bytes (default {LONG_TIMEOUT:g}); twice that in all"
-        )
-        retries: int | None = retries_option(
-            f"Retries after a rate limit, a model loading or a connection not made (default {RETRIES})"
-        )
-
-        @field_validator("provider")
-        @classmethod
-        def _provider_name(cls, value):
-            if value is not None and not re.fullmatch(_NAME, value):
-                raise option_error("a lower-case provider name (hf-inference, fal-ai, ...)")
-            return value
-
-        _organisation_name = field_validator("bill_to")(organisation_name)
-
-    return ProviderOptions
+    return routed(
+        Strict,
+        "The provider to send it to ('llm hf models'); default: the model's first that takes what is asked",
+        f"Seconds to wait for the next bytes (default {LONG_TIMEOUT:g}); twice that in all",
+        f"Retries after a rate limit, a model loading or a connection not made (default {RETRIES})",
+        "(hf-inference, fal-ai, ...)",
+    )
 
 
 # ------------ hf-inference: the Hub's own serverless inference
@@ -2604,22 +2598,20 @@ def _sampling_options() -> type:
 def chat_options() -> type:
     """The chat models' HFOptions class, built the first time a model asks (see BuiltWhenRead)."""
 
-    class HFOptions(_sampling_options()):
+    routing = routed(
+        _sampling_options(),
+        "Provider to route to (together, cerebras, ...), or fastest, cheapest, preferred",
+        f"Seconds to wait for the next bytes of the answer (default {READ_TIMEOUT:g})",
+        f"Retries after 429, 502, 503, 504 or a failed connection (default {RETRIES}; 0: none)",
+        f"(together, cerebras, ...) or {', '.join(PROVIDER_POLICIES)}",
+    )
+
+    class HFOptions(routing):
         """The -o options, with the ranges the chat-completion API documents; no inf or nan anywhere."""
 
-        provider: str | None = about(
-            "Provider to route to (together, cerebras, ...), or fastest, cheapest, preferred"
-        )
         use_cache: bool | None = about("Allow a cached answer (x-use-cache header)")
         wait_for_model: bool | None = about(
             "Wait for a cold model to load instead of failing with 503 (x-wait-for-model header)"
-        )
-        bill_to: str | None = bill_to_option()
-        timeout: float | None = timeout_option(
-            f"Seconds to wait for the next bytes of the answer (default {READ_TIMEOUT:g})"
-        )
-        retries: int | None = retries_option(
-            f"Retries after 429, 502, 503, 504 or a failed connection (default {RETRIES}; 0: none)"
         )
         tool_choice: str | None = about("With tools: auto, none, required, or the name of the tool to call")
         tool_prompt: str | None = about("Text that TGI puts before the tool definitions")
@@ -2631,17 +2623,6 @@ def chat_options() -> type:
         reasoning_effort: Literal["low", "medium", "high"] | None = about(
             "How hard a reasoning model should think: low, medium, high"
         )
-
-        @field_validator("provider")
-        @classmethod
-        def _provider_name(cls, value):
-            if value is not None and not re.fullmatch(_NAME, value):
-                raise option_error(
-                    f"a lower-case provider name (together, cerebras, ...) or {', '.join(PROVIDER_POLICIES)}"
-                )
-            return value
-
-        _organisation_name = field_validator("bill_to")(organisation_name)
 
         @field_validator("regex")
         @classmethod
@@ -4023,7 +4004,7 @@ def image_options() -> type:
         guidance: float | None = about("How closely to follow the prompt (guidance scale)", ge=0, le=50)
         seed: int | None = about("Random seed, for a repeatable image", ge=0)
         negative_prompt: str | None = about("What the image should not show")
-        save: str | None = save_option()
+        save: str | None = about(SAVE)
 
     return ImageOptions
 
@@ -4362,7 +4343,7 @@ def tts_options() -> type:
         voice: str | None = about("The voice, by the provider's name for it (af_heart, ...)")
         speed: float | None = about("How fast it speaks (1: as usual)", ge=0.25, le=4)
         seed: int | None = about("Random seed, for a repeatable reading", ge=0)
-        save: str | None = save_option()
+        save: str | None = about(SAVE)
 
     return TTSOptions
 
@@ -4491,7 +4472,7 @@ def video_options() -> type:
         duration: int | None = about("Seconds of video", ge=1, le=600)
         resolution: str | None = about("480p, 720p, 1080p", pattern=r"^\d{3,4}p$")
         aspect_ratio: str | None = about("16:9, 9:16, 1:1", pattern=r"^\d{1,2}:\d{1,2}$")
-        save: str | None = save_option()
+        save: str | None = about(SAVE)
 
     return VideoOptions
 
