@@ -51,6 +51,16 @@ def test_a_gone_endpoint_points_at_the_router():
     )
 
 
+def test_texts_an_embedding_server_did_not_take_point_at_other_providers():
+    error = llm_hf_inference.http_error(
+        "https://router.huggingface.co/x", 422, {}, b"{}", purpose="embeddings"
+    )
+    assert str(error) == (
+        "router.huggingface.co answered 422: {} — The server did not take the texts as sent; "
+        "'llm hf models --embeddings' lists other providers."
+    )
+
+
 # -- the pool: big enough, made once, safe from threads
 
 

@@ -32,6 +32,13 @@ def test_a_stored_key_with_whitespace_is_stripped(monkeypatch, sent, played):
     assert sent[0].headers["authorization"] == f"Bearer {TEST_TOKEN}"
 
 
+def test_a_key_set_on_the_model_is_sent_stripped(monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_theEnvironmentsToken")
+    model = llm.get_model("hf-llama3.1")
+    model.key = f" {TEST_TOKEN}\n"
+    assert model.get_key() == TEST_TOKEN
+
+
 @pytest.mark.parametrize("token", ["hf_SECRETé1234567890", "hf_SECRET 1234567890", "hf_SECRET\x011234567890"])
 def test_a_token_that_cannot_be_a_header_is_refused_without_showing_it(token, monkeypatch, sent):
     monkeypatch.setenv("HF_TOKEN", token)

@@ -556,6 +556,8 @@ def test_an_async_error_answer_is_read_to_its_start_only():
         (b"\x00\x00\x00\x18ftypisom", "image", None),
         (b"RIFF\x00\x00\x00\x00WAVEfmt ", "image", None),
         (b"OggS\x00\x02", "audio", (".ogg", "audio/ogg")),
+        (b"\x1a\x45\xdf\xa3\x01", "audio", (".webm", "audio/webm")),
+        (b"\x1a\x45\xdf\xa3\x01", "video", (".webm", "video/webm")),
         (b"\xff", "audio", None),
     ],
 )
