@@ -2770,9 +2770,9 @@ def conversation_provider(messages, repo_id: str) -> str | None:
 
 
 def route(spec: ModelSpec, prompt) -> tuple:
-    """The provider to ask for (or None: the router's choice), and whether it is a conversation's pin. -o
-    provider always wins; otherwise a continued conversation stays with the provider of its last turn, while
-    the catalog (when known) says it is live."""
+    """The provider to ask for (or None: the router's choice), and whether it is a conversation's pin.
+    -o provider always wins; otherwise a continued conversation stays with the provider of its last turn,
+    while the catalog (when known) says it is live."""
     if prompt.options.provider or spec.base_url:
         return prompt.options.provider, False
     provider = conversation_provider(prompt.messages, spec.repo_id)
