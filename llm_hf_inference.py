@@ -4740,8 +4740,11 @@ def _price_text(provider: dict | None) -> str:
     price = price_of(provider) if provider else None
     if provider and provider.get("is_free"):
         return "free"
+    if price is None:
+        return "-"
     # a million and more as 1e+06: a broken catalog's 1e308 is not 309 digits
-    return "-" if price is None else "$" + "/$".join(f"{v:.2f}" if v < 1e6 else f"{v:.3g}" for v in price)
+    per_input, per_output = (f"{v:.2f}" if v < 1e6 else f"{v:.3g}" for v in price)
+    return f"${per_input}/${per_output}"
 
 
 def _context(n) -> str:
@@ -4775,7 +4778,7 @@ def providers_table(entry: dict, sort: str) -> str:
         numbers = [(p.get("first_token_latency_ms"), "ms"), (p.get("throughput"), "")]
         cells += [f"{value:.0f}{unit}" if value is not None else "-" for value, unit in numbers]
         flags = [p.get("supports_tools"), p.get("supports_structured_output")]
-        rows.append(cells + [{True: "yes", False: "no"}.get(flag, "-") for flag in flags])
+        rows.append(cells + ["yes" if flag is True else "no" if flag is False else "-" for flag in flags])
     header = ["provider", "status", "context", "$/1M in/out", "1st tok", "tok/s", "tools", "json"]
     return entry["id"] + "\n" + format_table(header, rows, "__rrrr")
 
