@@ -1569,16 +1569,6 @@ def url_at(*names) -> Callable:
     return lambda state: first(field_of(state, *names))
 
 
-def image_url_at(*names) -> Callable:
-    """A reader of the image URL at ``names`` in the final state (or the first of a list there)."""
-
-    def read(state) -> "ImageResult | None":
-        url = url_at(*names)(state)
-        return None if url is None else ImageResult(None, url)
-
-    return read
-
-
 @functools.cache
 def provider_options() -> type:
     """The options of a model sent to a provider's own route (speech, images), built when first asked
@@ -1657,11 +1647,6 @@ def fal_image(provider_id: str, asked: dict, prompt: str) -> tuple:
     return f"/fal-ai/{provider_id}", body
 
 
-def fal_image_of(state) -> "ImageResult | None":
-    url, seed = field_of(state, "images", 0, "url"), field_of(state, "seed")
-    return None if url is None else ImageResult(None, url, seed if type(seed) is int else None)
-
-
 def fal_queued(answer: dict) -> str:
     """Where fal keeps a job it queued (as huggingface.js has fal draw), under the router."""
     return "/fal-ai" + job_path("fal-ai", "a queued job", answer["response_url"], answer)
@@ -1723,10 +1708,10 @@ def nscale_image(provider_id: str, asked: dict, prompt: str) -> tuple:
     return "/nscale/v1/images/generations", body
 
 
-def base64_image_of(state) -> "ImageResult | None":
+def base64_image_of(state) -> bytes | None:
     encoded = field_of(state, "data", 0, "b64_json")
     try:
-        return ImageResult(base64.b64decode(encoded, validate=True)) if type(encoded) is str else None
+        return base64.b64decode(encoded, validate=True) if type(encoded) is str else None
     except ValueError:
         return None
 
@@ -1919,12 +1904,12 @@ PROVIDERS = {
     },
     "images": {  # hf-inference answers the image's bytes (read before any row)
         "hf-inference": Route(hf_inference_image, None, {*DIFFUSION}),
-        "fal-ai": Route(fal_image, fal_image_of, {*DIFFUSION, "image"}, FAL_QUEUE),
+        "fal-ai": Route(fal_image, url_at("images", 0, "url"), {*DIFFUSION, "image"}, FAL_QUEUE),
         "together": Route(together_image, base64_image_of, {*DIFFUSION, "image"}),
         "nscale": Route(nscale_image, base64_image_of, {"width", "height", "seed", "negative_prompt"}),
-        "replicate": Route(replicate_image, image_url_at("output"), {*DIFFUSION, "image"}, REPLICATE),
-        "wavespeed": Route(sends(WAVESPEED_PATH), image_url_at("outputs"), {*DIFFUSION}, WAVESPEED),
-        "zai-org": Route(zai_image, image_url_at("image_result", 0, "url"), {*DIFFUSION}, ZAI),
+        "replicate": Route(replicate_image, url_at("output"), {*DIFFUSION, "image"}, REPLICATE),
+        "wavespeed": Route(sends(WAVESPEED_PATH), url_at("outputs"), {*DIFFUSION}, WAVESPEED),
+        "zai-org": Route(zai_image, url_at("image_result", 0, "url"), {*DIFFUSION}, ZAI),
     },
     "video": {  # a job followed to its end, its video at a URL
         "fal-ai": Route(
@@ -4012,29 +3997,20 @@ def image_options() -> type:
 # ------------ images: the image, from the answer or the provider's CDN
 
 
-class ImageResult(NamedTuple):
-    data: bytes | None  # None: at the URL
-    url: str | None = None  # where the provider put it, when it did
-    seed: int | None = None  # the seed used, when reported (fal's can pass 64 bits)
-
-
-def download(url, request: HFRequest, into: BinaryIO | None = None) -> bytes:
-    """A result URL on the provider's CDN: fetched without the Hugging Face token or any Authorization
-    (written to ``into`` as it arrives, if given); a data URL (fal's answer in sync mode) decoded."""
+def download(url, request: HFRequest, into: BinaryIO) -> None:
+    """A result URL on the provider's CDN, written to ``into`` as it arrives: fetched without the Hugging
+    Face token or any Authorization; a data URL (fal's answer in sync mode) decoded."""
     if type(url) is str and url.startswith("data:") and ";base64," in url:
         try:
-            data = base64.b64decode(url.partition(";base64,")[2], validate=True)
+            into.write(base64.b64decode(url.partition(";base64,")[2], validate=True))
         except ValueError:
             raise llm.ModelError(f"The provider gave a data URL that is not base64: {excerpt(url)}") from None
-        if into is None:
-            return data
-        into.write(data)
-        return b""
+        return
     if type(url) is not str or urllib.parse.urlsplit(url).scheme not in ("https", "http"):
         raise llm.ModelError(f"The provider gave no result URL: {excerpt(url)}")
     fetch = later(request, url, {}, into=into)
     try:
-        return ask(fetch).body
+        ask(fetch)
     except llm.ModelError as ex:
         reason = f"{fetch.host} answered {ex.status}" if isinstance(ex, HTTPStatusError) else str(ex)
         raise llm.ModelError(f"The result is at {url}, but fetching it failed: {reason}") from None
@@ -4140,14 +4116,6 @@ def publish(partial: pathlib.Path, place: Destination, ext: str) -> pathlib.Path
     raise llm.ModelError(f"{place.folder} already has {place.stem}{ext} to {place.stem}-999{ext}")
 
 
-def save_new(data: bytes, place: Destination, ext: str) -> pathlib.Path:
-    """``data`` written whole beside its final name, then given it (see :func:`publish`)."""
-    with partial_file(place) as (partial, file):
-        file.write(data)
-        file.flush()
-        return publish(partial, place, ext)
-
-
 def link_or_copy(partial: pathlib.Path, path: pathlib.Path) -> None:
     """``path`` made from ``partial``, never over a file: a hard link, else (FAT, SMB, many FUSE mounts)
     a copy into a file made exclusively, removed again if the copying fails."""
@@ -4170,47 +4138,86 @@ def link_or_copy(partial: pathlib.Path, path: pathlib.Path) -> None:
         raise
 
 
-# ------------ images: drawing, and the models
+# ------------ images, text to speech, video: made, and saved as it arrives
 
 
-def draw(spec: HubSpec, prompt, response, key: str | None, stop=None) -> str:
-    """Draw the prompt and save the image: the saved file's path, as llm shows and logs it. All that can
-    be checked is checked before the provider draws (and bills) it."""
-    options = prompt.options
-    asked = image_asked(prompt)
-    provider, provider_id = choose_provider(spec, "images", options.provider, asked)
-    text = (prompt.prompt or "").strip()
-    if not text:
-        raise llm.ModelError('Say what to draw: llm -m MODEL "a red fox in snow"')
-    place = destination(options.save, text, EXTENSIONS["image"])
-    done = run_task("images", provider, provider_id, options, asked, text, key, stop)
-    image = image_of(done)
-    data = image.data if image.data is not None else download(image.url, done.request)
-    kind = media_type(data, "image")
-    if kind is None:
-        raise llm.ModelError(f"{provider} sent {len(data)} bytes that are not a PNG, JPEG, WebP or GIF image")
-    given_up(done.request)  # a task given up saves nothing
-    path = save_result(data, place, kind[0], image.url)
-    size = image_size(data)
-    record = {
-        "provider": done.who,
-        "path": str(path.resolve()),  # the text is the path as given; the log keeps where it is
-        "type": kind[1],
-        "bytes": len(data),
-        **({"width": size[0], "height": size[1]} if size else {}),
-        "seed": image.seed,
-        "url": image.url if image.url and not image.url.startswith("data:") else None,
-    }
-    response.response_json = {k: v for k, v in record.items() if v is not None}
-    response.set_usage(details={"provider": done.who})
-    return str(path)
+def saved_as_made(task: str, kind: str, names: tuple, model: str, example: str) -> Callable:
+    """A task model's perform for a result written to disk as it arrives (an image, audio, video): the
+    prompt's text made and saved, the saved file's path as llm shows and logs it. All that can be checked is
+    checked before the provider makes (and bills) it."""
+
+    def perform(spec: HubSpec, prompt, response, key: str | None, stop=None) -> str:
+        options = prompt.options
+        asked = given(prompt, names, model)
+        provider, provider_id = choose_provider(spec, task, options.provider, asked)
+        text = (prompt.prompt or "").strip()
+        if not text:
+            raise llm.ModelError(example)
+        place = destination(options.save, text, EXTENSIONS[kind])
+        try:
+            path, record = made_and_saved(
+                task, kind, place, provider, provider_id, options, asked, text, key, stop
+            )
+        except HTTPStatusError as ex:
+            if ex.status not in (400, 413, 422):
+                raise
+            raise llm.ModelError(f"{ex} (the text sent: {len(text)} characters)") from None
+        response.response_json = record
+        response.set_usage(details={"provider": record["provider"]})
+        return str(path)
+
+    return perform
 
 
-def image_asked(prompt) -> dict:
-    asked = given(prompt, DIFFUSION, "An image")
-    if ("width" in asked) != ("height" in asked):
-        raise llm.ModelError("Give -o width and -o height together")
-    return asked
+# A result's kind, in the words of an error.
+KIND_WORDS = {"image": "an image", "audio": "audio", "video": "video"}
+
+
+def made_and_saved(
+    task: str, kind: str, place, provider, provider_id, options, asked, data, key, stop
+) -> tuple:
+    """A task whose result (an image, audio, video) is written to disk as it arrives, from the answer or
+    from the bytes or URL its row read, then saved under its name: (the path, what response_json keeps)."""
+    url = None
+    with partial_file(place) as (partial, file):
+        try:
+            done = run_task(task, provider, provider_id, options, asked, data, key, stop, into=file)
+            if file.tell() == 0 and done.answer.body:  # JSON: the result is where the row says
+                if done.result is None:
+                    what = f"something that is not {KIND_WORDS[kind]}"
+                    raise llm.ModelError(f"{done.who} answered with {what}: {excerpt(done.said)}")
+                if type(done.result) is bytes:  # in the answer, as base64
+                    file.write(done.result)
+                else:
+                    url = done.result
+                    download(url, done.request, into=file)
+        except OSError as ex:
+            raise cannot_save(ex, url) from None
+        size = file.tell()
+        file.seek(0)
+        head = file.read(2**20 if kind == "image" else 256)  # an image's width and height are in its head
+        found = media_type(head, kind)
+        if found is None:
+            raise llm.ModelError(
+                f"{done.who} sent {size} bytes that are not {KIND_WORDS[kind]}: {excerpt(head)}"
+            )
+        given_up(done.request)  # a task given up saves nothing
+        try:
+            path = publish(partial, place, found[0])
+        except (OSError, llm.ModelError) as ex:
+            raise cannot_save(ex, url) from None
+    width, height = (image_size(head) if kind == "image" else None) or (None, None)
+    seed, url = field_of(done.said, "seed"), url if type(url) is str and url.startswith("http") else None
+    record = {"provider": done.who, "path": str(path.resolve()), "type": found[1], "bytes": size}
+    record.update(width=width, height=height, seed=seed if type(seed) is int else None, url=url)
+    record.update(job=done.job, seconds=round(done.seconds, 1))
+    return path, {name: value for name, value in record.items() if value is not None}
+
+
+def cannot_save(ex: Exception, url) -> llm.ModelError:
+    """A paid result that could not be saved, in words that say where it can still be fetched."""
+    where = f"; it can still be fetched from {url}" if type(url) is str and url.startswith("http") else ""
+    return llm.ModelError(f"Cannot save the result: {getattr(ex, 'strerror', None) or ex}{where}")
 
 
 def given(prompt, names, model: str) -> dict:
@@ -4223,28 +4230,9 @@ def given(prompt, names, model: str) -> dict:
         raise llm.ModelError(f"{model} model takes no system prompt (-s): put what it says in the prompt")
     for attachment in prompt.attachments:
         asked["image"] = attachment_url(attachment)
+    if ("width" in asked) != ("height" in asked):
+        raise llm.ModelError("Give -o width and -o height together")
     return asked
-
-
-def image_of(done: Done) -> ImageResult:
-    """The image of a provider's answer: its bytes, or where its row says it is."""
-    answer = done.answer
-    if answer.headers.get("content-type", "").startswith("image/") or media_type(answer.body, "image"):
-        return ImageResult(answer.body)
-    if done.result is None:
-        raise llm.ModelError(f"{done.who} answered with something that is not an image: {excerpt(done.said)}")
-    return done.result
-
-
-def save_result(result, place: Destination, ext: str, url: str | None) -> pathlib.Path:
-    """A paid result (its bytes, or the partial file they are in) saved; if that fails, the error says
-    where it can still be fetched."""
-    try:
-        return save_new(result, place, ext) if type(result) is bytes else publish(result, place, ext)
-    except (OSError, llm.ModelError) as ex:
-        reason = (ex.strerror or str(ex)) if isinstance(ex, OSError) else str(ex)
-        where = f"; it can still be fetched from {url}" if url and url.startswith("http") else ""
-        raise llm.ModelError(f"Cannot save the result: {reason}{where}") from None
 
 
 def image_size(data: bytes) -> tuple | None:
@@ -4283,6 +4271,9 @@ def input_image_types(model) -> frozenset:
     return IMAGE_TYPES if takes else frozenset()
 
 
+draw = saved_as_made(
+    "images", "image", DIFFUSION, "An image", 'Say what to draw: llm -m MODEL "a red fox in snow"'
+)
 HFImage, AsyncHFImage = task_models(
     "HFImage", IMAGES, draw, BuiltWhenRead(image_options), property(input_image_types)
 )
@@ -4346,73 +4337,6 @@ def tts_options() -> type:
         save: str | None = about(SAVE)
 
     return TTSOptions
-
-
-# ------------ text to speech: the audio, written to disk as it arrives
-
-
-def saved_as_made(task: str, kind: str, names: tuple, model: str, example: str) -> Callable:
-    """A task model's perform for a result written to disk as it arrives (audio, video): the prompt's text
-    made and saved, the saved file's path as llm shows and logs it. All that can be checked is checked
-    before the provider makes (and bills) it."""
-
-    def perform(spec: HubSpec, prompt, response, key: str | None, stop=None) -> str:
-        options = prompt.options
-        asked = given(prompt, names, model)
-        provider, provider_id = choose_provider(spec, task, options.provider, asked)
-        text = (prompt.prompt or "").strip()
-        if not text:
-            raise llm.ModelError(example)
-        place = destination(options.save, text, EXTENSIONS[kind])
-        try:
-            path, record = made_and_saved(
-                task, kind, place, provider, provider_id, options, asked, text, key, stop
-            )
-        except HTTPStatusError as ex:
-            if ex.status not in (400, 413, 422):
-                raise
-            raise llm.ModelError(f"{ex} (the text sent: {len(text)} characters)") from None
-        response.response_json = record
-        response.set_usage(details={"provider": record["provider"]})
-        return str(path)
-
-    return perform
-
-
-def made_and_saved(
-    task: str, kind: str, place, provider, provider_id, options, asked, data, key, stop
-) -> tuple:
-    """A task whose result (audio, video) is written to disk as it arrives, from the answer or the URL its
-    row read, then saved under its name: (the path, what response_json keeps)."""
-    url = None
-    with partial_file(place) as (partial, file):
-        try:
-            done = run_task(task, provider, provider_id, options, asked, data, key, stop, into=file)
-            if file.tell() == 0 and done.answer.body:  # JSON: the result is where the row says
-                url = done.result
-                if url is None:
-                    raise llm.ModelError(
-                        f"{done.who} answered with something that is not {kind}: {excerpt(done.said)}"
-                    )
-                download(url, done.request, into=file)
-        except OSError as ex:
-            where = (
-                f"; it can still be fetched from {url}" if type(url) is str and url.startswith("http") else ""
-            )
-            raise llm.ModelError(f"Cannot save the result: {ex.strerror or ex}{where}") from None
-        size = file.tell()
-        file.seek(0)
-        head = file.read(256)
-        found = media_type(head, kind)
-        if found is None:
-            raise llm.ModelError(f"{done.who} sent {size} bytes that are not {kind}: {excerpt(head)}")
-        given_up(done.request)  # a task given up saves nothing
-        path = save_result(partial, place, found[0], url)
-    url = url if type(url) is str and url.startswith("http") else None
-    seed = field_of(done.said, "seed")
-    record = {"provider": done.who, "path": str(path.resolve()), "type": found[1], "bytes": size, "url": url}
-    record.update(seed=seed if type(seed) is int else None, job=done.job, seconds=round(done.seconds, 1))
-    return path, {name: value for name, value in record.items() if value is not None}
 
 
 speak = saved_as_made(

@@ -3,6 +3,7 @@ what its bytes are (never over a file, never partial), result URLs fetched witho
 
 import base64
 import errno
+import io
 import json
 import os
 import pathlib
@@ -84,7 +85,9 @@ def test_hf_inference_answers_the_bytes(router, here):
         "parameters": {"width": 1024, "height": 768, "seed": 7},
     }
     assert server.seen[0].headers["Authorization"] == f"Bearer {TEST_TOKEN}"
-    assert json.loads(logged_turns()[0]["response_json"]) == {
+    logged = json.loads(logged_turns()[0]["response_json"])
+    assert type(logged.pop("seconds")) is float  # from sending it to its result
+    assert logged == {
         "provider": "hf-inference",
         "path": str(here / "a-red-fox-in-snow.jpg"),
         "type": "image/jpeg",
@@ -218,7 +221,7 @@ def test_an_answer_that_is_no_image_is_one_line(router, here):
 def test_a_providers_refusal_shows_its_words(router, here):
     router({f"POST {TOGETHER}": lambda seen: recorded("img-together-400")})
     result = draw("a fox", "-o", "provider", "together")
-    assert result.stderr == "Error: 127.0.0.1 answered 400: Invalid request\n"
+    assert result.stderr == "Error: 127.0.0.1 answered 400: Invalid request (the text sent: 5 characters)\n"
 
 
 # -- refused before any request
@@ -516,7 +519,7 @@ def test_the_bytes_say_the_type(data, found):
     [
         (
             Answer(200, {"Content-Type": "image/png"}, b"not really"),
-            "Error: hf-inference sent 10 bytes that are not a PNG, JPEG, WebP or GIF image\n",
+            "Error: hf-inference sent 10 bytes that are not an image: not really\n",
         ),
         (
             Answer.json({"data": [{"b64_json": "!!!"}]}),
@@ -524,7 +527,7 @@ def test_the_bytes_say_the_type(data, found):
         ),
         (
             Answer(200, {}, b"\xfe\xff<html>"),
-            "Error: hf-inference answered with something that is not an image: \ufffd\ufffd<html>\n",
+            "Error: hf-inference sent 8 bytes that are not an image: \ufffd\ufffd<html>\n",
         ),
     ],
 )
@@ -565,7 +568,7 @@ def test_replicate_reports_its_url_and_usage_its_provider(router, fake, here):
 def test_a_result_url_that_is_no_web_address_is_refused(url):
     request = llm_hf_inference.HFRequest("https://router.huggingface.co/x", "images")
     with pytest.raises(llm.ModelError, match=r"^The provider gave no result URL: "):
-        llm_hf_inference.download(url, request)
+        llm_hf_inference.download(url, request, io.BytesIO())
 
 
 def test_the_request_of_each_provider_for_a_versioned_model_and_an_input_image():
