@@ -561,7 +561,9 @@ def test_replicate_reports_its_url_and_usage_its_provider(router, fake, here):
     router({f"POST {REPLICATE}": lambda seen: answer})
     result = draw("a fox", "-o", "provider", "replicate", "-u")
     assert result.stderr == 'Token usage: {"provider": "replicate"}\n'
-    assert json.loads(logged_turns()[0]["response_json"])["url"] == cdn.url + path
+    logged = json.loads(logged_turns()[0]["response_json"])
+    assert (logged["url"], logged["job"]) == (cdn.url + path, json.loads(answer.body)["id"])
+    assert (here / "a-fox.webp").read_bytes() == WEBP  # written as it arrived, as audio and video are
 
 
 @pytest.mark.parametrize("url", ["ftp://cdn.example.com/out.png", None, []])
