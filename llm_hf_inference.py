@@ -1553,12 +1553,15 @@ def renamed(asked: dict, **names) -> dict:
     return {names.get(name, name): value for name, value in asked.items() if names.get(name, name)}
 
 
-def sends(path: str, text: str = "prompt", model: bool = False, **names) -> Callable:
-    """A builder of a JSON body: the input under ``text``, then the options renamed (see renamed), and the
-    provider's id in ``path`` (``{id}``) or, with ``model``, last as "model"."""
+def sends(
+    path: str, text: str = "prompt", model: bool = False, fixed: dict | None = None, **names
+) -> Callable:
+    """A builder of a JSON body: the input under ``text``, the ``fixed`` fields, the options renamed (see
+    renamed), and the provider's id in ``path`` (``{id}``) or, with ``model``, last as "model"."""
 
     def build(provider_id: str, asked: dict, data) -> tuple:
-        body = {text: data, **renamed(asked, **names), **({"model": provider_id} if model else {})}
+        body = {text: data, **(fixed or {}), **renamed(asked, **names)}
+        body.update({"model": provider_id} if model else {})
         return path.format(id=provider_id), body
 
     return build
@@ -1589,30 +1592,20 @@ def provider_options() -> type:
 # ------------ hf-inference: the Hub's own serverless inference
 
 
-def hf_inference_embeddings(provider_id: str, asked: dict, texts: list) -> tuple:
-    # a long text embeds its first part, as sentence-transformers does
-    return f"/hf-inference/models/{provider_id}/pipeline/feature-extraction", {
-        "inputs": texts,
-        "truncate": True,
-    }
+HF_INFERENCE = "/hf-inference/models/{id}"
 
 
 def hf_inference_speech(provider_id: str, asked: dict, audio: "Audio") -> tuple:
     """The audio's bytes as they are; with timestamps, JSON with the audio in base64 and the parameter."""
-    path = f"/hf-inference/models/{provider_id}"
+    path = HF_INFERENCE.format(id=provider_id)
     if asked.get("timestamps"):
         return path, json_upload({"inputs": _AUDIO_MARK, "parameters": {"return_timestamps": True}}, audio)
     return path, Upload(audio.mime, audio.size, audio.pieces)
 
 
-def hf_inference_tts(provider_id: str, asked: dict, text: str) -> tuple:
-    # as huggingface_hub sends it (its empty parameters too); the audio's bytes come back
-    return f"/hf-inference/models/{provider_id}", {"inputs": text, "parameters": {}}
-
-
 def hf_inference_image(provider_id: str, asked: dict, prompt: str) -> tuple:
     parameters = renamed(asked)
-    return f"/hf-inference/models/{provider_id}", {
+    return HF_INFERENCE.format(id=provider_id), {
         "inputs": prompt,
         **({"parameters": parameters} if parameters else {}),
     }
@@ -1695,9 +1688,7 @@ def together_tts(provider_id: str, asked: dict, text: str) -> tuple:
 VOICES = "https://docs.together.ai/docs/text-to-speech"
 
 
-def together_image(provider_id: str, asked: dict, prompt: str) -> tuple:
-    body = {"prompt": prompt, "response_format": "base64", **renamed(asked, steps="steps")}
-    return "/together/v1/images/generations", {**body, "model": provider_id}
+TOGETHER_IMAGE = "/together/v1/images/generations"
 
 
 def nscale_image(provider_id: str, asked: dict, prompt: str) -> tuple:
@@ -1877,7 +1868,10 @@ VIDEO = (*DIFFUSION_LIKE, "frames", "duration", "resolution", "aspect_ratio")
 
 PROVIDERS = {
     "embeddings": {  # every answer read by decode_vectors: the shapes differ, the vectors do not
-        "hf-inference": Route(hf_inference_embeddings),
+        # a long text embeds its first part, as sentence-transformers does
+        "hf-inference": Route(
+            sends(HF_INFERENCE + "/pipeline/feature-extraction", "inputs", fixed={"truncate": True})
+        ),
         "together": Route(sends("/together/v1/embeddings", "input", True)),
         "scaleway": Route(sends("/scaleway/v1/embeddings", "input", True)),
         "deepinfra": Route(sends("/deepinfra/v1/openai/embeddings", "input", True)),
@@ -1905,7 +1899,11 @@ PROVIDERS = {
     "images": {  # hf-inference answers the image's bytes (read before any row)
         "hf-inference": Route(hf_inference_image, None, {*DIFFUSION}),
         "fal-ai": Route(fal_image, url_at("images", 0, "url"), {*DIFFUSION, "image"}, FAL_QUEUE),
-        "together": Route(together_image, base64_image_of, {*DIFFUSION, "image"}),
+        "together": Route(
+            sends(TOGETHER_IMAGE, model=True, fixed={"response_format": "base64"}, steps="steps"),
+            base64_image_of,
+            {*DIFFUSION, "image"},
+        ),
         "nscale": Route(nscale_image, base64_image_of, {"width", "height", "seed", "negative_prompt"}),
         "replicate": Route(replicate_image, url_at("output"), {*DIFFUSION, "image"}, REPLICATE),
         "wavespeed": Route(sends(WAVESPEED_PATH), url_at("outputs"), {*DIFFUSION}, WAVESPEED),
@@ -1926,7 +1924,8 @@ PROVIDERS = {
         "novita": Route(NOVITA_VIDEO, url_at("videos", 0, "video_url"), {*DIFFUSION_LIKE}, NOVITA),
     },
     "tts": {  # the audio's bytes in the answer (no reader), or a URL the reader finds
-        "hf-inference": Route(hf_inference_tts),
+        # as huggingface_hub sends it (its empty parameters too); the audio's bytes come back
+        "hf-inference": Route(sends(HF_INFERENCE, "inputs", fixed={"parameters": {}})),
         "fal-ai": Route(
             sends("/fal-ai/{id}", "text"),
             url_at("audio", "url"),
