@@ -1516,10 +1516,16 @@ def job_path(provider: str, kind: str, url, answer) -> str:
     return path
 
 
-def job_id(provider: str, kind: str, ident, answer) -> str:
-    if type(ident) is not str or not re.fullmatch(r"[A-Za-z0-9_-]+", ident):
-        raise llm.ModelError(f"{provider} answered with {kind} without an id: {excerpt(answer)}")
-    return ident
+def polled_at(provider: str, kind: str, field: str, path: str) -> Callable:
+    """A job's look: its id at ``field`` of the first answer (else one line), polled at ``path``."""
+
+    def look(answer: dict) -> tuple:
+        ident = answer.get(field)
+        if type(ident) is not str or not re.fullmatch(r"[A-Za-z0-9_-]+", ident):
+            raise llm.ModelError(f"{provider} answered with {kind} without an id: {excerpt(answer)}")
+        return ident, path.format(id=ident)
+
+    return look
 
 
 def first(value):
@@ -1715,11 +1721,6 @@ def together_video(provider_id: str, asked: dict, prompt: str) -> tuple:
     return "/together/v2/videos", body
 
 
-def together_look(answer: dict) -> tuple:
-    ident = job_id("together", "a video job", answer.get("id"), answer)
-    return ident, f"/together/v2/videos/{ident}"
-
-
 def together_failure(state: dict) -> str | None:
     if state["status"] == "completed":
         return None
@@ -1728,7 +1729,7 @@ def together_failure(state: dict) -> str | None:
 
 TOGETHER_VIDEO = Job(
     "video job",
-    together_look,
+    polled_at("together", "a video job", "id", "/together/v2/videos/{id}"),
     running=lambda state: state.get("status") in (None, "queued", "in_progress"),
     failure=together_failure,
 )
@@ -1763,13 +1764,15 @@ replicate_image = predicts(image="image")
 REPLICATE_DONE = ("succeeded", "failed", "canceled")
 
 
+REPLICATE_POLLED = polled_at("replicate", "an unfinished prediction", "id", "/replicate/v1/predictions/{id}")
+
+
 def replicate_look(answer: dict) -> tuple:
     """Asked to wait (Prefer: wait), replicate answers the prediction finished, else one to follow. An
     output already there is the result (huggingface_hub takes it so), even while "processing"."""
     if answer.get("status") in REPLICATE_DONE or answer.get("output"):
         return answer.get("id"), None
-    ident = job_id("replicate", "an unfinished prediction", answer.get("id"), answer)
-    return ident, f"/replicate/v1/predictions/{ident}"
+    return REPLICATE_POLLED(answer)
 
 
 REPLICATE = Job(
@@ -1815,11 +1818,6 @@ def zai_image(provider_id: str, asked: dict, prompt: str) -> tuple:
     return "/zai-org/api/paas/v4/async/images/generations", body
 
 
-def zai_look(answer: dict) -> tuple:
-    ident = job_id("zai-org", "a task", answer.get("id"), answer)
-    return ident, f"/zai-org/api/paas/v4/async-result/{ident}"
-
-
 def zai_failure(state: dict) -> str | None:
     if state.get("task_status") == "SUCCESS":
         return None
@@ -1829,7 +1827,7 @@ def zai_failure(state: dict) -> str | None:
 
 ZAI = Job(
     "task",
-    zai_look,
+    polled_at("zai-org", "a task", "id", "/zai-org/api/paas/v4/async-result/{id}"),
     running=lambda state: state.get("task_status") == "PROCESSING",
     failure=zai_failure,
     status="task_status",
@@ -1840,14 +1838,9 @@ ZAI = Job(
 NOVITA_VIDEO = sends("/novita/v3/async/{id}", steps="steps")
 
 
-def novita_look(answer: dict) -> tuple:
-    ident = job_id("novita", "a task", answer.get("task_id"), answer)
-    return ident, f"/novita/v3/async/task-result?task_id={ident}"
-
-
 NOVITA = Job(
     "task",
-    novita_look,
+    polled_at("novita", "a task", "task_id", "/novita/v3/async/task-result?task_id={id}"),
     running=lambda state: state.get("status") not in ("TASK_STATUS_SUCCEED", "TASK_STATUS_FAILED"),
     failure=lambda state: (
         None
