@@ -418,10 +418,6 @@ class Stored(NamedTuple):
     dropped: int = 0  # values left out as being of the wrong type
 
 
-def write_json(path: pathlib.Path, data) -> None:
-    write_file(path, json.dumps(data, indent=1))
-
-
 @contextlib.contextmanager
 def locked(path: pathlib.Path, wait: bool = True):
     """Hold an exclusive lock beside ``path`` for a read-modify-write between processes. ``wait=False``: an
@@ -515,7 +511,7 @@ def changing_added():
             if type(added) is not dict:
                 raise ValueError("not an object")
             yield added
-            write_json(path, added)
+            write_file(path, json.dumps(added, indent=1))
     except (OSError, ValueError, RecursionError) as ex:
         reason = ex.strerror if isinstance(ex, OSError) and ex.strerror else ex
         reason = "nested too deeply" if isinstance(ex, RecursionError) else reason
@@ -1443,7 +1439,10 @@ def follow(job: Job, provider: str, answer: dict, request: HFRequest) -> dict:
                     f"its result can still be fetched at {where} (wait longer with -o timeout SECONDS)"
                 )
             if now - said >= LONG_WORK_SAYS:
-                to_stderr(progress(provider, request, state, status, now - started))
+                ahead = state.get("queue_position")
+                queue = f", {ahead} ahead in the queue" if type(ahead) is int else ""
+                doing = DOING[request.purpose]
+                to_stderr(f"llm-hf-inference: {provider} is {doing} ({status}{queue}, {now - started:.0f} s)")
                 said = now
             sleep(POLL_EVERY)
             given_up(request)
@@ -1461,12 +1460,6 @@ def follow(job: Job, provider: str, answer: dict, request: HFRequest) -> dict:
     if reason is not None:
         raise llm.ModelError(f"{what} {reason}")
     return poll(request, job.result(answer)) if job.result and path else state
-
-
-def progress(provider: str, request: HFRequest, state: dict, status: str, seconds: float) -> str:
-    ahead = state.get("queue_position")
-    queue = f", {ahead} ahead in the queue" if type(ahead) is int else ""
-    return f"llm-hf-inference: {provider} is {DOING[request.purpose]} ({status}{queue}, {seconds:.0f} s)"
 
 
 # What a provider's long work is, said while waiting.
@@ -2204,15 +2197,13 @@ def catalog_path() -> pathlib.Path:
     return llm.user_dir() / CATALOG_FILE
 
 
-def _price(value) -> bool:
-    return type(value) is dict and all(_finite(value.get(k)) and value[k] >= 0 for k in ("input", "output"))
-
-
 # What a router catalog entry's provider may hold, and the test each value must pass to be kept.
 PROVIDER_FIELDS = {
     "status": lambda v: type(v) is str,
     "context_length": lambda v: type(v) is int and v > 0,
-    "pricing": _price,
+    "pricing": lambda v: (
+        type(v) is dict and all(_finite(v.get(k)) and v[k] >= 0 for k in ("input", "output"))
+    ),
     "is_free": lambda v: type(v) is bool,
     "supports_tools": lambda v: type(v) is bool,
     "supports_structured_output": lambda v: type(v) is bool,
@@ -2325,11 +2316,6 @@ def spec_from_entry(entry: dict) -> ModelSpec | None:
     )
 
 
-def entry_prices(entry: dict) -> dict:
-    """A cleaned catalog entry's live providers' prices: {provider: [input, output]} USD per 1M tokens."""
-    return {p["provider"]: list(price_of(p)) for p in live_providers(entry) if price_of(p)}
-
-
 VISION, TOOLS, SCHEMA = 1, 2, 4  # a registered model's flags
 
 
@@ -2364,7 +2350,11 @@ def registry_text(entries: list) -> str:
     prompt that needs one."""
     served = [(spec, entry) for entry in entries if (spec := spec_from_entry(entry))]
     models = {"version": REGISTRY_VERSION, "models": dict(row_of(spec) for spec, _ in served)}
-    return lines_text(models, {spec.repo_id: entry_prices(entry) for spec, entry in served})
+    prices = {
+        spec.repo_id: {p["provider"]: list(price_of(p)) for p in live_providers(entry) if price_of(p)}
+        for spec, entry in served
+    }
+    return lines_text(models, prices)
 
 
 def read_registry() -> dict | None:
@@ -2441,7 +2431,7 @@ def store_catalog(raw: bytes) -> Stored:
     entries, dropped = clean_catalog(data)
     old = {spec.repo_id for spec in filter(None, map(spec_from_entry, read_catalog() or ()))}
     new = {spec.repo_id for spec in filter(None, map(spec_from_entry, entries))}
-    write_json(catalog_path(), {"object": "list", "data": entries})
+    write_file(catalog_path(), json.dumps({"object": "list", "data": entries}, indent=1))
     write_file(registry_path(), registry_text(entries))
     if CATALOG_MAX_AGE is not None:
         _catalog_fresh_until = time.time() + CATALOG_MAX_AGE
@@ -2626,10 +2616,6 @@ BODY_OPTIONS = (
 )
 
 
-def _attachment_item(attachment) -> dict:
-    return {"type": "image_url", "image_url": {"url": attachment_url(attachment)}}
-
-
 PROVIDER_KEY = "hf_inference"  # our key in llm's provider_metadata: who answered, where reasoning came
 
 THINK_TAGS = "think"  # reasoning that came inside <think>...</think> at the start of the text
@@ -2665,7 +2651,7 @@ def _append_message(out: list, message, current_system: str | None, in_loop: boo
         elif isinstance(part, ReasoningPart) and part.text:
             reasoning.append((reasoning_field(part), part.text))
         elif isinstance(part, AttachmentPart) and part.attachment:
-            images.append(_attachment_item(part.attachment))
+            images.append({"type": "image_url", "image_url": {"url": attachment_url(part.attachment)}})
         elif isinstance(part, ToolCallPart):
             tool_calls.append(
                 {
@@ -4550,12 +4536,6 @@ def hub_get(url: str, headers: dict | None = None) -> Answer:
         raise click.ClickException(str(ex)) from None
 
 
-def next_page(answer: Answer) -> str | None:
-    """The next page of a paginated answer: its ``Link: <…>; rel="next"``."""
-    link = re.search(r'<([^>]+)>\s*;\s*rel="?next"?', answer.headers.get("link", ""))
-    return link.group(1) if link else None
-
-
 def fetch_catalog() -> Stored:
     """Fetch and store the router's catalog; else a ClickException saying why."""
     url = catalog_url()
@@ -4584,9 +4564,10 @@ def hub_search(task: str) -> list:
             host = urllib.parse.urlsplit(url).hostname
             raise click.ClickException(f"{host} answered the model search with something that is not a list")
         items.extend(page)
-        url = next_page(answer)
-        if not url:
+        link = re.search(r'<([^>]+)>\s*;\s*rel="?next"?', answer.headers.get("link", ""))  # the next page
+        if not link:
             return items
+        url = link.group(1)
     to_stderr(
         f"llm-hf-inference: the Hub's search for {task} models has more than {HUB_PAGES} pages; "
         f"kept the first {len(items)} models"
@@ -4785,13 +4766,9 @@ where model like 'hf/%' and (:since is null or datetime_utc >= :since) and (:mod
 """
 
 
-class Spend(NamedTuple):
-    rows: list  # per model and provider
-    skipped: int  # logged prompts that could not be read
-
-
-def spend_rows(database: pathlib.Path, since: str | None, model: str | None) -> "Spend":
-    """Prompts, tokens and cost per model and provider from llm's logs, opened read-only."""
+def spend_rows(database: pathlib.Path, since: str | None, model: str | None) -> tuple:
+    """Prompts, tokens and cost per model and provider from llm's logs, opened read-only; and how many
+    logged prompts could not be read."""
     import sqlite3
 
     params = {"since": since, "model": model_id_of(resolve_model(model)) if model else None}
@@ -4810,7 +4787,7 @@ def spend_rows(database: pathlib.Path, since: str | None, model: str | None) -> 
         if entry is not None:
             groups.setdefault((model, entry[0]), []).append(entry[1:])
     totals = [spend_total(*names, found) for names, found in sorted(groups.items())]
-    return Spend(totals, sum(entry is None for _, entry in entries))
+    return totals, sum(entry is None for _, entry in entries)
 
 
 def spend_entry(row) -> tuple | None:
