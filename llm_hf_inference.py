@@ -13,9 +13,10 @@ The module reads top to bottom; each ``# ============`` section below is one par
   cost; sending (the only part with a sync and an async version); the models
 - embeddings: the models; requests, a few at once; every answer shape to one vector a text
 - speech to text: the models and options; the audio, streamed into each provider's body; the transcript
-- images: the models and options; the image, saved by what its bytes are; the tool
-- text to speech: the models and options; the audio, written to disk as it arrives; the tool
-- video: the models and options; the job followed, the video written to disk as it arrives
+- images: the models and options; a result (an image, audio, a video) made, written to disk as it arrives
+  and saved by what its bytes are; the tool
+- text to speech: the models and options, made and saved as images are; the tool
+- video: the models and options, made and saved as images are
 - the Hub in prompts: -f hf: fragments
 - the llm hf commands
 - the hooks llm calls
@@ -2512,8 +2513,10 @@ atexit.register(wait_for_refresh)
 # ------------ chat: options, messages, the request
 
 
+@functools.cache
 def _sampling_options() -> type:
-    """The first half of the chat options, how the model samples (built with HFOptions, when first read)."""
+    """The first half of the chat options, how the model samples, each sent as the body's field of its name
+    (built with HFOptions, when first read)."""
 
     class SamplingOptions(llm.Options):
         model_config = ConfigDict(allow_inf_nan=False, defer_build=True)  # its schema: when first used
@@ -2599,21 +2602,6 @@ def chat_options() -> type:
             return value
 
     return HFOptions
-
-
-BODY_OPTIONS = (
-    "temperature",
-    "top_p",
-    "frequency_penalty",
-    "presence_penalty",
-    "stop",
-    "seed",
-    "max_tokens",
-    "logprobs",
-    "top_logprobs",
-    "tool_prompt",
-    "reasoning_effort",
-)
 
 
 PROVIDER_KEY = "hf_inference"  # our key in llm's provider_metadata: who answered, where reasoning came
@@ -2754,7 +2742,7 @@ def request_body(spec: ModelSpec, prompt, stream: bool, provider: str | None) ->
     for number, message in enumerate(history):
         current_system = _append_message(messages, message, current_system, number > last_user)
     body: dict = {"model": f"{spec.repo_id}:{provider}" if provider else spec.repo_id, "messages": messages}
-    body.update(options_set(options, BODY_OPTIONS))
+    body.update(options_set(options, (*_sampling_options().model_fields, "tool_prompt", "reasoning_effort")))
     if prompt.tools:
         body["tools"] = [
             {
@@ -3195,9 +3183,8 @@ class AnswerReader:
             self.events.append(StreamEvent("text", "", provider_metadata=metadata))
 
     def _read_body(self) -> None:
-        body = b"".join(self.body).decode(
-            "utf-8-sig", "replace"
-        )  # as the stream is: never "not JSON" for a byte
+        # as the stream is: never "not JSON" for a byte
+        body = b"".join(self.body).decode("utf-8-sig", "replace")
         answer = json_or_none(body)
         if answer is None:
             raise llm.ModelError(f"{self.who} sent an answer that is not JSON: {excerpt(body)}")
@@ -4282,7 +4269,7 @@ class HFImages(_Maker):
 
 
 # ============ text to speech
-# ------------ text to speech: found on the Hub, one llm model per repository, its providers an option
+# ------------ text to speech: found on the Hub, one llm model a repository, its providers an option; the tool
 
 
 KOKORO = "hexgrad/Kokoro-82M"
