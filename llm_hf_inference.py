@@ -1378,18 +1378,11 @@ class Done(NamedTuple):
 
 
 def run_task(
-    task: str,
-    provider: str,
-    provider_id: str,
-    options,
-    asked: dict,
-    data,
-    key: str | None,
-    stop=None,
-    into=None,
+    task: str, chosen: tuple, options, asked: dict, data, key: str | None, stop=None, into=None
 ) -> Done:
-    """The task done by a provider (see :func:`choose_provider`): the request, its long work followed,
-    the answer read by the provider's row (an answer that is not JSON written to ``into``, if given)."""
+    """The task done by the provider ``chosen`` (see :func:`choose_provider`): the request, its long work
+    followed, the answer read by the provider's row (an answer that is not JSON written to ``into``)."""
+    provider, provider_id = chosen
     row = PROVIDERS[task][provider]
     path, payload = row.build(provider_id, asked, data)
     request = provider_request(provider, task, path, payload, options, key)
@@ -3876,18 +3869,18 @@ def transcribe(spec: HubSpec, prompt, response, key: str | None, stop=None) -> s
     words = "\n".join(text.strip() for text in (prompt.system, prompt.prompt) if text and text.strip())
     if words:  # a system prompt is prompt text too: the names and words the speech may hold
         asked["prompt"] = words
-    provider, provider_id = choose_provider(spec, "speech", options.provider, asked)
+    chosen = choose_provider(spec, "speech", options.provider, asked)
     try:
-        done = run_task("speech", provider, provider_id, options, asked, audio, key, stop)
+        done = run_task("speech", chosen, options, asked, audio, key, stop)
     except HTTPStatusError as ex:
         if ex.status != 413:
             raise
-        others = [name for name, _, _ in spec.providers if name != provider]
+        others = [name for name, _, _ in spec.providers if name != chosen[0]]
         where = (
             f"; other providers of {spec.repo_id}: {', '.join(others)} (-o provider NAME)" if others else ""
         )
         raise llm.ModelError(
-            f"{provider} refused {size_text(audio.size)} of audio as too large{where}"
+            f"{chosen[0]} refused {size_text(audio.size)} of audio as too large{where}"
         ) from None
     transcript = done.result
     if transcript is None:
@@ -4114,15 +4107,13 @@ def saved_as_made(task: str, kind: str, names: tuple, model: str, example: str) 
     def perform(spec: HubSpec, prompt, response, key: str | None, stop=None) -> str:
         options = prompt.options
         asked = given(prompt, names, model)
-        provider, provider_id = choose_provider(spec, task, options.provider, asked)
+        chosen = choose_provider(spec, task, options.provider, asked)
         text = (prompt.prompt or "").strip()
         if not text:
             raise llm.ModelError(example)
         place = destination(options.save, text, EXTENSIONS[kind])
         try:
-            path, record = made_and_saved(
-                task, kind, place, provider, provider_id, options, asked, text, key, stop
-            )
+            path, record = made_and_saved(task, kind, place, chosen, options, asked, text, key, stop)
         except HTTPStatusError as ex:
             if ex.status not in (400, 413, 422):
                 raise
@@ -4138,15 +4129,13 @@ def saved_as_made(task: str, kind: str, names: tuple, model: str, example: str) 
 KIND_WORDS = {"image": "an image", "audio": "audio", "video": "video"}
 
 
-def made_and_saved(
-    task: str, kind: str, place, provider, provider_id, options, asked, data, key, stop
-) -> tuple:
+def made_and_saved(task: str, kind: str, place, chosen: tuple, options, asked, data, key, stop) -> tuple:
     """A task whose result (an image, audio, video) is written to disk as it arrives, from the answer or
     from the bytes or URL its row read, then saved under its name: (the path, what response_json keeps)."""
     url = None
     with partial_file(place) as (partial, file):
         try:
-            done = run_task(task, provider, provider_id, options, asked, data, key, stop, into=file)
+            done = run_task(task, chosen, options, asked, data, key, stop, into=file)
             if file.tell() == 0 and done.answer.body:  # JSON: the result is where the row says
                 if done.result is None:
                     what = f"something that is not {KIND_WORDS[kind]}"
