@@ -4894,26 +4894,21 @@ def providers_command(model, sort):
 def changes(stored: Stored, kind: str) -> str:
     added, removed = ", ".join(stored.added) or "none", ", ".join(stored.removed) or "none"
     kind = kind.removesuffix("s") if stored.count == 1 else kind
-    return f"{stored.count} {kind}. Added: {added}. Removed: {removed}."
-
-
-def refresh_chat() -> str:
-    stored = fetch_catalog()
-    text = changes(stored, "models")
-    return text + (f" Left out {stored.dropped} values of the wrong type." if stored.dropped else "")
-
-
-def refresh_found(kind: Discovery) -> Callable:
-    return lambda: changes(fetch_discovered(kind), kind.name)
+    dropped = f" Left out {stored.dropped} values of the wrong type." if stored.dropped else ""
+    return f"{stored.count} {kind}. Added: {added}. Removed: {removed}.{dropped}"
 
 
 @hf_commands.command(name="refresh")
 def refresh_command():
     "Fetch the router's model catalog, and the Hub's embedding, speech, image, voice and video models"
     failed, said = False, set()
-    for refresh in (refresh_chat, *map(refresh_found, (EMBEDDINGS, SPEECH, IMAGES, TTS, VIDEOS))):
+    found = [
+        (kind.name, functools.partial(fetch_discovered, kind))
+        for kind in (EMBEDDINGS, SPEECH, IMAGES, TTS, VIDEOS)
+    ]
+    for name, fetch in [("models", fetch_catalog), *found]:
         try:
-            click.echo(refresh())
+            click.echo(changes(fetch(), name))
         except NothingServed as ex:  # kept as they are: nothing failed
             click.echo(f"Note: {ex.message}", err=True)
         except click.ClickException as ex:
