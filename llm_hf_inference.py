@@ -3952,7 +3952,7 @@ def image_options() -> type:
     return ImageOptions
 
 
-# ------------ images: the image, from the answer or the provider's CDN
+# ------------ images (and audio, video): a result from the provider's CDN, its type from its bytes
 
 
 def download(url, request: HFRequest, into: BinaryIO) -> None:
@@ -4176,7 +4176,7 @@ def cannot_save(ex: Exception, url) -> llm.ModelError:
 
 def given(prompt, names, model: str) -> dict:
     """The options of ``names`` set, and the input image (images, video), checked as far as they can be
-    without a provider."""
+    without a provider (a width goes with a height)."""
     asked = options_set(prompt.options, names)
     if len(prompt.attachments) > 1:
         raise llm.ModelError(f"Attach one input image at a time, not {len(prompt.attachments)}")
@@ -4258,7 +4258,7 @@ class HFImages(_Maker):
 
 
 # ============ text to speech
-# ------------ text to speech: found on the Hub, one llm model a repository, its providers an option; the tool
+# ------------ text to speech: found on the Hub, one llm model per repository; its options; the tool
 
 
 KOKORO = "hexgrad/Kokoro-82M"
