@@ -670,6 +670,16 @@ def json_or_none(data):
         return None
 
 
+def field_of(data, *names):
+    """``data[names[0]][names[1]]...``, or None wherever the shape is not that."""
+    for name in names:
+        if type(name) is int:
+            data = data[name] if type(data) is list and len(data) > name else None
+        else:
+            data = data.get(name) if type(data) is dict else None
+    return data
+
+
 _parse_json = json.JSONDecoder().decode
 
 _SECRET = r"(?i)\bhf_[A-Za-z0-9]{6,}|\b(Bearer)\s+[^\s'\"()\[\]{},;]+"
@@ -991,8 +1001,7 @@ STATUS_HINTS = {
 def _hint(status: int, data: dict, bill_to: str | None, purpose: str = "chat") -> str | None:
     if (purpose, status) in STATUS_HINTS:
         return STATUS_HINTS[purpose, status]
-    error = data.get("error")
-    code = error.get("code") if isinstance(error, dict) else None
+    code = field_of(data, "error", "code")
     if status in (401, 403):
         if bill_to:
             return (
@@ -1078,9 +1087,7 @@ class Attempts:
         request = self.request
         error = http_error(request.url, status, headers, body, request.bill_to, request.purpose)
         if not self._retryable(status, headers, error.data) or self.number >= self.total:
-            code = (
-                error.data.get("error", {}).get("code") if isinstance(error.data.get("error"), dict) else None
-            )
+            code = field_of(error.data, "error", "code")
             if self.pinned and (status in (404, 429) or status >= 500 or code == "model_not_supported"):
                 return self._unpin(str(status))
             raise error
@@ -1515,21 +1522,6 @@ def polled_at(provider: str, kind: str, field: str, path: str) -> Callable:
     return look
 
 
-def first(value):
-    """The first of a list, or the value itself (an output given as a URL or a list of them)."""
-    return (value[0] if value else None) if type(value) is list else value
-
-
-def field_of(data, *names):
-    """``data[names[0]][names[1]]...``, or None wherever the shape is not that."""
-    for name in names:
-        if type(name) is int:
-            data = data[name] if type(data) is list and len(data) > name else None
-        else:
-            data = data.get(name) if type(data) is dict else None
-    return data
-
-
 # The options of images and videos as providers name them where they differ from ours (the two Hugging
 # Face clients differ: these follow huggingface_hub), and the input image as fal takes it.
 OPTION_NAMES = {
@@ -1558,6 +1550,11 @@ def sends(
         return path.format(id=provider_id), body
 
     return build
+
+
+def first(value):
+    """The first of a list, or the value itself (an output given as a URL or a list of them)."""
+    return (value[0] if value else None) if type(value) is list else value
 
 
 def url_at(*names) -> Callable:
@@ -4832,15 +4829,10 @@ def whoami_lines(me) -> list:
 
     name, fullname = text(me.get("name")), text(me.get("fullname"), "")
     lines = [f"{name} ({fullname})" if fullname else name]
-    orgs = (
-        [text(o.get("name"), "") for o in me.get("orgs") or () if type(o) is dict]
-        if type(me.get("orgs")) is list
-        else []
-    )
+    orgs = [text(field_of(org, "name"), "") for org in me["orgs"]] if type(me.get("orgs")) is list else []
     lines.append(f"Organisations: {', '.join(filter(None, orgs)) or 'none'}")
-    auth = me.get("auth") if type(me.get("auth")) is dict else {}
-    token = auth.get("accessToken") if type(auth.get("accessToken")) is dict else {}
-    lines.append(f"Token: {text(token.get('displayName'))} (role: {text(token.get('role'))})")
+    token = [text(field_of(me, "auth", "accessToken", name)) for name in ("displayName", "role")]
+    lines.append(f"Token: {token[0]} (role: {token[1]})")
     return lines
 
 

@@ -295,3 +295,20 @@ def test_add_never_replaces_a_file_that_is_not_an_object():
         f"Error: Cannot change {path}: not an object",
     )
     assert path.read_text() == '["org/kept"]'
+
+
+@pytest.mark.parametrize(
+    "me, lines",
+    [
+        (
+            {"name": "bob\x1b[2J", "orgs": [1, {"name": "a"}, {"x": 1}], "auth": {"accessToken": "nope"}},
+            ["bob [2J", "Organisations: a", "Token: ? (role: ?)"],
+        ),
+        (
+            {"fullname": "Bob", "orgs": {"name": "a"}, "auth": {"accessToken": {"role": "read"}}},
+            ["? (Bob)", "Organisations: none", "Token: ? (role: read)"],
+        ),
+    ],
+)
+def test_whoami_of_any_shape_is_three_lines_without_control_characters(me, lines):
+    assert llm_hf_inference.whoami_lines(me) == lines
