@@ -2209,15 +2209,9 @@ def clean_provider(provider) -> tuple:
     name = provider.get("provider") if type(provider) is dict else None
     if type(name) is not str or not re.fullmatch(_NAME, name):
         return None, 1
-    kept = {"provider": provider["provider"]}
-    dropped = 0
-    for name, fits in PROVIDER_FIELDS.items():
-        if name in provider:
-            if fits(provider[name]):
-                kept[name] = provider[name]
-            else:
-                dropped += 1
-    return kept, dropped
+    fits = {field: PROVIDER_FIELDS[field](provider[field]) for field in PROVIDER_FIELDS if field in provider}
+    kept = {"provider": name, **{field: provider[field] for field, fit in fits.items() if fit}}
+    return kept, list(fits.values()).count(False)
 
 
 def clean_entry(entry) -> tuple:
@@ -2357,13 +2351,8 @@ def read_registry() -> dict | None:
 def model_prices(repo_id: str) -> dict:
     """A router model's prices by provider, (input, output) USD per 1M tokens: the registry's second line.
     What is not a price is left out. Read at every prompt: a refresh in between is seen."""
-    try:
-        with open(registry_path(), encoding="utf-8") as file:
-            file.readline()
-            table = json.loads(file.readline())
-    except (OSError, ValueError, RecursionError):
-        return {}
-    prices = table.get(repo_id) if type(table) is dict else None
+    table = read_json_file(registry_path(), "prices are unknown until 'llm hf refresh'", 2, REGISTRY_VERSION)
+    prices = field_of(table, repo_id)
     if type(prices) is not dict:
         return {}
     return {

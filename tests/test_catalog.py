@@ -306,6 +306,18 @@ def test_prices_of_the_wrong_shape_are_no_prices(prices, expected):
     assert llm_hf_inference.model_prices("a/b") == expected
 
 
+def test_prices_of_another_version_are_not_read_and_a_broken_line_is_said_once(capsys):
+    llm.user_dir().mkdir(parents=True, exist_ok=True)
+    path = llm.user_dir() / REGISTRY
+    path.write_text('{"version": 1, "models": {}}\n{"a/b": {"novita": [0.1, 0.2]}}\n')
+    assert llm_hf_inference.model_prices("a/b") == {}
+    path.write_text('{"version": 2, "models": {}}\nnot json\n')
+    assert llm_hf_inference.model_prices("a/b") == llm_hf_inference.model_prices("a/b") == {}
+    assert capsys.readouterr().err == (
+        f"llm-hf-inference: cannot read {path} (not JSON); prices are unknown until 'llm hf refresh'\n"
+    )
+
+
 def test_llm_looks_for_hooks_among_the_public_names_only():
     """llm's plugin manager inspects every name dir() lists, on every llm command: a short list."""
     assert dir(llm_hf_inference) == sorted(llm_hf_inference.__all__)
