@@ -585,6 +585,16 @@ def test_hf_providers_table(sort, order, catalog):
 
 @pytest.mark.vcr
 @pytest.mark.cassette("catalog")
+def test_hf_providers_of_a_model_not_in_the_catalog_is_one_line(catalog):
+    result = invoke("hf", "providers", "no/such-model")
+    assert (result.exit_code, result.output) == (
+        1,
+        "Error: no/such-model is not in the catalog; 'llm hf models -q NAME' searches it\n",
+    )
+
+
+@pytest.mark.vcr
+@pytest.mark.cassette("catalog")
 def test_an_unknown_provider_fails_before_any_request(sent, catalog):
     result = invoke("-m", "hf-llama3.1", "-o", "provider", "groq", "hi")
     assert result.exit_code == 1
