@@ -1502,21 +1502,21 @@ def poll(request: HFRequest, path: str) -> dict:
     return answer
 
 
-def job_path(provider: str, kind: str, url, answer) -> str:
+def job_path(provider: str, what: str, url, answer) -> str:
     """The path of a URL a provider gave for its job, to follow under the router; else one line."""
     path = urllib.parse.urlsplit(url if type(url) is str else "").path
     if not re.fullmatch(r"(/[A-Za-z0-9_.-]+)+", path) or ".." in path:
-        raise llm.ModelError(f"{provider} answered with {kind} without a result URL: {excerpt(answer)}")
+        raise llm.ModelError(f"{provider} answered with {what} without a result URL: {excerpt(answer)}")
     return path
 
 
-def polled_at(provider: str, kind: str, field: str, path: str) -> Callable:
+def polled_at(provider: str, what: str, field: str, path: str) -> Callable:
     """A job's look: its id at ``field`` of the first answer (else one line), polled at ``path``."""
 
     def look(answer: dict) -> tuple:
         ident = answer.get(field)
         if type(ident) is not str or not re.fullmatch(r"[A-Za-z0-9_-]+", ident):
-            raise llm.ModelError(f"{provider} answered with {kind} without an id: {excerpt(answer)}")
+            raise llm.ModelError(f"{provider} answered with {what} without an id: {excerpt(answer)}")
         return ident, path.format(id=ident)
 
     return look
@@ -2023,27 +2023,27 @@ def row_of_parts(parts) -> str:
     return ",".join("=".join(part) for part in parts)
 
 
-def spec_of_row(kind: Discovery, model_id: str, row: str) -> HubSpec:
+def spec_of_row(discovery: Discovery, model_id: str, row: str) -> HubSpec:
     """A registry row read back when its model is first used: checked for what could take a request
     elsewhere (a provider of no row, a repo id or provider id leaving its URL)."""
     parts = tuple(tuple(part.split("=")) for part in row.split(","))
     repo_id = repo_id_of(model_id).partition(":")[0]
     if not re.fullmatch(_REPO_ID, repo_id) or not all(
-        len(part) == 3 and part[0] in PROVIDERS[kind.task] and re.fullmatch(_PROVIDER_ID, part[1])
+        len(part) == 3 and part[0] in PROVIDERS[discovery.task] and re.fullmatch(_PROVIDER_ID, part[1])
         for part in parts
     ):
-        raise llm.ModelError(f"{excerpt(model_id)} is not a model in {kind.path}; run 'llm hf refresh'")
-    return HubSpec(repo_id, parts, kind.aliases().get(model_id, ()))
+        raise llm.ModelError(f"{excerpt(model_id)} is not a model in {discovery.path}; run 'llm hf refresh'")
+    return HubSpec(repo_id, parts, discovery.aliases().get(model_id, ()))
 
 
-def discovery_fallback(kind: Discovery) -> str:
-    return f"using the built-in {kind.name}. Run 'llm hf refresh' to fetch them again."
+def discovery_fallback(discovery: Discovery) -> str:
+    return f"using the built-in {discovery.name}. Run 'llm hf refresh' to fetch them again."
 
 
-def read_discovered(kind: Discovery) -> list | None:
+def read_discovered(discovery: Discovery) -> list | None:
     """What the last search found, [(repo_id, mapping)]; None when there is none or the file is not ours."""
-    path = kind.path
-    models = read_json_file(path, discovery_fallback(kind), 2, DISCOVERY_VERSION)
+    path = discovery.path
+    models = read_json_file(path, discovery_fallback(discovery), 2, DISCOVERY_VERSION)
     if models is None:
         return None
     if type(models) is not list or not all(
@@ -2055,31 +2055,33 @@ def read_discovered(kind: Discovery) -> list | None:
         and all(map(_mapping_row, m[1]))
         for m in models
     ):
-        warn_once(path, f"cannot read {path} (not a list of {kind.name}); {discovery_fallback(kind)}")
+        warn_once(
+            path, f"cannot read {path} (not a list of {discovery.name}); {discovery_fallback(discovery)}"
+        )
         return None
     return [(repo, mapping) for repo, mapping in models]
 
 
-def discovered_rows(kind: Discovery) -> dict:
+def discovered_rows(discovery: Discovery) -> dict:
     """The models to register, model id → row: the file's first line, else the built-in ones."""
-    rows = read_rows(kind.path, DISCOVERY_VERSION, discovery_fallback(kind))
-    return rows or {model_id_of(spec.repo_id): row_of_parts(spec.providers) for spec in kind.builtin}
+    rows = read_rows(discovery.path, DISCOVERY_VERSION, discovery_fallback(discovery))
+    return rows or {model_id_of(spec.repo_id): row_of_parts(spec.providers) for spec in discovery.builtin}
 
 
-def store_discovered(kind: Discovery, items: list) -> Stored:
+def store_discovered(discovery: Discovery, items: list) -> Stored:
     """Keep the models of Hub search results that a provider serves: how many, which are added and removed.
     ValueError, and the file untouched, when no provider serves any of them."""
     found: dict = {}
     for item in items:
         repo_id = item.get("id") if type(item) is dict else None
         mapping = mapping_of(item)
-        if type(repo_id) is str and re.fullmatch(_REPO_ID, repo_id) and kind.servable(mapping):
+        if type(repo_id) is str and re.fullmatch(_REPO_ID, repo_id) and discovery.servable(mapping):
             found.setdefault(repo_id, mapping)
     if not found:
-        raise ValueError(f"no {kind.name[:-1]} that a provider serves")
-    old = {repo for repo, mapping in read_discovered(kind) or () if kind.servable(mapping)}
-    head = {"version": DISCOVERY_VERSION, "models": kind.rows(found.items())}
-    write_file(kind.path, lines_text(head, [[repo, mapping] for repo, mapping in found.items()]))
+        raise ValueError(f"no {discovery.name[:-1]} that a provider serves")
+    old = {repo for repo, mapping in read_discovered(discovery) or () if discovery.servable(mapping)}
+    head = {"version": DISCOVERY_VERSION, "models": discovery.rows(found.items())}
+    write_file(discovery.path, lines_text(head, [[repo, mapping] for repo, mapping in found.items()]))
     return Stored(len(found), sorted(set(found) - old), sorted(old - set(found)))
 
 
@@ -2795,7 +2797,7 @@ _TEXT, _UNDECIDED, _THINKING, _AFTER_THINK = range(4)
 
 class ThinkSplitter:
     """Routes a leading ``<think>…</think>`` of the text to reasoning, even cut across chunks. ``split``
-    returns (kind, text) pieces; a piece that may be the start of a tag is held back until the next chunk
+    returns (type, text) pieces; a piece that may be the start of a tag is held back until the next chunk
     tells."""
 
     def __init__(self):
@@ -2941,7 +2943,7 @@ class AnswerReader:
         self.body: list = []
         self.size = 0  # of the body kept whole (not a stream)
         self.events: list = []
-        self.kind: str | None = None
+        self.pending_type: str | None = None
         self.pending: list = []
         self.think = ThinkSplitter()
         self.plain = False  # past any <think> block: text goes straight out
@@ -3050,17 +3052,17 @@ class AnswerReader:
             content = delta.get("content")
             if content:
                 if self.plain and type(content) is str:  # the hot path, _emit inlined
-                    if self.kind != "text":
+                    if self.pending_type != "text":
                         self._flush()
-                        self.kind = "text"
+                        self.pending_type = "text"
                     self.pending.append(content)
                 else:
                     if type(content) is not str:
                         raise self._unexpected(chunk)
-                    for kind, text in self.think.split(content):
-                        if kind == "reasoning":
+                    for part_type, text in self.think.split(content):
+                        if part_type == "reasoning":
                             self.reasoning_field = THINK_TAGS
-                        self._emit(kind, text, chunk)
+                        self._emit(part_type, text, chunk)
                     self.plain = self.think.state == _TEXT
             tool_calls = delta.get("tool_calls")
             if tool_calls:
@@ -3097,24 +3099,24 @@ class AnswerReader:
     def _unexpected(self, chunk) -> llm.ModelError:
         return llm.ModelError(f"{self.who} sent an unexpected answer: {excerpt(chunk)}")
 
-    def _emit(self, kind: str, text, chunk) -> None:
+    def _emit(self, part_type: str, text, chunk) -> None:
         if type(text) is not str:
             raise self._unexpected(chunk)
-        if kind != self.kind:
+        if part_type != self.pending_type:
             self._flush()
-            self.kind = kind
+            self.pending_type = part_type
         self.pending.append(text)
 
     def _flush(self) -> None:
         if self.pending:
             text = "".join(self.pending)
             self.pending = []
-            if self.kind == "text":
+            if self.pending_type == "text":
                 self.events.append(text)
             else:  # the field it came in, kept with the part: it goes back the same way in a tool loop
                 ours = {PROVIDER_KEY: {"reasoning_field": self.reasoning_field}}
-                self.events.append(StreamEvent(self.kind, text, provider_metadata=ours))
-        self.kind = None
+                self.events.append(StreamEvent(self.pending_type, text, provider_metadata=ours))
+        self.pending_type = None
 
     # -- finishing
 
@@ -3129,10 +3131,10 @@ class AnswerReader:
             )
         if not self.choices_seen:
             raise llm.ModelError(f"{self.who} sent no answer.")
-        for kind, text in self.think.finish():
-            if kind == "reasoning":
+        for part_type, text in self.think.finish():
+            if part_type == "reasoning":
                 self.reasoning_field = THINK_TAGS
-            self._emit(kind, text, None)
+            self._emit(part_type, text, None)
         self._flush()
         calls, events = self.tools.finish()
         self.events.extend(events)
@@ -3145,16 +3147,16 @@ class AnswerReader:
 
     def _mark_provider(self) -> None:
         """Put who answered on the answer's last part, where llm keeps it with the turn (also in logs.db). The
-        last event of this batch carries it when there is one; else an empty event of the same kind as the
+        last event of this batch carries it when there is one; else an empty event of the same type as the
         last one shown joins that event's part."""
         last = self.events[-1] if self.events else self.tail
         earlier = (getattr(last, "provider_metadata", None) or {}).get(PROVIDER_KEY, {})
         turn = {"provider": self.provider, "model": self.request.repo_id}
         metadata = {PROVIDER_KEY: {**earlier, **turn}}  # llm keeps the last value of each top-level key
         if isinstance(last, StreamEvent) and last.type != "text":
-            kind = "reasoning" if last.type == "reasoning" else "tool_call_args"
+            part_type = "reasoning" if last.type == "reasoning" else "tool_call_args"
             self.events.append(
-                StreamEvent(kind, "", tool_call_id=last.tool_call_id, provider_metadata=metadata)
+                StreamEvent(part_type, "", tool_call_id=last.tool_call_id, provider_metadata=metadata)
             )
         elif self.events:  # text of this batch, not shown yet: it carries it
             self.events[-1] = StreamEvent("text", self.events[-1], provider_metadata=metadata)
@@ -3960,7 +3962,7 @@ def download(url, request: HFRequest, into: BinaryIO) -> None:
         raise llm.ModelError(f"The result is at {url}, but fetching it failed: {reason}") from None
 
 
-MAGIC = (  # (kind, first bytes, extension, type): the bytes say the type, whatever the URL or label claims
+MAGIC = (  # (media, first bytes, extension, type): the bytes say the type, whatever the URL or label claims
     ("image", b"\x89PNG\r\n\x1a\n", ".png", "image/png"),
     ("image", b"\xff\xd8\xff", ".jpg", "image/jpeg"),
     ("image", b"GIF8", ".gif", "image/gif"),
@@ -3971,24 +3973,24 @@ MAGIC = (  # (kind, first bytes, extension, type): the bytes say the type, whate
     ("video", b"\x1a\x45\xdf\xa3", ".webm", "video/webm"),
     ("video", b"GIF8", ".gif", "image/gif"),
 )
-EXTENSIONS = {  # what a result of each kind may be saved as: -o save FILE is refused when one is there
+EXTENSIONS = {  # what a result of each medium may be saved as: -o save FILE is refused when one is there
     "image": (".png", ".jpg", ".gif", ".webp"),
     "audio": (".wav", ".flac", ".mp3", ".ogg", ".aac", ".m4a", ".webm"),
     "video": (".mp4", ".mov", ".webm", ".gif"),
 }
 
 
-def media_type(data: bytes, kind: str) -> tuple | None:
-    """(extension, MIME type) of the first bytes of a file of ``kind`` (image, audio, video); None if not."""
+def media_type(data: bytes, media: str) -> tuple | None:
+    """(extension, MIME type) of the first bytes of a file of ``media`` (image, audio, video); None if not."""
     riff = {b"WEBP": ("image", ".webp", "image/webp"), b"WAVE": ("audio", ".wav", "audio/wav")}
-    if data[:4] == b"RIFF" and riff.get(data[8:12], ("",))[0] == kind:
+    if data[:4] == b"RIFF" and riff.get(data[8:12], ("",))[0] == media:
         return riff[data[8:12]][1:]
-    if kind != "image" and data[4:8] == b"ftyp":  # ISO media: MP4, QuickTime, M4A
+    if media != "image" and data[4:8] == b"ftyp":  # ISO media: MP4, QuickTime, M4A
         video = (".mov", "video/quicktime") if data[8:12] == b"qt  " else (".mp4", "video/mp4")
-        return video if kind == "video" else (".m4a", "audio/mp4")
-    if kind == "audio" and data[:1] == b"\xff" and len(data) > 1 and data[1] & 0xE0 == 0xE0:
+        return video if media == "video" else (".m4a", "audio/mp4")
+    if media == "audio" and data[:1] == b"\xff" and len(data) > 1 and data[1] & 0xE0 == 0xE0:
         return (".aac", "audio/aac") if data[1] & 0x06 == 0 else (".mp3", "audio/mpeg")  # ADTS, else MPEG
-    return next((m[2:] for m in MAGIC if m[0] == kind and data.startswith(m[1])), None)
+    return next((m[2:] for m in MAGIC if m[0] == media and data.startswith(m[1])), None)
 
 
 # ------------ images: saving, never over a file, never a partial one
@@ -4085,7 +4087,7 @@ def link_or_copy(partial: pathlib.Path, path: pathlib.Path) -> None:
 # ------------ images, text to speech, video: made, and saved as it arrives
 
 
-def saved_as_made(task: str, kind: str, names: tuple, model: str, example: str) -> Callable:
+def saved_as_made(task: str, media: str, names: tuple, model: str, example: str) -> Callable:
     """A task model's perform for a result written to disk as it arrives (an image, audio, video): the
     prompt's text made and saved, the saved file's path as llm shows and logs it. All that can be checked is
     checked before the provider makes (and bills) it."""
@@ -4097,9 +4099,9 @@ def saved_as_made(task: str, kind: str, names: tuple, model: str, example: str) 
         text = (prompt.prompt or "").strip()
         if not text:
             raise llm.ModelError(example)
-        place = destination(options.save, text, EXTENSIONS[kind])
+        place = destination(options.save, text, EXTENSIONS[media])
         try:
-            path, record = made_and_saved(task, kind, place, chosen, options, asked, text, key, stop)
+            path, record = made_and_saved(task, media, place, chosen, options, asked, text, key, stop)
         except HTTPStatusError as ex:
             if ex.status not in (400, 413, 422):
                 raise
@@ -4111,11 +4113,11 @@ def saved_as_made(task: str, kind: str, names: tuple, model: str, example: str) 
     return perform
 
 
-# A result's kind, in the words of an error.
-KIND_WORDS = {"image": "an image", "audio": "audio", "video": "video"}
+# A result's medium, in the words of an error.
+MEDIA_WORDS = {"image": "an image", "audio": "audio", "video": "video"}
 
 
-def made_and_saved(task: str, kind: str, place, chosen: tuple, options, asked, data, key, stop) -> tuple:
+def made_and_saved(task: str, media: str, place, chosen: tuple, options, asked, data, key, stop) -> tuple:
     """A task whose result (an image, audio, video) is written to disk as it arrives, from the answer or
     from the bytes or URL its row read, then saved under its name: (the path, what response_json keeps)."""
     url = None
@@ -4124,7 +4126,7 @@ def made_and_saved(task: str, kind: str, place, chosen: tuple, options, asked, d
             done = run_task(task, chosen, options, asked, data, key, stop, into=file)
             if file.tell() == 0 and done.answer.body:  # JSON: the result is where the row says
                 if done.result is None:
-                    what = f"something that is not {KIND_WORDS[kind]}"
+                    what = f"something that is not {MEDIA_WORDS[media]}"
                     raise llm.ModelError(f"{done.who} answered with {what}: {excerpt(done.said)}")
                 if type(done.result) is bytes:  # in the answer, as base64
                     file.write(done.result)
@@ -4135,18 +4137,18 @@ def made_and_saved(task: str, kind: str, place, chosen: tuple, options, asked, d
             raise cannot_save(ex, url) from None
         size = file.tell()
         file.seek(0)
-        head = file.read(2**20 if kind == "image" else 256)  # an image's width and height are in its head
-        found = media_type(head, kind)
+        head = file.read(2**20 if media == "image" else 256)  # an image's width and height are in its head
+        found = media_type(head, media)
         if found is None:
             raise llm.ModelError(
-                f"{done.who} sent {size} bytes that are not {KIND_WORDS[kind]}: {excerpt(head)}"
+                f"{done.who} sent {size} bytes that are not {MEDIA_WORDS[media]}: {excerpt(head)}"
             )
         given_up(done.request)  # a task given up saves nothing
         try:
             path = publish(partial, place, found[0])
         except (OSError, llm.ModelError) as ex:
             raise cannot_save(ex, url) from None
-    width, height = (image_size(head) if kind == "image" else None) or (None, None)
+    width, height = (image_size(head) if media == "image" else None) or (None, None)
     seed, url = field_of(done.said, "seed"), url if type(url) is str and url.startswith("http") else None
     record = {"provider": done.who, "path": str(path.resolve()), "type": found[1], "bytes": size}
     record.update(width=width, height=height, seed=seed if type(seed) is int else None, url=url)
@@ -4360,14 +4362,14 @@ HFVideo, AsyncHFVideo = task_models(
 class HubFile(NamedTuple):
     """A file of a repository on the Hub, as ``-f hf:`` names it."""
 
-    kind: str  # "model", "dataset" or "space"
+    repo_type: str  # "model", "dataset" or "space"
     repo_id: str
     revision: str
     path: str  # "" when only the repository is named: its README.md
 
     @property
     def page(self) -> str:
-        return f"{hub_url()}/{'' if self.kind == 'model' else self.kind + 's/'}{self.repo_id}"
+        return f"{hub_url()}/{'' if self.repo_type == 'model' else self.repo_type + 's/'}{self.repo_id}"
 
     @property
     def url(self) -> str:
@@ -4380,10 +4382,10 @@ _REVISION = r"(?!.*\.\.)[A-Za-z0-9._-]+|refs/pr/\d+"  # a branch, a tag, a commi
 
 def hub_file(argument: str) -> HubFile:
     """``[datasets/|spaces/|models/]owner/name[@revision][/path]``, or a bare legacy ``name``."""
-    kind, rest = "model", argument
+    repo_type, rest = "model", argument
     prefix = next((p for p in ("datasets/", "spaces/", "models/") if rest.startswith(p)), "")
     if prefix:  # one prefix at most: datasets/models/x is the dataset models/x
-        kind, rest = prefix[:-2], rest[len(prefix) :]
+        repo_type, rest = prefix[:-2], rest[len(prefix) :]
     parts = rest.split("/")
     names, path_parts = parts[:2], parts[2:]  # owner/name (or a legacy name alone), then the path
     name, _, revision = names[-1].partition("@")
@@ -4399,7 +4401,7 @@ def hub_file(argument: str) -> HubFile:
             f"'{excerpt(argument)}' is not a Hub file: hf:owner/name, hf:datasets/owner/name, "
             "hf:owner/name@v1.0/path/to/file, hf:papers/2401.12345"
         )
-    return HubFile(kind, repo_id, revision or "main", path)
+    return HubFile(repo_type, repo_id, revision or "main", path)
 
 
 def fetched(url: str) -> tuple:
@@ -4418,7 +4420,7 @@ def fetched(url: str) -> tuple:
 def hub_refusal(file: HubFile, answer: Answer, token_sent: bool) -> Exception:
     """A Hub error for a file, in words: gated, no such repository, revision or file, else the server's."""
     status, code = answer.status, answer.headers.get("x-error-code")
-    where = f"{file.kind} {file.repo_id}"
+    where = f"{file.repo_type} {file.repo_id}"
     if code == "GatedRepo":
         give = "" if token_sent else " and give a token (HF_TOKEN, or 'llm keys set huggingface')"
         return ValueError(f"{where} is gated: accept its terms at {file.page}{give}")
@@ -4541,15 +4543,17 @@ class NothingServed(click.ClickException):
     """The Hub's search found no model of a kind that a provider serves (a mirror without them, say)."""
 
 
-def fetch_discovered(kind: Discovery) -> Stored:
+def fetch_discovered(discovery: Discovery) -> Stored:
     """Search the Hub for a kind of model and keep what providers serve; else a ClickException saying why."""
-    items = [item for task in kind.hub_tasks for item in hub_search(task)]
+    items = [item for task in discovery.hub_tasks for item in hub_search(task)]
     try:
-        return store_discovered(kind, items)
+        return store_discovered(discovery, items)
     except ValueError as ex:
-        raise NothingServed(f"The Hub's model search gave {ex}; the {kind.name} you have are kept") from None
+        raise NothingServed(
+            f"The Hub's model search gave {ex}; the {discovery.name} you have are kept"
+        ) from None
     except OSError as ex:
-        raise click.ClickException(f"Cannot store the {kind.name}: {ex.strerror or ex}") from None
+        raise click.ClickException(f"Cannot store the {discovery.name}: {ex.strerror or ex}") from None
 
 
 def cached_else_fetched(read, fetch) -> list:
@@ -4849,8 +4853,10 @@ def models_command(queries, provider, tools, schemas, vision, free, json_, **kin
         raise click.UsageError("Choose one of --embeddings, --speech, --images, --tts and --videos")
     if any(kinds.values()):
         chosen = next(name for name, chosen in kinds.items() if chosen)
-        kind = {"embeddings": EMBEDDINGS, "speech": SPEECH, "images": IMAGES, "tts": TTS}.get(chosen, VIDEOS)
-        found = cached_else_fetched(lambda: read_discovered(kind), lambda: fetch_discovered(kind))
+        discovery = {"embeddings": EMBEDDINGS, "speech": SPEECH, "images": IMAGES, "tts": TTS}.get(
+            chosen, VIDEOS
+        )
+        found = cached_else_fetched(lambda: read_discovered(discovery), lambda: fetch_discovered(discovery))
         found = [
             (repo, mapping) for repo, mapping in found if all(q.lower() in repo.lower() for q in queries)
         ]
@@ -4872,11 +4878,11 @@ def providers_command(model, sort):
     click.echo(providers_table(find_entry(model), sort))
 
 
-def changes(stored: Stored, kind: str) -> str:
+def changes(stored: Stored, name: str) -> str:
     added, removed = ", ".join(stored.added) or "none", ", ".join(stored.removed) or "none"
-    kind = kind.removesuffix("s") if stored.count == 1 else kind
+    name = name.removesuffix("s") if stored.count == 1 else name
     dropped = f" Left out {stored.dropped} values of the wrong type." if stored.dropped else ""
-    return f"{stored.count} {kind}. Added: {added}. Removed: {removed}.{dropped}"
+    return f"{stored.count} {name}. Added: {added}. Removed: {removed}.{dropped}"
 
 
 @hf_commands.command(name="refresh")
@@ -4884,8 +4890,8 @@ def refresh_command():
     "Fetch the router's model catalog, and the Hub's embedding, speech, image, voice and video models"
     failed, said = False, set()
     found = [
-        (kind.name, functools.partial(fetch_discovered, kind))
-        for kind in (EMBEDDINGS, SPEECH, IMAGES, TTS, VIDEOS)
+        (discovery.name, functools.partial(fetch_discovered, discovery))
+        for discovery in (EMBEDDINGS, SPEECH, IMAGES, TTS, VIDEOS)
     ]
     for name, fetch in [("models", fetch_catalog), *found]:
         try:
@@ -5031,13 +5037,13 @@ def register_models(register, model_aliases):
         model_id = model_id_of(repo_id)
         register(HFChat(model_id, spec=spec), AsyncHFChat(model_id, spec=spec), aliases=spec.aliases)
     taken = {*rows, *map(model_id_of, added)}
-    for kind, sync, asynchronous in TASK_MODELS:
-        aliases = kind.aliases()
-        for model_id, row in discovered_rows(kind).items():
+    for discovery, sync, asynchronous in TASK_MODELS:
+        aliases = discovery.aliases()
+        for model_id, row in discovered_rows(discovery).items():
             if model_id in taken:  # a chat model too (audio or images in, text out): the id stays the first's
-                if not kind.apart:
+                if not discovery.apart:
                     continue
-                model_id += kind.apart
+                model_id += discovery.apart
             taken.add(model_id)
             register(sync(model_id, row), asynchronous(model_id, row), aliases=aliases.get(model_id, ()))
 

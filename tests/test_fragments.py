@@ -236,7 +236,7 @@ def test_a_failing_hub_is_asked_once(fake, monkeypatch):
 
 def test_one_prefix_names_the_kind_and_the_rest_is_the_repository():
     file = llm_hf_inference.hub_file("datasets/models/foo")
-    assert (file.kind, file.repo_id) == ("dataset", "models/foo")
+    assert (file.repo_type, file.repo_id) == ("dataset", "models/foo")
 
 
 def test_utf16_text_is_text():
