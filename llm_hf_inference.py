@@ -820,7 +820,7 @@ def read_body(http: httpx2.Response, request: HFRequest, ends: float | None) -> 
     """A whole answer, read by read: within the request's deadline and cap (an error answer: its start);
     or, for a request with a file, written there as it comes (b"" returned), a line on stderr at times."""
     into = written_to(http, request)
-    pieces, size, said = [], 0, time.monotonic()
+    pieces, size, reported_at = [], 0, time.monotonic()
     if into:
         into.seek(0)
         into.truncate()  # from the start again on each attempt
@@ -839,9 +839,9 @@ def read_body(http: httpx2.Response, request: HFRequest, ends: float | None) -> 
             raise too_large(who_answered(http.headers, request.url), request, cap=cap)
         if ends is not None and time.monotonic() > ends:
             raise _too_slow(request)
-        if into and time.monotonic() - said >= LONG_WORK_SAYS:
+        if into and time.monotonic() - reported_at >= LONG_WORK_SAYS:
             to_stderr(f"llm-hf-inference: {size / 1e6:.1f} MB of the result received")
-            said = time.monotonic()
+            reported_at = time.monotonic()
     return b"".join(pieces)
 
 
@@ -1109,8 +1109,8 @@ class Attempts:
         sent = not isinstance(ex, (httpx2.ConnectError, httpx2.ConnectTimeout))
         if sent and self.request.method == "POST" and self.request.purpose in GENERATIONS:
             error = transport_error(self.request, ex)
-            said = "the request was sent and may have been processed (and billed), so it is not sent again"
-            raise llm.ModelError(f"{error}; {said}") from None
+            note = "the request was sent and may have been processed (and billed), so it is not sent again"
+            raise llm.ModelError(f"{error}; {note}") from None
         if shown or not retry or self.number >= self.total:
             if self.pinned and retry and not shown:
                 return self._unpin(type(ex).__name__)
@@ -1379,7 +1379,7 @@ class Done(NamedTuple):
     who: str  # the provider that answered, as the router names it
     answer: Answer
     result: object  # None: the answer held none
-    said: object  # what it said last: the JSON at the end of its work, else the answer's bytes
+    final: object  # what it said last: the JSON at the end of its work, else the answer's bytes
     job: str | None = None  # the id of its long work, if any
     seconds: float = 0.0  # from sending it to its result
 
@@ -1396,16 +1396,16 @@ def run_task(
     request.stop, request.into = stop, into
     started = time.monotonic()
     answer = ask(request)
-    state = said = answer.json()
+    state = final = answer.json()
     ident = None
     if row.job is not None and type(state) is dict:
         ident = row.job.look(state)[0]
-        state = said = follow(row.job, provider, state, request)
+        state = final = follow(row.job, provider, state, request)
     result = row.read(state) if row.read else None
     who = answer.headers.get("x-inference-provider") or provider
-    said = answer.body if said is None else said
+    final = answer.body if final is None else final
     ident = ident if type(ident) is str else None
-    return Done(request, who, answer, result, said, ident, time.monotonic() - started)
+    return Done(request, who, answer, result, final, ident, time.monotonic() - started)
 
 
 class Job(NamedTuple):
@@ -1429,7 +1429,7 @@ def follow(job: Job, provider: str, answer: dict, request: HFRequest) -> dict:
     ident, path = job.look(answer)
     state = job.state(answer)
     what = f"{provider}'s {job.name}" + (f" {excerpt(ident)}" if type(ident) is str else "")
-    started = said = time.monotonic()
+    started = reported_at = time.monotonic()
     try:
         while path is not None and job.running(state):
             now, status = time.monotonic(), excerpt(state.get(job.status))
@@ -1439,12 +1439,12 @@ def follow(job: Job, provider: str, answer: dict, request: HFRequest) -> dict:
                     f"{what} was not finished after {now - started:.0f} seconds (status {status}); "
                     f"its result can still be fetched at {where} (wait longer with -o timeout SECONDS)"
                 )
-            if now - said >= LONG_WORK_SAYS:
+            if now - reported_at >= LONG_WORK_SAYS:
                 ahead = state.get("queue_position")
                 queue = f", {ahead} ahead in the queue" if type(ahead) is int else ""
                 doing = DOING[request.purpose]
                 to_stderr(f"llm-hf-inference: {provider} is {doing} ({status}{queue}, {now - started:.0f} s)")
-                said = now
+                reported_at = now
             sleep(POLL_EVERY)
             given_up(request)
             try:
@@ -2484,8 +2484,10 @@ def wait_for_refresh(seconds: float = REFRESH_EXIT_WAIT) -> None:
     if _refresh.is_alive():
         with contextlib.suppress(OSError):
             write_file(llm.user_dir() / REFRESH_MARK, repr(time.time() - CATALOG_RETRY + REFRESH_AGAIN))
-        said = "the catalog refresh beside the prompt had not finished when llm exited"
-        debug(f"{said}; a command in {REFRESH_AGAIN:g} seconds tries again")
+        debug(
+            "the catalog refresh beside the prompt had not finished when llm exited; "
+            f"a command in {REFRESH_AGAIN:g} seconds tries again"
+        )
 
 
 atexit.register(wait_for_refresh)
@@ -3749,15 +3751,15 @@ def with_progress(upload: Upload, where: str) -> Upload:
     """The same upload, saying on stderr how far it has got every few seconds, when it takes that long."""
 
     def pieces():
-        sent, said = 0, time.monotonic()
+        sent, reported_at = 0, time.monotonic()
         for piece in upload.pieces():
             yield piece
             sent += len(piece)
-            if time.monotonic() - said >= UPLOAD_SAYS:
+            if time.monotonic() - reported_at >= UPLOAD_SAYS:
                 to_stderr(
                     f"llm-hf-inference: sent {sent / 1e6:.1f} of {upload.length / 1e6:.1f} MB to {where}"
                 )
-                said = time.monotonic()
+                reported_at = time.monotonic()
 
     return upload._replace(pieces=pieces)
 
@@ -3873,7 +3875,7 @@ def transcribe(spec: HubSpec, prompt, response, key: str | None, stop=None) -> s
     transcript = done.result
     if transcript is None:
         raise llm.ModelError(
-            f"{done.who} answered with something that is not a transcript: {excerpt(done.said)}"
+            f"{done.who} answered with something that is not a transcript: {excerpt(done.final)}"
         )
     duration = transcript.duration
     if duration is None:  # hf-inference says it in a header
@@ -4094,7 +4096,7 @@ def saved_as_made(task: str, media: str, names: tuple, model: str, example: str)
 
     def perform(spec: HubSpec, prompt, response, key: str | None, stop=None) -> str:
         options = prompt.options
-        asked = given(prompt, names, model)
+        asked = options_asked(prompt, names, model)
         chosen = choose_provider(spec, task, options.provider, asked)
         text = (prompt.prompt or "").strip()
         if not text:
@@ -4127,7 +4129,7 @@ def made_and_saved(task: str, media: str, place, chosen: tuple, options, asked, 
             if file.tell() == 0 and done.answer.body:  # JSON: the result is where the row says
                 if done.result is None:
                     what = f"something that is not {MEDIA_WORDS[media]}"
-                    raise llm.ModelError(f"{done.who} answered with {what}: {excerpt(done.said)}")
+                    raise llm.ModelError(f"{done.who} answered with {what}: {excerpt(done.final)}")
                 if type(done.result) is bytes:  # in the answer, as base64
                     file.write(done.result)
                 else:
@@ -4149,7 +4151,7 @@ def made_and_saved(task: str, media: str, place, chosen: tuple, options, asked, 
         except (OSError, llm.ModelError) as ex:
             raise cannot_save(ex, url) from None
     width, height = (image_size(head) if media == "image" else None) or (None, None)
-    seed, url = field_of(done.said, "seed"), url if type(url) is str and url.startswith("http") else None
+    seed, url = field_of(done.final, "seed"), url if type(url) is str and url.startswith("http") else None
     record = {"provider": done.who, "path": str(path.resolve()), "type": found[1], "bytes": size}
     record.update(width=width, height=height, seed=seed if type(seed) is int else None, url=url)
     record.update(job=done.job, seconds=round(done.seconds, 1))
@@ -4162,7 +4164,7 @@ def cannot_save(ex: Exception, url) -> llm.ModelError:
     return llm.ModelError(f"Cannot save the result: {getattr(ex, 'strerror', None) or ex}{where}")
 
 
-def given(prompt, names, model: str) -> dict:
+def options_asked(prompt, names, model: str) -> dict:
     """The options of ``names`` set, and the input image (images, video), checked as far as they can be
     without a provider (a width goes with a height)."""
     asked = options_set(prompt.options, names)
