@@ -811,9 +811,9 @@ def too_large(who: str, request: HFRequest, size: float | None = None, cap: int 
 
 
 def written_to(http: httpx2.Response, request: HFRequest):
-    """The file an answer goes to as it arrives: the request's, when the answer is a result, not JSON."""
-    is_json = "json" in http.headers.get("content-type", "")
-    return request.into if http.status_code < 400 and not is_json else None
+    """The file an answer goes to as it arrives: the request's, for an answer that is not an error. Its first
+    bytes, not its label, then say whether it is JSON after all (see :func:`read_body`)."""
+    return request.into if http.status_code < 400 else None
 
 
 def read_body(http: httpx2.Response, request: HFRequest, ends: float | None) -> bytes:
@@ -825,8 +825,8 @@ def read_body(http: httpx2.Response, request: HFRequest, ends: float | None) -> 
         into.seek(0)
         into.truncate()  # from the start again on each attempt
     for data in http.iter_bytes():
-        if into and size == 0 and data[:1] in (b"{", b"["):
-            into = None  # JSON all the same (labelled otherwise): kept, to be read
+        if into and size == 0 and data.lstrip()[:1] in (b"{", b"["):
+            into = None  # JSON, whatever its label: kept, to be read
         cap = MAX_SAVED if into else request.cap if http.status_code < 400 else MAX_ERROR_BODY
         if into:
             into.write(data)

@@ -538,6 +538,13 @@ def test_answers_that_are_no_image_are_one_line(answer, message, router, here):
     assert list(here.iterdir()) == []
 
 
+def test_an_image_labelled_as_json_is_saved_by_its_bytes(router, here):
+    router({f"POST {HF_INFERENCE}": lambda seen: Answer(200, {"Content-Type": "application/json"}, JPEG)})
+    result = draw("a fox")
+    assert (result.exit_code, result.output) == (0, "a-fox.jpg\n")
+    assert (here / "a-fox.jpg").read_bytes() == JPEG
+
+
 def test_a_poll_that_is_not_json_is_one_line(router, here, monkeypatch):
     prediction = "/replicate/v1/predictions/tqsn7eq3kxrma0cmjfcbkd5t3g"
     server = router(
