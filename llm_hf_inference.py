@@ -1622,11 +1622,9 @@ def fal_speech(provider_id: str, asked: dict, audio: "Audio") -> tuple:
 
 
 def fal_image(provider_id: str, asked: dict, prompt: str) -> tuple:
-    body = {"prompt": prompt, **renamed(asked, width=None, height=None, image=None)}
+    body = {"prompt": prompt, **renamed(asked, width=None, height=None)}  # the input image as image_url
     if "width" in asked:
         body["image_size"] = {"width": asked["width"], "height": asked["height"]}
-    if "image" in asked:
-        body["image_url"] = asked["image"]
     return f"/fal-ai/{provider_id}", body
 
 
