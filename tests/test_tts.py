@@ -296,8 +296,16 @@ def test_an_answer_that_is_not_audio_is_one_line_and_nothing_is_saved(router, he
     assert files(here) == []
 
 
-def test_json_without_audio_names_who_answered(router, here):
-    router({f"POST {FAL}": lambda seen: Answer.json({"detail": "busy"})})
+@pytest.mark.parametrize(
+    "answer",
+    [
+        Answer.json({"detail": "busy"}),
+        Answer(200, {"Content-Type": "application/json"}, b'\r\n  {"detail": "busy"}'),  # JSON by its bytes
+        Answer(200, {"Content-Type": "audio/wav"}, b'{"detail": "busy"}'),  # whatever its label
+    ],
+)
+def test_json_without_audio_names_who_answered(router, here, answer):
+    router({f"POST {FAL}": lambda seen: answer})
     result = speak("Hi")
     assert (result.exit_code, result.output) == (
         1,
