@@ -1460,7 +1460,15 @@ def follow(job: Job, provider: str, answer: dict, request: HFRequest) -> dict:
     reason = job.failure(state)
     if reason is not None:
         raise llm.ModelError(f"{what} {reason}")
-    return poll(request, job.result(answer)) if job.result and path else state
+    if not (job.result and path):
+        return state
+    try:
+        return poll(request, job.result(answer))
+    except llm.ModelError as ex:  # the work is done (and paid for): say where its result stays
+        where = router_root() + job.result(answer)
+        raise llm.ModelError(
+            f"{what} is done, but fetching its result failed: {ex}; it is at {where}"
+        ) from None
 
 
 # What a provider's long work is, said while waiting.

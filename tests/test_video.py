@@ -507,3 +507,18 @@ def test_a_refused_prompt_gets_the_providers_words_and_the_length_sent(router, h
         "Error: 127.0.0.1 answered 422: prompt is too long (the text sent: 13 characters)\n"
     )
     assert files(here) == []
+
+
+def test_a_result_that_cannot_be_fetched_says_where_it_is_and_not_the_text(router, here, found):
+    routes = replayed("vid-fal-ai-queue", type("cdn", (), {"url": "http://cdn"}))
+    job = "/fal-ai/fal-ai/ltx-video/requests/5c1f2a9e-7d4b-4f0a-9e51-2b8d6c3a7f10"
+    routes[f"GET {job}"] = lambda seen: Answer.json({"detail": "Request is still in progress"}, 400)
+    server = router(routes)
+    result = invoke("-m", "hf/Lightricks/LTX-Video", "A running dog")
+    assert (result.exit_code, result.stderr.splitlines()[-1]) == (
+        1,
+        "Error: fal-ai's job 5c1f2a9e-7d4b-4f0a-9e51-2b8d6c3a7f10 is done, but fetching its result failed: "
+        "127.0.0.1 answered 400: Request is still in progress; "
+        f"it is at {server.url}{job}?_subdomain=queue",
+    )
+    assert files(here) == []
