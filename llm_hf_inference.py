@@ -1462,10 +1462,11 @@ def follow(job: Job, provider: str, answer: dict, request: HFRequest) -> dict:
         raise llm.ModelError(f"{what} {reason}")
     if not (job.result and path):
         return state
+    result = job.result(answer)
     try:
-        return poll(request, job.result(answer))
+        return poll(request, result)
     except llm.ModelError as ex:  # the work is done (and paid for): say where its result stays
-        where = router_root() + job.result(answer)
+        where = router_root() + result
         raise llm.ModelError(
             f"{what} is done, but fetching its result failed: {ex}; it is at {where}"
         ) from None
