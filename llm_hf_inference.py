@@ -114,6 +114,8 @@ MAX_TIMEOUT = 24 * 3600.0  # the most -o timeout takes: a day
 RETRIES = 2  # after 429, 502, 503, 504 or a failed connection: three attempts in all
 MAX_WAIT = 60.0  # the longest wait before a retry, whatever the server asks
 POLL_EVERY = 1.0  # between looks at a provider's unfinished work
+FETCH_BUDGET = 60.0  # a finished job's result, or its download, asked again for about this long
+GROWS_EVERY = 2**20  # each MiB of an answer written to a file gives its deadline one more timeout
 LONG_WORK_SAYS = 10.0  # between lines on stderr saying how long work goes on
 UPLOAD_SAYS = 5.0  # between lines on stderr saying how much of a slow upload is sent
 CATALOG_MAX_AGE = 24 * 3600.0  # before a prompt refreshes the catalog beside it; None: never
@@ -607,12 +609,13 @@ class HFRequest:
     retries: int = RETRIES
     stop: threading.Event | None = None  # set when the call it belongs to is given up: nothing more is sent
     into: "BinaryIO | None" = None  # where an answer that is not JSON is written as it arrives (audio)
+    finished: bool = False  # a finished job's result: a 500 saying why is the job's failure, not asked again
 
     @property
     def time_allowed(self) -> float | None:
-        """Seconds the whole exchange may take: twice its timeout. A stream shows its answer as it comes, and
-        a file written as it arrives says how much has come, so only their silences are timed (None)."""
-        return None if (self.body or {}).get("stream") or self.into else 2 * self.timeout
+        """Seconds the whole exchange may take: twice its timeout (an answer written to a file: more as it
+        comes, see :func:`read_body`). A stream shows its answer as it comes: only its silences are timed."""
+        return None if (self.body or {}).get("stream") else 2 * self.timeout
 
     @property
     def cap(self) -> int:
@@ -704,7 +707,12 @@ def excerpt(value, limit: int = 200) -> str:
 
 
 class TooSlow(httpx2.TimeoutException):
-    """The whole answer did not come within the request's deadline."""
+    """The whole answer did not come within the request's deadline; ``grown``: after some of it, written to
+    a file, had moved the deadline on."""
+
+    def __init__(self, request: "HFRequest", grown: bool = False):
+        super().__init__(f"no whole answer within {request.time_allowed:g} seconds")
+        self.grown = grown
 
 
 class Redirected(llm.ModelError):
@@ -789,13 +797,10 @@ def _parsed(url: str) -> httpx2.URL:
     return httpx2.URL(url)
 
 
-def deadline(request: HFRequest) -> float | None:
-    """When an attempt at ``request`` must be over (time.monotonic), or None: a stream, timed by reads."""
-    return None if request.time_allowed is None else time.monotonic() + request.time_allowed
-
-
-def _too_slow(request: HFRequest) -> TooSlow:
-    return TooSlow(f"no whole answer within {request.time_allowed:g} seconds")
+def deadline(request: HFRequest) -> list | None:
+    """When an attempt at ``request`` must be over (time.monotonic), in a list that an answer written to a
+    file moves on as it comes (see :func:`read_body`); None: a stream, timed by its silences."""
+    return None if request.time_allowed is None else [time.monotonic() + request.time_allowed]
 
 
 def who_answered(headers, url: str) -> str:
@@ -816,11 +821,13 @@ def written_to(http: httpx2.Response, request: HFRequest):
     return request.into if http.status_code < 400 else None
 
 
-def read_body(http: httpx2.Response, request: HFRequest, ends: float | None) -> bytes:
-    """A whole answer, read by read: within the request's deadline and cap (an error answer: its start);
-    or, for a request with a file, written there as it comes (b"" returned), a line on stderr at times."""
+def read_body(http: httpx2.Response, request: HFRequest, ends: list | None) -> bytes:
+    """A whole answer, read by read: within the request's deadline ``ends`` and cap (an error answer: its
+    start); or, for a request with a file, written there as it comes (b"" returned), a line on stderr at
+    times, each GROWS_EVERY bytes moving the deadline to a timeout from then: a big file that keeps coming
+    is had whole, a drip ends."""
     into = written_to(http, request)
-    pieces, size, reported_at = [], 0, time.monotonic()
+    pieces, size, reported_at, grown = [], 0, time.monotonic(), False
     if into:
         into.seek(0)
         into.truncate()  # from the start again on each attempt
@@ -832,13 +839,15 @@ def read_body(http: httpx2.Response, request: HFRequest, ends: float | None) -> 
             into.write(data)
         else:
             pieces.append(data)
+        if into and ends is not None and (size + len(data)) // GROWS_EVERY > size // GROWS_EVERY:
+            ends[0], grown = max(ends[0], time.monotonic() + request.timeout), True
         size += len(data)
         if size > cap:
             if http.status_code >= 400:
                 break
             raise too_large(who_answered(http.headers, request.url), request, cap=cap)
-        if ends is not None and time.monotonic() > ends:
-            raise _too_slow(request)
+        if ends is not None and time.monotonic() > ends[0]:
+            raise TooSlow(request, grown)
         if into and time.monotonic() - reported_at >= LONG_WORK_SAYS:
             to_stderr(f"llm-hf-inference: {size / 1e6:.1f} MB of the result received")
             reported_at = time.monotonic()
@@ -861,29 +870,30 @@ def exchange(request: HFRequest) -> Answer:
     redirects, headers sent a byte at a time, the body), and within its cap. An upload's time is its own (its
     silences timed): the answer's deadline begins when it is sent, so a slow uplink never costs an answer."""
     if request.upload is not None:
-        return _exchange(request)
+        return _exchange(request, None)
     outcome: list = []
+    ends = deadline(request)
+    first = ends[0]
 
     def attempt():  # in a thread of its own, so the deadline holds whatever the server does
         try:
-            outcome.append((True, _exchange(request)))
+            outcome.append((True, _exchange(request, ends)))
         except BaseException as ex:  # noqa: BLE001 - raised again in the caller's thread
             outcome.append((False, ex))
 
     worker = threading.Thread(target=attempt, name="llm-hf-inference request", daemon=True)
     worker.start()
-    joined(worker, request.time_allowed, request.stop)
+    joined(worker, ends, request.stop)
     given_up(request)  # a task cancelled: its thread is free at once, the exchange left to end by itself
     if not outcome:  # the worker ends at its next read, its answer unread
-        raise _too_slow(request)
+        raise TooSlow(request, ends[0] > first)
     answered, value = outcome[0]
     if answered:
         return value
     raise value
 
 
-def _exchange(request: HFRequest) -> Answer:
-    ends = deadline(request) if request.upload is None else None
+def _exchange(request: HFRequest, ends: list | None) -> Answer:
     if request.upload is not None:
         sent = {"content": request.upload.pieces()}  # from the start again on each attempt
     else:
@@ -899,15 +909,16 @@ def _exchange(request: HFRequest) -> Answer:
         return Answer(http.status_code, http.headers, read_body(http, request, ends))
 
 
-def joined(
-    thread: threading.Thread, seconds: float | None = None, stop: threading.Event | None = None
-) -> None:
-    """Wait for ``thread`` (at most ``seconds``, and no longer once ``stop`` is set) a tenth of a second at
-    a time: Ctrl-C, which the system may hand to any thread, is taken at once by the one waiting here."""
-    slices, waited = (math.inf if seconds is None else math.ceil(seconds / 0.1)), 0
-    while thread.is_alive() and waited < slices and not (stop is not None and stop.is_set()):
+def joined(thread: threading.Thread, ends: list | None = None, stop: threading.Event | None = None) -> None:
+    """Wait for ``thread`` (until the deadline ``ends[0]``, which may move, and no longer once ``stop`` is
+    set) a tenth of a second at a time: Ctrl-C, which the system may hand to any thread, is taken at once
+    by the one waiting here."""
+    while (
+        thread.is_alive()
+        and (ends is None or time.monotonic() < ends[0])
+        and not (stop is not None and stop.is_set())
+    ):
         thread.join(0.1)
-        waited += 1
 
 
 class Stopped(Exception):
@@ -998,7 +1009,7 @@ STATUS_HINTS = {
 }
 
 
-def _hint(status: int, data: dict, bill_to: str | None, purpose: str = "chat") -> str | None:
+def _hint(status: int, data: dict, bill_to: str | None, purpose: str = "chat", method="POST") -> str | None:
     if (purpose, status) in STATUS_HINTS:
         return STATUS_HINTS[purpose, status]
     code = field_of(data, "error", "code")
@@ -1014,10 +1025,15 @@ def _hint(status: int, data: dict, bill_to: str | None, purpose: str = "chat") -
         )
     if status == 402:
         return "Your Inference Providers credits are used up: see https://huggingface.co/settings/billing"
-    if code == "model_not_supported" or (status == 404 and purpose not in ("hub", "fragment")):
+    if code == "model_not_supported" or (status == 404 and method == "POST"):
         return "Choose another provider with -o provider NAME, or another model."
     if status == 410:
         return "That endpoint is gone; point LLM_HF_BASE_URL at https://router.huggingface.co/v1"
+    if status in (502, 504) and method == "POST" and purpose in GENERATIONS:
+        return (
+            "The gateway gave up waiting for the provider: the request may have been processed (and "
+            "billed), so it is not sent again; look at your usage before trying again"
+        )
     if status in (502, 504):
         return "The gateway gave up waiting for the model; try again, or choose another provider."
     if status == 429:
@@ -1027,8 +1043,15 @@ def _hint(status: int, data: dict, bill_to: str | None, purpose: str = "chat") -
         if _finite(estimate) and estimate < 1e6:
             seconds = max(1, round(estimate))
             return f"The model is loading; try again in about {seconds} second{'s' if seconds != 1 else ''}."
+        if method == "GET":
+            return "The service is unavailable; try again shortly."
         return "The service is unavailable or the model is loading; try again shortly."
     return None
+
+
+def says_why(data: dict, body: bytes) -> bool:
+    """Whether an error answer gives a reason of its own (JSON, or plain words), not a gateway's page."""
+    return bool(data or (body.strip() and b"<" not in body))
 
 
 class HTTPStatusError(llm.ModelError):
@@ -1040,14 +1063,14 @@ class HTTPStatusError(llm.ModelError):
 
 
 def http_error(
-    url: str, status: int, headers, body: bytes, bill_to: str | None = None, purpose: str = "chat"
+    url: str, status: int, headers, body: bytes, bill_to: str | None = None, purpose="chat", method="POST"
 ) -> HTTPStatusError:
     """An HTTP error answer as a ModelError: who answered, the status, the server's message, a hint."""
     message, data = _server_message(body)
     message = redact(message).strip()
     who = who_answered(headers, url)
     text = f"{who} answered {status}: {message or '(no message)'}"
-    hint = _hint(status, data, bill_to, purpose)
+    hint = _hint(status, data, bill_to, purpose, method)
     return HTTPStatusError(f"{text} — {hint}" if hint else text, status, data, Answer(status, headers, body))
 
 
@@ -1070,6 +1093,23 @@ GENERATIONS = ("speech", "images", "tts", "video")
 RETRY_ERRORS = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.RemoteProtocolError, httpx2.ReadError)
 
 
+# What broke in a connection, in words: an exception's class name is no message.
+BROKEN_WORDS = (
+    (httpx2.ConnectError, "Could not reach {host}"),
+    (httpx2.RemoteProtocolError, "The answer from {host} was cut off"),
+    (httpx2.ReadError, "The connection to {host} broke while its answer came"),
+    (httpx2.WriteError, "The connection to {host} broke while the request was sent"),
+    (httpx2.UnsupportedProtocol, "The request to {host} was sent on to a URL that is neither http nor https"),
+    (httpx2.TooManyRedirects, "Too many redirects from {host}"),
+    (httpx2.LocalProtocolError, "The request could not be sent to {host}"),
+)
+
+
+def broken(ex: Exception, host: str) -> str:
+    words = next((words for kind, words in BROKEN_WORDS if isinstance(ex, kind)), None)
+    return (words or "The connection to {host} failed").format(host=host)
+
+
 class Attempts:
     """After a failed attempt: how long to wait before the next, or the error to raise. Only 429, 502, 503,
     504 and failed connections are retried, never once output was shown; waits back off exponentially with
@@ -1085,21 +1125,34 @@ class Attempts:
 
     def after_status(self, status: int, headers, body: bytes) -> float:
         request = self.request
-        error = http_error(request.url, status, headers, body, request.bill_to, request.purpose)
-        if not self._retryable(status, headers, error.data) or self.number >= self.total:
+        error = http_error(
+            request.url, status, headers, body, request.bill_to, request.purpose, request.method
+        )
+        if not self._retryable(status, headers, error.data, body) or self.number >= self.total:
             code = field_of(error.data, "error", "code")
             if self.pinned and (status in (404, 429) or status >= 500 or code == "model_not_supported"):
                 return self._unpin(str(status))
             raise error
         who = who_answered(headers, request.url)
-        reason = RETRY_STATUSES.get(status, "{who} answered " + str(status)).format(who=who)
-        return self._next(server_wait(headers, error.data), reason)
+        unavailable = status == 503 and request.method == "GET"  # a poll, a result: no model loads there
+        reason = (
+            "{who} is unavailable"
+            if unavailable
+            else RETRY_STATUSES.get(status, f"{{who}} answered {status}")
+        )
+        return self._next(server_wait(headers, error.data), reason.format(who=who))
 
-    def _retryable(self, status: int, headers, data: dict) -> bool:
-        """A repeatable GET (a poll, a result) is asked again after any 5xx; a generation only when it
-        cannot have been made: a rate limit, or a 503 saying when to come back (a model loading)."""
+    def _retryable(self, status: int, headers, data: dict, body: bytes) -> bool:
+        """A repeatable GET (a poll, a result) is asked again after a 404 (twice: it may not be there yet)
+        and any 5xx but a finished job's 500 that says why (its stated failure); a generation only when
+        it cannot have been made: a rate limit, or a 503 saying when to come back (a model loading)."""
         if self.request.method == "GET":
-            return status in RETRY_STATUSES or status >= 500
+            stated = self.request.finished and status not in RETRY_STATUSES and says_why(data, body)
+            return (
+                status in RETRY_STATUSES
+                or (status >= 500 and not stated)
+                or (status == 404 and self.number < 3)
+            )
         if self.request.purpose in GENERATIONS:
             return status == 429 or (status == 503 and server_wait(headers, data) is not None)
         return status in RETRY_STATUSES
@@ -1113,9 +1166,9 @@ class Attempts:
             raise llm.ModelError(f"{error}; {note}") from None
         if shown or not retry or self.number >= self.total:
             if self.pinned and retry and not shown:
-                return self._unpin(type(ex).__name__)
+                return self._unpin(broken(ex, self.request.host))
             raise transport_error(self.request, ex) from None
-        return self._next(None, f"Could not reach {self.request.host} ({type(ex).__name__})")
+        return self._next(None, broken(ex, self.request.host))
 
     def _unpin(self, reason: str) -> float:
         to_stderr(f"{self.pinned} did not answer ({reason}); asking the router for another provider")
@@ -1123,6 +1176,10 @@ class Attempts:
         self.pinned = None
         self.number = 1
         return 0.0
+
+    def again(self, reason: str) -> float:
+        """The wait before asking again after an answer that could not be read."""
+        return self._next(None, reason)
 
     def _next(self, wait: float | None, reason: str) -> float:
         if wait is None:
@@ -1209,6 +1266,8 @@ def transport_error(request: HFRequest, ex: httpx2.HTTPError) -> llm.ModelError:
         message = f"Could not find {host}: its name does not resolve ({detail}); check it and your network"
     elif isinstance(ex, httpx2.ConnectTimeout):
         message = f"Could not connect to {host} within {CONNECT_TIMEOUT:g} seconds"
+    elif isinstance(ex, TooSlow) and ex.grown:
+        message = f"{host} sent its answer too slowly (under 1 MiB in {request.timeout:g} seconds); {hint}"
     elif isinstance(ex, TooSlow):
         message = f"{host} did not send its whole answer within {request.time_allowed:g} seconds "
         message += f"(twice the timeout); {hint}"
@@ -1217,7 +1276,7 @@ def transport_error(request: HFRequest, ex: httpx2.HTTPError) -> llm.ModelError:
     elif isinstance(ex, httpx2.ConnectError):
         message = f"Could not connect to {host}: {detail}"
     else:
-        message = f"The connection to {host} failed: {type(ex).__name__}: {detail}"
+        message = f"{broken(ex, host)} ({detail})"
     return llm.ModelError(message)
 
 
@@ -1395,7 +1454,13 @@ def run_task(
     request = provider_request(provider, task, path, payload, options, key)
     request.stop, request.into = stop, into
     started = time.monotonic()
-    answer = ask(request)
+    try:
+        answer = ask(request)
+    except (KeyboardInterrupt, Stopped):
+        to_stderr(
+            f"llm-hf-inference: stopped; the request was sent to {provider} and may still run (and be billed)"
+        )
+        raise
     state = final = answer.json()
     ident = None
     if row.job is not None and type(state) is dict:
@@ -1425,16 +1490,16 @@ class Job(NamedTuple):
 def follow(job: Job, provider: str, answer: dict, request: HFRequest) -> dict:
     """A provider's long work followed to its end: polled every POLL_EVERY seconds within twice the
     request's timeout, a line on stderr every LONG_WORK_SAYS seconds; its failure in one line; on Ctrl-C
-    (or a cancelled task) the provider asked to stop it, where it can be."""
+    (or a cancelled task) the provider asked to stop it where it can be, else told where it will be."""
     ident, path = job.look(answer)
     state = job.state(answer)
     what = f"{provider}'s {job.name}" + (f" {excerpt(ident)}" if type(ident) is str else "")
+    where = path and router_root() + (job.result(answer) if job.result else path)  # None: nothing to wait for
     started = reported_at = time.monotonic()
     try:
         while path is not None and job.running(state):
             now, status = time.monotonic(), excerpt(state.get(job.status))
             if now > started + 2 * request.timeout:
-                where = router_root() + (job.result(answer) if job.result else path)
                 raise llm.ModelError(
                     f"{what} was not finished after {now - started:.0f} seconds (status {status}); "
                     f"its result can still be fetched at {where} (wait longer with -o timeout SECONDS)"
@@ -1447,36 +1512,55 @@ def follow(job: Job, provider: str, answer: dict, request: HFRequest) -> dict:
                 reported_at = now
             sleep(POLL_EVERY)
             given_up(request)
-            try:
-                state = job.state(poll(request, path))
-            except llm.ModelError as ex:
-                raise llm.ModelError(
-                    f"{ex}; {what} may still finish (it is looked at {router_root()}{path})"
-                ) from None
+            state = job.state(looked_at(request, path, what))
     except (KeyboardInterrupt, Stopped):
         if job.cancel is not None and path is not None:
-            cancel(job, what, ident, answer, request)
+            cancel(job, what, ident, answer, request, where)
+        elif path is not None:
+            to_stderr(
+                f"llm-hf-inference: {what} goes on (it cannot be stopped from here); its result: {where}"
+            )
         raise
     reason = job.failure(state)
     if reason is not None:
         raise llm.ModelError(f"{what} {reason}")
-    if not (job.result and path):
-        return state
-    result = job.result(answer)
+    return result_of(request, job.result(answer), what) if job.result and path else state
+
+
+def looked_at(request: HFRequest, path: str, what: str) -> dict:
+    """One look at running work; what went wrong in one line."""
     try:
-        return poll(request, result)
-    except llm.ModelError as ex:  # the work is done (and paid for): say where its result stays
-        where = router_root() + result
-        raise llm.ModelError(
-            f"{what} is done, but fetching its result failed: {ex}; it is at {where}"
+        return poll(request, path)
+    except llm.ModelError as ex:
+        where = f"{what} may still finish (it is looked at {router_root()}{path})"
+        raise llm.ModelError(f"{str(ex).rstrip('.')}; {where}") from None
+
+
+def result_of(request: HFRequest, path: str, what: str) -> dict:
+    """A finished job's result, asked again for about FETCH_BUDGET seconds: its stated failure at once (see
+    :func:`failed`), else where the result stays."""
+    try:
+        return poll(request, path, retries_within(FETCH_BUDGET), finished=True)
+    except llm.ModelError as ex:
+        where = f"{router_root()}{path}"
+        raise failed(ex, what) or llm.ModelError(
+            f"{what} is done, but fetching its result failed: {str(ex).rstrip('.')}; it is at {where}"
         ) from None
+
+
+def failed(ex: llm.ModelError, what: str) -> llm.ModelError | None:
+    """A job's stated failure: a 500 (not a gateway's 502, 503, 504) whose words say why, never retried."""
+    stated = isinstance(ex, HTTPStatusError) and says_why(ex.data, ex.answer.body)
+    if stated and ex.status >= 500 and ex.status not in RETRY_STATUSES:
+        return llm.ModelError(f"{what} failed: {excerpt(_server_message(ex.answer.body)[0])}")
+    return None
 
 
 # What a provider's long work is, said while waiting.
 DOING = {"speech": "transcribing", "images": "drawing", "tts": "speaking", "video": "making the video"}
 
 
-def cancel(job: Job, what: str, ident, answer: dict, request: HFRequest) -> None:
+def cancel(job: Job, what: str, ident, answer: dict, request: HFRequest, where: str) -> None:
     """Work given up (Ctrl-C): ask the provider to stop it, within a second, and say whether it did."""
     method, path = job.cancel(ident, answer)
     headers = router_headers(request)
@@ -1485,8 +1569,10 @@ def cancel(job: Job, what: str, ident, answer: dict, request: HFRequest) -> None
         ask(stop)
         to_stderr(f"llm-hf-inference: {what} is cancelled")
     except (llm.ModelError, httpx2.HTTPError) as ex:
-        reason = f"{stop.host} answered {ex.status}" if isinstance(ex, HTTPStatusError) else excerpt(str(ex))
-        to_stderr(f"llm-hf-inference: {what} may go on: asking it to stop failed ({reason})")
+        reason = f"{stop.host} answered {ex.status}" if isinstance(ex, HTTPStatusError) else "no answer"
+        to_stderr(
+            f"llm-hf-inference: {what} may go on: asking it to stop failed ({reason}); its result: {where}"
+        )
 
 
 def router_headers(request: HFRequest) -> dict:
@@ -1502,13 +1588,20 @@ def later(request: HFRequest, url: str, headers: dict, method="GET", retries=Non
     return HFRequest(url, request.purpose, headers, method=method, retries=retries, **more)
 
 
-def poll(request: HFRequest, path: str) -> dict:
-    """One look at a provider's long work through the router: the token and the bill go only there."""
-    look = later(request, router_root() + path, router_headers(request), bill_to=request.bill_to)
-    answer = ask(look).json()
-    if type(answer) is not dict:
-        raise llm.ModelError(f"{look.host} answered {look.url} with something that is not a JSON object")
-    return answer
+def poll(request: HFRequest, path: str, retries: int | None = None, finished: bool = False) -> dict:
+    """One look at a provider's long work through the router (the token and the bill go only there); an
+    answer that is not JSON (a gateway's page) asked again as a 503 would be."""
+    headers, bill_to = router_headers(request), request.bill_to
+    look = later(request, router_root() + path, headers, retries=retries, bill_to=bill_to, finished=finished)
+    attempts = Attempts(look)
+    while True:
+        answer = ask(look)
+        data = answer.json()
+        if type(data) is dict:
+            return data
+        if attempts.number >= attempts.total:
+            raise llm.ModelError(f"{look.host} answered {look.url} with something that is not a JSON object")
+        sleep(attempts.again(f"{look.host} answered with something that is not JSON"))
 
 
 def job_path(provider: str, what: str, url, answer) -> str:
@@ -3962,13 +4055,17 @@ def download(url, request: HFRequest, into: BinaryIO) -> None:
             raise llm.ModelError(f"The provider gave a data URL that is not base64: {excerpt(url)}") from None
         return
     if type(url) is not str or urllib.parse.urlsplit(url).scheme not in ("https", "http"):
-        raise llm.ModelError(f"The provider gave no result URL: {excerpt(url)}")
-    fetch = later(request, url, {}, into=into)
+        words = "no result URL" if type(url) is not str else "a result URL that is not http(s), not fetched"
+        raise llm.ModelError(f"The provider gave {words}: {excerpt(url)}")
+    fetch = later(request, url, {}, into=into, retries=retries_within(FETCH_BUDGET))
     try:
         ask(fetch)
     except llm.ModelError as ex:
         reason = f"{fetch.host} answered {ex.status}" if isinstance(ex, HTTPStatusError) else str(ex)
         raise llm.ModelError(f"The result is at {url}, but fetching it failed: {reason}") from None
+    except (KeyboardInterrupt, Stopped):
+        to_stderr(f"llm-hf-inference: stopped; the result is at {url}")
+        raise
 
 
 MAGIC = (  # (media, first bytes, extension, type): the bytes say the type, whatever the URL or label claims
@@ -4028,46 +4125,117 @@ def destination(save: str | None, prompt_text: str, extensions) -> Destination:
         target = pathlib.Path(save).expanduser() if save else pathlib.Path()
     except RuntimeError:  # ~someone with no home here
         raise llm.ModelError(f"-o save {save}: there is no such home directory") from None
-    named = save is not None and not save.endswith(("/", os.sep)) and not target.is_dir()
-    folder, stem = (target.parent, target.stem) if named else (target, slug(prompt_text))
-    if not folder.is_dir():
-        raise llm.ModelError(f"-o save {save}: there is no directory {folder}")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise llm.ModelError(f"-o save {save}: {folder} cannot be written to")
+    try:
+        named = save is not None and not save.endswith(("/", os.sep)) and not target.is_dir()
+        folder, stem = (target.parent, target.stem) if named else (target, slug(prompt_text))
+        if not folder.is_dir():
+            raise llm.ModelError(f"-o save {save}: there is no directory {folder}")
+        taken = [folder / f"{stem}{ext}" for ext in extensions if named]  # a link too, even one to nothing
+        taken = next((path for path in taken if os.path.lexists(path)), None)
+    except OSError as ex:
+        too_long = ex.errno == errno.ENAMETOOLONG
+        raise llm.ModelError(
+            f"-o save {save}: {'the file name is too long' if too_long else ex.strerror}"
+        ) from None
     if len(f".{stem}.partial-{uuid.uuid4().hex}".encode()) > 255:
         raise llm.ModelError(f"-o save {save}: the file name is too long")
-    for ext in extensions if named else ():
-        if (folder / f"{stem}{ext}").exists():
-            raise llm.ModelError(
-                f"{folder / f'{stem}{ext}'} exists; not overwritten (choose another -o save)"
-            )
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise llm.ModelError(f"-o save {save}: {folder} cannot be written to")
+    if taken is not None:
+        raise llm.ModelError(f"{taken} exists; not overwritten (choose another -o save)")
     return Destination(folder, stem, named)
 
 
-@contextlib.contextmanager
-def partial_file(place: Destination):
-    """(path, open file) of a new file beside the result's final name, to write the result into and then
-    :func:`publish`; removed whatever happens, so nothing partial is left. It follows the umask."""
-    partial = place.folder / f".{place.stem}.partial-{uuid.uuid4().hex}"
-    try:
-        with open(partial, "xb+") as file:
-            yield partial, file
-    finally:
+class ResultFile:
+    """A paid result written as it arrives into a hidden file beside its final name, made at its first
+    bytes (following the umask), unbuffered so that a refused write is known at once; then published under
+    its name, and removed whatever happens (:meth:`close`), so nothing partial is left. When the disk refuses
+    it (full, over quota) the result goes on into llm's own folder, what had come included, and is saved
+    there instead: a paid result in hand is kept."""
+
+    def __init__(self, place: Destination):
+        self.place, self.path, self.file, self.size = place, None, None, 0
+        self.refused: str | None = None  # why the destination refused it, once it did
+
+    def write(self, data) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                if self.file is None:
+                    self.path = self.place.folder / f".{self.place.stem}.partial-{uuid.uuid4().hex}"
+                    self.file = open(self.path, "xb+", buffering=0)  # noqa: SIM115 - see close()
+                written = self.file.write(view)
+            except OSError as ex:
+                self._elsewhere(ex)
+                continue
+            self.size += written
+            view = view[written:]
+
+    def _elsewhere(self, ex: Exception) -> None:
+        """Go on in llm's folder, with what was written so far; the error again if that was done already."""
+        if self.refused is not None:
+            raise ex
+        self.refused = getattr(ex, "strerror", None) or str(ex)
+        old, old_path, size = self.file, self.path, self.size
+        self.place = Destination(llm.user_dir() / "hf-inference-results", self.place.stem, False)
+        self.place.folder.mkdir(parents=True, exist_ok=True)
+        self.file, self.size = None, 0
+        if old is not None:
+            old.seek(0)
+            self.write(old.read(size))
+            self._remove(old, old_path)
+
+    def seek(self, position: int) -> None:  # 0 only: from the start again (a retried download)
+        self.size = 0
+        if self.file is not None:
+            self.file.seek(0)
+
+    def truncate(self) -> None:
+        if self.file is not None:
+            self.file.truncate()
+
+    def tell(self) -> int:
+        return self.size
+
+    def head(self, size: int) -> bytes:
+        if self.file is None:
+            return b""
+        self.file.seek(0)
+        return self.file.read(min(size, self.size))
+
+    def publish(self, ext: str) -> pathlib.Path:
+        """The result under its name (see :func:`publish`); in llm's folder when the destination refuses."""
+        try:
+            return publish(self.path, self.place, ext)
+        except (OSError, llm.ModelError) as ex:  # a full disk, every name taken
+            self._elsewhere(ex)
+            return publish(self.path, self.place, ext)
+
+    @staticmethod
+    def _remove(file, path) -> None:
+        file.close()
         with contextlib.suppress(OSError):
-            os.unlink(partial)
+            os.unlink(path)
+
+    def close(self) -> None:
+        if self.file is not None:
+            self._remove(self.file, self.path)
 
 
 def publish(partial: pathlib.Path, place: Destination, ext: str) -> pathlib.Path:
-    """The written ``partial`` given its final name, never over a file: a name of ours taken gets -2, -3,
-    ...; a file named by -o save there is an error."""
+    """The written ``partial`` given its final name, never over a file (nor a link): a name taken gets -2,
+    -3, ...; a file named by -o save that appeared while the result was made too, and the user is told."""
     for number in range(1, 1000):
         path = place.folder / f"{place.stem}{'' if number == 1 else f'-{number}'}{ext}"
         try:
             link_or_copy(partial, path)
-            return path
         except FileExistsError:
-            if place.named:
-                raise llm.ModelError(f"{path} exists; not overwritten (choose another -o save)") from None
+            continue
+        if place.named and number > 1:
+            to_stderr(
+                f"llm-hf-inference: {place.folder / (place.stem + ext)} appeared meanwhile; saved as {path}"
+            )
+        return path
     raise llm.ModelError(f"{place.folder} already has {place.stem}{ext} to {place.stem}-999{ext}")
 
 
@@ -4130,10 +4298,10 @@ def made_and_saved(task: str, media: str, place, chosen: tuple, options, asked, 
     """A task whose result (an image, audio, video) is written to disk as it arrives, from the answer or
     from the bytes or URL its row read, then saved under its name: (the path, what response_json keeps)."""
     url = None
-    with partial_file(place) as (partial, file):
+    with contextlib.closing(ResultFile(place)) as file:
         try:
             done = run_task(task, chosen, options, asked, data, key, stop, into=file)
-            if file.tell() == 0 and done.answer.body:  # JSON: the result is where the row says
+            if file.size == 0 and done.answer.body:  # JSON: the result is where the row says
                 if done.result is None:
                     what = f"something that is not {MEDIA_WORDS[media]}"
                     raise llm.ModelError(f"{done.who} answered with {what}: {excerpt(done.final)}")
@@ -4144,31 +4312,55 @@ def made_and_saved(task: str, media: str, place, chosen: tuple, options, asked, 
                     download(url, done.request, into=file)
         except OSError as ex:
             raise cannot_save(ex, url) from None
-        size = file.tell()
-        file.seek(0)
-        head = file.read(2**20 if media == "image" else 256)  # an image's width and height are in its head
+        head = file.head(2**20 if media == "image" else 256)  # an image's width and height are in its head
         found = media_type(head, media)
         if found is None:
-            raise llm.ModelError(
-                f"{done.who} sent {size} bytes that are not {MEDIA_WORDS[media]}: {excerpt(head)}"
-            )
+            raise llm.ModelError(not_media(done.who, file.size, head, media, url))
         given_up(done.request)  # a task given up saves nothing
         try:
-            path = publish(partial, place, found[0])
+            path = file.publish(found[0])
         except (OSError, llm.ModelError) as ex:
             raise cannot_save(ex, url) from None
-    width, height = (image_size(head) if media == "image" else None) or (None, None)
-    seed, url = field_of(done.final, "seed"), url if type(url) is str and url.startswith("http") else None
-    record = {"provider": done.who, "path": str(path.resolve()), "type": found[1], "bytes": size}
-    record.update(width=width, height=height, seed=seed if type(seed) is int else None, url=url)
-    record.update(job=done.job, seconds=round(done.seconds, 1))
+    try:
+        if file.refused is not None:
+            to_stderr(
+                f"llm-hf-inference: {place.folder} refused the result ({file.refused}); saved in {path}"
+            )
+        width, height = (image_size(head) if media == "image" else None) or (None, None)
+        seed, url = field_of(done.final, "seed"), url if type(url) is str and url.startswith("http") else None
+        record = {"provider": done.who, "path": str(path.resolve()), "type": found[1], "bytes": file.size}
+        record.update(width=width, height=height, seed=seed if type(seed) is int else None, url=url)
+        record.update(job=done.job, seconds=round(done.seconds, 1))
+    except KeyboardInterrupt:
+        to_stderr(f"llm-hf-inference: stopped; the result is saved in {path}")
+        raise
     return path, {name: value for name, value in record.items() if value is not None}
+
+
+def not_media(who: str, size: int, head: bytes, media: str, url) -> str:
+    """An answer that is not of the medium asked for, in words: empty, another medium, or its start."""
+    other = next(
+        (found for kind in MEDIA_WORDS if kind != media for found in [media_type(head, kind)] if found), None
+    )
+    if size == 0:
+        said = f"{who} sent nothing where {MEDIA_WORDS[media]} was expected"
+    elif other is not None:
+        said = f"{who} sent a {other[0][1:].upper()} file, not {MEDIA_WORDS[media]}"
+    elif b"\0" in head or head.decode("utf-8", "replace").count("\ufffd") > len(head) // 10:
+        said = f"{who} sent {size} bytes that are not {MEDIA_WORDS[media]}"
+    else:
+        said = f"{who} sent {size} bytes that are not {MEDIA_WORDS[media]}: {excerpt(head)}"
+    return said + (f" (from {url})" if type(url) is str and url.startswith("http") else "")
 
 
 def cannot_save(ex: Exception, url) -> llm.ModelError:
     """A paid result that could not be saved, in words that say where it can still be fetched."""
-    where = f"; it can still be fetched from {url}" if type(url) is str and url.startswith("http") else ""
-    return llm.ModelError(f"Cannot save the result: {getattr(ex, 'strerror', None) or ex}{where}")
+    reason = getattr(ex, "strerror", None) or ex
+    if type(url) is str and url.startswith("http"):
+        return llm.ModelError(f"Cannot save the result: {reason}; it can still be fetched from {url}")
+    return llm.ModelError(
+        f"Cannot save the result: {reason}; it came in the provider's answer, so it is lost"
+    )
 
 
 def options_asked(prompt, names, model: str) -> dict:

@@ -81,7 +81,7 @@ def test_refresh_follows_redirects_and_a_loop_is_one_line(fake, monkeypatch):
     result = invoke("hf", "refresh")
     assert (result.exit_code, result.stderr) == (
         1,
-        "Error: The connection to 127.0.0.1 failed: TooManyRedirects: Exceeded maximum allowed redirects.\n",
+        "Error: Too many redirects from 127.0.0.1 (Exceeded maximum allowed redirects.)\n",
     )
 
 

@@ -624,7 +624,7 @@ def test_an_embedding_request_that_cannot_connect_is_retried(monkeypatch, capsys
     assert llm.get_embedding_model("hf-minilm").embed("hi") == [0.5, 0.25]
     assert len(calls) == 2
     assert capsys.readouterr().err == (
-        "Could not reach router.huggingface.co (ConnectError), retrying in 1.0s (attempt 2/3)\n"
+        "Could not reach router.huggingface.co, retrying in 1.0s (attempt 2/3)\n"
     )
 
 

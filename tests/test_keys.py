@@ -56,7 +56,7 @@ def test_errors_never_show_a_bearer_credential():
     request = llm_hf_inference.HFRequest("https://router.huggingface.co/v1/chat/completions")
     error = httpx2.LocalProtocolError("Illegal header value b'Bearer hf_SECRETsecret1234567890'")
     assert str(llm_hf_inference.transport_error(request, error)) == (
-        "The connection to router.huggingface.co failed: LocalProtocolError: Illegal header value b'Bearer ***'"
+        "The request could not be sent to router.huggingface.co (Illegal header value b'Bearer ***')"
     )
     assert llm_hf_inference.redact("authorization: bearer sk-other.secret") == "authorization: bearer ***"
 

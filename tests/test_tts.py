@@ -5,6 +5,7 @@ tool, and every refusal before a request."""
 import asyncio
 import io
 import json
+import pathlib
 import wave
 
 import llm
@@ -286,7 +287,7 @@ def test_a_named_file_is_never_replaced_and_a_directory_takes_the_words(router, 
             b"<html><body>Bad gateway</body></html>",
             "37 bytes that are not audio: <html><body>Bad gateway</body></html>",
         ),
-        (b"", "0 bytes that are not audio: "),
+        (b"", "nothing where audio was expected"),
     ],
 )
 def test_an_answer_that_is_not_audio_is_one_line_and_nothing_is_saved(router, here, body, said):
@@ -318,10 +319,10 @@ def test_a_result_url_that_is_not_the_web_is_one_line(router, here, url):
     router({f"POST {FAL}": lambda seen: Answer.json({"audio": {"url": url}})})
     result = speak("Hi")
     assert result.exit_code == 1
-    assert result.output.startswith(
-        "Error: fal-ai answered with something that is not audio"
+    assert result.output == (
+        'Error: fal-ai answered with something that is not audio: {"audio": {"url": null}}\n'
         if url is None
-        else "Error: The provider gave no result URL"
+        else f"Error: The provider gave a result URL that is not http(s), not fetched: {url}\n"
     )
     assert files(here) == []
 
@@ -390,7 +391,7 @@ def test_a_retried_download_starts_the_file_again(tmp_path):
         assert llm_hf_inference.read_body(Streamed([b"RIFF", b"lost"]), request, None) == b""
         assert llm_hf_inference.read_body(Streamed([WAV[:10], WAV[10:]]), request, None) == b""
     assert (tmp_path / "out").read_bytes() == WAV
-    assert request.time_allowed is None  # a file's silences are timed, not the whole
+    assert request.time_allowed == 2 * request.timeout  # a file's answer has a deadline too (it may grow)
 
 
 # -- the models, the tool
@@ -483,12 +484,9 @@ def test_ctrl_c_during_a_download_stops_at_once_and_leaves_nothing(router, fake,
     assert files(here) == []  # the partial file removed
 
 
-def test_a_disk_that_fills_while_the_audio_arrives_says_where_it_still_is(router, fake, here, monkeypatch):
-    import contextlib
-
-    cdn = fake({"GET /a.wav": lambda seen: Answer(200, {}, WAV)})
-    router({f"POST {FAL}": lambda seen: Answer.json({"audio": {"url": cdn.url + "/a.wav"}})})
-    real = llm_hf_inference.partial_file
+def filling(monkeypatch, *full_folders):
+    """Files we open in these folders refuse every write, as a full disk does."""
+    import builtins
 
     class Full:
         def __init__(self, file):
@@ -500,17 +498,56 @@ def test_a_disk_that_fills_while_the_audio_arrives_says_where_it_still_is(router
         def __getattr__(self, name):
             return getattr(self.file, name)
 
-    @contextlib.contextmanager
-    def filling(place):
-        with real(place) as (partial, file):
-            yield partial, Full(file)
+    def opened(path, *args, **kwargs):
+        file = builtins.open(path, *args, **kwargs)
+        where = str(pathlib.Path(path).resolve())
+        return Full(file) if any(where.startswith(str(folder)) for folder in full_folders) else file
 
-    monkeypatch.setattr(llm_hf_inference, "partial_file", filling)
-    result = speak("Hi")
-    assert result.output == (
-        f"Error: Cannot save the result: No space left on device; it can still be fetched from {cdn.url}/a.wav\n"
+    monkeypatch.setattr(llm_hf_inference, "open", opened, raising=False)
+
+
+def test_a_disk_that_fills_while_the_audio_arrives_keeps_it_in_llms_folder(router, here, monkeypatch):
+    router({f"POST {DEEPINFRA}": lambda seen: Answer(200, {"Content-Type": "audio/mpeg"}, MP3)})
+    filling(monkeypatch, here)
+    result = speak("Hi", "-o", "provider", "deepinfra")
+    kept = llm.user_dir() / "hf-inference-results" / "hi.mp3"
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        0,
+        f"{kept}\n",
+        f"llm-hf-inference: . refused the result (No space left on device); saved in {kept}\n",
     )
-    assert files(here) == []
+    assert kept.read_bytes() == MP3 and files(here) == [] and files(kept.parent) == ["hi.mp3"]
+
+
+def test_a_half_written_result_goes_on_in_llms_folder_whole(here, monkeypatch):
+    place = llm_hf_inference.Destination(here, "hi", False)
+    file = llm_hf_inference.ResultFile(place)
+    file.write(MP3[:10])
+    filling(monkeypatch, here)  # full after the first piece
+    file.file = llm_hf_inference.open(file.path, "rb+")  # the open file refuses from now on
+    file.write(MP3[10:])
+    assert (file.refused, file.head(1000)) == ("No space left on device", MP3)
+    assert file.publish(".mp3") == llm.user_dir() / "hf-inference-results" / "hi.mp3"
+    file.close()
+    assert files(here) == [] and files(llm.user_dir() / "hf-inference-results") == ["hi.mp3"]
+
+
+@pytest.mark.parametrize("cdn_answers", [True, False])
+def test_when_no_disk_takes_it_the_line_says_what_is_lost_or_where_it_is(router, fake, here, monkeypatch, cdn_answers):
+    cdn = fake({"GET /a.wav": lambda seen: Answer(200, {}, WAV)})
+    if cdn_answers:
+        router({f"POST {FAL}": lambda seen: Answer.json({"audio": {"url": cdn.url + "/a.wav"}})})
+    else:
+        router({f"POST {DEEPINFRA}": lambda seen: Answer(200, {"Content-Type": "audio/mpeg"}, MP3)})
+    filling(monkeypatch, here, llm.user_dir())
+    result = speak("Hi", *([] if cdn_answers else ["-o", "provider", "deepinfra"]))
+    where = (
+        f"it can still be fetched from {cdn.url}/a.wav"
+        if cdn_answers
+        else "it came in the provider's answer, so it is lost"
+    )
+    assert result.output == f"Error: Cannot save the result: No space left on device; {where}\n"
+    assert files(here) == [] and files(llm.user_dir() / "hf-inference-results") == []
 
 
 def test_hf_tts_before_the_first_refresh():
