@@ -930,6 +930,26 @@ def given_up(request: HFRequest) -> None:
         raise Stopped
 
 
+@contextlib.contextmanager
+def terminated_as_interrupted():
+    """SIGTERM (timeout, kill, a CI's cancel) taken as Ctrl-C while a task runs in the main thread: its job
+    cancelled or named, its partial file removed, as on Ctrl-C. The handler before is put back after."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupted(number, frame):
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGTERM, interrupted)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
 def ask(request: HFRequest) -> Answer:
     """Every exchange but a chat stream: its whole answer, retrying as :class:`Attempts` says; an error
     answer raised as an :class:`HTTPStatusError`. Nothing is sent once the request's ``stop`` is set."""
@@ -2031,9 +2051,10 @@ class HubSpec(NamedTuple):
     key_name: str | None = None
 
 
-def built_in(repo_id: str, alias: str, task: str, *served: tuple) -> tuple:
+def built_in(repo_id: str, alias: str | None, task: str, *served: tuple) -> tuple:
     """A task's model registered until the first refresh: its alias, its (provider, providerId) pairs."""
-    return (HubSpec(repo_id, tuple((provider, ident, task) for provider, ident in served), (alias,)),)
+    aliases = (alias,) if alias else ()
+    return (HubSpec(repo_id, tuple((provider, ident, task) for provider, ident in served), aliases),)
 
 
 class Discovery(NamedTuple):
@@ -2052,6 +2073,8 @@ class Discovery(NamedTuple):
     per_provider: bool = False  # also an llm model per provider: hf/<repo>:<provider> (embeddings)
     # Where a chat, speech or image model has the repo's id, the suffix of this one's (else it is left out).
     apart: str = ""
+    # A model mapped from text alone → its sibling that takes a start frame (-a), sent that prompt instead.
+    frames: dict = {}
 
     @property
     def path(self) -> pathlib.Path:
@@ -2083,6 +2106,16 @@ class Discovery(NamedTuple):
     def aliases(self) -> dict:
         return {model_id_of(spec.repo_id): spec.aliases for spec in self.builtin}
 
+    def for_frame(self, spec: HubSpec) -> HubSpec:
+        """The model to send a prompt with an input image to: ``spec``, or its sibling in ``frames`` when
+        ``spec`` takes text alone (said on stderr)."""
+        sibling = self.frames.get(spec.repo_id)
+        row = sibling and discovered_rows(self).get(model_id_of(sibling))
+        if row is None or any(task.startswith("image-to-") for _, _, task in spec.providers):
+            return spec
+        to_stderr(f"llm-hf-inference: {sibling} makes it, {spec.repo_id} taking no input image")
+        return spec_of_row(self, model_id_of(sibling), row)
+
 
 DISCOVERY_VERSION = 3
 
@@ -2101,6 +2134,9 @@ def _mapping_row(row) -> bool:
     )
 
 
+MAPPING_KEYS = ("provider", "providerId", "task", "status")  # a mapping's fields, as the Hub names them
+
+
 def mapping_of(item) -> list:
     """A Hub search result's inferenceProviderMapping (a list, or an object keyed by provider) as rows."""
     mapping = item.get("inferenceProviderMapping") if type(item) is dict else None
@@ -2108,11 +2144,7 @@ def mapping_of(item) -> list:
         mapping = [{"provider": name, **value} for name, value in mapping.items() if type(value) is dict]
     rows = []
     for entry in mapping if type(mapping) is list else ():
-        row = (
-            [entry.get(k) for k in ("provider", "providerId", "task", "status")]
-            if type(entry) is dict
-            else []
-        )
+        row = [entry.get(k) for k in MAPPING_KEYS] if type(entry) is dict else []
         if _mapping_row(row):
             rows.append(row)
     return rows
@@ -2202,8 +2234,13 @@ class _TaskModel(_HubModel):
     supports_conversation = False  # llm refuses -c and llm chat itself
     perform: Callable
 
+    def spec_for(self, prompt) -> HubSpec:
+        return self.discovery.for_frame(self.spec) if prompt.attachments else self.spec
+
     def execute(self, prompt, stream, response, conversation, key):
-        yield self.perform(self.spec, prompt, response, key)
+        with terminated_as_interrupted():
+            done = self.perform(self.spec_for(prompt), prompt, response, key)
+        yield done
 
 
 class _AsyncTaskModel(_TaskModel):
@@ -2212,7 +2249,7 @@ class _AsyncTaskModel(_TaskModel):
 
     async def execute(self, prompt, stream, response, conversation, key):
         stop = threading.Event()
-        work = functools.partial(self.perform, self.spec, prompt, response, key, stop)
+        work = functools.partial(self.perform, self.spec_for(prompt), prompt, response, key, stop)
         try:
             yield await asyncio.get_running_loop().run_in_executor(task_pool(), work)
         except asyncio.CancelledError:
@@ -4409,6 +4446,7 @@ def input_image_types(model) -> frozenset:
     """An image or video model's attachment types: images, when a provider maps it as image-to-..."""
     try:
         takes = any(task.startswith("image-to-") for _, _, task in model.spec.providers)
+        takes = takes or model.spec.repo_id in model.discovery.frames
     except llm.ModelError:  # a broken row: said when the model is used, never when it is listed
         takes = False
     return IMAGE_TYPES if takes else frozenset()
@@ -4424,19 +4462,35 @@ HFImage, AsyncHFImage = task_models(
 
 class _Maker(llm.Toolbox):
     """A tool whose model makes a file: its path comes back, the file attached (a model that sees or hears
-    it takes it in on its next turn)."""
+    it takes it in on its next turn). Its folder is made when missing; a model of another task is refused."""
+
+    makes: tuple = ()  # (the model class it takes, its words, the 'llm hf models' flag listing them)
 
     def __init__(self, model: str, directory: str = "."):
         self.model = model
         self.directory = directory
 
     def _made(self, text: str, **options) -> llm.ToolOutput:
-        path = llm.get_model(self.model).prompt(text, save=self.directory, **options).text()
+        kind, words, flag = self.makes
+        try:
+            model = llm.get_model(self.model)
+        except llm.UnknownModelError:
+            model = None
+        if not isinstance(model, kind):
+            raise llm.ModelError(f"{self.model} is not {words} model: 'llm hf models {flag}' lists them")
+        folder = pathlib.Path(self.directory).expanduser()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as ex:
+            raise llm.ModelError(f"Cannot make the folder {folder}: {ex.strerror or ex}") from None
+        path = model.prompt(text, save=os.path.join(folder, ""), **options).text()
         return llm.ToolOutput(output=path, attachments=[llm.Attachment(path=path)])
 
 
 class HFImages(_Maker):
     """Draw images with a Hugging Face image model; each call saves one and returns its path."""
+
+    makes = (HFImage, "an image", "--images")
 
     def __init__(self, model: str = "hf-flux", directory: str = "."):
         super().__init__(model, directory)
@@ -4496,6 +4550,8 @@ class HFSpeak(_Maker):
     """Read text aloud with a Hugging Face text-to-speech model; each call saves an audio file and returns
     its path, the audio attached."""
 
+    makes = (HFTTS, "a text-to-speech", "--tts")
+
     def __init__(self, model: str = "hf-tts", directory: str = "."):
         super().__init__(model, directory)
 
@@ -4509,6 +4565,7 @@ class HFSpeak(_Maker):
 
 
 WAN = "Wan-AI/Wan2.1-T2V-14B"
+WAN_FRAME = "Wan-AI/Wan2.1-I2V-14B-720P"  # its sibling from a start frame: hf-video -a frame.jpg goes there
 
 VIDEOS = Discovery(
     "video",
@@ -4521,8 +4578,16 @@ VIDEOS = Discovery(
         ("fal-ai", "fal-ai/wan-t2v"),
         ("replicate", "wavespeedai/wan-2.1-t2v-480p"),
         ("novita", "wan-t2v"),
+    )
+    + built_in(
+        WAN_FRAME,
+        None,
+        "image-to-video",
+        ("fal-ai", "fal-ai/wan-i2v"),
+        ("wavespeed", "wavespeed-ai/wan-2.1/i2v-720p"),
     ),
     apart=":video",
+    frames={WAN: WAN_FRAME},
 )
 
 
@@ -4745,10 +4810,31 @@ class NothingServed(click.ClickException):
 
 
 def fetch_discovered(discovery: Discovery) -> Stored:
-    """Search the Hub for a kind of model and keep what providers serve; else a ClickException saying why."""
-    items = [item for task in discovery.hub_tasks for item in hub_search(task)]
+    """Search the Hub for a kind of model and keep what providers serve; else a ClickException saying why.
+    One rule for every kind: a pipeline tag whose search finds nothing served keeps the models it had (a
+    search that failed to find is no news that they are gone), and a note says so."""
+    items, empty = [], []
+    for task in discovery.hub_tasks:
+        found = hub_search(task)
+        if any(discovery.servable(mapping_of(item)) for item in found):
+            items.extend(found)
+        else:
+            empty.append(task)
+    kept = [
+        {
+            "id": repo,
+            "inferenceProviderMapping": [dict(zip(MAPPING_KEYS, row, strict=True)) for row in mapping],
+        }
+        for repo, mapping in read_discovered(discovery) or ()
+        if any(row[2] in empty for row in mapping)
+    ]
+    if empty and items:
+        tags = " or ".join(empty)
+        to_stderr(
+            f"Note: the Hub's search found no {tags} model that a provider serves; those you have are kept"
+        )
     try:
-        return store_discovered(discovery, items)
+        return store_discovered(discovery, items + kept if items else [])
     except ValueError as ex:
         raise NothingServed(
             f"The Hub's model search gave {ex}; the {discovery.name} you have are kept"
@@ -5050,24 +5136,41 @@ def hf_commands():
 @click.option("--videos", is_flag=True, help="The video models instead: model, providers, status")
 def models_command(queries, provider, tools, schemas, vision, free, json_, **kinds):
     "List the models the Inference Providers router serves"
-    if sum(kinds.values()) > 1:
+    chosen = [name for name, chosen in kinds.items() if chosen]
+    if len(chosen) > 1:
         raise click.UsageError("Choose one of --embeddings, --speech, --images, --tts and --videos")
-    if any(kinds.values()):
-        chosen = next(name for name, chosen in kinds.items() if chosen)
+    chat_only = [
+        f"--{name}"
+        for name, given in (("tools", tools), ("schemas", schemas), ("vision", vision), ("free", free))
+        if given
+    ]
+    if chosen and chat_only:
+        raise click.UsageError(f"{chat_only[0]} is about chat models; leave it out with --{chosen[0]}")
+    if chosen:
         discovery = {"embeddings": EMBEDDINGS, "speech": SPEECH, "images": IMAGES, "tts": TTS}.get(
-            chosen, VIDEOS
+            chosen[0], VIDEOS
         )
         found = cached_else_fetched(lambda: read_discovered(discovery), lambda: fetch_discovered(discovery))
         found = [
-            (repo, mapping) for repo, mapping in found if all(q.lower() in repo.lower() for q in queries)
+            (repo, mapping)
+            for repo, mapping in found
+            if all(q.lower() in repo.lower() for q in queries)
+            and (not provider or any(row[0] == provider and row[3] == "live" for row in mapping))
         ]
-        listed = json.dumps(found, indent=2) if json_ else mappings_table(found) if found else ""
+        keyed = [
+            {"id": repo, "providers": [dict(zip(MAPPING_KEYS, row, strict=True)) for row in mapping]}
+            for repo, mapping in found
+        ]
+        listed = json.dumps(keyed, indent=2) if json_ else mappings_table(found) if found else ""
     else:
         catalog = cached_else_fetched(read_catalog, fetch_catalog)
         found = select_models(catalog, queries, provider, tools, schemas, vision, free)
         listed = json.dumps([entry for entry, _ in found], indent=2) if json_ else models_table(found)
     if not found and not json_:
-        raise click.ClickException("No model matches" + (f" {' and '.join(queries)}" if queries else ""))
+        served = f" served by {provider}" if provider else ""
+        raise click.ClickException(
+            "No model matches" + (f" {' and '.join(queries)}" if queries else "") + served
+        )
     click.echo(listed)
 
 
@@ -5076,6 +5179,14 @@ def models_command(queries, provider, tools, schemas, vision, free, json_, **kin
 @click.option("--sort", type=click.Choice(list(PROVIDER_ORDER)), default="price", show_default=True)
 def providers_command(model, sort):
     "The providers of MODEL (an id or alias): status, context, price, speed, features"
+    try:
+        found = llm.get_model(model)
+    except llm.UnknownModelError:
+        found = None
+    if isinstance(found, _HubModel):  # a speech, image, voice or video model: its providers as mapped
+        rows = [[provider, provider_id, task] for provider, provider_id, task in found.spec.providers]
+        click.echo(found.spec.repo_id + "\n" + format_table(["provider", "provider id", "task"], rows))
+        return
     click.echo(providers_table(find_entry(model), sort))
 
 

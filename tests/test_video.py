@@ -19,6 +19,7 @@ pytestmark = LOCAL
 
 MP4 = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + b"\x00\x00\x00\x08mdat" + bytes(64)
 WAN = "Wan-AI/Wan2.1-T2V-14B"
+BOAT = "a paper boat"
 
 
 @pytest.fixture
@@ -205,6 +206,34 @@ def test_image_to_video_sends_the_start_frame(router, here, found, provider, bod
     assert json.loads(server.seen[0].body) == body
 
 
+@pytest.mark.parametrize("refreshed", [True, False])
+def test_hf_video_with_a_start_frame_goes_to_its_image_to_video_sibling(router, here, refreshed, request):
+    if refreshed:
+        request.getfixturevalue("found")
+    (here / "beach.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    server = router({"POST /fal-ai/fal-ai/wan-i2v": lambda seen: Answer.json({"detail": "stop here"}, 422)})
+    assert llm.get_model("hf-video").attachment_types == llm_hf_inference.IMAGE_TYPES
+    result = film("the waves roll in", "-a", "beach.png")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        "llm-hf-inference: Wan-AI/Wan2.1-I2V-14B-720P makes it, Wan-AI/Wan2.1-T2V-14B taking no input image\n"
+        "Error: 127.0.0.1 answered 422: stop here (the text sent: 17 characters)\n",
+    )
+    assert server.paths() == ["/fal-ai/fal-ai/wan-i2v?_subdomain=queue"]
+    assert json.loads(server.seen[0].body) == {
+        "prompt": "the waves roll in",
+        "image_url": "data:image/png;base64,iVBORw0KGgo=",
+    }
+
+
+def test_a_video_model_from_text_alone_without_a_sibling_takes_no_image(router, here, found):
+    (here / "frame.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    server = router({})
+    result = invoke("-m", "hf/Lightricks/LTX-Video", BOAT, "-a", "frame.png")
+    assert (result.exit_code, result.output) == (1, "Error: This model does not support attachments\n")
+    assert server.seen == []
+
+
 def test_together_takes_the_start_frame_as_its_first_keyframe():
     path, body = llm_hf_inference.together_video(
         "m", {"image": "data:image/png;base64,AA==", "seed": 1}, "waves"
@@ -223,9 +252,6 @@ def test_together_takes_the_start_frame_as_its_first_keyframe():
 # -- refused before any request
 
 
-BOAT = "a paper boat"
-
-
 @pytest.mark.parametrize(
     "prompt, args, message",
     [
@@ -234,7 +260,6 @@ BOAT = "a paper boat"
             ["-o", "provider", "novita", "-o", "resolution", "720p"],
             f"novita takes no -o resolution for {WAN}; choose -o provider fal-ai or replicate or wavespeed",
         ),
-        (BOAT, ["-a", "frame.png"], "This model does not support attachments"),  # llm's: no image-to-video
         (
             BOAT,
             ["-s", "cinematic"],
@@ -448,7 +473,8 @@ def test_the_async_model_makes_a_video_too(router, fake, here, found):
 def test_the_models_listed_and_an_image_to_video_model_takes_images(found):
     assert llm.get_model("hf-video").model_id == f"hf/{WAN}"
     assert llm.get_model("hf/Wan-AI/Wan2.1-I2V-14B-720P").attachment_types == llm_hf_inference.IMAGE_TYPES
-    assert llm.get_model(f"hf/{WAN}").attachment_types == frozenset()
+    assert llm.get_model(f"hf/{WAN}").attachment_types == llm_hf_inference.IMAGE_TYPES  # through its sibling
+    assert llm.get_model("hf/Lightricks/LTX-Video").attachment_types == frozenset()
     assert invoke("hf", "models", "--videos", "-q", "ltx").output == (
         "model                 providers  status\nLightricks/LTX-Video  fal-ai     live\n"
     )
