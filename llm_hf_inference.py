@@ -1425,6 +1425,17 @@ def choose_provider(spec, task: str, chosen: str | None, asked: dict) -> tuple:
     return provider, providers[provider][0]
 
 
+def refused(ex: "HTTPStatusError", spec, chosen: tuple, sent: str) -> llm.ModelError:
+    """A provider's refusal of what it was sent (400, 413, 422) in the same words for every task: its own
+    words, what was sent, and the model's other providers."""
+    others = [name for name, _, _ in spec.providers if name != chosen[0]]
+    where = f"; other providers of {spec.repo_id}: {', '.join(others)} (-o provider NAME)" if others else ""
+    return llm.ModelError(f"{str(ex).rstrip('.')} ({sent}){where}")
+
+
+REFUSALS = (400, 413, 422)  # what a provider answers what it will not take
+
+
 # What is asked that is no -o option, in the words of a refusal.
 GIVEN_WORDS = {"prompt": "prompt or system text", "image": "input image (-a)"}
 
@@ -4000,15 +4011,9 @@ def transcribe(spec: HubSpec, prompt, response, key: str | None, stop=None) -> s
     try:
         done = run_task("speech", chosen, options, asked, audio, key, stop)
     except HTTPStatusError as ex:
-        if ex.status != 413:
+        if ex.status not in REFUSALS:
             raise
-        others = [name for name, _, _ in spec.providers if name != chosen[0]]
-        where = (
-            f"; other providers of {spec.repo_id}: {', '.join(others)} (-o provider NAME)" if others else ""
-        )
-        raise llm.ModelError(
-            f"{chosen[0]} refused {size_text(audio.size)} of audio as too large{where}"
-        ) from None
+        raise refused(ex, spec, chosen, f"the audio sent: {size_text(audio.size)}") from None
     transcript = done.result
     if transcript is None:
         raise llm.ModelError(
@@ -4317,9 +4322,10 @@ def saved_as_made(task: str, media: str, names: tuple, model: str, example: str)
         try:
             path, record = made_and_saved(task, media, place, chosen, options, asked, text, key, stop)
         except HTTPStatusError as ex:
-            if ex.status not in (400, 413, 422):
+            if ex.status not in REFUSALS:
                 raise
-            raise llm.ModelError(f"{ex} (the text sent: {len(text)} characters)") from None
+            sent = f"the text sent: {len(text)} character{'s' if len(text) != 1 else ''}"
+            raise refused(ex, spec, chosen, sent) from None
         response.response_json = record
         response.set_usage(details={"provider": record["provider"]})
         return str(path)

@@ -1,6 +1,5 @@
 """Every request ends: deadlines, size caps, names that do not resolve, redirects, proxies, one refresh."""
 
-import contextlib
 import gzip
 import json
 import os
@@ -422,40 +421,6 @@ def test_our_own_files_nested_too_deeply_are_ignored_with_a_warning_and_llm_work
 
 
 # -- the deadline covers the whole exchange: headers sent a byte at a time, and redirects
-
-
-@pytest.fixture
-def trickle():
-    """A server on 127.0.0.1 that sends a redirect's headers, then any other answer's, a byte every 0.05 s."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
-    stop = threading.Event()
-
-    def answer(connection):
-        with connection:
-            request = connection.recv(65536).decode("latin-1")
-            path = request.split(" ")[1]
-            if path.endswith("/hop"):  # at once: a redirect elsewhere on this server
-                connection.sendall(b"HTTP/1.1 302 Found\r\nLocation: /end\r\nContent-Length: 0\r\n\r\n")
-                request = connection.recv(65536)
-            for byte in b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Padding: " + b"x" * 400:
-                if stop.is_set():
-                    return
-                with contextlib.suppress(OSError):
-                    connection.sendall(bytes([byte]))
-                time.sleep(0.05)
-
-    def serve():
-        while not stop.is_set():
-            with contextlib.suppress(OSError):
-                connection, _ = server.accept()
-                threading.Thread(target=answer, args=(connection,), daemon=True).start()
-
-    threading.Thread(target=serve, daemon=True).start()
-    yield f"http://127.0.0.1:{server.getsockname()[1]}"
-    stop.set()
-    server.close()
 
 
 @LOCAL

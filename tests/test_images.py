@@ -222,7 +222,10 @@ def test_an_answer_that_is_no_image_is_one_line(router, here):
 def test_a_providers_refusal_shows_its_words(router, here):
     router({f"POST {TOGETHER}": lambda seen: recorded("img-together-400")})
     result = draw("a fox", "-o", "provider", "together")
-    assert result.stderr == "Error: 127.0.0.1 answered 400: Invalid request (the text sent: 5 characters)\n"
+    assert result.stderr == (
+        "Error: 127.0.0.1 answered 400: Invalid request (the text sent: 5 characters); other providers of "
+        f"{FLUX}: hf-inference, fal-ai, replicate, nscale (-o provider NAME)\n"
+    )
 
 
 # -- refused before any request
@@ -661,7 +664,9 @@ def test_a_queued_job_past_its_deadline_and_a_ticket_without_a_place_are_one_lin
     said = []
     monkeypatch.setattr(llm_hf_inference.time, "monotonic", lambda: clock[0])
     monkeypatch.setattr(llm_hf_inference, "sleep", lambda seconds: clock.__setitem__(0, clock[0] + 5))
-    monkeypatch.setattr(llm_hf_inference, "poll", lambda request, path, *more, **named: {"status": "IN_QUEUE"})
+    monkeypatch.setattr(
+        llm_hf_inference, "poll", lambda request, path, *more, **named: {"status": "IN_QUEUE"}
+    )
     monkeypatch.setattr(llm_hf_inference, "to_stderr", said.append)
     ticket = {
         "request_id": "r1",

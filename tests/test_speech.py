@@ -394,7 +394,7 @@ def test_too_large_for_one_provider_names_the_others(router, turbo, tmp_path):
     result = transcribe(f"hf/{TURBO}", "-a", str(audio))
     assert result.exit_code == 1
     assert result.stderr == (
-        "Error: together refused 0.2 MB of audio as too large; other providers of "
+        "Error: together answered 413: Request Entity Too Large (the audio sent: 0.2 MB); other providers of "
         f"{TURBO}: deepinfra, replicate (-o provider NAME)\n"
     )
 
@@ -402,7 +402,11 @@ def test_too_large_for_one_provider_names_the_others(router, turbo, tmp_path):
 def test_a_providers_refusal_shows_its_words(router, tmp_path):
     router({f"POST {FAL}": lambda seen: recorded("asr-fal-ai-400")})
     result = transcribe("hf-whisper", "-a", str(wav(tmp_path)), "-o", "provider", "fal-ai")
-    assert (result.exit_code, result.stderr) == (1, "Error: fal-ai answered 400: Unsupported data URL\n")
+    assert (result.exit_code, result.stderr) == (  # in the words every task's refusal has
+        1,
+        "Error: fal-ai answered 400: Unsupported data URL (the audio sent: 2 KB); other providers of "
+        "openai/whisper-large-v3: hf-inference (-o provider NAME)\n",
+    )
 
 
 def test_an_answer_that_is_no_transcript_is_one_line(router, tmp_path):
@@ -430,7 +434,10 @@ def test_replicate_refusing_its_input_shows_its_words(router, turbo, tmp_path):
     answer.headers["x-inference-provider"] = "replicate"  # recorded from replicate itself; the router adds it
     router({f"POST {REPLICATE}": lambda seen: answer})
     result = transcribe(f"hf/{TURBO}", "-a", str(wav(tmp_path)), "-o", "provider", "replicate")
-    assert result.stderr == "Error: replicate answered 422: - Additional property provider is not allowed\n"
+    assert result.stderr == (
+        "Error: replicate answered 422: - Additional property provider is not allowed (the audio sent: 2 KB); "
+        f"other providers of {TURBO}: together, deepinfra (-o provider NAME)\n"
+    )
 
 
 # -- discovery

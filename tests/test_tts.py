@@ -342,7 +342,10 @@ def test_a_too_long_text_gets_the_providers_words_and_the_length_sent(router, he
         result.output.startswith("Error: ")
         and "Input text is too long (max 5000 characters)" in result.output
     )
-    assert result.output.endswith(" (the text sent: 6000 characters)\n")
+    assert result.output.endswith(
+        " (the text sent: 6000 characters); other providers of hexgrad/Kokoro-82M: fal-ai, together, "
+        "replicate (-o provider NAME)\n"
+    )
 
 
 def test_an_answer_over_the_cap_stops_and_leaves_nothing(router, here, monkeypatch):
@@ -499,7 +502,7 @@ def filling(monkeypatch, *full_folders):
             return getattr(self.file, name)
 
     def opened(path, *args, **kwargs):
-        file = builtins.open(path, *args, **kwargs)
+        file = builtins.open(path, *args, **kwargs)  # noqa: SIM115 - the caller closes it
         where = str(pathlib.Path(path).resolve())
         return Full(file) if any(where.startswith(str(folder)) for folder in full_folders) else file
 
@@ -533,7 +536,9 @@ def test_a_half_written_result_goes_on_in_llms_folder_whole(here, monkeypatch):
 
 
 @pytest.mark.parametrize("cdn_answers", [True, False])
-def test_when_no_disk_takes_it_the_line_says_what_is_lost_or_where_it_is(router, fake, here, monkeypatch, cdn_answers):
+def test_when_no_disk_takes_it_the_line_says_what_is_lost_or_where_it_is(
+    router, fake, here, monkeypatch, cdn_answers
+):
     cdn = fake({"GET /a.wav": lambda seen: Answer(200, {}, WAV)})
     if cdn_answers:
         router({f"POST {FAL}": lambda seen: Answer.json({"audio": {"url": cdn.url + "/a.wav"}})})

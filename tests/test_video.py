@@ -217,7 +217,8 @@ def test_hf_video_with_a_start_frame_goes_to_its_image_to_video_sibling(router, 
     assert (result.exit_code, result.stderr) == (
         1,
         "llm-hf-inference: Wan-AI/Wan2.1-I2V-14B-720P makes it, Wan-AI/Wan2.1-T2V-14B taking no input image\n"
-        "Error: 127.0.0.1 answered 422: stop here (the text sent: 17 characters)\n",
+        "Error: 127.0.0.1 answered 422: stop here (the text sent: 17 characters); other providers of "
+        "Wan-AI/Wan2.1-I2V-14B-720P: wavespeed (-o provider NAME)\n",
     )
     assert server.paths() == ["/fal-ai/fal-ai/wan-i2v?_subdomain=queue"]
     assert json.loads(server.seen[0].body) == {
@@ -377,7 +378,10 @@ def test_a_download_that_keeps_failing_names_the_result_url(router, fake, here, 
     router(replayed("vid-fal-ai-queue", cdn))
     result = invoke("-m", "hf/Lightricks/LTX-Video", "A running dog")
     url = cdn.url + "/files/kangaroo/IZn0hEJxd5OoapfNX6rSq_tmpfperp_j6.mp4"
-    assert result.stderr.splitlines()[-1] == f"Error: The result is at {url}, but fetching it failed: 127.0.0.1 answered 404"
+    assert (
+        result.stderr.splitlines()[-1]
+        == f"Error: The result is at {url}, but fetching it failed: 127.0.0.1 answered 404"
+    )
     assert files(here) == []
 
 
@@ -456,7 +460,10 @@ def test_an_answer_that_is_not_a_video_saves_nothing(router, fake, here, found):
     router(replayed("vid-fal-ai-queue", cdn))
     result = invoke("-m", "hf/Lightricks/LTX-Video", "A running dog")
     url = cdn.url + "/files/kangaroo/IZn0hEJxd5OoapfNX6rSq_tmpfperp_j6.mp4"  # named, as a 404 there is
-    assert result.stderr == f"Error: fal-ai sent 20 bytes that are not video: <html>expired</html> (from {url})\n"
+    assert (
+        result.stderr
+        == f"Error: fal-ai sent 20 bytes that are not video: <html>expired</html> (from {url})\n"
+    )
     assert files(here) == []
 
 
