@@ -687,8 +687,9 @@ _parse_json = json.JSONDecoder().decode
 
 _SECRET = r"(?i)\bhf_[A-Za-z0-9]{6,}|\b(Bearer)\s+[^\s'\"()\[\]{},;]+"
 
-# C0 and C1 controls, and the marks that reorder text: what a terminal obeys rather than shows.
-_CONTROL = r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]+"
+# C0 and C1 controls, the line and paragraph separators, and the marks that reorder text: what a terminal
+# obeys rather than shows.
+_CONTROL = r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069]+"
 
 
 def redact(text: str) -> str:

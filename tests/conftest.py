@@ -186,3 +186,16 @@ def trickle():
     yield f"http://127.0.0.1:{server.getsockname()[1]}"
     stop.set()
     server.close()
+
+
+@pytest.fixture
+def found():
+    """The Hub's video models as 'llm hf refresh' stored them (the catalog cassette's pages)."""
+    from fakeserver import SEARCH, recorded
+
+    pages = [
+        recorded("catalog", uri=f"pipeline_tag={tag}{SEARCH}") for tag in ("text-to-video", "image-to-video")
+    ]
+    llm_hf_inference.store_discovered(
+        llm_hf_inference.VIDEOS, [i for page in pages for i in json.loads(page.body)]
+    )

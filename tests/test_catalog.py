@@ -700,3 +700,25 @@ def test_a_hub_that_has_no_such_page_gets_no_provider_hint(fake, monkeypatch):
     monkeypatch.setenv("LLM_HF_KEY", "hf_key0000000")
     result = invoke("hf", "whoami")
     assert result.stderr == "Error: 127.0.0.1 answered 404: no such route\n"
+
+
+@LOCAL
+def test_one_pipeline_tag_found_empty_keeps_its_models_as_a_whole_kind_does(fake, monkeypatch, found):
+    def search(seen):
+        if "image-to-video" in seen.path:
+            return Answer.json([])  # the Hub's search said nothing of them this time
+        return hub_answer(seen)
+
+    server = fake({"GET /v1/models": catalog_answer, "GET /api/models": search})
+    monkeypatch.setenv("LLM_HF_BASE_URL", server.url + "/v1")
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    result = invoke("hf", "refresh")
+    assert result.exit_code == 0
+    assert result.stderr == (
+        "Note: the Hub's search found no image-to-video model that a provider serves; those you have are kept\n"
+    )
+    assert "3 video models. Added: none. Removed: none." in result.stdout
+    assert llm.get_model("hf/Wan-AI/Wan2.1-I2V-14B-720P").spec.providers == (
+        ("fal-ai", "fal-ai/wan-i2v", "image-to-video"),
+        ("wavespeed", "wavespeed-ai/wan-2.1/i2v-720p", "image-to-video"),
+    )

@@ -312,3 +312,67 @@ def test_add_never_replaces_a_file_that_is_not_an_object():
 )
 def test_whoami_of_any_shape_is_three_lines_without_control_characters(me, lines):
     assert llm_hf_inference.whoami_lines(me) == lines
+
+
+# -- the media kinds listed as chat's are: filtered by provider, keyed JSON, their providers shown
+
+
+@pytest.fixture
+def voices():
+    """The Hub's text-to-speech models as 'llm hf refresh' stored them (the catalog cassette's page)."""
+    from fakeserver import SEARCH, recorded
+
+    llm.user_dir().mkdir(parents=True, exist_ok=True)
+    page = json.loads(recorded("catalog", uri=f"pipeline_tag=text-to-speech{SEARCH}").body)
+    llm_hf_inference.store_discovered(llm_hf_inference.TTS, page)
+
+
+def test_a_media_kind_listed_by_provider_only_lists_what_it_serves_live(voices):
+    assert invoke("hf", "models", "--tts", "--provider", "together").stdout == (
+        "model               providers                               status\n"
+        "hexgrad/Kokoro-82M  fal-ai, replicate, deepinfra, together  live, live, live, live\n"
+    )
+    # OuteTTS is mapped at replicate, but only in staging
+    assert invoke("hf", "models", "--tts", "--provider", "replicate", "-q", "oute").stderr == (
+        "Error: No model matches oute served by replicate\n"
+    )
+    nothing = invoke("hf", "models", "--tts", "--provider", "nosuch")
+    assert (nothing.exit_code, nothing.stderr) == (1, "Error: No model matches served by nosuch\n")
+
+
+@pytest.mark.parametrize("flag", ["--tools", "--schemas", "--vision", "--free"])
+def test_a_chat_only_filter_with_a_media_kind_is_refused(voices, flag):
+    result = invoke("hf", "models", "--tts", flag)
+    assert result.exit_code == 2
+    assert f"Error: {flag} is about chat models; leave it out with --tts" in result.stderr
+
+
+def test_a_media_kinds_json_is_keyed_as_chats_is(voices):
+    listed = json.loads(invoke("hf", "models", "--tts", "--json", "-q", "dia").stdout)
+    assert listed == [
+        {
+            "id": "nari-labs/Dia-1.6B",
+            "providers": [
+                {
+                    "provider": "fal-ai",
+                    "providerId": "fal-ai/dia-tts",
+                    "task": "text-to-speech",
+                    "status": "live",
+                }
+            ],
+        }
+    ]
+
+
+def test_the_providers_of_a_media_model_are_its_mappings():
+    result = invoke("hf", "providers", "hf-tts")
+    assert (result.exit_code, result.stdout) == (
+        0,
+        "hexgrad/Kokoro-82M\n"
+        "provider   provider id                                                                         task\n"
+        "fal-ai     fal-ai/kokoro/american-english                                                      text-to-speech\n"
+        "deepinfra  hexgrad/Kokoro-82M                                                                  text-to-speech\n"
+        "together   hexgrad/Kokoro-82M                                                                  text-to-speech\n"
+        "replicate  jaaari/kokoro-82m:dfdf537ba482b029e0a761699e6f55e9162cfd159270bfe0e44857caa5f275a6  "
+        "text-to-speech\n",
+    )

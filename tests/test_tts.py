@@ -435,6 +435,44 @@ def test_the_tool_returns_the_path_with_the_audio_attached(router, fake, here):
     assert json.loads(server.seen[0].body) == {"text": "A haiku about rain", "voice": "af_sky"}
 
 
+def test_the_tools_folder_is_made_when_missing(router, fake, here):
+    cdn = fake({"GET /a.wav": lambda seen: Answer(200, {}, WAV)})
+    router({f"POST {FAL}": lambda seen: Answer.json({"audio": {"url": cdn.url + "/a.wav"}})})
+    said = llm_hf_inference.HFSpeak(directory="new/dir").speak("Hi")
+    assert said.output == "new/dir/hi.wav"
+    assert (here / "new" / "dir" / "hi.wav").read_bytes() == WAV and files(here) == ["new"]
+
+
+def test_a_tools_folder_that_cannot_be_made_is_one_line(router, here):
+    server = router({})
+    (here / "file").write_text("not a folder")
+    with pytest.raises(llm.ModelError) as raised:
+        llm_hf_inference.HFSpeak(directory="file/sub").speak("Hi")
+    assert str(raised.value) == "Cannot make the folder file/sub: Not a directory"
+    assert server.seen == []
+
+
+@pytest.mark.parametrize(
+    "tool, model, said",
+    [
+        ("HFSpeak", "hf-flux", "hf-flux is not a text-to-speech model: 'llm hf models --tts' lists them"),
+        (
+            "HFSpeak",
+            "hf-llama3.1",
+            "hf-llama3.1 is not a text-to-speech model: 'llm hf models --tts' lists them",
+        ),
+        ("HFSpeak", "nosuch", "nosuch is not a text-to-speech model: 'llm hf models --tts' lists them"),
+        ("HFImages", "hf-tts", "hf-tts is not an image model: 'llm hf models --images' lists them"),
+    ],
+)
+def test_a_tool_refuses_a_model_of_another_task_in_one_line(router, here, tool, model, said):
+    server = router({})
+    toolbox = getattr(llm_hf_inference, tool)(model=model)
+    with pytest.raises(llm.ModelError) as raised:
+        toolbox.speak("Hi") if tool == "HFSpeak" else toolbox.draw("a fox")
+    assert (str(raised.value), server.seen, files(here)) == (said, [], [])
+
+
 def test_every_purpose_has_its_cap_and_its_timeout_hint():
     assert set(llm_hf_inference.TIMEOUT_HINTS) < set(llm_hf_inference.MAX_ANSWER)  # the others wait longer
     assert "tts" in llm_hf_inference.GENERATIONS  # a reading is billed: its POST is never sent twice

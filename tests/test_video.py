@@ -12,7 +12,7 @@ import yaml
 
 import llm_hf_inference
 from conftest import TEST_TOKEN
-from fakeserver import SEARCH, Answer, cassette_path, recorded, recorded_headers
+from fakeserver import Answer, cassette_path, recorded, recorded_headers
 from helpers import LOCAL, invoke, logged_turns
 
 pytestmark = LOCAL
@@ -28,17 +28,6 @@ def here(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path / "work")
     monkeypatch.setattr(llm_hf_inference, "sleep", lambda seconds: None)
     return tmp_path / "work"
-
-
-@pytest.fixture
-def found():
-    """The Hub's video models as 'llm hf refresh' stored them (the catalog cassette's pages)."""
-    pages = [
-        recorded("catalog", uri=f"pipeline_tag={tag}{SEARCH}") for tag in ("text-to-video", "image-to-video")
-    ]
-    llm_hf_inference.store_discovered(
-        llm_hf_inference.VIDEOS, [i for page in pages for i in json.loads(page.body)]
-    )
 
 
 def replayed(cassette: str, cdn) -> dict:
