@@ -1697,9 +1697,9 @@ def url_at(*names) -> Callable:
 
 
 @functools.cache
-def provider_options() -> type:
+def provider_options(timeout: float = LONG_TIMEOUT) -> type:
     """The options of a model sent to a provider's own route (speech, images), built when first asked
-    (see BuiltWhenRead); each kind adds its own."""
+    (see BuiltWhenRead); each kind adds its own. ``timeout``: the kind's default (video's is longer)."""
 
     class Strict(llm.Options):
         model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -1707,7 +1707,7 @@ def provider_options() -> type:
     return routed(
         Strict,
         "The provider to send it to ('llm hf models'); default: the model's first that takes what is asked",
-        f"Seconds to wait for the next bytes (default {LONG_TIMEOUT:g}); twice that in all",
+        f"Seconds to wait for the next bytes (default {timeout:g}); twice that in all",
         f"Retries after a rate limit, a model loading or a connection not made (default {RETRIES})",
         "(hf-inference, fal-ai, ...)",
     )
@@ -4602,7 +4602,7 @@ VIDEOS = Discovery(
 def video_options() -> type:
     """The VideoOptions class, built the first time a model asks (see BuiltWhenRead)."""
 
-    class VideoOptions(provider_options()):
+    class VideoOptions(provider_options(VIDEO_TIMEOUT)):
         steps: int | None = about("Denoising steps", ge=1, le=200)
         guidance: float | None = about("How closely to follow the prompt", ge=0, le=50)
         seed: int | None = about("Random seed, for a repeatable video", ge=0)

@@ -3,8 +3,9 @@
     pip install -e '.[test]' coverage && python scripts/mutate.py --count 400 --seed 7 --jobs 2
 
 First maps each line to the tests that run it (coverage's per-test contexts), then makes a random sample
-of mutants (a comparison flipped, a constant changed, a boolean operator swapped, a condition negated, a
-statement dropped, a returned value made None), each applied to a copy of the tree, and runs only the
+of mutants (a comparison flipped, a constant changed, a number made 0, a string emptied, a boolean operator
+swapped, a condition negated, a statement dropped, a returned value made None, a keyword argument dropped, a
+bound moved: ge= to gt=, le= to lt=), each applied to a copy of the tree, and runs only the
 tests that cover its line (coverage names only a statement's first line: for the others, the whole suite),
 stopping at the first failure, then, if none failed, the whole suite. Prints the survivors, and the kill
 rate by section of the module (its ``# ============`` headers).
@@ -28,6 +29,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 MODULE = "llm_hf_inference.py"
 FLIPS = {ast.Eq: ast.NotEq, ast.Lt: ast.LtE, ast.Gt: ast.GtE, ast.In: ast.NotIn, ast.Is: ast.IsNot}
 FLIPS.update({new: old for old, new in FLIPS.items()})
+BOUNDS = {"ge": "gt", "gt": "ge", "le": "lt", "lt": "le"}  # a bound of pydantic's Field, moved by one
 
 
 def docstrings(tree) -> set:
@@ -67,8 +69,11 @@ def mutants(source: str) -> list:
                 add(node, repr(not value), "boolean flipped")
             elif isinstance(value, (int, float)):
                 add(node, repr(value + 1), "number + 1")
+                if value != 0:
+                    add(node, "0", "number made 0")
             elif isinstance(value, str) and value:
                 add(node, repr("X" + value), "string changed")
+                add(node, "''", "string emptied")
         elif isinstance(node, (ast.If, ast.While)) and not isinstance(node.test, ast.Constant):
             test = node.test
             add(test, f"not ({ast.unparse(test)})", "condition negated")
@@ -79,6 +84,14 @@ def mutants(source: str) -> list:
             and id(getattr(node, "value", None)) not in skip
         ):
             add(node, "pass", "statement dropped")
+        elif isinstance(node, ast.Call) and node.keywords:
+            for n, keyword in enumerate(node.keywords):
+                others = node.keywords[:n] + node.keywords[n + 1 :]
+                add(node, ast.unparse(ast.Call(node.func, node.args, others)), f"keyword {keyword.arg} dropped")
+                if keyword.arg in BOUNDS:
+                    moved = ast.keyword(BOUNDS[keyword.arg], keyword.value)
+                    new = ast.Call(node.func, node.args, [*others[:n], moved, *others[n:]])
+                    add(node, ast.unparse(new), f"bound {keyword.arg} moved to {BOUNDS[keyword.arg]}")
         elif isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult)):
             op = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Add}[type(node.op)]()
             add(node, f"({ast.unparse(ast.BinOp(node.left, op, node.right))})", "operator changed")

@@ -13,6 +13,7 @@ import llm_hf_inference
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TEST_TOKEN = "hf_TESTtoken0000"
+SHIPPED_CATALOG_MAX_AGE = llm_hf_inference.CATALOG_MAX_AGE  # as shipped: every test sets its own
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import os
 import threading
 import time
 
@@ -722,3 +723,62 @@ def test_one_pipeline_tag_found_empty_keeps_its_models_as_a_whole_kind_does(fake
         ("fal-ai", "fal-ai/wan-i2v", "image-to-video"),
         ("wavespeed", "wavespeed-ai/wan-2.1/i2v-720p", "image-to-video"),
     )
+
+
+def test_a_free_price_of_0_is_kept_in_the_catalog_and_the_registry():
+    provider = {"provider": "together", "status": "live", "pricing": {"input": 0, "output": 0}}
+    assert llm_hf_inference.clean_provider(provider) == (provider, 0)
+    entry = {"id": "a/b", "providers": [provider]}
+    llm.user_dir().mkdir(parents=True, exist_ok=True)
+    llm_hf_inference.registry_path().write_text(llm_hf_inference.registry_text([entry]))
+    assert llm_hf_inference.model_prices("a/b") == {"together": (0.0, 0.0)}
+
+
+@pytest.mark.parametrize(
+    "entry, kept, dropped",
+    [
+        ({"id": "a/b", "providers": None}, {"id": "a/b", "providers": []}, 0),
+        ({"id": "a/b", "providers": [{"provider": "no such!"}]}, {"id": "a/b", "providers": []}, 1),
+        ({"id": "a/b", "providers": [{"provider": 7}]}, {"id": "a/b", "providers": []}, 1),
+        (
+            {
+                "id": "a/b",
+                "providers": [
+                    {"provider": "x", "context_length": 0},
+                    {"provider": "y", "context_length": -5},
+                ],
+            },
+            {"id": "a/b", "providers": [{"provider": "x"}, {"provider": "y"}]},
+            2,
+        ),
+        (
+            {"id": "a/b", "providers": [{"provider": "x", "context_length": 1}]},
+            {"id": "a/b", "providers": [{"provider": "x", "context_length": 1}]},
+            0,
+        ),
+    ],
+)
+def test_a_catalog_entry_keeps_only_values_of_the_right_shape(entry, kept, dropped):
+    assert llm_hf_inference.clean_entry(entry) == (kept, dropped)
+
+
+def test_the_shipped_catalog_refreshes_after_a_day(monkeypatch):
+    from conftest import SHIPPED_CATALOG_MAX_AGE
+
+    assert SHIPPED_CATALOG_MAX_AGE == 24 * 3600
+    monkeypatch.setattr(llm_hf_inference, "CATALOG_MAX_AGE", SHIPPED_CATALOG_MAX_AGE)
+    llm.user_dir().mkdir(parents=True, exist_ok=True)
+    path = llm_hf_inference.catalog_path()
+    path.write_text("{}")
+    for hours, stale in ((23, False), (25, True)):
+        monkeypatch.setattr(llm_hf_inference, "_catalog_fresh_until", 0.0)
+        os.utime(path, (time.time() - hours * 3600, time.time() - hours * 3600))
+        assert llm_hf_inference.catalog_is_stale() is stale
+
+
+def test_an_added_model_also_in_the_catalog_is_registered_once():
+    repo = "meta-llama/Llama-3.1-8B-Instruct"
+    assert invoke("hf", "add", repo, "--base-url", "http://127.0.0.1:9/v1").exit_code == 0
+    ids = [m.model_id for m in llm.get_models() if m.model_id == f"hf/{repo}"]
+    assert ids == [f"hf/{repo}"]
+    assert llm.get_model(f"hf/{repo}").spec.base_url == "http://127.0.0.1:9/v1"

@@ -293,3 +293,22 @@ def test_connection_failures_name_the_host(monkeypatch):
     monkeypatch.setenv("LLM_HF_BASE_URL", "http://127.0.0.1:9/v1")
     with pytest.raises(llm.ModelError, match=r"^Could not connect to 127\.0\.0\.1: "):
         run("hf-llama3.1", "hi", retries=0)
+
+
+@pytest.mark.parametrize(
+    "options, said",
+    [
+        ({"temperature": -0.1}, "greater than or equal to 0"),
+        ({"temperature": 2.1}, "less than or equal to 2"),
+        ({"presence_penalty": 2.1}, "less than or equal to 2"),
+        ({"presence_penalty": -2.1}, "greater than or equal to -2"),
+        ({"frequency_penalty": 2.1}, "less than or equal to 2"),
+    ],
+)
+def test_sampling_options_out_of_their_range_are_refused(options, said):
+    import pydantic
+
+    with pytest.raises(pydantic.ValidationError, match=said):
+        llm.get_model("hf-llama3.1").Options(**options)
+    for edge in ({"temperature": 0}, {"temperature": 2}, {"presence_penalty": 2}, {"presence_penalty": -2}):
+        llm.get_model("hf-llama3.1").Options(**edge)  # the bounds themselves are taken

@@ -438,3 +438,32 @@ def test_tgis_name_inside_the_arguments_is_taken_out():
         "get_weather",
         {"location": "Paris"},
     )
+
+
+def test_a_think_block_and_text_in_a_tool_loop_message_keep_both():
+    from llm.parts import Message, ReasoningPart, TextPart, ToolCallPart
+
+    think = {llm_hf_inference.PROVIDER_KEY: {"reasoning_field": llm_hf_inference.THINK_TAGS}}
+    message = Message(
+        "assistant",
+        [
+            ReasoningPart("Which city?", provider_metadata=think),
+            TextPart("Let me check."),
+            ToolCallPart("weather", {"city": "Paris"}, "c1"),
+        ],
+    )
+    out: list = []
+    llm_hf_inference._append_message(out, message, None, in_loop=True)
+    assert out == [
+        {
+            "role": "assistant",
+            "content": "<think>Which city?</think>Let me check.",
+            "tool_calls": [
+                {
+                    "id": "c1",
+                    "type": "function",
+                    "function": {"name": "weather", "arguments": '{"city": "Paris"}'},
+                }
+            ],
+        }
+    ]

@@ -311,3 +311,81 @@ def test_arguments_that_are_not_an_object_are_one_line(arguments):
         llm.ModelError, match=r"^The model called tool 'f' with arguments that are not an object$"
     ):
         answer.finish()
+
+
+def test_the_event_cap_is_a_bound_its_size_itself_is_within():
+    from llm_hf_inference import EventTooLarge
+
+    assert SSEDecoder(cap=10).feed(b"data: " + b"x" * 9 + b"\n\n") == [b"x" * 9]  # 9 bytes and its newline
+    with pytest.raises(EventTooLarge):
+        SSEDecoder(cap=10).feed(b"data: " + b"x" * 10 + b"\n\n")
+    open_line = SSEDecoder(cap=10)
+    assert open_line.feed(b"data: xxxx") == []  # a line still open: 10 bytes so far
+    with pytest.raises(EventTooLarge):
+        open_line.feed(b"x")
+
+
+def test_an_answer_with_no_choices_is_one_line_streamed_or_not():
+    whole = reader("application/json")
+    with pytest.raises(llm.ModelError, match=r"^router\.huggingface\.co sent no answer\.$"):
+        list(whole.feed(json.dumps({"choices": []}).encode()))
+        whole.finish()
+    streamed = reader()
+    list(streamed.feed(sse({"choices": []})))
+    with pytest.raises(llm.ModelError, match=r"^The response from router\.huggingface\.co ended early"):
+        streamed.finish()
+
+
+def test_events_after_done_are_ignored_and_done_without_a_finish_reason_ends_the_answer():
+    answer = reader()
+    body = sse(delta(content="a"), {"choices": [{"delta": {}, "finish_reason": "stop"}]})
+    out = list(answer.feed(body + b"data: [DONE]\n\n" + sse(delta(content="b"))))
+    assert out + list(answer.finish()) == ["a"]
+    assert answer.response.response_json["finish_reason"] == "stop"
+    cut = reader()
+    assert list(cut.feed(sse(delta(content="a")) + b"data: [DONE]\n\n")) + list(cut.finish()) == ["a"]
+    assert cut.response.response_json["finish_reason"] is None
+
+
+def test_text_streamed_before_a_tool_call_stays_ahead_of_it():
+    answer = reader()
+    call = {"index": 0, "id": "c1", "function": {"name": "f", "arguments": "{}"}}
+    body = sse(
+        delta(content="Let me look."),
+        delta(tool_calls=[call]),
+        {"choices": [{"delta": {}, "finish_reason": "tool_calls"}]},
+    )
+    out = list(answer.feed(body)) + list(answer.finish())
+    assert [event if type(event) is str else (event.type, event.chunk) for event in out] == [
+        "Let me look.",
+        ("tool_call_name", "f"),
+        ("tool_call_args", "{}"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "calls, said",
+    [
+        (
+            [{"id": "c1", "function": {"arguments": '{"x": 1}'}}, {"function": {"name": "f"}}],
+            "The model called a tool without naming it.",
+        ),
+        ([{"function": {"arguments": "{}"}}], "The model called a tool without naming it."),
+    ],
+)
+def test_a_first_delta_with_neither_index_nor_name_is_a_call_never_named(calls, said):
+    answer = reader()
+    body = sse(
+        *(delta(tool_calls=[c]) for c in calls), {"choices": [{"delta": {}, "finish_reason": "tool_calls"}]}
+    )
+    with pytest.raises(llm.ModelError) as raised:
+        list(answer.feed(body))
+        answer.finish()
+    assert str(raised.value) == said
+
+
+def test_a_tool_name_that_is_not_text_is_an_unexpected_answer():
+    answer = reader()
+    call = {"index": 0, "id": "c1", "function": {"name": 5, "arguments": "{}"}}
+    with pytest.raises(llm.ModelError, match=r"^router\.huggingface\.co sent an unexpected answer: "):
+        list(answer.feed(sse(delta(tool_calls=[call]))))

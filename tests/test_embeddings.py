@@ -646,3 +646,14 @@ def test_when_a_refused_batch_is_split(status, message, size, limit):
 def test_no_texts_are_no_vectors_and_no_request(sent):
     assert model("org/emb").embed_batch([]) == []
     assert sent == []
+
+
+def test_an_error_in_one_of_several_parallel_batches_is_raised():
+    def work(batch, stop):
+        if batch == "b":
+            raise llm.ModelError("the second batch failed")
+        return [batch]
+
+    with pytest.raises(llm.ModelError, match="^the second batch failed$"):
+        llm_hf_inference.in_parallel(work, ["a", "b", "c"])
+    assert llm_hf_inference.in_parallel(work, ["a", "b2", "c"]) == [["a"], ["b2"], ["c"]]

@@ -483,3 +483,21 @@ def test_a_whole_exchange_given_up_frees_its_caller_at_once(trickle, monkeypatch
     with pytest.raises(llm_hf_inference.Stopped):
         llm_hf_inference.ask(request)
     assert time.monotonic() - started < 1.5
+
+
+@LOCAL
+def test_an_error_answer_that_announces_a_size_over_the_cap_still_gives_its_words(server, monkeypatch):
+    monkeypatch.setitem(llm_hf_inference.MAX_ANSWER, "chat", 50)
+    words = json.dumps({"error": "Bad request: " + "x" * 100}).encode()
+    server(
+        {"POST /v1/chat/completions": lambda seen: Answer(400, {"Content-Type": "application/json"}, words)}
+    )
+    with pytest.raises(llm.ModelError) as raised:
+        run("hf-llama3.1", QUESTION, stream=False)
+    assert str(raised.value) == "127.0.0.1 answered 400: Bad request: " + "x" * 100
+    server(
+        {"POST /v1/chat/completions": lambda seen: Answer(200, {"Content-Type": "application/json"}, words)}
+    )
+    with pytest.raises(llm.ModelError) as raised:
+        run("hf-llama3.1", QUESTION, stream=False)
+    assert str(raised.value) == "127.0.0.1 has an answer of 0.0 MB, over the 0 MiB it may be"

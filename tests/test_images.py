@@ -1130,3 +1130,21 @@ def test_a_copy_that_fails_where_links_cannot_be_made_leaves_nothing(tmp_path, m
     with pytest.raises(OSError):
         llm_hf_inference.link_or_copy(partial, folder / "fox.jpg")
     assert sorted(p.name for p in folder.iterdir()) == [".fox.partial"]  # no half-written fox.jpg
+
+
+def test_a_save_name_without_an_extension_is_refused_when_any_image_of_it_exists(router, here):
+    server = router({})
+    (here / "fox.webp").write_bytes(WEBP)
+    result = draw("a fox", "-o", "save", "fox")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        "Error: fox.webp exists; not overwritten (choose another -o save)\n",
+    )
+    assert server.seen == []
+
+
+def test_a_jpeg_whose_huffman_tables_come_before_its_frame_gives_its_size():
+    dht = b"\xff\xc4\x00\x04\x00\x00"  # a (short) Huffman table segment: its marker is no start of frame
+    sof = b"\xff\xc0\x00\x11\x08\x01\x2c\x02\x58" + bytes(12)  # 600 wide, 300 high
+    assert llm_hf_inference.jpeg_size(b"\xff\xd8" + dht + sof) == (600, 300)
+    assert llm_hf_inference.image_size(b"\xff\xd8" + dht + sof) == (600, 300)

@@ -781,3 +781,25 @@ def test_hf_whisper_before_the_first_refresh():
         ("hf-inference", "openai/whisper-large-v3", "automatic-speech-recognition"),
         ("fal-ai", "fal-ai/whisper", "automatic-speech-recognition"),
     )
+
+
+def test_an_answer_to_an_upload_that_trickles_ends_at_its_deadline(router, tmp_path):
+    import time
+
+    def dripping(seen):
+        def pieces():
+            for _ in range(200):
+                yield b" "
+                time.sleep(0.02)
+
+        return Answer(200, {"Content-Type": "application/json"}, pieces())
+
+    router({f"POST {WHISPER}": dripping})
+    started = time.monotonic()
+    result = transcribe("hf-whisper", "-a", str(wav(tmp_path)), "-o", "timeout", "0.25")
+    assert time.monotonic() - started < 2  # the upload's time is its own; the answer's is twice the timeout
+    assert result.stderr == (
+        "Error: 127.0.0.1 did not send its whole answer within 0.5 seconds (twice the timeout); wait longer "
+        "with -o timeout SECONDS; the request was sent and may have been processed (and billed), so it is not "
+        "sent again\n"
+    )

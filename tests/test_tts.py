@@ -664,3 +664,19 @@ def test_listing_without_a_cache_searches_the_hub_first(fake, monkeypatch):
         "model               providers  status\nnari-labs/Dia-1.6B  fal-ai     live\n",
     )
     assert len(hub.seen) == 1 and "pipeline_tag=text-to-speech&" in hub.seen[0].path
+
+
+def test_the_options_listed_say_what_each_does():
+    from helpers import PROVIDER_OPTIONS_LISTED, listed_options
+
+    assert listed_options("hf-tts") == PROVIDER_OPTIONS_LISTED + (
+        "    voice: str\n"
+        "      The voice, by the provider's name for it (af_heart, ...)\n"
+        "    speed: float\n"
+        "      How fast it speaks (1: as usual)\n"
+        "    seed: int\n"
+        "      Random seed, for a repeatable reading\n"
+        "    save: str\n"
+        "      Where to save: a file, or a directory (default: the prompt's words,\n"
+        "      here)\n"
+    )

@@ -551,3 +551,30 @@ def test_a_result_that_cannot_be_fetched_says_where_it_is_and_not_the_text(route
         f"it is at {server.url}{job}?_subdomain=queue",
     )
     assert files(here) == []
+
+
+def test_the_options_listed_say_what_each_does_and_the_longer_timeout():
+    from helpers import PROVIDER_OPTIONS_LISTED, listed_options
+
+    assert listed_options("hf-video") == PROVIDER_OPTIONS_LISTED.replace("(default 300)", "(default 900)") + (
+        "    steps: int\n"
+        "      Denoising steps\n"
+        "    guidance: float\n"
+        "      How closely to follow the prompt\n"
+        "    seed: int\n"
+        "      Random seed, for a repeatable video\n"
+        "    negative_prompt: str\n"
+        "      What the video should not show\n"
+        "    frames: int\n"
+        "      How many frames\n"
+        "    duration: int\n"
+        "      Seconds of video\n"
+        "    resolution: str\n"
+        "      480p, 720p, 1080p\n"
+        "    aspect_ratio: str\n"
+        "      16:9, 9:16, 1:1\n"
+        "    save: str\n"
+        "      Where to save: a file, or a directory (default: the prompt's words,\n"
+        "      here)\n"
+    )
+    assert "(default 900)" in listed_options("hf-video") and "(default 300)" not in listed_options("hf-video")
