@@ -421,31 +421,14 @@ class Stored(NamedTuple):
     dropped: int = 0  # values left out as being of the wrong type
 
 
-@contextlib.contextmanager
 def locked(path: pathlib.Path, wait: bool = True):
-    """Hold an exclusive lock beside ``path`` for a read-modify-write between processes. ``wait=False``: an
-    OSError at once when another process holds it."""
+    """An exclusive lock beside ``path`` for a read-modify-write between processes (filelock, as
+    huggingface_hub uses: flock, or Windows' own). ``wait=False``: an OSError at once when another process
+    holds it."""
+    import filelock  # only when a file of ours changes: not at start-up
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "a+b") as lock:
-        if sys.platform == "win32":  # pragma: no cover - the tests run on Linux
-            import msvcrt
-
-            lock.seek(0)
-            lock_file = functools.partial(msvcrt.locking, lock.fileno())
-            lock_file(msvcrt.LK_LOCK if wait else msvcrt.LK_NBLCK, 1)
-            try:
-                yield
-            finally:
-                lock.seek(0)
-                lock_file(msvcrt.LK_UNLCK, 1)
-        else:
-            import fcntl
-
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+    return filelock.FileLock(path.with_name(path.name + ".lock"), timeout=-1 if wait else 0)
 
 
 def lines_text(*lines) -> str:
@@ -1288,7 +1271,8 @@ def transport_error(request: HFRequest, ex: httpx2.HTTPError) -> llm.ModelError:
     elif isinstance(ex, httpx2.ConnectTimeout):
         message = f"Could not connect to {host} within {CONNECT_TIMEOUT:g} seconds"
     elif isinstance(ex, TooSlow) and ex.grown:
-        message = f"{host} sent its answer too slowly (under 1 MiB in {request.timeout:g} seconds); {hint}"
+        each = f"under {GROWS_EVERY / 2**20:g} MiB in {request.timeout:g} seconds"
+        message = f"{host} sent its answer too slowly ({each}); {hint}"
     elif isinstance(ex, TooSlow):
         message = f"{host} did not send its whole answer within {request.time_allowed:g} seconds "
         message += f"(twice the timeout); {hint}"
