@@ -68,7 +68,8 @@ __all__ = [
     "AsyncHFChat",
     "HFEmbedding",
     "chat_options",
-    "EmbeddingError",
+    "HFError",
+    "NoKey",
     "HFSpeech",
     "AsyncHFSpeech",
     "speech_options",
@@ -156,6 +157,16 @@ POOL_LIMITS = httpx2.Limits(max_connections=1000, max_keepalive_connections=100)
 
 # ============ foundations
 # ------------ keys, and the hosts the token may go to
+
+
+class HFError(llm.ModelError, click.ClickException):
+    """The one error a user meets, in one line: a ModelError to llm and to Python callers, and a
+    ClickException to every command (llm's embed commands catch no ModelError: a traceback; they print a
+    ClickException as one ``Error: …`` line)."""
+
+
+class NoKey(HFError, llm.NeedsKeyException):
+    """No key where one is needed: llm's NeedsKeyException, one line everywhere."""
 
 
 NO_TOKEN_MESSAGE = (
@@ -256,16 +267,16 @@ def clean_token(token: str | None, source: str) -> str | None:
     showing it."""
     token = (token or "").strip()
     if token and not (token.isascii() and token.isprintable() and " " not in token):
-        raise llm.ModelError(f"The token from {source} has characters a token cannot have; set it again")
+        raise HFError(f"The token from {source} has characters a token cannot have; set it again")
     return token or None
 
 
 def hf_token(explicit_key: str | None = None, key_name: str = KEY_NAME) -> str:
-    """--key, the stored key, HF_TOKEN, then the hub's own token; or NeedsKeyException."""
+    """--key, the stored key, HF_TOKEN, then the hub's own token; or NoKey."""
     found = llm.get_key(explicit_key=explicit_key, key_alias=key_name, env_var="HF_TOKEN")
     key = clean_token(found, key_source(explicit_key, key_name, "HF_TOKEN")) or hub_token()
     if not key:
-        raise llm.NeedsKeyException(NO_TOKEN_MESSAGE)
+        raise NoKey(NO_TOKEN_MESSAGE)
     return key
 
 
@@ -285,7 +296,7 @@ def other_key(explicit_key: str | None, key_name: str | None, env_var: str | Non
     found = llm.get_key(explicit_key=explicit_key, key_alias=key_name, env_var=env_var)
     key = clean_token(found, key_source(explicit_key, key_name, env_var))
     if not key:
-        raise llm.NeedsKeyException(f"No key found: 'llm keys set {key_name}'")
+        raise NoKey(f"No key found: 'llm keys set {key_name}'")
     return key
 
 
@@ -334,9 +345,7 @@ def bill_to_of(option: str | None) -> str | None:
     """The organisation to bill: -o bill_to, else $HF_BILL_TO; a name a header can carry, or an error."""
     value, setting = (option, "-o bill_to") if option else (os.environ.get("HF_BILL_TO"), "HF_BILL_TO")
     if value and not re.fullmatch(_ORG_NAME, value):
-        raise llm.ModelError(
-            f"{setting} must be an organisation's name on the Hub (letters, digits, '-', '_', '.')"
-        )
+        raise HFError(f"{setting} must be an organisation's name on the Hub (letters, digits, '-', '_', '.')")
     return value or None
 
 
@@ -501,7 +510,7 @@ def changing_added():
     except (OSError, ValueError, RecursionError) as ex:
         reason = ex.strerror if isinstance(ex, OSError) and ex.strerror else ex
         reason = "nested too deeply" if isinstance(ex, RecursionError) else reason
-        raise click.ClickException(f"Cannot change {path}: {reason}") from None
+        raise HFError(f"Cannot change {path}: {reason}") from None
 
 
 # ------------ what -o options share
@@ -699,7 +708,7 @@ class TooSlow(httpx2.TimeoutException):
         self.grown = grown
 
 
-class Redirected(llm.ModelError):
+class Redirected(HFError):
     """A server answered a POST with a redirect that would turn it into a GET."""
 
 
@@ -735,7 +744,7 @@ def _new_client(cls):
     except (ImportError, OSError, ValueError, httpx2.HTTPError, httpx2.InvalidURL) as ex:
         settings = environment_at_fault(ex)
         where = f"; check {', '.join(settings)}" if settings else ""
-        raise llm.ModelError(f"Cannot set up HTTP connections: {redact(str(ex))}{where}") from None
+        raise HFError(f"Cannot set up HTTP connections: {redact(str(ex))}{where}") from None
 
 
 def environment_at_fault(ex: Exception) -> list:
@@ -795,8 +804,8 @@ def who_answered(headers, url: str) -> str:
 def too_large(who: str, request: HFRequest, size: float | None = None, cap: int = 0) -> llm.ModelError:
     cap = (cap or request.cap) // 2**20
     if size is not None:  # the size the server declares: nothing is read
-        return llm.ModelError(f"{who} has an answer of {size / 1e6:.1f} MB, over the {cap} MiB it may be")
-    return llm.ModelError(f"{who} sent an answer of over {cap} MiB; stopped reading it")
+        return HFError(f"{who} has an answer of {size / 1e6:.1f} MB, over the {cap} MiB it may be")
+    return HFError(f"{who} sent an answer of over {cap} MiB; stopped reading it")
 
 
 def written_to(http: httpx2.Response, request: HFRequest):
@@ -1058,7 +1067,7 @@ def says_why(data: dict, body: bytes) -> bool:
     return bool(data or (body.strip() and b"<" not in body))
 
 
-class HTTPStatusError(llm.ModelError):
+class HTTPStatusError(HFError):
     """An error answer in words; ``data`` is its JSON body, or empty; ``answer`` the answer itself."""
 
     def __init__(self, message: str, status: int, data: dict, answer: Answer | None = None):
@@ -1167,7 +1176,7 @@ class Attempts:
         if sent and self.request.method == "POST" and self.request.purpose in GENERATIONS:
             error = transport_error(self.request, ex)
             note = "the request was sent and may have been processed (and billed), so it is not sent again"
-            raise llm.ModelError(f"{error}; {note}") from None
+            raise HFError(f"{error}; {note}") from None
         if shown or not retry or self.number >= self.total:
             if self.pinned and retry and not shown:
                 return self._unpin(broken(ex, self.request.host))
@@ -1282,7 +1291,7 @@ def transport_error(request: HFRequest, ex: httpx2.HTTPError) -> llm.ModelError:
         message = f"Could not connect to {host}: {detail}"
     else:
         message = f"{broken(ex, host)} ({detail})"
-    return llm.ModelError(message)
+    return HFError(message)
 
 
 # ------------ the SSE decoder
@@ -1389,7 +1398,7 @@ def choose_provider(spec, task: str, chosen: str | None, asked: dict) -> tuple:
     is given. What it cannot take is refused before any request, naming the providers that can."""
     providers = {provider: (provider_id, hub_task) for provider, provider_id, hub_task in spec.providers}
     if chosen is not None and chosen not in providers:
-        raise llm.ModelError(
+        raise HFError(
             f"{spec.repo_id} is not served by {chosen} for {task}; its providers: {', '.join(providers)}"
         )
 
@@ -1406,7 +1415,7 @@ def choose_provider(spec, task: str, chosen: str | None, asked: dict) -> tuple:
     if lacking:
         what = GIVEN_WORDS.get(lacking[0], f"-o {lacking[0]}")
         instead = f"choose -o provider {' or '.join(able)}" if able else "leave it out"
-        raise llm.ModelError(f"{provider} takes no {what} for {spec.repo_id}; {instead}")
+        raise HFError(f"{provider} takes no {what} for {spec.repo_id}; {instead}")
     return provider, providers[provider][0]
 
 
@@ -1415,7 +1424,7 @@ def refused(ex: "HTTPStatusError", spec, chosen: tuple, sent: str) -> llm.ModelE
     words, what was sent, and the model's other providers."""
     others = [name for name, _, _ in spec.providers if name != chosen[0]]
     where = f"; other providers of {spec.repo_id}: {', '.join(others)} (-o provider NAME)" if others else ""
-    return llm.ModelError(f"{str(ex).rstrip('.')} ({sent}){where}")
+    return HFError(f"{str(ex).rstrip('.')} ({sent}){where}")
 
 
 REFUSALS = (400, 413, 422)  # what a provider answers what it will not take
@@ -1516,7 +1525,7 @@ def follow(job: Job, provider: str, answer: dict, request: HFRequest) -> dict:
         while path is not None and job.running(state):
             now, status = time.monotonic(), excerpt(state.get(job.status))
             if now > started + 2 * request.timeout:
-                raise llm.ModelError(
+                raise HFError(
                     f"{what} was not finished after {now - started:.0f} seconds (status {status}); "
                     f"its result can still be fetched at {where} (wait longer with -o timeout SECONDS)"
                 )
@@ -1539,7 +1548,7 @@ def follow(job: Job, provider: str, answer: dict, request: HFRequest) -> dict:
         raise
     reason = job.failure(state)
     if reason is not None:
-        raise llm.ModelError(f"{what} {reason}")
+        raise HFError(f"{what} {reason}")
     return result_of(request, job.result(answer), what) if job.result and path else state
 
 
@@ -1549,7 +1558,7 @@ def looked_at(request: HFRequest, path: str, what: str) -> dict:
         return poll(request, path)
     except llm.ModelError as ex:
         where = f"{what} may still finish (it is looked at {router_root()}{path})"
-        raise llm.ModelError(f"{str(ex).rstrip('.')}; {where}") from None
+        raise HFError(f"{str(ex).rstrip('.')}; {where}") from None
 
 
 def result_of(request: HFRequest, path: str, what: str) -> dict:
@@ -1559,7 +1568,7 @@ def result_of(request: HFRequest, path: str, what: str) -> dict:
         return poll(request, path, retries_within(FETCH_BUDGET), finished=True)
     except llm.ModelError as ex:
         where = f"{router_root()}{path}"
-        raise failed(ex, what) or llm.ModelError(
+        raise failed(ex, what) or HFError(
             f"{what} is done, but fetching its result failed: {str(ex).rstrip('.')}; it is at {where}"
         ) from None
 
@@ -1568,7 +1577,7 @@ def failed(ex: llm.ModelError, what: str) -> llm.ModelError | None:
     """A job's stated failure: a 500 (not a gateway's 502, 503, 504) whose words say why, never retried."""
     stated = isinstance(ex, HTTPStatusError) and says_why(ex.data, ex.answer.body)
     if stated and ex.status >= 500 and ex.status not in RETRY_STATUSES:
-        return llm.ModelError(f"{what} failed: {excerpt(_server_message(ex.answer.body)[0])}")
+        return HFError(f"{what} failed: {excerpt(_server_message(ex.answer.body)[0])}")
     return None
 
 
@@ -1616,7 +1625,7 @@ def poll(request: HFRequest, path: str, retries: int | None = None, finished: bo
         if type(data) is dict:
             return data
         if attempts.number >= attempts.total:
-            raise llm.ModelError(f"{look.host} answered {look.url} with something that is not a JSON object")
+            raise HFError(f"{look.host} answered {look.url} with something that is not a JSON object")
         sleep(attempts.again(f"{look.host} answered with something that is not JSON"))
 
 
@@ -1624,7 +1633,7 @@ def job_path(provider: str, what: str, url, answer) -> str:
     """The path of a URL a provider gave for its job, to follow under the router; else one line."""
     path = urllib.parse.urlsplit(url if type(url) is str else "").path
     if not re.fullmatch(r"(/[A-Za-z0-9_.-]+)+", path) or ".." in path:
-        raise llm.ModelError(f"{provider} answered with {what} without a result URL: {excerpt(answer)}")
+        raise HFError(f"{provider} answered with {what} without a result URL: {excerpt(answer)}")
     return path
 
 
@@ -1634,7 +1643,7 @@ def polled_at(provider: str, what: str, field: str, path: str) -> Callable:
     def look(answer: dict) -> tuple:
         ident = answer.get(field)
         if type(ident) is not str or not re.fullmatch(r"[A-Za-z0-9_-]+", ident):
-            raise llm.ModelError(f"{provider} answered with {what} without an id: {excerpt(answer)}")
+            raise HFError(f"{provider} answered with {what} without an id: {excerpt(answer)}")
         return ident, path.format(id=ident)
 
     return look
@@ -1785,9 +1794,7 @@ def together_tts(provider_id: str, asked: dict, text: str) -> tuple:
     huggingface.js does), else a refusal before any request."""
     voice = asked.get("voice") or ("af_alloy" if "kokoro" in provider_id.lower() else None)
     if voice is None:
-        raise llm.ModelError(
-            f"together needs a voice for {provider_id}: give -o voice NAME (its voices: {VOICES})"
-        )
+        raise HFError(f"together needs a voice for {provider_id}: give -o voice NAME (its voices: {VOICES})")
     return "/together/v1/audio/speech", {"input": text, "voice": voice, "model": provider_id}
 
 
@@ -2160,7 +2167,7 @@ def spec_of_row(discovery: Discovery, model_id: str, row: str) -> HubSpec:
         len(part) == 3 and part[0] in PROVIDERS[discovery.task] and re.fullmatch(_PROVIDER_ID, part[1])
         for part in parts
     ):
-        raise llm.ModelError(f"{excerpt(model_id)} is not a model in {discovery.path}; run 'llm hf refresh'")
+        raise HFError(f"{excerpt(model_id)} is not a model in {discovery.path}; run 'llm hf refresh'")
     return HubSpec(repo_id, parts, discovery.aliases().get(model_id, ()))
 
 
@@ -2806,21 +2813,19 @@ def check_prompt(spec: ModelSpec, prompt) -> None:
     options, tools = prompt.options, [tool.name for tool in prompt.tools or ()]
     provider, choice = options.provider, options.tool_choice
     if provider and spec.base_url:
-        raise llm.ModelError(f"-o provider is for router models; {spec.repo_id} is served by {spec.base_url}")
+        raise HFError(f"-o provider is for router models; {spec.repo_id} is served by {spec.base_url}")
     names = spec.providers
     if provider and names and provider not in PROVIDER_POLICIES and provider not in names:
-        raise llm.ModelError(
+        raise HFError(
             f"'{provider}' does not serve {spec.repo_id}; its providers are: {', '.join(sorted(names))} "
             f"(or a policy: {', '.join(PROVIDER_POLICIES)})"
         )
     if choice is not None and not tools:
-        raise llm.ModelError("-o tool_choice needs tools: give them with -T or --functions")
+        raise HFError("-o tool_choice needs tools: give them with -T or --functions")
     if choice not in (None, "auto", "none", "required", *tools):
-        raise llm.ModelError(
-            f"-o tool_choice: no tool is named '{choice}'; the tools are: {', '.join(tools)}"
-        )
+        raise HFError(f"-o tool_choice: no tool is named '{choice}'; the tools are: {', '.join(tools)}")
     if options.regex is not None and prompt.schema:
-        raise llm.ModelError("-o regex and --schema cannot be used together: choose one")
+        raise HFError("-o regex and --schema cannot be used together: choose one")
 
 
 def conversation_provider(messages, repo_id: str) -> str | None:
@@ -3045,11 +3050,11 @@ def whole_call(name: str, text: str) -> tuple:
     try:
         arguments = json.loads(text) if text.strip() else {}
     except (ValueError, RecursionError):
-        raise llm.ModelError(
+        raise HFError(
             f"The model called tool '{name or '?'}' with arguments that are not valid JSON: {excerpt(text)}"
         ) from None
     if not isinstance(arguments, dict):
-        raise llm.ModelError(f"The model called tool '{name or '?'}' with arguments that are not an object")
+        raise HFError(f"The model called tool '{name or '?'}' with arguments that are not an object")
     wrapped = arguments.get("function")
     if not name and isinstance(wrapped, dict) and "_name" in wrapped:  # TGI 2.0-3.1 streams
         arguments = dict(wrapped)
@@ -3058,7 +3063,7 @@ def whole_call(name: str, text: str) -> tuple:
         inner_name = arguments.pop("_name")
         name = name or str(inner_name)
     if not name:
-        raise llm.ModelError("The model called a tool without naming it.")
+        raise HFError("The model called a tool without naming it.")
     return name, arguments
 
 
@@ -3128,9 +3133,9 @@ class AnswerReader:
         except llm.ModelError as ex:
             error = ex
         except (ValueError, RecursionError):
-            error = llm.ModelError(f"{self.who} sent an event that is not JSON: {excerpt(payload)}")
+            error = HFError(f"{self.who} sent an event that is not JSON: {excerpt(payload)}")
         except EventTooLarge:
-            error = llm.ModelError(
+            error = HFError(
                 f"{self.who} sent an event of over {MAX_EVENT // 2**20} MiB; stopped reading a broken stream"
             )
         self._flush()
@@ -3159,7 +3164,7 @@ class AnswerReader:
             error = chunk["error"]
             if isinstance(error, dict):
                 error = error.get("message") or json.dumps(error)
-            raise llm.ModelError(f"{self.who} reported an error: {redact(str(error))}")
+            raise HFError(f"{self.who} reported an error: {redact(str(error))}")
         if self.model is None:
             self.id, self.model = chunk.get("id"), chunk.get("model")
         usage = chunk.get("usage")
@@ -3232,7 +3237,7 @@ class AnswerReader:
         self.logprobs.extend(content)
 
     def _unexpected(self, chunk) -> llm.ModelError:
-        return llm.ModelError(f"{self.who} sent an unexpected answer: {excerpt(chunk)}")
+        return HFError(f"{self.who} sent an unexpected answer: {excerpt(chunk)}")
 
     def _emit(self, part_type: str, text, chunk) -> None:
         if type(text) is not str:
@@ -3260,12 +3265,12 @@ class AnswerReader:
         if self.sse is None:
             self._read_body()
         elif not (self.finish_reason or self.done):
-            raise llm.ModelError(
+            raise HFError(
                 f"The response from {self.who} ended early, before the model finished; "
                 "what was shown is incomplete."
             )
         if not self.choices_seen:
-            raise llm.ModelError(f"{self.who} sent no answer.")
+            raise HFError(f"{self.who} sent no answer.")
         for part_type, text in self.think.finish():
             if part_type == "reasoning":
                 self.reasoning_field = THINK_TAGS
@@ -3303,7 +3308,7 @@ class AnswerReader:
         body = b"".join(self.body).decode("utf-8-sig", "replace")
         answer = json_or_none(body)
         if answer is None:
-            raise llm.ModelError(f"{self.who} sent an answer that is not JSON: {excerpt(body)}")
+            raise HFError(f"{self.who} sent an answer that is not JSON: {excerpt(body)}")
         self.handle(answer)
 
 
@@ -3482,12 +3487,6 @@ class AsyncHFChat(_HFChatBase, llm.AsyncKeyModel):
 # ------------ embeddings: found on the Hub, one llm model per (model, provider)
 
 
-class EmbeddingError(llm.ModelError, click.ClickException):
-    """An embedding failure: a ModelError to Python callers, one ``Error: …`` line from llm's CLI. llm's
-    embed, embed-multi and similar commands catch no ModelError (a traceback); they do print a ClickException
-    cleanly."""
-
-
 EMBEDDINGS = Discovery(
     "embeddings",
     "embedding models",
@@ -3609,16 +3608,16 @@ def vectors_of(data, count: int, who: str, exact: bool = True) -> list:
     if type(data) is dict:
         items = data.get("data")
         if type(items) is not list or not all(type(i) is dict and type(i.get("index")) is int for i in items):
-            raise EmbeddingError(f"{who} sent embeddings without their index: {excerpt(data)}")
+            raise HFError(f"{who} sent embeddings without their index: {excerpt(data)}")
         items = sorted(items, key=lambda item: item["index"])
         if [item["index"] for item in items] != list(range(count)):
-            raise EmbeddingError(f"{who} sent {len(items)} embeddings for {count} texts")
+            raise HFError(f"{who} sent {len(items)} embeddings for {count} texts")
         data = [item.get("embedding") for item in items]
     elif count == 1 and type(data) is list and data and type(data[0]) in (int, float):
         data = [data]  # one pooled vector, unwrapped
     if type(data) is not list or len(data) != count:
         size = len(data) if type(data) is list else "no"
-        raise EmbeddingError(f"{who} sent {size} embeddings for {count} texts")
+        raise HFError(f"{who} sent {size} embeddings for {count} texts")
     vectors = [_pooled(item, who, exact) for item in data]
     _check_vectors(vectors, who, exact)
     return vectors
@@ -3650,7 +3649,7 @@ def _check_vectors(vectors: list, who: str, exact: bool) -> None:
     except (TypeError, OverflowError):  # not numbers; integers too large for a float
         good = False
     if not good:
-        raise EmbeddingError(f"{who} sent embeddings of an unexpected shape: {excerpt(vectors)}")
+        raise HFError(f"{who} sent embeddings of an unexpected shape: {excerpt(vectors)}")
 
 
 _dimensions: dict = {}  # model id → the length of its vectors, once seen in this process
@@ -3663,15 +3662,12 @@ def embed_texts(model: "HFEmbedding", texts: list, key: str | None) -> list:
     batches = even_batches(texts, model.max_batch)
     if not batches:
         return []
-    try:
-        parts = in_parallel(lambda batch, stop: embed_fitting(model, batch, key, stop), batches)
-    except llm.ModelError as ex:
-        raise (ex if isinstance(ex, EmbeddingError) else EmbeddingError(str(ex))) from None
+    parts = in_parallel(lambda batch, stop: embed_fitting(model, batch, key, stop), batches)
     vectors = [vector for part in parts for vector in part]
     before = _dimensions.get(model.model_id)
     lengths = sorted({len(vector) for vector in vectors} | ({before} if before else set()))
     if len(lengths) > 1:
-        raise EmbeddingError(
+        raise HFError(
             f"{model.model_id} answered with vectors of {' and '.join(map(str, lengths))} dimensions "
             "in this process; they cannot be compared, so none of this call's were kept"
         )
@@ -3700,7 +3696,7 @@ def decode_vectors(body: bytes, count: int, who: str) -> list:
     """The ``count`` vectors of an embedding answer's bytes, checked (see :func:`vectors_of`)."""
     data = json_or_none(body)
     if data is None:
-        raise EmbeddingError(f"{who} sent an answer that is not JSON: {excerpt(body)}")
+        raise HFError(f"{who} sent an answer that is not JSON: {excerpt(body)}")
     # JSON numbers hold no 't' or 'f': an answer without either holds no true or false, and a search for
     # one byte is far cheaper than for "true" (benchmarks/README.md).
     return vectors_of(data, count, who, exact=b"t" in body or b"f" in body)
@@ -3716,13 +3712,6 @@ class HFEmbedding(_HubModel, llm.EmbeddingModel):
     max_batch = EMBED_BATCH  # lowered for a model when its server says it takes fewer
 
     discovery = EMBEDDINGS
-
-    def get_key(self, explicit_key: str | None = None) -> str | None:
-        """As chat's, its failures (no token, say) one line from llm's embedding commands too."""
-        try:
-            return super().get_key(explicit_key)
-        except llm.ModelError as ex:
-            raise EmbeddingError(str(ex)) from None
 
     def embed_batch(self, items, *, key=None):
         return embed_texts(self, list(items), key)
@@ -3808,7 +3797,7 @@ class Audio(NamedTuple):
 def audio_of(prompt) -> Audio:
     """The prompt's one audio attachment (llm has checked its type); a ModelError when there is none."""
     if len(prompt.attachments) != 1:
-        raise llm.ModelError(
+        raise HFError(
             "Attach one audio file: -a talk.mp3 (or -a - to read it from standard input)"
             if not prompt.attachments
             else f"Attach one audio file at a time, not {len(prompt.attachments)}"
@@ -3822,9 +3811,9 @@ def audio_of(prompt) -> Audio:
             attachment.content = attachment.content_bytes()
             audio = Audio(mime, len(attachment.content), data=attachment.content)
     except OSError as ex:
-        raise llm.ModelError(f"Cannot read {attachment.path}: {ex.strerror or ex}") from None
+        raise HFError(f"Cannot read {attachment.path}: {ex.strerror or ex}") from None
     if not audio.size:
-        raise llm.ModelError(f"{attachment.path or 'The audio'} is empty: there is nothing to transcribe")
+        raise HFError(f"{attachment.path or 'The audio'} is empty: there is nothing to transcribe")
     return audio
 
 
@@ -4001,9 +3990,7 @@ def transcribe(spec: HubSpec, prompt, response, key: str | None, stop=None) -> s
         raise refused(ex, spec, chosen, f"the audio sent: {size_text(audio.size)}") from None
     transcript = done.result
     if transcript is None:
-        raise llm.ModelError(
-            f"{done.who} answered with something that is not a transcript: {excerpt(done.final)}"
-        )
+        raise HFError(f"{done.who} answered with something that is not a transcript: {excerpt(done.final)}")
     duration = transcript.duration
     if duration is None:  # hf-inference says it in a header
         duration = _number_or_none(done.answer.headers.get("x-compute-audio-length"))
@@ -4079,17 +4066,17 @@ def download(url, request: HFRequest, into: BinaryIO) -> None:
         try:
             into.write(base64.b64decode(url.partition(";base64,")[2], validate=True))
         except ValueError:
-            raise llm.ModelError(f"The provider gave a data URL that is not base64: {excerpt(url)}") from None
+            raise HFError(f"The provider gave a data URL that is not base64: {excerpt(url)}") from None
         return
     if type(url) is not str or urllib.parse.urlsplit(url).scheme not in ("https", "http"):
         words = "no result URL" if type(url) is not str else "a result URL that is not http(s), not fetched"
-        raise llm.ModelError(f"The provider gave {words}: {excerpt(url)}")
+        raise HFError(f"The provider gave {words}: {excerpt(url)}")
     fetch = later(request, url, {}, into=into, retries=retries_within(FETCH_BUDGET))
     try:
         ask(fetch)
     except llm.ModelError as ex:
         reason = f"{fetch.host} answered {ex.status}" if isinstance(ex, HTTPStatusError) else str(ex)
-        raise llm.ModelError(f"The result is at {url}, but fetching it failed: {reason}") from None
+        raise HFError(f"The result is at {url}, but fetching it failed: {reason}") from None
     except (KeyboardInterrupt, Stopped):
         to_stderr(f"llm-hf-inference: stopped; the result is at {url}")
         raise
@@ -4151,25 +4138,23 @@ def destination(save: str | None, prompt_text: str, extensions) -> Destination:
     try:
         target = pathlib.Path(save).expanduser() if save else pathlib.Path()
     except RuntimeError:  # ~someone with no home here
-        raise llm.ModelError(f"-o save {save}: there is no such home directory") from None
+        raise HFError(f"-o save {save}: there is no such home directory") from None
     try:
         named = save is not None and not save.endswith(("/", os.sep)) and not target.is_dir()
         folder, stem = (target.parent, target.stem) if named else (target, slug(prompt_text))
         if not folder.is_dir():
-            raise llm.ModelError(f"-o save {save}: there is no directory {folder}")
+            raise HFError(f"-o save {save}: there is no directory {folder}")
         taken = [folder / f"{stem}{ext}" for ext in extensions if named]  # a link too, even one to nothing
         taken = next((path for path in taken if os.path.lexists(path)), None)
     except OSError as ex:
         too_long = ex.errno == errno.ENAMETOOLONG
-        raise llm.ModelError(
-            f"-o save {save}: {'the file name is too long' if too_long else ex.strerror}"
-        ) from None
+        raise HFError(f"-o save {save}: {'the file name is too long' if too_long else ex.strerror}") from None
     if len(f".{stem}.partial-{uuid.uuid4().hex}".encode()) > 255:
-        raise llm.ModelError(f"-o save {save}: the file name is too long")
+        raise HFError(f"-o save {save}: the file name is too long")
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise llm.ModelError(f"-o save {save}: {folder} cannot be written to")
+        raise HFError(f"-o save {save}: {folder} cannot be written to")
     if taken is not None:
-        raise llm.ModelError(f"{taken} exists; not overwritten (choose another -o save)")
+        raise HFError(f"{taken} exists; not overwritten (choose another -o save)")
     return Destination(folder, stem, named)
 
 
@@ -4263,7 +4248,7 @@ def publish(partial: pathlib.Path, place: Destination, ext: str) -> pathlib.Path
                 f"llm-hf-inference: {place.folder / (place.stem + ext)} appeared meanwhile; saved as {path}"
             )
         return path
-    raise llm.ModelError(f"{place.folder} already has {place.stem}{ext} to {place.stem}-999{ext}")
+    raise HFError(f"{place.folder} already has {place.stem}{ext} to {place.stem}-999{ext}")
 
 
 def link_or_copy(partial: pathlib.Path, path: pathlib.Path) -> None:
@@ -4302,7 +4287,7 @@ def saved_as_made(task: str, media: str, names: tuple, model: str, example: str)
         chosen = choose_provider(spec, task, options.provider, asked)
         text = (prompt.prompt or "").strip()
         if not text:
-            raise llm.ModelError(example)
+            raise HFError(example)
         place = destination(options.save, text, EXTENSIONS[media])
         try:
             path, record = made_and_saved(task, media, place, chosen, options, asked, text, key, stop)
@@ -4332,7 +4317,7 @@ def made_and_saved(task: str, media: str, place, chosen: tuple, options, asked, 
             if file.size == 0 and done.answer.body:  # JSON: the result is where the row says
                 if done.result is None:
                     what = f"something that is not {MEDIA_WORDS[media]}"
-                    raise llm.ModelError(f"{done.who} answered with {what}: {excerpt(done.final)}")
+                    raise HFError(f"{done.who} answered with {what}: {excerpt(done.final)}")
                 if type(done.result) is bytes:  # in the answer, as base64
                     file.write(done.result)
                 else:
@@ -4343,7 +4328,7 @@ def made_and_saved(task: str, media: str, place, chosen: tuple, options, asked, 
         head = file.head(2**20 if media == "image" else 256)  # an image's width and height are in its head
         found = media_type(head, media)
         if found is None:
-            raise llm.ModelError(not_media(done.who, file.size, head, media, url))
+            raise HFError(not_media(done.who, file.size, head, media, url))
         given_up(done.request)  # a task given up saves nothing
         try:
             path = file.publish(found[0])
@@ -4385,10 +4370,8 @@ def cannot_save(ex: Exception, url) -> llm.ModelError:
     """A paid result that could not be saved, in words that say where it can still be fetched."""
     reason = getattr(ex, "strerror", None) or ex
     if type(url) is str and url.startswith("http"):
-        return llm.ModelError(f"Cannot save the result: {reason}; it can still be fetched from {url}")
-    return llm.ModelError(
-        f"Cannot save the result: {reason}; it came in the provider's answer, so it is lost"
-    )
+        return HFError(f"Cannot save the result: {reason}; it can still be fetched from {url}")
+    return HFError(f"Cannot save the result: {reason}; it came in the provider's answer, so it is lost")
 
 
 def options_asked(prompt, names, model: str) -> dict:
@@ -4396,13 +4379,13 @@ def options_asked(prompt, names, model: str) -> dict:
     without a provider (a width goes with a height)."""
     asked = options_set(prompt.options, names)
     if len(prompt.attachments) > 1:
-        raise llm.ModelError(f"Attach one input image at a time, not {len(prompt.attachments)}")
+        raise HFError(f"Attach one input image at a time, not {len(prompt.attachments)}")
     if prompt.system:
-        raise llm.ModelError(f"{model} model takes no system prompt (-s): put what it says in the prompt")
+        raise HFError(f"{model} model takes no system prompt (-s): put what it says in the prompt")
     for attachment in prompt.attachments:
         asked["image"] = attachment_url(attachment)
     if ("width" in asked) != ("height" in asked):
-        raise llm.ModelError("Give -o width and -o height together")
+        raise HFError("Give -o width and -o height together")
     return asked
 
 
@@ -4468,12 +4451,12 @@ class _Maker(llm.Toolbox):
         except llm.UnknownModelError:
             model = None
         if not isinstance(model, kind):
-            raise llm.ModelError(f"{self.model} is not {words} model: 'llm hf models {flag}' lists them")
+            raise HFError(f"{self.model} is not {words} model: 'llm hf models {flag}' lists them")
         folder = pathlib.Path(self.directory).expanduser()
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as ex:
-            raise llm.ModelError(f"Cannot make the folder {folder}: {ex.strerror or ex}") from None
+            raise HFError(f"Cannot make the folder {folder}: {ex.strerror or ex}") from None
         path = model.prompt(text, save=os.path.join(folder, ""), **options).text()
         return llm.ToolOutput(output=path, attachments=[llm.Attachment(path=path)])
 
@@ -4666,7 +4649,7 @@ def fetched(url: str) -> tuple:
     error or not, and whether a token went with it."""
     try:
         key = key_for(url, None, None, override=True)  # HF_ENDPOINT elsewhere: LLM_HF_KEY, else nothing
-    except llm.NeedsKeyException:
+    except NoKey:
         key = None  # public files need none
     try:
         return ask(hub_request(url, {"Authorization": f"Bearer {key}"} if key else {}, "fragment")), bool(key)
@@ -4750,11 +4733,8 @@ def hf_fragment(argument: str):
 
 
 def hub_get(url: str, headers: dict | None = None) -> Answer:
-    """GET for the commands (redirects followed): the answer, or a ClickException saying what went wrong."""
-    try:
-        return ask(hub_request(url, headers))
-    except llm.ModelError as ex:
-        raise click.ClickException(str(ex)) from None
+    """GET for the commands (redirects followed): the answer, or an HFError saying what went wrong."""
+    return ask(hub_request(url, headers))
 
 
 def fetch_catalog() -> Stored:
@@ -4764,7 +4744,7 @@ def fetch_catalog() -> Stored:
         return store_catalog(hub_get(url).body)
     except (ValueError, OSError) as ex:
         host = urllib.parse.urlsplit(url).hostname
-        raise click.ClickException(
+        raise HFError(
             f"{host} answered {url} with {ex}; the models you have are kept. "
             "(LLM_HF_BASE_URL points elsewhere than the router?)"
             if isinstance(ex, ValueError)
@@ -4783,7 +4763,7 @@ def hub_search(task: str) -> list:
         page = answer.json()
         if type(page) is not list:
             host = urllib.parse.urlsplit(url).hostname
-            raise click.ClickException(f"{host} answered the model search with something that is not a list")
+            raise HFError(f"{host} answered the model search with something that is not a list")
         items.extend(page)
         link = re.search(r'<([^>]+)>\s*;\s*rel="?next"?', answer.headers.get("link", ""))  # the next page
         if not link:
@@ -4796,7 +4776,7 @@ def hub_search(task: str) -> list:
     return items
 
 
-class NothingServed(click.ClickException):
+class NothingServed(HFError):
     """The Hub's search found no model of a kind that a provider serves (a mirror without them, say)."""
 
 
@@ -4831,7 +4811,7 @@ def fetch_discovered(discovery: Discovery) -> Stored:
             f"The Hub's model search gave {ex}; the {discovery.name} you have are kept"
         ) from None
     except OSError as ex:
-        raise click.ClickException(f"Cannot store the {discovery.name}: {ex.strerror or ex}") from None
+        raise HFError(f"Cannot store the {discovery.name}: {ex.strerror or ex}") from None
 
 
 def cached_else_fetched(read, fetch) -> list:
@@ -4947,22 +4927,22 @@ def find_entry(model: str) -> dict:
     for entry in cached_else_fetched(read_catalog, fetch_catalog):
         if entry["id"].lower() == repo_id.lower():
             return entry
-    raise click.ClickException(f"{repo_id} is not in the catalog; 'llm hf models -q NAME' searches it")
+    raise HFError(f"{repo_id} is not in the catalog; 'llm hf models -q NAME' searches it")
 
 
 def check_new_model(repo_id: str, alias: str | None, base_url: str | None, embedding: bool = False) -> None:
     """Refuse an 'llm hf add' that could never be sent, or would take over a router model."""
     if embedding and not base_url:
-        raise click.ClickException("--embedding needs --base-url: the router's come from 'llm hf refresh'")
+        raise HFError("--embedding needs --base-url: the router's come from 'llm hf refresh'")
     if not re.fullmatch(_REPO_ID, repo_id):
-        raise click.ClickException(f"'{repo_id}' is not a model id: use the Hub's ORG/NAME or a plain name")
+        raise HFError(f"'{repo_id}' is not a model id: use the Hub's ORG/NAME or a plain name")
     if alias is not None and not valid_alias(alias):
-        raise click.ClickException(f"{alias!r} is not an alias: no spaces, nothing unprintable")
+        raise HFError(f"{alias!r} is not an alias: no spaces, nothing unprintable")
     if base_url and urllib.parse.urlsplit(base_url).scheme not in ("http", "https"):
-        raise click.ClickException("--base-url must be an http:// or https:// URL")
+        raise HFError("--base-url must be an http:// or https:// URL")
     router = set(map(repo_id_of, router_rows())) - set(read_added())
     if not base_url and not embedding and repo_id in router:
-        raise click.ClickException(
+        raise HFError(
             f"hf/{repo_id} is a router model already; add it only with --base-url, to send it elsewhere"
         )
 
@@ -4974,7 +4954,7 @@ def check_alias_free(repo_id: str, alias: str, embedding: bool) -> None:
     except llm.UnknownModelError:
         return
     if owner != model_id_of(repo_id):
-        raise click.ClickException(f"'{alias}' already names {owner}; choose another alias")
+        raise HFError(f"'{alias}' already names {owner}; choose another alias")
 
 
 def add_model(repo_id: str, settings: dict) -> dict:
@@ -4986,7 +4966,7 @@ def add_model(repo_id: str, settings: dict) -> dict:
             valid_alias(earlier.get("alias"))
             and settings.setdefault("alias", earlier["alias"]) != earlier["alias"]
         ):
-            raise click.ClickException(
+            raise HFError(
                 f"hf/{repo_id} has the alias {earlier['alias']} already: to rename it, "
                 f"'llm hf remove {repo_id}' first"
             )
@@ -5000,7 +4980,7 @@ def remove_model(model_id: str) -> str:
     with changing_added() as added:
         repo_id = repo_id_of(model_id) if repo_id_of(model_id) in added else model_id
         if added.pop(repo_id, None) is None:
-            raise click.ClickException(f"{repo_id} was not added with 'llm hf add'")
+            raise HFError(f"{repo_id} was not added with 'llm hf add'")
     return repo_id
 
 
@@ -5024,7 +5004,7 @@ def spend_rows(database: pathlib.Path, since: str | None, model: str | None) -> 
         finally:
             db.close()
     except sqlite3.Error as ex:
-        raise llm.ModelError(f"Cannot read the logs database {database}: {ex}") from None
+        raise HFError(f"Cannot read the logs database {database}: {ex}") from None
     entries = [(row["model"], spend_entry(row)) for row in rows]
     groups: dict = {}
     for model, entry in entries:
@@ -5093,7 +5073,7 @@ def parse_since(since: str) -> str:
 def whoami_lines(me) -> list:
     """The account, organisations and token role of a whoami-v2 answer, whatever its shape."""
     if type(me) is not dict:
-        raise click.ClickException("The Hub answered whoami with something that is not an account")
+        raise HFError("The Hub answered whoami with something that is not an account")
 
     def text(value, default="?"):  # the server's words, without what a terminal would obey
         return redact(value) if type(value) is str and value else default
@@ -5159,9 +5139,7 @@ def models_command(queries, provider, tools, schemas, vision, free, json_, **kin
         listed = json.dumps([entry for entry, _ in found], indent=2) if json_ else models_table(found)
     if not found and not json_:
         served = f" served by {provider}" if provider else ""
-        raise click.ClickException(
-            "No model matches" + (f" {' and '.join(queries)}" if queries else "") + served
-        )
+        raise HFError("No model matches" + (f" {' and '.join(queries)}" if queries else "") + served)
     click.echo(listed)
 
 
@@ -5274,10 +5252,7 @@ def spend_command(since, model, json_, database):
     if not database.exists():
         click.echo(f"No logs database at {database} yet.")
         return
-    try:
-        rows, skipped = spend_rows(database, since, model)
-    except llm.ModelError as ex:
-        raise click.ClickException(str(ex)) from None
+    rows, skipped = spend_rows(database, since, model)
     if json_:
         click.echo(json.dumps(rows, indent=2))
     elif rows:
@@ -5296,12 +5271,9 @@ def spend_command(since, model, json_, database):
 def whoami_command(key):
     "Check the Hugging Face token: its account, organisations and role"
     url = hub_url() + "/api/whoami-v2"
-    try:
-        token = key_for(url, key, None, override=True)  # HF_ENDPOINT elsewhere: LLM_HF_KEY or --key
-    except (llm.NeedsKeyException, llm.ModelError) as ex:
-        raise click.ClickException(str(ex)) from None
+    token = key_for(url, key, None, override=True)  # HF_ENDPOINT elsewhere: LLM_HF_KEY or --key
     if token is None:
-        raise click.ClickException(f"No key for {urllib.parse.urlsplit(url).hostname}: give one with --key")
+        raise HFError(f"No key for {urllib.parse.urlsplit(url).hostname}: give one with --key")
     me = hub_get(url, {"Authorization": f"Bearer {token}"}).json()
     click.echo("\n".join(whoami_lines(me)))
 

@@ -127,7 +127,7 @@ def test_deepinfra_has_its_own_route(sent, played, monkeypatch):
     ],
 )
 def test_a_shape_that_is_not_one_vector_a_text_is_an_error(answer, message):
-    with pytest.raises(llm_hf_inference.EmbeddingError) as raised:
+    with pytest.raises(llm_hf_inference.HFError) as raised:
         llm_hf_inference.vectors_of(answer, 2, "together")
     assert str(raised.value) == f"together {message}"
     assert isinstance(raised.value, llm.ModelError)
@@ -487,7 +487,7 @@ def test_a_model_whose_vectors_change_length_within_a_process_is_refused(fake, m
     server = fake({route: lambda seen: Answer.json([[0.5] * next(widths)])})
     monkeypatch.setenv("LLM_HF_BASE_URL", server.url + "/v1")
     assert model("org/emb").embed("a") == [0.5] * 8
-    with pytest.raises(llm_hf_inference.EmbeddingError, match="vectors of 8 and 9 dimensions"):
+    with pytest.raises(llm_hf_inference.HFError, match="vectors of 8 and 9 dimensions"):
         model("org/emb").embed("b")  # the same model, made again
     assert len(server.seen) == 2
 

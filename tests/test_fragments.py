@@ -218,7 +218,7 @@ def test_llm_lists_the_loader():
 
 def test_the_hubs_timeout_and_no_token_asked_for_a_public_file(hub, sent, monkeypatch):
     def no_token(*args, **kwargs):
-        raise llm.NeedsKeyException("no token")
+        raise llm_hf_inference.NoKey("no token")
 
     monkeypatch.setattr(llm_hf_inference, "key_for", no_token)
     load("meta-llama/Llama-3.1-8B-Instruct")
