@@ -238,10 +238,11 @@ def is_deployed_host(url: str) -> bool:
 _stderr_lock = threading.Lock()
 
 
-def to_stderr(line: str) -> None:
-    """One whole line on stderr, even when threads (parallel embedding requests) speak at once."""
+def say(line: str) -> None:
+    """The one way the plugin tells the user something: a whole line on stderr, prefixed with its name, even
+    when threads (parallel embedding requests) speak at once. (A command's own output is click's.)"""
     with _stderr_lock:
-        sys.stderr.write(line + "\n")
+        sys.stderr.write(f"llm-hf-inference: {line}\n")
         sys.stderr.flush()
 
 
@@ -251,14 +252,14 @@ _warned: set = set()  # files already warned about in this process
 def debug(message: str) -> None:
     """A line on stderr only under LLM_HF_DEBUG: what the plugin did that a user may wonder about."""
     if os.environ.get("LLM_HF_DEBUG"):
-        to_stderr(f"llm-hf-inference: {message}")
+        say(message)
 
 
 def warn_once(key, message: str) -> None:
     """One line on stderr per process for each thing gone wrong in our files: never a crash."""
     if key not in _warned:
         _warned.add(key)
-        to_stderr(f"llm-hf-inference: {message}")
+        say(message)
 
 
 def clean_token(token: str | None, source: str) -> str | None:
@@ -318,10 +319,7 @@ def key_for(url: str, explicit_key: str | None, key_name: str | None, override: 
             if override
             else "to send it, add the model again with --key-name huggingface"
         )
-        to_stderr(
-            f"llm-hf-inference: {host} is not huggingface.co over HTTPS, so the Hugging Face token "
-            f"is not sent to it ({how})"
-        )
+        say(f"{host} is not huggingface.co over HTTPS, so the Hugging Face token is not sent to it ({how})")
     return key
 
 
@@ -842,7 +840,7 @@ def read_body(http: httpx2.Response, request: HFRequest, ends: list | None) -> b
         if ends is not None and time.monotonic() > ends[0]:
             raise TooSlow(request, grown)
         if into and time.monotonic() - reported_at >= LONG_WORK_SAYS:
-            to_stderr(f"llm-hf-inference: {size / 1e6:.1f} MB of the result received")
+            say(f"{size / 1e6:.1f} MB of the result received")
             reported_at = time.monotonic()
     return b"".join(pieces)
 
@@ -1184,7 +1182,7 @@ class Attempts:
         return self._next(None, broken(ex, self.request.host))
 
     def _unpin(self, reason: str) -> float:
-        to_stderr(f"{self.pinned} did not answer ({reason}); asking the router for another provider")
+        say(f"{self.pinned} did not answer ({reason}); asking the router for another provider")
         self.request.unpin()
         self.pinned = None
         self.number = 1
@@ -1199,7 +1197,7 @@ class Attempts:
             wait = 2.0 ** (self.number - 1) * random.uniform(0.5, 1.0)
         wait = max(0.0, min(wait, MAX_WAIT))
         self.number += 1
-        to_stderr(f"{reason}, retrying in {wait:.1f}s (attempt {self.number}/{self.total})")
+        say(f"{reason}, retrying in {wait:.1f}s (attempt {self.number}/{self.total})")
         return wait
 
 
@@ -1482,9 +1480,7 @@ def run_task(
     try:
         answer = ask(request)
     except (KeyboardInterrupt, Stopped):
-        to_stderr(
-            f"llm-hf-inference: stopped; the request was sent to {provider} and may still run (and be billed)"
-        )
+        say(f"stopped; the request was sent to {provider} and may still run (and be billed)")
         raise
     state = final = answer.json()
     ident = None
@@ -1533,7 +1529,7 @@ def follow(job: Job, provider: str, answer: dict, request: HFRequest) -> dict:
                 ahead = state.get("queue_position")
                 queue = f", {ahead} ahead in the queue" if type(ahead) is int else ""
                 doing = DOING[request.purpose]
-                to_stderr(f"llm-hf-inference: {provider} is {doing} ({status}{queue}, {now - started:.0f} s)")
+                say(f"{provider} is {doing} ({status}{queue}, {now - started:.0f} s)")
                 reported_at = now
             sleep(POLL_EVERY)
             given_up(request)
@@ -1542,9 +1538,7 @@ def follow(job: Job, provider: str, answer: dict, request: HFRequest) -> dict:
         if job.cancel is not None and path is not None:
             cancel(job, what, ident, answer, request, where)
         elif path is not None:
-            to_stderr(
-                f"llm-hf-inference: {what} goes on (it cannot be stopped from here); its result: {where}"
-            )
+            say(f"{what} goes on (it cannot be stopped from here); its result: {where}")
         raise
     reason = job.failure(state)
     if reason is not None:
@@ -1592,12 +1586,10 @@ def cancel(job: Job, what: str, ident, answer: dict, request: HFRequest, where: 
     stop = later(request, router_root() + path, headers, method, retries=0, timeout=CANCEL_TIMEOUT, stop=None)
     try:
         ask(stop)
-        to_stderr(f"llm-hf-inference: {what} is cancelled")
+        say(f"{what} is cancelled")
     except (llm.ModelError, httpx2.HTTPError) as ex:
         reason = f"{stop.host} answered {ex.status}" if isinstance(ex, HTTPStatusError) else "no answer"
-        to_stderr(
-            f"llm-hf-inference: {what} may go on: asking it to stop failed ({reason}); its result: {where}"
-        )
+        say(f"{what} may go on: asking it to stop failed ({reason}); its result: {where}")
 
 
 def router_headers(request: HFRequest) -> dict:
@@ -2116,7 +2108,7 @@ class Discovery(NamedTuple):
         row = sibling and discovered_rows(self).get(model_id_of(sibling))
         if row is None or any(task.startswith("image-to-") for _, _, task in spec.providers):
             return spec
-        to_stderr(f"llm-hf-inference: {sibling} makes it, {spec.repo_id} taking no input image")
+        say(f"{sibling} makes it, {spec.repo_id} taking no input image")
         return spec_of_row(self, model_id_of(sibling), row)
 
 
@@ -3878,9 +3870,7 @@ def with_progress(upload: Upload, where: str) -> Upload:
             yield piece
             sent += len(piece)
             if time.monotonic() - reported_at >= UPLOAD_SAYS:
-                to_stderr(
-                    f"llm-hf-inference: sent {sent / 1e6:.1f} of {upload.length / 1e6:.1f} MB to {where}"
-                )
+                say(f"sent {sent / 1e6:.1f} of {upload.length / 1e6:.1f} MB to {where}")
                 reported_at = time.monotonic()
 
     return upload._replace(pieces=pieces)
@@ -4005,7 +3995,7 @@ def transcribe(spec: HubSpec, prompt, response, key: str | None, stop=None) -> s
         details={"provider": done.who, **({"audio_seconds": duration} if duration is not None else {})}
     )
     if options.timestamps and not transcript.segments:
-        to_stderr(f"llm-hf-inference: {done.who} sent no timestamps; the transcript is plain text")
+        say(f"{done.who} sent no timestamps; the transcript is plain text")
     return transcript_text(transcript, bool(options.timestamps))
 
 
@@ -4078,7 +4068,7 @@ def download(url, request: HFRequest, into: BinaryIO) -> None:
         reason = f"{fetch.host} answered {ex.status}" if isinstance(ex, HTTPStatusError) else str(ex)
         raise HFError(f"The result is at {url}, but fetching it failed: {reason}") from None
     except (KeyboardInterrupt, Stopped):
-        to_stderr(f"llm-hf-inference: stopped; the result is at {url}")
+        say(f"stopped; the result is at {url}")
         raise
 
 
@@ -4244,9 +4234,7 @@ def publish(partial: pathlib.Path, place: Destination, ext: str) -> pathlib.Path
         except FileExistsError:
             continue
         if place.named and number > 1:
-            to_stderr(
-                f"llm-hf-inference: {place.folder / (place.stem + ext)} appeared meanwhile; saved as {path}"
-            )
+            say(f"{place.folder / (place.stem + ext)} appeared meanwhile; saved as {path}")
         return path
     raise HFError(f"{place.folder} already has {place.stem}{ext} to {place.stem}-999{ext}")
 
@@ -4336,16 +4324,14 @@ def made_and_saved(task: str, media: str, place, chosen: tuple, options, asked, 
             raise cannot_save(ex, url) from None
     try:
         if file.refused is not None:
-            to_stderr(
-                f"llm-hf-inference: {place.folder} refused the result ({file.refused}); saved in {path}"
-            )
+            say(f"{place.folder} refused the result ({file.refused}); saved in {path}")
         width, height = (image_size(head) if media == "image" else None) or (None, None)
         seed, url = field_of(done.final, "seed"), url if type(url) is str and url.startswith("http") else None
         record = {"provider": done.who, "path": str(path.resolve()), "type": found[1], "bytes": file.size}
         record.update(width=width, height=height, seed=seed if type(seed) is int else None, url=url)
         record.update(job=done.job, seconds=round(done.seconds, 1))
     except KeyboardInterrupt:
-        to_stderr(f"llm-hf-inference: stopped; the result is saved in {path}")
+        say(f"stopped; the result is saved in {path}")
         raise
     return path, {name: value for name, value in record.items() if value is not None}
 
@@ -4769,8 +4755,8 @@ def hub_search(task: str) -> list:
         if not link:
             return items
         url = link.group(1)
-    to_stderr(
-        f"llm-hf-inference: the Hub's search for {task} models has more than {HUB_PAGES} pages; "
+    say(
+        f"the Hub's search for {task} models has more than {HUB_PAGES} pages; "
         f"kept the first {len(items)} models"
     )
     return items
@@ -4801,9 +4787,8 @@ def fetch_discovered(discovery: Discovery) -> Stored:
     ]
     if empty and items:
         tags = " or ".join(empty)
-        to_stderr(
-            f"Note: the Hub's search found no {tags} model that a provider serves; those you have are kept"
-        )
+        words = f"the Hub's search found no {tags} model that a provider serves; those you have are kept"
+        click.echo(f"Note: {words[0].upper()}{words[1:]}", err=True)
     try:
         return store_discovered(discovery, items + kept if items else [])
     except ValueError as ex:

@@ -716,7 +716,7 @@ def test_one_pipeline_tag_found_empty_keeps_its_models_as_a_whole_kind_does(fake
     result = invoke("hf", "refresh")
     assert result.exit_code == 0
     assert result.stderr == (
-        "Note: the Hub's search found no image-to-video model that a provider serves; those you have are kept\n"
+        "Note: The Hub's search found no image-to-video model that a provider serves; those you have are kept\n"
     )
     assert "3 video models. Added: none. Removed: none." in result.stdout
     assert llm.get_model("hf/Wan-AI/Wan2.1-I2V-14B-720P").spec.providers == (

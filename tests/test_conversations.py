@@ -120,7 +120,10 @@ def test_a_pinned_provider_that_fails_is_given_up_once(providers_router, monkeyp
     result = invoke("-c", "and then?")
     assert result.exit_code == 0
     assert result.stdout == TEXT["novita"] + "\n"
-    assert result.stderr == "together did not answer (400); asking the router for another provider\n"
+    assert (
+        result.stderr
+        == "llm-hf-inference: together did not answer (400); asking the router for another provider\n"
+    )
     assert models_sent(server) == [LLAMA, f"{LLAMA}:together", LLAMA]
     invoke("-c", "and after that?")
     assert models_sent(server)[-1] == f"{LLAMA}:novita"  # the answer re-pinned the conversation

@@ -74,7 +74,7 @@ def test_a_loading_model_is_waited_for(played, monkeypatch, capsys):
     assert len(model("facebook/bart-base").embed(HI)) == 768
     assert waits == [pytest.approx(22.307266235351562)]
     assert capsys.readouterr().err == (
-        "router.huggingface.co is unavailable or loading the model, retrying in 22.3s (attempt 2/3)\n"
+        "llm-hf-inference: router.huggingface.co is unavailable or loading the model, retrying in 22.3s (attempt 2/3)\n"
     )
 
 
@@ -548,7 +548,7 @@ def test_lines_from_parallel_requests_are_written_whole(monkeypatch):
     llm_hf_inference.Attempts(llm_hf_inference.HFRequest("https://a.example/x"))._next(
         1.0, "Rate limited by together"
     )
-    assert writes == ["Rate limited by together, retrying in 1.0s (attempt 2/3)\n"]
+    assert writes == ["llm-hf-inference: Rate limited by together, retrying in 1.0s (attempt 2/3)\n"]
 
 
 # -- embeddings: who serves a model, what is registered where, how many at once
@@ -624,7 +624,7 @@ def test_an_embedding_request_that_cannot_connect_is_retried(monkeypatch, capsys
     assert llm.get_embedding_model("hf-minilm").embed("hi") == [0.5, 0.25]
     assert len(calls) == 2
     assert capsys.readouterr().err == (
-        "Could not reach router.huggingface.co, retrying in 1.0s (attempt 2/3)\n"
+        "llm-hf-inference: Could not reach router.huggingface.co, retrying in 1.0s (attempt 2/3)\n"
     )
 
 

@@ -32,21 +32,30 @@ def waits(monkeypatch):
 
 
 RETRIED = {
-    "retry-429-retry-after": ([2.0], ["Rate limited by together, retrying in 2.0s (attempt 2/3)"]),
-    "retry-429-retry-after-date": ([60.0], ["Rate limited by together, retrying in 60.0s (attempt 2/3)"]),
-    "retry-429-ratelimit-reset": ([3.0], ["Rate limited by together, retrying in 3.0s (attempt 2/3)"]),
+    "retry-429-retry-after": (
+        [2.0],
+        ["llm-hf-inference: Rate limited by together, retrying in 2.0s (attempt 2/3)"],
+    ),
+    "retry-429-retry-after-date": (
+        [60.0],
+        ["llm-hf-inference: Rate limited by together, retrying in 60.0s (attempt 2/3)"],
+    ),
+    "retry-429-ratelimit-reset": (
+        [3.0],
+        ["llm-hf-inference: Rate limited by together, retrying in 3.0s (attempt 2/3)"],
+    ),
     "retry-503-loading": (
         [60.0, 20.5],
         [
-            "router.huggingface.co is unavailable or loading the model, retrying in 60.0s (attempt 2/3)",
-            "router.huggingface.co is unavailable or loading the model, retrying in 20.5s (attempt 3/3)",
+            "llm-hf-inference: router.huggingface.co is unavailable or loading the model, retrying in 60.0s (attempt 2/3)",
+            "llm-hf-inference: router.huggingface.co is unavailable or loading the model, retrying in 20.5s (attempt 3/3)",
         ],
     ),
     "retry-502-504": (
         [1.0, 2.0],
         [
-            "router.huggingface.co answered 502, retrying in 1.0s (attempt 2/3)",
-            "router.huggingface.co answered 504, retrying in 2.0s (attempt 3/3)",
+            "llm-hf-inference: router.huggingface.co answered 502, retrying in 1.0s (attempt 2/3)",
+            "llm-hf-inference: router.huggingface.co answered 504, retrying in 2.0s (attempt 3/3)",
         ],
     ),
 }
@@ -71,8 +80,8 @@ def test_gives_up_after_three_attempts(waits, sent, played):
     result = invoke("-m", "hf-llama3.1", "--no-stream", "-s", SYSTEM, QUESTION)
     assert result.exit_code == 1
     assert result.stderr == (
-        "Rate limited by together, retrying in 1.0s (attempt 2/3)\n"
-        "Rate limited by together, retrying in 1.0s (attempt 3/3)\n"
+        "llm-hf-inference: Rate limited by together, retrying in 1.0s (attempt 2/3)\n"
+        "llm-hf-inference: Rate limited by together, retrying in 1.0s (attempt 3/3)\n"
         "Error: together answered 429: Rate limit reached. Please wait or upgrade to PRO. — "
         "Rate limited: wait a little and try again.\n"
     )
@@ -148,7 +157,7 @@ def test_a_dropped_connection_before_output_is_retried(use_async, monkeypatch, w
         capsys.readouterr().err
         == "llm-hf-inference: 127.0.0.1 is not huggingface.co over HTTPS, so the Hugging Face token is not "
         "sent to it (set LLM_HF_KEY to send a key)\n"
-        "The answer from 127.0.0.1 was cut off, retrying in 1.0s (attempt 2/3)\n"
+        "llm-hf-inference: The answer from 127.0.0.1 was cut off, retrying in 1.0s (attempt 2/3)\n"
     )
 
 

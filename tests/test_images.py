@@ -570,7 +570,9 @@ def test_a_poll_that_is_not_json_is_one_line(router, here, monkeypatch):
         f"replicate's prediction tqsn7eq3kxrma0cmjfcbkd5t3g may still finish (it is looked at {server.url}{prediction})"
     )
     # asked again as after a 503, within the job's time: a gateway's page is not the job's end
-    assert said[0].startswith("127.0.0.1 answered with something that is not JSON, retrying in ")
+    assert said[0].startswith(
+        "llm-hf-inference: 127.0.0.1 answered with something that is not JSON, retrying in "
+    )
     assert len(server.paths("GET")) == 1 + llm_hf_inference.retries_within(600)
 
 
@@ -667,7 +669,7 @@ def test_a_queued_job_past_its_deadline_and_a_ticket_without_a_place_are_one_lin
     monkeypatch.setattr(
         llm_hf_inference, "poll", lambda request, path, *more, **named: {"status": "IN_QUEUE"}
     )
-    monkeypatch.setattr(llm_hf_inference, "to_stderr", said.append)
+    monkeypatch.setattr(llm_hf_inference, "say", said.append)
     ticket = {
         "request_id": "r1",
         "status": "IN_QUEUE",
@@ -679,7 +681,7 @@ def test_a_queued_job_past_its_deadline_and_a_ticket_without_a_place_are_one_lin
         "fal-ai's job r1 was not finished after 20 seconds (status IN_QUEUE); its result can still be fetched at "
         "https://router.huggingface.co/fal-ai/fal-ai/flux/requests/r1?_subdomain=queue (wait longer with -o timeout SECONDS)"
     )
-    assert said == ["llm-hf-inference: fal-ai is drawing (IN_QUEUE, 10 s)"]
+    assert said == ["fal-ai is drawing (IN_QUEUE, 10 s)"]
 
 
 def test_a_provider_that_takes_an_input_image_is_chosen_for_one():

@@ -193,7 +193,9 @@ def test_a_503_on_a_poll_says_unavailable_not_loading(router, here, found, waits
     router(routes)
     result = invoke("-m", "hf/Lightricks/LTX-Video", "A running dog", "-o", "timeout", "1")
     assert "loading" not in result.stderr
-    assert result.stderr.splitlines()[0].startswith("127.0.0.1 is unavailable, retrying in ")
+    assert result.stderr.splitlines()[0].startswith(
+        "llm-hf-inference: 127.0.0.1 is unavailable, retrying in "
+    )
     assert "answered 503: (no message) — The service is unavailable; try again shortly" in result.stderr
 
 
