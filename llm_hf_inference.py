@@ -246,6 +246,21 @@ def say(line: str) -> None:
         sys.stderr.flush()
 
 
+class Ticker:
+    """The one clock long work reports by: ``due()`` is true at most once every ``seconds``."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.started = self.last = time.monotonic()
+
+    def due(self, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        if now - self.last < self.seconds:
+            return False
+        self.last = now
+        return True
+
+
 _warned: set = set()  # files already warned about in this process
 
 
@@ -818,7 +833,7 @@ def read_body(http: httpx2.Response, request: HFRequest, ends: list | None) -> b
     times, each GROWS_EVERY bytes moving the deadline to a timeout from then: a big file that keeps coming
     is had whole, a drip ends."""
     into = written_to(http, request)
-    pieces, size, reported_at, grown = [], 0, time.monotonic(), False
+    pieces, size, ticker, grown = [], 0, Ticker(LONG_WORK_SAYS), False
     if into:
         into.seek(0)
         into.truncate()  # from the start again on each attempt
@@ -839,9 +854,8 @@ def read_body(http: httpx2.Response, request: HFRequest, ends: list | None) -> b
             raise too_large(who_answered(http.headers, request.url), request, cap=cap)
         if ends is not None and time.monotonic() > ends[0]:
             raise TooSlow(request, grown)
-        if into and time.monotonic() - reported_at >= LONG_WORK_SAYS:
+        if into and ticker.due():
             say(f"{size / 1e6:.1f} MB of the result received")
-            reported_at = time.monotonic()
     return b"".join(pieces)
 
 
@@ -1516,21 +1530,20 @@ def follow(job: Job, provider: str, answer: dict, request: HFRequest) -> dict:
     state = job.state(answer)
     what = f"{provider}'s {job.name}" + (f" {excerpt(ident)}" if type(ident) is str else "")
     where = path and router_root() + (job.result(answer) if job.result else path)  # None: nothing to wait for
-    started = reported_at = time.monotonic()
+    ticker = Ticker(LONG_WORK_SAYS)
     try:
         while path is not None and job.running(state):
             now, status = time.monotonic(), excerpt(state.get(job.status))
-            if now > started + 2 * request.timeout:
+            waited = now - ticker.started
+            if waited > 2 * request.timeout:
                 raise HFError(
-                    f"{what} was not finished after {now - started:.0f} seconds (status {status}); "
+                    f"{what} was not finished after {waited:.0f} seconds (status {status}); "
                     f"its result can still be fetched at {where} (wait longer with -o timeout SECONDS)"
                 )
-            if now - reported_at >= LONG_WORK_SAYS:
+            if ticker.due(now):
                 ahead = state.get("queue_position")
                 queue = f", {ahead} ahead in the queue" if type(ahead) is int else ""
-                doing = DOING[request.purpose]
-                say(f"{provider} is {doing} ({status}{queue}, {now - started:.0f} s)")
-                reported_at = now
+                say(f"{provider} is {DOING[request.purpose]} ({status}{queue}, {waited:.0f} s)")
             sleep(POLL_EVERY)
             given_up(request)
             state = job.state(looked_at(request, path, what))
@@ -3865,13 +3878,12 @@ def with_progress(upload: Upload, where: str) -> Upload:
     """The same upload, saying on stderr how far it has got every few seconds, when it takes that long."""
 
     def pieces():
-        sent, reported_at = 0, time.monotonic()
+        sent, ticker = 0, Ticker(UPLOAD_SAYS)
         for piece in upload.pieces():
             yield piece
             sent += len(piece)
-            if time.monotonic() - reported_at >= UPLOAD_SAYS:
+            if ticker.due():
                 say(f"sent {sent / 1e6:.1f} of {upload.length / 1e6:.1f} MB to {where}")
-                reported_at = time.monotonic()
 
     return upload._replace(pieces=pieces)
 
