@@ -435,13 +435,17 @@ def test_a_poll_that_is_not_json_is_one_line(router, here, found):
 
 
 @pytest.mark.parametrize(
-    "body, saved",
-    [(b"GIF89a" + bytes(20), "a-running-dog.gif"), (b"\x1a\x45\xdf\xa3" + bytes(20), "a-running-dog.webm")],
+    "body, saved, kind",
+    [
+        (b"GIF89a" + bytes(20), "a-running-dog.gif", "image/gif"),
+        (b"\x1a\x45\xdf\xa3" + bytes(20), "a-running-dog.webm", "video/webm"),
+    ],
 )
-def test_a_gif_or_webm_is_saved_as_what_it_is(router, fake, here, found, body, saved):
+def test_a_gif_or_webm_is_saved_as_what_it_is(router, fake, here, found, body, saved, kind):
     cdn = fake(cdn_with("/files/kangaroo/IZn0hEJxd5OoapfNX6rSq_tmpfperp_j6.mp4", body))
     router(replayed("vid-fal-ai-queue", cdn))
     assert invoke("-m", "hf/Lightricks/LTX-Video", "A running dog").stdout == f"{saved}\n"
+    assert json.loads(logged_turns()[0]["response_json"])["type"] == kind  # the mutation sample's survivor
 
 
 def test_an_answer_that_is_not_a_video_saves_nothing(router, fake, here, found):
