@@ -1,25 +1,33 @@
 """Every model the Hugging Face Inference API serves, for llm: chat, embeddings, speech to text, images,
 text to speech, video, and the Hub's files as fragments.
 
-The module reads top to bottom; each ``# ============`` section below is one part of this map:
+The module reads top to bottom, and each section uses only the sections above it (a test keeps it so);
+each ``# ============`` section below is one part of this map:
 
 - settings: every timeout, wait, cap and size in one place
-- foundations: keys and the hosts the token may go to; our own files; HTTP (one way to ask, errors in
-  words, retries); the SSE decoder
-- the provider table: one row per (task, provider), what the rows share (choosing a provider, the
-  request, long work followed to its end), each provider's builders, readers and jobs, and what the
-  Hub's search finds, in one row format
+- foundations: keys and the hosts the token may go to; the one error (HFError) and the one way to tell
+  the user (say); our own files; HTTP (one way to ask, errors in words, retries); the SSE decoder
+- the provider table: one row per (task, provider), what the rows share (audio streamed into a body and
+  a transcript from any answer; choosing a provider, the request, long work followed to its end), each
+  provider's builders, readers and jobs, and what the Hub's search finds, in one row format
 - chat: the catalog and its registry; options, messages, the request; reading the answer; usage and
   cost; sending (the only part with a sync and an async version); the models
 - embeddings: the models; requests, a few at once; every answer shape to one vector a text
-- speech to text: the models and options; the audio, streamed into each provider's body; the transcript
+- speech to text: the models and options; the attached audio; the transcript sent and said
 - images: the models and options; a result (an image, audio, a video) made, written to disk as it arrives
-  and saved by what its bytes are; the tool
+  and saved by what its bytes are, never lost once paid for; the tool
 - text to speech: the models and options, made and saved as images are; the tool
 - video: the models and options, made and saved as images are
 - the Hub in prompts: -f hf: fragments
 - the llm hf commands
 - the hooks llm calls
+
+The verbs met everywhere: ``ask`` (the one HTTP call: a whole answer within its deadline and cap, retried
+as ``Attempts`` says), ``hub_get`` (``ask`` of a Hub GET), ``choose_provider`` (which provider takes what
+is asked), ``run_task`` (a row's request sent, its job followed, its answer read), ``follow`` (long work
+polled to its end), ``download`` (a result URL into a file, without the token), ``publish`` (a written
+file given its name, never over another), ``say`` (a line to the user). How to add a provider or a task:
+docs/adding.md.
 """
 
 import asyncio
@@ -89,12 +97,6 @@ __all__ = [
 
 def __dir__() -> list:
     return __all__
-
-
-def __getattr__(name: str):
-    if name == "HFOptions":  # built when first asked for (see chat_options)
-        return chat_options()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # ============ settings
@@ -878,7 +880,7 @@ def exchange(request: HFRequest) -> Answer:
         return _exchange(request, None)
     outcome: list = []
     ends = deadline(request)
-    first = ends[0]
+    set_at = ends[0]  # moved on only by an answer written to a file
 
     def attempt():  # in a thread of its own, so the deadline holds whatever the server does
         try:
@@ -891,7 +893,7 @@ def exchange(request: HFRequest) -> Answer:
     joined(worker, ends, request.stop)
     given_up(request)  # a task cancelled: its thread is free at once, the exchange left to end by itself
     if not outcome:  # the worker ends at its next read, its answer unread
-        raise TooSlow(request, ends[0] > first)
+        raise TooSlow(request, ends[0] > set_at)
     answered, value = outcome[0]
     if answered:
         return value
@@ -1393,6 +1395,170 @@ def looks_like_sse(start: bytes) -> bool | None:
 # One row per (task, provider): where the request goes and how its body is built, the options it takes,
 # how its answer is read, and how its long work is followed. The rows come last; first what they share,
 # then each provider's own builders, readers and jobs, one provider after another.
+# ------------ what the rows share: audio streamed into a body a piece at a time; a transcript from any answer
+
+
+# The audio types llm may attach, each with the file name a provider that sniffs names is sent.
+AUDIO_TYPES = {
+    "audio/mpeg": ".mp3",
+    "audio/mp3": ".mp3",
+    "audio/wav": ".wav",
+    "audio/x-wav": ".wav",
+    "audio/wave": ".wav",
+    "audio/flac": ".flac",
+    "audio/x-flac": ".flac",
+    "audio/ogg": ".ogg",
+    "audio/webm": ".webm",
+    "video/webm": ".webm",
+    "audio/mp4": ".m4a",
+    "audio/x-m4a": ".m4a",
+    "audio/m4a": ".m4a",
+    "video/mp4": ".mp4",  # the sound of a video: ffmpeg-based servers take it
+}
+
+
+class Audio(NamedTuple):
+    """The attached audio: its type, its size, and its bytes a piece at a time (from its file, if any)."""
+
+    mime: str
+    size: int
+    path: str | None = None
+    data: bytes | None = None
+
+    def pieces(self):
+        if self.path is None:
+            view = memoryview(self.data)
+            for start in range(0, self.size, AUDIO_PIECE):
+                yield view[start : start + AUDIO_PIECE]
+            return
+        with open(self.path, "rb") as file:
+            while piece := file.read(AUDIO_PIECE):
+                yield piece
+
+
+class Upload(NamedTuple):
+    """A request body sent a piece at a time, never whole in memory; ``pieces()`` starts it over."""
+
+    content_type: str
+    length: int
+    pieces: Callable
+
+
+_AUDIO_MARK = "\x00audio\x00"  # where the audio goes in a JSON body (no option's text can spell it)
+
+
+def json_upload(document: dict, audio: Audio, prefix: str = "") -> Upload:
+    """``document`` as JSON, with the audio in base64 after ``prefix`` where it holds ``_AUDIO_MARK``."""
+    head, _, tail = json.dumps(document).partition(json.dumps(_AUDIO_MARK))
+    head_bytes, tail_bytes = f'{head}"{prefix}'.encode(), f'"{tail}'.encode()
+
+    def pieces():
+        yield head_bytes
+        for piece in audio.pieces():
+            yield base64.b64encode(piece)
+        yield tail_bytes
+
+    return Upload("application/json", len(head_bytes) + 4 * -(-audio.size // 3) + len(tail_bytes), pieces)
+
+
+def multipart_upload(audio: Audio, fields: dict) -> Upload:
+    """A multipart form: the audio as ``file`` (named for its type: servers go by it), then ``fields``."""
+    boundary = uuid.uuid4().hex
+    name = "audio" + AUDIO_TYPES[audio.mime]  # llm let through only these types
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+        f"Content-Type: {audio.mime}\r\n\r\n"
+    ).encode()
+    tail = "".join(
+        f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}'
+        for key, value in fields.items()
+    )
+    tail_bytes = f"{tail}\r\n--{boundary}--\r\n".encode()
+
+    def pieces():
+        yield head
+        yield from audio.pieces()
+        yield tail_bytes
+
+    return Upload(
+        f"multipart/form-data; boundary={boundary}", len(head) + audio.size + len(tail_bytes), pieces
+    )
+
+
+def with_progress(upload: Upload, where: str) -> Upload:
+    """The same upload, saying on stderr how far it has got every few seconds, when it takes that long."""
+
+    def pieces():
+        sent, ticker = 0, Ticker(UPLOAD_SAYS)
+        for piece in upload.pieces():
+            yield piece
+            sent += len(piece)
+            if ticker.due():
+                say(f"sent {sent / 1e6:.1f} of {upload.length / 1e6:.1f} MB to {where}")
+
+    return upload._replace(pieces=pieces)
+
+
+class Transcript(NamedTuple):
+    text: str
+    segments: list  # [{"start", "end", "text"}], seconds, when the provider sent them
+    language: str | None = None
+    duration: float | None = None  # seconds of audio, when reported
+
+
+def _segments(data: dict) -> list:
+    """``chunks`` ({"timestamp": [start, end]}: hf-inference, fal) or ``segments`` ({"start", "end"})."""
+    segments = []
+    for item in data.get("chunks") or data.get("segments") or ():
+        if type(item) is not dict or type(item.get("text")) is not str:
+            continue
+        start, end = (
+            item.get("timestamp")
+            if type(item.get("timestamp")) is list and len(item["timestamp"]) == 2
+            else (item.get("start"), item.get("end"))
+        )
+        if _finite(start) and 0 <= start < MAX_SEGMENT:  # no audio lasts a year: a broken server's figure
+            segments.append(
+                {
+                    "start": start,
+                    "end": end if _finite(end) and end < MAX_SEGMENT else None,
+                    "text": item["text"].strip(),
+                }
+            )
+    return segments
+
+
+def transcript_of(data) -> Transcript | None:
+    """A transcript from what a provider answered: {"text"} (or fal's {"output"}), with its timed parts."""
+    if type(data) is not dict:
+        return None
+    text = data.get("text", data.get("output"))
+    if type(text) is not str:
+        return None
+    language = data.get("language")
+    duration = data.get("duration")
+    return Transcript(
+        text.strip(),
+        _segments(data),
+        language if type(language) is str else None,
+        duration if _finite(duration) else None,
+    )
+
+
+def replicate_transcript(output) -> Transcript | None:
+    """A finished prediction's output: a string, a list of them, or openai/whisper's object."""
+    if type(output) is list and output and type(output[0]) is str:
+        output = output[0]
+    if type(output) is str:
+        return Transcript(output.strip(), [])
+    if type(output) is not dict:
+        return None
+    text = output.get("transcription", output.get("translation"))
+    found = transcript_of({"text": text, "segments": output.get("segments")})
+    language = output.get("detected_language")
+    return found._replace(language=language) if found and type(language) is str else found
+
+
 # ------------ what the rows share: the request, the choice of a provider, long work followed
 
 
@@ -3761,44 +3927,6 @@ def speech_options() -> type:
     return SpeechOptions
 
 
-# The audio types llm may attach, each with the file name a provider that sniffs names is sent.
-AUDIO_TYPES = {
-    "audio/mpeg": ".mp3",
-    "audio/mp3": ".mp3",
-    "audio/wav": ".wav",
-    "audio/x-wav": ".wav",
-    "audio/wave": ".wav",
-    "audio/flac": ".flac",
-    "audio/x-flac": ".flac",
-    "audio/ogg": ".ogg",
-    "audio/webm": ".webm",
-    "video/webm": ".webm",
-    "audio/mp4": ".m4a",
-    "audio/x-m4a": ".m4a",
-    "audio/m4a": ".m4a",
-    "video/mp4": ".mp4",  # the sound of a video: ffmpeg-based servers take it
-}
-
-
-class Audio(NamedTuple):
-    """The attached audio: its type, its size, and its bytes a piece at a time (from its file, if any)."""
-
-    mime: str
-    size: int
-    path: str | None = None
-    data: bytes | None = None
-
-    def pieces(self):
-        if self.path is None:
-            view = memoryview(self.data)
-            for start in range(0, self.size, AUDIO_PIECE):
-                yield view[start : start + AUDIO_PIECE]
-            return
-        with open(self.path, "rb") as file:
-            while piece := file.read(AUDIO_PIECE):
-                yield piece
-
-
 def audio_of(prompt) -> Audio:
     """The prompt's one audio attachment (llm has checked its type); a ModelError when there is none."""
     if len(prompt.attachments) != 1:
@@ -3820,135 +3948,6 @@ def audio_of(prompt) -> Audio:
     if not audio.size:
         raise HFError(f"{attachment.path or 'The audio'} is empty: there is nothing to transcribe")
     return audio
-
-
-# ------------ speech: the audio streamed into each provider's body
-
-
-class Upload(NamedTuple):
-    """A request body sent a piece at a time, never whole in memory; ``pieces()`` starts it over."""
-
-    content_type: str
-    length: int
-    pieces: Callable
-
-
-_AUDIO_MARK = "\x00audio\x00"  # where the audio goes in a JSON body (no option's text can spell it)
-
-
-def json_upload(document: dict, audio: Audio, prefix: str = "") -> Upload:
-    """``document`` as JSON, with the audio in base64 after ``prefix`` where it holds ``_AUDIO_MARK``."""
-    head, _, tail = json.dumps(document).partition(json.dumps(_AUDIO_MARK))
-    head_bytes, tail_bytes = f'{head}"{prefix}'.encode(), f'"{tail}'.encode()
-
-    def pieces():
-        yield head_bytes
-        for piece in audio.pieces():
-            yield base64.b64encode(piece)
-        yield tail_bytes
-
-    return Upload("application/json", len(head_bytes) + 4 * -(-audio.size // 3) + len(tail_bytes), pieces)
-
-
-def multipart_upload(audio: Audio, fields: dict) -> Upload:
-    """A multipart form: the audio as ``file`` (named for its type: servers go by it), then ``fields``."""
-    boundary = uuid.uuid4().hex
-    name = "audio" + AUDIO_TYPES[audio.mime]  # llm let through only these types
-    head = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
-        f"Content-Type: {audio.mime}\r\n\r\n"
-    ).encode()
-    tail = "".join(
-        f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}'
-        for key, value in fields.items()
-    )
-    tail_bytes = f"{tail}\r\n--{boundary}--\r\n".encode()
-
-    def pieces():
-        yield head
-        yield from audio.pieces()
-        yield tail_bytes
-
-    return Upload(
-        f"multipart/form-data; boundary={boundary}", len(head) + audio.size + len(tail_bytes), pieces
-    )
-
-
-def with_progress(upload: Upload, where: str) -> Upload:
-    """The same upload, saying on stderr how far it has got every few seconds, when it takes that long."""
-
-    def pieces():
-        sent, ticker = 0, Ticker(UPLOAD_SAYS)
-        for piece in upload.pieces():
-            yield piece
-            sent += len(piece)
-            if ticker.due():
-                say(f"sent {sent / 1e6:.1f} of {upload.length / 1e6:.1f} MB to {where}")
-
-    return upload._replace(pieces=pieces)
-
-
-# ------------ speech: the answer, every provider's shape to one transcript
-
-
-class Transcript(NamedTuple):
-    text: str
-    segments: list  # [{"start", "end", "text"}], seconds, when the provider sent them
-    language: str | None = None
-    duration: float | None = None  # seconds of audio, when reported
-
-
-def _segments(data: dict) -> list:
-    """``chunks`` ({"timestamp": [start, end]}: hf-inference, fal) or ``segments`` ({"start", "end"})."""
-    segments = []
-    for item in data.get("chunks") or data.get("segments") or ():
-        if type(item) is not dict or type(item.get("text")) is not str:
-            continue
-        start, end = (
-            item.get("timestamp")
-            if type(item.get("timestamp")) is list and len(item["timestamp"]) == 2
-            else (item.get("start"), item.get("end"))
-        )
-        if _finite(start) and 0 <= start < MAX_SEGMENT:  # no audio lasts a year: a broken server's figure
-            segments.append(
-                {
-                    "start": start,
-                    "end": end if _finite(end) and end < MAX_SEGMENT else None,
-                    "text": item["text"].strip(),
-                }
-            )
-    return segments
-
-
-def transcript_of(data) -> Transcript | None:
-    """A transcript from what a provider answered: {"text"} (or fal's {"output"}), with its timed parts."""
-    if type(data) is not dict:
-        return None
-    text = data.get("text", data.get("output"))
-    if type(text) is not str:
-        return None
-    language = data.get("language")
-    duration = data.get("duration")
-    return Transcript(
-        text.strip(),
-        _segments(data),
-        language if type(language) is str else None,
-        duration if _finite(duration) else None,
-    )
-
-
-def replicate_transcript(output) -> Transcript | None:
-    """A finished prediction's output: a string, a list of them, or openai/whisper's object."""
-    if type(output) is list and output and type(output[0]) is str:
-        output = output[0]
-    if type(output) is str:
-        return Transcript(output.strip(), [])
-    if type(output) is not dict:
-        return None
-    text = output.get("transcription", output.get("translation"))
-    found = transcript_of({"text": text, "segments": output.get("segments")})
-    language = output.get("detected_language")
-    return found._replace(language=language) if found and type(language) is str else found
 
 
 def size_text(size: int) -> str:
@@ -5357,3 +5356,9 @@ def register_commands(cli):
         cli.add_command(hf_commands, name="hf-inference")
         return
     cli.add_command(hf_commands)
+
+
+def __getattr__(name: str):
+    if name == "HFOptions":  # built when first asked for (see chat_options)
+        return chat_options()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -29,3 +29,48 @@ def test_no_function_is_over_sixty_lines():
     tree = ast.parse((ROOT / "llm_hf_inference.py").read_text())
     functions = (node for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)))
     assert [f.name for f in functions if f.end_lineno - f.lineno + 1 > 60] == []
+
+
+def test_every_section_uses_only_sections_above_it():
+    """One direction: a name a section uses (when it runs, not in a quoted annotation) is defined in that
+    section or one above it."""
+    import ast
+
+    source = (ROOT / "llm_hf_inference.py").read_text()
+    starts = [n for n, line in enumerate(source.splitlines(), 1) if line.startswith("# ============ ")]
+
+    def section(line: int) -> int:
+        return sum(1 for start in starts if start <= line)
+
+    tree = ast.parse(source)
+    defined = {}
+    for node in tree.body:
+        names = [node.name] if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) else []
+        for target in node.targets if isinstance(node, ast.Assign) else []:
+            names += [t.id for t in ast.walk(target) if isinstance(t, ast.Name)]
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.append(node.target.id)
+        for name in names:
+            defined.setdefault(name, section(node.lineno))
+
+    def local(node) -> set:  # what a definition binds itself: its arguments and assignments
+        names = {
+            a.arg for f in ast.walk(node) if isinstance(f, ast.arguments) for a in [*f.args, *f.kwonlyargs]
+        }
+        return names | {
+            n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+        }
+
+    upward = sorted(
+        {
+            (used.id, used.lineno)
+            for node in tree.body
+            for own in [local(node) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) else set()]
+            for used in ast.walk(node)
+            if isinstance(used, ast.Name)
+            and isinstance(used.ctx, ast.Load)
+            and used.id not in own
+            and defined.get(used.id, 0) > section(node.lineno)
+        }
+    )
+    assert upward == []
