@@ -127,19 +127,6 @@ REFRESH_EXIT_WAIT = 0.1  # our atexit's wait for a refresh still writing
 REFRESH_AGAIN = 30.0  # after a refresh cut short at exit, before another llm process tries
 SPEND_LOCK_WAIT = 2.0  # for a logs database another llm is writing to
 
-# The most a whole (not streamed) answer may decode to: far past any real one, so memory stays bounded.
-MAX_ANSWER = {
-    "chat": 64 * 2**20,  # a 100k-token answer with five logprobs a token is ~40 MB of JSON
-    # Per-token vectors (plain transformers models) of 32 texts of 1,024 tokens at 768 dimensions
-    # are ~500 MB of JSON; pooled ones are a few MB.
-    "embeddings": 768 * 2**20,
-    "hub": 64 * 2**20,  # the router's catalog is ~2 MB at 3,000 models; a Hub search page less
-    "speech": 64 * 2**20,  # a transcript with timed segments: ~1 MB an hour of speech
-    "fragment": 20 * 2**20,  # a Hub file for a prompt: an image (an attachment) up to the usual limit
-    "images": 64 * 2**20,  # an image, or the JSON around its base64 (a 4096 x 4096 PNG is ~50 MB at most)
-    "tts": 64 * 2**20,  # the JSON saying where the audio is (the audio itself goes to disk: MAX_SAVED)
-    "video": 64 * 2**20,  # the JSON of a video job (the video itself goes to disk: MAX_SAVED)
-}
 MAX_SAVED = 4 * 2**30  # a result written to disk as it arrives (audio, video): a long 4K video
 MAX_ERROR_BODY = 2**20  # an error answer: the start is enough to say what went wrong
 MAX_EVENT = 16 * 2**20  # one SSE event: a whole 1M-token answer sent as one event is 4-8 MB of JSON
@@ -155,6 +142,58 @@ HUB_PAGES = 100  # pages of the Hub's model search followed at most (a loop of "
 
 # As llm's OpenAI models allow: how many prompts run at once is the user's and the server's business.
 POOL_LIMITS = httpx2.Limits(max_connections=1000, max_keepalive_connections=100)
+
+
+# ------------ the table of tasks: one row for each kind of request, everything keyed by it
+
+
+class Task(NamedTuple):
+    """A kind of request: a task a provider does (speech, images, ...) or one of the plugin's own (chat,
+    the Hub, fragments). Adding a task is a row here, its rows in PROVIDERS, and its section."""
+
+    cap: int  # the most a whole (not streamed) answer may decode to: far past any real one
+    timeout: float  # seconds of silence by default (-o timeout); a whole answer may take twice that
+    generation: bool = False  # its POST makes something a provider bills: never sent twice
+    doing: str = ""  # what its long work is, said while waiting
+    medium: str = ""  # what its result is saved as (image, audio, video): see MEDIA
+    flag: str = ""  # its models in 'llm hf models --<flag>', and refreshed by 'llm hf refresh'
+    timeout_hint: str = "wait longer with -o timeout SECONDS"  # what to do when it times out
+    status_hints: dict = {}  # what to do about an answer of these statuses, before the general hints
+
+
+TASKS = {
+    "chat": Task(64 * 2**20, READ_TIMEOUT),  # a 100k-token answer with five logprobs a token: ~40 MB of JSON
+    # Per-token vectors (plain transformers models) of 32 texts of 1,024 tokens at 768 dimensions are ~500 MB
+    # of JSON; pooled ones a few MB.
+    "embeddings": Task(
+        768 * 2**20,
+        READ_TIMEOUT,
+        flag="embeddings",
+        timeout_hint="try again, or another provider ('llm hf models --embeddings')",
+        status_hints={
+            404: "That provider does not embed with this model: 'llm hf models --embeddings' lists who does.",
+            422: "The server did not take the texts as sent; "
+            "'llm hf models --embeddings' lists other providers.",
+        },
+    ),
+    # the router's catalog is ~2 MB at 3,000 models; a Hub search page less
+    "hub": Task(64 * 2**20, HUB_TIMEOUT, timeout_hint="try again later"),
+    # a Hub file for a prompt: an image (an attachment) up to the usual limit
+    "fragment": Task(20 * 2**20, HUB_TIMEOUT, timeout_hint="try again later"),
+    # a transcript with timed segments: ~1 MB an hour of speech
+    "speech": Task(64 * 2**20, LONG_TIMEOUT, True, "transcribing", flag="speech"),
+    # the JSON around an image's base64 (a 4096 x 4096 PNG is ~50 MB at most); a file itself: MAX_SAVED
+    "images": Task(64 * 2**20, LONG_TIMEOUT, True, "drawing", "image", "images"),
+    "tts": Task(64 * 2**20, LONG_TIMEOUT, True, "speaking", "audio", "tts"),
+    "video": Task(64 * 2**20, VIDEO_TIMEOUT, True, "making the video", "video", "videos"),
+}
+
+# What a result of each medium is called, and may be saved as: -o save FILE is refused when one is there.
+MEDIA = {
+    "image": ("an image", (".png", ".jpg", ".gif", ".webp")),
+    "audio": ("audio", (".wav", ".flac", ".mp3", ".ogg", ".aac", ".m4a", ".webm")),
+    "video": ("video", (".mp4", ".mov", ".webm", ".gif")),
+}
 
 
 # ============ foundations
@@ -627,7 +666,7 @@ class HFRequest:
     @property
     def cap(self) -> int:
         """The most a whole answer may decode to (a stream's events have a cap of their own)."""
-        return MAX_ANSWER[self.purpose]
+        return TASKS[self.purpose].cap
 
     @property
     def host(self) -> str:
@@ -1020,25 +1059,9 @@ def _detail_text(detail) -> str | None:
     return "; ".join(problems) or _as_text(detail)
 
 
-# What a user can do, by the request's purpose: about a timeout, and about an answer of some statuses.
-TIMEOUT_HINTS = {  # else: wait longer with -o timeout SECONDS
-    "embeddings": "try again, or another provider ('llm hf models --embeddings')",
-    "hub": "try again later",
-    "fragment": "try again later",
-}
-STATUS_HINTS = {
-    ("embeddings", 404): (
-        "That provider does not embed with this model: 'llm hf models --embeddings' lists who does."
-    ),
-    ("embeddings", 422): (
-        "The server did not take the texts as sent; 'llm hf models --embeddings' lists other providers."
-    ),
-}
-
-
 def _hint(status: int, data: dict, bill_to: str | None, purpose: str = "chat", method="POST") -> str | None:
-    if (purpose, status) in STATUS_HINTS:
-        return STATUS_HINTS[purpose, status]
+    if status in TASKS[purpose].status_hints:
+        return TASKS[purpose].status_hints[status]
     code = field_of(data, "error", "code")
     if status in (401, 403):
         if bill_to:
@@ -1056,7 +1079,7 @@ def _hint(status: int, data: dict, bill_to: str | None, purpose: str = "chat", m
         return "Choose another provider with -o provider NAME, or another model."
     if status == 410:
         return "That endpoint is gone; point LLM_HF_BASE_URL at https://router.huggingface.co/v1"
-    if status in (502, 504) and method == "POST" and purpose in GENERATIONS:
+    if status in (502, 504) and method == "POST" and TASKS[purpose].generation:
         return (
             "The gateway gave up waiting for the provider: the request may have been processed (and "
             "billed), so it is not sent again; look at your usage before trying again"
@@ -1113,9 +1136,6 @@ RETRY_STATUSES = {
     503: "{who} is unavailable or loading the model",
     504: "{who} answered 504",
 }
-
-# Purposes whose POST makes something a provider bills: never sent twice.
-GENERATIONS = ("speech", "images", "tts", "video")
 
 RETRY_ERRORS = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.RemoteProtocolError, httpx2.ReadError)
 
@@ -1180,14 +1200,14 @@ class Attempts:
                 or (status >= 500 and not stated)
                 or (status == 404 and self.number < 3)
             )
-        if self.request.purpose in GENERATIONS:
+        if TASKS[self.request.purpose].generation:
             return status == 429 or (status == 503 and server_wait(headers, data) is not None)
         return status in RETRY_STATUSES
 
     def after_error(self, ex: httpx2.HTTPError, shown: bool) -> float:
         retry = isinstance(ex, RETRY_ERRORS) and not _certificate_failure(ex) and not _dns_failure(ex)
         sent = not isinstance(ex, (httpx2.ConnectError, httpx2.ConnectTimeout))
-        if sent and self.request.method == "POST" and self.request.purpose in GENERATIONS:
+        if sent and self.request.method == "POST" and TASKS[self.request.purpose].generation:
             error = transport_error(self.request, ex)
             note = "the request was sent and may have been processed (and billed), so it is not sent again"
             raise HFError(f"{error}; {note}") from None
@@ -1278,7 +1298,7 @@ def transport_error(request: HFRequest, ex: httpx2.HTTPError) -> llm.ModelError:
     """A failed exchange in words: the server, the proxy or the certificates at fault; never a token."""
     host, detail = request.host, redact(str(ex))
     proxy = proxy_for(request.url)
-    hint = TIMEOUT_HINTS.get(request.purpose, "wait longer with -o timeout SECONDS")
+    hint = TASKS[request.purpose].timeout_hint
     if isinstance(ex, httpx2.ProxyError) or (proxy and isinstance(ex, httpx2.ConnectError)):
         address = urllib.parse.urlsplit(os.environ.get(proxy or "", "")).hostname or "the proxy"
         message = (
@@ -1628,7 +1648,7 @@ def provider_request(provider: str, task: str, path: str, payload, options, key:
         headers,
         body=None if upload else payload,
         upload=upload,
-        timeout=options.timeout or (VIDEO_TIMEOUT if task == "video" else LONG_TIMEOUT),
+        timeout=options.timeout or TASKS[task].timeout,
         bill_to=bill_to,
         retries=RETRIES if options.retries is None else options.retries,
     )
@@ -1709,7 +1729,7 @@ def follow(job: Job, provider: str, answer: dict, request: HFRequest) -> dict:
             if ticker.due(now):
                 ahead = state.get("queue_position")
                 queue = f", {ahead} ahead in the queue" if type(ahead) is int else ""
-                say(f"{provider} is {DOING[request.purpose]} ({status}{queue}, {waited:.0f} s)")
+                say(f"{provider} is {TASKS[request.purpose].doing} ({status}{queue}, {waited:.0f} s)")
             sleep(POLL_EVERY)
             given_up(request)
             state = job.state(looked_at(request, path, what))
@@ -1752,10 +1772,6 @@ def failed(ex: llm.ModelError, what: str) -> llm.ModelError | None:
     if stated and ex.status >= 500 and ex.status not in RETRY_STATUSES:
         return HFError(f"{what} failed: {excerpt(_server_message(ex.answer.body)[0])}")
     return None
-
-
-# What a provider's long work is, said while waiting.
-DOING = {"speech": "transcribing", "images": "drawing", "tts": "speaking", "video": "making the video"}
 
 
 def cancel(job: Job, what: str, ident, answer: dict, request: HFRequest, where: str) -> None:
@@ -4094,11 +4110,6 @@ MAGIC = (  # (media, first bytes, extension, type): the bytes say the type, what
     ("video", b"\x1a\x45\xdf\xa3", ".webm", "video/webm"),
     ("video", b"GIF8", ".gif", "image/gif"),
 )
-EXTENSIONS = {  # what a result of each medium may be saved as: -o save FILE is refused when one is there
-    "image": (".png", ".jpg", ".gif", ".webp"),
-    "audio": (".wav", ".flac", ".mp3", ".ogg", ".aac", ".m4a", ".webm"),
-    "video": (".mp4", ".mov", ".webm", ".gif"),
-}
 
 
 def media_type(data: bytes, media: str) -> tuple | None:
@@ -4287,7 +4298,7 @@ def saved_as_made(task: str, media: str, names: tuple, model: str, example: str)
         text = (prompt.prompt or "").strip()
         if not text:
             raise HFError(example)
-        place = destination(options.save, text, EXTENSIONS[media])
+        place = destination(options.save, text, MEDIA[media][1])
         try:
             path, record = made_and_saved(task, media, place, chosen, options, asked, text, key, stop)
         except HTTPStatusError as ex:
@@ -4302,10 +4313,6 @@ def saved_as_made(task: str, media: str, names: tuple, model: str, example: str)
     return perform
 
 
-# A result's medium, in the words of an error.
-MEDIA_WORDS = {"image": "an image", "audio": "audio", "video": "video"}
-
-
 def made_and_saved(task: str, media: str, place, chosen: tuple, options, asked, data, key, stop) -> tuple:
     """A task whose result (an image, audio, video) is written to disk as it arrives, from the answer or
     from the bytes or URL its row read, then saved under its name: (the path, what response_json keeps)."""
@@ -4315,7 +4322,7 @@ def made_and_saved(task: str, media: str, place, chosen: tuple, options, asked, 
             done = run_task(task, chosen, options, asked, data, key, stop, into=file)
             if file.size == 0 and done.answer.body:  # JSON: the result is where the row says
                 if done.result is None:
-                    what = f"something that is not {MEDIA_WORDS[media]}"
+                    what = f"something that is not {MEDIA[media][0]}"
                     raise HFError(f"{done.who} answered with {what}: {excerpt(done.final)}")
                 if type(done.result) is bytes:  # in the answer, as base64
                     file.write(done.result)
@@ -4350,16 +4357,16 @@ def made_and_saved(task: str, media: str, place, chosen: tuple, options, asked, 
 def not_media(who: str, size: int, head: bytes, media: str, url) -> str:
     """An answer that is not of the medium asked for, in words: empty, another medium, or its start."""
     other = next(
-        (found for kind in MEDIA_WORDS if kind != media for found in [media_type(head, kind)] if found), None
+        (found for kind in MEDIA if kind != media for found in [media_type(head, kind)] if found), None
     )
     if size == 0:
-        said = f"{who} sent nothing where {MEDIA_WORDS[media]} was expected"
+        said = f"{who} sent nothing where {MEDIA[media][0]} was expected"
     elif other is not None:
-        said = f"{who} sent a {other[0][1:].upper()} file, not {MEDIA_WORDS[media]}"
+        said = f"{who} sent a {other[0][1:].upper()} file, not {MEDIA[media][0]}"
     elif b"\0" in head or head.decode("utf-8", "replace").count("\ufffd") > len(head) // 10:
-        said = f"{who} sent {size} bytes that are not {MEDIA_WORDS[media]}"
+        said = f"{who} sent {size} bytes that are not {MEDIA[media][0]}"
     else:
-        said = f"{who} sent {size} bytes that are not {MEDIA_WORDS[media]}: {excerpt(head)}"
+        said = f"{who} sent {size} bytes that are not {MEDIA[media][0]}: {excerpt(head)}"
     return said + (f" (from {url})" if type(url) is str and url.startswith("http") else "")
 
 
@@ -4566,7 +4573,7 @@ VIDEOS = Discovery(
 def video_options() -> type:
     """The VideoOptions class, built the first time a model asks (see BuiltWhenRead)."""
 
-    class VideoOptions(provider_options(VIDEO_TIMEOUT)):
+    class VideoOptions(provider_options(TASKS["video"].timeout)):
         steps: int | None = about("Denoising steps", ge=1, le=200)
         guidance: float | None = about("How closely to follow the prompt", ge=0, le=50)
         seed: int | None = about("Random seed, for a repeatable video", ge=0)
@@ -5088,6 +5095,34 @@ def hf_commands():
     "Hugging Face Inference: models, providers, your account"
 
 
+# The Hub's searches: what 'llm hf refresh' fetches, and 'llm hf models --<flag>' lists (TASKS' flags).
+DISCOVERIES = (EMBEDDINGS, SPEECH, IMAGES, TTS, VIDEOS)
+
+
+def with_kind_flags(command):
+    """``command`` with a flag for each kind of model the Hub's search finds."""
+    for discovery in reversed(DISCOVERIES):
+        words = f"The {discovery.name} instead: model, providers, status"
+        command = click.option(f"--{TASKS[discovery.task].flag}", is_flag=True, help=words)(command)
+    return command
+
+
+def discovered_listing(discovery: Discovery, queries, provider, json_) -> tuple:
+    """(what matches, its listing): a kind's models found by the Hub's search, filtered as chat's are."""
+    found = cached_else_fetched(lambda: read_discovered(discovery), lambda: fetch_discovered(discovery))
+    found = [
+        (repo, mapping)
+        for repo, mapping in found
+        if all(q.lower() in repo.lower() for q in queries)
+        and (not provider or any(row[0] == provider and row[3] == "live" for row in mapping))
+    ]
+    keyed = [
+        {"id": repo, "providers": [dict(zip(MAPPING_KEYS, row, strict=True)) for row in mapping]}
+        for repo, mapping in found
+    ]
+    return found, json.dumps(keyed, indent=2) if json_ else mappings_table(found) if found else ""
+
+
 @hf_commands.command(name="models")
 @click.option("queries", "-q", "--query", multiple=True, help="Only models whose id contains this")
 @click.option("--provider", help="Only models this provider serves")
@@ -5096,39 +5131,20 @@ def hf_commands():
 @click.option("--vision", is_flag=True, help="Only models that take images")
 @click.option("--free", is_flag=True, help="Only models some provider serves for free")
 @click.option("json_", "--json", is_flag=True, help="Print the catalog entries as JSON")
-@click.option("--embeddings", is_flag=True, help="The embedding models instead: model, providers, status")
-@click.option("--speech", is_flag=True, help="The speech-to-text models instead: model, providers, status")
-@click.option("--images", is_flag=True, help="The image models instead: model, providers, status")
-@click.option("--tts", is_flag=True, help="The text-to-speech models instead: model, providers, status")
-@click.option("--videos", is_flag=True, help="The video models instead: model, providers, status")
+@with_kind_flags
 def models_command(queries, provider, tools, schemas, vision, free, json_, **kinds):
     "List the models the Inference Providers router serves"
-    chosen = [name for name, chosen in kinds.items() if chosen]
+    chosen = [discovery for discovery in DISCOVERIES if kinds[TASKS[discovery.task].flag]]
     if len(chosen) > 1:
-        raise click.UsageError("Choose one of --embeddings, --speech, --images, --tts and --videos")
-    chat_only = [
-        f"--{name}"
-        for name, given in (("tools", tools), ("schemas", schemas), ("vision", vision), ("free", free))
-        if given
-    ]
+        flags = [f"--{TASKS[discovery.task].flag}" for discovery in DISCOVERIES]
+        raise click.UsageError(f"Choose one of {', '.join(flags[:-1])} and {flags[-1]}")
+    given = {"tools": tools, "schemas": schemas, "vision": vision, "free": free}
+    chat_only = [f"--{name}" for name, value in given.items() if value]
     if chosen and chat_only:
-        raise click.UsageError(f"{chat_only[0]} is about chat models; leave it out with --{chosen[0]}")
+        flag = TASKS[chosen[0].task].flag
+        raise click.UsageError(f"{chat_only[0]} is about chat models; leave it out with --{flag}")
     if chosen:
-        discovery = {"embeddings": EMBEDDINGS, "speech": SPEECH, "images": IMAGES, "tts": TTS}.get(
-            chosen[0], VIDEOS
-        )
-        found = cached_else_fetched(lambda: read_discovered(discovery), lambda: fetch_discovered(discovery))
-        found = [
-            (repo, mapping)
-            for repo, mapping in found
-            if all(q.lower() in repo.lower() for q in queries)
-            and (not provider or any(row[0] == provider and row[3] == "live" for row in mapping))
-        ]
-        keyed = [
-            {"id": repo, "providers": [dict(zip(MAPPING_KEYS, row, strict=True)) for row in mapping]}
-            for repo, mapping in found
-        ]
-        listed = json.dumps(keyed, indent=2) if json_ else mappings_table(found) if found else ""
+        found, listed = discovered_listing(chosen[0], queries, provider, json_)
     else:
         catalog = cached_else_fetched(read_catalog, fetch_catalog)
         found = select_models(catalog, queries, provider, tools, schemas, vision, free)
@@ -5166,10 +5182,7 @@ def changes(stored: Stored, name: str) -> str:
 def refresh_command():
     "Fetch the router's model catalog, and the Hub's embedding, speech, image, voice and video models"
     failed, said = False, set()
-    found = [
-        (discovery.name, functools.partial(fetch_discovered, discovery))
-        for discovery in (EMBEDDINGS, SPEECH, IMAGES, TTS, VIDEOS)
-    ]
+    found = [(discovery.name, functools.partial(fetch_discovered, discovery)) for discovery in DISCOVERIES]
     for name, fetch in [("models", fetch_catalog), *found]:
         try:
             click.echo(changes(fetch(), name))

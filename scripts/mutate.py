@@ -87,7 +87,11 @@ def mutants(source: str) -> list:
         elif isinstance(node, ast.Call) and node.keywords:
             for n, keyword in enumerate(node.keywords):
                 others = node.keywords[:n] + node.keywords[n + 1 :]
-                add(node, ast.unparse(ast.Call(node.func, node.args, others)), f"keyword {keyword.arg} dropped")
+                add(
+                    node,
+                    ast.unparse(ast.Call(node.func, node.args, others)),
+                    f"keyword {keyword.arg} dropped",
+                )
                 if keyword.arg in BOUNDS:
                     moved = ast.keyword(BOUNDS[keyword.arg], keyword.value)
                     new = ast.Call(node.func, node.args, [*others[:n], moved, *others[n:]])

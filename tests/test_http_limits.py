@@ -163,7 +163,7 @@ def big_json(size: int) -> bytes:
 )
 def test_an_answer_past_its_cap_is_one_line(command, routes, kind, message, server, monkeypatch):
     server(routes)
-    monkeypatch.setitem(llm_hf_inference.MAX_ANSWER, kind, 2**20)
+    monkeypatch.setitem(llm_hf_inference.TASKS, kind, llm_hf_inference.TASKS[kind]._replace(cap=2**20))
     result = invoke(*command)
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert result.stderr.splitlines()[0] == message
@@ -174,7 +174,7 @@ def test_a_gzip_bomb_is_stopped_at_the_cap_decoded(server, monkeypatch):
     bomb = gzip.compress(b"[" + b" " * 20 * 2**20 + b"]", compresslevel=9)  # 20 MiB in ~20 kB
     headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
     server({"POST /v1/chat/completions": lambda seen: Answer(200, headers, bomb)})
-    monkeypatch.setitem(llm_hf_inference.MAX_ANSWER, "chat", 2**20)
+    monkeypatch.setitem(llm_hf_inference.TASKS, "chat", llm_hf_inference.TASKS["chat"]._replace(cap=2**20))
     with pytest.raises(llm.ModelError, match="sent an answer of over 1 MiB; stopped reading it"):
         run("hf-llama3.1", QUESTION, stream=False)
 
@@ -182,8 +182,8 @@ def test_a_gzip_bomb_is_stopped_at_the_cap_decoded(server, monkeypatch):
 def test_the_caps_leave_room_for_real_answers():
     """Per-token vectors of a full batch: 32 texts of 1,024 tokens at 768 dimensions, as JSON."""
     one = json.dumps([[-0.123456789012345] * 768] * 1024)
-    assert 32 * len(one) < llm_hf_inference.MAX_ANSWER["embeddings"]
-    assert llm_hf_inference.MAX_ANSWER["chat"] >= 64 * 2**20 >= 2 * llm_hf_inference.MAX_EVENT
+    assert 32 * len(one) < llm_hf_inference.TASKS["embeddings"].cap
+    assert llm_hf_inference.TASKS["chat"].cap >= 64 * 2**20 >= 2 * llm_hf_inference.MAX_EVENT
 
 
 # -- what cannot change is not retried; a POST never turns into a GET
@@ -487,7 +487,7 @@ def test_a_whole_exchange_given_up_frees_its_caller_at_once(trickle, monkeypatch
 
 @LOCAL
 def test_an_error_answer_that_announces_a_size_over_the_cap_still_gives_its_words(server, monkeypatch):
-    monkeypatch.setitem(llm_hf_inference.MAX_ANSWER, "chat", 50)
+    monkeypatch.setitem(llm_hf_inference.TASKS, "chat", llm_hf_inference.TASKS["chat"]._replace(cap=50))
     words = json.dumps({"error": "Bad request: " + "x" * 100}).encode()
     server(
         {"POST /v1/chat/completions": lambda seen: Answer(400, {"Content-Type": "application/json"}, words)}

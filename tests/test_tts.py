@@ -474,8 +474,15 @@ def test_a_tool_refuses_a_model_of_another_task_in_one_line(router, here, tool, 
 
 
 def test_every_purpose_has_its_cap_and_its_timeout_hint():
-    assert set(llm_hf_inference.TIMEOUT_HINTS) < set(llm_hf_inference.MAX_ANSWER)  # the others wait longer
-    assert "tts" in llm_hf_inference.GENERATIONS  # a reading is billed: its POST is never sent twice
+    tasks = llm_hf_inference.TASKS
+    assert {name for name, task in tasks.items() if task.timeout_hint.startswith("wait longer")} == {
+        "chat",
+        "speech",
+        "images",
+        "tts",
+        "video",
+    }  # the others cannot wait longer
+    assert [name for name, task in tasks.items() if task.generation] == ["speech", "images", "tts", "video"]
 
 
 @pytest.mark.parametrize(
