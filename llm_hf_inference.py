@@ -1695,17 +1695,30 @@ def run_task(
 
 
 class Job(NamedTuple):
-    """How a provider's long work is followed through the router, from the answer that began it."""
+    """How a provider's long work is followed through the router, from the answer that began it: where an
+    answer says how the work is, which of its statuses mean it ended well or failed (any other: it goes
+    on), and where a failed one says why."""
 
     name: str  # what the provider calls it: prediction, job, task
     look: Callable  # the first answer -> (its id, the path to poll; None: nothing to wait for)
-    running: Callable  # its state -> whether the work goes on
-    failure: Callable  # its state at the end -> why it failed, or None
-    state: Callable = lambda answer: answer  # an answer -> the job's state in it
-    status: str = "status"  # the field of the state saying how it is
+    ended: tuple  # the statuses of work that ended well
+    failed: tuple = ()  # the statuses of work that failed: the first said "failed", the others by name
+    status: tuple = ("status",)  # where an answer says how the work is (a field_of path)
+    reason: tuple = ("error",)  # where a failed answer says why
     result: Callable | None = None  # the first answer -> the path of its result, fetched once done
     headers: dict = {}  # what the request that begins it asks for
     cancel: Callable | None = None  # (its id, the first answer) -> (method, path) asking it to stop
+
+    def running(self, state: dict) -> bool:
+        return field_of(state, *self.status) not in (*self.ended, *self.failed)
+
+    def failure(self, state: dict) -> str | None:
+        """Why the work failed, in words; None when it did not."""
+        status = field_of(state, *self.status)
+        if status not in self.failed:
+            return None
+        words = "failed" if status == self.failed[0] else excerpt(status)
+        return f"{words}: {excerpt(field_of(state, *self.reason) or '(no reason given)')}"
 
 
 def follow(job: Job, provider: str, answer: dict, request: HFRequest) -> dict:
@@ -1713,13 +1726,13 @@ def follow(job: Job, provider: str, answer: dict, request: HFRequest) -> dict:
     request's timeout, a line on stderr every LONG_WORK_SAYS seconds; its failure in one line; on Ctrl-C
     (or a cancelled task) the provider asked to stop it where it can be, else told where it will be."""
     ident, path = job.look(answer)
-    state = job.state(answer)
+    state = answer
     what = f"{provider}'s {job.name}" + (f" {excerpt(ident)}" if type(ident) is str else "")
     where = path and router_root() + (job.result(answer) if job.result else path)  # None: nothing to wait for
     ticker = Ticker(LONG_WORK_SAYS)
     try:
         while path is not None and job.running(state):
-            now, status = time.monotonic(), excerpt(state.get(job.status))
+            now, status = time.monotonic(), excerpt(field_of(state, *job.status))
             waited = now - ticker.started
             if waited > 2 * request.timeout:
                 raise HFError(
@@ -1732,7 +1745,7 @@ def follow(job: Job, provider: str, answer: dict, request: HFRequest) -> dict:
                 say(f"{provider} is {TASKS[request.purpose].doing} ({status}{queue}, {waited:.0f} s)")
             sleep(POLL_EVERY)
             given_up(request)
-            state = job.state(looked_at(request, path, what))
+            state = looked_at(request, path, what)
     except (KeyboardInterrupt, Stopped):
         if job.cancel is not None and path is not None:
             cancel(job, what, ident, answer, request, where)
@@ -1954,8 +1967,7 @@ FAL_QUEUE = Job(
         if "response_url" not in answer
         else (answer.get("request_id"), fal_queued(answer) + "/status?_subdomain=queue")
     ),
-    running=lambda state: state.get("status") != "COMPLETED",
-    failure=lambda state: None,
+    ended=("COMPLETED",),  # a job that failed says so where its result is (see result_of)
     result=lambda answer: fal_queued(answer) + "?_subdomain=queue",
     cancel=lambda ident, answer: ("PUT", fal_queued(answer) + "/cancel?_subdomain=queue"),
 )
@@ -2015,17 +2027,12 @@ def together_video(provider_id: str, asked: dict, prompt: str) -> tuple:
     return "/together/v2/videos", body
 
 
-def together_failure(state: dict) -> str | None:
-    if state["status"] == "completed":
-        return None
-    return f"{excerpt(state['status'])}: {excerpt(field_of(state, 'error', 'message') or 'no reason given')}"
-
-
 TOGETHER_VIDEO = Job(
     "video job",
     polled_at("together", "a video job", "id", "/together/v2/videos/{id}"),
-    running=lambda state: state.get("status") in (None, "queued", "in_progress"),
-    failure=together_failure,
+    ended=("completed",),
+    failed=("failed", "cancelled"),
+    reason=("error", "message"),
 )
 
 
@@ -2055,16 +2062,13 @@ def predicts(text: str = "prompt", **names) -> Callable:
 replicate_image = predicts(image="image")
 
 
-REPLICATE_DONE = ("succeeded", "failed", "canceled")
-
-
 REPLICATE_POLLED = polled_at("replicate", "an unfinished prediction", "id", "/replicate/v1/predictions/{id}")
 
 
 def replicate_look(answer: dict) -> tuple:
     """Asked to wait (Prefer: wait), replicate answers the prediction finished, else one to follow. An
     output already there is the result (huggingface_hub takes it so), even while "processing"."""
-    if answer.get("status") in REPLICATE_DONE or answer.get("output"):
+    if answer.get("status") in ("succeeded", "failed", "canceled") or answer.get("output"):
         return answer.get("id"), None
     return REPLICATE_POLLED(answer)
 
@@ -2072,12 +2076,8 @@ def replicate_look(answer: dict) -> tuple:
 REPLICATE = Job(
     "prediction",
     replicate_look,
-    running=lambda state: state.get("status") not in REPLICATE_DONE,
-    failure=lambda state: (
-        f"{state['status']}: {excerpt(state.get('error') or '(no reason given)')}"
-        if state.get("status") in ("failed", "canceled")
-        else None
-    ),
+    ended=("succeeded",),
+    failed=("failed", "canceled"),
     headers={"Prefer": "wait"},
     cancel=lambda ident, answer: ("POST", f"/replicate/v1/predictions/{ident}/cancel"),
 )
@@ -2093,13 +2093,10 @@ WAVESPEED = Job(
         field_of(answer, "data", "id"),
         "/wavespeed" + job_path("wavespeed", "a task", field_of(answer, "data", "urls", "get"), answer),
     ),
-    running=lambda state: state.get("status") not in ("completed", "failed"),
-    failure=lambda state: (
-        f"failed: {excerpt(state.get('error') or '(no reason given)')}"
-        if state["status"] == "failed"
-        else None
-    ),
-    state=lambda answer: answer.get("data") if type(answer.get("data")) is dict else {},
+    ended=("completed",),
+    failed=("failed",),
+    status=("data", "status"),
+    reason=("data", "error"),
 )
 
 
@@ -2112,19 +2109,13 @@ def zai_image(provider_id: str, asked: dict, prompt: str) -> tuple:
     return "/zai-org/api/paas/v4/async/images/generations", body
 
 
-def zai_failure(state: dict) -> str | None:
-    if state.get("task_status") == "SUCCESS":
-        return None
-    reason = _server_message(json.dumps(state).encode())[0]  # its error's message, else all it said
-    return f"ended {excerpt(state.get('task_status'))}: {excerpt(reason)}"
-
-
 ZAI = Job(
     "task",
     polled_at("zai-org", "a task", "id", "/zai-org/api/paas/v4/async-result/{id}"),
-    running=lambda state: state.get("task_status") == "PROCESSING",
-    failure=zai_failure,
-    status="task_status",
+    ended=("SUCCESS",),
+    failed=("FAIL",),
+    status=("task_status",),
+    reason=("error", "message"),
 )
 
 
@@ -2135,13 +2126,10 @@ NOVITA_VIDEO = sends("/novita/v3/async/{id}", steps="steps")
 NOVITA = Job(
     "task",
     polled_at("novita", "a task", "task_id", "/novita/v3/async/task-result?task_id={id}"),
-    running=lambda state: state.get("status") not in ("TASK_STATUS_SUCCEED", "TASK_STATUS_FAILED"),
-    failure=lambda state: (
-        None
-        if state["status"] == "TASK_STATUS_SUCCEED"
-        else f"failed: {excerpt(state.get('reason') or '(no reason given)')}"
-    ),
-    state=lambda answer: {**(answer.get("task") or {}), "videos": answer.get("videos")},
+    ended=("TASK_STATUS_SUCCEED",),
+    failed=("TASK_STATUS_FAILED",),
+    status=("task", "status"),
+    reason=("task", "reason"),
 )
 
 
@@ -2193,7 +2181,7 @@ PROVIDERS = {
         ),
         "nscale": Route(nscale_image, base64_image_of, {"width", "height", "seed", "negative_prompt"}),
         "replicate": Route(replicate_image, url_at("output"), {*DIFFUSION, "image"}, REPLICATE),
-        "wavespeed": Route(sends(WAVESPEED_PATH), url_at("outputs"), {*DIFFUSION}, WAVESPEED),
+        "wavespeed": Route(sends(WAVESPEED_PATH), url_at("data", "outputs"), {*DIFFUSION}, WAVESPEED),
         "zai-org": Route(zai_image, url_at("image_result", 0, "url"), {*DIFFUSION}, ZAI),
     },
     "video": {  # a job followed to its end, its video at a URL
@@ -2203,7 +2191,7 @@ PROVIDERS = {
         "replicate": Route(predicts(), url_at("output"), {*VIDEO}, REPLICATE),
         # the start frame as its image-to-video models take it
         "wavespeed": Route(
-            sends(WAVESPEED_PATH, image="image"), url_at("outputs"), {*VIDEO, "image"}, WAVESPEED
+            sends(WAVESPEED_PATH, image="image"), url_at("data", "outputs"), {*VIDEO, "image"}, WAVESPEED
         ),
         "together": Route(
             together_video, url_at("outputs", "video_url"), {*DIFFUSION_LIKE, "image"}, TOGETHER_VIDEO

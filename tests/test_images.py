@@ -817,12 +817,12 @@ def test_zai_org_polls_its_async_result(router, fake, here, monkeypatch):
         (
             "zai-org",
             {"id": "z1", "task_status": "FAIL"},
-            'zai-org\'s task z1 ended FAIL: {"id": "z1", "task_status": "FAIL"}',
+            "zai-org's task z1 failed: (no reason given)",  # in the words every job's failure has
         ),
         (
             "zai-org",
             {"id": "z1", "task_status": "FAIL", "error": {"code": "1301", "message": "unsafe content"}},
-            "zai-org's task z1 ended FAIL: unsafe content",
+            "zai-org's task z1 failed: unsafe content",
         ),
     ],
 )

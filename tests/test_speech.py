@@ -644,6 +644,7 @@ def test_what_the_answers_report_is_kept(router, turbo, tmp_path, monkeypatch):
     "prediction, message",
     [
         ({"status": "failed"}, "replicate's prediction failed: (no reason given)"),
+        ({"status": "canceled", "error": "by its owner"}, "replicate's prediction canceled: by its owner"),
         (
             {"status": "processing"},
             'replicate answered with an unfinished prediction without an id: {"status": "processing"}',
