@@ -328,59 +328,20 @@ def clean_token(token: str | None, source: str) -> str | None:
     return token or None
 
 
-def hf_token(explicit_key: str | None = None, key_name: str = KEY_NAME) -> str:
-    """--key, the stored key, HF_TOKEN, then the hub's own token; or NoKey."""
-    found = llm.get_key(explicit_key=explicit_key, key_alias=key_name, env_var="HF_TOKEN")
-    key = clean_token(found, key_source(explicit_key, key_name, "HF_TOKEN")) or hub_token()
-    if not key:
-        raise NoKey(NO_TOKEN_MESSAGE)
-    return key
-
-
-def key_source(explicit_key: str | None, key_name: str | None, env_var: str | None) -> str:
-    """Where llm.get_key found a key, as the user gave it: --key, a stored key, else the variable."""
-    if explicit_key:
-        return "--key"
-    if key_name and key_name in llm.load_keys():
-        return f"the key '{key_name}' ('llm keys')"
-    return env_var or "--key"
-
-
-def other_key(explicit_key: str | None, key_name: str | None, env_var: str | None) -> str | None:
-    """The key for a server that may not see the Hugging Face token: --key, a named key, an env var."""
-    if not (explicit_key or key_name or (env_var and os.environ.get(env_var))):
-        return None
+def given_key(explicit_key: str | None, key_name: str | None, env_var: str | None) -> str | None:
+    """The key the user gave llm: --key, the one stored as ``key_name``, else ``env_var``'s; cleaned, its
+    source named in an error."""
     found = llm.get_key(explicit_key=explicit_key, key_alias=key_name, env_var=env_var)
-    key = clean_token(found, key_source(explicit_key, key_name, env_var))
-    if not key:
-        raise NoKey(f"No key found: 'llm keys set {key_name}'")
-    return key
-
-
-_told_no_token: set = set()  # LLM_HF_BASE_URL hosts already told about in this process
-
-
-def key_for(url: str, explicit_key: str | None, key_name: str | None, override: bool) -> str | None:
-    """The key a request to ``url`` carries: the Hugging Face token only for Hugging Face hosts over HTTPS.
-    Any other server gets --key or the model's named key; one reached through LLM_HF_BASE_URL (``override``)
-    also LLM_HF_KEY. Without one, nothing: said once."""
-    if is_hf_host(url) or key_name == KEY_NAME:  # a Hugging Face host, or the user opted in by name
-        return hf_token(explicit_key, KEY_NAME)
-    key = other_key(explicit_key, key_name, "LLM_HF_KEY" if override else None)
-    host = urllib.parse.urlsplit(url).hostname or url
-    if key is None and (override or is_deployed_host(url)) and host not in _told_no_token:
-        _told_no_token.add(host)
-        how = (
-            "set LLM_HF_KEY to send a key"
-            if override
-            else "to send it, add the model again with --key-name huggingface"
-        )
-        say(f"{host} is not huggingface.co over HTTPS, so the Hugging Face token is not sent to it ({how})")
-    return key
+    stored = key_name and key_name in llm.load_keys()
+    source = (
+        "--key" if explicit_key else f"the key '{key_name}' ('llm keys')" if stored else env_var or "--key"
+    )
+    return clean_token(found, source)
 
 
 def hub_token() -> str | None:
-    """The token Hugging Face's own tools use, after HF_TOKEN: env, then token file."""
+    """The token Hugging Face's own tools use, after HF_TOKEN: HUGGING_FACE_HUB_TOKEN, then the token file
+    ('hf auth login')."""
     token = clean_token(os.environ.get("HUGGING_FACE_HUB_TOKEN"), "HUGGING_FACE_HUB_TOKEN")
     if token:
         return token
@@ -393,6 +354,36 @@ def hub_token() -> str | None:
     except (OSError, UnicodeDecodeError):
         return None
     return clean_token(text, path)
+
+
+_told_no_token: set = set()  # LLM_HF_BASE_URL hosts already told about in this process
+
+
+def key_for(url: str, explicit_key: str | None, key_name: str | None, override: bool) -> str | None:
+    """The one answer to which key a request to ``url`` carries: the Hugging Face token (--key, the stored
+    key, HF_TOKEN, then Hugging Face's own) only to Hugging Face hosts over HTTPS, or where the user named
+    it. Any other server gets --key or the model's named key; one reached through LLM_HF_BASE_URL
+    (``override``) also LLM_HF_KEY. Without one, nothing: said once. NoKey where one was asked for."""
+    if is_hf_host(url) or key_name == KEY_NAME:  # a Hugging Face host, or the user opted in by name
+        key = given_key(explicit_key, KEY_NAME, "HF_TOKEN") or hub_token()
+        if not key:
+            raise NoKey(NO_TOKEN_MESSAGE)
+        return key
+    env_var = "LLM_HF_KEY" if override else None
+    asked = explicit_key or key_name or (env_var and os.environ.get(env_var))
+    key = given_key(explicit_key, key_name, env_var) if asked else None
+    if asked and not key:
+        raise NoKey(f"No key found: 'llm keys set {key_name}'")
+    host = urllib.parse.urlsplit(url).hostname or url
+    if key is None and (override or is_deployed_host(url)) and host not in _told_no_token:
+        _told_no_token.add(host)
+        how = (
+            "set LLM_HF_KEY to send a key"
+            if override
+            else "to send it, add the model again with --key-name huggingface"
+        )
+        say(f"{host} is not huggingface.co over HTTPS, so the Hugging Face token is not sent to it ({how})")
+    return key
 
 
 def bill_to_of(option: str | None) -> str | None:
