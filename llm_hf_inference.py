@@ -1003,6 +1003,11 @@ def ask(request: HFRequest) -> Answer:
         sleep(wait)
 
 
+def hub_get(url: str, headers: dict | None = None, purpose: str = "hub") -> Answer:
+    """The one GET of the router's catalog or the Hub (redirects followed): its answer, or an HFError."""
+    return ask(hub_request(url, headers, purpose))
+
+
 def _number_or_none(text) -> float | None:
     try:
         number = float(text)
@@ -2774,7 +2779,7 @@ def _refresh_quietly() -> None:
     if not claim_refresh():
         return
     try:
-        store_catalog(ask(hub_request(catalog_url())).body)
+        store_catalog(hub_get(catalog_url()).body)
     except Exception as ex:  # noqa: BLE001 - a failed refresh is tried again later; never the prompt's
         debug(f"the catalog refresh beside the prompt failed: {redact(str(ex))}")
 
@@ -4635,7 +4640,7 @@ def fetched(url: str) -> tuple:
     except NoKey:
         key = None  # public files need none
     try:
-        return ask(hub_request(url, {"Authorization": f"Bearer {key}"} if key else {}, "fragment")), bool(key)
+        return hub_get(url, {"Authorization": f"Bearer {key}"} if key else {}, "fragment"), bool(key)
     except HTTPStatusError as ex:
         return ex.answer, bool(key)
 
@@ -4713,11 +4718,6 @@ def hf_fragment(argument: str):
 
 # ============ the llm hf commands
 # Each command is a few lines over the functions before it: fetch or read, select, format.
-
-
-def hub_get(url: str, headers: dict | None = None) -> Answer:
-    """GET for the commands (redirects followed): the answer, or an HFError saying what went wrong."""
-    return ask(hub_request(url, headers))
 
 
 def fetch_catalog() -> Stored:
