@@ -200,3 +200,11 @@ def found():
     llm_hf_inference.store_discovered(
         llm_hf_inference.VIDEOS, [i for page in pages for i in json.loads(page.body)]
     )
+
+
+@pytest.fixture
+def here(tmp_path, monkeypatch):
+    """The directory llm runs in (beside llm's own user directory), where results are saved."""
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    return tmp_path / "work"

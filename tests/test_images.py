@@ -32,14 +32,6 @@ JPEG = base64.b64decode(
 WEBP = b"RIFF\x1a\x00\x00\x00WEBPVP8L\x0d\x00\x00\x00\x2f\x00\x00\x00\x10\x07\x10\x11\x11\x88\x88\xfe\x07\x00"
 
 
-@pytest.fixture
-def here(tmp_path, monkeypatch):
-    """The directory llm runs in (beside llm's own user directory)."""
-    (tmp_path / "work").mkdir()
-    monkeypatch.chdir(tmp_path / "work")
-    return tmp_path / "work"
-
-
 def draw(*args):
     return invoke("-m", "hf-flux", *args)
 

@@ -25,13 +25,6 @@ VIDEO_URL = "/files/kangaroo/IZn0hEJxd5OoapfNX6rSq_tmpfperp_j6.mp4"
 
 
 @pytest.fixture
-def here(tmp_path, monkeypatch):
-    (tmp_path / "work").mkdir()
-    monkeypatch.chdir(tmp_path / "work")
-    return tmp_path / "work"
-
-
-@pytest.fixture
 def waits(monkeypatch):
     """The waits before retries, none of them waited."""
     waited: list = []

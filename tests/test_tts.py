@@ -42,13 +42,6 @@ FLAC = b"fLaC\x80\x00\x00\x22" + bytes(34)  # the stream marker and a last STREA
 MP3 = b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x64" + bytes(100)
 
 
-@pytest.fixture
-def here(tmp_path, monkeypatch):
-    (tmp_path / "work").mkdir()
-    monkeypatch.chdir(tmp_path / "work")
-    return tmp_path / "work"
-
-
 def speak(*args, input=None):
     return invoke("-m", "hf-tts", *args, input=input)
 

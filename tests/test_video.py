@@ -22,12 +22,10 @@ WAN = "Wan-AI/Wan2.1-T2V-14B"
 BOAT = "a paper boat"
 
 
-@pytest.fixture
-def here(tmp_path, monkeypatch):
-    (tmp_path / "work").mkdir()
-    monkeypatch.chdir(tmp_path / "work")
+@pytest.fixture(autouse=True)
+def no_waits(monkeypatch):
+    """A job's polls and retries, none of them waited for."""
     monkeypatch.setattr(llm_hf_inference, "sleep", lambda seconds: None)
-    return tmp_path / "work"
 
 
 def replayed(cassette: str, cdn) -> dict:
