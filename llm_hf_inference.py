@@ -401,7 +401,7 @@ class _HFModel:
 
     needs_key = KEY_NAME
     key_env_var = "HF_TOKEN"
-    spec_from_row: Callable  # model id, row -> spec: each kind of model's own
+    spec_of: Callable  # (model id, registry row) -> its spec: each kind of model's own
 
     def __init__(self, model_id: str, row: str = "", spec=None):
         self.model_id = model_id
@@ -411,7 +411,7 @@ class _HFModel:
 
     @functools.cached_property
     def spec(self):
-        return self.spec_from_row(self.model_id, self._row)
+        return self.spec_of(self.model_id, self._row)
 
     def _keys_for(self, spec) -> None:
         self.spec = spec
@@ -490,7 +490,7 @@ def lines_text(*lines) -> str:
     return "\n".join(json.dumps(line, separators=(",", ":")) for line in lines) + "\n"
 
 
-def read_rows(path: pathlib.Path, version: int, fallback: str) -> dict | None:
+def read_registry_rows(path: pathlib.Path, version: int, fallback: str) -> dict | None:
     """A registry file's first line: model id → one string row, checked in one go (every llm command
     reads one, for thousands of models); None when there is none (said as :func:`read_json_file` says)."""
     head = read_json_file(path, fallback, 1, version)
@@ -902,19 +902,19 @@ async def read_body_async(http: httpx2.Response) -> bytes:
     return b"".join(pieces)
 
 
-def exchange(request: HFRequest) -> Answer:
+def attempt_once(request: HFRequest) -> Answer:
     """One attempt (not a chat stream): the whole answer within the request's deadline, all of it (connecting,
     redirects, headers sent a byte at a time, the body), and within its cap. An upload's time is its own (its
     silences timed): the answer's deadline begins when it is sent, so a slow uplink never costs an answer."""
     if request.upload is not None:
-        return _exchange(request, None)
+        return attempt_here(request, None)
     outcome: list = []
     ends = deadline(request)
     set_at = ends[0]  # moved on only by an answer written to a file
 
     def attempt():  # in a thread of its own, so the deadline holds whatever the server does
         try:
-            outcome.append((True, _exchange(request, ends)))
+            outcome.append((True, attempt_here(request, ends)))
         except BaseException as ex:  # noqa: BLE001 - raised again in the caller's thread
             outcome.append((False, ex))
 
@@ -930,7 +930,7 @@ def exchange(request: HFRequest) -> Answer:
     raise value
 
 
-def _exchange(request: HFRequest, ends: list | None) -> Answer:
+def attempt_here(request: HFRequest, ends: list | None) -> Answer:
     if request.upload is not None:
         sent = {"content": request.upload.pieces()}  # from the start again on each attempt
     else:
@@ -994,7 +994,7 @@ def ask(request: HFRequest) -> Answer:
     while True:
         given_up(request)
         try:
-            answer = exchange(request)
+            answer = attempt_once(request)
             if answer.status < 400:
                 return answer
             wait = attempts.after_status(*answer)
@@ -1787,7 +1787,9 @@ def cancel(job: Job, what: str, ident, answer: dict, request: HFRequest, where: 
     """Work given up (Ctrl-C): ask the provider to stop it, within a second, and say whether it did."""
     method, path = job.cancel(ident, answer)
     headers = router_headers(request)
-    stop = later(request, router_root() + path, headers, method, retries=0, timeout=CANCEL_TIMEOUT, stop=None)
+    stop = follow_up(
+        request, router_root() + path, headers, method, retries=0, timeout=CANCEL_TIMEOUT, stop=None
+    )
     try:
         ask(stop)
         say(f"{what} is cancelled")
@@ -1801,7 +1803,7 @@ def router_headers(request: HFRequest) -> dict:
     return {k: v for k, v in request.headers.items() if k in ("Authorization", "X-HF-Bill-To")}
 
 
-def later(request: HFRequest, url: str, headers: dict, method="GET", retries=None, **more) -> HFRequest:
+def follow_up(request: HFRequest, url: str, headers: dict, method="GET", retries=None, **more) -> HFRequest:
     """A later request of the work ``request`` began (a poll, a cancel, its result): its purpose, timeout
     and stop; asked again until the work's deadline, unless ``retries`` says otherwise."""
     retries = retries_within(2 * request.timeout) if retries is None else retries
@@ -1813,7 +1815,9 @@ def poll(request: HFRequest, path: str, retries: int | None = None, finished: bo
     """One look at a provider's long work through the router (the token and the bill go only there); an
     answer that is not JSON (a gateway's page) asked again as a 503 would be."""
     headers, bill_to = router_headers(request), request.bill_to
-    look = later(request, router_root() + path, headers, retries=retries, bill_to=bill_to, finished=finished)
+    look = follow_up(
+        request, router_root() + path, headers, retries=retries, bill_to=bill_to, finished=finished
+    )
     attempts = Attempts(look)
     while True:
         answer = ask(look)
@@ -2265,16 +2269,16 @@ class Discovery(NamedTuple):
             and self.serves(provider, task)
         ]
 
-    def rows(self, found) -> dict:
+    def registry_rows(self, found) -> dict:
         """The llm models of (repo, mapping) pairs, model id → row. Per provider, hf/<repo> is the first and
         hf/<repo>:<provider> each of several (what provider="auto" picks, and the others)."""
         rows = {}
         for repo_id, mapping in found:
             parts = self.servable(mapping)
             if parts:
-                rows[model_id_of(repo_id)] = row_of_parts(parts[:1] if self.per_provider else parts)
+                rows[model_id_of(repo_id)] = hub_row(parts[:1] if self.per_provider else parts)
             for part in parts if self.per_provider and len(parts) > 1 else ():
-                rows[f"{model_id_of(repo_id)}:{part[0]}"] = row_of_parts([part])
+                rows[f"{model_id_of(repo_id)}:{part[0]}"] = hub_row([part])
         return rows
 
     def aliases(self) -> dict:
@@ -2288,7 +2292,7 @@ class Discovery(NamedTuple):
         if row is None or any(task.startswith("image-to-") for _, _, task in spec.providers):
             return spec
         say(f"{sibling} makes it, {spec.repo_id} taking no input image")
-        return spec_of_row(self, model_id_of(sibling), row)
+        return hub_spec(self, model_id_of(sibling), row)
 
 
 DISCOVERY_VERSION = 3
@@ -2324,12 +2328,12 @@ def mapping_of(item) -> list:
     return rows
 
 
-def row_of_parts(parts) -> str:
+def hub_row(parts) -> str:
     """A discovered model's registry row: its providers, ``provider=providerId=task,...``."""
     return ",".join("=".join(part) for part in parts)
 
 
-def spec_of_row(discovery: Discovery, model_id: str, row: str) -> HubSpec:
+def hub_spec(discovery: Discovery, model_id: str, row: str) -> HubSpec:
     """A registry row read back when its model is first used: checked for what could take a request
     elsewhere (a provider of no row, a repo id or provider id leaving its URL)."""
     parts = tuple(tuple(part.split("=")) for part in row.split(","))
@@ -2370,8 +2374,8 @@ def read_discovered(discovery: Discovery) -> list | None:
 
 def discovered_rows(discovery: Discovery) -> dict:
     """The models to register, model id → row: the file's first line, else the built-in ones."""
-    rows = read_rows(discovery.path, DISCOVERY_VERSION, discovery_fallback(discovery))
-    return rows or {model_id_of(spec.repo_id): row_of_parts(spec.providers) for spec in discovery.builtin}
+    rows = read_registry_rows(discovery.path, DISCOVERY_VERSION, discovery_fallback(discovery))
+    return rows or {model_id_of(spec.repo_id): hub_row(spec.providers) for spec in discovery.builtin}
 
 
 def store_discovered(discovery: Discovery, items: list) -> Stored:
@@ -2386,7 +2390,7 @@ def store_discovered(discovery: Discovery, items: list) -> Stored:
     if not found:
         raise ValueError(f"no {discovery.name[:-1]} that a provider serves")
     old = {repo for repo, mapping in read_discovered(discovery) or () if discovery.servable(mapping)}
-    head = {"version": DISCOVERY_VERSION, "models": discovery.rows(found.items())}
+    head = {"version": DISCOVERY_VERSION, "models": discovery.registry_rows(found.items())}
     write_file(discovery.path, lines_text(head, [[repo, mapping] for repo, mapping in found.items()]))
     return Stored(len(found), sorted(set(found) - old), sorted(old - set(found)))
 
@@ -2396,8 +2400,8 @@ class _HubModel(_HFModel):
 
     discovery: Discovery
 
-    def spec_from_row(self, model_id: str, row: str) -> HubSpec:
-        return spec_of_row(self.discovery, model_id, row)
+    def spec_of(self, model_id: str, row: str) -> HubSpec:
+        return hub_spec(self.discovery, model_id, row)
 
 
 class _TaskModel(_HubModel):
@@ -2617,13 +2621,13 @@ def spec_from_entry(entry: dict) -> ModelSpec | None:
 VISION, TOOLS, SCHEMA = 1, 2, 4  # a registered model's flags
 
 
-def row_of(spec: ModelSpec) -> tuple:
+def chat_row(spec: ModelSpec) -> tuple:
     """What registration keeps of a router model: its model id, and ``"flags,provider,provider"``."""
     flags = VISION * spec.vision | TOOLS * spec.tools | SCHEMA * spec.schema
     return model_id_of(spec.repo_id), ",".join((str(flags), *spec.providers))
 
 
-def spec_from_row(model_id: str, row: str) -> ModelSpec:
+def chat_spec(model_id: str, row: str) -> ModelSpec:
     """A registered router model's spec, made the first time the model is used (most commands use none)."""
     flags, *names = row.split(",")
     flags = int(flags) if flags.isdecimal() else TOOLS | SCHEMA
@@ -2647,7 +2651,7 @@ def registry_text(entries: list) -> str:
     llm command to parse. The second holds the prices ({repo_id: {provider: [input, output]}}), read only by a
     prompt that needs one."""
     served = [(spec, entry) for entry in entries if (spec := spec_from_entry(entry))]
-    models = {"version": REGISTRY_VERSION, "models": dict(row_of(spec) for spec, _ in served)}
+    models = {"version": REGISTRY_VERSION, "models": dict(chat_row(spec) for spec, _ in served)}
     prices = {
         spec.repo_id: {p["provider"]: list(price_of(p)) for p in live_providers(entry) if price_of(p)}
         for spec, entry in served
@@ -2658,7 +2662,7 @@ def registry_text(entries: list) -> str:
 def read_registry() -> dict | None:
     """The router models, model id → row; None when there is no registry of this version."""
     fallback = "using the built-in models. Run 'llm hf refresh' to fetch the catalog again."
-    return read_rows(registry_path(), REGISTRY_VERSION, fallback)
+    return read_registry_rows(registry_path(), REGISTRY_VERSION, fallback)
 
 
 def model_prices(repo_id: str) -> dict:
@@ -2696,7 +2700,7 @@ def added_specs() -> dict:
 def router_rows() -> dict:
     """The router's models to register, model id → row: the registry's, else the built-in list's."""
     rows = read_registry()
-    return dict(map(row_of, BUILTIN_MODELS)) if rows is None else rows
+    return dict(map(chat_row, BUILTIN_MODELS)) if rows is None else rows
 
 
 _catalog_fresh_until = 0.0  # this process saw a fresh catalog; no need to look again before then
@@ -3628,7 +3632,7 @@ class _HFChatBase(_HFModel):
 
     can_stream = True
     Options = BuiltWhenRead(chat_options)
-    spec_from_row = staticmethod(spec_from_row)
+    spec_of = staticmethod(chat_spec)
 
     # Read from the spec when asked, not copied into each model.
     supports_tools = property(lambda self: self.spec.tools)
@@ -4072,7 +4076,7 @@ def download(url, request: HFRequest, into: BinaryIO) -> None:
     if type(url) is not str or urllib.parse.urlsplit(url).scheme not in ("https", "http"):
         words = "no result URL" if type(url) is not str else "a result URL that is not http(s), not fetched"
         raise HFError(f"The provider gave {words}: {excerpt(url)}")
-    fetch = later(request, url, {}, into=into, retries=retries_within(FETCH_BUDGET))
+    fetch = follow_up(request, url, {}, into=into, retries=retries_within(FETCH_BUDGET))
     try:
         ask(fetch)
     except llm.ModelError as ex:
@@ -4270,7 +4274,7 @@ def link_or_copy(partial: pathlib.Path, path: pathlib.Path) -> None:
 # ------------ images, text to speech, video: made, and saved as it arrives
 
 
-def saved_as_made(task: str, media: str, names: tuple, model: str, example: str) -> Callable:
+def saving_perform(task: str, media: str, names: tuple, model: str, example: str) -> Callable:
     """A task model's perform for a result written to disk as it arrives (an image, audio, video): the
     prompt's text made and saved, the saved file's path as llm shows and logs it. All that can be checked is
     checked before the provider makes (and bills) it."""
@@ -4284,7 +4288,7 @@ def saved_as_made(task: str, media: str, names: tuple, model: str, example: str)
             raise HFError(example)
         place = destination(options.save, text, MEDIA[media][1])
         try:
-            path, record = made_and_saved(task, media, place, chosen, options, asked, text, key, stop)
+            path, record = make_and_save(task, media, place, chosen, options, asked, text, key, stop)
         except HTTPStatusError as ex:
             if ex.status not in REFUSALS:
                 raise
@@ -4297,7 +4301,7 @@ def saved_as_made(task: str, media: str, names: tuple, model: str, example: str)
     return perform
 
 
-def made_and_saved(task: str, media: str, place, chosen: tuple, options, asked, data, key, stop) -> tuple:
+def make_and_save(task: str, media: str, place, chosen: tuple, options, asked, data, key, stop) -> tuple:
     """A task whose result (an image, audio, video) is written to disk as it arrives, from the answer or
     from the bytes or URL its row read, then saved under its name: (the path, what response_json keeps)."""
     url = None
@@ -4414,7 +4418,7 @@ def input_image_types(model) -> frozenset:
     return IMAGE_TYPES if takes else frozenset()
 
 
-draw = saved_as_made(
+draw = saving_perform(
     "images", "image", DIFFUSION, "An image", 'Say what to draw: llm -m MODEL "a red fox in snow"'
 )
 HFImage, AsyncHFImage = task_models(
@@ -4498,7 +4502,7 @@ def tts_options() -> type:
     return TTSOptions
 
 
-speak = saved_as_made(
+speak = saving_perform(
     "tts",
     "audio",
     ("voice", "speed", "seed"),
@@ -4572,7 +4576,7 @@ def video_options() -> type:
 
 
 # Its job followed to its end (Ctrl-C cancels it where the provider can), the video written as it arrives.
-film = saved_as_made(
+film = saving_perform(
     "video",
     "video",
     VIDEO,

@@ -618,7 +618,7 @@ def test_an_embedding_request_that_cannot_connect_is_retried(monkeypatch, capsys
             200, httpx2.Headers({"content-type": "application/json"}), b"[[0.5, 0.25]]"
         )
 
-    monkeypatch.setattr(llm_hf_inference, "exchange", flaky)
+    monkeypatch.setattr(llm_hf_inference, "attempt_once", flaky)
     monkeypatch.setattr(llm_hf_inference, "sleep", lambda seconds: None)
     monkeypatch.setattr(llm_hf_inference.random, "uniform", lambda low, high: high)
     assert llm.get_embedding_model("hf-minilm").embed("hi") == [0.5, 0.25]

@@ -735,7 +735,7 @@ def test_who_answered_is_named_in_a_refusal_and_a_conversation_is_refused_by_llm
 
 def registered(repo_id, *providers):
     """An image model as a refresh would have stored it, served by ``providers`` ((provider, providerId))."""
-    row = llm_hf_inference.row_of_parts([(p, i, "text-to-image") for p, i in providers])
+    row = llm_hf_inference.hub_row([(p, i, "text-to-image") for p, i in providers])
     llm.user_dir().mkdir(parents=True, exist_ok=True)
     models = {"version": 3, "models": {f"hf/{repo_id}": row}}
     (llm.user_dir() / "hf-inference-images.jsonl").write_text(json.dumps(models) + "\n[]\n")

@@ -488,13 +488,13 @@ def test_bill_to_retries_and_timeout_go_with_the_request(router, tmp_path, monke
     )
     monkeypatch.setattr(llm_hf_inference, "sleep", lambda seconds: None)
     timeouts = []
-    exchange = llm_hf_inference.exchange
+    attempt_once = llm_hf_inference.attempt_once
 
     def spy(request):
         timeouts.append(request.timeout)
-        return exchange(request)
+        return attempt_once(request)
 
-    monkeypatch.setattr(llm_hf_inference, "exchange", spy)
+    monkeypatch.setattr(llm_hf_inference, "attempt_once", spy)
     args = ["-o", "bill_to", "acme", "-o", "retries", "1", "-o", "timeout", "7"]
     result = transcribe("hf-whisper", "-a", str(wav(tmp_path)), *args)
     assert result.exit_code == 1
@@ -508,11 +508,11 @@ def test_by_default_three_attempts_each_given_five_minutes(router, tmp_path, mon
     )
     monkeypatch.setattr(llm_hf_inference, "sleep", lambda seconds: None)
     timeouts = []
-    exchange = llm_hf_inference.exchange
+    attempt_once = llm_hf_inference.attempt_once
     monkeypatch.setattr(
         llm_hf_inference,
-        "exchange",
-        lambda request: timeouts.append(request.timeout) or exchange(request),
+        "attempt_once",
+        lambda request: timeouts.append(request.timeout) or attempt_once(request),
     )
     assert transcribe("hf-whisper", "-a", str(wav(tmp_path))).exit_code == 1
     assert (len(server.seen), timeouts) == (3, [300.0] * 3)
