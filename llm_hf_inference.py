@@ -597,6 +597,7 @@ def option_error(message: str) -> PydanticCustomError:
 
 
 SAVE = "Where to save: a file, or a directory (default: the prompt's words, here)"
+LORA_SCALE = "How strongly a LoRA adapter applies (default 1; a LoRA's models only)"
 
 
 def routed(base: type, provider_is: str, timeout_is: str, retries_are: str, examples: str) -> type:
@@ -1585,12 +1586,16 @@ class Route(NamedTuple):
     read: Callable | None = None  # the answer's JSON at the end -> the task's result, or None
     takes: set | frozenset = frozenset()  # what it takes beyond the input: options, "prompt" text, an "image"
     job: "Job | None" = None  # how its long work is followed, when it answers with a job
+    # (body, provider id, repo id, weights path, scale or None) -> the body with a LoRA adapter in it, as the
+    # provider takes one; None: a LoRA is never sent there (it would run as its base model)
+    lora: Callable | None = None
 
 
 def choose_provider(spec, task: str, chosen: str | None, asked: dict) -> tuple:
-    """The (provider, providerId) to send to: the one chosen, else the model's first that takes all that
-    is given. What it cannot take is refused before any request, naming the providers that can."""
-    providers = {provider: (provider_id, hub_task) for provider, provider_id, hub_task in spec.providers}
+    """The (provider, providerId, LoRA) to send to: the one chosen, else the model's first that takes all
+    that is given; LoRA is (repo id, weights path) for an adapter, else None. What it cannot take is refused
+    before any request, naming the providers that can."""
+    providers = {part[0]: (part[1], part[2], part[3:]) for part in spec.providers}
     if chosen is not None and chosen not in providers:
         raise HFError(
             f"{spec.repo_id} is not served by {chosen} for {task}; its providers: {', '.join(providers)}"
@@ -1598,10 +1603,10 @@ def choose_provider(spec, task: str, chosen: str | None, asked: dict) -> tuple:
 
     def lacks(name: str) -> list:
         takes = PROVIDERS[task][name].takes
-        lacking = sorted(set(asked) - takes - {"image"})
+        lacking = sorted(set(asked) - takes - {"image", "lora_scale"})
         if "image" in asked and not ("image" in takes and providers[name][1].startswith("image-to-")):
             lacking.append("image")  # the provider, or its mapping of this model, takes text alone
-        return lacking
+        return lacking + (["lora_scale"] if "lora_scale" in asked and not providers[name][2] else [])
 
     able = [name for name in providers if not lacks(name)]
     provider = chosen or (able[0] if able else spec.providers[0][0])
@@ -1610,13 +1615,14 @@ def choose_provider(spec, task: str, chosen: str | None, asked: dict) -> tuple:
         what = GIVEN_WORDS.get(lacking[0], f"-o {lacking[0]}")
         instead = f"choose -o provider {' or '.join(able)}" if able else "leave it out"
         raise HFError(f"{provider} takes no {what} for {spec.repo_id}; {instead}")
-    return provider, providers[provider][0]
+    weights = providers[provider][2]
+    return provider, providers[provider][0], (spec.repo_id, weights[0]) if weights else None
 
 
 def refused(ex: "HTTPStatusError", spec, chosen: tuple, sent: str) -> llm.ModelError:
     """A provider's refusal of what it was sent (400, 413, 422) in the same words for every task: its own
     words, what was sent, and the model's other providers."""
-    others = [name for name, _, _ in spec.providers if name != chosen[0]]
+    others = [part[0] for part in spec.providers if part[0] != chosen[0]]
     where = f"; other providers of {spec.repo_id}: {', '.join(others)} (-o provider NAME)" if others else ""
     return HFError(f"{str(ex).rstrip('.')} ({sent}){where}")
 
@@ -1625,7 +1631,11 @@ REFUSALS = (400, 413, 422)  # what a provider answers what it will not take
 
 
 # What is asked that is no -o option, in the words of a refusal.
-GIVEN_WORDS = {"prompt": "prompt or system text", "image": "input image (-a)"}
+GIVEN_WORDS = {
+    "prompt": "prompt or system text",
+    "image": "input image (-a)",
+    "lora_scale": "-o lora_scale (it is not a LoRA adapter there)",
+}
 
 
 def provider_request(provider: str, task: str, path: str, payload, options, key: str | None) -> HFRequest:
@@ -1667,9 +1677,11 @@ def run_task(
 ) -> Done:
     """The task done by the provider ``chosen`` (see :func:`choose_provider`): the request, its long work
     followed, the answer read by the provider's row (an answer that is not JSON written to ``into``)."""
-    provider, provider_id = chosen
+    provider, provider_id, lora = chosen
     row = PROVIDERS[task][provider]
     path, payload = row.build(provider_id, asked, data)
+    if lora is not None:  # an adapter: sent as one, never run as its base model (see Discovery.servable)
+        row.lora(payload, provider_id, *lora, asked.get("lora_scale"))
     request = provider_request(provider, task, path, payload, options, key)
     request.stop, request.into = stop, into
     started = time.monotonic()
@@ -1856,6 +1868,7 @@ OPTION_NAMES = {
     "guidance": "guidance_scale",
     "frames": "num_frames",
     "image": "image_url",
+    "lora_scale": None,  # sent with the adapter, as each provider takes it (Route.lora)
 }
 
 
@@ -1973,6 +1986,16 @@ FAL_QUEUE = Job(
 )
 
 
+def fal_lora(body: dict, provider_id: str, repo_id: str, weights: str, scale) -> None:
+    """A LoRA adapter as both clients send fal one: its weights' URL on the Hub; fal's stable-diffusion
+    LoRA route also needs the base model (else it answers 422 "model_name field required")."""
+    body["loras"] = [
+        {"path": f"{hub_url()}/{repo_id}/resolve/main/{weights}", "scale": 1 if scale is None else scale}
+    ]
+    if provider_id == "fal-ai/lora":
+        body["model_name"] = "stabilityai/stable-diffusion-xl-base-1.0"
+
+
 # ------------ OpenAI-style routes: together, deepinfra, scaleway, nscale
 
 
@@ -2062,6 +2085,12 @@ def predicts(text: str = "prompt", **names) -> Callable:
 replicate_image = predicts(image="image")
 
 
+def replicate_lora(body: dict, provider_id: str, repo_id: str, weights: str, scale) -> None:
+    """A LoRA adapter as both clients send replicate one: the repository's URL; a scale only when given."""
+    body["input"]["lora_weights"] = f"{hub_url()}/{repo_id}"
+    body["input"].update({} if scale is None else {"lora_scale": scale})
+
+
 REPLICATE_POLLED = polled_at("replicate", "an unfinished prediction", "id", "/replicate/v1/predictions/{id}")
 
 
@@ -2098,6 +2127,11 @@ WAVESPEED = Job(
     status=("data", "status"),
     reason=("data", "error"),
 )
+
+
+def wavespeed_lora(body: dict, provider_id: str, repo_id: str, weights: str, scale) -> None:
+    """A LoRA adapter as huggingface.js sends wavespeed one: the repository's id."""
+    body["loras"] = [{"path": repo_id, "scale": 1 if scale is None else scale}]
 
 
 def zai_image(provider_id: str, asked: dict, prompt: str) -> tuple:
@@ -2173,25 +2207,37 @@ PROVIDERS = {
     },
     "images": {  # hf-inference answers the image's bytes (read before any row)
         "hf-inference": Route(hf_inference_image, None, {*DIFFUSION}),
-        "fal-ai": Route(fal_image, url_at("images", 0, "url"), {*DIFFUSION, "image"}, FAL_QUEUE),
+        "fal-ai": Route(fal_image, url_at("images", 0, "url"), {*DIFFUSION, "image"}, FAL_QUEUE, fal_lora),
         "together": Route(
             sends(TOGETHER_IMAGE, model=True, fixed={"response_format": "base64"}, steps="steps"),
             base64_image_of,
             {*DIFFUSION, "image"},
         ),
         "nscale": Route(nscale_image, base64_image_of, {"width", "height", "seed", "negative_prompt"}),
-        "replicate": Route(replicate_image, url_at("output"), {*DIFFUSION, "image"}, REPLICATE),
-        "wavespeed": Route(sends(WAVESPEED_PATH), url_at("data", "outputs"), {*DIFFUSION}, WAVESPEED),
+        "replicate": Route(
+            replicate_image, url_at("output"), {*DIFFUSION, "image"}, REPLICATE, replicate_lora
+        ),
+        "wavespeed": Route(
+            sends(WAVESPEED_PATH), url_at("data", "outputs"), {*DIFFUSION}, WAVESPEED, wavespeed_lora
+        ),
         "zai-org": Route(zai_image, url_at("image_result", 0, "url"), {*DIFFUSION}, ZAI),
     },
     "video": {  # a job followed to its end, its video at a URL
         "fal-ai": Route(
-            sends("/fal-ai/{id}?_subdomain=queue"), url_at("video", "url"), {*VIDEO, "image"}, FAL_QUEUE
+            sends("/fal-ai/{id}?_subdomain=queue"),
+            url_at("video", "url"),
+            {*VIDEO, "image"},
+            FAL_QUEUE,
+            fal_lora,
         ),
         "replicate": Route(predicts(), url_at("output"), {*VIDEO}, REPLICATE),
         # the start frame as its image-to-video models take it
         "wavespeed": Route(
-            sends(WAVESPEED_PATH, image="image"), url_at("data", "outputs"), {*VIDEO, "image"}, WAVESPEED
+            sends(WAVESPEED_PATH, image="image"),
+            url_at("data", "outputs"),
+            {*VIDEO, "image"},
+            WAVESPEED,
+            wavespeed_lora,
         ),
         "together": Route(
             together_video, url_at("outputs", "video_url"), {*DIFFUSION_LIKE, "image"}, TOGETHER_VIDEO
@@ -2259,14 +2305,16 @@ class Discovery(NamedTuple):
         return llm.user_dir() / f"hf-inference-{self.task}.jsonl"
 
     def servable(self, mapping: list) -> list:
-        """The live (provider, providerId, task) of a mapping that a row serves, in the Hub's order."""
+        """The live (provider, providerId, task[, LoRA weights path]) of a mapping that a row serves, in the
+        Hub's order: a LoRA adapter only where its row sends one (else it would run as its base model)."""
         return [
-            (provider, provider_id, task)
-            for provider, provider_id, task, status in mapping
+            (provider, provider_id, task, *(urllib.parse.quote(weights) for weights in lora))
+            for provider, provider_id, task, status, *lora in mapping
             if status == "live"
             and task in self.hub_tasks
             and provider in PROVIDERS[self.task]
             and self.serves(provider, task)
+            and not (lora and PROVIDERS[self.task][provider].lora is None)
         ]
 
     def registry_rows(self, found) -> dict:
@@ -2289,30 +2337,40 @@ class Discovery(NamedTuple):
         ``spec`` takes text alone (said on stderr)."""
         sibling = self.frames.get(spec.repo_id)
         row = sibling and discovered_rows(self).get(model_id_of(sibling))
-        if row is None or any(task.startswith("image-to-") for _, _, task in spec.providers):
+        if row is None or any(part[2].startswith("image-to-") for part in spec.providers):
             return spec
         say(f"{sibling} makes it, {spec.repo_id} taking no input image")
         return hub_spec(self, model_id_of(sibling), row)
 
 
-DISCOVERY_VERSION = 3
+DISCOVERY_VERSION = 4  # 4: a LoRA adapter's weights path kept
+
+# A LoRA's weights path in a registry row, percent-encoded: a path under its repository, never '..'.
+_WEIGHTS = r"(?!.*\.\.)[A-Za-z0-9%._~-][A-Za-z0-9%._~/-]*"
 
 # The Hub's provider ids, as they enter: what a route or a row can hold, never '..'.
 _PROVIDER_ID = r"(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.:/-]*"
 
 
 def _mapping_row(row) -> bool:
-    """[provider, providerId, task, status], all strings, provider and id as a route can take them."""
+    """[provider, providerId, task, status] and, for a LoRA adapter, its weights' path: all strings,
+    provider and id as a route can take them."""
     return (
         type(row) is list
-        and len(row) == 4
-        and type(row[0]) is type(row[1]) is type(row[2]) is type(row[3]) is str
+        and len(row) in (4, 5)
+        and all(type(value) is str for value in row)
         and re.fullmatch(_NAME, row[0]) is not None
         and re.fullmatch(_PROVIDER_ID, row[1]) is not None
     )
 
 
 MAPPING_KEYS = ("provider", "providerId", "task", "status")  # a mapping's fields, as the Hub names them
+
+
+def mapping_entry(row: list) -> dict:
+    """A mapping row as the Hub writes it (a LoRA's adapter fields included)."""
+    entry = dict(zip(MAPPING_KEYS, row[:4], strict=True))
+    return {**entry, "adapter": "lora", "adapterWeightsPath": row[4]} if len(row) == 5 else entry
 
 
 def mapping_of(item) -> list:
@@ -2323,6 +2381,9 @@ def mapping_of(item) -> list:
     rows = []
     for entry in mapping if type(mapping) is list else ():
         row = [entry.get(k) for k in MAPPING_KEYS] if type(entry) is dict else []
+        adapter, weights = (entry.get("adapter"), entry.get("adapterWeightsPath")) if row else (None, None)
+        if adapter is not None:  # an adapter is sent as one, or not at all: never as its base model
+            row = [*row, weights] if adapter == "lora" and weights else []
         if _mapping_row(row):
             rows.append(row)
     return rows
@@ -2335,11 +2396,15 @@ def hub_row(parts) -> str:
 
 def hub_spec(discovery: Discovery, model_id: str, row: str) -> HubSpec:
     """A registry row read back when its model is first used: checked for what could take a request
-    elsewhere (a provider of no row, a repo id or provider id leaving its URL)."""
+    elsewhere (a provider of no row, a repo id, provider id or LoRA weights path leaving its URL, a LoRA
+    where no LoRA is sent)."""
     parts = tuple(tuple(part.split("=")) for part in row.split(","))
     repo_id = repo_id_of(model_id).partition(":")[0]
     if not re.fullmatch(_REPO_ID, repo_id) or not all(
-        len(part) == 3 and part[0] in PROVIDERS[discovery.task] and re.fullmatch(_PROVIDER_ID, part[1])
+        len(part) in (3, 4)
+        and part[0] in PROVIDERS[discovery.task]
+        and re.fullmatch(_PROVIDER_ID, part[1])
+        and (len(part) == 3 or (PROVIDERS[discovery.task][part[0]].lora and re.fullmatch(_WEIGHTS, part[3])))
         for part in parts
     ):
         raise HFError(f"{excerpt(model_id)} is not a model in {discovery.path}; run 'llm hf refresh'")
@@ -4056,6 +4121,7 @@ def image_options() -> type:
         guidance: float | None = about("How closely to follow the prompt (guidance scale)", ge=0, le=50)
         seed: int | None = about("Random seed, for a repeatable image", ge=0)
         negative_prompt: str | None = about("What the image should not show")
+        lora_scale: float | None = about(LORA_SCALE, ge=0, le=4)
         save: str | None = about(SAVE)
 
     return ImageOptions
@@ -4411,7 +4477,7 @@ def jpeg_size(data: bytes) -> tuple | None:
 def input_image_types(model) -> frozenset:
     """An image or video model's attachment types: images, when a provider maps it as image-to-..."""
     try:
-        takes = any(task.startswith("image-to-") for _, _, task in model.spec.providers)
+        takes = any(part[2].startswith("image-to-") for part in model.spec.providers)
         takes = takes or model.spec.repo_id in model.discovery.frames
     except llm.ModelError:  # a broken row: said when the model is used, never when it is listed
         takes = False
@@ -4419,7 +4485,11 @@ def input_image_types(model) -> frozenset:
 
 
 draw = saving_perform(
-    "images", "image", DIFFUSION, "An image", 'Say what to draw: llm -m MODEL "a red fox in snow"'
+    "images",
+    "image",
+    (*DIFFUSION, "lora_scale"),
+    "An image",
+    'Say what to draw: llm -m MODEL "a red fox in snow"',
 )
 HFImage, AsyncHFImage = task_models(
     "HFImage", IMAGES, draw, BuiltWhenRead(image_options), property(input_image_types)
@@ -4570,6 +4640,7 @@ def video_options() -> type:
         duration: int | None = about("Seconds of video", ge=1, le=600)
         resolution: str | None = about("480p, 720p, 1080p", pattern=r"^\d{3,4}p$")
         aspect_ratio: str | None = about("16:9, 9:16, 1:1", pattern=r"^\d{1,2}:\d{1,2}$")
+        lora_scale: float | None = about(LORA_SCALE, ge=0, le=4)
         save: str | None = about(SAVE)
 
     return VideoOptions
@@ -4579,7 +4650,7 @@ def video_options() -> type:
 film = saving_perform(
     "video",
     "video",
-    VIDEO,
+    (*VIDEO, "lora_scale"),
     "A video",
     'Say what the video shows: llm -m hf-video "a corgi running on a beach"',
 )
@@ -4781,7 +4852,7 @@ def fetch_discovered(discovery: Discovery) -> Stored:
     kept = [
         {
             "id": repo,
-            "inferenceProviderMapping": [dict(zip(MAPPING_KEYS, row, strict=True)) for row in mapping],
+            "inferenceProviderMapping": [mapping_entry(row) for row in mapping],
         }
         for repo, mapping in read_discovered(discovery) or ()
         if any(row[2] in empty for row in mapping)
@@ -4902,7 +4973,11 @@ def resolve_model(name: str) -> str:
 def mappings_table(found: list) -> str:
     """Discovered models (embeddings, speech), each with its providers and their status in the Hub's order."""
     rows = [
-        [repo_id, ", ".join(row[0] for row in mapping), ", ".join(row[3] for row in mapping)]
+        [
+            repo_id + (" (LoRA)" if any(len(row) == 5 for row in mapping) else ""),
+            ", ".join(row[0] for row in mapping),
+            ", ".join(row[3] for row in mapping),
+        ]
         for repo_id, mapping in found
     ]
     return format_table(["model", "providers", "status"], rows)
@@ -5099,10 +5174,7 @@ def discovered_listing(discovery: Discovery, queries, provider, json_) -> tuple:
         if all(q.lower() in repo.lower() for q in queries)
         and (not provider or any(row[0] == provider and row[3] == "live" for row in mapping))
     ]
-    keyed = [
-        {"id": repo, "providers": [dict(zip(MAPPING_KEYS, row, strict=True)) for row in mapping]}
-        for repo, mapping in found
-    ]
+    keyed = [{"id": repo, "providers": [mapping_entry(row) for row in mapping]} for repo, mapping in found]
     return found, json.dumps(keyed, indent=2) if json_ else mappings_table(found) if found else ""
 
 
@@ -5148,8 +5220,10 @@ def providers_command(model, sort):
     except llm.UnknownModelError:
         found = None
     if isinstance(found, _HubModel):  # a speech, image, voice or video model: its providers as mapped
-        rows = [[provider, provider_id, task] for provider, provider_id, task in found.spec.providers]
-        click.echo(found.spec.repo_id + "\n" + format_table(["provider", "provider id", "task"], rows))
+        rows = [[*part[:3], "LoRA" if part[3:] else "-"] for part in found.spec.providers]
+        click.echo(
+            found.spec.repo_id + "\n" + format_table(["provider", "provider id", "task", "adapter"], rows)
+        )
         return
     click.echo(providers_table(find_entry(model), sort))
 

@@ -121,7 +121,7 @@ def test_ids_that_leave_their_url_are_refused_wherever_they_enter(repo_id):
             llm_hf_inference.EMBEDDINGS, [{"id": repo_id, "inferenceProviderMapping": mapping}]
         )
     (llm.user_dir() / "hf-inference-embeddings.jsonl").write_text(
-        '{"version": 3, "models": {}}\n'
+        '{"version": 4, "models": {}}\n'
         + json.dumps([[repo_id, [["hf-inference", repo_id, "feature-extraction", "live"]]]])
     )
     assert llm_hf_inference.read_discovered(llm_hf_inference.EMBEDDINGS) is None  # the whole file refused
@@ -369,10 +369,9 @@ def test_the_providers_of_a_media_model_are_its_mappings():
     assert (result.exit_code, result.stdout) == (
         0,
         "hexgrad/Kokoro-82M\n"
-        "provider   provider id                                                                         task\n"
-        "fal-ai     fal-ai/kokoro/american-english                                                      text-to-speech\n"
-        "deepinfra  hexgrad/Kokoro-82M                                                                  text-to-speech\n"
-        "together   hexgrad/Kokoro-82M                                                                  text-to-speech\n"
-        "replicate  jaaari/kokoro-82m:dfdf537ba482b029e0a761699e6f55e9162cfd159270bfe0e44857caa5f275a6  "
-        "text-to-speech\n",
+        "provider   provider id                                                                         task            adapter\n"
+        "fal-ai     fal-ai/kokoro/american-english                                                      text-to-speech  -\n"
+        "deepinfra  hexgrad/Kokoro-82M                                                                  text-to-speech  -\n"
+        "together   hexgrad/Kokoro-82M                                                                  text-to-speech  -\n"
+        "replicate  jaaari/kokoro-82m:dfdf537ba482b029e0a761699e6f55e9162cfd159270bfe0e44857caa5f275a6  text-to-speech  -\n",
     )

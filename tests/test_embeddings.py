@@ -185,8 +185,8 @@ def test_without_a_cache_the_built_in_embedding_models_register(sent):
     [
         ("hf-inference-embeddings.jsonl", "{broken"),
         ("hf-inference-embeddings.jsonl", ""),
-        ("hf-inference-embeddings.jsonl", '{"version": 3, "models": {"hf/a/b": 5}}\n[]\n'),
-        ("hf-inference-embeddings.jsonl", '{"version": 3, "models": []}\n[]\n'),
+        ("hf-inference-embeddings.jsonl", '{"version": 4, "models": {"hf/a/b": 5}}\n[]\n'),
+        ("hf-inference-embeddings.jsonl", '{"version": 4, "models": []}\n[]\n'),
         ("hf-inference-embeddings.jsonl", "[]\n[]\n"),
         ("hf-inference-embeddings.jsonl", "[" * 100_000 + "\n"),  # nested past Python's recursion limit
     ],
@@ -221,7 +221,7 @@ def test_a_discovery_is_stored_as_rows_to_register_then_the_mappings():
     lines = (llm.user_dir() / "hf-inference-embeddings.jsonl").read_text().splitlines()
     assert [json.loads(line) for line in lines] == [
         {
-            "version": 3,
+            "version": 4,
             "models": {
                 "hf/a/b": "together=together/a/b=feature-extraction",
                 "hf/a/b:together": "together=together/a/b=feature-extraction",
@@ -269,7 +269,7 @@ def test_a_file_of_another_version_is_ignored_and_said_so_under_llm_hf_debug(mon
 def test_a_row_no_request_can_follow_is_refused_in_one_line(model_id, row, sent):
     llm.user_dir().mkdir(parents=True, exist_ok=True)
     path = llm.user_dir() / "hf-inference-embeddings.jsonl"
-    path.write_text(json.dumps({"version": 3, "models": {model_id: row}}) + "\n[]\n")
+    path.write_text(json.dumps({"version": 4, "models": {model_id: row}}) + "\n[]\n")
     result = invoke("embed", "-m", model_id, "-c", "hello")
     assert (result.exit_code, sent) == (1, [])
     assert result.stderr == f"Error: {model_id} is not a model in {path}; run 'llm hf refresh'\n"

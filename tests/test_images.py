@@ -452,6 +452,8 @@ def test_the_options_as_llm_lists_them():
         "      Random seed, for a repeatable image\n"
         "    negative_prompt: str\n"
         "      What the image should not show\n"
+        "    lora_scale: float\n"
+        "      How strongly a LoRA adapter applies (default 1; a LoRA's models only)\n"
         "    save: str\n"
         "      Where to save: a file, or a directory (default: the prompt's words,\n"
         "      here)\n"
@@ -638,7 +640,7 @@ def test_when_every_name_is_taken_it_says_so(router, here):
 def test_a_broken_row_is_refused_in_one_line_when_used(router, here):
     server = router({})
     path = llm.user_dir() / "hf-inference-images.jsonl"
-    path.write_text(json.dumps({"version": 3, "models": {"hf/a/b": "fal-ai=x"}}) + "\n[]\n")  # no task
+    path.write_text(json.dumps({"version": 4, "models": {"hf/a/b": "fal-ai=x"}}) + "\n[]\n")  # no task
     result = invoke("-m", "hf/a/b", "a fox")
     assert (result.stderr, server.seen) == (
         f"Error: hf/a/b is not a model in {path}; run 'llm hf refresh'\n",
@@ -680,7 +682,7 @@ def test_a_provider_that_takes_an_input_image_is_chosen_for_one():
     spec = llm_hf_inference.HubSpec(
         "o/m", (("nscale", "m", "image-to-image"), ("together", "t/m", "image-to-image"))
     )
-    assert llm_hf_inference.choose_provider(spec, "images", None, {"image": "x"}) == ("together", "t/m")
+    assert llm_hf_inference.choose_provider(spec, "images", None, {"image": "x"}) == ("together", "t/m", None)
 
 
 def test_replicate_output_as_one_url(router, fake, here):
@@ -737,7 +739,7 @@ def registered(repo_id, *providers):
     """An image model as a refresh would have stored it, served by ``providers`` ((provider, providerId))."""
     row = llm_hf_inference.hub_row([(p, i, "text-to-image") for p, i in providers])
     llm.user_dir().mkdir(parents=True, exist_ok=True)
-    models = {"version": 3, "models": {f"hf/{repo_id}": row}}
+    models = {"version": 4, "models": {f"hf/{repo_id}": row}}
     (llm.user_dir() / "hf-inference-images.jsonl").write_text(json.dumps(models) + "\n[]\n")
 
 
@@ -1084,7 +1086,7 @@ def test_a_model_taking_an_input_image_lists_image_types_and_a_broken_row_lists_
     kontext_types = llm.get_model("hf/black-forest-labs/FLUX.1-Kontext-dev").attachment_types
     assert kontext_types == {"image/png", "image/jpeg", "image/webp", "image/gif"}
     path = llm.user_dir() / "hf-inference-images.jsonl"
-    path.write_text(json.dumps({"version": 3, "models": {"hf/a/b": "nowhere=x=image-to-image"}}) + "\n[]\n")
+    path.write_text(json.dumps({"version": 4, "models": {"hf/a/b": "nowhere=x=image-to-image"}}) + "\n[]\n")
     listed = invoke("models", "--options")
     assert listed.exit_code == 0 and "hf/a/b" in listed.output
 

@@ -473,7 +473,7 @@ def test_a_model_that_is_a_chat_model_too_stays_the_chat_model(turbo):
 def test_a_broken_row_is_refused_in_one_line_when_used(row, router, tmp_path):
     server = router({})
     path = llm.user_dir() / "hf-inference-speech.jsonl"
-    path.write_text(json.dumps({"version": 3, "models": {"hf/a/b": row}}) + "\n[]\n")
+    path.write_text(json.dumps({"version": 4, "models": {"hf/a/b": row}}) + "\n[]\n")
     result = transcribe("hf/a/b", "-a", str(wav(tmp_path)))
     assert (result.exit_code, result.stderr, server.seen) == (
         1,

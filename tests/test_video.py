@@ -575,6 +575,8 @@ def test_the_options_listed_say_what_each_does_and_the_longer_timeout():
         "      480p, 720p, 1080p\n"
         "    aspect_ratio: str\n"
         "      16:9, 9:16, 1:1\n"
+        "    lora_scale: float\n"
+        "      How strongly a LoRA adapter applies (default 1; a LoRA's models only)\n"
         "    save: str\n"
         "      Where to save: a file, or a directory (default: the prompt's words,\n"
         "      here)\n"
