@@ -4340,10 +4340,11 @@ def link_or_copy(partial: pathlib.Path, path: pathlib.Path) -> None:
 # ------------ images, text to speech, video: made, and saved as it arrives
 
 
-def saving_perform(task: str, media: str, names: tuple, model: str, example: str) -> Callable:
-    """A task model's perform for a result written to disk as it arrives (an image, audio, video): the
-    prompt's text made and saved, the saved file's path as llm shows and logs it. All that can be checked is
-    checked before the provider makes (and bills) it."""
+def saving_perform(task: str, names: tuple, model: str, example: str) -> Callable:
+    """A task model's perform for a result written to disk as it arrives (its task's medium: an image, audio,
+    a video): the prompt's text made and saved, the saved file's path as llm shows and logs it. All that can
+    be checked is checked before the provider makes (and bills) it."""
+    media = TASKS[task].medium
 
     def perform(spec: HubSpec, prompt, response, key: str | None, stop=None) -> str:
         options = prompt.options
@@ -4486,7 +4487,6 @@ def input_image_types(model) -> frozenset:
 
 draw = saving_perform(
     "images",
-    "image",
     (*DIFFUSION, "lora_scale"),
     "An image",
     'Say what to draw: llm -m MODEL "a red fox in snow"',
@@ -4574,7 +4574,6 @@ def tts_options() -> type:
 
 speak = saving_perform(
     "tts",
-    "audio",
     ("voice", "speed", "seed"),
     "A text-to-speech",
     'Give the text to read aloud: llm -m hf-tts "Good morning, everyone."',
@@ -4648,7 +4647,6 @@ def video_options() -> type:
 
 # Its job followed to its end (Ctrl-C cancels it where the provider can), the video written as it arrives.
 film = saving_perform(
-    "video",
     "video",
     (*VIDEO, "lora_scale"),
     "A video",
