@@ -1144,3 +1144,12 @@ def test_a_jpeg_whose_huffman_tables_come_before_its_frame_gives_its_size():
     sof = b"\xff\xc0\x00\x11\x08\x01\x2c\x02\x58" + bytes(12)  # 600 wide, 300 high
     assert llm_hf_inference.jpeg_size(b"\xff\xd8" + dht + sof) == (600, 300)
     assert llm_hf_inference.image_size(b"\xff\xd8" + dht + sof) == (600, 300)
+
+
+@pytest.mark.parametrize("options", [{"guidance": -0.5}, {"steps": 0}, {"lora_scale": -1}, {"width": 63}])
+def test_image_options_out_of_their_range_are_refused(options):
+    import pydantic
+
+    with pytest.raises(pydantic.ValidationError):
+        llm_hf_inference.image_options()(**options)
+    llm_hf_inference.image_options()(guidance=0, steps=1, lora_scale=0, width=64, height=64)  # the bounds
