@@ -389,3 +389,14 @@ def test_a_tool_name_that_is_not_text_is_an_unexpected_answer():
     call = {"index": 0, "id": "c1", "function": {"name": 5, "arguments": "{}"}}
     with pytest.raises(llm.ModelError, match=r"^router\.huggingface\.co sent an unexpected answer: "):
         list(answer.feed(sse(delta(tool_calls=[call]))))
+
+
+def test_logprobs_sent_unasked_are_kept_too():
+    answer = reader()  # a request that did not ask for logprobs
+    content = [{"token": "Yes", "logprob": -0.1}]
+    body = sse(
+        {"choices": [{"delta": {"content": "Yes"}, "logprobs": {"content": content}}]},
+        {"choices": [{"delta": {}, "logprobs": {"content": None}, "finish_reason": "stop"}]},
+    )
+    assert list(answer.feed(body)) + list(answer.finish()) == ["Yes"]
+    assert answer.logprobs == content  # the mutation sample's one survivor
