@@ -4259,9 +4259,11 @@ class ResultFile:
         self.place.folder.mkdir(parents=True, exist_ok=True)
         self.file, self.size = None, 0
         if old is not None:
-            old.seek(0)
-            self.write(old.read(size))
-            self._remove(old, old_path)
+            try:
+                old.seek(0)
+                self.write(old.read(size))
+            finally:  # moved or not, the refused file goes: nothing partial is left
+                self._remove(old, old_path)
 
     def seek(self, position: int) -> None:  # 0 only: from the start again (a retried download)
         self.size = 0

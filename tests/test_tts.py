@@ -680,3 +680,14 @@ def test_the_options_listed_say_what_each_does():
         "      Where to save: a file, or a directory (default: the prompt's words,\n"
         "      here)\n"
     )
+
+
+def test_a_half_written_result_that_no_disk_takes_leaves_nothing_partial(here, monkeypatch):
+    file = llm_hf_inference.ResultFile(llm_hf_inference.Destination(here, "hi", False))
+    file.write(MP3[:10])
+    filling(monkeypatch, here, llm.user_dir())  # both full after the first piece
+    file.file = llm_hf_inference.open(file.path, "rb+")
+    with pytest.raises(OSError):
+        file.write(MP3[10:])
+    file.close()
+    assert files(here) == [] and files(llm.user_dir() / "hf-inference-results") == []
