@@ -1,5 +1,5 @@
 """Every model the Hugging Face Inference API serves, for llm: chat, embeddings, speech to text, images,
-text to speech, video, and the Hub's files as fragments.
+text to speech, video, text to audio, image to text, and the Hub's files as fragments.
 
 The module reads top to bottom, and each section uses only the sections above it (a test keeps it so);
 each ``# ============`` section below is one part of this map:
@@ -18,6 +18,8 @@ each ``# ============`` section below is one part of this map:
   and saved by what its bytes are, never lost once paid for; the tool
 - text to speech: the models and options, made and saved as images are; the tool
 - video: the models and options, made and saved as images are
+- text to audio: music and sounds; the models and options, made and saved as images are
+- image to text: a page's text or a caption; the models, the image sent, its text said
 - the Hub in prompts: -f hf: fragments
 - the llm hf commands
 - the hooks llm calls
@@ -92,6 +94,11 @@ __all__ = [
     "HFVideo",
     "AsyncHFVideo",
     "video_options",
+    "HFAudio",
+    "AsyncHFAudio",
+    "audio_options",
+    "HFOCR",
+    "AsyncHFOCR",
 ]
 
 
@@ -186,6 +193,9 @@ TASKS = {
     "images": Task(64 * 2**20, LONG_TIMEOUT, True, "drawing", "image", "images"),
     "tts": Task(64 * 2**20, LONG_TIMEOUT, True, "speaking", "audio", "tts"),
     "video": Task(64 * 2**20, VIDEO_TIMEOUT, True, "making the video", "video", "videos"),
+    "audio": Task(64 * 2**20, LONG_TIMEOUT, True, "making the audio", "audio", "audio"),  # music, sounds
+    # a caption, or a page's text as Markdown
+    "ocr": Task(64 * 2**20, LONG_TIMEOUT, True, "reading", flag="ocr"),
 }
 
 # What a result of each medium is called, and may be saved as: -o save FILE is refused when one is there.
@@ -583,7 +593,21 @@ def options_set(options, names) -> dict:
 
 def attachment_url(attachment) -> str:
     """An attached image as a provider takes it: its URL, else its bytes as a data URL."""
-    return attachment.url or f"data:{attachment.resolve_type()};base64,{attachment.base64_content()}"
+    return attachment.url or data_url(attachment)
+
+
+def data_url(attachment) -> str:
+    encoded = base64.b64encode(attachment_bytes(attachment)).decode()
+    return f"data:{attachment.resolve_type()};base64,{encoded}"
+
+
+def attachment_bytes(attachment) -> bytes:
+    """An attachment's bytes (a URL's fetched by llm, without our token); one line when they cannot be had."""
+    try:
+        return attachment.content_bytes()
+    except (OSError, httpx2.HTTPError) as ex:
+        where = attachment.path or attachment.url or "the attachment"
+        raise HFError(f"Cannot read {where}: {getattr(ex, 'strerror', None) or ex}") from None
 
 
 def about(description: str, **limits):
@@ -1591,6 +1615,14 @@ class Route(NamedTuple):
     lora: Callable | None = None
 
 
+IMAGE_IN = ("image-to-", "image-text-to-")  # the Hub's tasks that take an input image (-a); image-text-to-*
+# ones take text alone too, and are sent only where both clients send them
+
+
+def image_text_served(provider: str, hub_task: str) -> bool:
+    return not hub_task.startswith("image-text-") or provider in ("fal-ai", "wavespeed")
+
+
 def choose_provider(spec, task: str, chosen: str | None, asked: dict) -> tuple:
     """The (provider, providerId, LoRA) to send to: the one chosen, else the model's first that takes all
     that is given; LoRA is (repo id, weights path) for an adapter, else None. What it cannot take is refused
@@ -1604,7 +1636,7 @@ def choose_provider(spec, task: str, chosen: str | None, asked: dict) -> tuple:
     def lacks(name: str) -> list:
         takes = PROVIDERS[task][name].takes
         lacking = sorted(set(asked) - takes - {"image", "lora_scale"})
-        if "image" in asked and not ("image" in takes and providers[name][1].startswith("image-to-")):
+        if "image" in asked and not ("image" in takes and providers[name][1].startswith(IMAGE_IN)):
             lacking.append("image")  # the provider, or its mapping of this model, takes text alone
         return lacking + (["lora_scale"] if "lora_scale" in asked and not providers[name][2] else [])
 
@@ -1619,12 +1651,18 @@ def choose_provider(spec, task: str, chosen: str | None, asked: dict) -> tuple:
     return provider, providers[provider][0], (spec.repo_id, weights[0]) if weights else None
 
 
-def refused(ex: "HTTPStatusError", spec, chosen: tuple, sent: str) -> llm.ModelError:
-    """A provider's refusal of what it was sent (400, 413, 422) in the same words for every task: its own
-    words, what was sent, and the model's other providers."""
-    others = [part[0] for part in spec.providers if part[0] != chosen[0]]
-    where = f"; other providers of {spec.repo_id}: {', '.join(others)} (-o provider NAME)" if others else ""
-    return HFError(f"{str(ex).rstrip('.')} ({sent}){where}")
+@contextlib.contextmanager
+def refusals(spec, chosen: tuple, sent: str):
+    """A provider's refusal of what it was sent (REFUSALS) in the same words for every task: its own words,
+    ``sent`` (what was sent), and the model's other providers."""
+    try:
+        yield
+    except HTTPStatusError as ex:
+        if ex.status not in REFUSALS:
+            raise
+        others = ", ".join(part[0] for part in spec.providers if part[0] != chosen[0])
+        where = f"; other providers of {spec.repo_id}: {others} (-o provider NAME)" if others else ""
+        raise HFError(f"{str(ex).rstrip('.')} ({sent}){where}") from None
 
 
 REFUSALS = (400, 413, 422)  # what a provider answers what it will not take
@@ -1933,6 +1971,16 @@ def hf_inference_speech(provider_id: str, asked: dict, audio: "Audio") -> tuple:
     return path, Upload(audio.mime, audio.size, audio.pieces)
 
 
+# Text in, as huggingface_hub sends it (its empty parameters too); the audio's bytes come back.
+HF_INFERENCE_TEXT = sends(HF_INFERENCE, "inputs", fixed={"parameters": {}})
+
+
+def hf_inference_bytes(provider_id: str, asked: dict, image) -> tuple:
+    """An attached image's bytes as they are."""
+    data = attachment_bytes(image)
+    return HF_INFERENCE.format(id=provider_id), Upload(image.resolve_type(), len(data), lambda: iter((data,)))
+
+
 def hf_inference_image(provider_id: str, asked: dict, prompt: str) -> tuple:
     parameters = renamed(asked)
     return HF_INFERENCE.format(id=provider_id), {
@@ -1962,7 +2010,9 @@ def fal_speech(provider_id: str, asked: dict, audio: "Audio") -> tuple:
 
 
 def fal_image(provider_id: str, asked: dict, prompt: str) -> tuple:
-    body = {"prompt": prompt, **renamed(asked, width=None, height=None)}  # the input image as image_url
+    """The input image as image_url, and in image_urls for the models that take a list (FLUX.2)."""
+    body = {"prompt": prompt, **renamed(asked, width=None, height=None)}
+    body.update({"image_urls": [asked["image"]]} if "image" in asked else {})
     if "width" in asked:
         body["image_size"] = {"width": asked["width"], "height": asked["height"]}
     return f"/fal-ai/{provider_id}", body
@@ -2115,7 +2165,7 @@ REPLICATE = Job(
 # ------------ wavespeed, zai-org and novita: tasks submitted, then polled
 
 
-WAVESPEED_PATH = "/wavespeed/api/v3/{id}"  # a task submitted (the options under huggingface_hub's names)
+WAVESPEED_PATH = "/wavespeed/api/v3/{id}"  # a task submitted
 WAVESPEED = Job(
     "task",
     lambda answer: (
@@ -2127,6 +2177,14 @@ WAVESPEED = Job(
     status=("data", "status"),
     reason=("data", "error"),
 )
+
+
+def wavespeed_task(provider_id: str, asked: dict, prompt: str) -> tuple:
+    """A task at wavespeed: the options under huggingface_hub's names, the input image as image and in
+    images (as huggingface.js sends it, for the edit models that take several)."""
+    body = {"prompt": prompt, **renamed(asked, image="image")}
+    body.update({"images": [asked["image"]]} if "image" in asked else {})
+    return WAVESPEED_PATH.format(id=provider_id), body
 
 
 def wavespeed_lora(body: dict, provider_id: str, repo_id: str, weights: str, scale) -> None:
@@ -2141,6 +2199,11 @@ def zai_image(provider_id: str, asked: dict, prompt: str) -> tuple:
         body["size"] = f"{asked['width']}x{asked['height']}"
     body.update(renamed(asked, width=None, height=None))
     return "/zai-org/api/paas/v4/async/images/generations", body
+
+
+def zai_ocr(provider_id: str, asked: dict, image) -> tuple:
+    """zai-org's layout parsing: the image as a data URL; the page comes back as Markdown (md_results)."""
+    return "/zai-org/api/paas/v4/layout_parsing", {"model": provider_id, "file": data_url(image)}
 
 
 ZAI = Job(
@@ -2218,7 +2281,7 @@ PROVIDERS = {
             replicate_image, url_at("output"), {*DIFFUSION, "image"}, REPLICATE, replicate_lora
         ),
         "wavespeed": Route(
-            sends(WAVESPEED_PATH), url_at("data", "outputs"), {*DIFFUSION}, WAVESPEED, wavespeed_lora
+            wavespeed_task, url_at("data", "outputs"), {*DIFFUSION, "image"}, WAVESPEED, wavespeed_lora
         ),
         "zai-org": Route(zai_image, url_at("image_result", 0, "url"), {*DIFFUSION}, ZAI),
     },
@@ -2231,9 +2294,8 @@ PROVIDERS = {
             fal_lora,
         ),
         "replicate": Route(predicts(), url_at("output"), {*VIDEO}, REPLICATE),
-        # the start frame as its image-to-video models take it
         "wavespeed": Route(
-            sends(WAVESPEED_PATH, image="image"),
+            wavespeed_task,
             url_at("data", "outputs"),
             {*VIDEO, "image"},
             WAVESPEED,
@@ -2245,8 +2307,7 @@ PROVIDERS = {
         "novita": Route(NOVITA_VIDEO, url_at("videos", 0, "video_url"), {*DIFFUSION_LIKE}, NOVITA),
     },
     "tts": {  # the audio's bytes in the answer (no reader), or a URL the reader finds
-        # as huggingface_hub sends it (its empty parameters too); the audio's bytes come back
-        "hf-inference": Route(sends(HF_INFERENCE, "inputs", fixed={"parameters": {}})),
+        "hf-inference": Route(HF_INFERENCE_TEXT),
         "fal-ai": Route(
             sends("/fal-ai/{id}", "text"),
             url_at("audio", "url"),
@@ -2258,6 +2319,18 @@ PROVIDERS = {
             sends("/deepinfra/v1/openai/audio/speech", "input", True), None, {"voice", "speed"}
         ),
         "replicate": Route(predicts("text"), url_at("output"), {"voice", "speed"}, REPLICATE),
+    },
+    "audio": {  # music and sounds from a text: the audio's bytes, or a URL
+        "hf-inference": Route(HF_INFERENCE_TEXT),
+        "fal-ai": Route(
+            sends("/fal-ai/{id}?_subdomain=queue"),
+            lambda state: url_at("audio_file", "url")(state) or url_at("audio", "url")(state),
+            job=FAL_QUEUE,
+        ),
+    },
+    "ocr": {  # an image in (no prompt text), its text out
+        "hf-inference": Route(hf_inference_bytes, lambda state: field_of(first(state), "generated_text")),
+        "zai-org": Route(zai_ocr, lambda state: field_of(state, "md_results")),
     },
 }
 
@@ -2337,7 +2410,7 @@ class Discovery(NamedTuple):
         ``spec`` takes text alone (said on stderr)."""
         sibling = self.frames.get(spec.repo_id)
         row = sibling and discovered_rows(self).get(model_id_of(sibling))
-        if row is None or any(part[2].startswith("image-to-") for part in spec.providers):
+        if row is None or any(part[2].startswith(IMAGE_IN) for part in spec.providers):
             return spec
         say(f"{sibling} makes it, {spec.repo_id} taking no input image")
         return hub_spec(self, model_id_of(sibling), row)
@@ -4052,12 +4125,8 @@ def transcribe(spec: HubSpec, prompt, response, key: str | None, stop=None) -> s
     if words:  # a system prompt is prompt text too: the names and words the speech may hold
         asked["prompt"] = words
     chosen = choose_provider(spec, "speech", options.provider, asked)
-    try:
+    with refusals(spec, chosen, f"the audio sent: {size_text(audio.size)}"):
         done = run_task("speech", chosen, options, asked, audio, key, stop)
-    except HTTPStatusError as ex:
-        if ex.status not in REFUSALS:
-            raise
-        raise refused(ex, spec, chosen, f"the audio sent: {size_text(audio.size)}") from None
     transcript = done.result
     if transcript is None:
         raise HFError(f"{done.who} answered with something that is not a transcript: {excerpt(done.final)}")
@@ -4093,7 +4162,7 @@ FLUX = "black-forest-labs/FLUX.1-schnell"
 IMAGES = Discovery(
     "images",
     "image models",
-    ("text-to-image", "image-to-image"),  # image-to-image: the model takes an input image (-a)
+    ("text-to-image", "image-to-image", "image-text-to-image"),  # see IMAGE_IN
     built_in(
         FLUX,
         "hf-flux",
@@ -4104,6 +4173,7 @@ IMAGES = Discovery(
         ("replicate", "black-forest-labs/flux-schnell"),
         ("nscale", FLUX),
     ),
+    image_text_served,
 )
 
 
@@ -4232,10 +4302,12 @@ class ResultFile:
     there instead: a paid result in hand is kept."""
 
     def __init__(self, place: Destination):
-        self.place, self.path, self.file, self.size = place, None, None, 0
+        self.place, self.path, self.file, self.size, self.closed = place, None, None, 0, False
         self.refused: str | None = None  # why the destination refused it, once it did
 
     def write(self, data) -> None:
+        if self.closed:  # a worker given up on (Ctrl-C) that goes on answering leaves nothing behind
+            raise Stopped
         view = memoryview(data)
         while view:
             try:
@@ -4298,6 +4370,7 @@ class ResultFile:
             os.unlink(path)
 
     def close(self) -> None:
+        self.closed = True
         if self.file is not None:
             self._remove(self.file, self.path)
 
@@ -4356,13 +4429,9 @@ def saving_perform(task: str, names: tuple, model: str, example: str) -> Callabl
         if not text:
             raise HFError(example)
         place = destination(options.save, text, MEDIA[media][1])
-        try:
+        sent = f"the text sent: {len(text)} character{'s' if len(text) != 1 else ''}"
+        with refusals(spec, chosen, sent):
             path, record = make_and_save(task, media, place, chosen, options, asked, text, key, stop)
-        except HTTPStatusError as ex:
-            if ex.status not in REFUSALS:
-                raise
-            sent = f"the text sent: {len(text)} character{'s' if len(text) != 1 else ''}"
-            raise refused(ex, spec, chosen, sent) from None
         response.response_json = record
         response.set_usage(details={"provider": record["provider"]})
         return str(path)
@@ -4480,7 +4549,7 @@ def jpeg_size(data: bytes) -> tuple | None:
 def input_image_types(model) -> frozenset:
     """An image or video model's attachment types: images, when a provider maps it as image-to-..."""
     try:
-        takes = any(part[2].startswith("image-to-") for part in model.spec.providers)
+        takes = any(part[2].startswith(IMAGE_IN) for part in model.spec.providers)
         takes = takes or model.spec.repo_id in model.discovery.frames
     except llm.ModelError:  # a broken row: said when the model is used, never when it is listed
         takes = False
@@ -4607,7 +4676,7 @@ WAN_FRAME = "Wan-AI/Wan2.1-I2V-14B-720P"  # its sibling from a start frame: hf-v
 VIDEOS = Discovery(
     "video",
     "video models",
-    ("text-to-video", "image-to-video"),  # image-to-video: the model takes a start frame (-a)
+    ("text-to-video", "image-to-video", "image-text-to-video"),  # a start frame: see IMAGE_IN
     built_in(  # the open video model most providers serve
         WAN,
         "hf-video",
@@ -4623,6 +4692,7 @@ VIDEOS = Discovery(
         ("fal-ai", "fal-ai/wan-i2v"),
         ("wavespeed", "wavespeed-ai/wan-2.1/i2v-720p"),
     ),
+    image_text_served,
     apart=":video",
     frames={WAN: WAN_FRAME},
 )
@@ -4657,6 +4727,72 @@ film = saving_perform(
 HFVideo, AsyncHFVideo = task_models(
     "HFVideo", VIDEOS, film, BuiltWhenRead(video_options), property(input_image_types)
 )
+
+
+# ============ text to audio
+# ------------ text to audio: music and sounds, found on the Hub; its options; made and saved as images are
+
+
+STABLE_AUDIO = "stabilityai/stable-audio-open-1.0"  # the example model of both clients' text-to-audio
+
+AUDIO = Discovery(
+    "audio",
+    "text-to-audio models",
+    ("text-to-audio",),
+    built_in(STABLE_AUDIO, "hf-music", "text-to-audio", ("fal-ai", "fal-ai/stable-audio")),
+    apart=":audio",
+)
+
+
+@functools.cache
+def audio_options() -> type:
+    """The AudioOptions class, built the first time a model asks (see BuiltWhenRead)."""
+
+    class AudioOptions(provider_options()):
+        save: str | None = about(SAVE)
+
+    return AudioOptions
+
+
+sound = saving_perform(
+    "audio", (), "A text-to-audio", 'Say what to hear: llm -m hf-music "rain on a tin roof, 10 seconds"'
+)
+HFAudio, AsyncHFAudio = task_models("HFAudio", AUDIO, sound, BuiltWhenRead(audio_options), frozenset())
+
+
+# ============ image to text
+# ------------ image to text: a page's text or a caption, found on the Hub; the image sent, its text said
+
+
+GLM_OCR = "zai-org/GLM-OCR"
+
+OCR = Discovery(
+    "ocr",
+    "image-to-text models",
+    ("image-to-text",),
+    built_in(GLM_OCR, "hf-ocr", "image-to-text", ("zai-org", "glm-ocr")),
+    apart=":ocr",
+)
+
+
+def read_image(spec: HubSpec, prompt, response, key: str | None, stop=None) -> str:
+    """The attached image's text (a page as Markdown, or a caption), as llm shows and logs it."""
+    if len(prompt.attachments) != 1:
+        count = len(prompt.attachments)
+        raise HFError(f"Attach one image at a time, not {count}" if count else "Attach an image: -a scan.png")
+    words = "\n".join(text.strip() for text in (prompt.system, prompt.prompt) if text and text.strip())
+    chosen = choose_provider(spec, "ocr", prompt.options.provider, {"prompt": words} if words else {})
+    image = prompt.attachments[0]
+    with refusals(spec, chosen, f"the image sent: {image.path or image.url or 'from standard input'}"):
+        done = run_task("ocr", chosen, prompt.options, {}, image, key, stop)
+    if type(done.result) is not str:
+        raise HFError(f"{done.who} answered with something that is not text: {excerpt(done.final)}")
+    response.response_json = {"provider": done.who, "seconds": round(done.seconds, 1)}
+    response.set_usage(details={"provider": done.who})
+    return done.result.strip()
+
+
+HFOCR, AsyncHFOCR = task_models("HFOCR", OCR, read_image, BuiltWhenRead(provider_options), IMAGE_TYPES)
 
 
 # ============ the Hub in prompts: -f hf: fragments
@@ -5154,7 +5290,7 @@ def hf_commands():
 
 
 # The Hub's searches: what 'llm hf refresh' fetches, and 'llm hf models --<flag>' lists (TASKS' flags).
-DISCOVERIES = (EMBEDDINGS, SPEECH, IMAGES, TTS, VIDEOS)
+DISCOVERIES = (EMBEDDINGS, SPEECH, IMAGES, TTS, VIDEOS, AUDIO, OCR)
 
 
 def with_kind_flags(command):
@@ -5237,7 +5373,7 @@ def changes(stored: Stored, name: str) -> str:
 
 @hf_commands.command(name="refresh")
 def refresh_command():
-    "Fetch the router's model catalog, and the Hub's embedding, speech, image, voice and video models"
+    "Fetch the router's model catalog, and the Hub's models of every other task"
     failed, said = False, set()
     found = [(discovery.name, functools.partial(fetch_discovered, discovery)) for discovery in DISCOVERIES]
     for name, fetch in [("models", fetch_catalog), *found]:
@@ -5394,6 +5530,8 @@ TASK_MODELS = (
     (IMAGES, HFImage, AsyncHFImage),
     (TTS, HFTTS, AsyncHFTTS),
     (VIDEOS, HFVideo, AsyncHFVideo),
+    (AUDIO, HFAudio, AsyncHFAudio),
+    (OCR, HFOCR, AsyncHFOCR),
 )
 
 

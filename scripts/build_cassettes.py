@@ -448,6 +448,54 @@ HUB_VIDEOS = [
 ]
 
 
+# The Hub's newer tasks, in the same shape: image-text-to-image and -video (fal-ai and wavespeed, a LoRA among
+# them, as huggingface.js's test mappings have them; replicate's mapping has no route there), text-to-audio
+# (stable-audio on fal-ai, musicgen on hf-inference: the clients' example models), and image-to-text
+# (the captioning model of huggingface.js's test mappings, and GLM-OCR on zai-org).
+ITI, ITV = "image-text-to-image", "image-text-to-video"
+HUB_IMAGE_TEXT = [
+    speech_item(
+        "black-forest-labs/FLUX.2-dev",
+        **{
+            "fal-ai": ("fal-ai/flux-2", "live", ITI),
+            "replicate": ("black-forest-labs/flux-2-dev", "live", ITI),  # not sent there: left out
+        },
+    ),
+    {
+        "id": "dx8152/Qwen-Edit-2509-Multiple-angles",
+        "inferenceProviderMapping": [
+            {
+                "provider": "wavespeed",
+                "hfModelId": "dx8152/Qwen-Edit-2509-Multiple-angles",
+                "providerId": "wavespeed-ai/qwen-image/edit-plus-lora",
+                "status": "live",
+                "task": ITI,
+                "adapter": "lora",
+                "adapterWeightsPath": "镜头转换.safetensors",
+            }
+        ],
+    },
+]
+HUB_IMAGE_TEXT_VIDEOS = [
+    speech_item("Lightricks/LTX-2", **{"fal-ai": ("fal-ai/ltx-2/image-to-video", "live", ITV)}),
+]
+HUB_AUDIO = [
+    speech_item(
+        "stabilityai/stable-audio-open-1.0", **{"fal-ai": ("fal-ai/stable-audio", "live", "text-to-audio")}
+    ),
+    speech_item(
+        "facebook/musicgen-small", **{"hf-inference": ("facebook/musicgen-small", "live", "text-to-audio")}
+    ),
+]
+HUB_OCR = [
+    speech_item("zai-org/GLM-OCR", **{"zai-org": ("glm-ocr", "live", "image-to-text")}),
+    speech_item(
+        "nlpconnect/vit-gpt2-image-captioning",
+        **{"hf-inference": ("nlpconnect/vit-gpt2-image-captioning", "live", "image-to-text")},
+    ),
+]
+
+
 def hub_search(
     feature_pages=HUB_FEATURE_PAGES, similarity=HUB_SIMILARITY, speech=HUB_SPEECH, images=HUB_IMAGES
 ):
@@ -467,9 +515,13 @@ def hub_search(
         (get(HUB_SEARCH.format(ASR)), hub_page(speech)),
         (get(HUB_SEARCH.format("text-to-image")), hub_page(images[:1])),
         (get(HUB_SEARCH.format("image-to-image")), hub_page(images[1:])),
+        (get(HUB_SEARCH.format(ITI)), hub_page(HUB_IMAGE_TEXT)),
         (get(HUB_SEARCH.format(TTS)), hub_page(HUB_TTS)),
         (get(HUB_SEARCH.format(T2V)), hub_page(HUB_VIDEOS[:2])),
         (get(HUB_SEARCH.format(I2V)), hub_page(HUB_VIDEOS[2:])),
+        (get(HUB_SEARCH.format(ITV)), hub_page(HUB_IMAGE_TEXT_VIDEOS)),
+        (get(HUB_SEARCH.format("text-to-audio")), hub_page(HUB_AUDIO)),
+        (get(HUB_SEARCH.format("image-to-text")), hub_page(HUB_OCR)),
     ]
 
 

@@ -135,8 +135,10 @@ SEARCH = "&inference_provider=all&expand[]=inferenceProviderMapping"  # the Hub'
 
 def hub_answer(seen=None) -> Answer:
     """A last page of the Hub's model search (no next page), from the catalog cassette: the page of the
-    pipeline tag asked for (speech, images, text to speech, video); else sentence-similarity's."""
-    tags = ("automatic-speech-recognition", "text-to-image", "image-to-image", "text-to-speech")
-    tags = (*tags, "text-to-video", "image-to-video")
+    pipeline tag asked for (speech, images, text to speech, video, text to audio, image to text); else
+    sentence-similarity's."""
+    tags = ("automatic-speech-recognition", "text-to-image", "image-to-image", "image-text-to-image")
+    tags = (*tags, "text-to-speech", "text-to-video", "image-to-video", "image-text-to-video")
+    tags = (*tags, "text-to-audio", "image-to-text")
     tag = next((tag for tag in tags if seen and f"pipeline_tag={tag}&" in seen.path), "sentence-similarity")
     return recorded("catalog", uri=f"pipeline_tag={tag}{SEARCH}")

@@ -432,11 +432,16 @@ def test_refresh_caches_the_catalog_and_says_what_changed(sent, catalog):
         "4 embedding models. Added: BAAI/bge-m3, facebook/bart-base, intfloat/multilingual-e5-large-instruct, "
         "sentence-transformers/all-MiniLM-L6-v2. Removed: none.\n"
         "2 speech models. Added: openai/whisper-large-v3, openai/whisper-large-v3-turbo. Removed: none.\n"
-        "2 image models. Added: black-forest-labs/FLUX.1-Kontext-dev, black-forest-labs/FLUX.1-schnell. "
-        "Removed: none.\n"
+        # FLUX.2-dev's replicate mapping left out: image-text-to-image goes to fal-ai and wavespeed alone
+        "4 image models. Added: black-forest-labs/FLUX.1-Kontext-dev, black-forest-labs/FLUX.1-schnell, "
+        "black-forest-labs/FLUX.2-dev, dx8152/Qwen-Edit-2509-Multiple-angles. Removed: none.\n"
         # OuteTTS only staging; the last on a provider of no known route
         "2 text-to-speech models. Added: hexgrad/Kokoro-82M, nari-labs/Dia-1.6B. Removed: none.\n"
-        "3 video models. Added: Lightricks/LTX-Video, Wan-AI/Wan2.1-I2V-14B-720P, Wan-AI/Wan2.1-T2V-14B. "
+        "4 video models. Added: Lightricks/LTX-2, Lightricks/LTX-Video, Wan-AI/Wan2.1-I2V-14B-720P, "
+        "Wan-AI/Wan2.1-T2V-14B. Removed: none.\n"
+        "2 text-to-audio models. Added: facebook/musicgen-small, stabilityai/stable-audio-open-1.0. "
+        "Removed: none.\n"
+        "2 image-to-text models. Added: nlpconnect/vit-gpt2-image-captioning, zai-org/GLM-OCR. "
         "Removed: none.\n"
     )
     assert sent[0].url == "https://router.huggingface.co/v1/models"
@@ -486,9 +491,11 @@ def test_refresh_reports_added_and_removed_models(vcr_cassette_dir):
         "3 models. Added: someone/Newer-Chat. Removed: deepseek-ai/DeepSeek-V4-Pro, someone/Minimal-Chat.\n"
         "3 embedding models. Added: none. Removed: facebook/bart-base.\n"
         "2 speech models. Added: none. Removed: none.\n"
-        "2 image models. Added: none. Removed: none.\n"
+        "4 image models. Added: none. Removed: none.\n"
         "2 text-to-speech models. Added: none. Removed: none.\n"
-        "3 video models. Added: none. Removed: none.\n"
+        "4 video models. Added: none. Removed: none.\n"
+        "2 text-to-audio models. Added: none. Removed: none.\n"
+        "2 image-to-text models. Added: none. Removed: none.\n"
     )
 
 
@@ -603,7 +610,7 @@ def test_an_unknown_provider_fails_before_any_request(sent, catalog):
         "Error: 'groq' does not serve meta-llama/Llama-3.1-8B-Instruct; its providers are: cerebras, novita, "
         "together (or a policy: fastest, cheapest, preferred)\n"
     )
-    assert [s.body for s in sent] == [None] * 10  # the refresh alone (catalog, Hub searches): no prompt
+    assert [s.body for s in sent] == [None] * 14  # the refresh alone (catalog, Hub searches): no prompt
 
 
 @pytest.mark.vcr
@@ -691,6 +698,8 @@ def test_models_that_cannot_be_stored_are_one_line(fake, monkeypatch):
         "Error: Cannot store the image models: No space left on device",
         "Error: Cannot store the text-to-speech models: No space left on device",
         "Error: Cannot store the video models: No space left on device",
+        "Error: Cannot store the text-to-audio models: No space left on device",
+        "Error: Cannot store the image-to-text models: No space left on device",
     ]
 
 
@@ -718,7 +727,7 @@ def test_one_pipeline_tag_found_empty_keeps_its_models_as_a_whole_kind_does(fake
     assert result.stderr == (
         "Note: The Hub's search found no image-to-video model that a provider serves; those you have are kept\n"
     )
-    assert "3 video models. Added: none. Removed: none." in result.stdout
+    assert "4 video models. Added: Lightricks/LTX-2. Removed: none." in result.stdout
     assert llm.get_model("hf/Wan-AI/Wan2.1-I2V-14B-720P").spec.providers == (
         ("fal-ai", "fal-ai/wan-i2v", "image-to-video"),
         ("wavespeed", "wavespeed-ai/wan-2.1/i2v-720p", "image-to-video"),

@@ -270,7 +270,8 @@ def test_models_that_nothing_matches_are_said_not_listed_and_one_kind_at_a_time(
     both = invoke("hf", "models", "--images", "--speech")
     assert (
         both.exit_code == 2
-        and "Choose one of --embeddings, --speech, --images, --tts and --videos" in both.stderr
+        and "Choose one of --embeddings, --speech, --images, --tts, --videos, --audio and --ocr"
+        in both.stderr
     )
 
 

@@ -357,7 +357,11 @@ def test_an_input_image_goes_to_a_provider_that_takes_one(router, fake, here, ko
     result = invoke("-m", "hf/black-forest-labs/FLUX.1-Kontext-dev", "as a watercolour", "-a", str(photo))
     assert (result.exit_code, result.stdout) == (0, "as-a-watercolour.jpg\n")
     url = "data:image/jpeg;base64," + base64.b64encode(JPEG).decode()
-    assert json.loads(server.seen[0].body) == {"prompt": "as a watercolour", "image_url": url}
+    assert json.loads(server.seen[0].body) == {
+        "prompt": "as a watercolour",
+        "image_url": url,
+        "image_urls": [url],
+    }
     assert json.loads(logged_turns()[0]["response_json"])["seed"] == 2**70
 
 

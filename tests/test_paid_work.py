@@ -287,6 +287,23 @@ def test_ctrl_c_with_the_submit_in_flight_says_it_was_sent(router, here, ctrl_c_
     assert files(here) == []
 
 
+def test_an_answer_that_comes_after_ctrl_c_leaves_no_partial_file(router, here, ctrl_c_raises, capsys):
+    answered = threading.Event()
+
+    def slowly(seen):
+        time.sleep(1)
+        answered.set()
+        return Answer(200, {}, MP3)
+
+    router({f"POST {DEEPINFRA}": slowly})
+    later_signal(0.3)
+    with pytest.raises(KeyboardInterrupt):
+        llm.get_model("hf-tts").prompt("Hi", provider="deepinfra").text()
+    answered.wait(5)
+    time.sleep(0.3)  # the worker given up on has had the answer
+    assert files(here) == []
+
+
 def test_ctrl_c_while_a_job_that_cannot_be_cancelled_runs_says_where_its_result_will_be(
     router, here, monkeypatch, capsys
 ):

@@ -169,7 +169,14 @@ def test_together_job_polled_while_queued_or_in_progress(router, fake, here, mon
     "provider, body",
     [
         ("fal-ai", {"prompt": "the waves roll in", "image_url": "data:image/png;base64,iVBORw0KGgo="}),
-        ("wavespeed", {"prompt": "the waves roll in", "image": "data:image/png;base64,iVBORw0KGgo="}),
+        (
+            "wavespeed",
+            {
+                "prompt": "the waves roll in",
+                "image": "data:image/png;base64,iVBORw0KGgo=",
+                "images": ["data:image/png;base64,iVBORw0KGgo="],
+            },
+        ),
     ],
 )
 def test_image_to_video_sends_the_start_frame(router, here, found, provider, body):
