@@ -21,6 +21,7 @@ each ``# ============`` section below is one part of this map:
 - text to audio: music and sounds; the models and options, made and saved as images are
 - image to text: a page's text or a caption; the models, the image sent, its text said
 - the Hub in prompts: -f hf: fragments
+- MCP: a server's tools as llm tools: the key it gets, a session over Streamable HTTP, the toolbox
 - the llm hf commands
 - the hooks llm calls
 
@@ -99,6 +100,7 @@ __all__ = [
     "audio_options",
     "HFOCR",
     "AsyncHFOCR",
+    "HFMcp",
 ]
 
 
@@ -196,6 +198,17 @@ TASKS = {
     "audio": Task(64 * 2**20, LONG_TIMEOUT, True, "making the audio", "audio", "audio"),  # music, sounds
     # a caption, or a page's text as Markdown
     "ocr": Task(64 * 2**20, LONG_TIMEOUT, True, "reading", flag="ocr"),
+    # an MCP server's answer: a tool's text or a few images; a tool answering 500 MB is stopped at the cap
+    "mcp": Task(
+        32 * 2**20,
+        LONG_TIMEOUT,
+        timeout_hint="give it longer with HFMcp(timeout=SECONDS)",
+        status_hints={
+            401: "The server wants a key: the Hugging Face token goes to huggingface.co, to a Space with "
+            "HFMcp(send_token=True); any other server takes HFMcp(headers={...}).",
+            404: "There is no MCP server at that URL (Streamable HTTP); check HFMcp(url=...).",
+        },
+    ),
 }
 
 # What a result of each medium is called, and may be saved as: -o save FILE is refused when one is there.
@@ -4927,6 +4940,214 @@ def hf_fragment(argument: str):
     return fragment_of(answer.body, file.url)
 
 
+# ============ MCP: a server's tools as llm tools
+# ------------ MCP: the key a server gets; a session over Streamable HTTP (JSON-RPC, answered as JSON or SSE)
+
+
+MCP_VERSION = "2025-06-18"  # the protocol version asked for
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def mcp_key(url: str, send_token: bool) -> str | None:
+    """The key an MCP server gets (see :func:`key_for`): the Hugging Face token at huggingface.co, at a Space
+    only with ``send_token``; a stand-in on this machine LLM_HF_KEY; any other server none."""
+    if is_hf_host(url) or (send_token and is_deployed_host(url) and url.startswith("https://")):
+        return key_for(url, None, KEY_NAME, False)
+    if send_token:
+        raise HFError("send_token=True is for Spaces (https://….hf.space); other servers take headers={...}")
+    return key_for(url, None, None, True) if urllib.parse.urlsplit(url).hostname in LOOPBACK else None
+
+
+class MCPSession:
+    """One MCP server over Streamable HTTP: the handshake when first needed, then JSON-RPC requests each
+    answered as JSON or an SSE stream (our decoder); the session id kept and sent back, and a new session
+    when the server has forgotten it (404)."""
+
+    def __init__(self, url: str, headers: dict, timeout: float):
+        self.url, self.headers, self.timeout = url, headers, timeout
+        self.session: str | None = None
+        self.version = MCP_VERSION
+        self.ids = iter(range(1, 2**53))
+
+    def request(self, method: str, params: dict, retries: int = RETRIES) -> dict:
+        """The result of ``method``; a JSON-RPC error or an answer without one in one line."""
+        if self.session is None:
+            self.start()
+        try:
+            return self.send(method, params, retries)
+        except HTTPStatusError as ex:
+            if ex.status != 404:
+                raise
+            self.start()  # a session the server no longer knows: a new one, and the request again
+            return self.send(method, params, retries)
+
+    def start(self) -> None:
+        self.session = None
+        client = {"name": USER_AGENT, "version": "1"}
+        begun = self.send(
+            "initialize", {"protocolVersion": MCP_VERSION, "capabilities": {}, "clientInfo": client}
+        )
+        version = begun.get("protocolVersion")
+        self.version = (
+            version if type(version) is str and re.fullmatch(r"[\w.-]{1,32}", version) else MCP_VERSION
+        )
+        self.send("notifications/initialized", None)
+
+    def send(self, method: str, params: dict | None, retries: int = RETRIES) -> dict:
+        ident = None if params is None else next(self.ids)
+        message = {
+            "jsonrpc": "2.0",
+            "method": method,
+            **({} if ident is None else {"id": ident, "params": params}),
+        }
+        headers = {**self.headers, "Accept": "application/json, text/event-stream"}
+        if self.session:
+            headers.update({"Mcp-Session-Id": self.session, "MCP-Protocol-Version": self.version})
+        request = HFRequest(self.url, "mcp", headers, body=message, timeout=self.timeout, retries=retries)
+        answer = ask(request)
+        session = answer.headers.get("mcp-session-id")
+        if method == "initialize" and session and re.fullmatch(r"[\x21-\x7e]{1,256}", session):
+            self.session = session
+        return {} if ident is None else self.result_of(answer, ident, method, request.host)
+
+    @staticmethod
+    def result_of(answer: Answer, ident: int, method: str, host: str) -> dict:
+        """The result answering ``ident``, from a JSON body or among an SSE stream's messages."""
+        if "text/event-stream" in answer.headers.get("content-type", ""):
+            events = SSEDecoder(TASKS["mcp"].cap).feed(answer.body + b"\n\n")
+            messages = [json_or_none(event) for event in events]
+        else:
+            found = answer.json()
+            messages = found if type(found) is list else [found]
+        mine = next((m for m in messages if type(m) is dict and m.get("id") == ident), None)
+        if mine is None or not isinstance(mine.get("result", mine.get("error")), dict):
+            raise HFError(f"{host} answered {method} with something that is not MCP: {excerpt(answer.body)}")
+        if "error" in mine:
+            words = mine["error"].get("message")
+            raise HFError(
+                f"{host} refused {method}: {excerpt(words if type(words) is str else mine['error'])}"
+            )
+        return mine["result"]
+
+
+# ------------ MCP: the toolbox; each tool's answer as text and attachments
+
+
+def mcp_tools(session: MCPSession, prefix: str) -> list:
+    """Every tool the server lists (each page of it) as (name for llm, MCP name, description, schema)."""
+    found, cursor, taken = [], None, set()
+    for _ in range(HUB_PAGES):
+        page = session.request("tools/list", {"cursor": cursor} if cursor else {})
+        for tool in page.get("tools") if type(page.get("tools")) is list else ():
+            name = field_of(tool, "name")
+            if type(name) is not str or not name:
+                continue
+            ours = re.sub(r"[^A-Za-z0-9_-]", "_", f"{prefix}_{name}")[:60]
+            ours = next(f"{ours}{n or ''}" for n in range(len(taken) + 2) if f"{ours}{n or ''}" not in taken)
+            taken.add(ours)
+            schema = tool.get("inputSchema")
+            description = tool.get("description")
+            found.append((ours, name, description if type(description) is str else None, schema))
+        cursor = page.get("nextCursor")
+        if type(cursor) is not str or not cursor:
+            break
+    return found
+
+
+def mcp_output(result: dict):
+    """A tool's answer for the model: its text; images and audio attached (a model that sees them takes
+    them in); resource links as their URL. ``isError``: raised, and llm hands it to the model."""
+    texts, attachments = [], []
+    for item in result.get("content") if type(result.get("content")) is list else ():
+        kind = field_of(item, "type")
+        item = field_of(item, "resource") if kind == "resource" else item
+        if type(field_of(item, "text")) is str:
+            texts.append(item["text"])
+        elif kind in ("image", "audio") or type(field_of(item, "blob")) is str:
+            try:
+                data = base64.b64decode(item.get("data") or item.get("blob"), validate=True)
+                attachments.append(llm.Attachment(type=field_of(item, "mimeType"), content=data))
+            except (TypeError, ValueError):
+                texts.append(f"(a {kind} that is not base64)")
+        elif type(field_of(item, "uri")) is str:
+            texts.append(f"{item.get('name') or item.get('title') or 'a resource'}: {item['uri']}")
+    if not texts and "structuredContent" in result:
+        texts.append(json.dumps(result["structuredContent"]))
+    if result.get("isError") is True:
+        raise HFError(redact("\n".join(texts)) or "the tool failed and said nothing")
+    text = "\n".join(texts)
+    return llm.ToolOutput(output=text, attachments=attachments) if attachments else text
+
+
+def _header(item: tuple) -> bool:
+    return all(type(value) is str and value.isascii() and value.isprintable() for value in item)
+
+
+class HFMcp(llm.Toolbox):
+    """The tools of an MCP server: Hugging Face's by default (the Hub, papers, docs, and the Spaces added in
+    your MCP settings at https://huggingface.co/settings/mcp), a Space's, or any Streamable HTTP server's.
+    The Hugging Face token goes to huggingface.co, to a Space only with send_token=True (its owner's code
+    runs there; ZeroGPU is billed through it), and nowhere else: other servers get headers= alone."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        tools: list | None = None,
+        headers: dict | None = None,
+        timeout: float | None = None,
+        send_token: bool = False,
+    ):
+        self.url = url or f"{hub_url()}/mcp"
+        parts = urllib.parse.urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise HFError(f"HFMcp(url=...) takes an http(s) URL, not {excerpt(self.url)}")
+        if not (tools is None or (type(tools) is list and all(type(name) is str for name in tools))):
+            raise HFError('HFMcp(tools=...) takes a list of tool names: tools=["hub_repo_details"]')
+        if not (headers is None or (type(headers) is dict and all(map(_header, headers.items())))):
+            raise HFError('HFMcp(headers=...) takes names and values: headers={"Authorization": "Bearer …"}')
+        if not (timeout is None or (type(timeout) in (int, float) and 0 < timeout <= MAX_TIMEOUT)):
+            raise HFError(f"HFMcp(timeout=...) takes seconds, more than 0 and at most {MAX_TIMEOUT:g}")
+        self.wanted, self.timeout = tools, float(timeout or TASKS["mcp"].timeout)
+        key = mcp_key(self.url, send_token is True)
+        self.headers = {**({"Authorization": f"Bearer {key}"} if key else {}), **(headers or {})}
+        self._listed: list | None = None
+        self._session: MCPSession | None = None
+
+    def tools(self):
+        """One llm tool per MCP tool (those of ``tools=`` alone), listed when first asked for."""
+        if self._listed is None:
+            self._session = MCPSession(self.url, self.headers, self.timeout)
+            host = urllib.parse.urlsplit(self.url).hostname or ""
+            prefix = (
+                "hf"
+                if is_hf_host(self.url)
+                else "mcp"
+                if ":" in host or host[-1:].isdigit()
+                else host.split(".")[0]
+            )
+            found = mcp_tools(self._session, prefix)
+            names = [name for _, name, _, _ in found]
+            unknown = [name for name in self.wanted or () if name not in names]
+            if unknown:
+                raise HFError(f"{host} has no tool {unknown[0]}; its tools: {', '.join(names) or 'none'}")
+            self._listed = [
+                llm.Tool(ours, description, schema if type(schema) is dict else {}, self._caller(name))
+                for ours, name, description, schema in found
+                if self.wanted is None or name in self.wanted
+            ]
+        return iter(self._listed)
+
+    def _caller(self, name: str) -> Callable:
+        async def call(**arguments):
+            return await asyncio.to_thread(self._call, name, arguments)
+
+        return call
+
+    def _call(self, name: str, arguments: dict):
+        """tools/call, sent once (a tool may spend a quota): its answer for the model."""
+        return mcp_output(self._session.request("tools/call", {"name": name, "arguments": arguments}, 0))
+
+
 # ============ the llm hf commands
 # Each command is a few lines over the functions before it: fetch or read, select, format.
 
@@ -5545,6 +5766,7 @@ def register_embedding_models(register):
 def register_tools(register):
     register(HFImages)
     register(HFSpeak)
+    register(HFMcp)
 
 
 @llm.hookimpl

@@ -1,0 +1,247 @@
+"""HFMcp: an MCP server's tools as llm tools, tested against the official SDK's own server (tests/mcp_peer.py)
+over Streamable HTTP, answering as an SSE stream and as JSON: the handshake, the session, a paged tool
+list, every content type, isError, a slow tool, the token rule per host, and a chat model calling them."""
+
+import asyncio
+import json
+import time
+
+import llm
+import pytest
+from mcp_peer import PNG, WAV, Running
+
+import llm_hf_inference
+from conftest import TEST_TOKEN
+from fakeserver import Answer
+from helpers import LOCAL, invoke
+
+pytestmark = LOCAL
+
+NAMES = ["mcp_add", "mcp_draw", "mcp_hum", "mcp_find", "mcp_fail", "mcp_nap"]
+
+
+@pytest.fixture(scope="module", params=["sse", "json"])
+def peer(request):
+    running = Running(json_response=request.param == "json")
+    yield running
+    running.close()
+
+
+def tools(peer, **given) -> dict:
+    return {tool.name: tool for tool in llm_hf_inference.HFMcp(url=peer.url, **given).tools()}
+
+
+def call(tool, **arguments):
+    return asyncio.run(tool.implementation(**arguments))
+
+
+# -- the session and the tools
+
+
+def test_the_handshake_then_every_page_of_tools_with_the_session_sent_back(peer, sent):
+    found = tools(peer)
+    assert list(found) == NAMES
+    assert found["mcp_add"].description == "Add two numbers."
+    assert found["mcp_add"].input_schema["properties"] == {
+        "a": {"title": "A", "type": "integer"},
+        "b": {"title": "B", "type": "integer"},
+    }
+    methods = [s.body["method"] for s in sent]
+    assert methods == ["initialize", "notifications/initialized", "tools/list", "tools/list", "tools/list"]
+    assert [s.body.get("params") for s in sent[2:]] == [{}, {"cursor": "2"}, {"cursor": "4"}]
+    assert "mcp-session-id" not in sent[0].headers
+    sessions = {s.headers["mcp-session-id"] for s in sent[1:]}
+    assert len(sessions) == 1 and all(s.headers["mcp-protocol-version"] == "2025-06-18" for s in sent[1:])
+    assert sent[0].body["params"]["protocolVersion"] == "2025-06-18"
+
+
+def test_tools_keeps_the_named_ones_and_an_unknown_name_is_one_line(peer):
+    assert list(tools(peer, tools=["add", "find"])) == ["mcp_add", "mcp_find"]
+    with pytest.raises(llm.ModelError) as raised:
+        tools(peer, tools=["search"])
+    assert str(raised.value) == f"127.0.0.1 has no tool search; its tools: {', '.join(n[4:] for n in NAMES)}"
+
+
+def test_text_an_image_audio_and_a_link_come_back_as_the_model_takes_them(peer):
+    found = tools(peer)
+    assert call(found["mcp_add"], a=2, b=3) == "5"
+    drawn = call(found["mcp_draw"], subject="a fox")
+    assert (drawn.output, [(a.type, a.content) for a in drawn.attachments]) == ("", [("image/png", PNG)])
+    hummed = call(found["mcp_hum"])
+    assert [(a.type, a.content) for a in hummed.attachments] == [("audio/wav", WAV)]
+    assert call(found["mcp_find"], query="whisper") == "openai/whisper-large-v3: https://hf.co/x"
+
+
+def test_a_tool_error_goes_to_the_model_and_a_json_rpc_error_is_one_line(peer):
+    found = tools(peer)
+    with pytest.raises(llm.ModelError, match=r"^Error executing tool fail$"):
+        call(found["mcp_fail"])
+    session = llm_hf_inference.MCPSession(peer.url, {}, 5.0)
+    with pytest.raises(llm.ModelError) as raised:
+        session.request("prompts/nosuch", {})
+    assert str(raised.value) == "127.0.0.1 refused prompts/nosuch: Method not found"
+
+
+def test_a_tool_that_takes_too_long_ends_within_its_deadline(peer):
+    found = tools(peer, timeout=0.5)
+    started = time.monotonic()
+    with pytest.raises(llm.ModelError) as raised:
+        call(found["mcp_nap"], seconds=5)
+    assert time.monotonic() - started < 2
+    assert str(raised.value) == (
+        "127.0.0.1 sent nothing for 0.5 seconds (timeout); give it longer with HFMcp(timeout=SECONDS)"
+    )
+    assert call(found["mcp_add"], a=1, b=1) == "2"  # the session goes on
+
+
+def test_an_answer_over_the_cap_is_one_line(peer, monkeypatch):
+    task = llm_hf_inference.TASKS["mcp"]
+    monkeypatch.setitem(llm_hf_inference.TASKS, "mcp", task._replace(cap=500))
+    with pytest.raises(llm.ModelError, match="over"):
+        tools(peer)
+
+
+def test_an_unreachable_server_is_one_line(monkeypatch):
+    monkeypatch.setattr(llm_hf_inference, "sleep", lambda seconds: None)
+    with pytest.raises(llm.ModelError) as raised:
+        list(llm_hf_inference.HFMcp(url="http://127.0.0.1:9/mcp").tools())
+    assert str(raised.value).startswith("Could not connect to 127.0.0.1")
+    assert "\n" not in str(raised.value)
+
+
+def test_a_forgotten_session_is_begun_again(fake):
+    begun = []
+
+    def answer(seen):
+        message = json.loads(seen.body)
+        if message["method"] == "initialize":
+            begun.append(1)
+            return Answer(200, {"Mcp-Session-Id": f"s{len(begun)}"}, json.dumps(reply(message, {})).encode())
+        if message["method"] == "notifications/initialized":
+            return Answer(202, {}, b"")
+        if seen.headers["Mcp-Session-Id"] == "s1":
+            return Answer.json({"error": "Session not found"}, 404)
+        return Answer.json(reply(message, {"tools": [{"name": "ping", "inputSchema": {}}]}))
+
+    server = fake({"POST /mcp": answer})
+    assert [t.name for t in llm_hf_inference.HFMcp(url=server.url + "/mcp").tools()] == ["mcp_ping"]
+    assert len(begun) == 2
+
+
+def reply(message, result):
+    return {"jsonrpc": "2.0", "id": message.get("id"), "result": result}
+
+
+# -- the token, by host
+
+
+@pytest.mark.parametrize(
+    "url, send_token, key",
+    [
+        ("https://huggingface.co/mcp", False, "hf_token0000"),
+        ("https://hf.co.example.com/mcp", False, None),
+        ("http://huggingface.co/mcp", False, None),  # not over HTTPS
+        ("https://alice-draw.hf.space/gradio_api/mcp/", False, None),
+        ("https://alice-draw.hf.space/gradio_api/mcp/", True, "hf_token0000"),
+        ("http://127.0.0.1:8000/mcp", False, "llm-hf-key"),
+        ("https://mcp.example.com/mcp", False, None),
+    ],
+)
+def test_the_token_goes_to_hugging_face_and_to_a_space_only_when_asked(url, send_token, key, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_token0000")
+    monkeypatch.setenv("LLM_HF_KEY", "llm-hf-key")
+    toolbox = llm_hf_inference.HFMcp(url=url, send_token=send_token)
+    assert toolbox.headers == ({"Authorization": f"Bearer {key}"} if key else {})
+
+
+def test_send_token_elsewhere_is_refused_and_headers_go_as_given(monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_token0000")
+    with pytest.raises(llm.ModelError, match=r"send_token=True is for Spaces"):
+        llm_hf_inference.HFMcp(url="https://mcp.example.com/mcp", send_token=True)
+    given = llm_hf_inference.HFMcp(url="https://mcp.example.com/mcp", headers={"X-Key": "k"})
+    assert given.headers == {"X-Key": "k"}
+
+
+@pytest.mark.parametrize(
+    "given, said",
+    [
+        ({"url": "ftp://x/mcp"}, "HFMcp(url=...) takes an http(s) URL, not ftp://x/mcp"),
+        ({"tools": "add"}, 'HFMcp(tools=...) takes a list of tool names: tools=["hub_repo_details"]'),
+        ({"headers": {"X": "a\nb"}}, 'HFMcp(headers=...) takes names and values: headers={"Authorization":'),
+        ({"timeout": 0}, "HFMcp(timeout=...) takes seconds, more than 0 and at most 86400"),
+    ],
+)
+def test_what_hfmcp_cannot_take_is_one_line(given, said):
+    with pytest.raises(llm.ModelError) as raised:
+        llm_hf_inference.HFMcp(**{"url": "http://127.0.0.1:9/mcp", **given})
+    assert str(raised.value).startswith(said)
+
+
+def test_the_default_server_is_hugging_faces_following_hf_endpoint(monkeypatch):
+    monkeypatch.setenv("HF_ENDPOINT", "https://hub.example.org")
+    assert llm_hf_inference.HFMcp().url == "https://hub.example.org/mcp"
+
+
+# -- through llm
+
+
+def test_llm_tools_list_names_hfmcp_without_connecting_and_lists_a_servers_tools(peer, sent):
+    listed = invoke("tools", "list")
+    assert "HFMcp" in listed.stdout and sent == []
+    listed = invoke("tools", "list", f'HFMcp(url="{peer.url}", tools=["add"])')
+    assert "mcp_add(**arguments)" in listed.stdout and "Add two numbers." in listed.stdout
+
+
+def chat_router(router, tool_name, arguments):
+    call = {"id": "call_1", "type": "function", "function": {"name": tool_name, "arguments": arguments}}
+    first = {
+        "message": {"role": "assistant", "content": None, "tool_calls": [call]},
+        "finish_reason": "tool_calls",
+    }
+    answers = iter(
+        [
+            Answer.json({"choices": [first]}),
+            Answer.json(
+                {
+                    "choices": [
+                        {"message": {"role": "assistant", "content": "A fox."}, "finish_reason": "stop"}
+                    ]
+                }
+            ),
+        ]
+    )
+    return router({"POST /v1/chat/completions": lambda seen: next(answers)})
+
+
+def test_a_chat_model_calls_a_tool_and_sees_the_image_it_drew(peer, router):
+    server = chat_router(router, "mcp_draw", '{"subject": "a fox"}')
+    result = invoke("-m", "hf-gemma4", "--no-stream", "-T", f'HFMcp(url="{peer.url}")', "draw a fox")
+    assert (result.exit_code, result.stdout) == (0, "A fox.\n")
+    first, second = (json.loads(seen.body) for seen in server.seen)
+    assert [tool["function"]["name"] for tool in first["tools"]] == NAMES
+    assert second["messages"][-2]["role"] == "tool"
+    image = second["messages"][-1]["content"][-1]
+    assert image["image_url"]["url"].startswith("data:image/png;base64,")
+    assert server.seen[0].headers["Authorization"] == f"Bearer {TEST_TOKEN}"
+
+
+def test_an_async_chain_calls_the_tool_too(peer, router):
+    server = chat_router(router, "mcp_add", '{"a": 20, "b": 22}')
+
+    async def go():
+        model = llm.get_async_model("hf-llama3.1")
+        chain = model.chain("add them", tools=[llm_hf_inference.HFMcp(url=peer.url, tools=["add"])])
+        return await chain.text()
+
+    assert asyncio.run(go()) == "A fox."
+    second = json.loads(server.seen[1].body)
+    assert second["messages"][-1] == {"role": "tool", "tool_call_id": "call_1", "content": "42"}
+
+
+def test_a_prompt_whose_server_cannot_be_reached_fails_in_one_line(monkeypatch, router):
+    server = router({})
+    monkeypatch.setattr(llm_hf_inference, "sleep", lambda seconds: None)
+    result = invoke("-m", "hf-llama3.1", "-T", 'HFMcp(url="http://127.0.0.1:9/mcp")', "hi")
+    assert result.exit_code == 1 and result.stderr.count("Error: ") == 1  # after the retries' lines
+    assert result.stderr.splitlines()[-1].startswith("Error: Could not connect to 127.0.0.1")
+    assert server.seen == []  # nothing asked of the model
