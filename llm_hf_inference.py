@@ -410,10 +410,10 @@ def key_for(url: str, explicit_key: str | None, key_name: str | None, override: 
 
 
 def bill_to_of(option: str | None) -> str | None:
-    """The organisation to bill: -o bill_to, else $HF_BILL_TO; a name a header can carry, or an error."""
-    value, setting = (option, "-o bill_to") if option else (os.environ.get("HF_BILL_TO"), "HF_BILL_TO")
-    if value and not re.fullmatch(_ORG_NAME, value):
-        raise HFError(f"{setting} must be an organisation's name on the Hub (letters, digits, '-', '_', '.')")
+    """The organisation to bill: -o bill_to (checked as an option is), else $HF_BILL_TO, checked here."""
+    value = option or os.environ.get("HF_BILL_TO")
+    if not option and value and not re.fullmatch(_ORG_NAME, value):
+        raise HFError("HF_BILL_TO must be an organisation's name on the Hub (letters, digits, '-', '_', '.')")
     return value or None
 
 

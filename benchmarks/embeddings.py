@@ -144,6 +144,8 @@ def scale(user_dir: pathlib.Path, seeds: int, registry_only: bool = False) -> li
         llm_hf_inference.SPEECH, hub_items(300, "automatic-speech-recognition", "asr")
     )
     llm_hf_inference.store_discovered(llm_hf_inference.IMAGES, hub_items(300, "text-to-image", "painter"))
+    llm_hf_inference.store_discovered(llm_hf_inference.AUDIO, hub_items(300, "text-to-audio", "composer"))
+    llm_hf_inference.store_discovered(llm_hf_inference.OCR, hub_items(300, "image-to-text", "reader"))
     base = dict(os.environ, LLM_USER_PATH=str(user_dir))
     configs = {
         "none": dict(base, LLM_LOAD_PLUGINS=""),
@@ -165,7 +167,7 @@ def scale(user_dir: pathlib.Path, seeds: int, registry_only: bool = False) -> li
                 for name, env in configs.items()
             }
             ratios.append(cost["plugin"] / cost["none"])
-        name = f"{label}, 3,000 chat, 1,000 embedding, 300 speech, 300 image models (instructions)"
+        name = f"{label}, 3,000 chat, 1,000 embedding, 300 each speech, image, audio, OCR (instructions)"
         rows.append(at_most(name, statistics.median(ratios), limit))
     return rows
 
