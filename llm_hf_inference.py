@@ -55,7 +55,6 @@ import time
 import urllib.parse
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import BinaryIO, Literal, NamedTuple
 
 import click
@@ -669,13 +668,11 @@ def routed(base: type, provider_is: str, timeout_is: str, retries_are: str, exam
 # ------------ HTTP: one request, its whole answer, within a deadline and a cap
 
 
-@dataclass(eq=False, repr=False)  # never compared; its own __repr__ keeps the token out of tracebacks
 class HFRequest:
-    """Everything one HTTP exchange needs. The token lives only in its headers."""
+    """Everything one HTTP exchange needs. The token lives only in its headers. A plain class (a dataclass
+    costs every llm command its generated code: benchmarks/README.md); a field not below is a TypeError."""
 
-    url: str
-    purpose: str = "chat"  # chat, embeddings, speech, images, hub or fragment: its cap and its hints
-    headers: dict = field(default_factory=dict)
+    purpose: str = "chat"  # a task of TASKS: its cap and its hints
     body: dict | None = None  # sent as JSON
     upload: "Upload | None" = None  # or sent a piece at a time, never whole in memory (speech)
     method: str = "POST"
@@ -685,6 +682,18 @@ class HFRequest:
     stop: threading.Event | None = None  # set when the call it belongs to is given up: nothing more is sent
     into: "BinaryIO | None" = None  # where an answer that is not JSON is written as it arrives (audio)
     finished: bool = False  # a finished job's result: a 500 saying why is the job's failure, not asked again
+
+    def __init__(self, url: str, purpose: str = "chat", headers: dict | None = None, body=None, **more):
+        self.url, self.purpose, self.headers, self.body = (
+            url,
+            purpose,
+            {} if headers is None else headers,
+            body,
+        )
+        for name, value in more.items():
+            if not hasattr(type(self), name) or callable(getattr(type(self), name)):
+                raise TypeError(f"HFRequest has no field {name}")
+            setattr(self, name, value)
 
     @property
     def time_allowed(self) -> float | None:
@@ -3215,7 +3224,6 @@ def request_body(spec: ModelSpec, prompt, stream: bool, provider: str | None) ->
     return body
 
 
-@dataclass(eq=False, repr=False)
 class ChatRequest(HFRequest):
     """A chat prompt's exchange: also the provider a conversation stays with, while it answers."""
 
@@ -3830,21 +3838,18 @@ EMBEDDINGS = Discovery(
 )
 
 
-def embedding_models() -> list:
-    """Every embedding model to register, with its aliases: the discovery (else the built-in list), then
-    the added ones."""
+def register_embeddings(register) -> None:
+    """Every embedding model registered with its aliases: the discovery (else the built-in list), then the
+    added ones (thousands, on every llm command that asks for one: no list of them is made)."""
     aliases = EMBEDDINGS.aliases()
-    models = [
-        (HFEmbedding(model_id, row), aliases.get(model_id, ()))
-        for model_id, row in discovered_rows(EMBEDDINGS).items()
-    ]
+    for model_id, row in discovered_rows(EMBEDDINGS).items():
+        register(HFEmbedding(model_id, row), aliases=aliases.get(model_id, ()))
     for repo_id, added in read_added().items():
         if added.get("embedding") and added.get("base_url"):
             alias = (added["alias"],) if added.get("alias") else ()
             providers = (("", repo_id, "feature-extraction"),)
             spec = HubSpec(repo_id, providers, alias, added["base_url"], added.get("key_name"))
-            models.append((HFEmbedding(model_id_of(repo_id), spec=spec), alias))
-    return models
+            register(HFEmbedding(model_id_of(repo_id), spec=spec), aliases=alias)
 
 
 # ------------ embeddings: requests, a few at once
@@ -5758,8 +5763,7 @@ TASK_MODELS = (
 
 @llm.hookimpl
 def register_embedding_models(register):
-    for model, aliases in embedding_models():
-        register(model, aliases=aliases)
+    register_embeddings(register)
 
 
 @llm.hookimpl
