@@ -4751,12 +4751,13 @@ HFVideo, AsyncHFVideo = task_models(
 # ------------ text to audio: music and sounds, found on the Hub; its options; made and saved as images are
 
 
-STABLE_AUDIO = "stabilityai/stable-audio-open-1.0"  # the example model of both clients' text-to-audio
+STABLE_AUDIO = "stabilityai/stable-audio-open-1.0"
 
 AUDIO = Discovery(
     "audio",
     "text-to-audio models",
     ("text-to-audio",),
+    # hf-music: the example model of both clients' text-to-audio docs, an open one, on fal-ai
     built_in(STABLE_AUDIO, "hf-music", "text-to-audio", ("fal-ai", "fal-ai/stable-audio")),
     apart=":audio",
 )
@@ -4784,7 +4785,7 @@ HFAudio, AsyncHFAudio = task_models("HFAudio", AUDIO, sound, BuiltWhenRead(audio
 
 GLM_OCR = "zai-org/GLM-OCR"
 
-OCR = Discovery(
+OCR = Discovery(  # captions and a page's text alike: the Hub has one task for both
     "ocr",
     "image-to-text models",
     ("image-to-text",),

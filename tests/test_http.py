@@ -257,3 +257,17 @@ def test_a_stream_answered_with_an_error_is_retried_then_said(use_async, fake, m
         run("hf-llama3.1", QUESTION, use_async=use_async)  # a stream, as llm asks by default
     assert str(raised.value).startswith("127.0.0.1 answered 401: Invalid token — ")
     assert len(server.seen) == 2 and json.loads(server.seen[0].body)["stream"] is True
+
+
+def test_a_request_takes_only_its_own_fields():
+    request = llm_hf_inference.HFRequest("https://router.huggingface.co/x", "images", timeout=8.0, retries=0)
+    assert (request.purpose, request.headers, request.body, request.timeout, request.retries) == (
+        "images",
+        {},
+        None,
+        8.0,
+        0,
+    )
+    for kind, wrong in ((llm_hf_inference.HFRequest, "timeuot"), (llm_hf_inference.ChatRequest, "unpin")):
+        with pytest.raises(TypeError, match=f"HFRequest has no field {wrong}"):
+            kind("https://router.huggingface.co/x", **{wrong: 1})

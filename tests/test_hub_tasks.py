@@ -67,25 +67,29 @@ def test_image_text_to_image_without_an_image_sends_the_text_alone(router, here,
     assert result.stderr == "Error: 127.0.0.1 answered 422: not this time (the text sent: 9 characters)\n"
 
 
-def test_image_text_to_image_with_an_image_sends_it_as_image_to_image_does(router, png, stored):
-    server = router({"POST /fal-ai/fal-ai/flux-2": refused})
-    invoke("-m", "hf/black-forest-labs/FLUX.2-dev", "as a watercolour", "-a", png)
-    assert json.loads(server.seen[0].body) == {
-        "prompt": "as a watercolour",
-        "image_url": PNG_URL,
-        "image_urls": [PNG_URL],
-    }
-
-
-def test_a_wavespeed_image_text_lora_goes_with_its_image_and_adapter(router, png, stored):
-    server = router({"POST /wavespeed/api/v3/wavespeed-ai/qwen-image/edit-plus-lora": refused})
-    invoke("-m", "hf/dx8152/Qwen-Edit-2509-Multiple-angles", "turn the camera left", "-a", png)
-    assert json.loads(server.seen[0].body) == {
-        "prompt": "turn the camera left",
-        "image": PNG_URL,
-        "images": [PNG_URL],
-        "loras": [{"path": "dx8152/Qwen-Edit-2509-Multiple-angles", "scale": 1}],
-    }
+@pytest.mark.parametrize(
+    "model, route, body",
+    [
+        (  # as image-to-image is sent there
+            "black-forest-labs/FLUX.2-dev",
+            "/fal-ai/fal-ai/flux-2",
+            {"image_url": PNG_URL, "image_urls": [PNG_URL]},
+        ),
+        (  # with its adapter
+            "dx8152/Qwen-Edit-2509-Multiple-angles",
+            "/wavespeed/api/v3/wavespeed-ai/qwen-image/edit-plus-lora",
+            {
+                "image": PNG_URL,
+                "images": [PNG_URL],
+                "loras": [{"path": "dx8152/Qwen-Edit-2509-Multiple-angles", "scale": 1}],
+            },
+        ),
+    ],
+)
+def test_image_text_to_image_with_an_image_sends_it(router, png, stored, model, route, body):
+    server = router({f"POST {route}": refused})
+    invoke("-m", f"hf/{model}", "turn the camera left", "-a", png)
+    assert json.loads(server.seen[0].body) == {"prompt": "turn the camera left", **body}
 
 
 def test_image_text_to_video_keeps_its_mapped_path_with_or_without_a_frame(router, png, stored):
