@@ -5039,6 +5039,15 @@ class MCPSession:
 # ------------ MCP: the toolbox; each tool's answer as text and attachments
 
 
+def mcp_prefix(url: str) -> str:
+    """What a server's tools are named after, so two servers' never clash: hf for Hugging Face's, a Space's
+    name, the first part of any other host's (mcp for an address)."""
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if is_hf_host(url):
+        return "hf"
+    return "mcp" if ":" in host or host[-1:].isdigit() else host.split(".")[0]
+
+
 def mcp_tools(session: MCPSession, prefix: str) -> list:
     """Every tool the server lists (each page of it) as (name for llm, MCP name, description, schema)."""
     found, cursor, taken = [], None, set()
@@ -5124,14 +5133,7 @@ class HFMcp(llm.Toolbox):
         if self._listed is None:
             self._session = MCPSession(self.url, self.headers, self.timeout)
             host = urllib.parse.urlsplit(self.url).hostname or ""
-            prefix = (
-                "hf"
-                if is_hf_host(self.url)
-                else "mcp"
-                if ":" in host or host[-1:].isdigit()
-                else host.split(".")[0]
-            )
-            found = mcp_tools(self._session, prefix)
+            found = mcp_tools(self._session, mcp_prefix(self.url))
             names = [name for _, name, _, _ in found]
             unknown = [name for name in self.wanted or () if name not in names]
             if unknown:

@@ -245,3 +245,34 @@ def test_a_prompt_whose_server_cannot_be_reached_fails_in_one_line(monkeypatch, 
     assert result.exit_code == 1 and result.stderr.count("Error: ") == 1  # after the retries' lines
     assert result.stderr.splitlines()[-1].startswith("Error: Could not connect to 127.0.0.1")
     assert server.seen == []  # nothing asked of the model
+
+
+@pytest.mark.parametrize(
+    "url, prefix",
+    [
+        ("https://huggingface.co/mcp", "hf"),
+        ("https://alice-draw.hf.space/gradio_api/mcp/", "alice-draw"),
+        ("https://mcp.example.com/mcp", "mcp"),
+        ("https://tools.example.com/mcp", "tools"),
+        ("http://127.0.0.1:8000/mcp", "mcp"),
+        ("http://[fe80::a]:8000/mcp", "mcp"),  # an address, even ending in a letter
+        ("http://localhost:8000/mcp", "localhost"),
+    ],
+)
+def test_a_servers_tools_are_named_after_it(url, prefix):
+    assert llm_hf_inference.mcp_prefix(url) == prefix
+
+
+def test_tool_names_every_provider_takes_unique_and_at_most_64_characters():
+    class Listed:
+        def request(self, method, params):
+            names = ["a.b", "a_b", "a b", "x" * 80, "", None]
+            return {"tools": [{"name": name, "description": 7} for name in names]}
+
+    found = llm_hf_inference.mcp_tools(Listed(), "srv")
+    assert [(ours, name, description) for ours, name, description, _ in found] == [
+        ("srv_a_b", "a.b", None),
+        ("srv_a_b1", "a_b", None),
+        ("srv_a_b2", "a b", None),
+        ("srv_" + "x" * 56, "x" * 80, None),
+    ]
