@@ -2403,7 +2403,7 @@ class Discovery(NamedTuple):
         """The live (provider, providerId, task[, LoRA weights path]) of a mapping that a row serves, in the
         Hub's order: a LoRA adapter only where its row sends one (else it would run as its base model)."""
         return [
-            (provider, provider_id, task, *(urllib.parse.quote(weights) for weights in lora))
+            (provider, provider_id, task, *(urllib.parse.quote(weights) for weights in lora[:1]))
             for provider, provider_id, task, status, *lora in mapping
             if status == "live"
             and task in self.hub_tasks
@@ -2448,14 +2448,15 @@ _PROVIDER_ID = r"(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.:/-]*"
 
 
 def _mapping_row(row) -> bool:
-    """[provider, providerId, task, status] and, for a LoRA adapter, its weights' path: all strings,
-    provider and id as a route can take them."""
+    """[provider, providerId, task, status] and, for a LoRA adapter, its weights' path and, when its tags
+    say, its base model: all strings, provider and ids as a route and a listing can take them."""
     return (
         type(row) is list
-        and len(row) in (4, 5)
+        and len(row) in (4, 5, 6)
         and all(type(value) is str for value in row)
         and re.fullmatch(_NAME, row[0]) is not None
         and re.fullmatch(_PROVIDER_ID, row[1]) is not None
+        and (len(row) < 6 or re.fullmatch(_REPO_ID, row[5]) is not None)
     )
 
 
@@ -2463,14 +2464,17 @@ MAPPING_KEYS = ("provider", "providerId", "task", "status")  # a mapping's field
 
 
 def mapping_entry(row: list) -> dict:
-    """A mapping row as the Hub writes it (a LoRA's adapter fields included)."""
+    """A mapping row as the Hub writes it (a LoRA's adapter fields included, and its base model)."""
     entry = dict(zip(MAPPING_KEYS, row[:4], strict=True))
-    return {**entry, "adapter": "lora", "adapterWeightsPath": row[4]} if len(row) == 5 else entry
+    entry.update({"adapter": "lora", "adapterWeightsPath": row[4]} if len(row) > 4 else {})
+    return {**entry, "baseModel": row[5]} if len(row) > 5 else entry
 
 
 def mapping_of(item) -> list:
     """A Hub search result's inferenceProviderMapping (a list, or an object keyed by provider) as rows."""
     mapping = item.get("inferenceProviderMapping") if type(item) is dict else None
+    tags = item.get("tags") if type(item) is dict and type(item.get("tags")) is list else []
+    base = [t[19:] for t in tags if type(t) is str and re.fullmatch("base_model:adapter:" + _REPO_ID, t)][:1]
     if type(mapping) is dict:
         mapping = [{"provider": name, **value} for name, value in mapping.items() if type(value) is dict]
     rows = []
@@ -2478,7 +2482,7 @@ def mapping_of(item) -> list:
         row = [entry.get(k) for k in MAPPING_KEYS] if type(entry) is dict else []
         adapter, weights = (entry.get("adapter"), entry.get("adapterWeightsPath")) if row else (None, None)
         if adapter is not None:  # an adapter is sent as one, or not at all: never as its base model
-            row = [*row, weights] if adapter == "lora" and weights else []
+            row = [*row, weights, *base] if adapter == "lora" and weights else []
         if _mapping_row(row):
             rows.append(row)
     return rows
@@ -5178,7 +5182,8 @@ def fetch_catalog() -> Stored:
 def hub_search(task: str) -> list:
     """Every model of a pipeline tag that some provider serves, with its provider mapping: all pages."""
     url = (
-        f"{hub_url()}/api/models?pipeline_tag={task}&inference_provider=all&expand[]=inferenceProviderMapping"
+        f"{hub_url()}/api/models?pipeline_tag={task}&inference_provider=all"
+        "&expand[]=inferenceProviderMapping&expand[]=tags"  # tags: a LoRA's base model
     )
     items: list = []
     for _ in range(HUB_PAGES):
@@ -5335,11 +5340,17 @@ def resolve_model(name: str) -> str:
     return repo_id_of(model_id)
 
 
+def lora_words(mapping: list) -> str:
+    """What a listing says of a LoRA adapter: that it is one, and of which base model when its tags say."""
+    lora = [row for row in mapping if len(row) > 4]
+    return "" if not lora else f" (LoRA of {lora[0][5]})" if len(lora[0]) > 5 else " (LoRA)"
+
+
 def mappings_table(found: list) -> str:
     """Discovered models (embeddings, speech), each with its providers and their status in the Hub's order."""
     rows = [
         [
-            repo_id + (" (LoRA)" if any(len(row) == 5 for row in mapping) else ""),
+            repo_id + lora_words(mapping),
             ", ".join(row[0] for row in mapping),
             ", ".join(row[3] for row in mapping),
         ]

@@ -284,7 +284,10 @@ WHOAMI = {
 
 # The Hub's model search: the recordings README's own item (multilingual-e5-large-instruct), and items around it in
 # the same shape; feature-extraction over two pages (a Link rel="next"), then sentence-similarity.
-HUB_SEARCH = "https://huggingface.co/api/models?pipeline_tag={}&inference_provider=all&expand[]=inferenceProviderMapping"
+HUB_SEARCH = (
+    "https://huggingface.co/api/models?pipeline_tag={}&inference_provider=all"
+    "&expand[]=inferenceProviderMapping&expand[]=tags"
+)
 
 
 def hub_item(repo_id, tag, *mapping):
@@ -463,6 +466,11 @@ HUB_IMAGE_TEXT = [
     ),
     {
         "id": "dx8152/Qwen-Edit-2509-Multiple-angles",
+        "tags": [
+            "lora",
+            "base_model:Qwen/Qwen-Image-Edit-2509",
+            "base_model:adapter:Qwen/Qwen-Image-Edit-2509",
+        ],
         "inferenceProviderMapping": [
             {
                 "provider": "wavespeed",

@@ -130,7 +130,7 @@ def catalog_answer(_seen=None) -> Answer:
     return recorded("catalog")
 
 
-SEARCH = "&inference_provider=all&expand[]=inferenceProviderMapping"  # the Hub's model search, as sent
+SEARCH = "&inference_provider=all&expand[]=inferenceProviderMapping&expand[]=tags"  # the Hub's model search, as sent
 
 
 def hub_answer(seen=None) -> Answer:

@@ -58,6 +58,10 @@ def test_image_text_models_are_served_by_fal_and_wavespeed_alone(stored):
     assert llm.get_model("hf/Lightricks/LTX-2").attachment_types == llm_hf_inference.IMAGE_TYPES
     listed = invoke("hf", "models", "--images", "-q", "FLUX.2").stdout
     assert "black-forest-labs/FLUX.2-dev" in listed and "fal-ai, replicate" in listed
+    listed = invoke("hf", "models", "--images", "-q", "angles").stdout.splitlines()[1]
+    assert listed.startswith(
+        "dx8152/Qwen-Edit-2509-Multiple-angles (LoRA of Qwen/Qwen-Image-Edit-2509)  wavespeed"
+    )
 
 
 def test_image_text_to_image_without_an_image_sends_the_text_alone(router, here, stored):

@@ -18,6 +18,7 @@ GHIBLI = "openfree/flux-chatgpt-ghibli-lora"
 PIXEL = "nerijs/pixel-art-xl"
 ANGLES = "dx8152/Qwen-Edit-2509-Multiple-angles"
 PROMPT = "a sky whale [trigger]"
+FLUX_DEV = "black-forest-labs/FLUX.1-dev"
 FAL_422_MODEL_NAME = (
     b'{"detail":[{"loc":["body","model_name"],"msg":"field required","type":"value_error.missing"}]}'
 )
@@ -44,6 +45,7 @@ def loras():
     items = [
         {
             "id": GHIBLI,
+            "tags": ["lora", "base_model:black-forest-labs/FLUX.1-dev", f"base_model:adapter:{FLUX_DEV}"],
             "inferenceProviderMapping": [
                 lora("fal-ai", "fal-ai/flux-lora", "text-to-image", "flux-chatgpt-ghibli-lora.safetensors"),
                 lora("together", "black-forest-labs/FLUX.1-dev", "text-to-image", "x.safetensors"),  # base
@@ -58,6 +60,7 @@ def loras():
         },
         {
             "id": PIXEL,
+            "tags": ["lora", "base_model:adapter:../../etc"],  # no repository: no base model said
             "inferenceProviderMapping": [
                 lora("fal-ai", "fal-ai/lora", "text-to-image", "pixel-art-xl.safetensors")
             ],
@@ -214,9 +217,26 @@ def test_a_scale_for_a_model_that_is_no_lora_is_refused_before_any_request(route
     assert server.seen == []
 
 
-def test_llm_hf_models_says_lora_and_its_json_keeps_the_adapter(loras):
+def test_llm_hf_models_says_lora_and_its_base_model_and_its_json_keeps_them(loras):
     listed = invoke("hf", "models", "--images", "-q", "ghibli").stdout
-    assert listed.splitlines()[1].startswith(f"{GHIBLI} (LoRA)  fal-ai, together, wavespeed, replicate")
+    assert listed.splitlines()[1].startswith(
+        f"{GHIBLI} (LoRA of {FLUX_DEV})  fal-ai, together, wavespeed, replicate"
+    )
+    ghibli = json.loads(invoke("hf", "models", "--images", "--json", "-q", "ghibli").stdout)[0]
+    assert ghibli["providers"][0] == {
+        "provider": "fal-ai",
+        "providerId": "fal-ai/flux-lora",
+        "task": "text-to-image",
+        "status": "live",
+        "adapter": "lora",
+        "adapterWeightsPath": "flux-chatgpt-ghibli-lora.safetensors",
+        "baseModel": FLUX_DEV,
+    }
+    assert (
+        invoke("hf", "models", "--images", "-q", "pixel")
+        .stdout.splitlines()[1]
+        .startswith(f"{PIXEL} (LoRA) ")
+    )
     entry = json.loads(invoke("hf", "models", "--images", "--json", "-q", "pixel").stdout)[0]
     assert entry["providers"] == [
         {
