@@ -276,3 +276,21 @@ def test_tool_names_every_provider_takes_unique_and_at_most_64_characters():
         ("srv_a_b2", "a b", None),
         ("srv_" + "x" * 56, "x" * 80, None),
     ]
+
+
+@pytest.mark.parametrize(
+    "body, said",
+    [
+        (
+            b'{"jsonrpc": "2.0", "id": 99, "result": {}}',
+            '{"jsonrpc": "2.0", "id": 99, "result": {}}',
+        ),  # not ours
+        (b"<html>Sign in</html>", "<html>Sign in</html>"),
+        (b'{"jsonrpc": "2.0", "id": 1, "result": "yes"}', '{"jsonrpc": "2.0", "id": 1, "result": "yes"}'),
+    ],
+)
+def test_an_answer_that_is_not_mcp_is_one_line(fake, body, said):
+    server = fake({"POST /mcp": lambda seen: Answer(200, {"Content-Type": "application/json"}, body)})
+    with pytest.raises(llm.ModelError) as raised:
+        list(llm_hf_inference.HFMcp(url=server.url + "/mcp").tools())
+    assert str(raised.value) == f"127.0.0.1 answered initialize with something that is not MCP: {said}"
