@@ -5094,7 +5094,8 @@ def mcp_output(result: dict):
         texts.append(json.dumps(result["structuredContent"]))
     if result.get("isError") is True:
         raise HFError(redact("\n".join(texts)) or "the tool failed and said nothing")
-    text = "\n".join(texts)
+    # what llm shows with --td, without what a terminal would obey; lines kept for the model
+    text = "\n".join(re.sub(_CONTROL, " ", line) for line in "\n".join(texts).split("\n"))
     return llm.ToolOutput(output=text, attachments=attachments) if attachments else text
 
 

@@ -294,3 +294,10 @@ def test_an_answer_that_is_not_mcp_is_one_line(fake, body, said):
     with pytest.raises(llm.ModelError) as raised:
         list(llm_hf_inference.HFMcp(url=server.url + "/mcp").tools())
     assert str(raised.value) == f"127.0.0.1 answered initialize with something that is not MCP: {said}"
+
+
+def test_a_tools_text_keeps_its_lines_and_loses_what_a_terminal_obeys():
+    result = {
+        "content": [{"type": "text", "text": "a\x1b]0;owned\x07b\r\nc\u2028d"}, {"type": "text", "text": "e"}]
+    }
+    assert llm_hf_inference.mcp_output(result) == "a ]0;owned b \nc d\ne"
