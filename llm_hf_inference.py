@@ -684,12 +684,8 @@ class HFRequest:
     finished: bool = False  # a finished job's result: a 500 saying why is the job's failure, not asked again
 
     def __init__(self, url: str, purpose: str = "chat", headers: dict | None = None, body=None, **more):
-        self.url, self.purpose, self.headers, self.body = (
-            url,
-            purpose,
-            {} if headers is None else headers,
-            body,
-        )
+        self.url, self.purpose, self.body = url, purpose, body
+        self.headers = {} if headers is None else headers
         for name, value in more.items():
             if not hasattr(type(self), name) or callable(getattr(type(self), name)):
                 raise TypeError(f"HFRequest has no field {name}")
@@ -5152,7 +5148,12 @@ class HFMcp(llm.Toolbox):
 
     def _caller(self, name: str) -> Callable:
         async def call(**arguments):
-            return await asyncio.to_thread(self._call, name, arguments)
+            try:
+                return await asyncio.to_thread(self._call, name, arguments)
+            except (asyncio.CancelledError, KeyboardInterrupt):  # the call goes on at the server
+                host = urllib.parse.urlsplit(self.url).hostname
+                say(f"stopped; {name} was sent to {host} and may still run")
+                raise
 
         return call
 

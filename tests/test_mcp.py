@@ -301,3 +301,18 @@ def test_a_tools_text_keeps_its_lines_and_loses_what_a_terminal_obeys():
         "content": [{"type": "text", "text": "a\x1b]0;owned\x07b\r\nc\u2028d"}, {"type": "text", "text": "e"}]
     }
     assert llm_hf_inference.mcp_output(result) == "a ]0;owned b \nc d\ne"
+
+
+def test_a_call_given_up_says_it_was_sent_and_may_still_run(peer, capsys):
+    nap = tools(peer)["mcp_nap"]
+
+    async def given_up():
+        task = asyncio.ensure_future(nap.implementation(seconds=2))
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(given_up())
+    said = capsys.readouterr().err.splitlines()  # after the line on the token, when it is the first call
+    assert said[-1] == "llm-hf-inference: stopped; nap was sent to 127.0.0.1 and may still run"
