@@ -74,12 +74,12 @@ __all__ = [
     "register_commands",
     "register_fragment_loaders",
     "register_tools",
-    "HFChat",
-    "AsyncHFChat",
-    "HFEmbedding",
-    "chat_options",
     "HFError",
     "NoKey",
+    "HFChat",
+    "AsyncHFChat",
+    "chat_options",
+    "HFEmbedding",
     "HFSpeech",
     "AsyncHFSpeech",
     "speech_options",
@@ -223,9 +223,8 @@ MEDIA = {
 
 
 class HFError(llm.ModelError, click.ClickException):
-    """The one error a user meets, in one line: a ModelError to llm and to Python callers, and a
-    ClickException to every command (llm's embed commands catch no ModelError: a traceback; they print a
-    ClickException as one ``Error: …`` line)."""
+    """The one error a user meets, in one line: a ModelError to llm and Python callers, a ClickException
+    to every command (llm's embed commands print one as ``Error: …``, a ModelError as a traceback)."""
 
 
 class NoKey(HFError, llm.NeedsKeyException):
@@ -341,9 +340,8 @@ def warn_once(key, message: str) -> None:
 
 
 def clean_token(token: str | None, source: str) -> str | None:
-    """A token without the whitespace a pasted or echoed one carries; None when empty. A token that still has
-    other characters cannot go into an HTTP header (and httpx2's complaint would print it): refuse it without
-    showing it."""
+    """A token without the whitespace a pasted one carries; None when empty. One with other characters
+    cannot go in a header (httpx2's complaint would print it): refused without showing it."""
     token = (token or "").strip()
     if token and not (token.isascii() and token.isprintable() and " " not in token):
         raise HFError(f"The token from {source} has characters a token cannot have; set it again")
@@ -429,16 +427,13 @@ class _HFModel:
         self.model_id = model_id
         self._row = row
         if spec is not None:
-            self._keys_for(spec)
+            self.spec = spec
+        if spec is not None and spec.base_url and not is_hf_host(spec.base_url):  # its own key, or none
+            self.needs_key, self.key_env_var = spec.key_name, None
 
     @functools.cached_property
     def spec(self):
         return self.spec_of(self.model_id, self._row)
-
-    def _keys_for(self, spec) -> None:
-        self.spec = spec
-        if spec.base_url and not is_hf_host(spec.base_url):  # its own key, or none
-            self.needs_key, self.key_env_var = spec.key_name, None
 
     def get_key(self, explicit_key: str | None = None) -> str | None:
         """The Hugging Face token, only for Hugging Face hosts; elsewhere the model's own key, if any."""
@@ -449,6 +444,14 @@ class _HFModel:
 
     def __str__(self) -> str:
         return f"Hugging Face: {self.model_id}"
+
+
+def known_model(name: str, embedding: bool = False):
+    """The llm model (of any plugin) of that id or alias, or None."""
+    try:
+        return (llm.get_embedding_model if embedding else llm.get_model)(name)
+    except llm.UnknownModelError:
+        return None
 
 
 # ------------ our files: one guarded path in, whole files out
@@ -603,6 +606,14 @@ def options_set(options, names) -> dict:
     return {name: getattr(options, name) for name in names if getattr(options, name) is not None}
 
 
+def attached(prompt, what: str, example: str = ""):
+    """The prompt's one attachment (None: none, and no ``example`` of one to ask for); else one line."""
+    count = len(prompt.attachments)
+    if count > 1 or (example and not count):
+        raise HFError(f"Attach one {what} at a time, not {count}" if count else example)
+    return prompt.attachments[0] if count else None
+
+
 def attachment_url(attachment) -> str:
     """An attached image as a provider takes it: its URL, else its bytes as a data URL."""
     return attachment.url or data_url(attachment)
@@ -709,11 +720,6 @@ class HFRequest:
 
     def __repr__(self) -> str:
         return f"<HFRequest {self.url}>"
-
-
-def hub_request(url: str, headers: dict | None = None, purpose: str = "hub") -> HFRequest:
-    """A GET of the router's catalog or the Hub: no body, no bill, no retries."""
-    return HFRequest(url, purpose, headers or {}, method="GET", timeout=HUB_TIMEOUT, retries=0)
 
 
 def request_headers(stream: bool, key: str | None, bill_to: str | None, options=None) -> dict:
@@ -1047,8 +1053,9 @@ def ask(request: HFRequest) -> Answer:
 
 
 def hub_get(url: str, headers: dict | None = None, purpose: str = "hub") -> Answer:
-    """The one GET of the router's catalog or the Hub (redirects followed): its answer, or an HFError."""
-    return ask(hub_request(url, headers, purpose))
+    """The one GET of the router's catalog or the Hub (redirects followed; no retries): its answer, or an
+    HFError."""
+    return ask(HFRequest(url, purpose, headers or {}, method="GET", timeout=HUB_TIMEOUT, retries=0))
 
 
 def _number_or_none(text) -> float | None:
@@ -2067,8 +2074,8 @@ def fal_lora(body: dict, provider_id: str, repo_id: str, weights: str, scale) ->
 # ------------ OpenAI-style routes: together, deepinfra, scaleway, nscale
 
 
-def openai_style_speech(path: str) -> Callable:
-    """An OpenAI-style transcription route: a multipart form."""
+def openai_style_speech(path: str) -> Route:
+    """An OpenAI-style transcription route: a multipart form; the transcript in the answer."""
 
     def build(provider_id: str, asked: dict, audio: "Audio") -> tuple:
         fields = {name: asked[name] for name in ("language", "prompt") if name in asked}
@@ -2076,7 +2083,7 @@ def openai_style_speech(path: str) -> Callable:
             fields["response_format"] = "verbose_json"  # with segments
         return path, multipart_upload(audio, {**fields, "model": provider_id})
 
-    return build
+    return Route(build, transcript_of, {"language", "prompt", "timestamps"})
 
 
 def together_tts(provider_id: str, asked: dict, text: str) -> tuple:
@@ -2267,18 +2274,10 @@ PROVIDERS = {
         "deepinfra": Route(sends("/deepinfra/v1/openai/embeddings", "input", True)),
     },
     "speech": {  # timestamps: it sends them back
-        "hf-inference": Route(hf_inference_speech, lambda state: transcript_of(state), {"timestamps"}),
-        "fal-ai": Route(fal_speech, lambda state: transcript_of(state), {"language", "timestamps"}),
-        "together": Route(
-            openai_style_speech("/together/v1/audio/transcriptions"),
-            lambda state: transcript_of(state),
-            {"language", "prompt", "timestamps"},
-        ),
-        "deepinfra": Route(
-            openai_style_speech("/deepinfra/v1/openai/audio/transcriptions"),
-            lambda state: transcript_of(state),
-            {"language", "prompt", "timestamps"},
-        ),
+        "hf-inference": Route(hf_inference_speech, transcript_of, {"timestamps"}),
+        "fal-ai": Route(fal_speech, transcript_of, {"language", "timestamps"}),
+        "together": openai_style_speech("/together/v1/audio/transcriptions"),
+        "deepinfra": openai_style_speech("/deepinfra/v1/openai/audio/transcriptions"),
         "replicate": Route(
             replicate_speech,
             lambda state: replicate_transcript(field_of(state, "output")),
@@ -2313,11 +2312,7 @@ PROVIDERS = {
         ),
         "replicate": Route(predicts(), url_at("output"), {*VIDEO}, REPLICATE),
         "wavespeed": Route(
-            wavespeed_task,
-            url_at("data", "outputs"),
-            {*VIDEO, "image"},
-            WAVESPEED,
-            wavespeed_lora,
+            wavespeed_task, url_at("data", "outputs"), {*VIDEO, "image"}, WAVESPEED, wavespeed_lora
         ),
         "together": Route(
             together_video, url_at("outputs", "video_url"), {*DIFFUSION_LIKE, "image"}, TOGETHER_VIDEO
@@ -2327,10 +2322,7 @@ PROVIDERS = {
     "tts": {  # the audio's bytes in the answer (no reader), or a URL the reader finds
         "hf-inference": Route(HF_INFERENCE_TEXT),
         "fal-ai": Route(
-            sends("/fal-ai/{id}", "text"),
-            url_at("audio", "url"),
-            {"voice", "speed", "seed"},
-            FAL_QUEUE,
+            sends("/fal-ai/{id}", "text"), url_at("audio", "url"), {"voice", "speed", "seed"}, FAL_QUEUE
         ),
         "together": Route(together_tts, None, {"voice"}),
         "deepinfra": Route(
@@ -3718,6 +3710,13 @@ def whole_answer(answer: Answer, request: ChatRequest, response, prices: dict | 
     return [*reader.feed(answer.body), *reader.finish()]
 
 
+def streamed(client, request: ChatRequest):
+    """A chat stream's exchange on ``client`` (sync or async): only its silences are timed."""
+    return client.stream(
+        "POST", _parsed(request.url), json=request.body, headers=request.headers, timeout=_timeout(request)
+    )
+
+
 def send(request: ChatRequest, response, prices: dict | None = None):
     """Send ``request`` and yield what it answers, read by read, retrying as :class:`Attempts` says. An answer
     not streamed is asked for as every whole answer is (:func:`ask`: within its deadline, all of it)."""
@@ -3727,15 +3726,9 @@ def send(request: ChatRequest, response, prices: dict | None = None):
         return
     attempts = Attempts(request)
     while True:
-        reader = AnswerReader(response, request, prices)  # a stream: only its silences are timed
+        reader = AnswerReader(response, request, prices)
         try:
-            with sync_client().stream(
-                "POST",
-                _parsed(request.url),
-                json=request.body,
-                headers=request.headers,
-                timeout=_timeout(request),
-            ) as http:
+            with streamed(sync_client(), request) as http:
                 if http.status_code < 400:
                     reader.start(http.headers)
                     for data in http.iter_bytes():
@@ -3758,15 +3751,9 @@ async def send_async(request: ChatRequest, response, prices: dict | None = None)
         return
     attempts = Attempts(request)
     while True:
-        reader = AnswerReader(response, request, prices)  # a stream: only its silences are timed
+        reader = AnswerReader(response, request, prices)
         try:
-            async with async_client().stream(
-                "POST",
-                _parsed(request.url),
-                json=request.body,
-                headers=request.headers,
-                timeout=_timeout(request),
-            ) as http:
+            async with streamed(async_client(), request) as http:
                 if http.status_code < 400:
                     reader.start(http.headers)
                     async for data in http.aiter_bytes():
@@ -4089,13 +4076,9 @@ def speech_options() -> type:
 
 def audio_of(prompt) -> Audio:
     """The prompt's one audio attachment (llm has checked its type); a ModelError when there is none."""
-    if len(prompt.attachments) != 1:
-        raise HFError(
-            "Attach one audio file: -a talk.mp3 (or -a - to read it from standard input)"
-            if not prompt.attachments
-            else f"Attach one audio file at a time, not {len(prompt.attachments)}"
-        )
-    attachment = prompt.attachments[0]
+    attachment = attached(
+        prompt, "audio file", "Attach one audio file: -a talk.mp3 (or -a - to read it from standard input)"
+    )
     mime = attachment.resolve_type()
     try:
         if attachment.path and stat.S_ISREG(os.stat(attachment.path).st_mode):
@@ -4526,12 +4509,11 @@ def options_asked(prompt, names, model: str) -> dict:
     """The options of ``names`` set, and the input image (images, video), checked as far as they can be
     without a provider (a width goes with a height)."""
     asked = options_set(prompt.options, names)
-    if len(prompt.attachments) > 1:
-        raise HFError(f"Attach one input image at a time, not {len(prompt.attachments)}")
+    image = attached(prompt, "input image")
     if prompt.system:
         raise HFError(f"{model} model takes no system prompt (-s): put what it says in the prompt")
-    for attachment in prompt.attachments:
-        asked["image"] = attachment_url(attachment)
+    if image is not None:
+        asked["image"] = attachment_url(image)
     if ("width" in asked) != ("height" in asked):
         raise HFError("Give -o width and -o height together")
     return asked
@@ -4575,10 +4557,7 @@ def input_image_types(model) -> frozenset:
 
 
 draw = saving_perform(
-    "images",
-    (*DIFFUSION, "lora_scale"),
-    "An image",
-    'Say what to draw: llm -m MODEL "a red fox in snow"',
+    "images", (*DIFFUSION, "lora_scale"), "An image", 'Say what to draw: llm -m MODEL "a red fox in snow"'
 )
 HFImage, AsyncHFImage = task_models(
     "HFImage", IMAGES, draw, BuiltWhenRead(image_options), property(input_image_types)
@@ -4597,10 +4576,7 @@ class _Maker(llm.Toolbox):
 
     def _made(self, text: str, **options) -> llm.ToolOutput:
         kind, words, flag = self.makes
-        try:
-            model = llm.get_model(self.model)
-        except llm.UnknownModelError:
-            model = None
+        model = known_model(self.model)
         if not isinstance(model, kind):
             raise HFError(f"{self.model} is not {words} model: 'llm hf models {flag}' lists them")
         folder = pathlib.Path(self.directory).expanduser()
@@ -4796,12 +4772,10 @@ OCR = Discovery(  # captions and a page's text alike: the Hub has one task for b
 
 def read_image(spec: HubSpec, prompt, response, key: str | None, stop=None) -> str:
     """The attached image's text (a page as Markdown, or a caption), as llm shows and logs it."""
-    if len(prompt.attachments) != 1:
-        count = len(prompt.attachments)
-        raise HFError(f"Attach one image at a time, not {count}" if count else "Attach an image: -a scan.png")
+    image = attached(prompt, "image", "Attach an image: -a scan.png")
     words = "\n".join(text.strip() for text in (prompt.system, prompt.prompt) if text and text.strip())
     chosen = choose_provider(spec, "ocr", prompt.options.provider, {"prompt": words} if words else {})
-    image = prompt.attachments[0]
+
     with refusals(spec, chosen, f"the image sent: {image.path or image.url or 'from standard input'}"):
         done = run_task("ocr", chosen, prompt.options, {}, image, key, stop)
     if type(done.result) is not str:
@@ -5222,10 +5196,7 @@ def fetch_discovered(discovery: Discovery) -> Stored:
         else:
             empty.append(task)
     kept = [
-        {
-            "id": repo,
-            "inferenceProviderMapping": [mapping_entry(row) for row in mapping],
-        }
+        {"id": repo, "inferenceProviderMapping": [mapping_entry(row) for row in mapping]}
         for repo, mapping in read_discovered(discovery) or ()
         if any(row[2] in empty for row in mapping)
     ]
@@ -5335,11 +5306,7 @@ def providers_table(entry: dict, sort: str) -> str:
 
 def resolve_model(name: str) -> str:
     """A model id, alias or repo id as its repo id (what llm logs -m accepts, and bare repo ids)."""
-    try:
-        model_id = llm.get_model(name).model_id
-    except llm.UnknownModelError:
-        model_id = name
-    return repo_id_of(model_id)
+    return repo_id_of(getattr(known_model(name), "model_id", name))
 
 
 def lora_words(mapping: list) -> str:
@@ -5388,11 +5355,8 @@ def check_new_model(repo_id: str, alias: str | None, base_url: str | None, embed
 
 def check_alias_free(repo_id: str, alias: str, embedding: bool) -> None:
     """Refuse an alias that names another model of any plugin (asked under the added-models lock)."""
-    try:
-        owner = (llm.get_embedding_model if embedding else llm.get_model)(alias).model_id
-    except llm.UnknownModelError:
-        return
-    if owner != model_id_of(repo_id):
+    owner = getattr(known_model(alias, embedding), "model_id", None)
+    if owner not in (None, model_id_of(repo_id)):
         raise HFError(f"'{alias}' already names {owner}; choose another alias")
 
 
@@ -5593,10 +5557,7 @@ def models_command(queries, provider, tools, schemas, vision, free, json_, **kin
 @click.option("--sort", type=click.Choice(list(PROVIDER_ORDER)), default="price", show_default=True)
 def providers_command(model, sort):
     "The providers of MODEL (an id or alias): status, context, price, speed, features"
-    try:
-        found = llm.get_model(model)
-    except llm.UnknownModelError:
-        found = None
+    found = known_model(model)
     if isinstance(found, _HubModel):  # a speech, image, voice or video model: its providers as mapped
         rows = [[*part[:3], "LoRA" if part[3:] else "-"] for part in found.spec.providers]
         click.echo(

@@ -427,10 +427,9 @@ def test_our_own_files_nested_too_deeply_are_ignored_with_a_warning_and_llm_work
 @pytest.mark.parametrize("path", ["/api/whoami-v2", "/hop"])
 def test_headers_sent_a_byte_at_a_time_end_at_the_deadline(path, trickle, monkeypatch):
     monkeypatch.setattr(llm_hf_inference, "HUB_TIMEOUT", 0.25)  # half a second in all
-    request = llm_hf_inference.hub_request(trickle + path)
     started = time.monotonic()
     with pytest.raises(llm.ModelError) as raised:
-        llm_hf_inference.ask(request)
+        llm_hf_inference.hub_get(trickle + path)
     assert (
         time.monotonic() - started < 1.5
     )  # each byte came within the read timeout: only the deadline ends it
@@ -469,14 +468,16 @@ def test_ctrl_c_that_reaches_another_thread_stops_a_whole_exchange_at_once(
     ).start()
     started = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
-        llm_hf_inference.ask(llm_hf_inference.hub_request(trickle + "/api/whoami-v2"))
+        llm_hf_inference.hub_get(trickle + "/api/whoami-v2")
     assert time.monotonic() - started < 1.5
 
 
 @LOCAL
 def test_a_whole_exchange_given_up_frees_its_caller_at_once(trickle, monkeypatch):
     monkeypatch.setattr(llm_hf_inference, "HUB_TIMEOUT", 5.0)  # ten seconds in all
-    request = llm_hf_inference.hub_request(trickle + "/api/whoami-v2")
+    request = llm_hf_inference.HFRequest(
+        trickle + "/api/whoami-v2", "hub", method="GET", timeout=5.0, retries=0
+    )
     request.stop = threading.Event()
     threading.Timer(0.3, request.stop.set).start()  # an async task cancelled
     started = time.monotonic()
