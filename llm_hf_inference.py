@@ -231,13 +231,6 @@ class NoKey(HFError, llm.NeedsKeyException):
     """No key where one is needed: llm's NeedsKeyException, one line everywhere."""
 
 
-NO_TOKEN_MESSAGE = (
-    "No Hugging Face token found. Give one in any of these ways: "
-    "'llm keys set huggingface', the HF_TOKEN environment variable, "
-    "or 'hf auth login'."
-)
-PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY")
-
 # Patterns are compiled (and cached by re) when first used, not on every llm command.
 _NAME = r"[a-z0-9][a-z0-9._-]*"
 # The Hub's ids: ORG/NAME or NAME, ASCII, never '..' (so never a path that leaves its URL).
@@ -387,7 +380,10 @@ def key_for(url: str, explicit_key: str | None, key_name: str | None, override: 
     if is_hf_host(url) or key_name == KEY_NAME:  # a Hugging Face host, or the user opted in by name
         key = given_key(explicit_key, KEY_NAME, "HF_TOKEN") or hub_token()
         if not key:
-            raise NoKey(NO_TOKEN_MESSAGE)
+            raise NoKey(
+                "No Hugging Face token found. Give one in any of these ways: 'llm keys set huggingface', "
+                "the HF_TOKEN environment variable, or 'hf auth login'."
+            )
         return key
     env_var = "LLM_HF_KEY" if override else None
     asked = explicit_key or key_name or (env_var and os.environ.get(env_var))
@@ -802,15 +798,11 @@ class TooSlow(httpx2.TimeoutException):
         self.grown = grown
 
 
-class Redirected(HFError):
-    """A server answered a POST with a redirect that would turn it into a GET."""
-
-
 def _refuse_post_redirect(response: httpx2.Response) -> None:
     """httpx2 follows a 301, 302 or 303 to a POST as a GET: a different request. Say where it went."""
     if response.request.method == "POST" and response.status_code in (301, 302, 303):
         where = redact(response.headers.get("location", "?"))
-        raise Redirected(
+        raise HFError(
             f"{response.request.url.host} redirected the request to {where} ({response.status_code}); "
             "it is not sent again as a GET: check the server's URL"
         )
@@ -846,7 +838,11 @@ def environment_at_fault(ex: Exception) -> list:
     if isinstance(ex, OSError):
         names = [n for n in ("SSL_CERT_FILE", "SSL_CERT_DIR") if os.environ.get(n)]
         return [n for n in names if not os.path.exists(os.environ[n])] or names
-    return [n for n in PROXY_VARIABLES if os.environ.get(n) or os.environ.get(n.lower())]
+    return [
+        n
+        for n in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY")
+        if os.environ.get(n) or os.environ.get(n.lower())
+    ]
 
 
 def sync_client() -> httpx2.Client:
@@ -2653,6 +2649,9 @@ REGISTRY_FILE = "hf-inference-registry.jsonl"  # what registration needs of it, 
 REGISTRY_VERSION = 2
 
 
+CATALOG_FALLBACK = "using the built-in models. Run 'llm hf refresh' to fetch the catalog again."
+
+
 def catalog_path() -> pathlib.Path:
     return llm.user_dir() / CATALOG_FILE
 
@@ -2727,19 +2726,17 @@ def clean_catalog(data) -> tuple:
 
 def read_catalog() -> list | None:
     """The cached router catalog's entries; None when there is none or it is broken."""
-    fallback = "using the built-in models. Run 'llm hf refresh' to fetch the catalog again."
-    data = read_json_file(catalog_path(), fallback)
+    path = catalog_path()
+    data = read_json_file(path, CATALOG_FALLBACK)
     if data is None:
         return None
     try:
         entries, dropped = clean_catalog(data)
     except ValueError as ex:
-        warn_once(catalog_path(), f"cannot read {catalog_path()} ({ex}); {fallback}")
+        warn_once(path, f"cannot read {path} ({ex}); {CATALOG_FALLBACK}")
         return None
     if dropped:
-        warn_once(
-            ("values", catalog_path()), f"{catalog_path()}: left out {dropped} values of the wrong type"
-        )
+        warn_once(("values", path), f"{path}: left out {dropped} values of the wrong type")
     return entries
 
 
@@ -2811,12 +2808,6 @@ def registry_text(entries: list) -> str:
     return lines_text(models, prices)
 
 
-def read_registry() -> dict | None:
-    """The router models, model id → row; None when there is no registry of this version."""
-    fallback = "using the built-in models. Run 'llm hf refresh' to fetch the catalog again."
-    return read_registry_rows(registry_path(), REGISTRY_VERSION, fallback)
-
-
 def model_prices(repo_id: str) -> dict:
     """A router model's prices by provider, (input, output) USD per 1M tokens: the registry's second line.
     What is not a price is left out. Read at every prompt: a refresh in between is seen."""
@@ -2831,27 +2822,27 @@ def model_prices(repo_id: str) -> dict:
     }
 
 
-def added_spec(repo_id: str, added: dict) -> ModelSpec:
-    base = added.get("base_url")
-    return ModelSpec(
-        repo_id,
-        ((added["alias"],) if added.get("alias") else ()) + BUILTIN_ALIASES.get(model_id_of(repo_id), ()),
-        vision=added.get("vision", False),
-        tools=added.get("tools", False),
-        schema=added.get("schemas", False),
-        base_url=base if base and urllib.parse.urlsplit(base).scheme in ("http", "https") else None,
-        key_name=added.get("key_name"),
-    )
-
-
 def added_specs() -> dict:
     """The chat models added with 'llm hf add', by repo id."""
-    return {repo_id: added_spec(repo_id, a) for repo_id, a in read_added().items() if not a.get("embedding")}
+    specs = {}
+    for repo_id, added in read_added().items():
+        base, alias = added.get("base_url"), (added["alias"],) if added.get("alias") else ()
+        if not added.get("embedding"):
+            specs[repo_id] = ModelSpec(
+                repo_id,
+                alias + BUILTIN_ALIASES.get(model_id_of(repo_id), ()),
+                vision=added.get("vision", False),
+                tools=added.get("tools", False),
+                schema=added.get("schemas", False),
+                base_url=base if base and urllib.parse.urlsplit(base).scheme in ("http", "https") else None,
+                key_name=added.get("key_name"),
+            )
+    return specs
 
 
 def router_rows() -> dict:
     """The router's models to register, model id → row: the registry's, else the built-in list's."""
-    rows = read_registry()
+    rows = read_registry_rows(registry_path(), REGISTRY_VERSION, CATALOG_FALLBACK)
     return dict(map(chat_row, BUILTIN_MODELS)) if rows is None else rows
 
 
@@ -3825,20 +3816,6 @@ EMBEDDINGS = Discovery(
 )
 
 
-def register_embeddings(register) -> None:
-    """Every embedding model registered with its aliases: the discovery (else the built-in list), then the
-    added ones (thousands, on every llm command that asks for one: no list of them is made)."""
-    aliases = EMBEDDINGS.aliases()
-    for model_id, row in discovered_rows(EMBEDDINGS).items():
-        register(HFEmbedding(model_id, row), aliases=aliases.get(model_id, ()))
-    for repo_id, added in read_added().items():
-        if added.get("embedding") and added.get("base_url"):
-            alias = (added["alias"],) if added.get("alias") else ()
-            providers = (("", repo_id, "feature-extraction"),)
-            spec = HubSpec(repo_id, providers, alias, added["base_url"], added.get("key_name"))
-            register(HFEmbedding(model_id_of(repo_id), spec=spec), aliases=alias)
-
-
 # ------------ embeddings: requests, a few at once
 
 
@@ -3895,12 +3872,9 @@ def in_parallel(work, batches: list) -> list:
     return results
 
 
-_BATCH_LIMIT = r"batch size (\d+) > maximum allowed batch size (\d+)"
-
-
 def batch_limit(error: "HTTPStatusError", size: int) -> int | None:
     """The batch size a server that refused a batch as too big will take; None when that was not why."""
-    found = re.search(_BATCH_LIMIT, str(error))
+    found = re.search(r"batch size (\d+) > maximum allowed batch size (\d+)", str(error))
     if error.status in (413, 422) and found:
         return max(1, int(found.group(2)))
     return max(1, size // 2) if error.status == 413 else None  # a payload over the server's limit
@@ -4727,14 +4701,14 @@ HFVideo, AsyncHFVideo = task_models(
 # ------------ text to audio: music and sounds, found on the Hub; its options; made and saved as images are
 
 
-STABLE_AUDIO = "stabilityai/stable-audio-open-1.0"
-
 AUDIO = Discovery(
     "audio",
     "text-to-audio models",
     ("text-to-audio",),
     # hf-music: the example model of both clients' text-to-audio docs, an open one, on fal-ai
-    built_in(STABLE_AUDIO, "hf-music", "text-to-audio", ("fal-ai", "fal-ai/stable-audio")),
+    built_in(
+        "stabilityai/stable-audio-open-1.0", "hf-music", "text-to-audio", ("fal-ai", "fal-ai/stable-audio")
+    ),
     apart=":audio",
 )
 
@@ -4759,13 +4733,11 @@ HFAudio, AsyncHFAudio = task_models("HFAudio", AUDIO, sound, BuiltWhenRead(audio
 # ------------ image to text: a page's text or a caption, found on the Hub; the image sent, its text said
 
 
-GLM_OCR = "zai-org/GLM-OCR"
-
 OCR = Discovery(  # captions and a page's text alike: the Hub has one task for both
     "ocr",
     "image-to-text models",
     ("image-to-text",),
-    built_in(GLM_OCR, "hf-ocr", "image-to-text", ("zai-org", "glm-ocr")),
+    built_in("zai-org/GLM-OCR", "hf-ocr", "image-to-text", ("zai-org", "glm-ocr")),
     apart=":ocr",
 )
 
@@ -5740,7 +5712,17 @@ TASK_MODELS = (
 
 @llm.hookimpl
 def register_embedding_models(register):
-    register_embeddings(register)
+    """Every embedding model registered with its aliases: the discovery (else the built-in list), then the
+    added ones (thousands, on every llm command that asks for one: no list of them is made)."""
+    aliases = EMBEDDINGS.aliases()
+    for model_id, row in discovered_rows(EMBEDDINGS).items():
+        register(HFEmbedding(model_id, row), aliases=aliases.get(model_id, ()))
+    for repo_id, added in read_added().items():
+        if added.get("embedding") and added.get("base_url"):
+            alias = (added["alias"],) if added.get("alias") else ()
+            providers = (("", repo_id, "feature-extraction"),)
+            spec = HubSpec(repo_id, providers, alias, added["base_url"], added.get("key_name"))
+            register(HFEmbedding(model_id_of(repo_id), spec=spec), aliases=alias)
 
 
 @llm.hookimpl
