@@ -227,6 +227,11 @@ class HFError(llm.ModelError, click.ClickException):
     to every command (llm's embed commands print one as ``Error: …``, a ModelError as a traceback)."""
 
 
+def in_words(ex: BaseException) -> str:
+    """What went wrong as a person says it: an OS error's own words (no errno, no path), else its text."""
+    return getattr(ex, "strerror", None) or str(ex)
+
+
 class NoKey(HFError, llm.NeedsKeyException):
     """No key where one is needed: llm's NeedsKeyException, one line everywhere."""
 
@@ -469,7 +474,7 @@ def read_json_file(path: pathlib.Path, fallback: str, line: int = 0, version: in
     except FileNotFoundError:
         return None
     except (OSError, ValueError, RecursionError) as ex:
-        reason = ex.strerror if isinstance(ex, OSError) and ex.strerror else "not JSON"
+        reason = in_words(ex) if isinstance(ex, OSError) else "not JSON"
         warn_once(path, f"cannot read {path} ({reason}); {fallback}")
         return None
 
@@ -574,8 +579,7 @@ def changing_added():
             yield added
             write_file(path, json.dumps(added, indent=1))
     except (OSError, ValueError, RecursionError) as ex:
-        reason = ex.strerror if isinstance(ex, OSError) and ex.strerror else ex
-        reason = "nested too deeply" if isinstance(ex, RecursionError) else reason
+        reason = "nested too deeply" if isinstance(ex, RecursionError) else in_words(ex)
         raise HFError(f"Cannot change {path}: {reason}") from None
 
 
@@ -626,7 +630,7 @@ def attachment_bytes(attachment) -> bytes:
         return attachment.content_bytes()
     except (OSError, httpx2.HTTPError) as ex:
         where = attachment.path or attachment.url or "the attachment"
-        raise HFError(f"Cannot read {where}: {getattr(ex, 'strerror', None) or ex}") from None
+        raise HFError(f"Cannot read {where}: {in_words(ex)}") from None
 
 
 def about(description: str, **limits):
@@ -830,7 +834,7 @@ def _new_client(cls):
     except (ImportError, OSError, ValueError, httpx2.HTTPError, httpx2.InvalidURL) as ex:
         settings = environment_at_fault(ex)
         where = f"; check {', '.join(settings)}" if settings else ""
-        raise HFError(f"Cannot set up HTTP connections: {redact(str(ex))}{where}") from None
+        raise HFError(f"Cannot set up HTTP connections: {redact(in_words(ex)).rstrip('.')}{where}") from None
 
 
 def environment_at_fault(ex: Exception) -> list:
@@ -4061,7 +4065,7 @@ def audio_of(prompt) -> Audio:
             attachment.content = attachment.content_bytes()
             audio = Audio(mime, len(attachment.content), data=attachment.content)
     except OSError as ex:
-        raise HFError(f"Cannot read {attachment.path}: {ex.strerror or ex}") from None
+        raise HFError(f"Cannot read {attachment.path}: {in_words(ex)}") from None
     if not audio.size:
         raise HFError(f"{attachment.path or 'The audio'} is empty: there is nothing to transcribe")
     return audio
@@ -4259,7 +4263,9 @@ def destination(save: str | None, prompt_text: str, extensions) -> Destination:
         taken = next((path for path in taken if os.path.lexists(path)), None)
     except OSError as ex:
         too_long = ex.errno == errno.ENAMETOOLONG
-        raise HFError(f"-o save {save}: {'the file name is too long' if too_long else ex.strerror}") from None
+        raise HFError(
+            f"-o save {save}: {'the file name is too long' if too_long else in_words(ex)}"
+        ) from None
     if len(f".{stem}.partial-{uuid.uuid4().hex}".encode()) > 255:
         raise HFError(f"-o save {save}: the file name is too long")
     if not os.access(folder, os.W_OK | os.X_OK):
@@ -4300,7 +4306,7 @@ class ResultFile:
         """Go on in llm's folder, with what was written so far; the error again if that was done already."""
         if self.refused is not None:
             raise ex
-        self.refused = getattr(ex, "strerror", None) or str(ex)
+        self.refused = in_words(ex)
         old, old_path, size = self.file, self.path, self.size
         self.place = Destination(llm.user_dir() / "hf-inference-results", self.place.stem, False)
         self.place.folder.mkdir(parents=True, exist_ok=True)
@@ -4473,7 +4479,7 @@ def not_media(who: str, size: int, head: bytes, media: str, url) -> str:
 
 def cannot_save(ex: Exception, url) -> llm.ModelError:
     """A paid result that could not be saved, in words that say where it can still be fetched."""
-    reason = getattr(ex, "strerror", None) or ex
+    reason = in_words(ex)
     if type(url) is str and url.startswith("http"):
         return HFError(f"Cannot save the result: {reason}; it can still be fetched from {url}")
     return HFError(f"Cannot save the result: {reason}; it came in the provider's answer, so it is lost")
@@ -4557,7 +4563,7 @@ class _Maker(llm.Toolbox):
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as ex:
-            raise HFError(f"Cannot make the folder {folder}: {ex.strerror or ex}") from None
+            raise HFError(f"Cannot make the folder {folder}: {in_words(ex)}") from None
         path = model.prompt(text, save=os.path.join(folder, ""), **options).text()
         return llm.ToolOutput(output=path, attachments=[llm.Attachment(path=path)])
 
@@ -5123,7 +5129,7 @@ def fetch_catalog() -> Stored:
             f"{host} answered {url} with {ex}; the models you have are kept. "
             "(LLM_HF_BASE_URL points elsewhere than the router?)"
             if isinstance(ex, ValueError)
-            else f"Cannot store the catalog: {ex}"
+            else f"Cannot store the catalog: {in_words(ex)}"
         ) from None
 
 
@@ -5183,7 +5189,7 @@ def fetch_discovered(discovery: Discovery) -> Stored:
             f"The Hub's model search gave {ex}; the {discovery.name} you have are kept"
         ) from None
     except OSError as ex:
-        raise HFError(f"Cannot store the {discovery.name}: {ex.strerror or ex}") from None
+        raise HFError(f"Cannot store the {discovery.name}: {in_words(ex)}") from None
 
 
 def cached_else_fetched(read, fetch) -> list:

@@ -692,7 +692,8 @@ def test_models_that_cannot_be_stored_are_one_line(fake, monkeypatch):
     monkeypatch.setattr(llm_hf_inference, "write_file", full)
     result = invoke("hf", "refresh")
     assert result.exit_code == 1
-    assert result.stderr.splitlines()[1:] == [
+    assert result.stderr.splitlines() == [
+        "Error: Cannot store the catalog: No space left on device",
         "Error: Cannot store the embedding models: No space left on device",
         "Error: Cannot store the speech models: No space left on device",
         "Error: Cannot store the image models: No space left on device",
