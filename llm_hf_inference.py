@@ -1227,12 +1227,9 @@ class Attempts:
                 return self._unpin(str(status))
             raise error
         who = who_answered(headers, request.url)
-        unavailable = status == 503 and request.method == "GET"  # a poll, a result: no model loads there
-        reason = (
-            "{who} is unavailable"
-            if unavailable
-            else RETRY_STATUSES.get(status, f"{{who}} answered {status}")
-        )
+        reason = RETRY_STATUSES.get(status, f"{{who}} answered {status}")
+        if status == 503 and request.method == "GET":  # a poll, a result: no model loads there
+            reason = "{who} is unavailable"
         return self._next(server_wait(headers, error.data), reason.format(who=who))
 
     def _retryable(self, status: int, headers, data: dict, body: bytes) -> bool:
@@ -1583,14 +1580,9 @@ def _segments(data: dict) -> list:
             if type(item.get("timestamp")) is list and len(item["timestamp"]) == 2
             else (item.get("start"), item.get("end"))
         )
+        end = end if _finite(end) and end < MAX_SEGMENT else None
         if _finite(start) and 0 <= start < MAX_SEGMENT:  # no audio lasts a year: a broken server's figure
-            segments.append(
-                {
-                    "start": start,
-                    "end": end if _finite(end) and end < MAX_SEGMENT else None,
-                    "text": item["text"].strip(),
-                }
-            )
+            segments.append({"start": start, "end": end, "text": item["text"].strip()})
     return segments
 
 
@@ -1601,14 +1593,9 @@ def transcript_of(data) -> Transcript | None:
     text = data.get("text", data.get("output"))
     if type(text) is not str:
         return None
-    language = data.get("language")
-    duration = data.get("duration")
-    return Transcript(
-        text.strip(),
-        _segments(data),
-        language if type(language) is str else None,
-        duration if _finite(duration) else None,
-    )
+    language, duration = data.get("language"), data.get("duration")
+    language = language if type(language) is str else None
+    return Transcript(text.strip(), _segments(data), language, duration if _finite(duration) else None)
 
 
 def replicate_transcript(output) -> Transcript | None:
@@ -4036,7 +4023,6 @@ SPEECH = Discovery(
 
 @functools.cache
 def speech_options() -> type:
-    """The SpeechOptions class, built the first time a model asks (see BuiltWhenRead)."""
 
     class SpeechOptions(provider_options()):
         language: str | None = about("The language spoken, as a code: en, fr, ...")
@@ -4112,12 +4098,8 @@ def transcribe(spec: HubSpec, prompt, response, key: str | None, stop=None) -> s
     duration = transcript.duration
     if duration is None:  # hf-inference says it in a header
         duration = _number_or_none(done.answer.headers.get("x-compute-audio-length"))
-    record = {
-        "provider": done.who,
-        "duration": duration,
-        "language": transcript.language,
-        "segments": transcript.segments or None,
-    }
+    record = {"provider": done.who, "duration": duration, "language": transcript.language}
+    record["segments"] = transcript.segments or None
     response.response_json = {name: value for name, value in record.items() if value is not None}
     response.set_usage(
         details={"provider": done.who, **({"audio_seconds": duration} if duration is not None else {})}
@@ -4161,7 +4143,6 @@ IMAGES = Discovery(
 
 @functools.cache
 def image_options() -> type:
-    """The ImageOptions class, built the first time a model asks (see BuiltWhenRead)."""
 
     class ImageOptions(provider_options()):
         width: int | None = about("Width in pixels", ge=64, le=4096)
@@ -4606,7 +4587,6 @@ TTS = Discovery(
 
 @functools.cache
 def tts_options() -> type:
-    """The TTSOptions class, built the first time a model asks (see BuiltWhenRead)."""
 
     class TTSOptions(provider_options()):
         voice: str | None = about("The voice, by the provider's name for it (af_heart, ...)")
@@ -4674,7 +4654,6 @@ VIDEOS = Discovery(
 
 @functools.cache
 def video_options() -> type:
-    """The VideoOptions class, built the first time a model asks (see BuiltWhenRead)."""
 
     class VideoOptions(provider_options(TASKS["video"].timeout)):
         steps: int | None = about("Denoising steps", ge=1, le=200)
@@ -4721,7 +4700,6 @@ AUDIO = Discovery(
 
 @functools.cache
 def audio_options() -> type:
-    """The AudioOptions class, built the first time a model asks (see BuiltWhenRead)."""
 
     class AudioOptions(provider_options()):
         save: str | None = about(SAVE)
