@@ -3073,13 +3073,8 @@ def _append_message(out: list, message, current_system: str | None, in_loop: boo
         elif isinstance(part, AttachmentPart) and part.attachment:
             images.append({"type": "image_url", "image_url": {"url": attachment_url(part.attachment)}})
         elif isinstance(part, ToolCallPart):
-            tool_calls.append(
-                {
-                    "id": part.tool_call_id,
-                    "type": "function",
-                    "function": {"name": part.name, "arguments": json.dumps(part.arguments)},
-                }
-            )
+            call = {"name": part.name, "arguments": json.dumps(part.arguments)}
+            tool_calls.append({"id": part.tool_call_id, "type": "function", "function": call})
         elif isinstance(part, ToolResultPart):
             out.append({"role": "tool", "tool_call_id": part.tool_call_id, "content": part.output})
     if message.role == "tool":
@@ -3907,13 +3902,7 @@ def vectors_of(data, count: int, who: str, exact: bool = True) -> list:
 
 
 def _pooled(item, who: str, exact: bool) -> list:
-    if (
-        type(item) is list
-        and len(item) == 1
-        and type(item[0]) is list
-        and item[0]
-        and type(item[0][0]) is list
-    ):
+    if type(item) is list and len(item) == 1 and type(field_of(item, 0, 0)) is list:
         item = item[0]  # [1, tokens, dim]
     if type(item) is list and item and type(item[0]) is list:
         _check_vectors(item, who, exact)
