@@ -5504,7 +5504,9 @@ def providers_command(model, sort):
     "The providers of MODEL (an id or alias): status, context, price, speed, features"
     found = known_model(model)
     if isinstance(found, _HubModel):  # a speech, image, voice or video model: its providers as mapped
-        rows = [[*part[:3], "LoRA" if part[3:] else "-"] for part in found.spec.providers]
+        mapping = dict(read_discovered(found.discovery) or ()).get(found.spec.repo_id, ())
+        lora = {row[0]: f"LoRA of {row[5]}" for row in mapping if len(row) > 5}  # its base, when its tags say
+        rows = [[*part[:3], lora.get(part[0], "LoRA") if part[3:] else "-"] for part in found.spec.providers]
         click.echo(
             found.spec.repo_id + "\n" + format_table(["provider", "provider id", "task", "adapter"], rows)
         )

@@ -222,6 +222,13 @@ def test_llm_hf_models_says_lora_and_its_base_model_and_its_json_keeps_them(lora
     assert listed.splitlines()[1].startswith(
         f"{GHIBLI} (LoRA of {FLUX_DEV})  fal-ai, together, wavespeed, replicate"
     )
+    assert invoke("hf", "providers", f"hf/{GHIBLI}").stdout == (
+        f"{GHIBLI}\n"
+        "provider   provider id                      task           adapter\n"
+        f"fal-ai     fal-ai/flux-lora                 text-to-image  LoRA of {FLUX_DEV}\n"
+        f"wavespeed  wavespeed-ai/flux-dev-lora       text-to-image  LoRA of {FLUX_DEV}\n"
+        f"replicate  black-forest-labs/flux-dev-lora  text-to-image  LoRA of {FLUX_DEV}\n"
+    )
     ghibli = json.loads(invoke("hf", "models", "--images", "--json", "-q", "ghibli").stdout)[0]
     assert ghibli["providers"][0] == {
         "provider": "fal-ai",
