@@ -693,6 +693,7 @@ class HFRequest:
     stop: threading.Event | None = None  # set when the call it belongs to is given up: nothing more is sent
     into: "BinaryIO | None" = None  # where an answer that is not JSON is written as it arrives (audio)
     finished: bool = False  # a finished job's result: a 500 saying why is the job's failure, not asked again
+    sent: bool = False  # an attempt began: the server may have it
 
     def __init__(self, url: str, purpose: str = "chat", headers: dict | None = None, body=None, **more):
         self.url, self.purpose, self.body = url, purpose, body
@@ -955,6 +956,7 @@ def attempt_once(request: HFRequest) -> Answer:
     """One attempt (not a chat stream): the whole answer within the request's deadline, all of it (connecting,
     redirects, headers sent a byte at a time, the body), and within its cap. An upload's time is its own (its
     silences timed): the answer's deadline begins when it is sent, so a slow uplink never costs an answer."""
+    request.sent = True
     if request.upload is not None:
         return attempt_here(request, None)
     outcome: list = []
@@ -1738,7 +1740,8 @@ def run_task(
     try:
         answer = ask(request)
     except (KeyboardInterrupt, Stopped):
-        say(f"stopped; the request was sent to {provider} and may still run (and be billed)")
+        if request.sent:  # else given up before anything was sent
+            say(f"stopped; the request was sent to {provider} and may still run (and be billed)")
         raise
     state = final = answer.json()
     ident = None

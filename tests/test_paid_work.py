@@ -408,3 +408,14 @@ def test_a_hint_ending_a_sentence_is_joined_without_a_stray_full_stop(router, he
 
 def test_line_and_paragraph_separators_are_no_line_breaks_in_what_a_server_says():
     assert llm_hf_inference.redact("one\u2028two\u2029three\x85four") == "one two three four"
+
+
+def test_a_task_given_up_before_its_request_is_sent_says_nothing_was_sent(router, capsys):
+    server = router({})
+    stop = threading.Event()
+    stop.set()  # an async task cancelled before its worker began
+    options = llm_hf_inference.tts_options()()
+    chosen = ("deepinfra", "hexgrad/Kokoro-82M", None)
+    with pytest.raises(llm_hf_inference.Stopped):
+        llm_hf_inference.run_task("tts", chosen, options, {}, "Hi", TEST_TOKEN, stop)
+    assert (capsys.readouterr().err, server.seen) == ("", [])
