@@ -271,8 +271,7 @@ def base_url() -> str:
 
 def router_root() -> str:
     """The router without its OpenAI-compatible /v1: where providers' own routes (embeddings) live."""
-    url = base_url()
-    return url[: -len("/v1")] if url.endswith("/v1") else url
+    return base_url().removesuffix("/v1")
 
 
 def hub_url() -> str:
@@ -363,10 +362,8 @@ def hub_token() -> str | None:
     token = clean_token(os.environ.get("HUGGING_FACE_HUB_TOKEN"), "HUGGING_FACE_HUB_TOKEN")
     if token:
         return token
-    path = os.environ.get("HF_TOKEN_PATH")
-    if not path:
-        hf_home = os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface")
-        path = os.path.join(hf_home, "token")
+    hf_home = os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface")
+    path = os.environ.get("HF_TOKEN_PATH") or os.path.join(hf_home, "token")
     try:
         text = pathlib.Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
@@ -398,11 +395,8 @@ def key_for(url: str, explicit_key: str | None, key_name: str | None, override: 
     host = urllib.parse.urlsplit(url).hostname or url
     if key is None and (override or is_deployed_host(url)) and host not in _told_no_token:
         _told_no_token.add(host)
-        how = (
-            "set LLM_HF_KEY to send a key"
-            if override
-            else "to send it, add the model again with --key-name huggingface"
-        )
+        how = "to send it, add the model again with --key-name huggingface"
+        how = "set LLM_HF_KEY to send a key" if override else how
         say(f"{host} is not huggingface.co over HTTPS, so the Hugging Face token is not sent to it ({how})")
     return key
 
@@ -529,28 +523,19 @@ def read_registry_rows(path: pathlib.Path, version: int, fallback: str) -> dict 
 
 ADDED_FILE = "hf-inference-added.json"
 
-ADDED_FIELDS = {
-    "embedding": bool,
-    "alias": str,
-    "base_url": str,
-    "key_name": str,
-    "vision": bool,
-    "tools": bool,
-    "schemas": bool,
-}
+ADDED_FIELDS = dict.fromkeys(("alias", "base_url", "key_name"), str) | dict.fromkeys(
+    ("embedding", "vision", "tools", "schemas"), bool
+)
 
 
 def read_added() -> dict:
     """Models added with 'llm hf add': model id → its settings, each value of the right type."""
     path = llm.user_dir() / ADDED_FILE
     added = read_json_file(path, "models added with 'llm hf add' are left out.")
-    if added is None:
-        return {}
-    if type(added) is not dict:
+    if added is not None and type(added) is not dict:
         warn_once(path, f"cannot read {path} (not an object); models added with 'llm hf add' are left out.")
-        return {}
     models = {}
-    for repo_id, settings in added.items():
+    for repo_id, settings in added.items() if type(added) is dict else ():
         if type(settings) is not dict or not re.fullmatch(_REPO_ID, repo_id):
             warn_once((path, repo_id), f"{path}: left out '{repo_id}', which is not a model's settings")
             continue
