@@ -1005,8 +1005,9 @@ def given_up(request: HFRequest) -> None:
 
 @contextlib.contextmanager
 def terminated_as_interrupted():
-    """SIGTERM (timeout, kill, a CI's cancel) taken as Ctrl-C while a task runs in the main thread: its job
-    cancelled or named, its partial file removed, as on Ctrl-C. The handler before is put back after."""
+    """SIGTERM (timeout, kill, a CI's cancel) taken as Ctrl-C while a task runs in the main thread (an
+    async one's loop stops, cancelling it): its job cancelled or named, its partial file removed, as on
+    Ctrl-C. The handler before is put back after."""
     import signal
 
     if threading.current_thread() is not threading.main_thread():
@@ -2550,16 +2551,19 @@ class _TaskModel(_HubModel):
 
 class _AsyncTaskModel(_TaskModel):
     """Waits for its task in a pool sized for waiting (asyncio's own has a few threads a core); a task
-    cancelled stops its work there at the next step, sending nothing more and saving nothing."""
+    cancelled (SIGTERM too, as Ctrl-C) stops its work there at the next step, sending nothing more and
+    saving nothing."""
 
     async def execute(self, prompt, stream, response, conversation, key):
         stop = threading.Event()
         work = functools.partial(self.perform, self.spec_for(prompt), prompt, response, key, stop)
         try:
-            yield await asyncio.get_running_loop().run_in_executor(task_pool(), work)
+            with terminated_as_interrupted():
+                done = await asyncio.get_running_loop().run_in_executor(task_pool(), work)
         except asyncio.CancelledError:
             stop.set()
             raise
+        yield done
 
 
 @functools.cache
