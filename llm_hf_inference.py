@@ -423,8 +423,8 @@ class _HFModel:
         self._row = row
         if spec is not None:
             self.spec = spec
-        if spec is not None and spec.base_url and not is_hf_host(spec.base_url):  # its own key, or none
-            self.needs_key, self.key_env_var = spec.key_name, None
+            if spec.base_url and not is_hf_host(spec.base_url):  # its own key, or none
+                self.needs_key, self.key_env_var = spec.key_name, None
 
     @functools.cached_property
     def spec(self):
