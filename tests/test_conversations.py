@@ -5,6 +5,7 @@ import json
 import os
 import time
 
+import httpx2
 import llm
 import pytest
 
@@ -287,3 +288,21 @@ def test_a_day_old_catalog_is_refreshed_and_a_fresh_one_is_not(age, refreshed, a
     run("hf-llama3.1", QUESTION)
     llm_hf_inference.wait_for_refresh(5)
     assert server.paths("GET") == (["/v1/models"] if refreshed else [])
+
+
+def test_a_pin_that_cannot_be_reached_is_dropped_once_its_retries_are_spent(capsys):
+    request = llm_hf_inference.ChatRequest(
+        "https://router.huggingface.co/v1/chat/completions",
+        body={"model": f"{LLAMA}:together"},
+        pinned="together",
+        retries=0,
+    )
+    attempts = llm_hf_inference.Attempts(request)
+    assert attempts.after_error(httpx2.ConnectError("refused"), False) == 0.0
+    assert (request.pinned, request.body["model"]) == (None, LLAMA)
+    assert capsys.readouterr().err == (
+        "llm-hf-inference: together did not answer (Could not reach router.huggingface.co); "
+        "asking the router for another provider\n"
+    )
+    with pytest.raises(llm.ModelError, match="^Could not connect to router.huggingface.co: refused$"):
+        attempts.after_error(httpx2.ConnectError("refused"), False)  # the router: no second unpin
