@@ -828,11 +828,8 @@ def environment_at_fault(ex: Exception) -> list:
     if isinstance(ex, OSError):
         names = [n for n in ("SSL_CERT_FILE", "SSL_CERT_DIR") if os.environ.get(n)]
         return [n for n in names if not os.path.exists(os.environ[n])] or names
-    return [
-        n
-        for n in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY")
-        if os.environ.get(n) or os.environ.get(n.lower())
-    ]
+    names = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY")
+    return [n for n in names if os.environ.get(n) or os.environ.get(n.lower())]
 
 
 def sync_client() -> httpx2.Client:
@@ -986,11 +983,7 @@ def joined(thread: threading.Thread, ends: list | None = None, stop: threading.E
     """Wait for ``thread`` (until the deadline ``ends[0]``, which may move, and no longer once ``stop`` is
     set) a tenth of a second at a time: Ctrl-C, which the system may hand to any thread, is taken at once
     by the one waiting here."""
-    while (
-        thread.is_alive()
-        and (ends is None or time.monotonic() < ends[0])
-        and not (stop is not None and stop.is_set())
-    ):
+    while thread.is_alive() and (ends is None or time.monotonic() < ends[0]) and not (stop and stop.is_set()):
         thread.join(0.1)
 
 
