@@ -3997,7 +3997,6 @@ SPEECH = Discovery(
 
 @functools.cache
 def speech_options() -> type:
-
     class SpeechOptions(provider_options()):
         language: str | None = about("The language spoken, as a code: en, fr, ...")
         timestamps: bool | None = about("Print timed segments: [0:00.0 → 0:03.2] text")
@@ -4117,7 +4116,6 @@ IMAGES = Discovery(
 
 @functools.cache
 def image_options() -> type:
-
     class ImageOptions(provider_options()):
         width: int | None = about("Width in pixels", ge=64, le=4096)
         height: int | None = about("Height in pixels", ge=64, le=4096)
@@ -4561,7 +4559,6 @@ TTS = Discovery(
 
 @functools.cache
 def tts_options() -> type:
-
     class TTSOptions(provider_options()):
         voice: str | None = about("The voice, by the provider's name for it (af_heart, ...)")
         speed: float | None = about("How fast it speaks (1: as usual)", ge=0.25, le=4)
@@ -4628,7 +4625,6 @@ VIDEOS = Discovery(
 
 @functools.cache
 def video_options() -> type:
-
     class VideoOptions(provider_options(TASKS["video"].timeout)):
         steps: int | None = about("Denoising steps", ge=1, le=200)
         guidance: float | None = about("How closely to follow the prompt", ge=0, le=50)
@@ -4674,7 +4670,6 @@ AUDIO = Discovery(
 
 @functools.cache
 def audio_options() -> type:
-
     class AudioOptions(provider_options()):
         save: str | None = about(SAVE)
 
@@ -4705,7 +4700,6 @@ def read_image(spec: HubSpec, prompt, response, key: str | None, stop=None) -> s
     image = attached(prompt, "image", "Attach an image: -a scan.png")
     words = "\n".join(text.strip() for text in (prompt.system, prompt.prompt) if text and text.strip())
     chosen = choose_provider(spec, "ocr", prompt.options.provider, {"prompt": words} if words else {})
-
     with refusals(spec, chosen, f"the image sent: {image.path or image.url or 'from standard input'}"):
         done = run_task("ocr", chosen, prompt.options, {}, image, key, stop)
     if type(done.result) is not str:
