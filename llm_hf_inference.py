@@ -1111,6 +1111,8 @@ def _hint(status: int, data: dict, bill_to: str | None, purpose: str = "chat", m
             "The gateway gave up waiting for the provider: the request may have been processed (and "
             "billed), so it is not sent again; look at your usage before trying again"
         )
+    if status in (502, 504) and method == "GET":  # a catalog, a Hub file, a job's state or result
+        return "The gateway gave up; try again shortly."
     if status in (502, 504):
         return "The gateway gave up waiting for the model; try again, or choose another provider."
     if status == 429:
@@ -4795,7 +4797,7 @@ def hub_refusal(file: HubFile, answer: Answer, token_sent: bool) -> Exception:
                 f"{where} has no README.md at {file.revision}: name one of its files, as {example}"
             )
         return ValueError(f"{where} has no file '{file.path}' at {file.revision}")
-    return ValueError(str(http_error(file.url, *answer, purpose="hub")))
+    return ValueError(str(http_error(file.url, *answer, purpose="hub", method="GET")))
 
 
 def fragment_of(body: bytes, source: str):
@@ -4835,7 +4837,7 @@ def hf_fragment(argument: str):
         if answer.status == 404:
             raise ValueError(f"No paper {paper.group(1)} on the Hub")
         if answer.status >= 400:
-            raise ValueError(str(http_error(url, *answer, purpose="hub")))
+            raise ValueError(str(http_error(url, *answer, purpose="hub", method="GET")))
         return fragment_of(answer.body, url)
     file = hub_file(argument)
     answer, token_sent = fetched(file.url)

@@ -49,7 +49,7 @@ def test_refresh_from_something_else_keeps_the_models(answer, said, fake, monkey
 @pytest.mark.parametrize(
     "status, hint",
     [
-        (502, " — The gateway gave up waiting for the model; try again, or choose another provider."),
+        (502, " — The gateway gave up; try again shortly."),
         (404, ""),  # no provider to choose for the catalog
     ],
 )

@@ -226,12 +226,25 @@ def test_the_hubs_timeout_and_no_token_asked_for_a_public_file(hub, sent, monkey
     assert sent[0].timeout == {"connect": 10.0, "read": 5.0, "write": 5.0, "pool": None}
 
 
-def test_a_failing_hub_is_asked_once(fake, monkeypatch):
-    server = fake({"GET /o/n/resolve/main/README.md": lambda seen: Answer.json({"error": "busy"}, 503)})
+@pytest.mark.parametrize(
+    "status, hint",
+    [
+        (503, "The service is unavailable; try again shortly."),
+        (502, "The gateway gave up; try again shortly."),
+    ],
+)
+@pytest.mark.parametrize(
+    "argument, path", [("o/n", "/o/n/resolve/main/README.md"), ("papers/2401.10020", None)]
+)
+def test_a_failing_hub_is_asked_once_and_no_model_is_said_to_load(
+    argument, path, status, hint, fake, monkeypatch
+):
+    path = path or "/papers/2401.10020.md"
+    server = fake({f"GET {path}": lambda seen: Answer.json({"error": "busy"}, status)})
     monkeypatch.setenv("HF_ENDPOINT", server.url)
-    with pytest.raises(ValueError, match=r"^127.0.0.1 answered 503: busy"):
-        load("o/n")
-    assert len(server.seen) == 1
+    with pytest.raises(ValueError) as raised:
+        load(argument)
+    assert (str(raised.value), len(server.seen)) == (f"127.0.0.1 answered {status}: busy — {hint}", 1)
 
 
 def test_one_prefix_names_the_kind_and_the_rest_is_the_repository():

@@ -594,6 +594,15 @@ def test_a_result_url_that_is_no_web_address_is_refused(url):
         llm_hf_inference.download(url, request, io.BytesIO())
 
 
+def test_a_data_url_that_is_not_base64_is_refused_in_its_own_words():
+    request = llm_hf_inference.HFRequest("https://router.huggingface.co/x", "images")
+    with pytest.raises(llm.ModelError) as raised:
+        llm_hf_inference.download("data:image/png;base64,not base64!", request, io.BytesIO())
+    assert str(raised.value) == (
+        "The provider gave a data URL that is not base64: data:image/png;base64,not base64!"
+    )
+
+
 def test_the_request_of_each_provider_for_a_versioned_model_and_an_input_image():
     route, body = llm_hf_inference.replicate_image(
         "owner/m:abc123", {"seed": 1, "image": "data:image/png;base64,AA=="}, "x"

@@ -136,8 +136,8 @@ def test_a_result_a_gateway_keeps_failing_is_asked_again_for_about_a_minute(rout
     result = invoke("-m", "hf/Lightricks/LTX-Video", "A running dog")
     assert result.stderr.splitlines()[-1] == (
         "Error: fal-ai's job 5c1f2a9e-7d4b-4f0a-9e51-2b8d6c3a7f10 is done, but fetching its result failed: "
-        "127.0.0.1 answered 502: 502 Bad Gateway — The gateway gave up waiting for the model; try again, or "
-        f"choose another provider; it is at {server.url}{JOB}?_subdomain=queue"
+        "127.0.0.1 answered 502: 502 Bad Gateway — The gateway gave up; try again shortly; "
+        f"it is at {server.url}{JOB}?_subdomain=queue"
     )
     fetched = server.paths("GET").count(f"{JOB}?_subdomain=queue")
     assert fetched == 1 + llm_hf_inference.retries_within(60) == 6
