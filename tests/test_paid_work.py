@@ -259,16 +259,26 @@ def test_ctrl_c_during_a_download_names_the_url(router, fake, here, ctrl_c_raise
     assert files(here) == []
 
 
-def test_sigterm_is_taken_as_ctrl_c_and_its_handler_put_back(router, fake, here, ctrl_c_raises, capsys):
+@pytest.mark.parametrize("use_async", [False, True])
+def test_sigterm_is_taken_as_ctrl_c_and_its_handler_put_back(use_async, router, fake, here, capsys):
+    import asyncio
+
     cdn = slow_cdn(fake)
     router({f"POST {FAL}": lambda seen: Answer.json({"audio": {"url": cdn.url + "/a.wav"}})})
     before = signal.getsignal(signal.SIGTERM)
     later_signal(0.5, signal.SIGTERM)
     started = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
-        llm.get_model("hf-tts").prompt("Hi").text()
+        if use_async:  # llm --async: the loop stops, cancelling the task; its worker stops at its next step
+            asyncio.run(llm.get_async_model("hf-tts").prompt("Hi").text())
+        else:
+            llm.get_model("hf-tts").prompt("Hi").text()
     assert time.monotonic() - started < 2
-    assert capsys.readouterr().err == f"llm-hf-inference: stopped; the result is at {cdn.url}/a.wav\n"
+    said = ""
+    while time.monotonic() - started < 3 and not (said and files(here) == []):  # the worker stops, cleans up
+        said += capsys.readouterr().err
+        time.sleep(0.05)
+    assert said == f"llm-hf-inference: stopped; the result is at {cdn.url}/a.wav\n"
     assert files(here) == [] and signal.getsignal(signal.SIGTERM) is before
 
 
@@ -419,21 +429,3 @@ def test_a_task_given_up_before_its_request_is_sent_says_nothing_was_sent(router
     with pytest.raises(llm_hf_inference.Stopped):
         llm_hf_inference.run_task("tts", chosen, options, {}, "Hi", TEST_TOKEN, stop)
     assert (capsys.readouterr().err, server.seen) == ("", [])
-
-
-def test_sigterm_stops_an_async_task_as_ctrl_c_does(router, fake, here, capsys):
-    import asyncio
-
-    cdn = slow_cdn(fake)
-    router({f"POST {FAL}": lambda seen: Answer.json({"audio": {"url": cdn.url + "/a.wav"}})})
-    before = signal.getsignal(signal.SIGTERM)
-    later_signal(0.5, signal.SIGTERM)
-    started = time.monotonic()
-    with pytest.raises(KeyboardInterrupt):
-        asyncio.run(llm.get_async_model("hf-tts").prompt("Hi").text())
-    said = ""
-    while time.monotonic() - started < 3 and not (said and files(here) == []):  # the worker stops, cleans up
-        said += capsys.readouterr().err
-        time.sleep(0.05)
-    assert said == f"llm-hf-inference: stopped; the result is at {cdn.url}/a.wav\n"
-    assert files(here) == [] and signal.getsignal(signal.SIGTERM) is before
