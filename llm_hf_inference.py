@@ -228,8 +228,11 @@ class HFError(llm.ModelError, click.ClickException):
 
 
 def in_words(ex: BaseException) -> str:
-    """What went wrong as a person says it: an OS error's own words (no errno, no path), else its text."""
-    return getattr(ex, "strerror", None) or str(ex)
+    """What went wrong as a person says it: an OS error's own words (no errno, no path), else its text
+    without Python's tags ([Errno 111], [WinError 10061], _ssl.c:1006), which a connection's error carries."""
+    return getattr(ex, "strerror", None) or re.sub(
+        r"\[(Errno|WinError) -?\d+\] | \(_ssl\.c:\d+\)", "", str(ex)
+    )
 
 
 class NoKey(HFError, llm.NeedsKeyException):
@@ -1322,7 +1325,8 @@ def proxy_for(url: str) -> str | None:
 
 def transport_error(request: HFRequest, ex: httpx2.HTTPError) -> llm.ModelError:
     """A failed exchange in words: the server, the proxy or the certificates at fault; never a token."""
-    host, detail = request.host, redact(str(ex))
+    host, detail = request.host, redact(in_words(ex))
+
     proxy = proxy_for(request.url)
     hint = TASKS[request.purpose].timeout_hint
     if isinstance(ex, httpx2.ProxyError) or (proxy and isinstance(ex, httpx2.ConnectError)):

@@ -163,7 +163,7 @@ def test_a_certificate_failure_is_not_retried_and_says_what_to_set(monkeypatch, 
     assert len(attempts) == 1 and capsys.readouterr().err == ""
     assert str(raised.value) == (
         "Could not verify the TLS certificate of router.huggingface.co ([SSL: CERTIFICATE_VERIFY_FAILED] "
-        "certificate verify failed: self-signed certificate in certificate chain (_ssl.c:1006)); if your "
+        "certificate verify failed: self-signed certificate in certificate chain); if your "
         "network inspects TLS, point SSL_CERT_FILE or SSL_CERT_DIR at its certificate authority"
     )
 
@@ -177,12 +177,31 @@ def test_a_refused_proxy_is_named_as_the_proxy(monkeypatch):
         run("hf-llama3.1", "hi")
     assert str(raised.value) == (
         "The proxy 127.0.0.1 (from HTTPS_PROXY) failed on the way to router.huggingface.co: "
-        "[Errno 111] Connection refused"
+        "Connection refused"
+
     )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[Errno 111] Connection refused",
+        "[WinError 10061] No connection could be made because the target machine actively refused it",
+    ],
+)
+def test_a_connection_error_is_said_without_pythons_tags(text, monkeypatch):
+    def refuse(self, request):
+        raise httpx2.ConnectError(text)
+
+    monkeypatch.setattr(httpx2.HTTPTransport, "handle_request", refuse)
+    with pytest.raises(llm.ModelError) as raised:
+        run("hf-llama3.1", "hi", retries=0)
+    assert str(raised.value) == f"Could not connect to router.huggingface.co: {text.split('] ')[1]}"
 
 
 @LOCAL
 def test_a_proxy_that_wants_credentials_is_named_as_the_proxy(fake, monkeypatch):
+
     proxy = fake({"CONNECT huggingface.co:443": lambda seen: Answer(407, {"Proxy-Authenticate": "Basic"})})
     monkeypatch.setenv("HTTPS_PROXY", proxy.url)
     monkeypatch.setattr(llm_hf_inference, "_sync_client", None)

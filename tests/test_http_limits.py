@@ -199,7 +199,7 @@ def test_a_name_that_does_not_resolve_is_said_at_once(use_async, monkeypatch, ca
     with pytest.raises(llm.ModelError) as raised:
         run("hf-llama3.1", QUESTION, use_async=use_async)
     assert str(raised.value) == (
-        "Could not find router.huggingface.co: its name does not resolve ([Errno -2] Name or service not "
+        "Could not find router.huggingface.co: its name does not resolve (Name or service not "
         "known); check it and your network"
     )
     assert capsys.readouterr().err == ""
