@@ -1,5 +1,6 @@
 import asyncio
 import json
+import os
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,9 @@ TOGETHER_TEXT = (
     "Deep learning is a subfield of machine learning that involves the use of artificial neural networks"
 )
 LOCAL = pytest.mark.block_network(allowed_hosts=["127.0.0.1"])  # a test whose stand-in server is local
+# Signals sent to the process, file modes and the umask, FIFOs, symlinks, or words only a POSIX system says:
+# on Windows os.kill ends the process, and its errors have other words.
+POSIX = pytest.mark.skipif(os.name == "nt", reason="POSIX only")
 SYNC_ASYNC = pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
 
 

@@ -4,7 +4,7 @@ import llm
 import pytest
 
 from conftest import TEST_TOKEN
-from helpers import QUESTION, SYNC_ASYNC, invoke, run
+from helpers import POSIX, QUESTION, SYNC_ASYNC, invoke, run
 
 SYSTEM = "You are a helpful assistant."
 MESSAGES = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": QUESTION}]
@@ -288,6 +288,7 @@ def test_cli_shows_errors_without_a_traceback(played):
     assert "Traceback" not in result.output
 
 
+@POSIX
 @pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
 def test_connection_failures_name_the_host(monkeypatch):
     monkeypatch.setenv("LLM_HF_BASE_URL", "http://127.0.0.1:9/v1")

@@ -8,7 +8,7 @@ import pytest
 
 import llm_hf_inference
 from conftest import TEST_TOKEN
-from helpers import QUESTION, SYSTEM, hf_models, in_threads, invoke
+from helpers import POSIX, QUESTION, SYSTEM, hf_models, in_threads, invoke
 
 # -- llm hf add never takes over another model, never loses a file
 
@@ -66,6 +66,7 @@ def test_concurrent_adds_of_one_alias_give_it_to_one_model():
     assert sorted(added) == [owner]
 
 
+@POSIX
 @pytest.mark.parametrize("command", [["add", "org/m", "--tools"], ["remove", "org/m"]])
 def test_add_and_remove_with_the_file_a_directory_is_one_line(command):
     path = llm.user_dir() / "hf-inference-added.json"

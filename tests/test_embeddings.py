@@ -14,7 +14,7 @@ import sqlite_utils
 import llm_hf_inference
 from conftest import TEST_TOKEN
 from fakeserver import Answer, recorded
-from helpers import LOCAL, invoke
+from helpers import LOCAL, POSIX, invoke
 
 HI = "Hi, who are you?"
 E5 = "intfloat/multilingual-e5-large-instruct"
@@ -502,6 +502,7 @@ def test_batches_are_as_even_as_can_be(count, sizes):
     assert [n for batch in batches for n in batch] == list(range(count))
 
 
+@POSIX
 @LOCAL
 def test_ctrl_c_stops_a_call_at_once_and_sends_nothing_after_it(fake, monkeypatch, ctrl_c_raises):
     import signal

@@ -13,7 +13,7 @@ import trustme
 
 import llm_hf_inference
 from fakeserver import Answer, chat_answer
-from helpers import LOCAL, QUESTION, SYNC_ASYNC, TOGETHER_TEXT, in_threads, invoke, run
+from helpers import LOCAL, POSIX, QUESTION, SYNC_ASYNC, TOGETHER_TEXT, in_threads, invoke, run
 
 # -- waits a server asks for that are not numbers
 
@@ -132,7 +132,9 @@ SOCKS = (
     "setting, value, words",
     [
         ("ALL_PROXY", "socks5://127.0.0.1:1080", SOCKS),
-        ("SSL_CERT_FILE", "/missing/ca.pem", "No such file or directory"),  # no errno: words
+        pytest.param(
+            "SSL_CERT_FILE", "/missing/ca.pem", "No such file or directory", marks=POSIX
+        ),  # no errno
     ],
 )
 def test_a_broken_environment_names_the_setting(setting, value, words, monkeypatch):
@@ -168,6 +170,7 @@ def test_a_certificate_failure_is_not_retried_and_says_what_to_set(monkeypatch, 
     )
 
 
+@POSIX
 @LOCAL
 def test_a_refused_proxy_is_named_as_the_proxy(monkeypatch):
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
@@ -178,7 +181,6 @@ def test_a_refused_proxy_is_named_as_the_proxy(monkeypatch):
     assert str(raised.value) == (
         "The proxy 127.0.0.1 (from HTTPS_PROXY) failed on the way to router.huggingface.co: "
         "Connection refused"
-
     )
 
 

@@ -15,7 +15,7 @@ import pytest
 import llm_hf_inference
 from conftest import ROOT, TEST_TOKEN
 from fakeserver import Answer, catalog_answer, chat_answer
-from helpers import LOCAL, QUESTION, SYNC_ASYNC, invoke, run
+from helpers import LOCAL, POSIX, QUESTION, SYNC_ASYNC, invoke, run
 
 MINILM = "POST /hf-inference/models/sentence-transformers/all-MiniLM-L6-v2/pipeline/feature-extraction"
 
@@ -455,6 +455,7 @@ def test_a_chat_answer_not_streamed_ends_at_its_deadline_whatever_the_headers_do
     )
 
 
+@POSIX
 @LOCAL
 def test_ctrl_c_that_reaches_another_thread_stops_a_whole_exchange_at_once(
     trickle, monkeypatch, ctrl_c_raises

@@ -16,7 +16,7 @@ from test_video import MP4, replayed
 import llm_hf_inference
 from conftest import TEST_TOKEN
 from fakeserver import Answer, recorded_headers
-from helpers import LOCAL, invoke
+from helpers import LOCAL, POSIX, invoke
 
 pytestmark = LOCAL
 
@@ -195,6 +195,7 @@ def test_a_503_on_a_poll_says_unavailable_not_loading(router, here, found, waits
 # -- a paid result is never lost
 
 
+@POSIX
 def test_a_dangling_link_at_the_name_is_refused_before_anything_is_paid(router, here):
     server = router({f"POST {DEEPINFRA}": lambda seen: Answer(200, {}, MP3)})
     os.symlink(here / "nowhere", here / "link.mp3")
@@ -249,6 +250,7 @@ def slow_cdn(fake):
     return fake({"GET /a.wav": lambda seen: Answer(200, {}, slowly())})
 
 
+@POSIX
 def test_ctrl_c_during_a_download_names_the_url(router, fake, here, ctrl_c_raises, capsys):
     cdn = slow_cdn(fake)
     router({f"POST {FAL}": lambda seen: Answer.json({"audio": {"url": cdn.url + "/a.wav"}})})
@@ -259,6 +261,7 @@ def test_ctrl_c_during_a_download_names_the_url(router, fake, here, ctrl_c_raise
     assert files(here) == []
 
 
+@POSIX
 @pytest.mark.parametrize("use_async", [False, True])
 def test_sigterm_is_taken_as_ctrl_c_and_its_handler_put_back(use_async, router, fake, here, capsys):
     import asyncio
@@ -282,6 +285,7 @@ def test_sigterm_is_taken_as_ctrl_c_and_its_handler_put_back(use_async, router, 
     assert files(here) == [] and signal.getsignal(signal.SIGTERM) is before
 
 
+@POSIX
 def test_ctrl_c_with_the_submit_in_flight_says_it_was_sent(router, here, ctrl_c_raises, capsys):
     def slowly(seen):
         time.sleep(3)
@@ -297,6 +301,7 @@ def test_ctrl_c_with_the_submit_in_flight_says_it_was_sent(router, here, ctrl_c_
     assert files(here) == []
 
 
+@POSIX
 def test_an_answer_that_comes_after_ctrl_c_leaves_no_partial_file(router, here, ctrl_c_raises, capsys):
     answered = threading.Event()
 
@@ -378,6 +383,7 @@ def test_a_tts_answer_that_is_an_image_says_so_without_mojibake(router, here):
 # -- words: no Python or httpx internals, nothing a terminal obeys
 
 
+@POSIX
 def test_a_save_name_too_long_for_the_system_is_said_in_words(router, here):
     server = router({})
     result = speak("Hi", "-o", "save", "x" * 300 + "/a.wav")

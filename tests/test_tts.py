@@ -14,7 +14,7 @@ import pytest
 import llm_hf_inference
 from conftest import TEST_TOKEN
 from fakeserver import SEARCH, Answer, recorded, recorded_headers
-from helpers import LOCAL, invoke, logged_turns
+from helpers import LOCAL, POSIX, invoke, logged_turns
 
 pytestmark = LOCAL
 
@@ -265,7 +265,8 @@ def test_a_named_file_is_never_replaced_and_a_directory_takes_the_words(router, 
     assert server.seen == [] and (here / "summary.wav").read_bytes() == b"mine"
     (here / "out").mkdir()
     assert (
-        speak("Hi there", "-o", "provider", "deepinfra", "-o", "save", "out").output == "out/hi-there.wav\n"
+        speak("Hi there", "-o", "provider", "deepinfra", "-o", "save", "out").output
+        == f"{pathlib.Path('out', 'hi-there.wav')}\n"
     )
     assert speak("Hi", "-o", "provider", "deepinfra", "-o", "save", "talk.mp3").output == "talk.wav\n"
 
@@ -432,10 +433,11 @@ def test_the_tools_folder_is_made_when_missing(router, fake, here):
     cdn = fake({"GET /a.wav": lambda seen: Answer(200, {}, WAV)})
     router({f"POST {FAL}": lambda seen: Answer.json({"audio": {"url": cdn.url + "/a.wav"}})})
     said = llm_hf_inference.HFSpeak(directory="new/dir").speak("Hi")
-    assert said.output == "new/dir/hi.wav"
+    assert said.output == str(pathlib.Path("new", "dir", "hi.wav"))
     assert (here / "new" / "dir" / "hi.wav").read_bytes() == WAV and files(here) == ["new"]
 
 
+@POSIX
 def test_a_tools_folder_that_cannot_be_made_is_one_line(router, here):
     server = router({})
     (here / "file").write_text("not a folder")
@@ -507,6 +509,7 @@ def test_a_redirect_to_another_scheme_is_one_line_and_no_token_follows(router, f
     assert "Authorization" not in cdn.seen[0].headers and files(here) == []
 
 
+@POSIX
 def test_ctrl_c_during_a_download_stops_at_once_and_leaves_nothing(router, fake, here, ctrl_c_raises):
     import os
     import signal
