@@ -361,14 +361,19 @@ def given_key(explicit_key: str | None, key_name: str | None, env_var: str | Non
 
 def hub_token() -> str | None:
     """The token Hugging Face's own tools use, after HF_TOKEN: HUGGING_FACE_HUB_TOKEN, then the token file
-    ('hf auth login')."""
+    ('hf auth login') where huggingface_hub looks: HF_TOKEN_PATH, else in HF_HOME, else in XDG_CACHE_HOME's
+    huggingface folder, else in ~/.cache/huggingface (~ and $VARIABLES expanded)."""
     token = clean_token(os.environ.get("HUGGING_FACE_HUB_TOKEN"), "HUGGING_FACE_HUB_TOKEN")
     if token:
         return token
-    hf_home = os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface")
-    path = os.environ.get("HF_TOKEN_PATH") or os.path.join(hf_home, "token")
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache")
+    hf_home = os.environ.get("HF_HOME") or os.path.join(cache, "huggingface")
+    path = os.path.expandvars(
+        os.path.expanduser(os.environ.get("HF_TOKEN_PATH") or os.path.join(hf_home, "token"))
+    )
     try:
         text = pathlib.Path(path).read_text(encoding="utf-8")
+
     except (OSError, UnicodeDecodeError):
         return None
     return clean_token(text, path)

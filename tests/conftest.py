@@ -56,8 +56,16 @@ def isolated(request, monkeypatch, tmp_path, migrated_logs):
     (tmp_path / "llm").mkdir()
     (tmp_path / "llm" / "logs.db").write_bytes(migrated_logs)
     monkeypatch.setenv("LLM_USER_PATH", str(tmp_path / "llm"))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    for name in ("HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH", "HF_HOME", "LLM_HF_BASE_URL", "HF_BILL_TO"):
+    for home in ("HOME", "USERPROFILE"):  # ~ on POSIX, and on Windows
+        monkeypatch.setenv(home, str(tmp_path / "home"))
+    for name in (
+        "HUGGING_FACE_HUB_TOKEN",
+        "HF_TOKEN_PATH",
+        "HF_HOME",
+        "XDG_CACHE_HOME",
+        "LLM_HF_BASE_URL",
+        "HF_BILL_TO",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(llm_hf_inference, "CATALOG_MAX_AGE", None)  # tests that want a refresh say so
     monkeypatch.setattr(llm_hf_inference, "_catalog_fresh_until", 0.0)

@@ -75,7 +75,18 @@ def test_key_goes_to_a_server_that_is_not_hugging_face(monkeypatch, sent, played
 @pytest.mark.vcr(allow_playback_repeats=True)
 @pytest.mark.cassette("no-stream-2025-together")
 @pytest.mark.parametrize(
-    "source", ["keys.json", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH", "HF_HOME", "home", "--key"]
+    "source",
+    [
+        "keys.json",
+        "HF_TOKEN",
+        "HUGGING_FACE_HUB_TOKEN",
+        "HF_TOKEN_PATH",
+        "HF_HOME",
+        "~HF_HOME",
+        "XDG_CACHE_HOME",
+        "home",
+        "--key",
+    ],
 )
 def test_each_token_source_alone(source, monkeypatch, tmp_path, sent):
     monkeypatch.delenv("HF_TOKEN")
@@ -92,6 +103,14 @@ def test_each_token_source_alone(source, monkeypatch, tmp_path, sent):
         (tmp_path / "hfhome").mkdir()
         (tmp_path / "hfhome" / "token").write_text(token + "\n")
         monkeypatch.setenv("HF_HOME", str(tmp_path / "hfhome"))
+    elif source == "~HF_HOME":  # as a shell leaves it in quotes
+        (tmp_path / "home" / "hf").mkdir(parents=True)
+        (tmp_path / "home" / "hf" / "token").write_text(token)
+        monkeypatch.setenv("HF_HOME", str(pathlib.Path("~", "hf")))
+    elif source == "XDG_CACHE_HOME":
+        (tmp_path / "xdg" / "huggingface").mkdir(parents=True)
+        (tmp_path / "xdg" / "huggingface" / "token").write_text(token)
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     elif source == "home":
         (tmp_path / "home" / ".cache" / "huggingface").mkdir(parents=True)
         (tmp_path / "home" / ".cache" / "huggingface" / "token").write_text(token)
