@@ -55,14 +55,14 @@ import time
 import urllib.parse
 import uuid
 from collections.abc import Callable
-from typing import BinaryIO, Literal, NamedTuple
+from typing import Annotated, BinaryIO, Literal, NamedTuple
 
 import click
 import httpx2
 import llm
 import sqlite_utils
 from llm.parts import AttachmentPart, ReasoningPart, StreamEvent, TextPart, ToolCallPart, ToolResultPart
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import AfterValidator, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 # What dir() lists: llm's hooks and the classes Python callers meet; every other name still imports.
@@ -636,6 +636,17 @@ def option_error(message: str) -> PydanticCustomError:
     return PydanticCustomError("hf_option", message)
 
 
+def shaped(pattern: str, words: str):
+    """The type of a text option whose whole value must match ``pattern``; else ``words`` say what it is."""
+
+    def check(value):
+        if value is not None and not re.fullmatch(pattern, value):
+            raise option_error(words)
+        return value
+
+    return Annotated[str | None, AfterValidator(check)]
+
+
 SAVE = "Where to save: a file, or a directory (default: the prompt's words, here)"
 LORA_SCALE = "How strongly a LoRA adapter applies (default 1; a LoRA's models only)"
 
@@ -644,27 +655,15 @@ def routed(base: type, provider_is: str, timeout_is: str, retries_are: str, exam
     """``base`` with the options of every request through the router, each kind's words for them: the
     provider, the organisation billed, the seconds of silence waited for and the retries."""
 
+    organisation = "an organisation's name on the Hub (letters, digits, '-', '_', '.')"
+
     class Routed(base):
-        provider: str | None = about(provider_is)
-        bill_to: str | None = about(
+        provider: shaped(_NAME, f"a lower-case provider name {examples}") = about(provider_is)
+        bill_to: shaped(_ORG_NAME, organisation) = about(
             "Bill this organisation instead of your account (X-HF-Bill-To; default $HF_BILL_TO)"
         )
         timeout: float | None = about(timeout_is, gt=0, le=MAX_TIMEOUT)
         retries: int | None = about(retries_are, ge=0, le=10)
-
-        @field_validator("provider")
-        @classmethod
-        def _provider_name(cls, value):
-            if value is not None and not re.fullmatch(_NAME, value):
-                raise option_error(f"a lower-case provider name {examples}")
-            return value
-
-        @field_validator("bill_to")
-        @classmethod
-        def _organisation_name(cls, value):
-            if value is not None and not re.fullmatch(_ORG_NAME, value):
-                raise option_error("an organisation's name on the Hub (letters, digits, '-', '_', '.')")
-            return value
 
     return Routed
 
@@ -4009,15 +4008,10 @@ SPEECH = Discovery(
 @functools.cache
 def speech_options() -> type:
     class SpeechOptions(provider_options()):
-        language: str | None = about("The language spoken, as a code: en, fr, ...")
+        language: shaped(
+            r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?", "a language code such as en, fr or pt-BR"
+        ) = about("The language spoken, as a code: en, fr, ...")
         timestamps: bool | None = about("Print timed segments: [0:00.0 → 0:03.2] text")
-
-        @field_validator("language")
-        @classmethod
-        def _language_code(cls, value):
-            if value is not None and not re.fullmatch(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?", value):
-                raise option_error("a language code such as en, fr or pt-BR")
-            return value
 
     return SpeechOptions
 
@@ -4643,8 +4637,12 @@ def video_options() -> type:
         negative_prompt: str | None = about("What the video should not show")
         frames: int | None = about("How many frames", ge=1, le=2000)
         duration: int | None = about("Seconds of video", ge=1, le=600)
-        resolution: str | None = about("480p, 720p, 1080p", pattern=r"^\d{3,4}p$")
-        aspect_ratio: str | None = about("16:9, 9:16, 1:1", pattern=r"^\d{1,2}:\d{1,2}$")
+        resolution: shaped(r"\d{3,4}p", "a height in lines, then p: 480p, 720p, 1080p") = about(
+            "480p, 720p, 1080p"
+        )
+        aspect_ratio: shaped(r"\d{1,2}:\d{1,2}", "width:height, such as 16:9, 9:16 or 1:1") = about(
+            "16:9, 9:16, 1:1"
+        )
         lora_scale: float | None = about(LORA_SCALE, ge=0, le=4)
         save: str | None = about(SAVE)
 

@@ -271,9 +271,20 @@ def test_what_cannot_be_done_is_refused_before_any_request(router, here, found, 
     assert server.seen == [] and files(here) == ["frame.png"]
 
 
-def test_an_option_out_of_its_shape_is_an_option_error(router, here):
-    result = film("a boat", "-o", "aspect_ratio", "wide")
-    assert result.exit_code == 1 and "aspect_ratio" in result.output
+@pytest.mark.parametrize(
+    "option, value, words",
+    [
+        ("aspect_ratio", "wide", "width:height, such as 16:9, 9:16 or 1:1"),
+        ("aspect_ratio", "16:9 ", "width:height, such as 16:9, 9:16 or 1:1"),
+        ("resolution", "720", "a height in lines, then p: 480p, 720p, 1080p"),
+        ("resolution", "x720p", "a height in lines, then p: 480p, 720p, 1080p"),
+    ],
+)
+def test_an_option_out_of_its_shape_says_what_it_takes(option, value, words, router, here):
+    server = router({})
+    result = film("a boat", "-o", option, value)
+    assert (result.exit_code, result.output) == (1, f"Error: {option}\n  {words}\n")
+    assert server.seen == []
 
 
 def test_the_default_timeout_is_generous():
