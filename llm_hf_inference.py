@@ -5055,17 +5055,23 @@ class HFMcp(llm.Toolbox):
 
     def _caller(self, name: str) -> Callable:
         async def call(**arguments):
+            begun, stop = threading.Event(), threading.Event()
             try:
-                return await asyncio.to_thread(self._call, name, arguments)
-            except (asyncio.CancelledError, KeyboardInterrupt):  # the call goes on at the server
-                host = urllib.parse.urlsplit(self.url).hostname
-                say(f"stopped; {name} was sent to {host} and may still run")
+                return await asyncio.to_thread(self._call, name, arguments, begun, stop)
+            except (asyncio.CancelledError, KeyboardInterrupt):
+                stop.set()
+                if begun.is_set():  # else its thread, still to come, sends nothing
+                    host = urllib.parse.urlsplit(self.url).hostname
+                    say(f"stopped; {name} was sent to {host} and may still run")
                 raise
 
         return call
 
-    def _call(self, name: str, arguments: dict):
-        """tools/call, sent once (a tool may spend a quota): its answer for the model."""
+    def _call(self, name: str, arguments: dict, begun: threading.Event, stop: threading.Event):
+        """tools/call, sent once (a tool may spend a quota), unless given up first: its answer."""
+        begun.set()
+        if stop.is_set():
+            raise Stopped
         return mcp_output(self._session.request("tools/call", {"name": name, "arguments": arguments}, 0))
 
 

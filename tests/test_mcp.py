@@ -316,3 +316,22 @@ def test_a_call_given_up_says_it_was_sent_and_may_still_run(peer, capsys):
     asyncio.run(given_up())
     said = capsys.readouterr().err.splitlines()  # after the line on the token, when it is the first call
     assert said[-1] == "llm-hf-inference: stopped; nap was sent to 127.0.0.1 and may still run"
+
+
+def test_a_call_given_up_before_its_thread_began_is_not_sent_nor_said_to_be(peer, sent, capsys, monkeypatch):
+    nap = tools(peer)["mcp_nap"]
+    capsys.readouterr()
+    queued = []
+
+    async def busy(function, *args):  # every worker busy: the call's thread begins after it was given up
+        queued.append((function, args))
+        raise asyncio.CancelledError
+
+    monkeypatch.setattr(asyncio, "to_thread", busy)
+    listed = len(sent)
+    with pytest.raises(asyncio.CancelledError):
+        call(nap, seconds=2)
+    [(function, args)] = queued
+    with pytest.raises(llm_hf_inference.Stopped):
+        function(*args)  # its thread, at last
+    assert capsys.readouterr().err == "" and len(sent) == listed
