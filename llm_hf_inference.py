@@ -49,7 +49,6 @@ import re
 import shutil
 import stat
 import sys
-import tempfile
 import threading
 import time
 import urllib.parse
@@ -482,10 +481,11 @@ def read_json_file(path: pathlib.Path, fallback: str, line: int = 0, version: in
 
 
 def write_file(path: pathlib.Path, text: str) -> None:
-    """Replace ``path`` whole, so a reader never sees half a file; a unique temporary name each time."""
-    handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    """Replace ``path`` whole, so a reader never sees half a file; a unique temporary name each time, made
+    as the umask says (not mkstemp's 0600)."""
+    partial = path.with_name(f".{path.name}.partial-{uuid.uuid4().hex}")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
+        with open(partial, "x", encoding="utf-8") as file:
             file.write(text)
         os.replace(partial, path)
     except BaseException:

@@ -2,6 +2,7 @@
 
 import errno
 import json
+import os
 
 import llm
 import pytest
@@ -84,14 +85,33 @@ def test_add_on_a_read_only_or_full_disk_is_one_line_and_loses_nothing(code, wor
     path = llm.user_dir() / "hf-inference-added.json"
     before = path.read_bytes()
 
-    def fail(*args, **kwargs):
-        raise OSError(code, words)
+    def fail(file, mode="r", **kwargs):  # every file made: refused
+        if "x" in mode:
+            raise OSError(code, words)
+        return open(file, mode, **kwargs)
 
-    monkeypatch.setattr(llm_hf_inference.tempfile, "mkstemp", fail)
+    monkeypatch.setattr(llm_hf_inference, "open", fail, raising=False)
     for command in (["add", "org/m", "--tools"], ["remove", "org/kept"]):
         result = invoke("hf", *command)
         assert (result.exit_code, result.output) == (1, f"Error: Cannot change {path}: {words}\n")
     assert path.read_bytes() == before
+
+
+@POSIX
+def test_our_files_follow_the_umask():
+    old = os.umask(0o022)
+    try:
+        assert invoke("hf", "add", "org/m").exit_code == 0
+        os.umask(0o077)
+        assert invoke("hf", "add", "org/n", "--tools").exit_code == 0
+        modes = [(llm.user_dir() / "hf-inference-added.json").stat().st_mode & 0o777]
+        os.umask(0o022)
+        assert invoke("hf", "remove", "org/n").exit_code == 0
+    finally:
+        os.umask(old)
+    modes.append((llm.user_dir() / "hf-inference-added.json").stat().st_mode & 0o777)
+    assert modes == [0o600, 0o644]
+    assert [p.name for p in llm.user_dir().iterdir() if p.name.startswith(".")] == []
 
 
 def test_add_never_replaces_a_file_it_cannot_read():
