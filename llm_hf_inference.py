@@ -372,7 +372,6 @@ def hub_token() -> str | None:
     )
     try:
         text = pathlib.Path(path).read_text(encoding="utf-8")
-
     except (OSError, UnicodeDecodeError):
         return None
     return clean_token(text, path)
@@ -1330,7 +1329,6 @@ def proxy_for(url: str) -> str | None:
 def transport_error(request: HFRequest, ex: httpx2.HTTPError) -> llm.ModelError:
     """A failed exchange in words: the server, the proxy or the certificates at fault; never a token."""
     host, detail = request.host, redact(in_words(ex))
-
     proxy = proxy_for(request.url)
     hint = TASKS[request.purpose].timeout_hint
     if isinstance(ex, httpx2.ProxyError) or (proxy and isinstance(ex, httpx2.ConnectError)):
