@@ -82,6 +82,7 @@ def test_key_goes_to_a_server_that_is_not_hugging_face(monkeypatch, sent, played
         "HUGGING_FACE_HUB_TOKEN",
         "HF_TOKEN_PATH",
         "HF_HOME",
+        "$HF_TOKEN_PATH",
         "~HF_HOME",
         "XDG_CACHE_HOME",
         "home",
@@ -103,6 +104,10 @@ def test_each_token_source_alone(source, monkeypatch, tmp_path, sent):
         (tmp_path / "hfhome").mkdir()
         (tmp_path / "hfhome" / "token").write_text(token + "\n")
         monkeypatch.setenv("HF_HOME", str(tmp_path / "hfhome"))
+    elif source == "$HF_TOKEN_PATH":  # a variable in it, as a shell leaves it in quotes
+        (tmp_path / "tok").write_text(token)
+        monkeypatch.setenv("MY_TOKENS", str(tmp_path))
+        monkeypatch.setenv("HF_TOKEN_PATH", "$MY_TOKENS/tok")
     elif source == "~HF_HOME":  # as a shell leaves it in quotes
         (tmp_path / "home" / "hf").mkdir(parents=True)
         (tmp_path / "home" / "hf" / "token").write_text(token)
