@@ -1092,7 +1092,13 @@ def _detail_text(detail) -> str | None:
     return "; ".join(problems) or _as_text(detail)
 
 
-def _hint(status: int, data: dict, bill_to: str | None, purpose: str = "chat", method="POST") -> str | None:
+def _hint(status: int, data: dict, bill_to: str | None, purpose: str, method: str, url: str) -> str | None:
+    path = urllib.parse.urlsplit(url).path
+    if status == 404 and path.endswith(("/chat/completions", "/embeddings")) and "/v1/" not in path:
+        return (
+            "The OpenAI API is served under /v1 (by the router, TGI, vLLM): "
+            "end --base-url or LLM_HF_BASE_URL in /v1."
+        )
     if status in TASKS[purpose].status_hints:
         return TASKS[purpose].status_hints[status]
     code = field_of(data, "error", "code")
@@ -1155,7 +1161,8 @@ def http_error(
     message = redact(message).strip()
     who = who_answered(headers, url)
     text = f"{who} answered {status}: {message or '(no message)'}"
-    hint = _hint(status, data, bill_to, purpose, method)
+    hint = _hint(status, data, bill_to, purpose, method, url)
+
     return HTTPStatusError(f"{text} — {hint}" if hint else text, status, data, Answer(status, headers, body))
 
 

@@ -792,3 +792,24 @@ def test_an_added_model_also_in_the_catalog_is_registered_once():
     ids = [m.model_id for m in llm.get_models() if m.model_id == f"hf/{repo}"]
     assert ids == [f"hf/{repo}"]
     assert llm.get_model(f"hf/{repo}").spec.base_url == "http://127.0.0.1:9/v1"
+
+
+@LOCAL
+@pytest.mark.parametrize(
+    "flags, route, said",
+    [  # vLLM's (FastAPI's) answer to a route it lacks, and TEI's (an empty 404)
+        ([], "POST /chat/completions", ("-m", "hf/org/m", "hi")),
+        (["--embedding"], "POST /embeddings", ("embed", "-m", "hf/org/m", "-c", "hi")),
+    ],
+)
+def test_a_server_url_without_v1_is_said_to_want_it(flags, route, said, fake):
+    body = b'{"detail":"Not Found"}' if not flags else b""
+    server = fake({route: lambda seen: Answer(404, {"Content-Type": "application/json"}, body)})
+    assert invoke("hf", "add", "org/m", "--base-url", server.url, *flags).exit_code == 0
+    result = invoke(*said)
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"Error: 127.0.0.1 answered 404: {'Not Found' if not flags else '(no message)'} — The OpenAI API is "
+        "served under /v1 (by the router, TGI, vLLM): end --base-url or LLM_HF_BASE_URL in /v1.\n",
+    )
+    assert [seen.path for seen in server.seen] == [route.split()[1]]
