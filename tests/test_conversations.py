@@ -248,8 +248,11 @@ def test_a_pin_is_dropped_once_and_the_router_then_gets_the_whole_retry_budget(m
     assert [attempts.after_status(503, {}, b"{}") for _ in range(2)] == [1.0, 2.0]
     with pytest.raises(llm.ModelError, match="answered 503"):
         attempts.after_status(503, {}, b"{}")
-    with pytest.raises(llm.ModelError, match="answered 404"):  # not unpinned twice
+    with pytest.raises(llm.ModelError) as raised:  # not unpinned twice
         attempts.after_status(404, {}, b'{"error": "gone"}')
+    assert str(raised.value) == (
+        "router.huggingface.co answered 404: gone — Choose another provider with -o provider NAME, or another model."
+    )
     assert capsys.readouterr().err.count("did not answer") == 1
 
 
