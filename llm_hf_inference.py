@@ -4995,7 +4995,7 @@ def mcp_output(result: dict):
                 data = base64.b64decode(item.get("data") or item.get("blob"), validate=True)
                 attachments.append(llm.Attachment(type=field_of(item, "mimeType"), content=data))
             except (TypeError, ValueError):
-                texts.append(f"(a {kind} that is not base64)")
+                texts.append(f"({kind} data that is not base64)")
         elif type(field_of(item, "uri")) is str:
             texts.append(f"{item.get('name') or item.get('title') or 'a resource'}: {item['uri']}")
     if not texts and "structuredContent" in result:

@@ -296,6 +296,31 @@ def test_an_answer_that_is_not_mcp_is_one_line(fake, body, said):
     assert str(raised.value) == f"127.0.0.1 answered initialize with something that is not MCP: {said}"
 
 
+@pytest.mark.parametrize(
+    "result, said",
+    [
+        (
+            {"content": [{"type": "image", "data": "not base64!", "mimeType": "image/png"}]},
+            "(image data that is not base64)",
+        ),
+        (
+            {"content": [{"type": "resource", "resource": {"uri": "x:", "blob": "%%"}}]},
+            "(resource data that is not base64)",
+        ),
+        (
+            {"content": [], "structuredContent": {"rows": [1, 2]}},
+            '{"rows": [1, 2]}',
+        ),  # no text: the structure
+        (
+            {"content": [{"type": "text", "text": "two rows"}], "structuredContent": {"rows": [1, 2]}},
+            "two rows",
+        ),
+    ],
+)
+def test_a_tools_answer_without_usable_content_still_says_something(result, said):
+    assert llm_hf_inference.mcp_output(result) == said
+
+
 def test_a_tools_text_keeps_its_lines_and_loses_what_a_terminal_obeys():
     result = {
         "content": [{"type": "text", "text": "a\x1b]0;owned\x07b\r\nc\u2028d"}, {"type": "text", "text": "e"}]
