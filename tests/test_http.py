@@ -132,9 +132,8 @@ SOCKS = (
     "setting, value, words",
     [
         ("ALL_PROXY", "socks5://127.0.0.1:1080", SOCKS),
-        pytest.param(
-            "SSL_CERT_FILE", "/missing/ca.pem", "No such file or directory", marks=POSIX
-        ),  # no errno
+        # the system's words, without an errno
+        pytest.param("SSL_CERT_FILE", "/missing/ca.pem", "No such file or directory", marks=POSIX),
     ],
 )
 def test_a_broken_environment_names_the_setting(setting, value, words, monkeypatch):
@@ -203,7 +202,6 @@ def test_a_connection_error_is_said_without_pythons_tags(text, monkeypatch):
 
 @LOCAL
 def test_a_proxy_that_wants_credentials_is_named_as_the_proxy(fake, monkeypatch):
-
     proxy = fake({"CONNECT huggingface.co:443": lambda seen: Answer(407, {"Proxy-Authenticate": "Basic"})})
     monkeypatch.setenv("HTTPS_PROXY", proxy.url)
     monkeypatch.setattr(llm_hf_inference, "_sync_client", None)
