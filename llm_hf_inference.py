@@ -481,12 +481,19 @@ def read_json_file(path: pathlib.Path, fallback: str, line: int = 0, version: in
 
 def write_file(path: pathlib.Path, text: str) -> None:
     """Replace ``path`` whole, so a reader never sees half a file; a unique temporary name each time, made
-    as the umask says (not mkstemp's 0600)."""
+    as the umask says (not mkstemp's 0600). Windows refuses to replace a file while another process reads
+    it (an llm command reading the catalog): tried again for most of a second."""
     partial = path.with_name(f".{path.name}.partial-{uuid.uuid4().hex}")
     try:
         with open(partial, "x", encoding="utf-8") as file:
             file.write(text)
-        os.replace(partial, path)
+        for wait in (0.05, 0.1, 0.2, 0.4, 0):
+            try:
+                return os.replace(partial, path)
+            except PermissionError:
+                if not wait:
+                    raise
+                time.sleep(wait)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(partial)
@@ -4195,10 +4202,10 @@ def media_type(data: bytes, media: str) -> tuple | None:
 
 
 def slug(text: str) -> str:
-    """A file name from a prompt's first words: a-red-fox-in-snow."""
-    words = re.findall(r"[a-z0-9]+", text.lower())
-    name = "-".join(words)[:60].rstrip("-")
-    return name or "image"
+    """A file name from a prompt's first words: a-red-fox-in-snow. Never a name Windows keeps for a device
+    (con.png is the console there): con_."""
+    name = "-".join(re.findall(r"[a-z0-9]+", text.lower()))[:60].rstrip("-") or "image"
+    return name + "_" if re.fullmatch(r"con|prn|aux|nul|com\d|lpt\d", name) else name
 
 
 class Destination(NamedTuple):
@@ -4334,6 +4341,10 @@ def publish(partial: pathlib.Path, place: Destination, ext: str) -> pathlib.Path
     raise HFError(f"{place.folder} already has {place.stem}{ext} to {place.stem}-999{ext}")
 
 
+# What os.link says where there are no hard links (EINVAL: Windows, on FAT and exFAT drives)
+NO_HARD_LINKS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.ENOSYS, errno.EINVAL)
+
+
 def link_or_copy(partial: pathlib.Path, path: pathlib.Path) -> None:
     """``path`` made from ``partial``, never over a file: a hard link, else (FAT, SMB, many FUSE mounts)
     a copy into a file made exclusively, removed again if the copying fails."""
@@ -4343,7 +4354,7 @@ def link_or_copy(partial: pathlib.Path, path: pathlib.Path) -> None:
     except FileExistsError:
         raise
     except OSError as ex:
-        if ex.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.ENOSYS):
+        if ex.errno not in NO_HARD_LINKS:
             raise
     try:
         with open(partial, "rb") as source, open(path, "xb") as file:

@@ -307,7 +307,47 @@ def test_a_file_of_ours_that_cannot_be_written_leaves_nothing_partial(tmp_path, 
     assert list((tmp_path / "ours").iterdir()) == []
 
 
+def test_a_file_of_ours_another_process_reads_is_replaced_when_it_is_let_go(tmp_path, monkeypatch):
+    # Windows refuses os.replace while another process has the file open
+    replace, waits = os.replace, []
+
+    def busy(source, target):
+        if len(waits) < 4:
+            raise PermissionError(13, "Access is denied")
+        replace(source, target)
+
+    monkeypatch.setattr(llm_hf_inference.os, "replace", busy)
+    ours = tmp_path / "ours"
+    ours.mkdir()
+    monkeypatch.setattr(llm_hf_inference.time, "sleep", waits.append)
+    llm_hf_inference.write_file(ours / "file.json", "{}")
+    assert ([p.name for p in ours.iterdir()], (ours / "file.json").read_text()) == (
+        ["file.json"],
+        "{}",
+    )
+    assert waits == [0.05, 0.1, 0.2, 0.4]
+
+
+def test_a_file_of_ours_held_open_too_long_is_not_replaced_and_nothing_is_left(tmp_path, monkeypatch):
+    tries = []
+
+    def busy(source, target):
+        tries.append(target)
+        raise PermissionError(13, "Access is denied")
+
+    monkeypatch.setattr(llm_hf_inference.os, "replace", busy)
+    ours = tmp_path / "ours"
+    ours.mkdir()
+    monkeypatch.setattr(llm_hf_inference.time, "sleep", lambda seconds: None)
+    (ours / "file.json").write_text("old")
+    with pytest.raises(PermissionError):
+        llm_hf_inference.write_file(ours / "file.json", "{}")
+    assert (len(tries), [p.name for p in ours.iterdir()]) == (5, ["file.json"])
+    assert (ours / "file.json").read_text() == "old"
+
+
 def test_add_never_replaces_a_file_that_is_not_an_object():
+
     path = llm.user_dir() / "hf-inference-added.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text('["org/kept"]')

@@ -636,6 +636,22 @@ def test_a_prompt_of_no_words_is_named_image():
     )
 
 
+def test_a_prompt_is_never_named_as_a_windows_device():
+    names = ["CON", "prn", "Aux!", "nul", "com1", "LPT9", "con x", "icon", "com10", "lpt"]
+    assert [llm_hf_inference.slug(name) for name in names] == [
+        "con_",
+        "prn_",
+        "aux_",
+        "nul_",
+        "com1_",
+        "lpt9_",
+        "con-x",
+        "icon",
+        "com10",
+        "lpt",
+    ]
+
+
 def test_when_every_name_is_taken_it_says_so(router, here):
     router({f"POST {HF_INFERENCE}": lambda seen: Answer(200, {"Content-Type": "image/jpeg"}, JPEG)})
     for number in range(1, 1000):
@@ -916,13 +932,15 @@ def test_a_saved_image_follows_the_umask(router, here):
     assert [(here / name).stat().st_mode & 0o777 for name in ("a-fox.jpg", "a-fox-2.jpg")] == [0o644, 0o600]
 
 
-def test_without_hard_links_the_image_is_made_exclusively(router, here, monkeypatch):
+@pytest.mark.parametrize("code", [errno.EPERM, errno.EINVAL])  # EINVAL: Windows on a FAT drive
+def test_without_hard_links_the_image_is_made_exclusively(router, here, monkeypatch, code):
     router({f"POST {HF_INFERENCE}": lambda seen: Answer(200, {"Content-Type": "image/jpeg"}, JPEG)})
 
     def no_links(source, target):
-        raise PermissionError(errno.EPERM, "Operation not permitted")
+        raise OSError(code, "no hard links here")
 
     monkeypatch.setattr(llm_hf_inference.os, "link", no_links)
+
     (here / "a-fox.jpg").write_bytes(b"mine")
     assert draw("a fox").stdout == "a-fox-2.jpg\n"
     assert ((here / "a-fox.jpg").read_bytes(), (here / "a-fox-2.jpg").read_bytes()) == (b"mine", JPEG)
