@@ -4297,8 +4297,6 @@ class ResultFile:
         if self.file is not None:
             self.file.truncate()
 
-    def tell(self) -> int:
-        return self.size
 
     def head(self, size: int) -> bytes:
         if self.file is None:
