@@ -4297,7 +4297,6 @@ class ResultFile:
         if self.file is not None:
             self.file.truncate()
 
-
     def head(self, size: int) -> bytes:
         if self.file is None:
             return b""
