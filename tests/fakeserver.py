@@ -41,6 +41,7 @@ class FakeServer:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go as they are written, not 40 ms apart
 
             def log_message(self, *args):
                 pass
