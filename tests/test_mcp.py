@@ -332,7 +332,7 @@ def test_a_call_given_up_says_it_was_sent_and_may_still_run(peer, capsys):
     nap = tools(peer)["mcp_nap"]
 
     async def given_up():
-        task = asyncio.ensure_future(nap.implementation(seconds=2))
+        task = asyncio.ensure_future(nap.implementation(seconds=1))
         await asyncio.sleep(0.3)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
