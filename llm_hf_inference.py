@@ -4023,7 +4023,7 @@ def speech_options() -> type:
         language: shaped(
             r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?", "a language code such as en, fr or pt-BR"
         ) = about("The language spoken, as a code: en, fr, ...")
-        timestamps: bool | None = about("Print timed segments: [0:00.0 → 0:03.2] text")
+        timestamps: bool | None = about("Print timed segments: [0:00.0 --> 0:03.2] text")
 
     return SpeechOptions
 
@@ -4062,8 +4062,9 @@ def timed(seconds: float) -> str:
 def transcript_text(transcript: Transcript, timestamps: bool) -> str:
     if not timestamps or not transcript.segments:
         return transcript.text
+    # ASCII, as SRT's arrow: Windows writes a redirected stdout in its code page, which may have no →
     return "\n".join(
-        f"[{timed(s['start'])} → {timed(s['end']) if s['end'] is not None else '?'}] {s['text']}"
+        f"[{timed(s['start'])} --> {timed(s['end']) if s['end'] is not None else '?'}] {s['text']}"
         for s in transcript.segments
     )
 

@@ -437,3 +437,11 @@ def test_the_providers_of_a_media_model_are_its_mappings():
         "together   hexgrad/Kokoro-82M                                                                  text-to-speech  -\n"
         "replicate  jaaari/kokoro-82m:dfdf537ba482b029e0a761699e6f55e9162cfd159270bfe0e44857caa5f275a6  text-to-speech  -\n",
     )
+
+
+def test_every_option_description_is_ascii():
+    # Windows writes a redirected stdout ('llm models --options > file') in its code page: no arrows there
+    kinds = ("chat", "speech", "image", "tts", "video", "audio")
+    options = [getattr(llm_hf_inference, f"{kind}_options")() for kind in kinds]
+    described = [field.description for kind in options for field in kind.model_fields.values()]
+    assert len(described) > 40 and all(text.isascii() for text in described)

@@ -22,7 +22,7 @@ DEEPINFRA = "/deepinfra/v1/openai/audio/transcriptions"
 REPLICATE = "/replicate/v1/predictions"
 PREDICTION = "/replicate/v1/predictions/q0d5j3qv5drma0cmjfcbkd5t3g"
 TRANSCRIPT = "A man said to the universe, Sir, I exist."
-TIMED = "[0:00.0 → 0:02.1] A man said to the universe,\n[0:02.1 → 0:04.1] Sir, I exist."
+TIMED = "[0:00.0 --> 0:02.1] A man said to the universe,\n[0:02.1 --> 0:04.1] Sir, I exist."
 TURBO = "openai/whisper-large-v3-turbo"  # together, deepinfra and replicate serve it (the catalog cassette)
 REPLICATE_WHISPER = "openai/whisper:8099696689d249cf8b122d833c36ac3f75505c666a395ca40ef26f68e7d3d16e"
 
@@ -539,7 +539,7 @@ def test_a_segment_without_an_end_shows_a_question_mark():
     transcript = llm_hf_inference.transcript_of(
         {"text": "x", "chunks": [{"timestamp": [3725.25, None], "text": " x "}]}
     )
-    assert llm_hf_inference.transcript_text(transcript, True) == "[1:02:05.2 → ?] x"
+    assert llm_hf_inference.transcript_text(transcript, True) == "[1:02:05.2 --> ?] x"
 
 
 def test_the_options_as_llm_lists_them():
@@ -547,7 +547,7 @@ def test_the_options_as_llm_lists_them():
         PROVIDER_OPTIONS_LISTED + "    language: str\n"
         "      The language spoken, as a code: en, fr, ...\n"
         "    timestamps: boolean\n"
-        "      Print timed segments: [0:00.0 → 0:03.2] text\n"
+        "      Print timed segments: [0:00.0 --> 0:03.2] text\n"
     )
 
 
@@ -708,7 +708,7 @@ def test_fal_sends_its_timestamps_back_unasked(router, tmp_path):
     result = transcribe(
         "hf-whisper", "-a", str(wav(tmp_path)), "-o", "provider", "fal-ai", "-o", "timestamps", "1"
     )
-    assert (result.exit_code, result.stdout) == (0, f"[0:00.0 → 0:04.1] {TRANSCRIPT}\n")
+    assert (result.exit_code, result.stdout) == (0, f"[0:00.0 --> 0:04.1] {TRANSCRIPT}\n")
     assert "timestamps" not in json.loads(server.seen[0].body)
 
 
