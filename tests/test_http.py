@@ -200,8 +200,22 @@ def test_a_connection_error_is_said_without_pythons_tags(text, monkeypatch):
     assert str(raised.value) == f"Could not connect to router.huggingface.co: {text.split('] ')[1]}"
 
 
+def test_a_host_the_proxy_is_bypassed_for_is_never_blamed_on_the_proxy(monkeypatch):
+    def refuse(self, request):
+        raise httpx2.ConnectError("[Errno 111] Connection refused")
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example.com:3128")
+    monkeypatch.setenv("NO_PROXY", "localhost,.huggingface.co")
+    monkeypatch.setattr(llm_hf_inference, "_sync_client", None)
+    monkeypatch.setattr(httpx2.HTTPTransport, "handle_request", refuse)
+    with pytest.raises(llm.ModelError) as raised:
+        run("hf-llama3.1", "hi", retries=0)
+    assert str(raised.value) == "Could not connect to router.huggingface.co: Connection refused"
+
+
 @LOCAL
 def test_a_proxy_that_wants_credentials_is_named_as_the_proxy(fake, monkeypatch):
+
     proxy = fake({"CONNECT huggingface.co:443": lambda seen: Answer(407, {"Proxy-Authenticate": "Basic"})})
     monkeypatch.setenv("HTTPS_PROXY", proxy.url)
     monkeypatch.setattr(llm_hf_inference, "_sync_client", None)

@@ -128,7 +128,46 @@ def test_a_forgotten_session_is_begun_again(fake):
     assert len(begun) == 2
 
 
+@pytest.mark.parametrize(
+    "status, hint",
+    [
+        (
+            401,
+            "The server wants a key: the Hugging Face token goes to huggingface.co, to a Space with "
+            "HFMcp(send_token=True); any other server takes HFMcp(headers={...}).",
+        ),
+        (404, "There is no MCP server at that URL (Streamable HTTP); check HFMcp(url=...)."),
+    ],
+)
+def test_a_server_that_will_not_begin_a_session_says_what_to_do(fake, status, hint):
+    server = fake({"POST /mcp": lambda seen: Answer.json({"error": "no"}, status)})
+    with pytest.raises(llm.ModelError) as raised:
+        llm_hf_inference.HFMcp(url=server.url + "/mcp").tools()
+    assert (str(raised.value), len(server.seen)) == (f"127.0.0.1 answered {status}: no — {hint}", 1)
+
+
+def test_an_error_answer_to_a_call_is_said_and_the_session_kept(fake):
+    def answer(seen):
+        message = json.loads(seen.body)
+        if message["method"] == "initialize":
+            return Answer(200, {"Mcp-Session-Id": "s1"}, json.dumps(reply(message, {})).encode())
+        if message["method"] == "notifications/initialized":
+            return Answer(202, {}, b"")
+        if message["method"] == "tools/list":
+            return Answer.json(reply(message, {"tools": [{"name": "ping", "inputSchema": {}}]}))
+        return Answer.json({"error": "the tool broke"}, 500)
+
+    server = fake({"POST /mcp": answer})
+    [ping] = llm_hf_inference.HFMcp(url=server.url + "/mcp").tools()
+    with pytest.raises(llm.ModelError) as raised:
+        call(ping)
+    methods = [json.loads(seen.body)["method"] for seen in server.seen]
+    assert str(raised.value) == "127.0.0.1 answered 500: the tool broke"
+    assert methods == ["initialize", "notifications/initialized", "tools/list", "tools/call"]
+
+
 def reply(message, result):
+
     return {"jsonrpc": "2.0", "id": message.get("id"), "result": result}
 
 
