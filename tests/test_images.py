@@ -211,7 +211,20 @@ def test_an_answer_that_is_no_image_is_one_line(router, here):
     assert list(here.iterdir()) == []
 
 
+@pytest.mark.parametrize("provider, route", [("together", TOGETHER), ("nscale", NSCALE)])
+def test_base64_that_is_not_base64_is_no_image(provider, route, router, here):
+    data = json.loads(recorded("img-together").body)
+    data["data"][0]["b64_json"] = "not base64!"
+    router({f"POST {route}": lambda seen: Answer.json(data)})
+    result = draw("a fox", "-o", "provider", provider)
+    assert result.stderr == (
+        f"Error: {provider} answered with something that is not an image: {llm_hf_inference.excerpt(data)}\n"
+    )
+    assert list(here.iterdir()) == []
+
+
 def test_a_providers_refusal_shows_its_words(router, here):
+
     router({f"POST {TOGETHER}": lambda seen: recorded("img-together-400")})
     result = draw("a fox", "-o", "provider", "together")
     assert result.stderr == (

@@ -285,8 +285,19 @@ def test_sigterm_is_taken_as_ctrl_c_and_its_handler_put_back(use_async, router, 
     assert files(here) == [] and signal.getsignal(signal.SIGTERM) is before
 
 
+def test_a_task_in_another_thread_makes_its_result_and_leaves_sigterm_alone(router, here):
+    # Python sets signal handlers in the main thread only: a task run in another thread takes none
+    router({f"POST {FAL}": lambda seen: Answer(200, {"Content-Type": "audio/wav"}, WAV)})
+    before, made = signal.getsignal(signal.SIGTERM), []
+    worker = threading.Thread(target=lambda: made.append(llm.get_model("hf-tts").prompt("Hi").text()))
+    worker.start()
+    worker.join(10)
+    assert (made, files(here), signal.getsignal(signal.SIGTERM)) == (["hi.wav"], ["hi.wav"], before)
+
+
 @POSIX
 def test_ctrl_c_with_the_submit_in_flight_says_it_was_sent(router, here, ctrl_c_raises, capsys):
+
     def slowly(seen):
         time.sleep(3)
         return Answer(200, {}, MP3)

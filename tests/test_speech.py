@@ -780,7 +780,19 @@ def test_timestamps_past_a_year_are_no_timestamps():
     assert transcript.segments == [{"start": 1.0, "end": None, "text": "b"}]
 
 
+def test_segments_that_are_not_segments_are_left_out():
+    chunks = [
+        "a",
+        {"timestamp": [0, 1]},
+        {"text": 3, "timestamp": [0, 1]},
+        {"text": " b ", "start": 2, "end": 3},
+    ]
+    transcript = llm_hf_inference.transcript_of({"text": "b", "segments": chunks})
+    assert transcript.segments == [{"start": 2, "end": 3, "text": "b"}]
+
+
 def test_hf_whisper_before_the_first_refresh():
+
     assert llm.get_model("hf-whisper").spec.providers == (
         ("hf-inference", "openai/whisper-large-v3", "automatic-speech-recognition"),
         ("fal-ai", "fal-ai/whisper", "automatic-speech-recognition"),
