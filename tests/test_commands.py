@@ -347,7 +347,6 @@ def test_a_file_of_ours_held_open_too_long_is_not_replaced_and_nothing_is_left(t
 
 
 def test_add_never_replaces_a_file_that_is_not_an_object():
-
     path = llm.user_dir() / "hf-inference-added.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text('["org/kept"]')

@@ -215,7 +215,6 @@ def test_a_host_the_proxy_is_bypassed_for_is_never_blamed_on_the_proxy(monkeypat
 
 @LOCAL
 def test_a_proxy_that_wants_credentials_is_named_as_the_proxy(fake, monkeypatch):
-
     proxy = fake({"CONNECT huggingface.co:443": lambda seen: Answer(407, {"Proxy-Authenticate": "Basic"})})
     monkeypatch.setenv("HTTPS_PROXY", proxy.url)
     monkeypatch.setattr(llm_hf_inference, "_sync_client", None)
@@ -244,7 +243,6 @@ def test_tls_is_verified(use_async, fake, monkeypatch):
 
 @LOCAL
 def test_a_stalled_server_times_out_naming_the_host(monkeypatch):
-
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen()

@@ -224,7 +224,6 @@ def test_base64_that_is_not_base64_is_no_image(provider, route, router, here):
 
 
 def test_a_providers_refusal_shows_its_words(router, here):
-
     router({f"POST {TOGETHER}": lambda seen: recorded("img-together-400")})
     result = draw("a fox", "-o", "provider", "together")
     assert result.stderr == (
@@ -953,7 +952,6 @@ def test_without_hard_links_the_image_is_made_exclusively(router, here, monkeypa
         raise OSError(code, "no hard links here")
 
     monkeypatch.setattr(llm_hf_inference.os, "link", no_links)
-
     (here / "a-fox.jpg").write_bytes(b"mine")
     assert draw("a fox").stdout == "a-fox-2.jpg\n"
     assert ((here / "a-fox.jpg").read_bytes(), (here / "a-fox-2.jpg").read_bytes()) == (b"mine", JPEG)

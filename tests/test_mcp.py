@@ -167,7 +167,6 @@ def test_an_error_answer_to_a_call_is_said_and_the_session_kept(fake):
 
 
 def reply(message, result):
-
     return {"jsonrpc": "2.0", "id": message.get("id"), "result": result}
 
 

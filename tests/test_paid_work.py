@@ -297,7 +297,6 @@ def test_a_task_in_another_thread_makes_its_result_and_leaves_sigterm_alone(rout
 
 @POSIX
 def test_ctrl_c_with_the_submit_in_flight_says_it_was_sent(router, here, ctrl_c_raises, capsys):
-
     def slowly(seen):
         time.sleep(3)
         return Answer(200, {}, MP3)

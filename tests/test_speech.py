@@ -792,7 +792,6 @@ def test_segments_that_are_not_segments_are_left_out():
 
 
 def test_hf_whisper_before_the_first_refresh():
-
     assert llm.get_model("hf-whisper").spec.providers == (
         ("hf-inference", "openai/whisper-large-v3", "automatic-speech-recognition"),
         ("fal-ai", "fal-ai/whisper", "automatic-speech-recognition"),
