@@ -1169,7 +1169,6 @@ def http_error(
     who = who_answered(headers, url)
     text = f"{who} answered {status}: {message or '(no message)'}"
     hint = _hint(status, data, bill_to, purpose, method, url)
-
     return HTTPStatusError(f"{text} — {hint}" if hint else text, status, data, Answer(status, headers, body))
 
 
