@@ -74,3 +74,32 @@ def test_every_section_uses_only_sections_above_it():
         }
     )
     assert upward == []
+
+
+def test_every_name_the_recipe_cites_is_there():
+    """docs/adding.md names the module's functions, tables and fields, and the tests' helpers: each is
+    there (a renamed function leaves no stale recipe)."""
+    import fakeserver
+
+    text = (ROOT / "docs" / "adding.md").read_text()
+    kinds = ("Route", "Task", "Job", "Done", "Discovery")
+    fields = {name for kind in kinds for name in getattr(llm_hf_inference, kind)._fields}
+    words = {"None", "fetch", "text", "path", "router", "llm_hf_inference", "new_provider", "done"}
+    cited = [
+        found.group(1).split(".")
+        for quoted in re.findall(r"`([^`]+)`", text)
+        for found in [re.match(r"([A-Za-z_][A-Za-z0-9_.]*)(\(|$)", quoted)]
+        if found
+    ]
+
+    def there(parts: list) -> bool:
+        if parts[0] in fields | words or hasattr(fakeserver, parts[0]):
+            return True
+        found = llm_hf_inference
+        for part in parts:
+            if not hasattr(found, part):
+                return False
+            found = getattr(found, part)
+        return True
+
+    assert len(cited) > 40 and [".".join(parts) for parts in cited if not there(parts)] == []
