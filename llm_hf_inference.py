@@ -563,8 +563,8 @@ def read_added() -> dict:
 
 @contextlib.contextmanager
 def changing_added():
-    """The added-models file as it is, to change under its lock and write back whole. A ClickException naming
-    the file when it cannot be read or written: a file that cannot be read is never replaced (what the user
+    """The added-models file as it is, to change under its lock and write back whole. An HFError naming the
+    file when it cannot be read or written: a file that cannot be read is never replaced (what the user
     had there is not lost), and no partial file is left."""
     path = llm.user_dir() / ADDED_FILE
     try:
@@ -5093,7 +5093,7 @@ class HFMcp(llm.Toolbox):
 
 
 def fetch_catalog() -> Stored:
-    """Fetch and store the router's catalog; else a ClickException saying why."""
+    """Fetch and store the router's catalog; else an HFError saying why."""
     url = catalog_url()
     try:
         return store_catalog(hub_get(url).body)
@@ -5137,7 +5137,7 @@ class NothingServed(HFError):
 
 
 def fetch_discovered(discovery: Discovery) -> Stored:
-    """Search the Hub for a kind of model and keep what providers serve; else a ClickException saying why.
+    """Search the Hub for a kind of model and keep what providers serve; else an HFError saying why.
     One rule for every kind: a pipeline tag whose search finds nothing served keeps the models it had (a
     search that failed to find is no news that they are gone), and a note says so."""
     items, empty = [], []
@@ -5268,7 +5268,7 @@ def lora_words(mapping: list) -> str:
 
 
 def mappings_table(found: list) -> str:
-    """Discovered models (embeddings, speech), each with its providers and their status in the Hub's order."""
+    """Discovered models of any kind, each with its providers and their status in the Hub's order."""
     rows = [
         [
             repo_id + lora_words(mapping),
@@ -5538,7 +5538,7 @@ def refresh_command():
             click.echo(changes(fetch(), name))
         except NothingServed as ex:  # kept as they are: nothing failed
             click.echo(f"Note: {ex.message}", err=True)
-        except click.ClickException as ex:
+        except HFError as ex:
             failed = True
             if ex.message not in said:  # one broken network, said once
                 said.add(ex.message)
