@@ -3066,10 +3066,25 @@ def _with_reasoning(entry: dict, reasoning: list) -> None:
             entry[where] = entry.get(where, "") + text
 
 
-def _append_message(out: list, message, current_system: str | None, in_loop: bool = False) -> str | None:
+def is_image(attachment) -> bool:
+    """Whether an attachment is an image (a tool's audio or PDF is not). A URL's type is llm's to check when
+    it is attached."""
+    if attachment.type is None and attachment.url is not None:
+        return True
+    try:
+        return attachment.resolve_type() in IMAGE_TYPES
+    except OSError:  # a file that cannot be read: said when its bytes are
+        return True
+    except ValueError:  # nothing in it
+        return False
+
+
+def _append_message(out: list, message, current_system: str | None, in_loop=False, sees=False) -> str | None:
     """Translate one llm Message into chat-completion messages appended to ``out``. Returns the system prompt
-    now in force, so an unchanged one is not repeated. ``in_loop``: the message comes after the last user
-    message, in the tool loop still going on."""
+    now in force, so an unchanged one is not repeated. ``in_loop``: the message comes after the user's last
+    turn, in the tool loop still going on. ``sees``: the model takes images. An attachment it cannot take
+    (a tool's image, for a model that takes none; a tool's audio or PDF) is left out, the tool's text still
+    saying where it is; so is a message of nothing else."""
     texts, images, tool_calls, reasoning = [], [], [], []
     for part in message.parts:
         if isinstance(part, TextPart):
@@ -3077,15 +3092,16 @@ def _append_message(out: list, message, current_system: str | None, in_loop: boo
         elif isinstance(part, ReasoningPart) and part.text:
             reasoning.append((reasoning_field(part), part.text))
         elif isinstance(part, AttachmentPart) and part.attachment:
-            images.append({"type": "image_url", "image_url": {"url": attachment_url(part.attachment)}})
+            if sees and is_image(part.attachment):
+                images.append({"type": "image_url", "image_url": {"url": attachment_url(part.attachment)}})
         elif isinstance(part, ToolCallPart):
             call = {"name": part.name, "arguments": json.dumps(part.arguments)}
             tool_calls.append({"id": part.tool_call_id, "type": "function", "function": call})
         elif isinstance(part, ToolResultPart):
             out.append({"role": "tool", "tool_call_id": part.tool_call_id, "content": part.output})
-    if message.role == "tool":
-        return current_system
     text = "".join(texts)
+    if message.role == "tool" or (message.role == "user" and not text and not images):
+        return current_system
     if message.role == "system":
         if text == current_system:
             return current_system
@@ -3169,9 +3185,14 @@ def request_body(spec: ModelSpec, prompt, stream: bool, provider: str | None) ->
     messages: list = []
     current_system = None
     history = prompt.messages
-    last_user = max((n for n, message in enumerate(history) if message.role == "user"), default=-1)
+    # the user's last turn (not the message of a tool's attachments, which llm puts after its results)
+    last_turn = max(
+        (n for n, m in enumerate(history) if m.role == "user" and (n == 0 or history[n - 1].role != "tool")),
+        default=-1,
+    )
     for number, message in enumerate(history):
-        current_system = _append_message(messages, message, current_system, number > last_user)
+        in_loop = number > last_turn
+        current_system = _append_message(messages, message, current_system, in_loop, spec.vision)
     body: dict = {"model": f"{spec.repo_id}:{provider}" if provider else spec.repo_id, "messages": messages}
     body.update(options_set(options, (*_sampling_options().model_fields, "tool_prompt", "reasoning_effort")))
     if prompt.tools:
@@ -4516,8 +4537,9 @@ HFImage, AsyncHFImage = task_models(
 
 
 class _Maker(llm.Toolbox):
-    """A tool whose model makes a file: its path comes back, the file attached (a model that sees or hears
-    it takes it in on its next turn). Its folder is made when missing; a model of another task is refused."""
+    """A tool whose model makes a file: its path comes back, the file attached (an image is sent on the
+    next turn to a model that takes images). Its folder is made when missing; a model of another task is
+    refused."""
 
     makes: tuple = ()  # (the model class it takes, its words, the 'llm hf models' flag listing them)
 
@@ -4990,8 +5012,8 @@ def mcp_tools(session: MCPSession, prefix: str) -> list:
 
 
 def mcp_output(result: dict):
-    """A tool's answer for the model: its text; images and audio attached (a model that sees them takes
-    them in); resource links as their URL. ``isError``: raised, and llm hands it to the model."""
+    """A tool's answer for the model: its text; images and audio attached (a model that takes images
+    is sent the images); resource links as their URL. ``isError``: raised, and llm hands it to the model."""
     texts, attachments = [], []
     for item in result.get("content") if type(result.get("content")) is list else ():
         kind = field_of(item, "type")

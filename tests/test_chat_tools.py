@@ -1,6 +1,7 @@
 """Tools in every dialect, structured output, reasoning and log probabilities."""
 
 import asyncio
+import base64
 import json
 
 import llm
@@ -413,6 +414,87 @@ def test_reasoning_of_unknown_origin_is_not_sent_back():
     ]
     body = llm_hf_inference.request_body(model.spec, llm.Prompt(None, model, messages=messages), True, None)
     assert body["messages"][1] == {"role": "assistant", "tool_calls": [CALL]}
+
+
+# -- what a tool returns attached (HFImages, HFSpeak, HFMcp): llm puts it in a user message after the results
+
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00"
+WAV = b"RIFF$\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\xc0]\x00\x00\x80\xbb\x00\x00"
+
+
+def tool_loop(*attached: llm.Attachment) -> list:
+    """A thinking model's tool call, its result, and what the tool returned attached, as llm hands them on."""
+    from llm.parts import AttachmentPart, Message, ReasoningPart, TextPart, ToolCallPart, ToolResultPart
+
+    came = {llm_hf_inference.PROVIDER_KEY: {"reasoning_field": "reasoning_content"}}
+    return [
+        Message(role="user", parts=[TextPart(text=WEATHER)]),
+        Message(
+            role="assistant",
+            parts=[
+                ReasoningPart(text="I should look it up.", provider_metadata=came),
+                ToolCallPart(name="get_weather", arguments={"location": "Paris"}, tool_call_id="call_1"),
+            ],
+        ),
+        Message(
+            role="tool",
+            parts=[ToolResultPart(name="get_weather", output="Sunny, 21°C", tool_call_id="call_1")],
+        ),
+        Message(role="user", parts=[AttachmentPart(attachment=a) for a in attached]),
+    ]
+
+
+@pytest.mark.parametrize(
+    "name, attached, sent",
+    [
+        ("hf-kimi", [PNG], [PNG]),  # it sees: the image goes, and the loop still has its reasoning
+        ("hf-kimi", [WAV, PNG], [PNG]),  # audio is no image
+        ("hf-kimi", [WAV], []),  # nothing left: no empty message
+        ("hf-deepseek-v4", [PNG], []),  # it takes no images: it would refuse the request
+    ],
+)
+def test_a_tools_attachments_go_only_as_images_a_model_takes(name, attached, sent):
+    model = llm.get_model(name)
+    loop = tool_loop(*(llm.Attachment(content=data) for data in attached))
+    body = llm_hf_inference.request_body(model.spec, llm.Prompt(None, model, messages=loop), True, None)
+    images = [
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64," + base64.b64encode(PNG).decode()}}
+        for _ in sent
+    ]
+    assert body["messages"] == [
+        {"role": "user", "content": WEATHER},
+        CALLED["reasoning_content"],
+        RESULT,
+        *([{"role": "user", "content": images}] if images else []),
+    ]
+
+
+def test_a_tools_image_by_url_goes_as_its_url_and_one_that_cannot_be_read_is_said(tmp_path):
+    model = llm.get_model("hf-kimi")
+
+    def sent(attachment: llm.Attachment) -> list:
+        prompt = llm.Prompt(None, model, messages=tool_loop(attachment))
+        return llm_hf_inference.request_body(model.spec, prompt, True, None)["messages"][3:]
+
+    url = "https://example.com/fox.png"  # its type was llm's to check: never looked up here
+    assert sent(llm.Attachment(url=url)) == [
+        {"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}
+    ]
+    assert sent(llm.Attachment()) == []  # nothing in it
+    gone = tmp_path / "fox.png"  # drawn in an earlier turn, since removed: its type as llm logged it
+
+    def denied():
+        raise PermissionError(13, "Denied")
+
+    locked = llm.Attachment(path=str(gone))  # a file this user may not read: its type is unknown too
+    locked.resolve_type = locked.content_bytes = denied
+    for attachment, words in [
+        (llm.Attachment("image/png", str(gone)), "No such file or directory"),
+        (locked, "Denied"),
+    ]:
+        with pytest.raises(llm.ModelError) as error:
+            sent(attachment)
+        assert str(error.value) == f"Cannot read {gone}: {words}"
 
 
 @pytest.mark.parametrize(

@@ -278,7 +278,8 @@ def test_a_chat_model_can_draw_with_the_tool(router, here):
     assert "HFImages" in llm.get_tools() and "HFSpeak" in llm.get_tools()
 
 
-def test_a_chat_model_draws_through_llm_tools_and_gets_the_path_back(router, here):
+@pytest.mark.parametrize("model, sees", [("hf-llama3.1", False), ("hf-gemma4", True)])
+def test_a_chat_model_draws_through_llm_tools_and_gets_the_path_back(model, sees, router, here):
     call = {
         "id": "call_1",
         "type": "function",
@@ -307,25 +308,21 @@ def test_a_chat_model_draws_through_llm_tools_and_gets_the_path_back(router, her
             f"POST {HF_INFERENCE}": lambda seen: Answer(200, {"Content-Type": "image/jpeg"}, JPEG),
         }
     )
-    result = invoke("-m", "hf-llama3.1", "--no-stream", "-T", "HFImages", "draw a lighthouse at dusk")
+    result = invoke("-m", model, "--no-stream", "-T", "HFImages", "draw a lighthouse at dusk")
     assert (result.exit_code, result.stdout) == (0, "Done.\n")
     image, second = server.seen[1], server.seen[2]
     assert json.loads(image.body) == {
         "inputs": "a lighthouse at dusk",
         "parameters": {"width": 1024, "height": 1024},
     }
-    # the path back to the model, and the image attached: a vision model sees what it drew
-    assert json.loads(second.body)["messages"][-2:] == [
+    # the path back to the model, and the image attached for a model that sees what it drew (one that takes
+    # no images would refuse the request)
+    url = "data:image/jpeg;base64," + base64.b64encode(JPEG).decode()
+    attached = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}]
+    assert json.loads(second.body)["messages"][1:] == [
+        {"role": "assistant", "tool_calls": [call]},
         {"role": "tool", "tool_call_id": "call_1", "content": "a-lighthouse-at-dusk.jpg"},
-        {
-            "role": "user",
-            "content": [
-                {
-                    "type": "image_url",
-                    "image_url": {"url": "data:image/jpeg;base64," + base64.b64encode(JPEG).decode()},
-                }
-            ],
-        },
+        *(attached if sees else []),
     ]
     assert (here / "a-lighthouse-at-dusk.jpg").read_bytes() == JPEG
 
