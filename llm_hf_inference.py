@@ -3428,14 +3428,14 @@ class AnswerReader:
         self.reasoning_field = None  # where the reasoning came: reasoning, reasoning_content, think tags
 
     def start(self, headers) -> None:
-        """Take in the answer's headers: who answered, and whether it streams."""
+        """Take in the answer's headers: who answered, and whether it streams (a body under another label,
+        JSON's too, is looked at: no JSON begins as an event does)."""
         self.provider = headers.get("x-inference-provider")
         self.who = self.provider or self.request.host
-        content_type = headers.get("content-type", "")
-        if "text/event-stream" in content_type:
+        if "text/event-stream" in headers.get("content-type", ""):
             self.sse = SSEDecoder(MAX_EVENT)
         else:
-            self.sniff = "json" not in content_type
+            self.sniff = True
 
     # -- reading
 

@@ -28,8 +28,9 @@ def test_a_null_error_and_null_logprobs_are_no_error():
     assert answer.response.response_json["logprobs"] == []
 
 
-@pytest.mark.parametrize("content_type", [None, "text/plain", "application/octet-stream"])
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/octet-stream", "application/json"])
 def test_a_stream_without_its_content_type_is_still_a_stream(content_type):
+    """A proxy may label a stream as anything, JSON too (no JSON begins as an event does)."""
     answer = reader(content_type)
     events = read(
         answer,
