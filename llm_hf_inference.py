@@ -3179,17 +3179,21 @@ def route(spec: ModelSpec, prompt) -> tuple:
     return provider, provider is not None
 
 
+def user_turn(history: list, n: int) -> bool:
+    """Whether message ``n`` is a user's turn: not the attachments alone that llm puts after a tool's results
+    (the tool loop goes on through them), while words after the results begin a turn."""
+    after_results = n > 0 and history[n - 1].role == "tool"
+    attachments = all(isinstance(part, AttachmentPart) for part in history[n].parts)
+    return history[n].role == "user" and not (after_results and attachments)
+
+
 def request_body(spec: ModelSpec, prompt, stream: bool, provider: str | None) -> dict:
     """The chat-completion body for ``prompt``: only options that are set go in."""
     options = prompt.options
     messages: list = []
     current_system = None
     history = prompt.messages
-    # the user's last turn (not the message of a tool's attachments, which llm puts after its results)
-    last_turn = max(
-        (n for n, m in enumerate(history) if m.role == "user" and (n == 0 or history[n - 1].role != "tool")),
-        default=-1,
-    )
+    last_turn = max((n for n in range(len(history)) if user_turn(history, n)), default=-1)
     for number, message in enumerate(history):
         in_loop = number > last_turn
         current_system = _append_message(messages, message, current_system, in_loop, spec.vision)

@@ -346,6 +346,7 @@ CALLED = {  # the tool-call turn as it goes back, by where its reasoning came
     },
     "think": {"role": "assistant", "content": "<think>I should look it up.</think>", "tool_calls": [CALL]},
 }
+CALLED_BARE = {"role": "assistant", "tool_calls": [CALL]}  # a finished loop's: no reasoning
 FIELDS = pytest.mark.parametrize("field", list(CALLED))
 
 
@@ -467,6 +468,41 @@ def test_a_tools_attachments_go_only_as_images_a_model_takes(name, attached, sen
         RESULT,
         *([{"role": "user", "content": images}] if images else []),
     ]
+
+
+@pytest.mark.parametrize(
+    "case", ["words after the results", "an image alone after an answer", "no user turn"]
+)
+def test_which_tool_loop_is_still_going_on(case):
+    """Words after a tool's results (a chain stopped by --chain-limit and continued, tool results given with a
+    prompt in Python) begin a turn, an image with them or not: the loop before is finished and keeps its
+    reasoning (DeepSeek refuses it there); so does an image alone after an answer. With no turn, the whole
+    history is the loop."""
+    from llm.parts import AttachmentPart, Message, TextPart
+
+    question, called, result, _ = tool_loop()
+    image = AttachmentPart(attachment=llm.Attachment(content=PNG))
+    answered = Message(role="assistant", parts=[TextPart(text="It is sunny.")])
+    said = {"role": "assistant", "content": "It is sunny."}
+    url = "data:image/png;base64," + base64.b64encode(PNG).decode()
+    seen = {"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}
+    name, history, sent = {
+        "words after the results": (
+            "hf-deepseek-v4",  # takes no images: the words alone go
+            [question, called, result, Message(role="user", parts=[TextPart(text="And in Rome?"), image])],
+            [CALLED_BARE, RESULT, {"role": "user", "content": "And in Rome?"}],
+        ),
+        "an image alone after an answer": (
+            "hf-kimi",
+            [question, called, result, answered, Message(role="user", parts=[image])],
+            [CALLED_BARE, RESULT, said, seen],
+        ),
+        "no user turn": ("hf-kimi", [called, result], [CALLED["reasoning_content"], RESULT]),
+    }[case]
+    model = llm.get_model(name)
+    body = llm_hf_inference.request_body(model.spec, llm.Prompt(None, model, messages=history), True, None)
+    asked = [{"role": "user", "content": WEATHER}] if case != "no user turn" else []
+    assert body["messages"] == [*asked, *sent]
 
 
 def test_a_tools_image_by_url_goes_as_its_url_and_one_that_cannot_be_read_is_said(tmp_path):
