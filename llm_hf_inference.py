@@ -3083,8 +3083,8 @@ def _append_message(out: list, message, current_system: str | None, in_loop=Fals
     """Translate one llm Message into chat-completion messages appended to ``out``. Returns the system prompt
     now in force, so an unchanged one is not repeated. ``in_loop``: the message comes after the user's last
     turn, in the tool loop still going on. ``sees``: the model takes images. An attachment it cannot take
-    (a tool's image, for a model that takes none; a tool's audio or PDF) is left out, the tool's text still
-    saying where it is; so is a message of nothing else."""
+    (any image, for a model that takes none: a tool's, or an earlier turn's after ``-c -m``; a tool's audio
+    or PDF) is left out, a tool's text still saying where it is; so is a message of nothing else."""
     texts, images, tool_calls, reasoning = [], [], [], []
     for part in message.parts:
         if isinstance(part, TextPart):
