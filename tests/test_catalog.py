@@ -165,6 +165,28 @@ def test_a_refresh_cut_short_at_exit_is_tried_again_soon_and_says_so(stale, monk
 
 
 @LOCAL
+def test_a_refresh_still_going_is_never_joined_by_a_second(stale, monkeypatch):
+    server, release = stale
+    monkeypatch.setattr(llm_hf_inference, "CATALOG_RETRY", 0.0)  # the catalog is stale again at once
+    assert run("hf-llama3.1", QUESTION).text.startswith(TOGETHER_TEXT)
+    assert asked_for_the_catalog(server)
+    assert run("hf-llama3.1", QUESTION).text.startswith(TOGETHER_TEXT)
+    release.set()
+    llm_hf_inference.wait_for_refresh(5)
+    assert server.paths("GET") == ["/v1/models"]
+
+
+@LOCAL
+def test_a_refresh_another_process_began_is_left_to_it(stale):
+    server, release = stale
+    release.set()
+    llm_hf_inference.write_file(llm.user_dir() / llm_hf_inference.REFRESH_MARK, repr(time.time()))
+    llm_hf_inference._refresh_quietly()
+    assert server.paths() == []
+    assert not (llm.user_dir() / "hf-inference-catalog.json").exists()
+
+
+@LOCAL
 def test_many_prompts_with_a_stale_catalog_refresh_once(stale):
     server, release = stale
 

@@ -488,6 +488,22 @@ def test_a_whole_exchange_given_up_frees_its_caller_at_once(trickle, monkeypatch
 
 
 @LOCAL
+def test_an_error_answer_that_never_ends_gives_the_words_it_began_with(server, monkeypatch):
+    monkeypatch.setattr(llm_hf_inference, "MAX_ERROR_BODY", 100)
+    words = json.dumps({"error": "Bad request: too long"}).encode()
+    server(
+        {
+            "POST /v1/chat/completions": lambda seen: Answer(
+                400, {"Content-Type": "application/json"}, iter([words, *dribble(0.001)])
+            )
+        }
+    )
+    with pytest.raises(llm.ModelError) as raised:
+        run("hf-llama3.1", QUESTION, stream=False)
+    assert str(raised.value) == "127.0.0.1 answered 400: Bad request: too long"
+
+
+@LOCAL
 def test_an_error_answer_that_announces_a_size_over_the_cap_still_gives_its_words(server, monkeypatch):
     monkeypatch.setitem(llm_hf_inference.TASKS, "chat", llm_hf_inference.TASKS["chat"]._replace(cap=50))
     words = json.dumps({"error": "Bad request: " + "x" * 100}).encode()

@@ -46,6 +46,22 @@ def test_a_json_answer_without_its_content_type_is_still_json():
     assert read(answer, b'{"choices": [{"message": {"content": "Hi"}, "finish_reason": "stop"}]}') == ["Hi"]
 
 
+@pytest.mark.parametrize("content_type", [None, "application/json"])
+def test_a_json_answer_to_a_stream_is_read_whole_over_several_reads(content_type):
+    answer = reader(content_type)
+    body = b'{"choices": [{"message": {"content": "Hi"}, "finish_reason": "stop"}]}'
+    assert read(answer, body[:3], body[3:20], body[20:]) == ["Hi"]
+
+
+def test_a_json_answer_to_a_stream_stops_at_the_cap(monkeypatch):
+    monkeypatch.setitem(llm_hf_inference.TASKS, "chat", llm_hf_inference.TASKS["chat"]._replace(cap=2**20))
+    answer = reader("application/json")
+    with pytest.raises(llm.ModelError) as raised:
+        read(answer, b'{"choices": [' + b" " * 2**19, b" " * 2**19, b"]}")
+    assert str(raised.value) == "router.huggingface.co sent an answer of over 1 MiB; stopped reading it"
+    assert answer.size == 2**20 + 13  # stopped at the read past the cap, before the last
+
+
 def test_invalid_utf8_in_a_json_answer_is_replaced_as_in_a_stream():
     answer = reader("application/json")
     body = b'{"choices": [{"message": {"content": "caf\xe9 ok"}, "finish_reason": "stop"}]}'
