@@ -396,8 +396,9 @@ def key_for(url: str, explicit_key: str | None, key_name: str | None, override: 
     env_var = "LLM_HF_KEY" if override else None
     asked = explicit_key or key_name or (env_var and os.environ.get(env_var))
     key = given_key(explicit_key, key_name, env_var) if asked else None
-    if asked and not key:
-        raise NoKey(f"No key found: 'llm keys set {key_name}'")
+    if asked and not key:  # a stored key missing, or blank where it was given
+        blank = "--key" if explicit_key else None if key_name else env_var
+        raise NoKey(f"The key from {blank} is blank" if blank else f"No key found: 'llm keys set {key_name}'")
     host = urllib.parse.urlsplit(url).hostname or url
     if key is None and (override or is_deployed_host(url)) and host not in _told_no_token:
         _told_no_token.add(host)

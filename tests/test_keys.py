@@ -351,3 +351,13 @@ def test_a_named_key_that_is_not_stored_says_how_to_store_it():
     with pytest.raises(llm.NeedsKeyException) as raised:
         llm.get_model("hf/tgi").get_key()
     assert str(raised.value) == "No key found: 'llm keys set my-tgi'"
+
+
+def test_a_blank_key_is_named_by_where_it_came_from(monkeypatch, sent):
+    monkeypatch.setenv("LLM_HF_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("LLM_HF_KEY", " \n")
+    assert invoke("-m", "hf-llama3.1", "hi").output == "Error: The key from LLM_HF_KEY is blank\n"
+    assert invoke("-m", "hf-llama3.1", "hi", "--key", " ").output == "Error: The key from --key is blank\n"
+    invoke("hf", "add", "tgi", "--base-url", "http://localhost:8080/v1", "--key-name", "my-tgi")
+    assert invoke("-m", "hf/tgi", "hi", "--key", " ").output == "Error: The key from --key is blank\n"
+    assert sent == []
