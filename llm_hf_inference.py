@@ -785,6 +785,11 @@ def redact(text: str) -> str:
     return re.sub(_SECRET, lambda m: f"{m.group(1)} ***" if m.group(1) else "hf_***", text)
 
 
+def safe_lines(text: str) -> str:
+    """Server text of several lines, safe to print: its lines kept, what a terminal obeys made spaces."""
+    return "\n".join(re.sub(_CONTROL, " ", line) for line in text.split("\n"))
+
+
 def excerpt(value, limit: int = 200) -> str:
     """The start of what a server sent (text, bytes or JSON), for one line of an error message."""
     if type(value) is bytes:
@@ -2433,6 +2438,7 @@ def _mapping_row(row) -> bool:
         type(row) is list
         and len(row) in (4, 5, 6)
         and all(type(value) is str for value in row)
+        and row[3].isprintable()  # the status: shown by 'llm hf models'
         and re.fullmatch(_NAME, row[0]) is not None
         and re.fullmatch(_PROVIDER_ID, row[1]) is not None
         and (len(row) < 6 or re.fullmatch(_REPO_ID, row[5]) is not None)
@@ -2656,7 +2662,7 @@ def catalog_path() -> pathlib.Path:
 
 # What a router catalog entry's provider may hold, and the test each value must pass to be kept.
 PROVIDER_FIELDS = {
-    "status": lambda v: type(v) is str,
+    "status": lambda v: type(v) is str and v.isprintable(),  # shown by 'llm hf providers'
     "context_length": lambda v: type(v) is int and v > 0,
     "pricing": lambda v: (
         type(v) is dict and all(_finite(v.get(k)) and v[k] >= 0 for k in ("input", "output"))
@@ -5009,7 +5015,7 @@ def mcp_tools(session: MCPSession, prefix: str) -> list:
             taken.add(ours)
             schema = tool.get("inputSchema")
             description = tool.get("description")
-            found.append((ours, name, description if type(description) is str else None, schema))
+            found.append((ours, name, safe_lines(description) if type(description) is str else None, schema))
         cursor = page.get("nextCursor")
         if type(cursor) is not str or not cursor:
             break
@@ -5037,8 +5043,7 @@ def mcp_output(result: dict):
         texts.append(json.dumps(result["structuredContent"]))
     if result.get("isError") is True:
         raise HFError(redact("\n".join(texts)) or "the tool failed and said nothing")
-    # what llm shows with --td, without what a terminal would obey; lines kept for the model
-    text = "\n".join(re.sub(_CONTROL, " ", line) for line in "\n".join(texts).split("\n"))
+    text = safe_lines("\n".join(texts))  # what llm shows with --td; lines kept for the model
     return llm.ToolOutput(output=text, attachments=attachments) if attachments else text
 
 
@@ -5085,7 +5090,8 @@ class HFMcp(llm.Toolbox):
             names = [name for _, name, _, _ in found]
             unknown = [name for name in self.wanted or () if name not in names]
             if unknown:
-                raise HFError(f"{host} has no tool {unknown[0]}; its tools: {', '.join(names) or 'none'}")
+                listed = redact(", ".join(names)) or "none"
+                raise HFError(f"{host} has no tool {unknown[0]}; its tools: {listed}")
             self._listed = [
                 llm.Tool(ours, description, schema if type(schema) is dict else {}, self._caller(name))
                 for ours, name, description, schema in found

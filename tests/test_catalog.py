@@ -788,6 +788,16 @@ def test_a_free_price_of_0_is_kept_in_the_catalog_and_the_registry():
             {"id": "a/b", "providers": [{"provider": "x", "context_length": 1}]},
             0,
         ),
+        (  # a status 'llm hf providers' would print with what a terminal obeys
+            {"id": "a/b", "providers": [{"provider": "x", "status": "live\x1b]0;owned\x07"}]},
+            {"id": "a/b", "providers": [{"provider": "x"}]},
+            1,
+        ),
+        (
+            {"id": "a/b", "providers": [{"provider": "x", "status": "staging"}]},
+            {"id": "a/b", "providers": [{"provider": "x", "status": "staging"}]},
+            0,
+        ),
     ],
 )
 def test_a_catalog_entry_keeps_only_values_of_the_right_shape(entry, kept, dropped):

@@ -275,6 +275,20 @@ def test_a_row_no_request_can_follow_is_refused_in_one_line(model_id, row, sent)
     assert result.stderr == f"Error: {model_id} is not a model in {path}; run 'llm hf refresh'\n"
 
 
+def test_a_mapping_whose_status_a_terminal_would_obey_is_left_out():
+    def mapped(status):
+        return {"hf-inference": {"providerId": "a/b", "task": "feature-extraction", "status": status}}
+
+    items = [{"id": "a/b", "inferenceProviderMapping": mapped("live")}]
+    items.append(
+        {"id": "c/d", "inferenceProviderMapping": {**mapped("live"), "x": mapped("\x1b[2J")["hf-inference"]}}
+    )
+    llm_hf_inference.store_discovered(llm_hf_inference.EMBEDDINGS, items)
+    assert invoke("hf", "models", "--embeddings").stdout == (
+        "model  providers     status\na/b    hf-inference  live\nc/d    hf-inference  live\n"
+    )
+
+
 def test_an_empty_discovery_never_replaces_the_cache():
     llm_hf_inference.store_discovered(
         llm_hf_inference.EMBEDDINGS,

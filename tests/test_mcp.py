@@ -316,6 +316,23 @@ def test_tool_names_every_provider_takes_unique_and_at_most_64_characters():
     ]
 
 
+def test_a_servers_tool_descriptions_and_names_lose_what_a_terminal_obeys(monkeypatch):
+    class Listed:
+        def request(self, method, params):
+            return {
+                "tools": [{"name": "a\x1b[2J", "description": "Looks \x1b]0;owned\x07 fine\nsecond line"}]
+            }
+
+    found = llm_hf_inference.mcp_tools(Listed(), "srv")
+    assert [(ours, description) for ours, _, description, _ in found] == [
+        ("srv_a__2J", "Looks  ]0;owned  fine\nsecond line")
+    ]
+    monkeypatch.setattr(llm_hf_inference, "MCPSession", lambda *given: Listed())
+    with pytest.raises(llm.ModelError) as raised:
+        list(llm_hf_inference.HFMcp(url="http://127.0.0.1:9/mcp", tools=["b"]).tools())
+    assert str(raised.value) == "127.0.0.1 has no tool b; its tools: a [2J"
+
+
 @pytest.mark.parametrize(
     "body, said",
     [
