@@ -892,9 +892,15 @@ def deadline(request: HFRequest) -> list | None:
     return None if request.time_allowed is None else [time.monotonic() + request.time_allowed]
 
 
+def provider_named(headers) -> str | None:
+    """The provider the router names as the one that answered (x-inference-provider), if it is a name."""
+    name = headers.get("x-inference-provider") or ""
+    return name if re.fullmatch(_NAME, name) else None
+
+
 def who_answered(headers, url: str) -> str:
-    """Who answered: the provider the router names (x-inference-provider), else the host."""
-    return headers.get("x-inference-provider") or urllib.parse.urlsplit(url).hostname or url
+    """Who answered: the provider the router names, else the host."""
+    return provider_named(headers) or urllib.parse.urlsplit(url).hostname or url
 
 
 def too_large(who: str, request: HFRequest, size: float | None = None, cap: int = 0) -> llm.ModelError:
@@ -1755,7 +1761,7 @@ def run_task(
         ident = row.job.look(state)[0]
         state = final = follow(row.job, provider, state, request)
     result = row.read(state) if row.read else None
-    who = answer.headers.get("x-inference-provider") or provider
+    who = provider_named(answer.headers) or provider
     final = answer.body if final is None else final
     ident = ident if type(ident) is str else None
     return Done(request, who, answer, result, final, ident, time.monotonic() - started)
@@ -3441,7 +3447,7 @@ class AnswerReader:
     def start(self, headers) -> None:
         """Take in the answer's headers: who answered, and whether it streams (a body under another label,
         JSON's too, is looked at: no JSON begins as an event does)."""
-        self.provider = headers.get("x-inference-provider")
+        self.provider = provider_named(headers)
         self.who = self.provider or self.request.host
         if "text/event-stream" in headers.get("content-type", ""):
             self.sse = SSEDecoder(MAX_EVENT)

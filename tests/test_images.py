@@ -758,7 +758,7 @@ def test_a_long_prompt_names_its_file_with_its_first_sixty_characters():
 def test_who_answered_is_named_in_a_refusal_and_a_conversation_is_refused_by_llm(router, here):
     answer = Answer.json({"unexpected": True})
     answer.headers["x-inference-provider"] = "hf-inference-eu"  # the router names who answered
-    answers = iter([Answer(200, {"Content-Type": "image/jpeg"}, JPEG), answer])
+    answers = iter([Answer(200, {"Content-Type": "image/jpeg"}, JPEG), answer, answer])
     router({f"POST {HF_INFERENCE}": lambda seen: next(answers)})
     assert draw("a fox").exit_code == 0  # a logged conversation, for -c below
     result = draw("a fox")
@@ -771,6 +771,8 @@ def test_who_answered_is_named_in_a_refusal_and_a_conversation_is_refused_by_llm
         result.stderr
         == "Error: Hugging Face: hf/black-forest-labs/FLUX.1-schnell does not support conversations\n"
     )
+    answer.headers["x-inference-provider"] = "hf-inference eu"  # no provider's name: the row's is said
+    assert draw("a fox").stderr.startswith("Error: hf-inference answered with something that is not an image")
 
 
 def registered(repo_id, *providers):

@@ -82,6 +82,22 @@ def test_chat_requests_follow_redirects(status, fake, monkeypatch):
     assert server.seen[0].body == server.seen[1].body
 
 
+@LOCAL
+@pytest.mark.parametrize("named", ["together, novita", "\xc2\x9b2J"])
+def test_a_provider_header_that_is_no_providers_name_is_not_taken_for_one(named, fake, monkeypatch):
+    def answer(seen):
+        recorded = chat_answer()
+        return Answer(recorded.status, {**recorded.headers, "x-inference-provider": named}, recorded.body)
+
+    server = fake({"POST /v1/chat/completions": answer})
+    monkeypatch.setenv("LLM_HF_BASE_URL", server.url + "/v1")
+    outcome = run("hf-llama3.1", QUESTION)
+    assert outcome.usage.details is None and "provider" not in outcome.response_json
+    server.routes["POST /v1/chat/completions"] = lambda seen: Answer(400, {"x-inference-provider": named})
+    with pytest.raises(llm.ModelError, match="^127.0.0.1 answered 400"):
+        run("hf-llama3.1", QUESTION)
+
+
 # -- error bodies of every shape, in words
 
 
