@@ -3165,6 +3165,8 @@ def check_prompt(spec: ModelSpec, prompt) -> None:
         raise HFError(f"-o tool_choice: no tool is named '{choice}'; the tools are: {', '.join(tools)}")
     if options.regex is not None and prompt.schema:
         raise HFError("-o regex and --schema cannot be used together: choose one")
+    if options.grammar and not prompt.schema:
+        raise HFError("-o grammar tgi is the form --schema is sent in: give a --schema too")
 
 
 def conversation_provider(messages, repo_id: str) -> str | None:

@@ -176,6 +176,7 @@ def test_regex_with_json_object_names_the_option(sent):
             ["--schema", "name, age int", "-o", "regex", "a+"],
             "-o regex and --schema cannot be used together: choose one",
         ),
+        (["-o", "grammar", "tgi"], "-o grammar tgi is the form --schema is sent in: give a --schema too"),
     ],
 )
 def test_options_that_cannot_work_fail_before_any_request(args, message, sent):
