@@ -1111,7 +1111,9 @@ def _detail_text(detail) -> str | None:
     return "; ".join(problems) or _as_text(detail)
 
 
-def _hint(status: int, data: dict, bill_to: str | None, purpose: str, method: str, url: str) -> str | None:
+def _hint(
+    status: int, data: dict, gated: bool, bill_to: str | None, purpose: str, method: str, url: str
+) -> str | None:
     path = urllib.parse.urlsplit(url).path
     if status == 404 and path.endswith(("/chat/completions", "/embeddings")) and "/v1/" not in path:
         return (
@@ -1121,6 +1123,8 @@ def _hint(status: int, data: dict, bill_to: str | None, purpose: str, method: st
     if status in TASKS[purpose].status_hints:
         return TASKS[purpose].status_hints[status]
     code = field_of(data, "error", "code")
+    if gated:  # the Hub's X-Error-Code: the token is good, its account has not accepted the model's terms
+        return "The model is gated: accept its terms on its page on the Hub, with this token's account."
     if status in (401, 403):
         if bill_to:
             return (
@@ -1180,7 +1184,7 @@ def http_error(
     message = redact(message).strip()
     who = who_answered(headers, url)
     text = f"{who} answered {status}: {message or '(no message)'}"
-    hint = _hint(status, data, bill_to, purpose, method, url)
+    hint = _hint(status, data, headers.get("x-error-code") == "GatedRepo", bill_to, purpose, method, url)
     return HTTPStatusError(f"{text} — {hint}" if hint else text, status, data, Answer(status, headers, body))
 
 

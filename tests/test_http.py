@@ -41,6 +41,20 @@ def test_a_loading_hint_with_an_infinite_estimate_says_shortly():
     )
 
 
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_gated_model_says_to_accept_its_terms_not_to_check_the_token(status):
+    from fakeserver import recorded
+
+    gated = recorded("hub-files", uri="/config.json")  # the Hub's own answer for a gated repository
+    url = "https://router.huggingface.co/hf-inference/models/meta-llama/Llama-3.1-8B-Instruct"
+    error = llm_hf_inference.http_error(url, status, httpx2.Headers(gated.headers), gated.body)
+    assert str(error) == (
+        f"router.huggingface.co answered {status}: Access to model meta-llama/Llama-3.1-8B-Instruct is restricted. "
+        "You must have access to it and be authenticated to access it. Please log in. — The model is gated: "
+        "accept its terms on its page on the Hub, with this token's account."
+    )
+
+
 def test_a_gone_endpoint_points_at_the_router():
     error = llm_hf_inference.http_error(
         "https://api-inference.huggingface.co/v1", 410, {}, b'{"error": "gone"}'
