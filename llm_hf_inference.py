@@ -5376,12 +5376,15 @@ def add_model(repo_id: str, settings: dict) -> dict:
     return earlier
 
 
-def remove_model(model_id: str) -> str:
+def remove_model(name: str) -> str:
+    """Remove an added model named by its id, repo id or alias; its repo id."""
     with changing_added() as added:
-        repo_id = repo_id_of(model_id) if repo_id_of(model_id) in added else model_id
-        if added.pop(repo_id, None) is None:
-            raise HFError(f"{repo_id} was not added with 'llm hf add'")
-    return repo_id
+        aliased = [repo for repo, settings in added.items() if field_of(settings, "alias") == name]
+        found = [repo for repo in (repo_id_of(name), name, *aliased) if repo in added]
+        if not found:
+            raise HFError(f"{name} was not added with 'llm hf add'")
+        del added[found[0]]
+    return found[0]
 
 
 SPEND_QUERY = """
@@ -5636,10 +5639,10 @@ def served_where(settings: dict) -> str:
 
 
 @hf_commands.command(name="remove")
-@click.argument("model_id")
-def remove_command(model_id):
-    "Remove a model added with 'llm hf add'"
-    click.echo(f"Removed hf/{remove_model(model_id)}.")
+@click.argument("model")
+def remove_command(model):
+    "Remove a model added with 'llm hf add' (its id, repo id or alias)"
+    click.echo(f"Removed hf/{remove_model(model)}.")
 
 
 @hf_commands.command(name="spend")

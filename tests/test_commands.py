@@ -236,6 +236,15 @@ def test_add_and_remove_round_trip():
     assert result.exit_code == 1 and "was not added" in result.output
 
 
+@pytest.mark.parametrize("embedding", [[], ["--embedding"]])
+def test_an_added_model_is_removed_by_its_alias(embedding):
+    invoke("hf", "add", "org/m", "--base-url", "http://10.0.0.5:8000/v1", "--alias", "mine", *embedding)
+    invoke("hf", "add", "org/other", "--base-url", "http://10.0.0.5:8000/v1")
+    assert invoke("hf", "remove", "mine").output == "Removed hf/org/m.\n"
+    assert list(llm_hf_inference.read_added()) == ["org/other"]
+    assert invoke("hf", "remove", "mine").output == "Error: mine was not added with 'llm hf add'\n"
+
+
 # -- whoami
 
 
