@@ -5557,8 +5557,8 @@ def models_command(queries, provider, tools, schemas, vision, free, json_, **kin
 @click.option("--sort", type=click.Choice(list(PROVIDER_ORDER)), default="price", show_default=True)
 def providers_command(model, sort):
     "The providers of MODEL (an id or alias): status, context, price, speed, features"
-    found = known_model(model)
-    if isinstance(found, _HubModel):  # a speech, image, voice or video model: its providers as mapped
+    found = known_model(model) or known_model(model, embedding=True)
+    if isinstance(found, _HubModel):  # a model of the Hub's search (embeddings, speech, ...): as mapped
         mapping = dict(read_discovered(found.discovery) or ()).get(found.spec.repo_id, ())
         lora = {row[0]: f"LoRA of {row[5]}" for row in mapping if len(row) > 5}  # its base, when its tags say
         rows = [[*part[:3], lora.get(part[0], "LoRA") if part[3:] else "-"] for part in found.spec.providers]

@@ -447,6 +447,16 @@ def test_the_providers_of_a_media_model_are_its_mappings():
     )
 
 
+def test_the_providers_of_an_embedding_model_are_its_mappings():
+    result = invoke("hf", "providers", "hf-minilm")
+    assert (result.exit_code, result.stdout) == (
+        0,
+        "sentence-transformers/all-MiniLM-L6-v2\n"
+        "provider      provider id                             task                adapter\n"
+        "hf-inference  sentence-transformers/all-MiniLM-L6-v2  feature-extraction  -\n",
+    )
+
+
 def test_every_option_description_is_ascii():
     # Windows writes a redirected stdout ('llm models --options > file') in its code page: no arrows there
     kinds = ("chat", "speech", "image", "tts", "video", "audio")
