@@ -5558,6 +5558,9 @@ def models_command(queries, provider, tools, schemas, vision, free, json_, **kin
 def providers_command(model, sort):
     "The providers of MODEL (an id or alias): status, context, price, speed, features"
     found = known_model(model) or known_model(model, embedding=True)
+    if isinstance(found, _HFModel) and found.spec.base_url:
+        click.echo(f"{found.model_id} is served by {found.spec.base_url} ('llm hf add'), not by providers")
+        return
     if isinstance(found, _HubModel):  # a model of the Hub's search (embeddings, speech, ...): as mapped
         mapping = dict(read_discovered(found.discovery) or ()).get(found.spec.repo_id, ())
         lora = {row[0]: f"LoRA of {row[5]}" for row in mapping if len(row) > 5}  # its base, when its tags say

@@ -457,6 +457,16 @@ def test_the_providers_of_an_embedding_model_are_its_mappings():
     )
 
 
+@pytest.mark.parametrize("embedding", [[], ["--embedding"]])
+def test_the_providers_of_an_added_model_are_its_server(embedding):
+    invoke("hf", "add", "org/m", "--base-url", "http://10.0.0.5:8000/v1", "--alias", "mine", *embedding)
+    result = invoke("hf", "providers", "mine")
+    assert (result.exit_code, result.stdout) == (
+        0,
+        "hf/org/m is served by http://10.0.0.5:8000/v1 ('llm hf add'), not by providers\n",
+    )
+
+
 def test_every_option_description_is_ascii():
     # Windows writes a redirected stdout ('llm models --options > file') in its code page: no arrows there
     kinds = ("chat", "speech", "image", "tts", "video", "audio")
