@@ -83,7 +83,7 @@ def test_chat_requests_follow_redirects(status, fake, monkeypatch):
 
 
 @LOCAL
-@pytest.mark.parametrize("named", ["together, novita", "\xc2\x9b2J"])
+@pytest.mark.parametrize("named", ["together, novita", "\xc2\x9b2J"])  # a list; CSI, a C1 control, in UTF-8
 def test_a_provider_header_that_is_no_providers_name_is_not_taken_for_one(named, fake, monkeypatch):
     def answer(seen):
         recorded = chat_answer()
