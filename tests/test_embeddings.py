@@ -275,6 +275,16 @@ def test_a_row_no_request_can_follow_is_refused_in_one_line(model_id, row, sent)
     assert result.stderr == f"Error: {model_id} is not a model in {path}; run 'llm hf refresh'\n"
 
 
+@pytest.mark.vcr
+@pytest.mark.cassette("catalog")
+def test_refresh_needs_no_token(sent, monkeypatch):
+    monkeypatch.delenv("HF_TOKEN")
+    result = invoke("hf", "refresh")
+    assert (result.exit_code, result.stderr) == (0, "")
+    hub = [s for s in sent if s.url.startswith("https://huggingface.co/api/models")]
+    assert len(hub) == 13 and all("authorization" not in s.headers for s in hub)
+
+
 def test_a_mapping_whose_status_a_terminal_would_obey_is_left_out():
     def mapped(status):
         return {"hf-inference": {"providerId": "a/b", "task": "feature-extraction", "status": status}}
