@@ -5341,8 +5341,11 @@ def check_new_model(repo_id: str, alias: str | None, base_url: str | None, embed
         raise HFError(f"'{repo_id}' is not a model id: use the Hub's ORG/NAME or a plain name")
     if alias is not None and not valid_alias(alias):
         raise HFError(f"{alias!r} is not an alias: no spaces, nothing unprintable")
-    if base_url and urllib.parse.urlsplit(base_url).scheme not in ("http", "https"):
+    where = urllib.parse.urlsplit(base_url or "")
+    if base_url and where.scheme not in ("http", "https"):
         raise HFError("--base-url must be an http:// or https:// URL")
+    if where.path.rstrip("/").endswith(("/chat/completions", "/embeddings")):
+        raise HFError("--base-url is the server's /v1 URL: leave out /chat/completions or /embeddings")
     router = set(map(repo_id_of, router_rows())) - set(read_added())
     if not base_url and not embedding and repo_id in router:
         raise HFError(

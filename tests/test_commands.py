@@ -226,6 +226,16 @@ def test_a_base_url_that_is_not_http_is_refused():
     assert llm_hf_inference.read_added() == {}
 
 
+@pytest.mark.parametrize("route", ["/chat/completions", "/embeddings/"])
+def test_a_base_url_with_its_route_is_refused(route):
+    result = invoke("hf", "add", "org/m", "--base-url", "http://10.0.0.5:8000/v1" + route)
+    assert (result.exit_code, result.output) == (
+        1,
+        "Error: --base-url is the server's /v1 URL: leave out /chat/completions or /embeddings\n",
+    )
+    assert llm_hf_inference.read_added() == {}
+
+
 def test_add_and_remove_round_trip():
     invoke("hf", "add", "org/private-model", "--base-url", "http://10.0.0.5:8000/v1", "--tools", "--schemas")
     model = llm.get_model("hf/org/private-model")
