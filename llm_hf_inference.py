@@ -1137,7 +1137,9 @@ def _hint(
         )
     if status == 402:
         return "Your Inference Providers credits are used up: see https://huggingface.co/settings/billing"
-    if code == "model_not_supported" or (status == 404 and method == "POST"):
+    if code == "model_not_supported" or (
+        status == 404 and method == "POST" and url.startswith(router_root())
+    ):
         return "Choose another provider with -o provider NAME, or another model."
     if status == 410:
         return "That endpoint is gone; point LLM_HF_BASE_URL at https://router.huggingface.co/v1"

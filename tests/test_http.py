@@ -55,6 +55,21 @@ def test_a_gated_model_says_to_accept_its_terms_not_to_check_the_token(status):
     )
 
 
+@pytest.mark.parametrize(
+    "url, hint",
+    [
+        (
+            "https://router.huggingface.co/v1/chat/completions",
+            " — Choose another provider with -o provider NAME, or another model.",
+        ),
+        ("http://10.0.0.5:8000/v1/chat/completions", ""),  # a model added with --base-url: no providers there
+    ],
+)
+def test_a_404_advises_another_provider_only_through_the_router(url, hint):
+    error = llm_hf_inference.http_error(url, 404, {}, b'{"error": "The model `m` does not exist."}')
+    assert str(error) == f"{httpx2.URL(url).host} answered 404: The model `m` does not exist.{hint}"
+
+
 def test_a_gone_endpoint_points_at_the_router():
     error = llm_hf_inference.http_error(
         "https://api-inference.huggingface.co/v1", 410, {}, b'{"error": "gone"}'
