@@ -1123,8 +1123,11 @@ def _hint(
     if status in TASKS[purpose].status_hints:
         return TASKS[purpose].status_hints[status]
     code = field_of(data, "error", "code")
+    routed = url.startswith(router_root())  # the router (or LLM_HF_BASE_URL): providers, the token
     if gated:  # the Hub's X-Error-Code: the token is good, its account has not accepted the model's terms
         return "The model is gated: accept its terms on its page on the Hub, with this token's account."
+    if status in (401, 403) and not (routed or is_hf_host(url)):  # a server of its own (--base-url)
+        return "Check the key this server is sent: --key, or the model's 'llm hf add ... --key-name NAME'."
     if status in (401, 403):
         if bill_to:
             return (
@@ -1137,9 +1140,7 @@ def _hint(
         )
     if status == 402:
         return "Your Inference Providers credits are used up: see https://huggingface.co/settings/billing"
-    if code == "model_not_supported" or (
-        status == 404 and method == "POST" and url.startswith(router_root())
-    ):
+    if code == "model_not_supported" or (status == 404 and method == "POST" and routed):
         return "Choose another provider with -o provider NAME, or another model."
     if status == 410:
         return "That endpoint is gone; point LLM_HF_BASE_URL at https://router.huggingface.co/v1"
