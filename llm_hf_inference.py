@@ -202,8 +202,11 @@ TASKS = {
         LONG_TIMEOUT,
         timeout_hint="give it longer with HFMcp(timeout=SECONDS)",
         status_hints={
-            401: "The server wants a key: the Hugging Face token goes to huggingface.co, to a Space with "
-            "HFMcp(send_token=True); any other server takes HFMcp(headers={...}).",
+            **dict.fromkeys(
+                (401, 403),
+                "The server wants a key: the Hugging Face token goes to huggingface.co, to a Space with "
+                "HFMcp(send_token=True); any other server takes HFMcp(headers={...}).",
+            ),
             404: "There is no MCP server at that URL (Streamable HTTP); check HFMcp(url=...).",
         },
     ),

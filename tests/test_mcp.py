@@ -131,10 +131,13 @@ def test_a_forgotten_session_is_begun_again(fake):
 @pytest.mark.parametrize(
     "status, hint",
     [
-        (
-            401,
-            "The server wants a key: the Hugging Face token goes to huggingface.co, to a Space with "
-            "HFMcp(send_token=True); any other server takes HFMcp(headers={...}).",
+        *(
+            (
+                status,
+                "The server wants a key: the Hugging Face token goes to huggingface.co, to a Space with "
+                "HFMcp(send_token=True); any other server takes HFMcp(headers={...}).",
+            )
+            for status in (401, 403)
         ),
         (404, "There is no MCP server at that URL (Streamable HTTP); check HFMcp(url=...)."),
     ],
