@@ -1129,7 +1129,8 @@ def _hint(
     routed = url.startswith(router_root())  # the router (or LLM_HF_BASE_URL): providers, the token
     if gated:  # the Hub's X-Error-Code: the token is good, its account has not accepted the model's terms
         return "The model is gated: accept its terms on its page on the Hub, with this token's account."
-    if status in (401, 403) and not (routed or is_hf_host(url)):  # a server of its own (--base-url)
+    own = purpose in ("chat", "embeddings") and not (routed or is_hf_host(url))  # a model's (--base-url)
+    if status in (401, 403) and own:
         return "Check the key this server is sent: --key, or the model's 'llm hf add ... --key-name NAME'."
     if status in (401, 403):
         if bill_to:

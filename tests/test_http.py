@@ -70,23 +70,22 @@ def test_a_404_advises_another_provider_only_through_the_router(url, hint):
     assert str(error) == f"{httpx2.URL(url).host} answered 404: The model `m` does not exist.{hint}"
 
 
+OWN_KEY = "Check the key this server is sent: --key, or the model's 'llm hf add ... --key-name NAME'."
+TOKEN = "Check your Hugging Face token"
+
+
 @pytest.mark.parametrize(
-    "url, hint",
+    "url, purpose, hint",
     [
-        ("https://router.huggingface.co/v1/chat/completions", "Check your Hugging Face token"),
-        ("https://huggingface.co/api/whoami-v2", "Check your Hugging Face token"),
-        (
-            "http://10.0.0.5:8000/v1/chat/completions",
-            "Check the key this server is sent: --key, or the model's",
-        ),
-        (
-            "https://x.endpoints.huggingface.cloud/v1/embeddings",
-            "Check the key this server is sent: --key, or",
-        ),
+        ("https://router.huggingface.co/v1/chat/completions", "chat", TOKEN),
+        ("https://huggingface.co/api/whoami-v2", "hub", TOKEN),
+        ("https://hf-mirror.example.com/api/whoami-v2", "hub", TOKEN),  # HF_ENDPOINT elsewhere: LLM_HF_KEY
+        ("http://10.0.0.5:8000/v1/chat/completions", "chat", OWN_KEY),  # a model added with --base-url
+        ("https://x.endpoints.huggingface.cloud/v1/embeddings", "embeddings", OWN_KEY),
     ],
 )
-def test_a_refused_key_is_said_to_be_the_hugging_face_token_only_where_that_token_goes(url, hint):
-    error = llm_hf_inference.http_error(url, 401, {}, b'{"error": "unauthorized"}', purpose="embeddings")
+def test_a_refused_key_is_said_to_be_the_hugging_face_token_only_where_that_token_goes(url, purpose, hint):
+    error = llm_hf_inference.http_error(url, 401, {}, b'{"error": "unauthorized"}', purpose=purpose)
     assert str(error).startswith(f"{httpx2.URL(url).host} answered 401: unauthorized — {hint}")
 
 
