@@ -4818,13 +4818,13 @@ def hub_file(argument: str) -> HubFile:
         repo_type, rest = prefix[:-2], rest[len(prefix) :]
     parts = rest.split("/")
     names, path_parts = parts[:2], parts[2:]  # owner/name (or a legacy name alone), then the path
-    name, _, revision = names[-1].partition("@")
+    name, at, revision = names[-1].partition("@")
     if revision == "refs" and path_parts[:1] == ["pr"] and len(path_parts) > 1:  # owner/name@refs/pr/3/file
         revision, path_parts = "refs/pr/" + path_parts[1], path_parts[2:]
     repo_id, path = "/".join([*names[:-1], name]), "/".join(path_parts)
     if (
         not re.fullmatch(_REPO_ID, repo_id)
-        or not re.fullmatch(_REVISION, revision or "main")
+        or not re.fullmatch(_REVISION, revision if at else "main")  # hf:owner/name@ names no revision
         or any(part in ("", ".", "..") for part in path_parts)
     ):
         raise ValueError(

@@ -118,6 +118,10 @@ def test_an_image_comes_as_an_attachment(hub):
             "o/n/./b",
             "'o/n/./b' is not a Hub file: hf:owner/name, hf:datasets/owner/name, hf:owner/name@v1.0/path/to/file, hf:papers/2401.12345",
         ),
+        (
+            "o/n@/config.json",  # an @ with no revision after it is not main
+            "'o/n@/config.json' is not a Hub file: hf:owner/name, hf:datasets/owner/name, hf:owner/name@v1.0/path/to/file, hf:papers/2401.12345",
+        ),
     ],
 )
 def test_what_cannot_be_loaded_is_one_line_through_llm(argument, message, hub):
