@@ -5448,15 +5448,17 @@ def spend_total(model: str, provider: str, found: list) -> dict:
 
 
 def spend_table(rows: list) -> str:
-    total = {key: sum(r[key] for r in rows) for key in ("prompts", "input_tokens", "output_tokens")}
+    counts = ("prompts", "input_tokens", "output_tokens", "unpriced_prompts")
+    total = {key: sum(r[key] for r in rows) for key in counts}
     total.update(model="total", provider="", cost_usd=round(math.fsum(r["cost_usd"] for r in rows), 12))
     cells = [
         [redact(r["model"]), redact(r["provider"]), str(r["prompts"])]
-        + [f"{r['input_tokens']:,}", f"{r['output_tokens']:,}", f"{r['cost_usd']:.6f}"]
+        + [f"{r['input_tokens']:,}", f"{r['output_tokens']:,}"]
+        + ["-" if r["unpriced_prompts"] == r["prompts"] else f"{r['cost_usd']:.6f}"]  # no price: no figure
         for r in [*rows, total]
     ]
     text = format_table(["model", "provider", "prompts", "input", "output", "cost USD"], cells, "__rrrr")
-    unpriced = sum(r["unpriced_prompts"] for r in rows)
+    unpriced = total["unpriced_prompts"]
     if unpriced:
         text += f"\n{unpriced} prompt{'s' if unpriced != 1 else ''} without a price (not in the total)"
     return text

@@ -92,7 +92,7 @@ def session(vcr):
 SPEND_TABLE = (
     "model                                provider      prompts  input  output  cost USD\n"
     "hf/meta-llama/Llama-3.1-8B-Instruct  cerebras            1     46     637  0.000068\n"
-    "hf/meta-llama/Llama-3.1-8B-Instruct  hf-inference        1      0       0  0.000000\n"
+    "hf/meta-llama/Llama-3.1-8B-Instruct  hf-inference        1      0       0         -\n"
     "hf/meta-llama/Llama-3.1-8B-Instruct  novita              1     46      20  0.000002\n"
     "hf/meta-llama/Llama-3.1-8B-Instruct  together            1     26      20  0.000008\n"
     "total                                                    4    118     677  0.000078\n"
@@ -283,6 +283,18 @@ def llm_logged():
     import sqlite_utils
 
     return list(sqlite_utils.Database(llm.user_dir() / "logs.db").query("select * from turns"))[-1]
+
+
+@pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
+def test_spend_without_any_price_shows_no_figure_for_the_cost(answering):
+    answering({"prompt_tokens": 3, "completion_tokens": 5}, None)  # no price in the catalog: no cost logged
+    assert invoke("-m", "hf-llama3.1", "--no-stream", "hi").exit_code == 0
+    assert invoke("hf", "spend").stdout == (
+        "model                                provider  prompts  input  output  cost USD\n"
+        "hf/meta-llama/Llama-3.1-8B-Instruct  together        1      3       5         -\n"
+        "total                                                1      3       5         -\n"
+        "1 prompt without a price (not in the total)\n"
+    )
 
 
 @pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
