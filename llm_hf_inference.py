@@ -1671,10 +1671,12 @@ def choose_provider(spec, task: str, chosen: str | None, asked: dict) -> tuple:
         )
 
     def lacks(name: str) -> list:
-        takes = PROVIDERS[task][name].takes
+        takes, hub_task = PROVIDERS[task][name].takes, providers[name][1]
         lacking = sorted(set(asked) - takes - {"image", "lora_scale"})
-        if "image" in asked and not ("image" in takes and providers[name][1].startswith(IMAGE_IN)):
+        if "image" in asked and not ("image" in takes and hub_task.startswith(IMAGE_IN)):
             lacking.append("image")  # the provider, or its mapping of this model, takes text alone
+        if "image" not in asked and "image" in takes and hub_task.startswith("image-to-"):
+            lacking.append("no image")  # its mapping of this model starts from an input image: none is given
         return lacking + (["lora_scale"] if "lora_scale" in asked and not providers[name][2] else [])
 
     able = [name for name in providers if not lacks(name)]
@@ -1683,6 +1685,11 @@ def choose_provider(spec, task: str, chosen: str | None, asked: dict) -> tuple:
     if lacking:
         what = GIVEN_WORDS.get(lacking[0], f"-o {lacking[0]}")
         instead = f"choose -o provider {' or '.join(able)}" if able else "leave it out"
+        if lacking[0] == "no image":
+            raise HFError(
+                f"{spec.repo_id} starts from an input image at {provider}: attach one with -a FILE"
+                + (f", or {instead}" if able else "")
+            )
         raise HFError(f"{provider} takes no {what} for {spec.repo_id}; {instead}")
     weights = providers[provider][2]
     return provider, providers[provider][0], (spec.repo_id, weights[0]) if weights else None

@@ -737,6 +737,38 @@ def test_replicate_output_as_one_url(router, fake, here):
     assert draw("a fox", "-o", "provider", "replicate").stdout == "a-fox.webp\n"
 
 
+def test_a_mapping_that_starts_from_an_image_is_not_sent_text_alone():
+    spec = llm_hf_inference.HubSpec(
+        "o/m", (("fal-ai", "fal/m", "image-to-image"), ("together", "t/m", "text-to-image"))
+    )
+    assert llm_hf_inference.choose_provider(spec, "images", None, {}) == ("together", "t/m", None)
+    with pytest.raises(llm.ModelError) as error:
+        llm_hf_inference.choose_provider(spec, "images", "fal-ai", {})
+    assert str(error.value) == (
+        "o/m starts from an input image at fal-ai: attach one with -a FILE, or choose -o provider together"
+    )
+    video = llm_hf_inference.HubSpec("o/v", (("fal-ai", "fal/v", "image-to-video"),))
+    with pytest.raises(llm.ModelError) as error:
+        llm_hf_inference.choose_provider(video, "video", None, {"seed": 1})
+    assert str(error.value) == "o/v starts from an input image at fal-ai: attach one with -a FILE"
+    text_too = llm_hf_inference.HubSpec("o/t", (("fal-ai", "fal/t", "image-text-to-image"),))
+    assert llm_hf_inference.choose_provider(text_too, "images", None, {}) == ("fal-ai", "fal/t", None)
+
+
+def test_an_image_editing_model_without_an_image_sends_nothing(router, here):
+    server = router({})
+    llm.user_dir().mkdir(parents=True, exist_ok=True)
+    row = llm_hf_inference.hub_row([("fal-ai", "fal-ai/flux-kontext/dev", "image-to-image")])
+    models = {"version": 4, "models": {"hf/o/kontext": row}}
+    (llm.user_dir() / "hf-inference-images.jsonl").write_text(json.dumps(models) + "\n[]\n")
+    result = invoke("-m", "hf/o/kontext", "make it blue")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        "Error: o/kontext starts from an input image at fal-ai: attach one with -a FILE\n",
+    )
+    assert (server.seen, list(here.iterdir())) == ([], [])
+
+
 def test_hf_inference_and_nscale_take_no_input_image_whatever_the_mapping():
     spec = llm_hf_inference.HubSpec(
         "o/m", (("hf-inference", "o/m", "image-to-image"), ("nscale", "m", "image-to-image"))
