@@ -4944,30 +4944,31 @@ def mcp_key(url: str, send_token: bool) -> str | None:
 
 
 class MCPSession:
-    """One MCP server over Streamable HTTP: the handshake when first needed, then JSON-RPC requests each
-    answered as JSON or an SSE stream (our decoder); the session id kept and sent back, and a new session
-    when the server has forgotten it (404)."""
+    """One MCP server over Streamable HTTP: the handshake once, when first needed, then JSON-RPC requests each
+    answered as JSON or an SSE stream (our decoder); the session id, when the server gives one, kept and sent
+    back, and a new session when the server has forgotten it (404)."""
 
     def __init__(self, url: str, headers: dict, timeout: float):
         self.url, self.headers, self.timeout = url, headers, timeout
-        self.session: str | None = None
+        self.session: str | None = None  # a stateless server gives none
+        self.begun = False
         self.version = MCP_VERSION
         self.ids = iter(range(1, 2**53))
 
     def request(self, method: str, params: dict, retries: int = RETRIES) -> dict:
         """The result of ``method``; a JSON-RPC error or an answer without one in one line."""
-        if self.session is None:
+        if not self.begun:
             self.start()
         try:
             return self.send(method, params, retries)
         except HTTPStatusError as ex:
-            if ex.status != 404:
+            if ex.status != 404 or self.session is None:  # with no session, a 404 is the server's answer
                 raise
             self.start()  # a session the server no longer knows: a new one, and the request again
             return self.send(method, params, retries)
 
     def start(self) -> None:
-        self.session = None
+        self.session, self.begun = None, False
         client = {"name": USER_AGENT, "version": "1"}
         begun = self.send(
             "initialize", {"protocolVersion": MCP_VERSION, "capabilities": {}, "clientInfo": client}
@@ -4977,6 +4978,7 @@ class MCPSession:
             version if type(version) is str and re.fullmatch(r"[\w.-]{1,32}", version) else MCP_VERSION
         )
         self.send("notifications/initialized", None)
+        self.begun = True
 
     def send(self, method: str, params: dict | None, retries: int = RETRIES) -> dict:
         ident = None if params is None else next(self.ids)

@@ -169,6 +169,23 @@ def test_an_error_answer_to_a_call_is_said_and_the_session_kept(fake):
     assert methods == ["initialize", "notifications/initialized", "tools/list", "tools/call"]
 
 
+def test_a_server_that_keeps_no_session_is_begun_once(fake):
+    def answer(seen):  # a stateless server: no Mcp-Session-Id, and a 404 for a session never begun
+        message = json.loads(seen.body)
+        if message["method"] == "notifications/initialized":
+            return Answer(202, {}, b"")
+        if message["method"] == "tools/call":
+            return Answer.json({"error": "gone"}, 404)
+        return Answer.json(reply(message, {"tools": [{"name": "ping", "inputSchema": {}}]}))
+
+    server = fake({"POST /mcp": answer})
+    [ping] = llm_hf_inference.HFMcp(url=server.url + "/mcp").tools()
+    with pytest.raises(llm.ModelError, match="^127.0.0.1 answered 404: gone"):
+        call(ping)
+    methods = [json.loads(seen.body)["method"] for seen in server.seen]
+    assert methods == ["initialize", "notifications/initialized", "tools/list", "tools/call"]
+
+
 def reply(message, result):
     return {"jsonrpc": "2.0", "id": message.get("id"), "result": result}
 
