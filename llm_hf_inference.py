@@ -4988,8 +4988,10 @@ class MCPSession:
             **({} if ident is None else {"id": ident, "params": params}),
         }
         headers = {**self.headers, "Accept": "application/json, text/event-stream"}
+        if method != "initialize":  # every request after it says the version agreed, session or none
+            headers["MCP-Protocol-Version"] = self.version
         if self.session:
-            headers.update({"Mcp-Session-Id": self.session, "MCP-Protocol-Version": self.version})
+            headers["Mcp-Session-Id"] = self.session
         request = HFRequest(self.url, "mcp", headers, body=message, timeout=self.timeout, retries=retries)
         answer = ask(request)
         session = answer.headers.get("mcp-session-id")

@@ -184,6 +184,9 @@ def test_a_server_that_keeps_no_session_is_begun_once(fake):
         call(ping)
     methods = [json.loads(seen.body)["method"] for seen in server.seen]
     assert methods == ["initialize", "notifications/initialized", "tools/list", "tools/call"]
+    versions = [seen.headers.get("MCP-Protocol-Version") for seen in server.seen]
+    assert versions == [None, "2025-06-18", "2025-06-18", "2025-06-18"]
+    assert not any("Mcp-Session-Id" in seen.headers for seen in server.seen)
 
 
 def reply(message, result):
