@@ -1144,7 +1144,12 @@ def _hint(
         )
     if status == 402:
         return "Your Inference Providers credits are used up: see https://huggingface.co/settings/billing"
-    if code == "model_not_supported" or (status == 404 and method == "POST" and routed):
+    if code == "model_not_supported":  # "... not supported by any provider you have enabled"
+        return (
+            "Choose another provider with -o provider NAME, or another model; the router asks only the "
+            "providers enabled at https://huggingface.co/settings/inference-providers."
+        )
+    if status == 404 and method == "POST" and routed:
         return "Choose another provider with -o provider NAME, or another model."
     if status == 410:
         return "That endpoint is gone; point LLM_HF_BASE_URL at https://router.huggingface.co/v1"

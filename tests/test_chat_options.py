@@ -234,7 +234,8 @@ def test_model_not_supported_suggests_another_provider(played):
     assert result.exit_code == 1
     assert result.output == (
         "Error: router.huggingface.co answered 400: The requested model 'meta-llama/Llama-3.1-8B-Instruct' is not "
-        "supported by any provider you have enabled. — Choose another provider with -o provider NAME, or another model.\n"
+        "supported by any provider you have enabled. — Choose another provider with -o provider NAME, or another model; "
+        "the router asks only the providers enabled at https://huggingface.co/settings/inference-providers.\n"
     )
 
 
