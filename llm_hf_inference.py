@@ -1142,6 +1142,8 @@ def _hint(
             "Check your Hugging Face token (it needs the 'Make calls to Inference Providers' "
             "permission): 'llm keys set huggingface', HF_TOKEN, or 'hf auth login'."
         )
+    if status == 402 and bill_to:
+        return f"The organisation '{bill_to}' is billed (-o bill_to, HF_BILL_TO): see its billing on the Hub."
     if status == 402:
         return "Your Inference Providers credits are used up: see https://huggingface.co/settings/billing"
     if code == "model_not_supported":  # "... not supported by any provider you have enabled"

@@ -249,6 +249,15 @@ def test_unauthorised_with_bill_to_names_the_organisation(played):
     )
 
 
+@pytest.mark.vcr
+@pytest.mark.cassette("error-402")
+def test_credits_used_up_while_billing_an_organisation_names_it(played):
+    result = invoke("-m", "hf-llama3.1", "--no-stream", "-s", SYSTEM, "-o", "bill_to", "acme", QUESTION)
+    assert result.output.endswith(
+        " — The organisation 'acme' is billed (-o bill_to, HF_BILL_TO): see its billing on the Hub.\n"
+    )
+
+
 @pytest.mark.parametrize(
     "cassette, message",
     [
