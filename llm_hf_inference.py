@@ -1138,9 +1138,9 @@ def _hint(
                 f"The token may lack the right to bill the organisation '{bill_to}'; "
                 "check -o bill_to / HF_BILL_TO."
             )
+        needs = "" if purpose == "hub" else " (it needs the 'Make calls to Inference Providers' permission)"
         return (
-            "Check your Hugging Face token (it needs the 'Make calls to Inference Providers' "
-            "permission): 'llm keys set huggingface', HF_TOKEN, or 'hf auth login'."
+            f"Check your Hugging Face token{needs}: 'llm keys set huggingface', HF_TOKEN, or 'hf auth login'."
         )
     if status == 402 and bill_to:
         return f"The organisation '{bill_to}' is billed (-o bill_to, HF_BILL_TO): see its billing on the Hub."
