@@ -4855,6 +4855,8 @@ def fetched(url: str) -> tuple:
         key = key_for(url, None, None, override=True)  # HF_ENDPOINT elsewhere: LLM_HF_KEY, else nothing
     except NoKey:
         key = None  # public files need none
+    if os.environ.get("HF_HUB_DISABLE_IMPLICIT_TOKEN", "").upper() in ("1", "ON", "YES", "TRUE"):
+        key = None  # as huggingface_hub reads it: no token with the Hub's files
     try:
         return hub_get(url, {"Authorization": f"Bearer {key}"} if key else {}, "fragment"), bool(key)
     except HTTPStatusError as ex:

@@ -140,6 +140,15 @@ def test_gated_without_a_token_says_to_give_one(hub, monkeypatch):
     assert "Authorization" not in hub.seen[0].headers
 
 
+@pytest.mark.parametrize(
+    "value, sent", [("1", False), ("yes", False), ("True", False), ("0", True), ("", True)]
+)
+def test_hf_hub_disable_implicit_token_keeps_the_token_from_the_hubs_files(value, sent, hub, monkeypatch):
+    monkeypatch.setenv("HF_HUB_DISABLE_IMPLICIT_TOKEN", value)  # as huggingface_hub reads it
+    load("meta-llama/Llama-3.1-8B-Instruct")
+    assert ("Authorization" in hub.seen[0].headers) is sent
+
+
 def test_binary_that_is_no_image_is_refused(fake, monkeypatch):
     server = fake(
         {"GET /o/n/resolve/main/model.bin": lambda seen: Answer(200, {}, b"\x00\x01PK\x03\x04" * 10)}
