@@ -269,9 +269,41 @@ def repo_id_of(model_id: str) -> str:
     return model_id.removeprefix(PREFIX)
 
 
+def split_url(url: str) -> urllib.parse.SplitResult:
+    """``url`` in parts; one that cannot be split (a bracket left open, a port out of range), as no URL."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        _ = parts.port  # a port out of range, or not a number, raises here
+    except ValueError:
+        return urllib.parse.urlsplit("")
+    return parts
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a server's base URL (--base-url, LLM_HF_BASE_URL, HF_ENDPOINT), or None: it is
+    http(s) with a host, and has no query, fragment or password for a request's path to land in."""
+    parts = split_url(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "it needs http:// or https:// and a host"
+    if not url.isprintable() or any(c.isspace() for c in url) or "?" in url or "#" in url:
+        return "a base URL has no spaces, ? or # in it"
+    if parts.username is not None:
+        return "a key goes with --key-name or LLM_HF_KEY, not in the URL"
+    return None
+
+
+def configured_url(name: str, default: str) -> str:
+    """A server's URL from the environment variable ``name`` (checked: else one line), else ``default``."""
+    url = (os.environ.get(name) or default).rstrip("/")
+    problem = url_problem(url) if url != default else None
+    if problem:
+        raise HFError(f"{name}={excerpt(url)} cannot be used: {problem}")
+    return url
+
+
 def base_url() -> str:
     """Where chat requests go: LLM_HF_BASE_URL, else the Inference Providers router."""
-    return (os.environ.get("LLM_HF_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+    return configured_url("LLM_HF_BASE_URL", DEFAULT_BASE_URL)
 
 
 def router_root() -> str:
@@ -281,21 +313,21 @@ def router_root() -> str:
 
 def hub_url() -> str:
     """The Hub's API host: $HF_ENDPOINT, the Hub's own convention, else huggingface.co."""
-    return (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
+    return configured_url("HF_ENDPOINT", "https://huggingface.co")
 
 
 def is_hf_host(url: str) -> bool:
     """Whether ``url`` is huggingface.co or one of its subdomains over HTTPS: a server the token may go to.
     Spaces (``*.hf.space``) and Inference Endpoints (``*.endpoints.huggingface.cloud``) run whatever code
     their owner deployed: they get the token only when the user opts in (see :func:`key_for`)."""
-    parts = urllib.parse.urlsplit(url)
+    parts = split_url(url)
     host = (parts.hostname or "").lower()
     return parts.scheme == "https" and (host == "huggingface.co" or host.endswith(".huggingface.co"))
 
 
 def is_deployed_host(url: str) -> bool:
     """A Space or an Inference Endpoint: Hugging Face hosting someone else's code."""
-    host = (urllib.parse.urlsplit(url).hostname or "").lower()
+    host = (split_url(url).hostname or "").lower()
     return host.endswith((".hf.space", ".endpoints.huggingface.cloud"))
 
 
@@ -402,7 +434,7 @@ def key_for(url: str, explicit_key: str | None, key_name: str | None, override: 
     if asked and not key:  # a stored key missing, or blank where it was given
         blank = "--key" if explicit_key else None if key_name else env_var
         raise NoKey(f"The key from {blank} is blank" if blank else f"No key found: 'llm keys set {key_name}'")
-    host = urllib.parse.urlsplit(url).hostname or url
+    host = split_url(url).hostname or url
     if key is None and (override or is_deployed_host(url)) and host not in _told_no_token:
         _told_no_token.add(host)
         how = "to send it, add the model again with --key-name huggingface"
@@ -562,6 +594,12 @@ def read_added() -> dict:
             del models[repo_id]["alias"]
         if len(models[repo_id]) < len(settings):
             warn_once((path, repo_id), f"{path}: left out values of the wrong type for '{repo_id}'")
+        problem = url_problem(settings["base_url"]) if "base_url" in models[repo_id] else None
+        if problem:  # never sent to the router instead
+            del models[repo_id]
+            warn_once(
+                (path, repo_id), f"{path}: left out '{repo_id}', whose base_url cannot be used: {problem}"
+            )
     return models
 
 
@@ -719,7 +757,7 @@ class HFRequest:
     @property
     def host(self) -> str:
         """The server's name, for messages."""
-        return urllib.parse.urlsplit(self.url).hostname or self.url
+        return split_url(self.url).hostname or self.url
 
     def __repr__(self) -> str:
         return f"<HFRequest {self.url}>"
@@ -903,7 +941,7 @@ def provider_named(headers) -> str | None:
 
 def who_answered(headers, url: str) -> str:
     """Who answered: the provider the router names, else the host."""
-    return provider_named(headers) or urllib.parse.urlsplit(url).hostname or url
+    return provider_named(headers) or split_url(url).hostname or url
 
 
 def too_large(who: str, request: HFRequest, size: float | None = None, cap: int = 0) -> llm.ModelError:
@@ -1117,7 +1155,7 @@ def _detail_text(detail) -> str | None:
 def _hint(
     status: int, data: dict, gated: bool, bill_to: str | None, purpose: str, method: str, url: str
 ) -> str | None:
-    path = urllib.parse.urlsplit(url).path
+    path = split_url(url).path
     if status == 404 and path.endswith(("/chat/completions", "/embeddings")) and "/v1/" not in path:
         return (
             "The OpenAI API is served under /v1 (by the router, TGI, vLLM): "
@@ -1132,20 +1170,8 @@ def _hint(
     own = purpose in ("chat", "embeddings") and not (routed or is_hf_host(url))  # a model's (--base-url)
     if status in (401, 403) and own:
         return "Check the key this server is sent: --key, or the model's 'llm hf add ... --key-name NAME'."
-    if status in (401, 403):
-        if bill_to:
-            return (
-                f"The token may lack the right to bill the organisation '{bill_to}'; "
-                "check -o bill_to / HF_BILL_TO."
-            )
-        needs = "" if purpose == "hub" else " (it needs the 'Make calls to Inference Providers' permission)"
-        return (
-            f"Check your Hugging Face token{needs}: 'llm keys set huggingface', HF_TOKEN, or 'hf auth login'."
-        )
-    if status == 402 and bill_to:
-        return f"The organisation '{bill_to}' is billed (-o bill_to, HF_BILL_TO): see its billing on the Hub."
-    if status == 402:
-        return "Your Inference Providers credits are used up: see https://huggingface.co/settings/billing"
+    if status in (401, 402, 403):
+        return _account_hint(status, bill_to, purpose)
     if code == "model_not_supported":  # "... not supported by any provider you have enabled"
         return (
             "Choose another provider with -o provider NAME, or another model; the router asks only the "
@@ -1175,6 +1201,21 @@ def _hint(
             return "The service is unavailable; try again shortly."
         return "The service is unavailable or the model is loading; try again shortly."
     return None
+
+
+def _account_hint(status: int, bill_to: str | None, purpose: str) -> str:
+    """What to do about a 401, 402 or 403 of Hugging Face's: the token, its permission, who is billed."""
+    if status == 402 and bill_to:
+        return f"The organisation '{bill_to}' is billed (-o bill_to, HF_BILL_TO): see its billing on the Hub."
+    if status == 402:
+        return "Your Inference Providers credits are used up: see https://huggingface.co/settings/billing"
+    if bill_to:
+        return (
+            f"The token may lack the right to bill the organisation '{bill_to}'; "
+            "check -o bill_to / HF_BILL_TO."
+        )
+    needs = "" if purpose == "hub" else " (it needs the 'Make calls to Inference Providers' permission)"
+    return f"Check your Hugging Face token{needs}: 'llm keys set huggingface', HF_TOKEN, or 'hf auth login'."
 
 
 def says_why(data: dict, body: bytes) -> bool:
@@ -1361,10 +1402,10 @@ def proxy_for(url: str) -> str | None:
     """The environment variable whose proxy a request to ``url`` goes through, if any."""
     import urllib.request  # only on a failure: not at start-up
 
-    host = urllib.parse.urlsplit(url).hostname or ""
+    host = split_url(url).hostname or ""
     if urllib.request.proxy_bypass_environment(host):
         return None
-    scheme = urllib.parse.urlsplit(url).scheme.upper()
+    scheme = split_url(url).scheme.upper()
     names = (f"{scheme}_PROXY", "ALL_PROXY")
     return next((n for name in names for n in (name, name.lower()) if os.environ.get(n)), None)
 
@@ -1375,7 +1416,7 @@ def transport_error(request: HFRequest, ex: httpx2.HTTPError) -> llm.ModelError:
     proxy = proxy_for(request.url)
     hint = TASKS[request.purpose].timeout_hint
     if isinstance(ex, httpx2.ProxyError) or (proxy and isinstance(ex, httpx2.ConnectError)):
-        address = urllib.parse.urlsplit(os.environ.get(proxy or "", "")).hostname or "the proxy"
+        address = split_url(os.environ.get(proxy or "", "")).hostname or "the proxy"
         message = (
             f"The proxy {address} (from {proxy or 'the environment'}) failed on the way to {host}: {detail}"
         )
@@ -1933,7 +1974,7 @@ def poll(request: HFRequest, path: str, retries: int | None = None, finished: bo
 
 def job_path(provider: str, what: str, url, answer) -> str:
     """The path of a URL a provider gave for its job, to follow under the router; else one line."""
-    path = urllib.parse.urlsplit(url if type(url) is str else "").path
+    path = split_url(url if type(url) is str else "").path
     if not re.fullmatch(r"(/[A-Za-z0-9_.-]+)+", path) or ".." in path:
         raise HFError(f"{provider} answered with {what} without a result URL: {excerpt(answer)}")
     return path
@@ -2869,7 +2910,7 @@ def added_specs() -> dict:
                 vision=added.get("vision", False),
                 tools=added.get("tools", False),
                 schema=added.get("schemas", False),
-                base_url=base if base and urllib.parse.urlsplit(base).scheme in ("http", "https") else None,
+                base_url=base,
                 key_name=added.get("key_name"),
             )
     return specs
@@ -4223,7 +4264,7 @@ def download(url, request: HFRequest, into: BinaryIO) -> None:
         except ValueError:
             raise HFError(f"The provider gave a data URL that is not base64: {excerpt(url)}") from None
         return
-    if type(url) is not str or urllib.parse.urlsplit(url).scheme not in ("https", "http"):
+    if type(url) is not str or split_url(url).scheme not in ("https", "http"):
         words = "no result URL" if type(url) is not str else "a result URL that is not http(s), not fetched"
         raise HFError(f"The provider gave {words}: {excerpt(url)}")
     fetch = follow_up(request, url, {}, into=into, retries=retries_within(FETCH_BUDGET))
@@ -4949,7 +4990,7 @@ def mcp_key(url: str, send_token: bool) -> str | None:
         return key_for(url, None, KEY_NAME, False)
     if send_token:
         raise HFError("send_token=True is for Spaces (https://….hf.space); other servers take headers={...}")
-    return key_for(url, None, None, True) if urllib.parse.urlsplit(url).hostname in LOOPBACK else None
+    return key_for(url, None, None, True) if split_url(url).hostname in LOOPBACK else None
 
 
 class MCPSession:
@@ -5034,7 +5075,7 @@ class MCPSession:
 def mcp_prefix(url: str) -> str:
     """What a server's tools are named after, so two servers' never clash: hf for Hugging Face's, a Space's
     name, the first part of any other host's (mcp for an address)."""
-    host = urllib.parse.urlsplit(url).hostname or ""
+    host = split_url(url).hostname or ""
     if is_hf_host(url):
         return "hf"
     return "mcp" if ":" in host or host[-1:].isdigit() else host.split(".")[0]
@@ -5105,7 +5146,7 @@ class HFMcp(llm.Toolbox):
         send_token: bool = False,
     ):
         self.url = url or f"{hub_url()}/mcp"
-        parts = urllib.parse.urlsplit(self.url)
+        parts = split_url(self.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise HFError(f"HFMcp(url=...) takes an http(s) URL, not {excerpt(self.url)}")
         if not (tools is None or (type(tools) is list and all(type(name) is str for name in tools))):
@@ -5124,7 +5165,7 @@ class HFMcp(llm.Toolbox):
         """One llm tool per MCP tool (those of ``tools=`` alone), listed when first asked for."""
         if self._listed is None:
             self._session = MCPSession(self.url, self.headers, self.timeout)
-            host = urllib.parse.urlsplit(self.url).hostname or ""
+            host = split_url(self.url).hostname or ""
             found = mcp_tools(self._session, mcp_prefix(self.url))
             names = [name for _, name, _, _ in found]
             unknown = [name for name in self.wanted or () if name not in names]
@@ -5146,7 +5187,7 @@ class HFMcp(llm.Toolbox):
             except (asyncio.CancelledError, KeyboardInterrupt):
                 stop.set()
                 if begun.is_set():  # else its thread, still to come, sends nothing
-                    host = urllib.parse.urlsplit(self.url).hostname
+                    host = split_url(self.url).hostname
                     say(f"stopped; {name} was sent to {host} and may still run")
                 raise
 
@@ -5170,7 +5211,7 @@ def fetch_catalog() -> Stored:
     try:
         return store_catalog(hub_get(url).body)
     except (ValueError, OSError) as ex:
-        host = urllib.parse.urlsplit(url).hostname
+        host = split_url(url).hostname
         raise HFError(
             f"{host} answered {url} with {ex}; the models you have are kept. "
             "(LLM_HF_BASE_URL points elsewhere than the router?)"
@@ -5190,7 +5231,7 @@ def hub_search(task: str) -> list:
         answer = hub_get(url)
         page = answer.json()
         if type(page) is not list:
-            host = urllib.parse.urlsplit(url).hostname
+            host = split_url(url).hostname
             raise HFError(f"{host} answered the model search with something that is not a list")
         items.extend(page)
         link = re.search(r'<([^>]+)>\s*;\s*rel="?next"?', answer.headers.get("link", ""))  # the next page
@@ -5368,10 +5409,10 @@ def check_new_model(repo_id: str, alias: str | None, base_url: str | None, embed
         raise HFError(f"'{repo_id}' is not a model id: use the Hub's ORG/NAME or a plain name")
     if alias is not None and not valid_alias(alias):
         raise HFError(f"{alias!r} is not an alias: no spaces, nothing unprintable")
-    where = urllib.parse.urlsplit(base_url or "")
-    if base_url and where.scheme not in ("http", "https"):
-        raise HFError("--base-url must be an http:// or https:// URL")
-    if where.path.rstrip("/").endswith(("/chat/completions", "/embeddings")):
+    problem = url_problem(base_url) if base_url else None
+    if problem:
+        raise HFError(f"--base-url {excerpt(base_url)} cannot be used: {problem}")
+    if split_url(base_url or "").path.rstrip("/").endswith(("/chat/completions", "/embeddings")):
         raise HFError("--base-url is the server's /v1 URL: leave out /chat/completions or /embeddings")
     router = set(map(repo_id_of, router_rows())) - set(read_added())
     if not base_url and not embedding and repo_id in router:
@@ -5715,7 +5756,7 @@ def whoami_command(key):
     url = hub_url() + "/api/whoami-v2"
     token = key_for(url, key, None, override=True)  # HF_ENDPOINT elsewhere: LLM_HF_KEY or --key
     if token is None:
-        raise HFError(f"No key for {urllib.parse.urlsplit(url).hostname}: give one with --key")
+        raise HFError(f"No key for {split_url(url).hostname}: give one with --key")
     me = hub_get(url, {"Authorization": f"Bearer {token}"}).json()
     click.echo("\n".join(whoami_lines(me)))
 

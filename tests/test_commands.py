@@ -220,10 +220,56 @@ def test_spend_by_alias_and_long_ids_uncut():
     ]
 
 
-def test_a_base_url_that_is_not_http_is_refused():
-    result = invoke("hf", "add", "org/m", "--base-url", "ftp://example.com/v1")
-    assert (result.exit_code, result.output) == (1, "Error: --base-url must be an http:// or https:// URL\n")
+NO_HOST = "it needs http:// or https:// and a host"
+NO_PARTS = "a base URL has no spaces, ? or # in it"
+
+
+@pytest.mark.parametrize(
+    "url, problem",
+    [
+        ("ftp://example.com/v1", NO_HOST),
+        ("http:///v1", NO_HOST),
+        ("http://[::1/v1", NO_HOST),  # Python's own words: "Invalid IPv6 URL", as a traceback
+        ("http://localhost:99999/v1", NO_HOST),
+        ("http://localhost:8080/v1?x=1", NO_PARTS),  # each request's path would land in the query
+        ("http://localhost:8080/v1#top", NO_PARTS),
+        ("http://local host/v1", NO_PARTS),
+        ("http://user:secret@localhost:8080/v1", "a key goes with --key-name or LLM_HF_KEY, not in the URL"),
+    ],
+)
+def test_a_base_url_that_cannot_be_sent_to_is_refused(url, problem):
+    result = invoke("hf", "add", "org/m", "--base-url", url)
+    assert (result.exit_code, result.output) == (1, f"Error: --base-url {url} cannot be used: {problem}\n")
     assert llm_hf_inference.read_added() == {}
+
+
+@pytest.mark.parametrize("url", ["http://[::1/v1", "http://local host/v1", "http://localhost:8080/v1?x=1"])
+def test_an_added_model_whose_url_cannot_be_used_is_left_out_and_llm_goes_on(url):
+    llm.user_dir().mkdir(parents=True, exist_ok=True)
+    added = {"mine/chat": {"base_url": url}, "mine/emb": {"base_url": url, "embedding": True}}
+    (llm.user_dir() / "hf-inference-added.json").write_text(json.dumps(added))
+    results = [invoke(*command) for command in (["models", "list"], ["embed-models", "list"])]
+    assert [(r.exit_code, "hf/mine/" in r.stdout) for r in results] == [(0, False), (0, False)]
+    for name in ("mine/chat", "mine/emb"):  # said once a process
+        assert f"left out '{name}', whose base_url cannot be used: " in results[0].stderr
+
+
+@pytest.mark.parametrize(
+    "variable, uses",
+    [
+        ("LLM_HF_BASE_URL", [["-m", "hf-llama3.1", "hi"], ["hf", "models", "-q", "x"]]),
+        ("HF_ENDPOINT", [["hf", "whoami"], ["hf", "models", "--speech"]]),
+    ],
+)
+def test_a_server_url_in_the_environment_that_cannot_be_used_is_one_line(variable, uses, monkeypatch):
+    monkeypatch.setenv(variable, "http://[::1/v1")
+    assert invoke("models", "list").exit_code == 0  # registering never asks for it
+    for args in uses:
+        result = invoke(*args)
+        assert (result.exit_code, result.stderr) == (
+            1,
+            f"Error: {variable}=http://[::1/v1 cannot be used: it needs http:// or https:// and a host\n",
+        )
 
 
 @pytest.mark.parametrize("route", ["/chat/completions", "/embeddings/"])

@@ -595,7 +595,7 @@ def test_replicate_reports_its_url_and_usage_its_provider(router, fake, here):
     assert (here / "a-fox.webp").read_bytes() == WEBP  # written as it arrived, as audio and video are
 
 
-@pytest.mark.parametrize("url", ["ftp://cdn.example.com/out.png", None, []])
+@pytest.mark.parametrize("url", ["ftp://cdn.example.com/out.png", None, [], "https://[cdn/out.png"])
 def test_a_result_url_that_is_no_web_address_is_refused(url):
     request = llm_hf_inference.HFRequest("https://router.huggingface.co/x", "images")
     said = "no result URL" if url is None or url == [] else "a result URL that is not http(s), not fetched"
