@@ -351,6 +351,16 @@ def test_a_hub_search_cut_short_says_so(server, monkeypatch, capsys):
     )
 
 
+@LOCAL
+def test_a_next_page_that_is_no_url_is_one_line(server, monkeypatch):
+    running = server({"GET /api/models": lambda seen: Answer.json([], Link='<http://[::1/x>; rel="next"')})
+    monkeypatch.setenv("HF_ENDPOINT", running.url)
+    with pytest.raises(llm.ModelError) as raised:
+        llm_hf_inference.hub_search("text-to-image")
+    assert str(raised.value) == "Cannot ask http://[::1/x: it is not a URL that can be"
+    assert len(running.seen) == 1
+
+
 # -- JSON nested past Python's recursion limit, far under every cap: one line, never a traceback
 
 NESTED = b"[" * 200_000 + b"]" * 200_000
