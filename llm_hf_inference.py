@@ -5659,7 +5659,7 @@ def refresh_command():
     "Fetch the router's model catalog, and the Hub's models of every other task"
     failed, said = False, set()
     found = [(discovery.name, functools.partial(fetch_discovered, discovery)) for discovery in DISCOVERIES]
-    for name, fetch in [("models", fetch_catalog), *found]:
+    for name, fetch in [("chat models", fetch_catalog), *found]:
         try:
             click.echo(changes(fetch(), name))
         except NothingServed as ex:  # kept as they are: nothing failed

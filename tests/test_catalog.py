@@ -77,7 +77,7 @@ def test_refresh_follows_redirects_and_a_loop_is_one_line(fake, monkeypatch):
     )
     monkeypatch.setenv("LLM_HF_BASE_URL", server.url + "/v1")
     monkeypatch.setenv("HF_ENDPOINT", server.url)
-    assert invoke("hf", "refresh").output.startswith("4 models. Added:")
+    assert invoke("hf", "refresh").output.startswith("4 chat models. Added:")
     monkeypatch.setenv("LLM_HF_BASE_URL", server.url + "/loop")
     result = invoke("hf", "refresh")
     assert (result.exit_code, result.stderr) == (
@@ -449,7 +449,7 @@ def catalog(vcr):
 @pytest.mark.cassette("catalog")
 def test_refresh_caches_the_catalog_and_says_what_changed(sent, catalog):
     assert catalog.output == (
-        "4 models. Added: Qwen/Qwen2.5-VL-7B-Instruct, deepseek-ai/DeepSeek-V4-Pro, "
+        "4 chat models. Added: Qwen/Qwen2.5-VL-7B-Instruct, deepseek-ai/DeepSeek-V4-Pro, "
         "meta-llama/Llama-3.1-8B-Instruct, someone/Minimal-Chat. Removed: none.\n"
         "4 embedding models. Added: BAAI/bge-m3, facebook/bart-base, intfloat/multilingual-e5-large-instruct, "
         "sentence-transformers/all-MiniLM-L6-v2. Removed: none.\n"
@@ -510,7 +510,7 @@ def test_refresh_reports_added_and_removed_models(vcr_cassette_dir):
     with vcr.use_cassette(f"{vcr_cassette_dir}/catalog-later.yaml"):
         result = invoke("hf", "refresh")
     assert result.output == (
-        "3 models. Added: someone/Newer-Chat. Removed: deepseek-ai/DeepSeek-V4-Pro, someone/Minimal-Chat.\n"
+        "3 chat models. Added: someone/Newer-Chat. Removed: deepseek-ai/DeepSeek-V4-Pro, someone/Minimal-Chat.\n"
         "3 embedding models. Added: none. Removed: facebook/bart-base.\n"
         "2 speech models. Added: none. Removed: none.\n"
         "4 image models. Added: none. Removed: none.\n"
