@@ -281,7 +281,7 @@ def split_url(url: str) -> urllib.parse.SplitResult:
 
 def url_problem(url: str) -> str | None:
     """Why ``url`` cannot be a server's base URL (--base-url, LLM_HF_BASE_URL, HF_ENDPOINT), or None: it is
-    http(s) with a host, and has no query, fragment or password for a request's path to land in."""
+    http(s) with a host, without a query or fragment (a request's path would land in it) or a password."""
     parts = split_url(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return "it needs http:// or https:// and a host"
