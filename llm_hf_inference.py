@@ -671,7 +671,8 @@ def attachment_bytes(attachment) -> bytes:
         return attachment.content_bytes()
     except (OSError, httpx2.HTTPError) as ex:
         where = attachment.path or attachment.url or "the attachment"
-        raise HFError(f"Cannot read {where}: {in_words(ex)}") from None
+        status = isinstance(ex, httpx2.HTTPStatusError) and ex.response.status_code
+        raise HFError(f"Cannot read {where}: {f'it answered {status}' if status else in_words(ex)}") from None
 
 
 def about(description: str, **limits):
@@ -4145,7 +4146,7 @@ def audio_of(prompt) -> Audio:
         if attachment.path and stat.S_ISREG(os.stat(attachment.path).st_mode):
             audio = Audio(mime, os.path.getsize(attachment.path), path=attachment.path)
         else:  # standard input, a URL llm fetched (no token of ours), a pipe: read whole, once
-            attachment.content = attachment.content_bytes()
+            attachment.content = attachment_bytes(attachment)
             audio = Audio(mime, len(attachment.content), data=attachment.content)
     except OSError as ex:
         raise HFError(f"Cannot read {attachment.path}: {in_words(ex)}") from None

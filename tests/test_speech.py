@@ -674,6 +674,18 @@ def test_a_file_that_cannot_be_read_is_one_line(tmp_path):
         llm_hf_inference.audio_of(prompt)
 
 
+@LOCAL
+def test_audio_at_a_url_that_cannot_be_fetched_is_one_line(router, fake):
+    server, files = router({}), fake({})  # llm fetches the URL (no token of ours); nothing goes to a provider
+    for url, words in ((files.url + "/gone.wav", "it answered 404"), ("http://127.0.0.1:9/a.wav", None)):
+        result = transcribe("hf-whisper", "--at", url, "audio/wav")
+        assert result.exit_code == 1
+        assert result.stderr.startswith(f"Error: Cannot read {url}: ") and result.stderr.count("\n") == 1
+        assert words is None or result.stderr == f"Error: Cannot read {url}: {words}\n"
+        assert "Errno" not in result.stderr
+    assert server.seen == []
+
+
 def test_the_providers_that_can_take_what_one_cannot_are_named(turbo, router, tmp_path):
     server = router({})
     result = transcribe(f"hf/{TURBO}", "Names", "-a", str(wav(tmp_path)), "-o", "provider", "replicate")
