@@ -3109,7 +3109,9 @@ def chat_options() -> type:
         grammar: Literal["tgi"] | None = about(
             "tgi: send --schema in TGI's own grammar form (dedicated endpoints, self-hosted TGI)"
         )
-        regex: str | None = about("Constrain the answer to this regular expression (TGI grammar)")
+        regex: str | None = about(
+            "Constrain the answer to this regular expression (TGI grammar)", min_length=1
+        )
         reasoning_effort: Literal["low", "medium", "high"] | None = about(
             "How hard a reasoning model should think: low, medium, high"
         )
@@ -4688,7 +4690,7 @@ TTS = Discovery(
 @functools.cache
 def tts_options() -> type:
     class TTSOptions(provider_options()):
-        voice: str | None = about("The voice, by the provider's name for it (af_heart, ...)")
+        voice: str | None = about("The voice, by the provider's name for it (af_heart, ...)", min_length=1)
         speed: float | None = about("How fast it speaks (1: as usual)", ge=0.25, le=4)
         seed: int | None = about("Random seed, for a repeatable reading", ge=0)
         save: str | None = about(SAVE)

@@ -137,6 +137,7 @@ def test_a_single_stop_string_is_sent_as_a_list():
         ("timeout", "inf", "Input should be a finite number"),
         ("timeout", "nan", "Input should be a finite number"),
         ("reasoning_effort", "extreme", "Input should be 'low', 'medium' or 'high'"),
+        ("regex", "", "String should have at least 1 character"),  # an empty answer alone would match
         ("bill_to", "héllo", "an organisation's name on the Hub (letters, digits, '-', '_', '.')"),
         ("bill_to", "my org", "an organisation's name on the Hub (letters, digits, '-', '_', '.')"),
     ],

@@ -252,9 +252,17 @@ def test_text_from_standard_input_and_fragments(router, here):
     ]
 
 
-def test_a_speed_out_of_bounds_is_an_option_error(router, here):
-    result = speak("Hi", "-o", "speed", "9")
-    assert result.exit_code == 1 and "speed" in result.output and "4" in result.output
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("speed", "9", "Input should be less than or equal to 4"),
+        ("voice", "", "String should have at least 1 character"),  # not sent as "voice": ""
+    ],
+)
+def test_an_option_out_of_bounds_is_an_option_error(option, value, message, router, here):
+    server = router({})
+    result = speak("Hi", "-o", option, value)
+    assert (result.exit_code, result.output, server.seen) == (1, f"Error: {option}\n  {message}\n", [])
 
 
 def test_a_named_file_is_never_replaced_and_a_directory_takes_the_words(router, here):
