@@ -1164,15 +1164,17 @@ def _hint(
             "The OpenAI API is served under /v1 (by the router, TGI, vLLM): "
             "end --base-url or LLM_HF_BASE_URL in /v1."
         )
-    if status in TASKS[purpose].status_hints:
-        return TASKS[purpose].status_hints[status]
     code = field_of(data, "error", "code")
     routed = url.startswith(router_root())  # the router (or LLM_HF_BASE_URL): providers, the token
+    own = purpose in ("chat", "embeddings") and not (routed or is_hf_host(url))  # a model's (--base-url)
+    if status in TASKS[purpose].status_hints and not own:  # about the providers of a task
+        return TASKS[purpose].status_hints[status]
     if gated:  # the Hub's X-Error-Code: the token is good, its account has not accepted the model's terms
         return "The model is gated: accept its terms on its page on the Hub, with this token's account."
-    own = purpose in ("chat", "embeddings") and not (routed or is_hf_host(url))  # a model's (--base-url)
     if status in (401, 403) and own:
         return "Check the key this server is sent: --key, or the model's 'llm hf add ... --key-name NAME'."
+    if status == 404 and own:
+        return "Check the /v1 URL this model was added with, and that its server has the model."
     if status in (401, 402, 403):
         return _account_hint(status, bill_to, purpose)
     if code == "model_not_supported":  # "... not supported by any provider you have enabled"

@@ -62,12 +62,31 @@ def test_a_gated_model_says_to_accept_its_terms_not_to_check_the_token(status):
             "https://router.huggingface.co/v1/chat/completions",
             " — Choose another provider with -o provider NAME, or another model.",
         ),
-        ("http://10.0.0.5:8000/v1/chat/completions", ""),  # a model added with --base-url: no providers there
+        (  # a model added with --base-url: no providers there, whatever the task
+            "http://10.0.0.5:8000/v1/chat/completions",
+            " — Check the /v1 URL this model was added with, and that its server has the model.",
+        ),
+        (
+            "https://router.huggingface.co/hf-inference/models/m/pipeline/feature-extraction",
+            " — That provider does not embed with this model: 'llm hf models --embeddings' lists who does.",
+        ),
+        (
+            "http://tei.example.com:8080/v1/embeddings",
+            " — Check the /v1 URL this model was added with, and that its server has the model.",
+        ),
     ],
 )
 def test_a_404_advises_another_provider_only_through_the_router(url, hint):
-    error = llm_hf_inference.http_error(url, 404, {}, b'{"error": "The model `m` does not exist."}')
+    purpose = "embeddings" if "embed" in url or "feature" in url else "chat"
+    body = b'{"error": "The model `m` does not exist."}'
+    error = llm_hf_inference.http_error(url, 404, {}, body, purpose=purpose)
     assert str(error) == f"{httpx2.URL(url).host} answered 404: The model `m` does not exist.{hint}"
+
+
+def test_a_422_from_a_models_own_server_names_no_providers():
+    url = "http://tei.example.com:8080/v1/embeddings"
+    error = llm_hf_inference.http_error(url, 422, {}, b'{"error": "too long"}', purpose="embeddings")
+    assert str(error) == "tei.example.com answered 422: too long"
 
 
 OWN_KEY = "Check the key this server is sent: --key, or the model's 'llm hf add ... --key-name NAME'."
