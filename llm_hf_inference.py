@@ -176,7 +176,7 @@ TASKS = {
         768 * 2**20,
         READ_TIMEOUT,
         flag="embeddings",
-        timeout_hint="try again, or another provider ('llm hf models --embeddings')",
+        timeout_hint="try again, or, through the router, another provider ('llm hf models --embeddings')",
         status_hints={
             404: "That provider does not embed with this model: 'llm hf models --embeddings' lists who does.",
             422: "The server did not take the texts as sent; "

@@ -99,7 +99,7 @@ def test_a_stream_is_timed_by_its_silences_only(server):
             ["embed", "-m", "hf-minilm", "-c", "hi"],
             {MINILM: lambda seen: Answer(200, {"Content-Type": "application/json"}, dribble())},
             "127.0.0.1 did not send its whole answer within 0.4 seconds (twice the timeout); try again, "
-            "or another provider ('llm hf models --embeddings')",
+            "or, through the router, another provider ('llm hf models --embeddings')",
         ),
         (
             ["hf", "refresh"],
