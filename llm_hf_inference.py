@@ -5008,13 +5008,13 @@ class MCPSession:
     def __init__(self, url: str, headers: dict, timeout: float):
         self.url, self.headers, self.timeout = url, headers, timeout
         self.session: str | None = None  # a stateless server gives none
-        self.begun = False
+        self.initialized = False
         self.version = MCP_VERSION
         self.ids = iter(range(1, 2**53))
 
     def request(self, method: str, params: dict, retries: int = RETRIES) -> dict:
         """The result of ``method``; a JSON-RPC error or an answer without one in one line."""
-        if not self.begun:
+        if not self.initialized:
             self.start()
         try:
             return self.send(method, params, retries)
@@ -5025,17 +5025,17 @@ class MCPSession:
             return self.send(method, params, retries)
 
     def start(self) -> None:
-        self.session, self.begun = None, False
+        self.session, self.initialized = None, False
         client = {"name": USER_AGENT, "version": "1"}
-        begun = self.send(
+        agreed = self.send(
             "initialize", {"protocolVersion": MCP_VERSION, "capabilities": {}, "clientInfo": client}
         )
-        version = begun.get("protocolVersion")
+        version = agreed.get("protocolVersion")
         self.version = (
             version if type(version) is str and re.fullmatch(r"[\w.-]{1,32}", version) else MCP_VERSION
         )
         self.send("notifications/initialized", None)
-        self.begun = True
+        self.initialized = True
 
     def send(self, method: str, params: dict | None, retries: int = RETRIES) -> dict:
         ident = None if params is None else next(self.ids)
