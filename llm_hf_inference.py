@@ -1165,7 +1165,10 @@ def _hint(
             "end --base-url or LLM_HF_BASE_URL in /v1."
         )
     code = field_of(data, "error", "code")
-    routed = url.startswith(router_root())  # the router (or LLM_HF_BASE_URL): providers, the token
+    try:
+        routed = url.startswith(router_root())  # the router (or LLM_HF_BASE_URL): providers, the token
+    except HFError:  # an LLM_HF_BASE_URL that cannot be used: this request went elsewhere
+        routed = False
     own = purpose in ("chat", "embeddings") and not (routed or is_hf_host(url))  # a model's (--base-url)
     if status in TASKS[purpose].status_hints and not own:  # about the providers of a task
         return TASKS[purpose].status_hints[status]

@@ -9,7 +9,8 @@ import pytest
 
 import llm_hf_inference
 from conftest import TEST_TOKEN
-from helpers import POSIX, QUESTION, SYSTEM, hf_models, in_threads, invoke
+from fakeserver import Answer
+from helpers import LOCAL, POSIX, QUESTION, SYSTEM, hf_models, in_threads, invoke
 
 # -- llm hf add never takes over another model, never loses a file
 
@@ -252,6 +253,15 @@ def test_an_added_model_whose_url_cannot_be_used_is_left_out_and_llm_goes_on(url
     assert [(r.exit_code, "hf/mine/" in r.stdout) for r in results] == [(0, False), (0, False)]
     for name in ("mine/chat", "mine/emb"):  # said once a process
         assert f"left out '{name}', whose base_url cannot be used: " in results[0].stderr
+
+
+@LOCAL
+def test_an_unusable_llm_hf_base_url_is_not_blamed_for_another_servers_error(fake, monkeypatch):
+    hub = fake({"GET /api/whoami-v2": lambda seen: Answer.json({"error": "Invalid credentials"}, 401)})
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    monkeypatch.setenv("LLM_HF_BASE_URL", "http://[::1/v1")  # never asked for by whoami
+    result = invoke("hf", "whoami", "--key", TEST_TOKEN)
+    assert result.stderr.startswith("Error: 127.0.0.1 answered 401: Invalid credentials — Check your")
 
 
 @pytest.mark.parametrize(
