@@ -1098,7 +1098,7 @@ def ask(request: HFRequest) -> Answer:
         except httpx2.HTTPError as ex:
             wait = attempts.after_error(ex, False)
         except httpx2.InvalidURL:  # one a server gave (a next page, say): nothing was sent
-            raise HFError(f"Cannot ask {excerpt(request.url)}: it is not a URL that can be") from None
+            raise HFError(f"Cannot ask {excerpt(request.url)}: it is not a well-formed URL") from None
         sleep(wait)
 
 

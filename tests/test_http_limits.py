@@ -357,7 +357,7 @@ def test_a_next_page_that_is_no_url_is_one_line(server, monkeypatch):
     monkeypatch.setenv("HF_ENDPOINT", running.url)
     with pytest.raises(llm.ModelError) as raised:
         llm_hf_inference.hub_search("text-to-image")
-    assert str(raised.value) == "Cannot ask http://[::1/x: it is not a URL that can be"
+    assert str(raised.value) == "Cannot ask http://[::1/x: it is not a well-formed URL"
     assert len(running.seen) == 1
 
 
