@@ -3476,10 +3476,11 @@ def whole_call(name: str, text: str) -> tuple:
         arguments = json.loads(text) if text.strip() else {}
     except (ValueError, RecursionError):
         raise HFError(
-            f"The model called tool '{name or '?'}' with arguments that are not valid JSON: {excerpt(text)}"
+            f"The model called tool '{redact(name) or '?'}' with arguments that are not valid JSON: "
+            + excerpt(text)
         ) from None
     if not isinstance(arguments, dict):
-        raise HFError(f"The model called tool '{name or '?'}' with arguments that are not an object")
+        raise HFError(f"The model called tool '{redact(name) or '?'}' with arguments that are not an object")
     wrapped = arguments.get("function")
     if not name and isinstance(wrapped, dict) and "_name" in wrapped:  # TGI 2.0-3.1 streams
         arguments = dict(wrapped)
@@ -3588,8 +3589,8 @@ class AnswerReader:
         if "error" in chunk and chunk["error"]:
             error = chunk["error"]
             if isinstance(error, dict):
-                error = error.get("message") or json.dumps(error)
-            raise HFError(f"{self.who} reported an error: {redact(str(error))}")
+                error = error.get("message") or error
+            raise HFError(f"{self.who} reported an error: {redact(_as_text(error))}")
         if self.model is None:
             self.id, self.model = chunk.get("id"), chunk.get("model")
         usage = chunk.get("usage")

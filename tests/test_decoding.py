@@ -188,6 +188,32 @@ def test_an_error_event_that_echoes_the_token_does_not_show_it():
     assert str(raised.value) == "router.huggingface.co reported an error: bad token hf_***"
 
 
+@pytest.mark.parametrize(
+    "error, said",
+    [
+        (["busy", 1], '["busy", 1]'),  # JSON, not Python's ['busy', 1]
+        ({"message": {"code": "x"}}, '{"code": "x"}'),
+        ({"message": "CUDA\u001b[2J out of memory"}, "CUDA [2J out of memory"),
+    ],
+)
+def test_an_error_event_of_any_shape_is_said_as_json_never_as_python(error, said):
+    answer = reader()
+    with pytest.raises(llm.ModelError) as raised:
+        list(answer.feed(b"data: " + json.dumps({"error": error}).encode() + b"\n\n"))
+    assert str(raised.value) == f"router.huggingface.co reported an error: {said}"
+
+
+def test_a_tool_name_a_server_sent_is_shown_without_control_characters():
+    answer = reader()
+    call = {"index": 0, "id": "c1", "function": {"name": "get\u001b]2;x\u0007weather", "arguments": "{oops"}}
+    list(answer.feed(sse({"choices": [{"delta": {"tool_calls": [call]}, "finish_reason": "tool_calls"}]})))
+    with pytest.raises(llm.ModelError) as raised:
+        answer.finish()
+    assert str(raised.value) == (
+        "The model called tool 'get ]2;x weather' with arguments that are not valid JSON: {oops"
+    )
+
+
 def test_tgi_name_inside_the_arguments_is_never_an_argument():
     answer = reader("application/json")
     message = {
