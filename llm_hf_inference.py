@@ -406,7 +406,7 @@ def hub_token() -> str | None:
         os.path.expanduser(os.environ.get("HF_TOKEN_PATH") or os.path.join(hf_home, "token"))
     )
     try:
-        text = pathlib.Path(path).read_text(encoding="utf-8")
+        text = pathlib.Path(path).read_text(encoding="utf-8-sig")  # -sig: as Windows' Notepad saves it
     except (OSError, UnicodeDecodeError):
         return None
     return clean_token(text, path)

@@ -127,6 +127,13 @@ def test_each_token_source_alone(source, monkeypatch, tmp_path, sent):
     assert token not in (llm.user_dir() / "logs.db").read_text(errors="replace")
 
 
+def test_a_token_file_saved_with_a_byte_order_mark_is_read(monkeypatch, tmp_path):
+    monkeypatch.delenv("HF_TOKEN")
+    (tmp_path / "tok").write_bytes(b"\xef\xbb\xbfhf_from_notepad\r\n")  # as Windows Notepad saved UTF-8
+    monkeypatch.setenv("HF_TOKEN_PATH", str(tmp_path / "tok"))
+    assert llm.get_model("hf-llama3.1").get_key() == "hf_from_notepad"
+
+
 def test_stored_key_wins_over_the_environment(monkeypatch):
     invoke("keys", "set", "huggingface", "--value", "hf_stored")
     monkeypatch.setenv("HUGGING_FACE_HUB_TOKEN", "hf_hub")
