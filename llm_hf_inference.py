@@ -3842,10 +3842,16 @@ def send(request: ChatRequest, response, prices: dict | None = None):
 
 
 async def send_async(request: ChatRequest, response, prices: dict | None = None):
-    """The async twin of :func:`send` (an answer not streamed waited for in the pool sized for waiting)."""
+    """The async twin of :func:`send` (an answer not streamed waited for in the pool sized for waiting; the
+    task cancelled, its thread sends nothing more)."""
     refresh_beside(request)
     if not request.body["stream"]:
-        answer = await asyncio.get_running_loop().run_in_executor(task_pool(), ask, request)
+        request.stop = threading.Event()
+        try:
+            answer = await asyncio.get_running_loop().run_in_executor(task_pool(), ask, request)
+        except asyncio.CancelledError:
+            request.stop.set()
+            raise
         for event in whole_answer(answer, request, response, prices):
             yield event
         return

@@ -69,6 +69,37 @@ def test_a_no_stream_answer_that_never_ends_stops_at_twice_its_timeout(use_async
 
 
 @LOCAL
+def test_a_cancelled_async_prompt_not_streamed_sends_nothing_more(server, capsys):
+    """Its exchange runs in a pooled thread: cancelled, that thread retries no more, and says nothing."""
+    import asyncio
+
+    busy = server(
+        {
+            "POST /v1/chat/completions": lambda seen: Answer(
+                503, {"Content-Type": "application/json", "Retry-After": "0.2"}, b'{"error": "busy"}'
+            )
+        }
+    )
+
+    async def cancelled():
+        response = llm.get_async_model("hf-llama3.1").prompt(QUESTION, stream=False, retries=5)
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(response.text(), 0.3)
+
+    asyncio.run(cancelled())
+    time.sleep(0.1)  # an attempt under way when it was cancelled arrives
+    sent = len(busy.seen)
+    time.sleep(0.6)  # three more attempts' time
+    assert len(busy.seen) == sent >= 1
+    said = capsys.readouterr().err.splitlines()
+    assert said == [
+        f"llm-hf-inference: 127.0.0.1 is unavailable or loading the model, retrying in 0.2s (attempt {n}/6)"
+        for n in range(2, len(said) + 2)
+    ]
+    assert len(said) <= sent
+
+
+@LOCAL
 def test_a_stream_is_timed_by_its_silences_only(server):
     """A stream shows its answer as it comes: one longer than twice its timeout finishes."""
     whole = chat_answer().body
