@@ -1063,25 +1063,35 @@ def given_up(request: HFRequest) -> None:
         raise Stopped
 
 
+def _interrupted(number, frame):
+    raise KeyboardInterrupt
+
+
+_sigterm_tasks = 0  # the main thread's tasks under terminated_as_interrupted (async ones overlap)
+_sigterm_before = None  # the SIGTERM handler before the first of them
+
+
 @contextlib.contextmanager
 def terminated_as_interrupted():
     """SIGTERM (timeout, kill, a CI's cancel) taken as Ctrl-C while a task runs in the main thread (an
     async one's loop stops, cancelling it): its job cancelled or named, its partial file removed, as on
-    Ctrl-C. The handler before is put back after."""
+    Ctrl-C. The handler before the first task is put back after the last, in whatever order async tasks
+    end."""
     import signal
 
+    global _sigterm_tasks, _sigterm_before
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-
-    def interrupted(number, frame):
-        raise KeyboardInterrupt
-
-    before = signal.signal(signal.SIGTERM, interrupted)
+    if _sigterm_tasks == 0:
+        _sigterm_before = signal.signal(signal.SIGTERM, _interrupted)
+    _sigterm_tasks += 1
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, before)
+        _sigterm_tasks -= 1
+        if _sigterm_tasks == 0:
+            signal.signal(signal.SIGTERM, _sigterm_before)
 
 
 def ask(request: HFRequest) -> Answer:

@@ -285,6 +285,25 @@ def test_sigterm_is_taken_as_ctrl_c_and_its_handler_put_back(use_async, router, 
     assert files(here) == [] and signal.getsignal(signal.SIGTERM) is before
 
 
+def test_async_tasks_that_overlap_put_back_the_sigterm_handler_before_them(router, here):
+    """The first to begin ends first, the second last: the handler is the one before both, not the first's."""
+    import asyncio
+
+    def made(seen):
+        time.sleep(0.3 if b"slow" in seen.body else 0)
+        return Answer(200, {"Content-Type": "audio/wav"}, WAV)
+
+    router({f"POST {DEEPINFRA}": made})
+    before = signal.getsignal(signal.SIGTERM)
+
+    async def both():
+        model = llm.get_async_model("hf-tts")
+        return await asyncio.gather(*(model.prompt(t, provider="deepinfra").text() for t in ("Hi", "slow")))
+
+    assert asyncio.run(both()) == ["hi.wav", "slow.wav"]
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
 def test_a_task_in_another_thread_makes_its_result_and_leaves_sigterm_alone(router, here):
     # Python sets signal handlers in the main thread only: a task run in another thread takes none
     router({f"POST {FAL}": lambda seen: Answer(200, {"Content-Type": "audio/wav"}, WAV)})
