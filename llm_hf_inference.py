@@ -336,10 +336,14 @@ _stderr_lock = threading.Lock()
 
 def say(line: str) -> None:
     """The one way the plugin tells the user something: a whole line on stderr, prefixed with its name, even
-    when threads (parallel embedding requests) speak at once. (A command's own output is click's.)"""
-    with _stderr_lock:
-        sys.stderr.write(f"llm-hf-inference: {line}\n")
-        sys.stderr.flush()
+    when threads (parallel embedding requests) speak at once. (A command's own output is click's.) Where
+    there is no stderr (pythonw) or it is closed (a pipe whose reader is gone), the line is lost, never the
+    command."""
+    stream = sys.stderr
+    with _stderr_lock, contextlib.suppress(OSError, ValueError):
+        if stream is not None:
+            stream.write(f"llm-hf-inference: {line}\n")
+            stream.flush()
 
 
 class Ticker:

@@ -3,6 +3,7 @@
 import asyncio
 import json
 import os
+import sys
 import threading
 import time
 
@@ -293,6 +294,24 @@ def test_a_registry_of_the_wrong_shape_never_breaks_llm(first_line, models, warn
     else:
         assert registered == models
     assert ("llm-hf-inference: " in result.stderr) is warns
+
+
+class ClosedStream:
+    """A stderr whose reader is gone (``llm ... 2>&1 | head -1``)."""
+
+    def write(self, text):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    flush = write
+
+
+@pytest.mark.parametrize("stderr", [None, ClosedStream()])  # None: pythonw, or fd 2 closed at start
+def test_a_warning_that_cannot_be_written_never_breaks_llm(stderr, monkeypatch):
+    llm.user_dir().mkdir(parents=True, exist_ok=True)
+    (llm.user_dir() / REGISTRY).write_text("not json\n{}\n")
+    monkeypatch.setattr(sys, "stderr", stderr)
+    assert llm.get_model("gpt-4o-mini").model_id == "gpt-4o-mini"
+    assert "hf/meta-llama/Llama-3.1-8B-Instruct" in {model.model_id for model in llm.get_models()}
 
 
 def test_registered_models_are_the_catalog_models_they_stand_for():
