@@ -297,12 +297,13 @@ def test_a_registry_of_the_wrong_shape_never_breaks_llm(first_line, models, warn
 
 
 class ClosedStream:
-    """A stderr whose reader is gone (``llm ... 2>&1 | head -1``)."""
+    """A stderr whose reader is gone (``llm ... 2>&1 | head -1``): a write is buffered, its flush refused."""
 
     def write(self, text):
-        raise BrokenPipeError(32, "Broken pipe")
+        return len(text)
 
-    flush = write
+    def flush(self):
+        raise BrokenPipeError(32, "Broken pipe")
 
 
 @pytest.mark.parametrize("stderr", [None, ClosedStream()])  # None: pythonw, or fd 2 closed at start
