@@ -4338,10 +4338,14 @@ def media_type(data: bytes, media: str) -> tuple | None:
 # ------------ images: saving, never over a file, never a partial one
 
 
-def slug(text: str) -> str:
-    """A file name from a prompt's first words: a-red-fox-in-snow. Never a name Windows keeps for a device
-    (con.png is the console there): con_."""
-    name = "-".join(re.findall(r"[a-z0-9]+", text.lower()))[:60].rstrip("-") or "image"
+def slug(text: str, medium: str = "image") -> str:
+    """A file name from a prompt's first words, in ASCII (printed in any code page): a-red-fox-in-snow,
+    cafe-au-lait, accents taken off; a prompt of no Latin letters or digits is named for its medium (audio).
+    Never a name Windows keeps for a device (con.png is the console there): con_."""
+    import unicodedata
+
+    text = unicodedata.normalize("NFKD", text.lower()).encode("ascii", "ignore").decode()
+    name = "-".join(re.findall(r"[a-z0-9]+", text))[:60].rstrip("-") or medium
     return name + "_" if re.fullmatch(r"con|prn|aux|nul|com\d|lpt\d", name) else name
 
 
@@ -4353,20 +4357,20 @@ class Destination(NamedTuple):
     named: bool
 
 
-def destination(save: str | None, prompt_text: str, extensions) -> Destination:
-    """Where -o save (else the prompt's words, here) puts a result, checked before anything is paid for:
-    the folder there and writable, the name short enough, no file of that name with any of the
-    ``extensions`` the bytes may bring."""
+def destination(save: str | None, prompt_text: str, media: str) -> Destination:
+    """Where -o save (else the prompt's words, here) puts a result of ``media``, checked before anything is
+    paid for: the folder there and writable, the name short enough, no file of that name with any of the
+    extensions the bytes may bring."""
     try:
         target = pathlib.Path(save).expanduser() if save else pathlib.Path()
     except RuntimeError:  # ~someone with no home here
         raise HFError(f"-o save {save}: there is no such home directory") from None
     try:
         named = save is not None and not save.endswith(("/", os.sep)) and not target.is_dir()
-        folder, stem = (target.parent, target.stem) if named else (target, slug(prompt_text))
+        folder, stem = (target.parent, target.stem) if named else (target, slug(prompt_text, media))
         if not folder.is_dir():
             raise HFError(f"-o save {save}: there is no directory {folder}")
-        taken = [folder / f"{stem}{ext}" for ext in extensions if named]  # a link too, even one to nothing
+        taken = [folder / f"{stem}{ext}" for ext in MEDIA[media][1] if named]  # a link too, even to nothing
         taken = next((path for path in taken if os.path.lexists(path)), None)
     except OSError as ex:
         too_long = ex.errno == errno.ENAMETOOLONG
@@ -4517,7 +4521,7 @@ def saving_perform(task: str, names: tuple, model: str, example: str) -> Callabl
         text = (prompt.prompt or "").strip()
         if not text:
             raise HFError(example)
-        place = destination(options.save, text, MEDIA[media][1])
+        place = destination(options.save, text, media)
         sent = f"the text sent: {len(text)} character{'s' if len(text) != 1 else ''}"
         with refusals(spec, chosen, sent):
             path, record = make_and_save(task, media, place, chosen, options, asked, text, key, stop)

@@ -645,6 +645,15 @@ def test_a_prompt_of_no_words_is_named_image():
     )
 
 
+def test_a_name_is_ascii_its_accents_taken_off_else_named_for_its_medium():
+    slug = llm_hf_inference.slug
+    assert [slug("Café au lait, crème brûlée"), slug("Ⅻ ﬁne"), slug("你好，世界", "audio")] == [
+        "cafe-au-lait-creme-brulee",
+        "xii-fine",
+        "audio",
+    ]
+
+
 def test_a_prompt_is_never_named_as_a_windows_device():
     names = ["CON", "prn", "Aux!", "nul", "com1", "LPT9", "con x", "icon", "com10", "lpt"]
     assert [llm_hf_inference.slug(name) for name in names] == [

@@ -141,6 +141,12 @@ def test_deepinfra_takes_the_openai_shape_and_its_mp3_is_named_so(router, here):
     }
 
 
+def test_a_text_of_no_latin_letters_is_saved_as_audio_not_image(router, here):
+    router({f"POST {DEEPINFRA}": lambda seen: Answer(200, {"Content-Type": "audio/mpeg"}, MP3)})
+    result = speak("你好，世界", "-o", "provider", "deepinfra")
+    assert (result.exit_code, result.output, files(here)) == (0, "audio.mp3\n", ["audio.mp3"])
+
+
 def test_replicate_prediction_on_the_versioned_route_and_its_wav(router, fake, here):
     cdn = fake({})
     answer = json.loads(recorded("tts-replicate").body)
