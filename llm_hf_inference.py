@@ -2664,28 +2664,33 @@ class _TaskModel(_HubModel):
         yield done
 
 
-class _AsyncTaskModel(_TaskModel):
-    """Waits for its task in a pool sized for waiting (asyncio's own has a few threads a core); a task
-    cancelled (SIGTERM too, as Ctrl-C) stops its work there at the next step, sending nothing more and
-    saving nothing."""
-
-    async def execute(self, prompt, stream, response, conversation, key):
-        stop = threading.Event()
-        work = functools.partial(self.perform, self.spec_for(prompt), prompt, response, key, stop)
-        try:
-            with terminated_as_interrupted():
-                done = await asyncio.get_running_loop().run_in_executor(task_pool(), work)
-        except asyncio.CancelledError:
-            stop.set()
-            raise
-        yield done
-
-
 @functools.cache
 def task_pool():
     import concurrent.futures
 
     return concurrent.futures.ThreadPoolExecutor(TASK_THREADS, thread_name_prefix="llm-hf-inference")
+
+
+async def in_pool(work: Callable, stop: threading.Event):
+    """``work()`` waited for in the pool sized for waiting (asyncio's own has a few threads a core); the task
+    cancelled (SIGTERM too, as Ctrl-C), ``stop`` is set: the work sends nothing more."""
+    try:
+        return await asyncio.get_running_loop().run_in_executor(task_pool(), work)
+    except asyncio.CancelledError:
+        stop.set()
+        raise
+
+
+class _AsyncTaskModel(_TaskModel):
+    """Its task waited for in the pool (see :func:`in_pool`); cancelled, its work stops at the next step,
+    sending nothing more and saving nothing."""
+
+    async def execute(self, prompt, stream, response, conversation, key):
+        stop = threading.Event()
+        work = functools.partial(self.perform, self.spec_for(prompt), prompt, response, key, stop)
+        with terminated_as_interrupted():
+            done = await in_pool(work, stop)
+        yield done
 
 
 def task_models(name: str, discovery: Discovery, perform: Callable, options, attachment_types) -> tuple:
@@ -3856,16 +3861,11 @@ def send(request: ChatRequest, response, prices: dict | None = None):
 
 
 async def send_async(request: ChatRequest, response, prices: dict | None = None):
-    """The async twin of :func:`send` (an answer not streamed waited for in the pool sized for waiting; the
-    task cancelled, its thread sends nothing more)."""
+    """The async twin of :func:`send` (an answer not streamed waited for in the pool: see :func:`in_pool`)."""
     refresh_beside(request)
     if not request.body["stream"]:
         request.stop = threading.Event()
-        try:
-            answer = await asyncio.get_running_loop().run_in_executor(task_pool(), ask, request)
-        except asyncio.CancelledError:
-            request.stop.set()
-            raise
+        answer = await in_pool(functools.partial(ask, request), request.stop)
         for event in whole_answer(answer, request, response, prices):
             yield event
         return
