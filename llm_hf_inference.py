@@ -4367,6 +4367,8 @@ def destination(save: str | None, prompt_text: str, media: str) -> Destination:
         raise HFError(f"-o save {save}: there is no such home directory") from None
     try:
         named = save is not None and not save.endswith(("/", os.sep)) and not target.is_dir()
+        if save == "-" or (named and target.exists() and not target.is_file()):  # /dev/null, a pipe
+            raise HFError(f"-o save {save}: not a file or a directory; a result is saved in a file")
         folder, stem = (target.parent, target.stem) if named else (target, slug(prompt_text, media))
         if not folder.is_dir():
             raise HFError(f"-o save {save}: there is no directory {folder}")

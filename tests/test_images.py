@@ -947,6 +947,7 @@ def test_the_pixel_size_is_read_from_the_header(data, size):
 def test_the_destination_is_checked_before_the_provider_draws(router, here, monkeypatch):
     server = router({f"POST {HF_INFERENCE}": lambda seen: Answer(200, {"Content-Type": "image/jpeg"}, JPEG)})
     (here / "fox.png").write_bytes(b"mine")
+    os.mkfifo(here / "pipe")
     for save, said in [
         (
             "fox.jpg",
@@ -956,6 +957,10 @@ def test_the_destination_is_checked_before_the_provider_draws(router, here, monk
         ("newdir/", "-o save newdir/: there is no directory newdir"),
         ("~nosuchuser0/x.png", "-o save ~nosuchuser0/x.png: there is no such home directory"),
         ("x" * 250 + ".png", f"-o save {'x' * 250}.png: the file name is too long"),
+        # not where a result can go: it was saved beside them, as -.jpg and /dev/null.jpg
+        ("-", "-o save -: not a file or a directory; a result is saved in a file"),
+        ("/dev/null", "-o save /dev/null: not a file or a directory; a result is saved in a file"),
+        ("pipe", "-o save pipe: not a file or a directory; a result is saved in a file"),
     ]:
         result = draw("a fox", "-o", "save", save)
         assert (result.exit_code, result.stderr) == (1, f"Error: {said}\n")
