@@ -207,7 +207,11 @@ TASKS = {
                 "The server wants a key: the Hugging Face token goes to huggingface.co, to a Space with "
                 "HFMcp(send_token=True); any other server takes HFMcp(headers={...}).",
             ),
-            404: "There is no MCP server at that URL (Streamable HTTP); check HFMcp(url=...).",
+            **dict.fromkeys(  # 405: a server of the older SSE transport, asked by POST
+                (404, 405),
+                "There is no MCP server at that URL (Streamable HTTP; not the older SSE transport); "
+                "check HFMcp(url=...).",
+            ),
         },
     ),
 }
@@ -5182,7 +5186,8 @@ class HFMcp(llm.Toolbox):
         timeout: float | None = None,
         send_token: bool = False,
     ):
-        self.url = url or f"{hub_url()}/mcp"
+        # a Gradio app's address for the older SSE transport: the same server speaks Streamable HTTP at …/mcp/
+        self.url = re.sub(r"(/gradio_api/mcp)/sse/?$", r"\1/", url or f"{hub_url()}/mcp")
         parts = split_url(self.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise HFError(f"HFMcp(url=...) takes an http(s) URL, not {excerpt(self.url)}")

@@ -139,7 +139,14 @@ def test_a_forgotten_session_is_begun_again(fake):
             )
             for status in (401, 403)
         ),
-        (404, "There is no MCP server at that URL (Streamable HTTP); check HFMcp(url=...)."),
+        *(
+            (
+                status,
+                "There is no MCP server at that URL (Streamable HTTP; not the older SSE transport); "
+                "check HFMcp(url=...).",
+            )
+            for status in (404, 405)  # 405: an SSE server's /sse, asked by POST
+        ),
     ],
 )
 def test_a_server_that_will_not_begin_a_session_says_what_to_do(fake, status, hint):
@@ -187,6 +194,21 @@ def test_a_server_that_keeps_no_session_is_begun_once(fake):
     versions = [seen.headers.get("MCP-Protocol-Version") for seen in server.seen]
     assert versions == [None, "2025-06-18", "2025-06-18", "2025-06-18"]
     assert not any("Mcp-Session-Id" in seen.headers for seen in server.seen)
+
+
+@pytest.mark.parametrize("path", ["/gradio_api/mcp/sse", "/gradio_api/mcp/sse/"])
+def test_a_gradio_apps_sse_address_is_asked_at_its_streamable_http_one(fake, path):
+    def answer(seen):  # a Gradio app: Streamable HTTP at /gradio_api/mcp/, its SSE address beside it
+        message = json.loads(seen.body)
+        if message["method"] == "notifications/initialized":
+            return Answer(202, {}, b"")
+        return Answer.json(reply(message, {"tools": [{"name": "draw", "inputSchema": {}}]}))
+
+    server = fake({"POST /gradio_api/mcp/": answer})
+    toolbox = llm_hf_inference.HFMcp(url=server.url + path)
+    assert [tool.name for tool in toolbox.tools()] == ["mcp_draw"]
+    assert {seen.path for seen in server.seen} == {"/gradio_api/mcp/"}
+    assert toolbox.url == server.url + "/gradio_api/mcp/"
 
 
 def reply(message, result):
