@@ -5199,7 +5199,12 @@ class HFMcp(llm.Toolbox):
             raise HFError(f"HFMcp(timeout=...) takes seconds, more than 0 and at most {MAX_TIMEOUT:g}")
         self.wanted, self.timeout = tools, float(timeout or TASKS["mcp"].timeout)
         key = mcp_key(self.url, send_token is True)
-        self.headers = {**({"Authorization": f"Bearer {key}"} if key else {}), **(headers or {})}
+        # A Space's proxy takes the token in X-HF-Authorization too, as Hugging Face's MCP server sends it
+        # there: the Space's own key may then go in Authorization. A header given wins, in any letter case.
+        names = ("Authorization", "X-HF-Authorization") if is_deployed_host(self.url) else ("Authorization",)
+        given = {name.lower() for name in headers or ()}
+        ours = {name: f"Bearer {key}" for name in names if key and name.lower() not in given}
+        self.headers = {**ours, **(headers or {})}
         self._listed: list | None = None
         self._session: MCPSession | None = None
 

@@ -225,7 +225,6 @@ def reply(message, result):
         ("https://hf.co.example.com/mcp", False, None),
         ("http://huggingface.co/mcp", False, None),  # not over HTTPS
         ("https://alice-draw.hf.space/gradio_api/mcp/", False, None),
-        ("https://alice-draw.hf.space/gradio_api/mcp/", True, "hf_token0000"),
         ("http://127.0.0.1:8000/mcp", False, "llm-hf-key"),
         ("https://mcp.example.com/mcp", False, None),
     ],
@@ -235,6 +234,20 @@ def test_the_token_goes_to_hugging_face_and_to_a_space_only_when_asked(url, send
     monkeypatch.setenv("LLM_HF_KEY", "llm-hf-key")
     toolbox = llm_hf_inference.HFMcp(url=url, send_token=send_token)
     assert toolbox.headers == ({"Authorization": f"Bearer {key}"} if key else {})
+
+
+def test_a_space_gets_the_token_where_its_proxy_reads_it_and_a_header_given_wins(monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_token0000")
+    space = "https://alice-draw.hf.space/gradio_api/mcp/"
+    token = "Bearer hf_token0000"
+    assert llm_hf_inference.HFMcp(url=space, send_token=True).headers == {
+        "Authorization": token,
+        "X-HF-Authorization": token,  # what Hugging Face's MCP server sends a Space
+    }
+    own = llm_hf_inference.HFMcp(url=space, send_token=True, headers={"authorization": "Bearer app"})
+    assert own.headers == {"X-HF-Authorization": token, "authorization": "Bearer app"}  # never two
+    hub = llm_hf_inference.HFMcp(headers={"AUTHORIZATION": "Bearer other"})
+    assert hub.headers == {"AUTHORIZATION": "Bearer other"}
 
 
 def test_send_token_elsewhere_is_refused_and_headers_go_as_given(monkeypatch):
