@@ -5034,6 +5034,21 @@ def mcp_key(url: str, send_token: bool) -> str | None:
     return key_for(url, None, None, True) if split_url(url).hostname in LOOPBACK else None
 
 
+def pinned_to_replica(result: dict, place: str, header: str | None) -> dict:
+    """A Space's tool answer with its links to files pinned to the replica that made them (the last part of
+    its proxy's X-Proxied-Replica header), as Hugging Face's MCP server pins them: no other replica has
+    them. ``place``: the Space's host."""
+    replica = (header or "").rpartition("-")[2]
+    if "-" not in (header or "") or not re.fullmatch(r"[A-Za-z0-9]{1,64}", replica):
+        return result
+    for item in result.get("content") if type(result.get("content")) is list else ():
+        for name in ("text", "uri"):
+            if type(field_of(item, name)) is str:
+                pinned = f"https://{place}/--replicas/{replica}/gradio_api"
+                item[name] = item[name].replace(f"https://{place}/gradio_api", pinned)
+    return result
+
+
 class MCPSession:
     """One MCP server over Streamable HTTP: the handshake once, when first needed, then JSON-RPC requests each
     answered as JSON or an SSE stream (our decoder); the session id, when the server gives one, kept and sent
@@ -5088,7 +5103,10 @@ class MCPSession:
         session = answer.headers.get("mcp-session-id")
         if method == "initialize" and session and re.fullmatch(r"[\x21-\x7e]{1,256}", session):
             self.session = session
-        return {} if ident is None else self.result_of(answer, ident, method, request.host)
+        if ident is None:
+            return {}
+        result = self.result_of(answer, ident, method, request.host)
+        return pinned_to_replica(result, split_url(self.url).netloc, answer.headers.get("x-proxied-replica"))
 
     @staticmethod
     def result_of(answer: Answer, ident: int, method: str, host: str) -> dict:

@@ -211,6 +211,49 @@ def test_a_gradio_apps_sse_address_is_asked_at_its_streamable_http_one(fake, pat
     assert toolbox.url == server.url + "/gradio_api/mcp/"
 
 
+def test_a_spaces_links_to_its_files_go_to_the_replica_that_made_them(fake):
+    place = []  # the Space's host and port, known once it listens
+
+    def answer(seen):  # a Space's proxy says which replica answered: its files are there alone
+        message = json.loads(seen.body)
+        if message["method"] == "notifications/initialized":
+            return Answer(202, {}, b"")
+        if message["method"] == "tools/list":
+            return Answer.json(reply(message, {"tools": [{"name": "draw", "inputSchema": {}}]}))
+        text = (
+            f"https://{place[0]}/gradio_api/file=/tmp/fox.png and https://{place[0]}/gradio_api/file=/tmp/b"
+        )
+        content = [
+            {"type": "text", "text": text},
+            {"type": "resource_link", "name": "fox", "uri": f"https://{place[0]}/gradio_api/file=/tmp/c"},
+            {"type": "text", "text": "https://other.hf.space/gradio_api/file=/tmp/d"},  # another host: as is
+        ]
+        headers = {"X-Proxied-Replica": "oyerizs4-dspr4", "Content-Type": "application/json"}
+        return Answer(200, headers, json.dumps(reply(message, {"content": content})).encode())
+
+    server = fake({"POST /gradio_api/mcp/": answer})
+    place.append(server.url.removeprefix("http://"))
+    [draw] = llm_hf_inference.HFMcp(url=server.url + "/gradio_api/mcp/").tools()
+    pinned = f"https://{place[0]}/--replicas/dspr4/gradio_api/file=/tmp"
+    assert call(draw) == (
+        f"{pinned}/fox.png and {pinned}/b\nfox: {pinned}/c\nhttps://other.hf.space/gradio_api/file=/tmp/d"
+    )
+
+
+@pytest.mark.parametrize(
+    "header, replica",
+    [
+        ("a-b-" + "Z9" * 32, "Z9" * 32),  # its last part, of 64 letters and digits at most
+        *((header, None) for header in [None, "", "dspr4", "oyerizs4-", "oyerizs4-a/b", "x-" + "a" * 65]),
+    ],
+)
+def test_the_replica_is_the_headers_last_part_else_the_links_are_left_as_they_are(header, replica):
+    result = {"content": [{"type": "text", "text": "https://a.hf.space/gradio_api/file=x"}]}
+    pinned = llm_hf_inference.pinned_to_replica(result, "a.hf.space", header)
+    path = f"/--replicas/{replica}/gradio_api" if replica else "/gradio_api"
+    assert pinned == {"content": [{"type": "text", "text": f"https://a.hf.space{path}/file=x"}]}
+
+
 def reply(message, result):
     return {"jsonrpc": "2.0", "id": message.get("id"), "result": result}
 
