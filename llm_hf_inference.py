@@ -2195,6 +2195,17 @@ VOICES = "https://docs.together.ai/docs/text-to-speech"
 TOGETHER_IMAGE = "/together/v1/images/generations"
 
 
+def together_image(provider_id: str, asked: dict, prompt: str) -> tuple:
+    """An image at together; an input image where the model reads it, as both Hugging Face clients send it:
+    image_url for FLUX.1 Kontext, reference_images for every other (FLUX.2, Gemini), each taking its own."""
+    kontext = "kontext" in provider_id.lower() and "flux.1" in provider_id.lower()
+    if "image" in asked and not kontext:
+        asked = {**asked, "image": [asked["image"]]}
+    names = {"steps": "steps", **({} if kontext else {"image": "reference_images"})}
+    build = sends(TOGETHER_IMAGE, model=True, fixed={"response_format": "base64"}, **names)
+    return build(provider_id, asked, prompt)
+
+
 def nscale_image(provider_id: str, asked: dict, prompt: str) -> tuple:
     body = {"response_format": "b64_json", "prompt": prompt, "model": provider_id}
     if "width" in asked:
@@ -2251,7 +2262,13 @@ def predicts(text: str = "prompt", **names) -> Callable:
     )
 
 
-replicate_image = predicts(image="image")
+def replicate_image(provider_id: str, asked: dict, data) -> tuple:
+    """A replicate image; an input image under each key its models read one from, as both Hugging Face clients
+    send it (FLUX Kontext reads input_image: an image under "image" alone went unread)."""
+    inputs = {"prompt": data, **renamed(asked, image="image")}
+    if "image" in inputs:
+        inputs.update(images=[inputs["image"]], input_image=inputs["image"], input_images=[inputs["image"]])
+    return replicate_prediction(provider_id, inputs)
 
 
 def replicate_lora(body: dict, provider_id: str, repo_id: str, weights: str, scale) -> None:
@@ -2382,11 +2399,7 @@ PROVIDERS = {
     "images": {  # hf-inference answers the image's bytes (read before any row)
         "hf-inference": Route(hf_inference_image, None, {*DIFFUSION}),
         "fal-ai": Route(fal_image, url_at("images", 0, "url"), {*DIFFUSION, "image"}, FAL_QUEUE, fal_lora),
-        "together": Route(
-            sends(TOGETHER_IMAGE, model=True, fixed={"response_format": "base64"}, steps="steps"),
-            base64_image_of,
-            {*DIFFUSION, "image"},
-        ),
+        "together": Route(together_image, base64_image_of, {*DIFFUSION, "image"}),
         "nscale": Route(nscale_image, base64_image_of, {"width", "height", "seed", "negative_prompt"}),
         "replicate": Route(
             replicate_image, url_at("output"), {*DIFFUSION, "image"}, REPLICATE, replicate_lora

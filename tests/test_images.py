@@ -618,8 +618,46 @@ def test_the_request_of_each_provider_for_a_versioned_model_and_an_input_image()
     )
     assert (route, body) == (
         "/replicate/v1/predictions",
-        {"input": {"prompt": "x", "seed": 1, "image": "data:image/png;base64,AA=="}, "version": "abc123"},
+        {
+            "input": {  # under each key replicate's models read it from, as both Hugging Face clients send it
+                "prompt": "x",
+                "seed": 1,
+                "image": "data:image/png;base64,AA==",
+                "images": ["data:image/png;base64,AA=="],
+                "input_image": "data:image/png;base64,AA==",
+                "input_images": ["data:image/png;base64,AA=="],
+            },
+            "version": "abc123",
+        },
     )
+    assert llm_hf_inference.replicate_image("o/m", {"seed": 2}, "y")[1] == {
+        "input": {"prompt": "y", "seed": 2}
+    }
+    image = {"steps": 4, "image": "data:image/png;base64,AA=="}  # each model at together reads its own field
+    assert llm_hf_inference.together_image("black-forest-labs/FLUX.1-kontext-dev", image, "x") == (
+        "/together/v1/images/generations",
+        {
+            "prompt": "x",
+            "response_format": "base64",
+            "steps": 4,
+            "image_url": "data:image/png;base64,AA==",
+            "model": "black-forest-labs/FLUX.1-kontext-dev",
+        },
+    )
+    for model in ("black-forest-labs/FLUX.2-dev", "google/flash-image-2.5", "black-forest-labs/kontext-pro"):
+        assert llm_hf_inference.together_image(model, image, "x")[1] == {
+            "prompt": "x",
+            "response_format": "base64",
+            "steps": 4,
+            "reference_images": ["data:image/png;base64,AA=="],
+            "model": model,
+        }
+    assert llm_hf_inference.together_image("o/m", {"seed": 1}, "y")[1] == {
+        "prompt": "y",
+        "response_format": "base64",
+        "seed": 1,
+        "model": "o/m",
+    }
     route, body = llm_hf_inference.nscale_image("m", {"seed": 3, "negative_prompt": "blur"}, "x")
     assert body == {
         "response_format": "b64_json",
