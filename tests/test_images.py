@@ -634,16 +634,17 @@ def test_the_request_of_each_provider_for_a_versioned_model_and_an_input_image()
         "input": {"prompt": "y", "seed": 2}
     }
     image = {"steps": 4, "image": "data:image/png;base64,AA=="}  # each model at together reads its own field
-    assert llm_hf_inference.together_image("black-forest-labs/FLUX.1-kontext-dev", image, "x") == (
-        "/together/v1/images/generations",
-        {
-            "prompt": "x",
-            "response_format": "base64",
-            "steps": 4,
-            "image_url": "data:image/png;base64,AA==",
-            "model": "black-forest-labs/FLUX.1-kontext-dev",
-        },
-    )
+    for model in ("black-forest-labs/FLUX.1-kontext-dev", "black-forest-labs/FLUX.1-Kontext-pro"):
+        assert llm_hf_inference.together_image(model, image, "x") == (
+            "/together/v1/images/generations",
+            {
+                "prompt": "x",
+                "response_format": "base64",
+                "steps": 4,
+                "image_url": "data:image/png;base64,AA==",
+                "model": model,
+            },
+        )
     for model in ("black-forest-labs/FLUX.2-dev", "google/flash-image-2.5", "black-forest-labs/kontext-pro"):
         assert llm_hf_inference.together_image(model, image, "x")[1] == {
             "prompt": "x",

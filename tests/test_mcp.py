@@ -205,6 +205,8 @@ def test_a_gradio_apps_sse_address_is_asked_at_its_streamable_http_one(fake, pat
         return Answer.json(reply(message, {"tools": [{"name": "draw", "inputSchema": {}}]}))
 
     server = fake({"POST /gradio_api/mcp/": answer})
+    other = "https://a-b.hf.space/gradio_api/mcp/sse/x"  # not the SSE address itself: as given
+    assert llm_hf_inference.HFMcp(url=other).url == other
     toolbox = llm_hf_inference.HFMcp(url=server.url + path)
     assert [tool.name for tool in toolbox.tools()] == ["mcp_draw"]
     assert {seen.path for seen in server.seen} == {"/gradio_api/mcp/"}
