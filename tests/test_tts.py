@@ -664,6 +664,8 @@ def test_an_async_error_answer_is_read_to_its_start_only():
         (b"\x00\x00\x00\x18ftypisom", "image", None),
         (b"RIFF\x00\x00\x00\x00WAVEfmt ", "image", None),
         (b"OggS\x00\x02", "audio", (".ogg", "audio/ogg")),
+        (b"ID3\x03\x00", "audio", (".mp3", "audio/mpeg")),  # an MP3 with its tags first
+        (b"fLaC\x00", "audio", (".flac", "audio/flac")),
         (b"\x1a\x45\xdf\xa3\x01", "audio", (".webm", "audio/webm")),
         (b"\x1a\x45\xdf\xa3\x01", "video", (".webm", "video/webm")),
         (b"\xff", "audio", None),
