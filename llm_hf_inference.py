@@ -5054,11 +5054,11 @@ def pinned_to_replica(result: dict, place: str, header: str | None) -> dict:
     replica = (header or "").rpartition("-")[2]
     if "-" not in (header or "") or not re.fullmatch(r"[A-Za-z0-9]{1,64}", replica):
         return result
+    files, pinned = f"https://{place}/gradio_api", f"https://{place}/--replicas/{replica}/gradio_api"
     for item in result.get("content") if type(result.get("content")) is list else ():
         for name in ("text", "uri"):
             if type(field_of(item, name)) is str:
-                pinned = f"https://{place}/--replicas/{replica}/gradio_api"
-                item[name] = item[name].replace(f"https://{place}/gradio_api", pinned)
+                item[name] = item[name].replace(files, pinned)
     return result
 
 
