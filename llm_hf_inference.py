@@ -1240,7 +1240,8 @@ def _account_hint(status: int, bill_to: str | None, purpose: str) -> str:
             f"The token may lack the right to bill the organisation '{bill_to}'; "
             "check -o bill_to / HF_BILL_TO."
         )
-    needs = "" if purpose == "hub" else " (it needs the 'Make calls to Inference Providers' permission)"
+    needs = "the 'Make calls to Inference Providers' permission: 'llm hf whoami' says if it has it"
+    needs = "" if purpose == "hub" else f" (it needs {needs})"
     return f"Check your Hugging Face token{needs}: 'llm keys set huggingface', HF_TOKEN, or 'hf auth login'."
 
 
@@ -5638,6 +5639,17 @@ def whoami_lines(me) -> list:
     lines.append(f"Organisations: {', '.join(filter(None, orgs)) or 'none'}")
     token = [text(field_of(me, "auth", "accessToken", name)) for name in ("displayName", "role")]
     lines.append(f"Token: {token[0]} (role: {token[1]})")
+    fine = field_of(me, "auth", "accessToken", "fineGrained")  # a fine-grained token's permissions
+    if type(fine) is dict:
+        scoped = fine["scoped"] if type(fine.get("scoped")) is list else []
+        granted = [fine.get("global"), *(field_of(entry, "permissions") for entry in scoped)]
+        if any(type(given) is list and "inference.serverless.write" in given for given in granted):
+            lines.append("Inference Providers: allowed")
+        else:
+            lines.append(
+                "Inference Providers: not allowed; give the token 'Make calls to Inference Providers' "
+                "at https://huggingface.co/settings/tokens"
+            )
     return lines
 
 

@@ -278,7 +278,19 @@ WHOAMI = {
         {"type": "org", "name": "acme", "fullname": "Acme", "roleInOrg": "admin"},
         {"type": "org", "name": "hf-fans", "fullname": "HF fans", "roleInOrg": "read"},
     ],
-    "auth": {"type": "access_token", "accessToken": {"displayName": "laptop", "role": "fineGrained"}},
+    "auth": {
+        "type": "access_token",
+        "accessToken": {
+            "displayName": "laptop",
+            "role": "fineGrained",
+            "fineGrained": {  # as other clients read it (no Hugging Face client reads it yet)
+                "global": ["inference.serverless.write", "discussion.write"],
+                "scoped": [
+                    {"entity": {"type": "user", "name": "alice"}, "permissions": ["repo.content.read"]}
+                ],
+            },
+        },
+    },
 }
 
 

@@ -412,6 +412,29 @@ def test_an_added_file_with_values_of_the_wrong_type_never_breaks_llm(added):
             },
             ["a ]0;owned  (b [2J)", "Organisations: c ", "Token: d  (role: read)"],
         ),
+        *(  # a fine-grained token: whether it may call Inference Providers, globally or for an entity
+            (
+                {"name": "bo", "auth": {"accessToken": {"role": "fineGrained", "fineGrained": granted}}},
+                ["bo", "Organisations: none", "Token: ? (role: fineGrained)", f"Inference Providers: {said}"],
+            )
+            for granted, said in [
+                ({"global": ["inference.serverless.write"], "scoped": []}, "allowed"),
+                (
+                    {"scoped": [{"permissions": ["repo.content.read", "inference.serverless.write"]}]},
+                    "allowed",
+                ),
+                (
+                    {"global": ["discussion.write"], "scoped": [{"permissions": "x"}, 3]},
+                    "not allowed; give the token 'Make calls to Inference Providers' at "
+                    "https://huggingface.co/settings/tokens",
+                ),
+                (
+                    {"global": "inference.serverless.write", "scoped": "inference.serverless.write"},
+                    "not allowed; give the token 'Make calls to Inference Providers' at "
+                    "https://huggingface.co/settings/tokens",
+                ),
+            ]
+        ),
     ],
 )
 def test_whoami_of_any_shape(answer, lines):

@@ -199,10 +199,11 @@ def test_a_provider_for_a_base_url_model_fails_before_any_request(sent):
 # cassette: the exact message the user sees
 ERRORS = {
     "error-401": "router.huggingface.co answered 401: Invalid username or password. — Check your Hugging Face token "
-    "(it needs the 'Make calls to Inference Providers' permission): 'llm keys set huggingface', HF_TOKEN, or 'hf auth login'.",
+    "(it needs the 'Make calls to Inference Providers' permission: 'llm hf whoami' says if it has it): 'llm keys set huggingface', HF_TOKEN, or 'hf auth login'.",
     "error-403": "router.huggingface.co answered 403: This authentication method does not have sufficient permissions "
     "to call Inference Providers on behalf of user alice — Check your Hugging Face token (it needs the 'Make calls to "
-    "Inference Providers' permission): 'llm keys set huggingface', HF_TOKEN, or 'hf auth login'.",
+    "Inference Providers' permission: 'llm hf whoami' says if it has it): 'llm keys set huggingface', HF_TOKEN, or "
+    "'hf auth login'.",
     "error-402": "router.huggingface.co answered 402: You have depleted your monthly included credits. Purchase pre-paid "
     "credits to continue using Inference Providers. Alternatively, subscribe to PRO to get 20x more included usage. — "
     "Your Inference Providers credits are used up: see https://huggingface.co/settings/billing",

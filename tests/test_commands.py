@@ -322,6 +322,7 @@ def test_whoami(monkeypatch, sent, played):
     assert (
         result.output
         == "alice (Alice Example)\nOrganisations: acme, hf-fans\nToken: laptop (role: fineGrained)\n"
+        "Inference Providers: allowed\n"
     )
     assert sent[0].headers["authorization"] == f"Bearer {TEST_TOKEN}"
     assert "x-hf-bill-to" not in sent[0].headers

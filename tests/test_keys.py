@@ -178,7 +178,7 @@ def test_a_failing_request_never_shows_the_token(sent, played, monkeypatch):
     assert (result.exit_code, result.output) == (
         1,
         "Error: router.huggingface.co answered 401: Invalid username or password. — Check your Hugging Face "
-        "token (it needs the 'Make calls to Inference Providers' permission): 'llm keys set huggingface', "
+        "token (it needs the 'Make calls to Inference Providers' permission: 'llm hf whoami' says if it has it): 'llm keys set huggingface', "
         "HF_TOKEN, or 'hf auth login'.\n",
     )
     assert sent[0].headers["authorization"] == f"Bearer {token}"
@@ -198,7 +198,7 @@ def test_an_error_that_echoes_the_token_does_not_show_it():
     )
     assert str(error) == (
         "router.huggingface.co answered 401: Invalid token hf_*** for user alice — Check your Hugging Face token "
-        "(it needs the 'Make calls to Inference Providers' permission): 'llm keys set huggingface', HF_TOKEN, "
+        "(it needs the 'Make calls to Inference Providers' permission: 'llm hf whoami' says if it has it): 'llm keys set huggingface', HF_TOKEN, "
         "or 'hf auth login'."
     )
 

@@ -425,7 +425,7 @@ def test_a_rejected_token_gets_the_hint_chat_gives(router, tmp_path):
     result = transcribe("hf-whisper", "-a", str(wav(tmp_path)))
     assert result.stderr == (
         "Error: hf-inference answered 401: Invalid credentials in Authorization header — Check your Hugging Face "
-        "token (it needs the 'Make calls to Inference Providers' permission): 'llm keys set huggingface', "
+        "token (it needs the 'Make calls to Inference Providers' permission: 'llm hf whoami' says if it has it): 'llm keys set huggingface', "
         "HF_TOKEN, or 'hf auth login'.\n"
     )
 

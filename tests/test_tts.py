@@ -500,7 +500,10 @@ def test_every_purpose_has_its_cap_and_its_timeout_hint():
 @pytest.mark.parametrize(
     "status, hint",
     [
-        (401, "Check your Hugging Face token (it needs the 'Make calls to Inference Providers' permission)"),
+        (
+            401,
+            "Check your Hugging Face token (it needs the 'Make calls to Inference Providers' permission: 'llm hf whoami' says if it has it)",
+        ),
         (402, "Your Inference Providers credits are used up: see https://huggingface.co/settings/billing"),
         (429, "Rate limited: wait a little and try again."),
         (503, "The service is unavailable or the model is loading; try again shortly."),
