@@ -1699,8 +1699,8 @@ def transcript_of(data) -> Transcript | None:
 
 
 def replicate_transcript(output) -> Transcript | None:
-    """A finished prediction's output: a string, a list of them, or openai/whisper's object."""
-    if type(output) is list and output and type(output[0]) is str:
+    """A finished prediction's output: a string, openai/whisper's object, or a list of either (the first)."""
+    if type(output) is list and output and type(output[0]) in (str, dict):  # as huggingface_hub reads it
         output = output[0]
     if type(output) is str:
         return Transcript(output.strip(), [])

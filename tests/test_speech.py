@@ -319,6 +319,8 @@ def test_timestamps_a_provider_did_not_send_are_said_once(router, tmp_path):
     [
         ("plain text", "plain text"),
         (["first", "second"], "first"),
+        ([{"transcription": " the first "}, {"transcription": "second"}], "the first"),
+        ([3, "x"], None),
         ({"translation": " in English "}, "in English"),
         ({"detected_language": "english"}, None),
         ([], None),
