@@ -338,15 +338,15 @@ def is_deployed_host(url: str) -> bool:
 _stderr_lock = threading.Lock()
 
 
-def say(line: str) -> None:
+def say(line: str, new_line: bool = False) -> None:
     """The one way the plugin tells the user something: a whole line on stderr, prefixed with its name, even
     when threads (parallel embedding requests) speak at once. (A command's own output is click's.) Where
     there is no stderr (pythonw) or it is closed (a pipe whose reader is gone), the line is lost, never the
-    command."""
-    stream = sys.stderr
+    command. ``new_line``: streamed text left a line open on the terminal; the note starts below it."""
+    stream, start = sys.stderr, "\n" if new_line else ""
     with _stderr_lock, contextlib.suppress(OSError, ValueError):
         if stream is not None:
-            stream.write(f"llm-hf-inference: {line}\n")
+            stream.write(f"{start}llm-hf-inference: {line}\n")
             stream.flush()
 
 
@@ -3723,8 +3723,9 @@ class AnswerReader:
 
     # -- finishing
 
-    def finish(self) -> list:
-        """Check the answer was whole; record tool calls, usage, model, response_json."""
+    def finish(self):
+        """Check the answer was whole; record tool calls, usage, model, response_json; yield the events not
+        shown yet, then say whether the provider cut the answer short."""
         if self.sse is None:
             self._read_body()
         elif not (self.finish_reason or self.done):
@@ -3739,14 +3740,35 @@ class AnswerReader:
                 self.reasoning_field = THINK_TAGS
             self._emit(part_type, text, None)
         self._flush()
-        calls, events = self.tools.finish()
+        try:
+            calls, events = self.tools.finish()
+        except HFError as ex:  # arguments cut off by the token limit are not JSON: say why
+            raise HFError(f"{ex} — {self._cut_short()}") if self.finish_reason == "length" else ex from None
         self.events.extend(events)
         for call in calls:
             self.response.add_tool_call(call)
         record_answer(self.response, self)
         if self.provider:
             self._mark_provider()
-        return self.events
+        yield from self.events
+        if self.finish_reason in ("length", "content_filter"):
+            say(self._cut_short(), new_line=self._line_open())
+
+    def _cut_short(self) -> str:
+        if self.finish_reason == "length":
+            return f"{self.who} stopped the answer at its token limit; a larger -o max_tokens lets it go on"
+        return f"{self.who} stopped the answer: its content filter held back the rest"
+
+    def _line_open(self) -> bool:
+        """Whether the text (or reasoning) a stream showed last left its line open on the terminal."""
+        if not self.request.body.get("stream"):  # llm prints a whole answer after the note
+            return False
+        shown = [
+            e if type(e) is str else e.chunk
+            for e in (self.tail, *self.events)
+            if type(e) is str or (isinstance(e, StreamEvent) and e.type in ("text", "reasoning") and e.chunk)
+        ]
+        return bool(shown) and not shown[-1].endswith("\n")
 
     def _mark_provider(self) -> None:
         """Put who answered on the answer's last part, where llm keeps it with the turn (also in logs.db). The

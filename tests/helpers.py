@@ -25,6 +25,12 @@ POSIX = pytest.mark.skipif(os.name == "nt", reason="POSIX only")
 SYNC_ASYNC = pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
 
 
+def cut(who: str) -> str:
+    """What stderr says after a streamed answer that stopped at its token limit (the recordings' max_tokens 20),
+    on a line of its own below the text."""
+    return f"\nllm-hf-inference: {who} stopped the answer at its token limit; a larger -o max_tokens lets it go on\n"
+
+
 @dataclass
 class Outcome:
     text: str
@@ -100,9 +106,11 @@ class FakeResponse:
 
 
 def reader(content_type="text/event-stream", **body):
-    """An answer reader for a request with ``body``, its headers taken in (None: no content type)."""
+    """An answer reader for a request with ``body`` (streamed when the answer is labelled a stream, unless
+    ``stream`` says), its headers taken in (None: no content type)."""
     from llm_hf_inference import AnswerReader, ChatRequest
 
+    body = {"stream": content_type == "text/event-stream", **body}
     request = ChatRequest("https://router.huggingface.co/v1/chat/completions", body=body)
     answer = AnswerReader(FakeResponse(), request)
     answer.start({"content-type": content_type} if content_type else {})

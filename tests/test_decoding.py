@@ -208,7 +208,7 @@ def test_a_tool_name_a_server_sent_is_shown_without_control_characters():
     call = {"index": 0, "id": "c1", "function": {"name": "get\u001b]2;x\u0007weather", "arguments": "{oops"}}
     list(answer.feed(sse({"choices": [{"delta": {"tool_calls": [call]}, "finish_reason": "tool_calls"}]})))
     with pytest.raises(llm.ModelError) as raised:
-        answer.finish()
+        list(answer.finish())
     assert str(raised.value) == (
         "The model called tool 'get ]2;x weather' with arguments that are not valid JSON: {oops"
     )
@@ -230,7 +230,7 @@ def test_tgi_name_inside_the_arguments_is_never_an_argument():
         ],
     }
     list(answer.feed(json.dumps({"choices": [{"message": message, "finish_reason": "eos_token"}]}).encode()))
-    answer.finish()
+    list(answer.finish())
     assert [(c.name, c.arguments, c.tool_call_id) for c in answer.response.tool_calls] == [
         ("get_weather", {"location": "Paris"}, "0")
     ]
@@ -258,7 +258,7 @@ def test_parallel_calls_that_all_say_index_0_are_told_apart_by_id():
         {"choices": [{"delta": {}, "finish_reason": "tool_calls"}]},
     )
     list(answer.feed(body))
-    answer.finish()
+    list(answer.finish())
     assert [(c.name, c.arguments, c.tool_call_id) for c in answer.response.tool_calls] == [
         ("f", {"x": "1"}, "call_a"),
         ("f", {"x": "2"}, "call_b"),
@@ -274,7 +274,7 @@ def test_a_legacy_function_call_is_a_tool_call_streamed_or_not():
         {"choices": [{"delta": {}, "finish_reason": "function_call"}]},
     )
     list(streamed.feed(body))
-    streamed.finish()
+    list(streamed.finish())
     whole = reader("application/json")
     message = {
         "role": "assistant",
@@ -284,7 +284,7 @@ def test_a_legacy_function_call_is_a_tool_call_streamed_or_not():
     list(
         whole.feed(json.dumps({"choices": [{"message": message, "finish_reason": "function_call"}]}).encode())
     )
-    whole.finish()
+    list(whole.finish())
     for answer in (streamed, whole):
         assert [(c.name, c.arguments) for c in answer.response.tool_calls] == [
             ("get_weather", {"city": "Paris"})
@@ -318,7 +318,7 @@ def test_a_name_that_comes_after_the_first_delta_names_the_call():
         {"choices": [{"delta": {}, "finish_reason": "tool_calls"}]},
     )
     list(answer.feed(body))
-    answer.finish()
+    list(answer.finish())
     assert [(c.name, c.arguments, c.tool_call_id) for c in answer.response.tool_calls] == [
         ("f", {"x": 1}, "c1")
     ]
@@ -336,7 +336,7 @@ def test_arguments_that_are_not_an_object_are_one_line(arguments):
     with pytest.raises(
         llm.ModelError, match=r"^The model called tool 'f' with arguments that are not an object$"
     ):
-        answer.finish()
+        list(answer.finish())
 
 
 def test_the_event_cap_is_a_bound_its_size_itself_is_within():
@@ -355,11 +355,11 @@ def test_an_answer_with_no_choices_is_one_line_streamed_or_not():
     whole = reader("application/json")
     with pytest.raises(llm.ModelError, match=r"^router\.huggingface\.co sent no answer\.$"):
         list(whole.feed(json.dumps({"choices": []}).encode()))
-        whole.finish()
+        list(whole.finish())
     streamed = reader()
     list(streamed.feed(sse({"choices": []})))
     with pytest.raises(llm.ModelError, match=r"^The response from router\.huggingface\.co ended early"):
-        streamed.finish()
+        list(streamed.finish())
 
 
 def test_events_after_done_are_ignored_and_done_without_a_finish_reason_ends_the_answer():
@@ -406,7 +406,7 @@ def test_a_first_delta_with_neither_index_nor_name_is_a_call_never_named(calls, 
     )
     with pytest.raises(llm.ModelError) as raised:
         list(answer.feed(body))
-        answer.finish()
+        list(answer.finish())
     assert str(raised.value) == said
 
 
@@ -426,3 +426,82 @@ def test_logprobs_sent_unasked_are_kept_too():
     )
     assert list(answer.feed(body)) + list(answer.finish()) == ["Yes"]
     assert answer.logprobs == content  # the mutation sample's one survivor
+
+
+CUT = "llm-hf-inference: router.huggingface.co stopped the answer at its token limit; a larger -o max_tokens lets it go on\n"
+FILTERED = (
+    "llm-hf-inference: router.huggingface.co stopped the answer: its content filter held back the rest\n"
+)
+
+
+def ended(reason: str) -> dict:
+    return {"choices": [{"delta": {}, "finish_reason": reason}]}
+
+
+@pytest.mark.parametrize(
+    ("chunks", "said"),
+    [
+        ([delta(content="Deep learning is"), ended("length")], "\n" + CUT),  # the text's line left open
+        ([delta(content="A list:\n"), ended("length")], CUT),
+        ([delta(reasoning="First, the"), ended("length")], "\n" + CUT),  # reasoning took every token
+        ([delta(content="a"), delta(reasoning="b\n"), ended("length")], CUT),
+        ([delta(content="Deep"), ended("content_filter")], "\n" + FILTERED),
+        ([delta(content=""), ended("length")], CUT),  # nothing was shown
+        ([delta(content="Deep learning."), ended("stop")], ""),
+        ([delta(content="Deep learning."), ended("eos_token")], ""),
+    ],
+)
+def test_an_answer_the_provider_cut_short_is_said_so_below_what_was_shown(chunks, said, capsys):
+    answer = reader()
+    out = list(answer.feed(sse(*chunks)))
+    assert capsys.readouterr().err == ""
+    out += answer.finish()
+    assert capsys.readouterr().err == said
+    assert "".join(e if type(e) is str else e.chunk for e in out) == "".join(
+        c["choices"][0]["delta"].get("content", "") + c["choices"][0]["delta"].get("reasoning", "")
+        for c in chunks
+    )
+
+
+def test_a_whole_answer_cut_short_is_said_so_before_llm_prints_it(capsys):
+    answer = reader("application/json")
+    body = {"choices": [{"message": {"content": "Deep learning is"}, "finish_reason": "length"}]}
+    assert list(answer.feed(json.dumps(body).encode())) == []
+    assert capsys.readouterr().err == ""
+    assert [getattr(e, "chunk", e) for e in answer.finish()] == ["Deep learning is"]
+    assert capsys.readouterr().err == CUT  # no line to close: llm prints the text after
+    streamed_anyway = reader(
+        stream=False
+    )  # a server that streams what was asked whole: llm prints it after too
+    list(streamed_anyway.feed(sse(delta(content="Deep learning is"), ended("length"))))
+    list(streamed_anyway.finish())
+    assert capsys.readouterr().err == CUT
+
+
+def test_tool_arguments_cut_off_by_the_token_limit_say_so():
+    answer = reader()
+    call = {"index": 0, "id": "c1", "function": {"name": "f", "arguments": '{"city": "Par'}}
+    list(answer.feed(sse(delta(tool_calls=[call]), ended("length"))))
+    with pytest.raises(llm.ModelError) as raised:
+        list(answer.finish())
+    assert str(raised.value) == (
+        'The model called tool \'f\' with arguments that are not valid JSON: {"city": "Par — '
+        "router.huggingface.co stopped the answer at its token limit; a larger -o max_tokens lets it go on"
+    )
+    other = reader()
+    list(other.feed(sse(delta(tool_calls=[call]), ended("tool_calls"))))
+    with pytest.raises(llm.ModelError) as raised:
+        list(other.finish())
+    assert (
+        str(raised.value)
+        == 'The model called tool \'f\' with arguments that are not valid JSON: {"city": "Par'
+    )
+
+
+def test_the_empty_part_that_carries_who_answered_leaves_the_line_as_the_text_left_it(capsys):
+    answer = reader()
+    answer.start({"content-type": "text/event-stream", "x-inference-provider": "together"})
+    assert list(answer.feed(sse(delta(content="A list:\n"), ended("length")))) == ["A list:\n"]
+    [carrier] = answer.finish()
+    assert (carrier.type, carrier.chunk) == ("text", "")
+    assert capsys.readouterr().err == CUT.replace("router.huggingface.co", "together")
