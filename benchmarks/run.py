@@ -39,7 +39,7 @@ def sse_body(n: int) -> bytes:
     line = b"data: " + json.dumps(CHUNK).encode() + b"\n\n"
     last = dict(
         CHUNK,
-        choices=[{"index": 0, "delta": {}, "finish_reason": "length"}],
+        choices=[{"index": 0, "delta": {}, "finish_reason": "stop"}],
         usage={"prompt_tokens": 5, "completion_tokens": n, "total_tokens": n + 5},
     )
     return line * n + b"data: " + json.dumps(last).encode() + b"\n\ndata: [DONE]\n\n"
@@ -56,7 +56,7 @@ def json_body(n: int) -> bytes:
                 {
                     "index": 0,
                     "message": {"role": "assistant", "content": " token" * n},
-                    "finish_reason": "length",
+                    "finish_reason": "stop",
                 }
             ],
             "usage": {"prompt_tokens": 5, "completion_tokens": n, "total_tokens": n + 5},
