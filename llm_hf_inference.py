@@ -3553,6 +3553,7 @@ class AnswerReader:
         self.tools = ToolCalls()
         self.done = False
         self.shown = False
+        self.texted = False  # some of the answer's text came (not only reasoning or tool calls)
         self.choices_seen = False
         self.id = self.model = self.finish_reason = None
         self.usage = None
@@ -3716,6 +3717,7 @@ class AnswerReader:
             self.pending = []
             if self.pending_type == "text":
                 self.events.append(text)
+                self.texted = self.texted or bool(text)
             else:  # the field it came in, kept with the part: it goes back the same way in a tool loop
                 ours = {PROVIDER_KEY: {"reasoning_field": self.reasoning_field}}
                 self.events.append(StreamEvent(self.pending_type, text, provider_metadata=ours))
@@ -3725,7 +3727,8 @@ class AnswerReader:
 
     def finish(self):
         """Check the answer was whole; record tool calls, usage, model, response_json; yield the events not
-        shown yet, then say whether the provider cut the answer short."""
+        shown yet, then say so when the provider cut the answer short: at a token limit the user did not set,
+        before any text (a thinking model's reasoning took every token), or by its content filter."""
         if self.sse is None:
             self._read_body()
         elif not (self.finish_reason or self.done):
@@ -3751,7 +3754,8 @@ class AnswerReader:
         if self.provider:
             self._mark_provider()
         yield from self.events
-        if self.finish_reason in ("length", "content_filter"):
+        limited = "max_tokens" in self.request.body and self.texted  # the user's -o max_tokens: as asked
+        if self.finish_reason == "content_filter" or (self.finish_reason == "length" and not limited):
             say(self._cut_short(), new_line=self._line_open())
 
     def _cut_short(self) -> str:

@@ -26,8 +26,8 @@ SYNC_ASYNC = pytest.mark.parametrize("use_async", [False, True], ids=["sync", "a
 
 
 def cut(who: str) -> str:
-    """What stderr says after a streamed answer that stopped at its token limit (the recordings' max_tokens 20),
-    on a line of its own below the text."""
+    """What stderr says after a streamed answer that stopped at a token limit the prompt did not set (the
+    recordings' max_tokens 20), on a line of its own below the text."""
     return f"\nllm-hf-inference: {who} stopped the answer at its token limit; a larger -o max_tokens lets it go on\n"
 
 

@@ -505,3 +505,19 @@ def test_the_empty_part_that_carries_who_answered_leaves_the_line_as_the_text_le
     [carrier] = answer.finish()
     assert (carrier.type, carrier.chunk) == ("text", "")
     assert capsys.readouterr().err == CUT.replace("router.huggingface.co", "together")
+
+
+@pytest.mark.parametrize(
+    ("chunks", "said"),
+    [
+        ([delta(content="Deep learning is"), ended("length")], ""),  # the text, cut where -o max_tokens said
+        ([delta(reasoning="First, the"), ended("length")], "\n" + CUT),  # no answer within it: said
+        ([delta(content=""), ended("length")], CUT),
+        ([delta(content="Deep"), ended("content_filter")], "\n" + FILTERED),
+    ],
+)
+def test_a_token_limit_the_prompt_set_is_said_only_when_no_text_came_within_it(chunks, said, capsys):
+    answer = reader(max_tokens=20)
+    list(answer.feed(sse(*chunks)))
+    list(answer.finish())
+    assert capsys.readouterr().err == said
