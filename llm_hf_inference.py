@@ -3554,6 +3554,7 @@ class AnswerReader:
         self.done = False
         self.shown = False
         self.texted = False  # some of the answer's text came (not only reasoning or tool calls)
+        self.last_said = ""  # the last text or reasoning shown: whether it ended its line
         self.choices_seen = False
         self.id = self.model = self.finish_reason = None
         self.usage = None
@@ -3715,6 +3716,7 @@ class AnswerReader:
         if self.pending:
             text = "".join(self.pending)
             self.pending = []
+            self.last_said = text or self.last_said
             if self.pending_type == "text":
                 self.events.append(text)
                 self.texted = self.texted or bool(text)
@@ -3764,15 +3766,10 @@ class AnswerReader:
         return f"{self.who} stopped the answer: its content filter held back the rest"
 
     def _line_open(self) -> bool:
-        """Whether the text (or reasoning) a stream showed last left its line open on the terminal."""
-        if not self.request.body.get("stream"):  # llm prints a whole answer after the note
-            return False
-        shown = [
-            e if type(e) is str else e.chunk
-            for e in (self.tail, *self.events)
-            if type(e) is str or (isinstance(e, StreamEvent) and e.type in ("text", "reasoning") and e.chunk)
-        ]
-        return bool(shown) and not shown[-1].endswith("\n")
+        """Whether the text (or reasoning) a stream showed last left its line open on the terminal (llm
+        prints a whole answer after the note)."""
+        said = self.last_said if self.request.body.get("stream") else ""
+        return said != "" and not said.endswith("\n")
 
     def _mark_provider(self) -> None:
         """Put who answered on the answer's last part, where llm keeps it with the turn (also in logs.db). The

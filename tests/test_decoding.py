@@ -521,3 +521,12 @@ def test_a_token_limit_the_prompt_set_is_said_only_when_no_text_came_within_it(c
     list(answer.feed(sse(*chunks)))
     list(answer.finish())
     assert capsys.readouterr().err == said
+
+
+def test_text_left_open_before_a_tool_call_is_closed_before_the_note(capsys):
+    answer = reader()
+    call = {"index": 0, "id": "c1", "function": {"name": "f", "arguments": "{}"}}
+    list(answer.feed(sse(delta(content="Let me look."), delta(tool_calls=[call]), ended("length"))))
+    list(answer.finish())
+    assert capsys.readouterr().err == "\n" + CUT
+    assert [call.name for call in answer.response.tool_calls] == ["f"]
