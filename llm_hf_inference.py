@@ -4272,7 +4272,9 @@ def transcribe(spec: HubSpec, prompt, response, key: str | None, stop=None) -> s
     response.set_usage(
         details={"provider": done.who, **({"audio_seconds": duration} if duration is not None else {})}
     )
-    if options.timestamps and not transcript.segments:
+    if not transcript.text:  # silence, music, or speech it could not make out: said, never a bare blank
+        say(f"{done.who} heard no words in the audio; the transcript is empty")
+    elif options.timestamps and not transcript.segments:
         say(f"{done.who} sent no timestamps; the transcript is plain text")
     return transcript_text(transcript, bool(options.timestamps))
 
@@ -4913,6 +4915,8 @@ def read_image(spec: HubSpec, prompt, response, key: str | None, stop=None) -> s
         raise HFError(f"{done.who} answered with something that is not text: {excerpt(done.final)}")
     response.response_json = {"provider": done.who, "seconds": round(done.seconds, 1)}
     response.set_usage(details={"provider": done.who})
+    if not done.result.strip():  # a blank page: said, never a bare blank
+        say(f"{done.who} read no text in the image; the answer is empty")
     return done.result.strip()
 
 

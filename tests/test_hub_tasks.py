@@ -228,3 +228,11 @@ def test_an_image_that_cannot_be_read_is_one_line(router, here, monkeypatch):
     result = invoke("-m", "hf-ocr", "-a", "room.png")
     assert result.stderr == f"Error: Cannot read {here / 'room.png'}: No such file or directory\n"
     assert server.seen == []
+
+
+@pytest.mark.parametrize("page", ["", " \n"])
+def test_an_image_with_no_text_says_so(router, png, page):
+    router({"POST /zai-org/api/paas/v4/layout_parsing": lambda seen: Answer.json({"md_results": page})})
+    result = invoke("-m", "hf-ocr", "-a", png)
+    assert (result.exit_code, result.stdout) == (0, "\n")
+    assert result.stderr == "llm-hf-inference: zai-org read no text in the image; the answer is empty\n"

@@ -832,3 +832,14 @@ def test_an_answer_to_an_upload_that_trickles_ends_at_its_deadline(router, tmp_p
         "with -o timeout SECONDS; the request was sent and may have been processed (and billed), so it is not "
         "sent again\n"
     )
+
+
+@pytest.mark.parametrize("timestamps", [[], ["-o", "timestamps", "1"]])
+def test_audio_with_no_words_in_it_says_the_transcript_is_empty(router, tmp_path, timestamps):
+    router({f"POST {WHISPER}": lambda seen: Answer.json({"text": " "})})
+    result = transcribe("hf-whisper", "-a", str(wav(tmp_path)), *timestamps)
+    assert (result.exit_code, result.stdout) == (0, "\n")
+    assert (
+        result.stderr
+        == "llm-hf-inference: hf-inference heard no words in the audio; the transcript is empty\n"
+    )
