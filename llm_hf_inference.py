@@ -3729,8 +3729,9 @@ class AnswerReader:
 
     def finish(self):
         """Check the answer was whole; record tool calls, usage, model, response_json; yield the events not
-        shown yet, then say so when the provider cut the answer short: at a token limit the user did not set,
-        before any text (a thinking model's reasoning took every token), or by its content filter."""
+        shown yet, then say so when the provider cut the answer short (at a token limit the user did not set,
+        before any text: a thinking model's reasoning took every token; by its content filter) or it is
+        empty."""
         if self.sse is None:
             self._read_body()
         elif not (self.finish_reason or self.done):
@@ -3748,7 +3749,7 @@ class AnswerReader:
         try:
             calls, events = self.tools.finish()
         except HFError as ex:  # arguments cut off by the token limit are not JSON: say why
-            raise HFError(f"{ex} — {self._cut_short()}") if self.finish_reason == "length" else ex from None
+            raise HFError(f"{ex} — {self._at_limit()}") if self.finish_reason == "length" else ex from None
         self.events.extend(events)
         for call in calls:
             self.response.add_tool_call(call)
@@ -3756,14 +3757,20 @@ class AnswerReader:
         if self.provider:
             self._mark_provider()
         yield from self.events
-        limited = "max_tokens" in self.request.body and self.texted  # the user's -o max_tokens: as asked
-        if self.finish_reason == "content_filter" or (self.finish_reason == "length" and not limited):
-            say(self._cut_short(), new_line=self._line_open())
+        note = self._note(calls)
+        if note:
+            say(note, new_line=self._line_open())
 
-    def _cut_short(self) -> str:
-        if self.finish_reason == "length":
-            return f"{self.who} stopped the answer at its token limit; a larger -o max_tokens lets it go on"
-        return f"{self.who} stopped the answer: its content filter held back the rest"
+    def _note(self, calls: list) -> str | None:
+        """What is said of an answer cut short or empty (one cut where -o max_tokens said is as asked)."""
+        if self.finish_reason == "content_filter":
+            return f"{self.who} stopped the answer: its content filter held back the rest"
+        if self.finish_reason == "length" and not (self.texted and "max_tokens" in self.request.body):
+            return self._at_limit()
+        return None if self.texted or calls else f"{self.who} sent an empty answer"
+
+    def _at_limit(self) -> str:
+        return f"{self.who} stopped the answer at its token limit; a larger -o max_tokens lets it go on"
 
     def _line_open(self) -> bool:
         """Whether the text (or reasoning) a stream showed last left its line open on the terminal (llm

@@ -530,3 +530,22 @@ def test_text_left_open_before_a_tool_call_is_closed_before_the_note(capsys):
     list(answer.finish())
     assert capsys.readouterr().err == "\n" + CUT
     assert [call.name for call in answer.response.tool_calls] == ["f"]
+
+
+EMPTY = "llm-hf-inference: router.huggingface.co sent an empty answer\n"
+
+
+@pytest.mark.parametrize(
+    ("chunks", "said"),
+    [
+        ([delta(content=""), ended("stop")], EMPTY),
+        ([delta(reasoning="Nothing to add."), ended("stop")], "\n" + EMPTY),  # thought, then said nothing
+        ([delta(tool_calls=[{"index": 0, "id": "c1", "function": {"name": "f"}}]), ended("tool_calls")], ""),
+        ([delta(content="Yes."), ended("stop")], ""),
+    ],
+)
+def test_an_answer_of_no_text_and_no_tool_call_says_so(chunks, said, capsys):
+    answer = reader()
+    list(answer.feed(sse(*chunks)))
+    list(answer.finish())
+    assert capsys.readouterr().err == said
