@@ -470,9 +470,8 @@ def test_a_whole_answer_cut_short_is_said_so_before_llm_prints_it(capsys):
     assert capsys.readouterr().err == ""
     assert [getattr(e, "chunk", e) for e in answer.finish()] == ["Deep learning is"]
     assert capsys.readouterr().err == CUT  # no line to close: llm prints the text after
-    streamed_anyway = reader(
-        stream=False
-    )  # a server that streams what was asked whole: llm prints it after too
+    # a server that streams what was asked for whole: llm prints it after the note too
+    streamed_anyway = reader(stream=False)
     list(streamed_anyway.feed(sse(delta(content="Deep learning is"), ended("length"))))
     list(streamed_anyway.finish())
     assert capsys.readouterr().err == CUT
