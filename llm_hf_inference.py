@@ -3749,7 +3749,9 @@ class AnswerReader:
         try:
             calls, events = self.tools.finish()
         except HFError as ex:  # arguments cut off by the token limit are not JSON: say why
-            raise HFError(f"{ex} — {self._at_limit()}") if self.finish_reason == "length" else ex from None
+            if self.finish_reason != "length":
+                raise
+            raise HFError(f"{ex} — {self._at_limit()}") from None
         self.events.extend(events)
         for call in calls:
             self.response.add_tool_call(call)
