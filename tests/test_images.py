@@ -915,6 +915,21 @@ def test_zai_org_polls_its_async_result(router, fake, here, monkeypatch):
 
 
 @pytest.mark.parametrize(
+    "asked, body",
+    [
+        ({}, {"model": "glm-image", "prompt": "a fox"}),  # no size: the provider's own
+        (
+            {"seed": 3, "steps": 8},
+            {"model": "glm-image", "prompt": "a fox", "seed": 3, "num_inference_steps": 8},
+        ),
+    ],
+)
+def test_zai_org_sends_a_size_only_when_asked(asked, body):
+    route = "/zai-org/api/paas/v4/async/images/generations"
+    assert llm_hf_inference.zai_image("glm-image", asked, "a fox") == (route, body)
+
+
+@pytest.mark.parametrize(
     "provider, answer, message",
     [
         (
