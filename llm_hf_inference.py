@@ -1240,8 +1240,8 @@ def _account_hint(status: int, bill_to: str | None, purpose: str) -> str:
             f"The token may lack the right to bill the organisation '{bill_to}'; "
             "check -o bill_to / HF_BILL_TO."
         )
-    needs = "the 'Make calls to Inference Providers' permission: 'llm hf whoami' says if it has it"
-    needs = "" if purpose == "hub" else f" (it needs {needs})"
+    permission = "the 'Make calls to Inference Providers' permission: 'llm hf whoami' says if it has it"
+    needs = "" if purpose == "hub" else f" (it needs {permission})"
     return f"Check your Hugging Face token{needs}: 'llm keys set huggingface', HF_TOKEN, or 'hf auth login'."
 
 
