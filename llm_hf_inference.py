@@ -523,6 +523,15 @@ def read_json_file(path: pathlib.Path, fallback: str, line: int = 0, version: in
         return None
 
 
+def mode_of(path: pathlib.Path) -> int | None:
+    """What is at ``path`` (its stat mode, a link followed), None when nothing is; any other OSError (a name
+    too long, no permission) raised, on every Python (3.14's pathlib answers False to ``is_dir`` instead)."""
+    try:
+        return path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
 def write_file(path: pathlib.Path, text: str) -> None:
     """Replace ``path`` whole, so a reader never sees half a file; a unique temporary name each time, made
     as the umask says (not mkstemp's 0600). Windows refuses to replace a file while another process reads
@@ -4418,11 +4427,12 @@ def destination(save: str | None, prompt_text: str, media: str) -> Destination:
     except RuntimeError:  # ~someone with no home here
         raise HFError(f"-o save {save}: there is no such home directory") from None
     try:
-        named = save is not None and not save.endswith(("/", os.sep)) and not target.is_dir()
-        if save == "-" or (named and target.exists() and not target.is_file()):  # /dev/null, a pipe
+        mode = mode_of(target)
+        named = save is not None and not save.endswith(("/", os.sep)) and not stat.S_ISDIR(mode or 0)
+        if save == "-" or (named and mode is not None and not stat.S_ISREG(mode)):  # /dev/null, a pipe
             raise HFError(f"-o save {save}: not a file or a directory; a result is saved in a file")
         folder, stem = (target.parent, target.stem) if named else (target, slug(prompt_text, media))
-        if not folder.is_dir():
+        if not stat.S_ISDIR(mode_of(folder) or 0):
             raise HFError(f"-o save {save}: there is no directory {folder}")
         taken = [folder / f"{stem}{ext}" for ext in MEDIA[media][1] if named]  # a link too, even to nothing
         taken = next((path for path in taken if os.path.lexists(path)), None)
@@ -5858,7 +5868,11 @@ def spend_command(since, model, json_, database):
     "What Hugging Face prompts have cost, from llm's logs (read-only)"
     since = parse_since(since) if since else None
     database = database or llm.user_dir() / "logs.db"
-    if not database.exists():
+    try:
+        there = mode_of(database) is not None
+    except OSError as ex:
+        raise HFError(f"Cannot read the logs database {database}: {in_words(ex)}") from None
+    if not there:
         click.echo(f"No logs database at {database} yet.")
         return
     rows, skipped = spend_rows(database, since, model)

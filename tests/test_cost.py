@@ -6,7 +6,7 @@ import json
 import llm
 import pytest
 
-from helpers import QUESTION, SYNC_ASYNC, invoke, run
+from helpers import POSIX, QUESTION, SYNC_ASYNC, invoke, run
 
 SYSTEM = "You are a helpful assistant."
 PROMPT = ["-s", SYSTEM, QUESTION]
@@ -164,6 +164,26 @@ def test_spend_without_a_database(tmp_path):
     result = invoke("hf", "spend", "--database", str(tmp_path / "nowhere.db"))
     assert (result.exit_code, result.output) == (0, f"No logs database at {tmp_path / 'nowhere.db'} yet.\n")
     assert not (tmp_path / "nowhere.db").exists()
+
+
+def test_spend_under_a_file_finds_no_database(tmp_path):
+    (tmp_path / "file.txt").write_text("")
+    result = invoke("hf", "spend", "--database", str(tmp_path / "file.txt" / "logs.db"))
+    assert (result.exit_code, result.output) == (
+        0,
+        f"No logs database at {tmp_path / 'file.txt' / 'logs.db'} yet.\n",
+    )
+
+
+@POSIX
+def test_spend_where_no_database_can_be_is_one_line(tmp_path):
+    # Python 3.13's pathlib raised this from exists(), as a traceback; 3.14's says there is no database
+    database = tmp_path / ("x" * 300) / "logs.db"
+    result = invoke("hf", "spend", "--database", str(database))
+    assert (result.exit_code, result.output) == (
+        1,
+        f"Error: Cannot read the logs database {database}: File name too long\n",
+    )
 
 
 def test_spend_with_an_empty_database(tmp_path):

@@ -1009,6 +1009,7 @@ def test_the_destination_is_checked_before_the_provider_draws(router, here, monk
         ),  # the bytes may be PNG
         ("/nonexistent/x.png", "-o save /nonexistent/x.png: there is no directory /nonexistent"),
         ("newdir/", "-o save newdir/: there is no directory newdir"),
+        ("fox.png/x.png", "-o save fox.png/x.png: there is no directory fox.png"),
         ("~nosuchuser0/x.png", "-o save ~nosuchuser0/x.png: there is no such home directory"),
         ("x" * 250 + ".png", f"-o save {'x' * 250}.png: the file name is too long"),
         # not where a result can go: it was saved beside them, as -.jpg and /dev/null.jpg
