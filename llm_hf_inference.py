@@ -3048,7 +3048,9 @@ def claim_refresh() -> bool:
                 return False
             write_file(path, repr(time.time()))
             return True
-    except OSError:  # another process holds the mark, or the directory is read-only
+    except OSError as ex:  # another process holds the mark (filelock's Timeout), or a read-only folder
+        if not isinstance(ex, TimeoutError):
+            debug(f"the catalog refresh beside the prompt failed: {in_words(ex)} ({path.parent})")
         return False
 
 

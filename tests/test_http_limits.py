@@ -1,5 +1,6 @@
 """Every request ends: deadlines, size caps, names that do not resolve, redirects, proxies, one refresh."""
 
+import errno
 import gzip
 import json
 import os
@@ -342,6 +343,29 @@ def test_the_refresh_mark_is_claimed_once_and_again_after_a_while(monkeypatch):
     assert llm_hf_inference.claim_refresh() is False
     monkeypatch.setattr(llm_hf_inference, "CATALOG_RETRY", 0.0)
     assert llm_hf_inference.claim_refresh() is True
+
+
+def test_a_refresh_that_cannot_write_its_mark_says_why_under_llm_hf_debug(monkeypatch, capsys):
+    def read_only(path, wait=True):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setenv("LLM_HF_DEBUG", "1")
+    monkeypatch.setattr(llm_hf_inference, "locked", read_only)
+    assert llm_hf_inference.claim_refresh() is False
+    assert capsys.readouterr().err == (
+        f"llm-hf-inference: the catalog refresh beside the prompt failed: Read-only file system ({llm.user_dir()})\n"
+    )
+
+
+def test_a_refresh_left_to_the_process_holding_the_mark_says_nothing(monkeypatch, capsys):
+    monkeypatch.setenv("LLM_HF_DEBUG", "1")
+    with llm_hf_inference.locked(llm.user_dir() / llm_hf_inference.REFRESH_MARK):
+        claims = []
+        thread = threading.Thread(target=lambda: claims.append(llm_hf_inference.claim_refresh()))
+        thread.start()
+        thread.join()
+    assert claims == [False]
+    assert capsys.readouterr().err == ""
 
 
 @LOCAL
