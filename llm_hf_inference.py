@@ -4446,7 +4446,11 @@ def destination(save: str | None, prompt_text: str, media: str) -> Destination:
     if len(f".{stem}.partial-{uuid.uuid4().hex}".encode()) > 255:
         raise HFError(f"-o save {save}: the file name is too long")
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise HFError(f"-o save {save}: {folder} cannot be written to")
+        raise HFError(
+            f"-o save {save}: {folder} cannot be written to"
+            if save
+            else "The current directory cannot be written to; choose where to save with -o save"
+        )
     if taken is not None:
         raise HFError(f"{taken} exists; not overwritten (choose another -o save)")
     return Destination(folder, stem, named)

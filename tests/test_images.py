@@ -1031,6 +1031,18 @@ def test_the_destination_is_checked_before_the_provider_draws(router, here, monk
     assert (here / "fox.png").read_bytes() == b"mine"
 
 
+def test_a_current_directory_that_cannot_be_written_to_is_said_in_words(router, here, monkeypatch):
+    server = router({f"POST {HF_INFERENCE}": lambda seen: Answer(200, {"Content-Type": "image/jpeg"}, JPEG)})
+    monkeypatch.setattr(os, "access", lambda path, mode: pathlib.Path(path) != pathlib.Path())  # read-only
+    for asked in ([], ["-o", "save", ""]):
+        result = draw("a fox", *asked)
+        assert (result.exit_code, result.stderr) == (
+            1,
+            "Error: The current directory cannot be written to; choose where to save with -o save\n",
+        )
+    assert server.seen == []
+
+
 @POSIX
 def test_a_saved_image_follows_the_umask(router, here):
     router({f"POST {HF_INFERENCE}": lambda seen: Answer(200, {"Content-Type": "image/jpeg"}, JPEG)})
