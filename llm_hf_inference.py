@@ -524,12 +524,15 @@ def read_json_file(path: pathlib.Path, fallback: str, line: int = 0, version: in
 
 
 def mode_of(path: pathlib.Path) -> int | None:
-    """What is at ``path`` (its stat mode, a link followed), None when nothing is; any other OSError (a name
-    too long, no permission) raised, on every Python (3.14's pathlib answers False to ``is_dir`` instead)."""
+    """What is at ``path`` (its stat mode, a link followed), None when nothing is (nor is a link that can be
+    followed); any other OSError (a name too long, no permission) raised, on every Python (3.14's pathlib
+    answers False to ``is_dir`` instead)."""
     try:
         return path.stat().st_mode
-    except (FileNotFoundError, NotADirectoryError):
-        return None
+    except OSError as ex:
+        if ex.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+            return None
+        raise
 
 
 def write_file(path: pathlib.Path, text: str) -> None:

@@ -1002,6 +1002,7 @@ def test_the_destination_is_checked_before_the_provider_draws(router, here, monk
     server = router({f"POST {HF_INFERENCE}": lambda seen: Answer(200, {"Content-Type": "image/jpeg"}, JPEG)})
     (here / "fox.png").write_bytes(b"mine")
     os.mkfifo(here / "pipe")
+    os.symlink("loop.png", here / "loop.png")  # a link to itself
     for save, said in [
         (
             "fox.jpg",
@@ -1010,6 +1011,7 @@ def test_the_destination_is_checked_before_the_provider_draws(router, here, monk
         ("/nonexistent/x.png", "-o save /nonexistent/x.png: there is no directory /nonexistent"),
         ("newdir/", "-o save newdir/: there is no directory newdir"),
         ("fox.png/x.png", "-o save fox.png/x.png: there is no directory fox.png"),
+        ("loop.png", "loop.png exists; not overwritten (choose another -o save)"),
         ("~nosuchuser0/x.png", "-o save ~nosuchuser0/x.png: there is no such home directory"),
         ("x" * 250 + ".png", f"-o save {'x' * 250}.png: the file name is too long"),
         # not where a result can go: it was saved beside them, as -.jpg and /dev/null.jpg
