@@ -537,8 +537,10 @@ def mode_of(path: pathlib.Path) -> int | None:
 
 def write_file(path: pathlib.Path, text: str) -> None:
     """Replace ``path`` whole, so a reader never sees half a file; a unique temporary name each time, made
-    as the umask says (not mkstemp's 0600). Windows refuses to replace a file while another process reads
-    it (an llm command reading the catalog): tried again for most of a second."""
+    as the umask says (not mkstemp's 0600). A link stays a link (a file kept with one's dotfiles): the file
+    it leads to is replaced. Windows refuses to replace a file while another process reads it (an llm
+    command reading the catalog): tried again for most of a second."""
+    path = pathlib.Path(os.path.realpath(path))
     partial = path.with_name(f".{path.name}.partial-{uuid.uuid4().hex}")
     try:
         with open(partial, "x", encoding="utf-8") as file:

@@ -99,6 +99,19 @@ def test_add_on_a_read_only_or_full_disk_is_one_line_and_loses_nothing(code, wor
 
 
 @POSIX
+def test_an_added_models_file_kept_elsewhere_stays_a_link(tmp_path):
+    kept = tmp_path / "dotfiles" / "added.json"
+    kept.parent.mkdir()
+    kept.write_text('{"org/m": {"tools": true}}')
+    link = llm.user_dir() / "hf-inference-added.json"
+    link.symlink_to(kept)
+    assert invoke("hf", "add", "org/n").exit_code == 0
+    assert link.is_symlink() and link.resolve() == kept.resolve()
+    assert json.loads(kept.read_text()) == {"org/m": {"tools": True}, "org/n": {}}
+    assert [p.name for p in kept.parent.iterdir()] == ["added.json"]  # no partial file left beside it
+
+
+@POSIX
 def test_our_files_follow_the_umask():
     old = os.umask(0o022)
     try:
