@@ -1457,10 +1457,10 @@ def transport_error(request: HFRequest, ex: httpx2.HTTPError) -> llm.ModelError:
     proxy = proxy_for(request.url)
     hint = TASKS[request.purpose].timeout_hint
     if isinstance(ex, httpx2.ProxyError) or (proxy and isinstance(ex, httpx2.ConnectError)):
-        address = split_url(os.environ.get(proxy or "", "")).hostname or "the proxy"
-        message = (
-            f"The proxy {address} (from {proxy or 'the environment'}) failed on the way to {host}: {detail}"
-        )
+        value = os.environ.get(proxy or "", "")  # as httpx2 reads it: http:// when no scheme is given
+        address = split_url(value if "://" in value else f"http://{value}").hostname
+        named = f"{address} (from {proxy})" if address else f"from {proxy or 'the environment'}"
+        message = f"The proxy {named} failed on the way to {host}: {detail}"
     elif _certificate_failure(ex):
         message = (
             f"Could not verify the TLS certificate of {host} ({detail}); if your network inspects TLS, "

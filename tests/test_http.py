@@ -238,8 +238,9 @@ def test_a_certificate_failure_is_not_retried_and_says_what_to_set(monkeypatch, 
 
 @POSIX
 @LOCAL
-def test_a_refused_proxy_is_named_as_the_proxy(monkeypatch):
-    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+@pytest.mark.parametrize("proxy", ["http://127.0.0.1:9", "127.0.0.1:9"])  # no scheme: httpx2 takes http
+def test_a_refused_proxy_is_named_as_the_proxy(proxy, monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", proxy)
     monkeypatch.setattr(llm_hf_inference, "_sync_client", None)
     monkeypatch.setattr(llm_hf_inference, "sleep", lambda seconds: None)
     with pytest.raises(llm.ModelError) as raised:
@@ -247,6 +248,26 @@ def test_a_refused_proxy_is_named_as_the_proxy(monkeypatch):
     assert str(raised.value) == (
         "The proxy 127.0.0.1 (from HTTPS_PROXY) failed on the way to router.huggingface.co: "
         "Connection refused"
+    )
+
+
+@pytest.mark.parametrize(
+    ("proxy", "named"), [("http://", "from HTTPS_PROXY"), (None, "from the environment")]
+)
+def test_a_proxy_without_a_host_is_named_by_where_it_came_from(proxy, named, monkeypatch):
+    def refuse(self, request):
+        raise httpx2.ProxyError("407 Proxy Authentication Required")
+
+    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    if proxy:
+        monkeypatch.setenv("HTTPS_PROXY", proxy)
+    monkeypatch.setattr(llm_hf_inference, "_sync_client", None)
+    monkeypatch.setattr(httpx2.HTTPTransport, "handle_request", refuse)
+    with pytest.raises(llm.ModelError) as raised:
+        run("hf-llama3.1", "hi", retries=0)
+    assert str(raised.value) == (
+        f"The proxy {named} failed on the way to router.huggingface.co: 407 Proxy Authentication Required"
     )
 
 
