@@ -5667,7 +5667,8 @@ def _json_object(text) -> dict:
 
 
 def parse_since(since: str) -> str:
-    """``7d``, ``24h`` or ``YYYY-MM-DD`` as the UTC timestamp llm's logs compare with."""
+    """``7d``, ``24h`` or ``YYYY-MM-DD`` (from midnight where the user is) as the UTC timestamp llm's logs
+    compare with."""
     from datetime import datetime, timedelta, timezone
 
     match = re.fullmatch(r"(\d+)([dh])", since)
@@ -5676,10 +5677,14 @@ def parse_since(since: str) -> str:
             amount = int(match.group(1))
             delta = timedelta(days=amount) if match.group(2) == "d" else timedelta(hours=amount)
             return (datetime.now(timezone.utc) - delta).isoformat()
-        return datetime.strptime(since, "%Y-%m-%d").replace(tzinfo=timezone.utc).isoformat()
+        day = datetime.strptime(since, "%Y-%m-%d")
     except (OverflowError, ValueError) as ex:
         reason = "too far back" if isinstance(ex, OverflowError) else "use 7d, 24h or YYYY-MM-DD"
         raise click.BadParameter(reason, param_hint="--since") from None
+    try:
+        return day.astimezone().astimezone(timezone.utc).isoformat()
+    except (OverflowError, OSError, ValueError):  # year 1, or before 1970 on Windows: no logs then anyway
+        return day.replace(tzinfo=timezone.utc).isoformat()
 
 
 def whoami_lines(me) -> list:
@@ -5869,7 +5874,7 @@ def remove_command(model):
 
 
 @hf_commands.command(name="spend")
-@click.option("--since", help="Only prompts since: 7d, 24h or YYYY-MM-DD")
+@click.option("--since", help="Only prompts since: 7d, 24h or YYYY-MM-DD (from local midnight)")
 @click.option("--model", help="Only this model: its id, alias or repo id")
 @click.option("json_", "--json", is_flag=True, help="Print the rows as JSON")
 @click.option(

@@ -202,6 +202,31 @@ def test_spend_with_a_corrupt_database(tmp_path):
     )
 
 
+@POSIX
+@pytest.mark.parametrize(
+    ("zone", "since", "utc"),
+    [
+        ("JST-9", "2026-12-07", "2026-12-06T15:00:00+00:00"),  # a day begins at its midnight where one is
+        ("EST5EDT", "2026-07-01", "2026-07-01T04:00:00+00:00"),  # in summer time too
+        ("UTC0", "2026-12-07", "2026-12-07T00:00:00+00:00"),
+        ("JST-9", "0001-01-01", "0001-01-01T00:00:00+00:00"),  # before the first UTC moment: taken as UTC
+        ("UTC0", "0001-01-01", "0001-01-01T00:00:00+00:00"),
+    ],
+)
+def test_spend_since_a_date_is_from_local_midnight(zone, since, utc, monkeypatch):
+    import time
+
+    import llm_hf_inference
+
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        assert llm_hf_inference.parse_since(since) == utc
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
 def test_spend_rejects_a_bad_since():
     result = invoke("hf", "spend", "--since", "last week")
     assert result.exit_code == 2 and "use 7d, 24h or YYYY-MM-DD" in result.output
