@@ -1102,7 +1102,8 @@ def terminated_as_interrupted():
     import signal
 
     global _sigterm_tasks, _sigterm_before
-    if threading.current_thread() is not threading.main_thread():
+    main = threading.current_thread() is threading.main_thread()
+    if not main or (_sigterm_tasks == 0 and signal.getsignal(signal.SIGTERM) is None):  # not Python's: kept
         yield
         return
     if _sigterm_tasks == 0:

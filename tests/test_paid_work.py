@@ -314,6 +314,15 @@ def test_a_task_in_another_thread_makes_its_result_and_leaves_sigterm_alone(rout
     assert (made, files(here), signal.getsignal(signal.SIGTERM)) == (["hi.wav"], ["hi.wav"], before)
 
 
+def test_a_sigterm_handler_python_did_not_set_is_left_alone(router, here, monkeypatch):
+    # an application embedding Python may handle SIGTERM in C: getsignal says None, and None cannot be put back
+    router({f"POST {FAL}": lambda seen: Answer(200, {"Content-Type": "audio/wav"}, WAV)})
+    set_to = []
+    monkeypatch.setattr(signal, "getsignal", lambda number: None)
+    monkeypatch.setattr(signal, "signal", lambda number, handler: set_to.append(handler))
+    assert (llm.get_model("hf-tts").prompt("Hi").text(), files(here), set_to) == ("hi.wav", ["hi.wav"], [])
+
+
 @POSIX
 def test_ctrl_c_with_the_submit_in_flight_says_it_was_sent(router, here, ctrl_c_raises, capsys):
     def slowly(seen):
