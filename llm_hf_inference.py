@@ -1363,7 +1363,7 @@ class Attempts:
         return status in RETRY_STATUSES
 
     def after_error(self, ex: httpx2.HTTPError, shown: bool) -> float:
-        retry = isinstance(ex, RETRY_ERRORS) and not _certificate_failure(ex) and not _dns_failure(ex)
+        retry = isinstance(ex, RETRY_ERRORS) and _certificate_failure(ex) is None and not _dns_failure(ex)
         sent = not isinstance(ex, (httpx2.ConnectError, httpx2.ConnectTimeout))
         if sent and self.request.method == "POST" and TASKS[self.request.purpose].generation:
             error = transport_error(self.request, ex)
@@ -1424,20 +1424,32 @@ def server_wait(headers, data: dict) -> float | None:
     return float(wait) if _finite(wait) else None
 
 
-def _certificate_failure(ex: Exception) -> bool:
-    return "CERTIFICATE_VERIFY_FAILED" in str(ex)
+def _cause(ex: BaseException | None, kind: type) -> BaseException | None:
+    """The exception of ``kind`` among ``ex`` and what caused it, if any."""
+    seen = 0
+    while ex is not None and seen < 10:
+        if isinstance(ex, kind):
+            return ex
+        ex, seen = ex.__cause__ or ex.__context__, seen + 1
+    return None
+
+
+def _certificate_failure(ex: Exception) -> str | None:
+    """Why a server's certificate was not trusted, or None: OpenSSL's words, or on Windows and macOS the
+    system's (httpx2 asks their stores through truststore, whose error's text is a tuple)."""
+    import ssl
+
+    found = _cause(ex, ssl.SSLCertVerificationError)
+    if found is not None and getattr(found, "verify_message", None):
+        return found.verify_message
+    return in_words(ex) if "CERTIFICATE_VERIFY_FAILED" in str(ex) else None
 
 
 def _dns_failure(ex: BaseException) -> bool:
     """Whether the host's name could not be looked up: a second try a second later finds the same."""
     import socket
 
-    seen = 0
-    while ex is not None and seen < 10:
-        if isinstance(ex, socket.gaierror):
-            return True
-        ex, seen = ex.__cause__ or ex.__context__, seen + 1
-    return False
+    return _cause(ex, socket.gaierror) is not None
 
 
 def proxy_for(url: str) -> str | None:
@@ -1462,9 +1474,9 @@ def transport_error(request: HFRequest, ex: httpx2.HTTPError) -> llm.ModelError:
         address = split_url(value if "://" in value else f"http://{value}").hostname
         named = f"{address} (from {proxy})" if address else f"from {proxy or 'the environment'}"
         message = f"The proxy {named} failed on the way to {host}: {detail}"
-    elif _certificate_failure(ex):
+    elif (why := _certificate_failure(ex)) is not None:
         message = (
-            f"Could not verify the TLS certificate of {host} ({detail}); if your network inspects TLS, "
+            f"Could not verify the TLS certificate of {host} ({redact(why)}); if your network inspects TLS, "
             "point SSL_CERT_FILE or SSL_CERT_DIR at its certificate authority"
         )
     elif _dns_failure(ex):

@@ -236,6 +236,35 @@ def test_a_certificate_failure_is_not_retried_and_says_what_to_set(monkeypatch, 
     )
 
 
+@pytest.mark.parametrize(
+    "words",
+    [  # as truststore raises them for httpx2 on Windows and on macOS: the system's words, a tuple as text
+        "A certificate chain processed, but terminated in a root certificate which is not trusted by the "
+        "trust provider.",
+        '"router.huggingface.co" certificate is not trusted',
+    ],
+)
+def test_a_certificate_the_systems_store_refuses_is_said_in_its_words_and_not_retried(
+    words, monkeypatch, capsys
+):
+    attempts = []
+
+    def fail(self, request):
+        attempts.append(request)
+        refused = ssl.SSLCertVerificationError(words)
+        refused.verify_message = words
+        raise httpx2.ConnectError(str(refused)) from refused
+
+    monkeypatch.setattr(httpx2.HTTPTransport, "handle_request", fail)
+    with pytest.raises(llm.ModelError) as raised:
+        run("hf-llama3.1", "hi")
+    assert len(attempts) == 1 and capsys.readouterr().err == ""
+    assert str(raised.value) == (
+        f"Could not verify the TLS certificate of router.huggingface.co ({words}); if your network inspects "
+        "TLS, point SSL_CERT_FILE or SSL_CERT_DIR at its certificate authority"
+    )
+
+
 @POSIX
 @LOCAL
 @pytest.mark.parametrize("proxy", ["http://127.0.0.1:9", "127.0.0.1:9"])  # no scheme: httpx2 takes http
@@ -319,14 +348,19 @@ def test_a_proxy_that_wants_credentials_is_named_as_the_proxy(fake, monkeypatch)
 
 @LOCAL
 @SYNC_ASYNC
-def test_tls_is_verified(use_async, fake, monkeypatch):
+def test_tls_is_verified(use_async, fake, monkeypatch, capsys):
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     trustme.CA().issue_cert("127.0.0.1").configure_cert(tls)  # a certificate no trusted authority signed
     server = fake({"POST /v1/chat/completions": chat_answer}, tls)
     monkeypatch.setenv("LLM_HF_BASE_URL", server.url + "/v1")
-    with pytest.raises(llm.ModelError, match=r"^Could not verify the TLS certificate of 127\.0\.0\.1 \("):
+    with pytest.raises(
+        llm.ModelError, match=r"^Could not verify the TLS certificate of 127\.0\.0\.1 \("
+    ) as raised:
         run("hf-llama3.1", QUESTION, use_async=use_async)
-    assert server.seen == []
+    assert (
+        server.seen == [] and "retrying" not in capsys.readouterr().err
+    )  # on every system: said, not retried
+    assert "CERTIFICATE_VERIFY_FAILED" not in str(raised.value) and "('" not in str(raised.value)
 
 
 @LOCAL
