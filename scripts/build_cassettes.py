@@ -21,7 +21,9 @@ import yaml
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RECORDINGS = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "tests" / "recordings"
 ROUTER = "https://router.huggingface.co/v1/chat/completions"
-MANIFEST = {entry["case"]: entry for entry in json.loads((RECORDINGS / "manifest.json").read_text())}
+MANIFEST = {
+    entry["case"]: entry for entry in json.loads((RECORDINGS / "manifest.json").read_text(encoding="utf-8"))
+}
 
 LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
 SYSTEM = {"role": "system", "content": "You are a helpful assistant."}
@@ -51,10 +53,10 @@ def body(messages, stream=True, model=LLAMA, **extra):
 
 def recorded(case, provider=True):
     """(status, headers, body) of a recording; 2025 router answers name their provider."""
-    status = int((RECORDINGS / f"{case}.status").read_text())
+    status = int((RECORDINGS / f"{case}.status").read_text(encoding="utf-8"))
     headers = [
         (name, value)
-        for name, value in json.loads((RECORDINGS / f"{case}.headers.json").read_text())
+        for name, value in json.loads((RECORDINGS / f"{case}.headers.json").read_text(encoding="utf-8"))
         if name.lower() != "set-cookie"
     ]
     if provider and case.startswith("2025"):
@@ -147,8 +149,10 @@ def cassette(name, *exchanges, url=ROUTER):
             }
         )
     path = ROOT / "cassettes" / f"{name}.yaml"
-    path.write_text(
-        yaml.safe_dump({"interactions": interactions, "version": 1}, allow_unicode=True, width=1000)
+    path.write_text(  # the same bytes on every system: UTF-8, LF
+        yaml.safe_dump({"interactions": interactions, "version": 1}, allow_unicode=True, width=1000),
+        encoding="utf-8",
+        newline="\n",
     )
 
 
@@ -361,7 +365,7 @@ def hub_page(items, next_url=None):
 
 # Speech-recognition models: the recorded Hub answer's own item (whisper-large-v3 on fal-ai and hf-inference,
 # its mapping an object keyed by provider), and items around it in the same shape.
-WHISPER_ITEM = json.loads((RECORDINGS / "asr-2025-hub-whisper-mapping.body").read_text())
+WHISPER_ITEM = json.loads((RECORDINGS / "asr-2025-hub-whisper-mapping.body").read_text(encoding="utf-8"))
 
 
 def speech_item(repo_id, **mapping):

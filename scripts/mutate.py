@@ -142,9 +142,9 @@ def section_of(line: int, marks: list) -> str:
 
 def run_one(mutant, source: str, tests: list, slot: pathlib.Path) -> bool:
     """Whether some test fails with the mutant in place (killed)."""
-    (slot / MODULE).write_text(apply(source, mutant[2], mutant[3]))
+    (slot / MODULE).write_text(apply(source, mutant[2], mutant[3]), encoding="utf-8")
     try:
-        compile((slot / MODULE).read_text(), MODULE, "exec")
+        compile((slot / MODULE).read_text(encoding="utf-8"), MODULE, "exec")
     except SyntaxError:
         return True
     command = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests]
@@ -164,7 +164,7 @@ def main():
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", default="mutants.json")
     args = parser.parse_args()
-    source = (ROOT / MODULE).read_text()
+    source = (ROOT / MODULE).read_text(encoding="utf-8")
     work = pathlib.Path(tempfile.mkdtemp())
     lines = coverage_map(work)
     points = mutants(source)

@@ -669,9 +669,11 @@ def test_a_file_that_cannot_be_read_is_one_line(tmp_path):
     prompt = type(
         "Prompt", (), {"attachments": [llm.Attachment(type="audio/wav", path=str(tmp_path / "gone.wav"))]}
     )
+    with pytest.raises(FileNotFoundError) as gone:  # the system's own words: No such file or directory
+        os.stat(tmp_path / "gone.wav")
     with pytest.raises(
         llm.ModelError,
-        match=rf"^Cannot read {re.escape(str(tmp_path / 'gone.wav'))}: No such file or directory$",
+        match=rf"^Cannot read {re.escape(str(tmp_path / 'gone.wav'))}: {re.escape(gone.value.strerror)}$",
     ):
         llm_hf_inference.audio_of(prompt)
 
