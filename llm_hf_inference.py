@@ -5731,6 +5731,10 @@ def whoami_lines(me) -> list:
 @click.group(name="hf")
 def hf_commands():
     "Hugging Face Inference: models, providers, your account"
+    # Piped or redirected on Windows, the output is in the code page (cp1252): a name in another script
+    # (an account's, a token's, a path's) is written escaped, where it would end the command in a traceback.
+    with contextlib.suppress(AttributeError, ValueError):
+        sys.stdout.reconfigure(errors="backslashreplace")
 
 
 # The Hub's searches: what 'llm hf refresh' fetches, and 'llm hf models --<flag>' lists (TASKS' flags).

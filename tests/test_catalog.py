@@ -466,6 +466,27 @@ def test_whoami_sends_the_hf_token_to_no_hf_endpoint_that_is_not_huggingface_co(
     assert server.seen == []
 
 
+@LOCAL
+def test_whoami_piped_in_a_code_page_escapes_what_it_cannot_write(fake, monkeypatch):
+    # Windows writes a pipe or a file in its code page (cp1252): a name in another script is no traceback
+    from click.testing import CliRunner
+    from llm.cli import cli
+
+    me = {
+        "name": "wang",
+        "fullname": "王小明",
+        "auth": {"accessToken": {"displayName": "ノート", "role": "read"}},
+    }
+    server = fake({"GET /api/whoami-v2": lambda seen: Answer.json(me)})
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    monkeypatch.setenv("LLM_HF_KEY", TEST_TOKEN)
+    result = CliRunner(charset="cp1252").invoke(cli, ["hf", "whoami"], catch_exceptions=False)
+    assert (result.exit_code, result.output) == (
+        0,
+        "wang (\\u738b\\u5c0f\\u660e)\nOrganisations: none\nToken: \\u30ce\\u30fc\\u30c8 (role: read)\n",
+    )
+
+
 # -- catalog values of the wrong sign
 
 
