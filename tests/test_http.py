@@ -237,22 +237,27 @@ def test_a_certificate_failure_is_not_retried_and_says_what_to_set(monkeypatch, 
 
 
 @pytest.mark.parametrize(
-    "words",
+    ("words", "verify_message"),
     [  # as truststore raises them for httpx2 on Windows and on macOS: the system's words, a tuple as text
-        "A certificate chain processed, but terminated in a root certificate which is not trusted by the "
-        "trust provider.",
-        '"router.huggingface.co" certificate is not trusted',
+        (
+            "A certificate chain processed, but terminated in a root certificate which is not trusted by "
+            "the trust provider.",
+            True,
+        ),
+        ('"router.huggingface.co" certificate is not trusted', True),
+        ("Peer sent no certificates to verify", False),  # its words its only argument
     ],
 )
 def test_a_certificate_the_systems_store_refuses_is_said_in_its_words_and_not_retried(
-    words, monkeypatch, capsys
+    words, verify_message, monkeypatch, capsys
 ):
     attempts = []
 
     def fail(self, request):
         attempts.append(request)
         refused = ssl.SSLCertVerificationError(words)
-        refused.verify_message = words
+        if verify_message:
+            refused.verify_message = words
         raise httpx2.ConnectError(str(refused)) from refused
 
     monkeypatch.setattr(httpx2.HTTPTransport, "handle_request", fail)
@@ -263,6 +268,13 @@ def test_a_certificate_the_systems_store_refuses_is_said_in_its_words_and_not_re
         f"Could not verify the TLS certificate of router.huggingface.co ({words}); if your network inspects "
         "TLS, point SSL_CERT_FILE or SSL_CERT_DIR at its certificate authority"
     )
+
+
+def test_a_certificate_refused_without_words_is_still_a_certificate_refused():
+    refused, other = httpx2.ConnectError(""), httpx2.ConnectError("[Errno 111] Connection refused")
+    refused.__cause__ = ssl.SSLCertVerificationError()
+    assert llm_hf_inference._certificate_failure(refused) == "not trusted"
+    assert llm_hf_inference._certificate_failure(other) is None
 
 
 @POSIX
