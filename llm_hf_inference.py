@@ -368,9 +368,14 @@ class Ticker:
 _warned: set = set()  # files already warned about in this process
 
 
+def switched_on(name: str) -> bool:
+    """Whether an environment variable says yes, as huggingface_hub reads its own: 1, on, yes or true."""
+    return os.environ.get(name, "").strip().upper() in ("1", "ON", "YES", "TRUE")
+
+
 def debug(message: str) -> None:
     """A line on stderr only under LLM_HF_DEBUG: what the plugin did that a user may wonder about."""
-    if os.environ.get("LLM_HF_DEBUG"):
+    if switched_on("LLM_HF_DEBUG"):
         say(message)
 
 
@@ -5021,7 +5026,7 @@ def fetched(url: str) -> tuple:
         key = key_for(url, None, None, override=True)  # HF_ENDPOINT elsewhere: LLM_HF_KEY, else nothing
     except NoKey:
         key = None  # public files need none
-    if os.environ.get("HF_HUB_DISABLE_IMPLICIT_TOKEN", "").upper() in ("1", "ON", "YES", "TRUE"):
+    if switched_on("HF_HUB_DISABLE_IMPLICIT_TOKEN"):
         key = None  # as huggingface_hub reads it: no token with the Hub's files
     try:
         return hub_get(url, {"Authorization": f"Bearer {key}"} if key else {}, "fragment"), bool(key)

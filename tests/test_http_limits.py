@@ -345,6 +345,15 @@ def test_the_refresh_mark_is_claimed_once_and_again_after_a_while(monkeypatch):
     assert llm_hf_inference.claim_refresh() is True
 
 
+@pytest.mark.parametrize(
+    "value, said", [("1", True), ("true", True), (" Yes ", True), ("on", True), ("0", False), ("", False)]
+)
+def test_llm_hf_debug_is_on_as_huggingface_hub_reads_its_own_switches(value, said, monkeypatch, capsys):
+    monkeypatch.setenv("LLM_HF_DEBUG", value)  # LLM_HF_DEBUG=0 turns it off, as HF_DEBUG=0 does
+    llm_hf_inference.debug("why")
+    assert capsys.readouterr().err == ("llm-hf-inference: why\n" if said else "")
+
+
 def test_a_refresh_that_cannot_write_its_mark_says_why_under_llm_hf_debug(monkeypatch, capsys):
     def read_only(path, wait=True):
         raise OSError(errno.EROFS, "Read-only file system")
