@@ -1446,7 +1446,8 @@ def _certificate_failure(ex: Exception) -> str | None:
 
     found = _cause(ex, ssl.SSLCertVerificationError)
     if found is not None:  # truststore's words may be its only argument ("Peer sent no certificates...")
-        return str(getattr(found, "verify_message", None) or (*found.args, "")[0]) or "not trusted"
+        words = getattr(found, "verify_message", None) or next(iter(found.args), "")
+        return str(words) or "not trusted"
     return in_words(ex) if "CERTIFICATE_VERIFY_FAILED" in str(ex) else None
 
 
