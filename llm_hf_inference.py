@@ -5360,19 +5360,24 @@ class HFMcp(llm.Toolbox):
 # Each command is a few lines over the functions before it: fetch or read, select, format.
 
 
+def not_stored(ex: OSError) -> HFError:
+    """Models fetched that cannot be kept: where, and why (one line for every kind when the disk is full)."""
+    return HFError(f"Cannot store models in {llm.user_dir()}: {in_words(ex)}")
+
+
 def fetch_catalog() -> Stored:
     """Fetch and store the router's catalog; else an HFError saying why."""
     url = catalog_url()
     try:
         return store_catalog(hub_get(url).body)
-    except (ValueError, OSError) as ex:
+    except ValueError as ex:
         host = split_url(url).hostname
         raise HFError(
             f"{host} answered {url} with {ex}; the models you have are kept. "
             "(LLM_HF_BASE_URL points elsewhere than the router?)"
-            if isinstance(ex, ValueError)
-            else f"Cannot store the catalog: {in_words(ex)}"
         ) from None
+    except OSError as ex:
+        raise not_stored(ex) from None
 
 
 def hub_search(task: str) -> list:
@@ -5431,7 +5436,7 @@ def fetch_discovered(discovery: Discovery) -> Stored:
             f"The Hub's model search gave {ex}; the {discovery.name} you have are kept"
         ) from None
     except OSError as ex:
-        raise HFError(f"Cannot store the {discovery.name}: {in_words(ex)}") from None
+        raise not_stored(ex) from None
 
 
 def cached_else_fetched(read, fetch) -> list:
