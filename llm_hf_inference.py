@@ -51,6 +51,7 @@ import stat
 import sys
 import threading
 import time
+import types
 import urllib.parse
 import uuid
 from collections.abc import Callable
@@ -5111,12 +5112,16 @@ def hf_fragment(argument: str):
 
 
 MCP_VERSION = "2025-06-18"  # the protocol version asked for
+HEADERS_NOT_KEPT = "(not kept)"  # what llm's logs hold for HFMcp's headers=
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-def mcp_key(url: str, send_token: bool) -> str | None:
-    """The key an MCP server gets (see :func:`key_for`): the Hugging Face token at huggingface.co, at a Space
-    only with ``send_token``; a stand-in on this machine LLM_HF_KEY; any other server none."""
+def mcp_key(url: str, send_token: bool, key_name: str | None = None) -> str | None:
+    """The key an MCP server gets (see :func:`key_for`): the one stored as ``key_name``, else the Hugging Face
+    token at huggingface.co, at a Space only with ``send_token``; a stand-in on this machine LLM_HF_KEY; any
+    other server none."""
+    if key_name is not None:
+        return key_for(url, None, key_name, False)
     if is_hf_host(url) or (send_token and is_deployed_host(url) and url.startswith("https://")):
         return key_for(url, None, KEY_NAME, False)
     if send_token:
@@ -5284,7 +5289,8 @@ class HFMcp(llm.Toolbox):
     """The tools of an MCP server: Hugging Face's by default (the Hub, papers, docs, and the Spaces added in
     your MCP settings at https://huggingface.co/settings/mcp), a Space's, or any Streamable HTTP server's.
     The Hugging Face token goes to huggingface.co, to a Space only with send_token=True (its owner's code
-    runs there; ZeroGPU is billed through it), and nowhere else: other servers get headers= alone."""
+    runs there; ZeroGPU is billed through it), and nowhere else: other servers get headers= or the key stored
+    as key_name=. llm logs its arguments (never headers=) to build it again for -c."""
 
     def __init__(
         self,
@@ -5293,7 +5299,12 @@ class HFMcp(llm.Toolbox):
         headers: dict | None = None,
         timeout: float | None = None,
         send_token: bool = False,
+        key_name: str | None = None,
     ):
+        if headers == HEADERS_NOT_KEPT:  # a conversation continued (-c) whose toolbox was given headers
+            raise HFError(
+                "HFMcp's headers= are not kept in llm's logs: give them with -T again (or key_name=)"
+            )
         # a Gradio app's address for the older SSE transport: the same server speaks Streamable HTTP at …/mcp/
         self.url = re.sub(r"(/gradio_api/mcp)/sse/?$", r"\1/", url or f"{hub_url()}/mcp")
         parts = split_url(self.url)
@@ -5305,11 +5316,16 @@ class HFMcp(llm.Toolbox):
             raise HFError('HFMcp(headers=...) takes names and values: headers={"Authorization": "Bearer …"}')
         if not (timeout is None or (type(timeout) in (int, float) and 0 < timeout <= MAX_TIMEOUT)):
             raise HFError(f"HFMcp(timeout=...) takes seconds, more than 0 and at most {MAX_TIMEOUT:g}")
+        if not (key_name is None or (type(key_name) is str and key_name)):
+            raise HFError("HFMcp(key_name=...) takes the name of a key stored with 'llm keys set NAME'")
         self.wanted, self.timeout = tools, float(timeout or TASKS["mcp"].timeout)
-        key = mcp_key(self.url, send_token is True)
+        key = mcp_key(self.url, send_token is True, key_name)
+        # llm logs a toolbox's arguments, to build it again for -c: never the headers (they may hold a key)
+        self._config = {**self._config, "headers": HEADERS_NOT_KEPT} if headers else self._config
         # A Space's proxy takes the token in X-HF-Authorization too, as Hugging Face's MCP server sends it
         # there: the Space's own key may then go in Authorization. A header given wins, in any letter case.
-        names = ("Authorization", "X-HF-Authorization") if is_deployed_host(self.url) else ("Authorization",)
+        token_to_space = is_deployed_host(self.url) and key_name in (None, KEY_NAME)  # not another's key
+        names = ("Authorization", "X-HF-Authorization") if token_to_space else ("Authorization",)
         given = {name.lower() for name in headers or ()}
         ours = {name: f"Bearer {key}" for name in names if key and name.lower() not in given}
         self.headers = {**ours, **(headers or {})}
@@ -5321,21 +5337,27 @@ class HFMcp(llm.Toolbox):
         if self._listed is None:
             self._session = MCPSession(self.url, self.headers, self.timeout)
             host = split_url(self.url).hostname or ""
-            found = mcp_tools(self._session, mcp_prefix(self.url))
+            # ToolboxName_...: what llm reads a toolbox's name from, to build it again for -c
+            found = mcp_tools(self._session, f"{type(self).__name__}_{mcp_prefix(self.url)}")
             names = [name for _, name, _, _ in found]
             unknown = [name for name in self.wanted or () if name not in names]
             if unknown:
                 listed = redact(", ".join(names)) or "none"
                 raise HFError(f"{host} has no tool {unknown[0]}; its tools: {listed}")
+            plugin = getattr(self, "plugin", None)
             self._listed = [
-                llm.Tool(ours, description, schema if type(schema) is dict else {}, self._caller(name))
+                llm.Tool(
+                    ours, description, schema if type(schema) is dict else {}, self._caller(name), plugin
+                )
                 for ours, name, description, schema in found
                 if self.wanted is None or name in self.wanted
             ]
         return iter(self._listed)
 
     def _caller(self, name: str) -> Callable:
-        async def call(**arguments):
+        """The tool ``name`` as a method of this toolbox: llm records the toolbox it came from."""
+
+        async def call(toolbox, /, **arguments):
             begun, stop = threading.Event(), threading.Event()
             try:
                 return await asyncio.to_thread(self._call, name, arguments, begun, stop)
@@ -5346,7 +5368,7 @@ class HFMcp(llm.Toolbox):
                     say(f"stopped; {name} was sent to {host} and may still run")
                 raise
 
-        return call
+        return types.MethodType(call, self)
 
     def _call(self, name: str, arguments: dict, begun: threading.Event, stop: threading.Event):
         """tools/call, sent once (a tool may spend a quota), unless given up first: its answer."""

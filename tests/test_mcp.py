@@ -17,7 +17,14 @@ from helpers import LOCAL, invoke
 
 pytestmark = LOCAL
 
-NAMES = ["mcp_add", "mcp_draw", "mcp_hum", "mcp_find", "mcp_fail", "mcp_nap"]
+NAMES = [
+    "HFMcp_mcp_add",
+    "HFMcp_mcp_draw",
+    "HFMcp_mcp_hum",
+    "HFMcp_mcp_find",
+    "HFMcp_mcp_fail",
+    "HFMcp_mcp_nap",
+]
 
 
 @pytest.fixture(scope="module", params=["sse", "json"])
@@ -41,8 +48,8 @@ def call(tool, **arguments):
 def test_the_handshake_then_every_page_of_tools_with_the_session_sent_back(peer, sent):
     found = tools(peer)
     assert list(found) == NAMES
-    assert found["mcp_add"].description == "Add two numbers."
-    assert found["mcp_add"].input_schema["properties"] == {
+    assert found["HFMcp_mcp_add"].description == "Add two numbers."
+    assert found["HFMcp_mcp_add"].input_schema["properties"] == {
         "a": {"title": "A", "type": "integer"},
         "b": {"title": "B", "type": "integer"},
     }
@@ -56,26 +63,27 @@ def test_the_handshake_then_every_page_of_tools_with_the_session_sent_back(peer,
 
 
 def test_tools_keeps_the_named_ones_and_an_unknown_name_is_one_line(peer):
-    assert list(tools(peer, tools=["add", "find"])) == ["mcp_add", "mcp_find"]
+    assert list(tools(peer, tools=["add", "find"])) == ["HFMcp_mcp_add", "HFMcp_mcp_find"]
     with pytest.raises(llm.ModelError) as raised:
         tools(peer, tools=["search"])
-    assert str(raised.value) == f"127.0.0.1 has no tool search; its tools: {', '.join(n[4:] for n in NAMES)}"
+    assert str(raised.value) == f"127.0.0.1 has no tool search; its tools: {', '.join(n[10:] for n in NAMES)}"
 
 
 def test_text_an_image_audio_and_a_link_come_back_as_the_model_takes_them(peer):
     found = tools(peer)
-    assert call(found["mcp_add"], a=2, b=3) == "5"
-    drawn = call(found["mcp_draw"], subject="a fox")
+    assert call(found["HFMcp_mcp_add"], a=2, b=3) == "5"
+    assert call(found["HFMcp_mcp_add"], a=2, b=3, toolbox=1, self=2) == "5"  # any argument's name goes on
+    drawn = call(found["HFMcp_mcp_draw"], subject="a fox")
     assert (drawn.output, [(a.type, a.content) for a in drawn.attachments]) == ("", [("image/png", PNG)])
-    hummed = call(found["mcp_hum"])
+    hummed = call(found["HFMcp_mcp_hum"])
     assert [(a.type, a.content) for a in hummed.attachments] == [("audio/wav", WAV)]
-    assert call(found["mcp_find"], query="whisper") == "openai/whisper-large-v3: https://hf.co/x"
+    assert call(found["HFMcp_mcp_find"], query="whisper") == "openai/whisper-large-v3: https://hf.co/x"
 
 
 def test_a_tool_error_goes_to_the_model_and_a_json_rpc_error_is_one_line(peer):
     found = tools(peer)
     with pytest.raises(llm.ModelError, match=r"^Error executing tool fail$"):
-        call(found["mcp_fail"])
+        call(found["HFMcp_mcp_fail"])
     session = llm_hf_inference.MCPSession(peer.url, {}, 5.0)
     with pytest.raises(llm.ModelError) as raised:
         session.request("prompts/nosuch", {})
@@ -86,12 +94,12 @@ def test_a_tool_that_takes_too_long_ends_within_its_deadline(peer):
     found = tools(peer, timeout=0.5)
     started = time.monotonic()
     with pytest.raises(llm.ModelError) as raised:
-        call(found["mcp_nap"], seconds=5)
+        call(found["HFMcp_mcp_nap"], seconds=5)
     assert time.monotonic() - started < 2
     assert str(raised.value) == (
         "127.0.0.1 sent nothing for 0.5 seconds (timeout); give it longer with HFMcp(timeout=SECONDS)"
     )
-    assert call(found["mcp_add"], a=1, b=1) == "2"  # the session goes on
+    assert call(found["HFMcp_mcp_add"], a=1, b=1) == "2"  # the session goes on
 
 
 def test_an_answer_over_the_cap_is_one_line(peer, monkeypatch):
@@ -124,7 +132,7 @@ def test_a_forgotten_session_is_begun_again(fake):
         return Answer.json(reply(message, {"tools": [{"name": "ping", "inputSchema": {}}]}))
 
     server = fake({"POST /mcp": answer})
-    assert [t.name for t in llm_hf_inference.HFMcp(url=server.url + "/mcp").tools()] == ["mcp_ping"]
+    assert [t.name for t in llm_hf_inference.HFMcp(url=server.url + "/mcp").tools()] == ["HFMcp_mcp_ping"]
     assert len(begun) == 2
 
 
@@ -208,7 +216,7 @@ def test_a_gradio_apps_sse_address_is_asked_at_its_streamable_http_one(fake, pat
     other = "https://a-b.hf.space/gradio_api/mcp/sse/x"  # not the SSE address itself: as given
     assert llm_hf_inference.HFMcp(url=other).url == other
     toolbox = llm_hf_inference.HFMcp(url=server.url + path)
-    assert [tool.name for tool in toolbox.tools()] == ["mcp_draw"]
+    assert [tool.name for tool in toolbox.tools()] == ["HFMcp_mcp_draw"]
     assert {seen.path for seen in server.seen} == {"/gradio_api/mcp/"}
     assert toolbox.url == server.url + "/gradio_api/mcp/"
 
@@ -310,6 +318,7 @@ def test_send_token_elsewhere_is_refused_and_headers_go_as_given(monkeypatch):
         ({"tools": "add"}, 'HFMcp(tools=...) takes a list of tool names: tools=["hub_repo_details"]'),
         ({"headers": {"X": "a\nb"}}, 'HFMcp(headers=...) takes names and values: headers={"Authorization":'),
         ({"timeout": 0}, "HFMcp(timeout=...) takes seconds, more than 0 and at most 86400"),
+        ({"key_name": ""}, "HFMcp(key_name=...) takes the name of a key stored with 'llm keys set NAME'"),
     ],
 )
 def test_what_hfmcp_cannot_take_is_one_line(given, said):
@@ -330,7 +339,7 @@ def test_llm_tools_list_names_hfmcp_without_connecting_and_lists_a_servers_tools
     listed = invoke("tools", "list")
     assert "HFMcp" in listed.stdout and sent == []
     listed = invoke("tools", "list", f'HFMcp(url="{peer.url}", tools=["add"])')
-    assert "mcp_add(**arguments)" in listed.stdout and "Add two numbers." in listed.stdout
+    assert "HFMcp_mcp_add(**arguments)" in listed.stdout and "Add two numbers." in listed.stdout
 
 
 def chat_router(router, tool_name, arguments):
@@ -355,7 +364,7 @@ def chat_router(router, tool_name, arguments):
 
 
 def test_a_chat_model_calls_a_tool_and_sees_the_image_it_drew(peer, router):
-    server = chat_router(router, "mcp_draw", '{"subject": "a fox"}')
+    server = chat_router(router, "HFMcp_mcp_draw", '{"subject": "a fox"}')
     result = invoke("-m", "hf-gemma4", "--no-stream", "-T", f'HFMcp(url="{peer.url}")', "draw a fox")
     assert (result.exit_code, result.stdout) == (0, "A fox.\n")
     first, second = (json.loads(seen.body) for seen in server.seen)
@@ -367,7 +376,7 @@ def test_a_chat_model_calls_a_tool_and_sees_the_image_it_drew(peer, router):
 
 
 def test_an_async_chain_calls_the_tool_too(peer, router):
-    server = chat_router(router, "mcp_add", '{"a": 20, "b": 22}')
+    server = chat_router(router, "HFMcp_mcp_add", '{"a": 20, "b": 22}')
 
     async def go():
         model = llm.get_async_model("hf-llama3.1")
@@ -377,6 +386,84 @@ def test_an_async_chain_calls_the_tool_too(peer, router):
     assert asyncio.run(go()) == "A fox."
     second = json.loads(server.seen[1].body)
     assert second["messages"][-1] == {"role": "tool", "tool_call_id": "call_1", "content": "42"}
+
+
+def talk(router, *replies):
+    """A router whose chat model answers ``replies`` in turn: text, or (tool name, its arguments)."""
+
+    def message(reply):
+        if type(reply) is str:
+            return {"message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}
+        call = {"id": "call_1", "type": "function", "function": {"name": reply[0], "arguments": reply[1]}}
+        return {"message": {"role": "assistant", "tool_calls": [call]}, "finish_reason": "tool_calls"}
+
+    answers = iter([Answer.json({"choices": [message(reply)]}) for reply in replies])
+    return router({"POST /v1/chat/completions": lambda seen: next(answers)})
+
+
+def tools_sent(server) -> list:
+    return [
+        [tool["function"]["name"] for tool in json.loads(seen.body).get("tools", [])] for seen in server.seen
+    ]
+
+
+def test_a_conversation_continued_with_c_has_the_servers_tools_again(peer, router):
+    server = talk(router, "Hi.", ("HFMcp_mcp_add", '{"a": 20, "b": 22}'), "42.")
+    first = invoke("-m", "hf-llama3.1", "--no-stream", "-T", f'HFMcp(url="{peer.url}", tools=["add"])', "hi")
+    second = invoke("-c", "--no-stream", "Add 20 and 22.")
+    assert (first.stdout, second.stdout) == ("Hi.\n", "42.\n")
+    assert tools_sent(server) == [["HFMcp_mcp_add"]] * 3
+    assert json.loads(server.seen[2].body)["messages"][-1] == {
+        "role": "tool",
+        "tool_call_id": "call_1",
+        "content": "42",
+    }
+
+
+def test_headers_never_reach_llms_logs_so_c_asks_for_them_again(peer, router):
+    server = talk(router, "Hi.", "Again.")
+    toolbox = f'HFMcp(url="{peer.url}", tools=["add"], headers={{"X-Key": "s3cret-value"}})'
+    assert invoke("-m", "hf-llama3.1", "--no-stream", "-T", toolbox, "hi").stdout == "Hi.\n"
+    assert b"s3cret-value" not in (llm.user_dir() / "logs.db").read_bytes()
+    again = invoke("-c", "--no-stream", "hi again")
+    assert (again.exit_code, again.stderr) == (
+        1,
+        "Error: HFMcp's headers= are not kept in llm's logs: give them with -T again (or key_name=)\n",
+    )
+    assert invoke("-c", "--no-stream", "-T", toolbox, "hi again").stdout == "Again.\n"
+    assert tools_sent(server) == [["HFMcp_mcp_add"]] * 2
+
+
+def test_key_name_sends_a_stored_key_and_is_kept_for_c(peer, router, sent):
+    (llm.user_dir() / "keys.json").write_text(json.dumps({"peer": "peer-key"}))
+    talk(router, "Hi.", "Again.")
+    toolbox = f'HFMcp(url="{peer.url}", tools=["add"], key_name="peer")'
+    assert invoke("-m", "hf-llama3.1", "--no-stream", "-T", toolbox, "hi").stdout == "Hi.\n"
+    assert invoke("-c", "--no-stream", "hi again").stdout == "Again.\n"
+    to_peer = [s.headers.get("authorization") for s in sent if s.url == peer.url]
+    assert to_peer == ["Bearer peer-key"] * 10  # the handshake (2) and three pages of tools, twice
+    assert b"peer-key" not in (llm.user_dir() / "logs.db").read_bytes()
+
+
+@pytest.mark.parametrize(
+    "url, send_token, headers",
+    [
+        ("https://alice-draw.hf.space/gradio_api/mcp/", True, ("Authorization", "X-HF-Authorization")),
+        ("https://alice-draw.hf.space/gradio_api/mcp/", False, ("Authorization",)),  # another key than ours
+    ],
+)
+def test_a_key_named_goes_in_authorization_alone_unless_it_is_the_token(
+    url, send_token, headers, monkeypatch
+):
+    monkeypatch.setattr(llm, "get_key", lambda *a, **k: "space-key")  # llm keys set space
+    box = llm_hf_inference.HFMcp(url=url, send_token=send_token, key_name=None if send_token else "space")
+    assert tuple(box.headers) == headers
+
+
+def test_key_name_of_no_stored_key_is_one_line():
+    with pytest.raises(llm.ModelError) as raised:
+        llm_hf_inference.HFMcp(url="https://mcp.example.com/mcp", key_name="nowhere")
+    assert str(raised.value) == "No key found: 'llm keys set nowhere'"
 
 
 def test_a_prompt_whose_server_cannot_be_reached_fails_in_one_line(monkeypatch, router):
@@ -487,7 +574,7 @@ def test_a_tools_text_keeps_its_lines_and_loses_what_a_terminal_obeys():
 
 
 def test_a_call_given_up_says_it_was_sent_and_may_still_run(peer, capsys):
-    nap = tools(peer)["mcp_nap"]
+    nap = tools(peer)["HFMcp_mcp_nap"]
 
     async def given_up():
         task = asyncio.ensure_future(nap.implementation(seconds=1))
@@ -502,7 +589,7 @@ def test_a_call_given_up_says_it_was_sent_and_may_still_run(peer, capsys):
 
 
 def test_a_call_given_up_before_its_thread_began_is_not_sent_nor_said_to_be(peer, sent, capsys, monkeypatch):
-    nap = tools(peer)["mcp_nap"]
+    nap = tools(peer)["HFMcp_mcp_nap"]
     capsys.readouterr()
     queued = []
 
