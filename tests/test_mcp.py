@@ -319,6 +319,7 @@ def test_send_token_elsewhere_is_refused_and_headers_go_as_given(monkeypatch):
         ({"headers": {"X": "a\nb"}}, 'HFMcp(headers=...) takes names and values: headers={"Authorization":'),
         ({"timeout": 0}, "HFMcp(timeout=...) takes seconds, more than 0 and at most 86400"),
         ({"key_name": ""}, "HFMcp(key_name=...) takes the name of a key stored with 'llm keys set NAME'"),
+        ({"key_name": 5}, "HFMcp(key_name=...) takes the name of a key stored with 'llm keys set NAME'"),
     ],
 )
 def test_what_hfmcp_cannot_take_is_one_line(given, said):
@@ -446,18 +447,19 @@ def test_key_name_sends_a_stored_key_and_is_kept_for_c(peer, router, sent):
 
 
 @pytest.mark.parametrize(
-    "url, send_token, headers",
+    "given, key",
     [
-        ("https://alice-draw.hf.space/gradio_api/mcp/", True, ("Authorization", "X-HF-Authorization")),
-        ("https://alice-draw.hf.space/gradio_api/mcp/", False, ("Authorization",)),  # another key than ours
+        ({"send_token": True}, "hf_token0000"),
+        ({"key_name": "huggingface"}, "hf_token0000"),  # the token by name: as with send_token
+        ({"key_name": "space"}, "space-key"),  # another key than ours: Authorization alone
     ],
 )
-def test_a_key_named_goes_in_authorization_alone_unless_it_is_the_token(
-    url, send_token, headers, monkeypatch
-):
-    monkeypatch.setattr(llm, "get_key", lambda *a, **k: "space-key")  # llm keys set space
-    box = llm_hf_inference.HFMcp(url=url, send_token=send_token, key_name=None if send_token else "space")
-    assert tuple(box.headers) == headers
+def test_a_key_named_goes_in_authorization_alone_unless_it_is_the_token(given, key, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_token0000")
+    (llm.user_dir() / "keys.json").write_text(json.dumps({"space": "space-key"}))
+    box = llm_hf_inference.HFMcp(url="https://alice-draw.hf.space/gradio_api/mcp/", **given)
+    names = ["Authorization", "X-HF-Authorization"] if key.startswith("hf_") else ["Authorization"]
+    assert box.headers == dict.fromkeys(names, f"Bearer {key}")
 
 
 def test_key_name_of_no_stored_key_is_one_line():
