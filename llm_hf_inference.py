@@ -909,7 +909,10 @@ def _new_client(cls):
     except (ImportError, OSError, ValueError, httpx2.HTTPError, httpx2.InvalidURL) as ex:
         settings = environment_at_fault(ex)
         where = f"; check {', '.join(settings)}" if settings else ""
-        raise HFError(f"Cannot set up HTTP connections: {redact(in_words(ex)).rstrip('.')}{where}") from None
+        words = redact(in_words(ex)).rstrip(".")
+        if isinstance(ex, ImportError) and "socksio" in words:  # httpx2's words say: pip install httpx[socks]
+            words = "a SOCKS proxy needs the socksio package (llm install socksio)"
+        raise HFError(f"Cannot set up HTTP connections: {words}{where}") from None
 
 
 def environment_at_fault(ex: Exception) -> list:

@@ -189,10 +189,7 @@ def test_threads_each_with_their_own_event_loop(monkeypatch):
 # -- bad environments
 
 
-SOCKS = (
-    "Using SOCKS proxy, but the 'socksio' package is not installed. "
-    "Make sure to install httpx using `pip install httpx[socks]`"
-)
+SOCKS = "a SOCKS proxy needs the socksio package (llm install socksio)"  # not httpx2's: pip install httpx
 
 
 @pytest.mark.parametrize(
