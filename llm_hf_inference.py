@@ -206,7 +206,8 @@ TASKS = {
             **dict.fromkeys(
                 (401, 403),
                 "The server wants a key: the Hugging Face token goes to huggingface.co, to a Space with "
-                "HFMcp(send_token=True); any other server takes HFMcp(headers={...}).",
+                "HFMcp(send_token=True); any other server takes HFMcp(key_name=NAME) (a key stored with "
+                "'llm keys set NAME') or HFMcp(headers={...}).",
             ),
             **dict.fromkeys(  # 405: a server of the older SSE transport, asked by POST
                 (404, 405),
@@ -1170,6 +1171,9 @@ def _server_message(body: bytes) -> tuple[str, dict]:
         if isinstance(error, dict):
             error = error.get("message") or error
         message = error or data.get("message") or _detail_text(data.get("detail")) or text
+        code, described = data.get("error"), data.get("error_description")  # OAuth's: invalid_token, and why
+        if code and type(code) is str and type(described) is str and described.strip():
+            message = f"{code}: {described}"
         return _as_text(message), data
     if "<" in text and ">" in text:  # an HTML gateway page
         title = re.search(r"<title[^>]*>(.*?)</title>", text, re.S | re.I)

@@ -143,7 +143,8 @@ def test_a_forgotten_session_is_begun_again(fake):
             (
                 status,
                 "The server wants a key: the Hugging Face token goes to huggingface.co, to a Space with "
-                "HFMcp(send_token=True); any other server takes HFMcp(headers={...}).",
+                "HFMcp(send_token=True); any other server takes HFMcp(key_name=NAME) (a key stored with "
+                "'llm keys set NAME') or HFMcp(headers={...}).",
             )
             for status in (401, 403)
         ),
@@ -162,6 +163,25 @@ def test_a_server_that_will_not_begin_a_session_says_what_to_do(fake, status, hi
     with pytest.raises(llm.ModelError) as raised:
         llm_hf_inference.HFMcp(url=server.url + "/mcp").tools()
     assert (str(raised.value), len(server.seen)) == (f"127.0.0.1 answered {status}: no — {hint}", 1)
+
+
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        (
+            {"error": "invalid_token", "error_description": "The token expired"},
+            "invalid_token: The token expired",
+        ),
+        ({"error": "invalid_token", "error_description": " "}, "invalid_token"),
+        ({"error": {"message": "no"}, "error_description": "x"}, "no"),  # not OAuth's shape
+        ({"error": "", "message": "no", "error_description": "x"}, "no"),
+    ],
+)
+def test_an_oauth_refusal_says_what_is_wrong_with_the_key(fake, body, words):
+    server = fake({"POST /mcp": lambda seen: Answer.json(body, 401)})
+    with pytest.raises(llm.ModelError) as raised:
+        llm_hf_inference.HFMcp(url=server.url + "/mcp").tools()
+    assert str(raised.value).startswith(f"127.0.0.1 answered 401: {words} — The server wants a key")
 
 
 def test_an_error_answer_to_a_call_is_said_and_the_session_kept(fake):
