@@ -5233,13 +5233,22 @@ class MCPSession:
 # ------------ MCP: the toolbox; each tool's answer as text and attachments
 
 
+_mcp_prefixes: dict = {}  # server URL -> what its tools are named after in this process
+
+
 def mcp_prefix(url: str) -> str:
-    """What a server's tools are named after, so two servers' never clash: hf for Hugging Face's, a Space's
-    name, the first part of any other host's (mcp for an address)."""
-    host = split_url(url).hostname or ""
-    if is_hf_host(url):
-        return "hf"
-    return "mcp" if ":" in host or host[-1:].isdigit() else host.split(".")[0]
+    """What a server's tools are named after, never alike for two servers in a process (llm would send a call
+    to the last one's): hf for Hugging Face's, a Space's name, the first part of a host's name that says whose
+    it is (linear for mcp.linear.app), mcp for an address; a number after one taken (localhost2)."""
+    if url not in _mcp_prefixes:
+        host = split_url(url).hostname or ""
+        named = [label for label in host.split(".")[:-1] if label not in ("mcp", "api", "www")] or [host]
+        base = "hf" if is_hf_host(url) else "mcp" if ":" in host or host[-1:].isdigit() else named[0]
+        taken = set(_mcp_prefixes.values())
+        _mcp_prefixes[url] = next(
+            f"{base}{n}" for n in ["", *range(2, len(taken) + 3)] if f"{base}{n}" not in taken
+        )
+    return _mcp_prefixes[url]
 
 
 def mcp_tools(session: MCPSession, prefix: str) -> list:

@@ -72,6 +72,7 @@ def isolated(request, monkeypatch, tmp_path, migrated_logs):
     monkeypatch.setattr(llm_hf_inference, "_told_no_token", set())
     monkeypatch.setattr(llm_hf_inference, "_warned", set())
     monkeypatch.setattr(llm_hf_inference, "_dimensions", {})
+    monkeypatch.setattr(llm_hf_inference, "_mcp_prefixes", {})
     if request.config.getoption("--record-mode") == "none" or not os.environ.get("HF_TOKEN"):
         monkeypatch.setenv("HF_TOKEN", TEST_TOKEN)
     return tmp_path

@@ -502,7 +502,11 @@ def test_a_prompt_whose_server_cannot_be_reached_fails_in_one_line(monkeypatch, 
     [
         ("https://huggingface.co/mcp", "hf"),
         ("https://alice-draw.hf.space/gradio_api/mcp/", "alice-draw"),
-        ("https://mcp.example.com/mcp", "mcp"),
+        ("https://mcp.example.com/mcp", "example"),  # not mcp: whose server it is
+        ("https://mcp.linear.app/mcp", "linear"),
+        ("https://api.githubcopilot.com/mcp/", "githubcopilot"),
+        ("https://www.example.com/mcp", "example"),
+        ("http://mcp:8000/mcp", "mcp"),  # a host of one name (a container's)
         ("https://tools.example.com/mcp", "tools"),
         ("http://127.0.0.1:8000/mcp", "mcp"),
         ("http://[fe80::a]:8000/mcp", "mcp"),  # an address, even ending in a letter
@@ -511,6 +515,17 @@ def test_a_prompt_whose_server_cannot_be_reached_fails_in_one_line(monkeypatch, 
 )
 def test_a_servers_tools_are_named_after_it(url, prefix):
     assert llm_hf_inference.mcp_prefix(url) == prefix
+
+
+def test_two_servers_never_name_their_tools_alike_in_one_process():
+    urls = ["http://127.0.0.1:1/mcp", "http://127.0.0.1:2/mcp", "http://[::1]:3/mcp", "https://x.example.com"]
+    assert [llm_hf_inference.mcp_prefix(url) for url in [*urls, urls[0]]] == [
+        "mcp",
+        "mcp2",
+        "mcp3",
+        "x",
+        "mcp",
+    ]
 
 
 def test_tool_names_every_provider_takes_unique_and_at_most_64_characters():
