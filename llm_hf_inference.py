@@ -5133,7 +5133,8 @@ def mcp_key(url: str, send_token: bool, key_name: str | None = None) -> str | No
         return key_for(url, None, KEY_NAME, False)
     if send_token:
         raise HFError("send_token=True is for Spaces (https://….hf.space); other servers take headers={...}")
-    return key_for(url, None, None, True) if split_url(url).hostname in LOOPBACK else None
+    stand_in = split_url(url).hostname in LOOPBACK and os.environ.get("LLM_HF_KEY")  # no word when unset:
+    return key_for(url, None, None, True) if stand_in else None  # a local Gradio app takes no key
 
 
 def pinned_to_replica(result: dict, place: str, header: str | None) -> dict:

@@ -309,6 +309,12 @@ def test_the_token_goes_to_hugging_face_and_to_a_space_only_when_asked(url, send
     assert toolbox.headers == ({"Authorization": f"Bearer {key}"} if key else {})
 
 
+def test_a_local_server_without_a_stand_in_key_gets_none_and_no_word_about_it(monkeypatch, capsys):
+    monkeypatch.delenv("LLM_HF_KEY", raising=False)
+    assert llm_hf_inference.HFMcp(url="http://127.0.0.1:7860/gradio_api/mcp/").headers == {}
+    assert capsys.readouterr().err == ""
+
+
 def test_a_space_gets_the_token_where_its_proxy_reads_it_and_a_header_given_wins(monkeypatch):
     monkeypatch.setenv("HF_TOKEN", "hf_token0000")
     space = "https://alice-draw.hf.space/gradio_api/mcp/"
