@@ -1172,7 +1172,7 @@ def _server_message(body: bytes) -> tuple[str, dict]:
             error = error.get("message") or error
         message = error or data.get("message") or _detail_text(data.get("detail")) or text
         code, described = data.get("error"), data.get("error_description")  # OAuth's: invalid_token, and why
-        if code and type(code) is str and type(described) is str and described.strip():
+        if type(code) is str and code and type(described) is str and described.strip():
             message = f"{code}: {described}"
         return _as_text(message), data
     if "<" in text and ">" in text:  # an HTML gateway page
@@ -5132,9 +5132,13 @@ def mcp_key(url: str, send_token: bool, key_name: str | None = None) -> str | No
     if is_hf_host(url) or (send_token and is_deployed_host(url) and url.startswith("https://")):
         return key_for(url, None, KEY_NAME, False)
     if send_token:
-        raise HFError("send_token=True is for Spaces (https://….hf.space); other servers take headers={...}")
-    stand_in = split_url(url).hostname in LOOPBACK and os.environ.get("LLM_HF_KEY")  # no word when unset:
-    return key_for(url, None, None, True) if stand_in else None  # a local Gradio app takes no key
+        raise HFError(
+            "send_token=True is for Spaces (https://….hf.space); "
+            "other servers take key_name= or headers={...}"
+        )
+    # on this machine: LLM_HF_KEY, a stand-in, when set; else none and no word (a local Gradio app takes none)
+    stand_in = split_url(url).hostname in LOOPBACK and os.environ.get("LLM_HF_KEY")
+    return key_for(url, None, None, True) if stand_in else None
 
 
 def pinned_to_replica(result: dict, place: str, header: str | None) -> dict:

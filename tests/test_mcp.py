@@ -331,8 +331,11 @@ def test_a_space_gets_the_token_where_its_proxy_reads_it_and_a_header_given_wins
 
 def test_send_token_elsewhere_is_refused_and_headers_go_as_given(monkeypatch):
     monkeypatch.setenv("HF_TOKEN", "hf_token0000")
-    with pytest.raises(llm.ModelError, match=r"send_token=True is for Spaces"):
+    with pytest.raises(llm.ModelError) as raised:
         llm_hf_inference.HFMcp(url="https://mcp.example.com/mcp", send_token=True)
+    assert str(raised.value) == (
+        "send_token=True is for Spaces (https://….hf.space); other servers take key_name= or headers={...}"
+    )
     given = llm_hf_inference.HFMcp(url="https://mcp.example.com/mcp", headers={"X-Key": "k"})
     assert given.headers == {"X-Key": "k"}
 
