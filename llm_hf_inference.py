@@ -5946,10 +5946,10 @@ def remove_command(model):
 
 @hf_commands.command(name="spend")
 @click.option("--since", help="Only prompts since: 7d, 24h or YYYY-MM-DD (from local midnight)")
-@click.option("--model", help="Only this model: its id, alias or repo id")
+@click.option("-m", "--model", help="Only this model: its id, alias or repo id")
 @click.option("json_", "--json", is_flag=True, help="Print the rows as JSON")
-@click.option(
-    "--database", type=click.Path(dir_okay=False, path_type=pathlib.Path), help="llm's logs database"
+@click.option(  # -m and -d as 'llm logs' takes them
+    "-d", "--database", type=click.Path(dir_okay=False, path_type=pathlib.Path), help="llm's logs database"
 )
 def spend_command(since, model, json_, database):
     "What Hugging Face prompts have cost, from llm's logs (read-only)"

@@ -215,7 +215,9 @@ def test_spend_by_alias_and_long_ids_uncut():
     invoke("hf", "refresh")
     invoke("-m", "hf-llama3.1", "-o", "max_tokens", "20", "-s", SYSTEM, QUESTION)
     by_alias = invoke("hf", "spend", "--model", "hf-llama3.1").output
-    assert by_alias == invoke("hf", "spend", "--model", "meta-llama/Llama-3.1-8B-Instruct").output
+    assert (
+        by_alias == invoke("hf", "spend", "-m", "meta-llama/Llama-3.1-8B-Instruct").output
+    )  # as llm logs -m
     assert by_alias.splitlines()[1].startswith("hf/meta-llama/Llama-3.1-8B-Instruct  novita")
     db = llm.user_dir() / "logs.db"
     import sqlite_utils

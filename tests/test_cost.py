@@ -161,7 +161,7 @@ def test_spend_json(session):
 
 
 def test_spend_without_a_database(tmp_path):
-    result = invoke("hf", "spend", "--database", str(tmp_path / "nowhere.db"))
+    result = invoke("hf", "spend", "-d", str(tmp_path / "nowhere.db"))  # as llm logs -d
     assert (result.exit_code, result.output) == (0, f"No logs database at {tmp_path / 'nowhere.db'} yet.\n")
     assert not (tmp_path / "nowhere.db").exists()
 
