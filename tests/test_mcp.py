@@ -66,7 +66,10 @@ def test_tools_keeps_the_named_ones_and_an_unknown_name_is_one_line(peer):
     assert list(tools(peer, tools=["add", "find"])) == ["HFMcp_mcp_add", "HFMcp_mcp_find"]
     with pytest.raises(llm.ModelError) as raised:
         tools(peer, tools=["search"])
-    assert str(raised.value) == f"127.0.0.1 has no tool search; its tools: {', '.join(n[10:] for n in NAMES)}"
+    assert (
+        str(raised.value)
+        == f"127.0.0.1 has no tool search; its tools: {', '.join(n.removeprefix('HFMcp_mcp_') for n in NAMES)}"
+    )
 
 
 def test_text_an_image_audio_and_a_link_come_back_as_the_model_takes_them(peer):
@@ -372,52 +375,6 @@ def test_llm_tools_list_names_hfmcp_without_connecting_and_lists_a_servers_tools
     assert "HFMcp_mcp_add(**arguments)" in listed.stdout and "Add two numbers." in listed.stdout
 
 
-def chat_router(router, tool_name, arguments):
-    call = {"id": "call_1", "type": "function", "function": {"name": tool_name, "arguments": arguments}}
-    first = {
-        "message": {"role": "assistant", "content": None, "tool_calls": [call]},
-        "finish_reason": "tool_calls",
-    }
-    answers = iter(
-        [
-            Answer.json({"choices": [first]}),
-            Answer.json(
-                {
-                    "choices": [
-                        {"message": {"role": "assistant", "content": "A fox."}, "finish_reason": "stop"}
-                    ]
-                }
-            ),
-        ]
-    )
-    return router({"POST /v1/chat/completions": lambda seen: next(answers)})
-
-
-def test_a_chat_model_calls_a_tool_and_sees_the_image_it_drew(peer, router):
-    server = chat_router(router, "HFMcp_mcp_draw", '{"subject": "a fox"}')
-    result = invoke("-m", "hf-gemma4", "--no-stream", "-T", f'HFMcp(url="{peer.url}")', "draw a fox")
-    assert (result.exit_code, result.stdout) == (0, "A fox.\n")
-    first, second = (json.loads(seen.body) for seen in server.seen)
-    assert [tool["function"]["name"] for tool in first["tools"]] == NAMES
-    assert second["messages"][-2]["role"] == "tool"
-    image = second["messages"][-1]["content"][-1]
-    assert image["image_url"]["url"].startswith("data:image/png;base64,")
-    assert server.seen[0].headers["Authorization"] == f"Bearer {TEST_TOKEN}"
-
-
-def test_an_async_chain_calls_the_tool_too(peer, router):
-    server = chat_router(router, "HFMcp_mcp_add", '{"a": 20, "b": 22}')
-
-    async def go():
-        model = llm.get_async_model("hf-llama3.1")
-        chain = model.chain("add them", tools=[llm_hf_inference.HFMcp(url=peer.url, tools=["add"])])
-        return await chain.text()
-
-    assert asyncio.run(go()) == "A fox."
-    second = json.loads(server.seen[1].body)
-    assert second["messages"][-1] == {"role": "tool", "tool_call_id": "call_1", "content": "42"}
-
-
 def talk(router, *replies):
     """A router whose chat model answers ``replies`` in turn: text, or (tool name, its arguments)."""
 
@@ -435,6 +392,31 @@ def tools_sent(server) -> list:
     return [
         [tool["function"]["name"] for tool in json.loads(seen.body).get("tools", [])] for seen in server.seen
     ]
+
+
+def test_a_chat_model_calls_a_tool_and_sees_the_image_it_drew(peer, router):
+    server = talk(router, ("HFMcp_mcp_draw", '{"subject": "a fox"}'), "A fox.")
+    result = invoke("-m", "hf-gemma4", "--no-stream", "-T", f'HFMcp(url="{peer.url}")', "draw a fox")
+    assert (result.exit_code, result.stdout) == (0, "A fox.\n")
+    first, second = (json.loads(seen.body) for seen in server.seen)
+    assert [tool["function"]["name"] for tool in first["tools"]] == NAMES
+    assert second["messages"][-2]["role"] == "tool"
+    image = second["messages"][-1]["content"][-1]
+    assert image["image_url"]["url"].startswith("data:image/png;base64,")
+    assert server.seen[0].headers["Authorization"] == f"Bearer {TEST_TOKEN}"
+
+
+def test_an_async_chain_calls_the_tool_too(peer, router):
+    server = talk(router, ("HFMcp_mcp_add", '{"a": 20, "b": 22}'), "42.")
+
+    async def go():
+        model = llm.get_async_model("hf-llama3.1")
+        chain = model.chain("add them", tools=[llm_hf_inference.HFMcp(url=peer.url, tools=["add"])])
+        return await chain.text()
+
+    assert asyncio.run(go()) == "42."
+    second = json.loads(server.seen[1].body)
+    assert second["messages"][-1] == {"role": "tool", "tool_call_id": "call_1", "content": "42"}
 
 
 def test_a_conversation_continued_with_c_has_the_servers_tools_again(peer, router):
