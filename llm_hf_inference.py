@@ -5123,12 +5123,9 @@ HEADERS_NOT_KEPT = "(not kept)"  # what llm's logs hold for HFMcp's headers=
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-def mcp_key(url: str, send_token: bool, key_name: str | None = None) -> str | None:
-    """The key an MCP server gets (see :func:`key_for`): the one stored as ``key_name``, else the Hugging Face
-    token at huggingface.co, at a Space only with ``send_token``; a stand-in on this machine LLM_HF_KEY; any
-    other server none."""
-    if key_name is not None:
-        return key_for(url, None, key_name, False)
+def mcp_key(url: str, send_token: bool) -> str | None:
+    """The Hugging Face token an MCP server gets (see :func:`key_for`): at huggingface.co, at a Space only
+    with ``send_token``; a stand-in on this machine LLM_HF_KEY; any other server none."""
     if is_hf_host(url) or (send_token and is_deployed_host(url) and url.startswith("https://")):
         return key_for(url, None, KEY_NAME, False)
     if send_token:
@@ -5340,15 +5337,17 @@ class HFMcp(llm.Toolbox):
         if not (key_name is None or (type(key_name) is str and key_name)):
             raise HFError("HFMcp(key_name=...) takes the name of a key stored with 'llm keys set NAME'")
         self.wanted, self.timeout = tools, float(timeout or TASKS["mcp"].timeout)
-        key = mcp_key(self.url, send_token is True, key_name)
+        token = mcp_key(self.url, send_token is True)
+        key = key_for(self.url, None, key_name, False) if key_name is not None else token
         # llm logs a toolbox's arguments, to build it again for -c: never the headers (they may hold a key)
         self._config = {**self._config, "headers": HEADERS_NOT_KEPT} if headers else self._config
         # A Space's proxy takes the token in X-HF-Authorization too, as Hugging Face's MCP server sends it
-        # there: the Space's own key may then go in Authorization. A header given wins, in any letter case.
-        token_to_space = is_deployed_host(self.url) and key_name in (None, KEY_NAME)  # not another's key
-        names = ("Authorization", "X-HF-Authorization") if token_to_space else ("Authorization",)
+        # there: the Space's own key (key_name=) may then go in Authorization. A header given wins, any case.
+        ours = {"Authorization": key, "X-HF-Authorization": token if is_deployed_host(self.url) else None}
         given = {name.lower() for name in headers or ()}
-        ours = {name: f"Bearer {key}" for name in names if key and name.lower() not in given}
+        ours = {
+            name: f"Bearer {value}" for name, value in ours.items() if value and name.lower() not in given
+        }
         self.headers = {**ours, **(headers or {})}
         self._listed: list | None = None
         self._session: MCPSession | None = None

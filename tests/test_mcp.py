@@ -458,19 +458,24 @@ def test_key_name_sends_a_stored_key_and_is_kept_for_c(peer, router, sent):
 
 
 @pytest.mark.parametrize(
-    "given, key",
+    "given, headers",
     [
-        ({"send_token": True}, "hf_token0000"),
-        ({"key_name": "huggingface"}, "hf_token0000"),  # the token by name: as with send_token
-        ({"key_name": "space"}, "space-key"),  # another key than ours: Authorization alone
+        ({"send_token": True}, {"Authorization": "hf_token0000", "X-HF-Authorization": "hf_token0000"}),
+        ({"key_name": "space"}, {"Authorization": "space-key"}),  # another key than ours: Authorization alone
+        ({"key_name": "huggingface"}, {"Authorization": "hf_token0000"}),  # the token, as that server's key
+        (  # the Space's own key, and the token where its proxy reads it (ZeroGPU bills through it)
+            {"key_name": "space", "send_token": True},
+            {"Authorization": "space-key", "X-HF-Authorization": "hf_token0000"},
+        ),
     ],
 )
-def test_a_key_named_goes_in_authorization_alone_unless_it_is_the_token(given, key, monkeypatch):
+def test_a_key_named_goes_in_authorization_and_the_token_where_a_spaces_proxy_reads_it(
+    given, headers, monkeypatch
+):
     monkeypatch.setenv("HF_TOKEN", "hf_token0000")
     (llm.user_dir() / "keys.json").write_text(json.dumps({"space": "space-key"}))
     box = llm_hf_inference.HFMcp(url="https://alice-draw.hf.space/gradio_api/mcp/", **given)
-    names = ["Authorization", "X-HF-Authorization"] if key.startswith("hf_") else ["Authorization"]
-    assert box.headers == dict.fromkeys(names, f"Bearer {key}")
+    assert box.headers == {name: f"Bearer {value}" for name, value in headers.items()}
 
 
 def test_key_name_of_no_stored_key_is_one_line():
