@@ -5343,10 +5343,10 @@ class HFMcp(llm.Toolbox):
         self._config = {**self._config, "headers": HEADERS_NOT_KEPT} if headers else self._config
         # A Space's proxy takes the token in X-HF-Authorization too, as Hugging Face's MCP server sends it
         # there: the Space's own key (key_name=) may then go in Authorization. A header given wins, any case.
-        ours = {"Authorization": key, "X-HF-Authorization": token if is_deployed_host(self.url) else None}
+        keys = {"Authorization": key, "X-HF-Authorization": token if is_deployed_host(self.url) else None}
         given = {name.lower() for name in headers or ()}
         ours = {
-            name: f"Bearer {value}" for name, value in ours.items() if value and name.lower() not in given
+            name: f"Bearer {value}" for name, value in keys.items() if value and name.lower() not in given
         }
         self.headers = {**ours, **(headers or {})}
         self._listed: list | None = None
