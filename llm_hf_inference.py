@@ -5703,21 +5703,26 @@ def spend_entry(row) -> tuple | None:
 
 def spend_total(model: str, provider: str, found: list) -> dict:
     """A model's prompts to a provider, (input, output, cost) each, summed; the cost exactly (math.fsum:
-    the same figure on every Python) and rounded once."""
+    the same figure on every Python) and rounded once, None when no prompt had a price."""
     costs = [cost for _, _, cost in found if cost is not None]
     tokens = {"input_tokens": sum(f[0] for f in found), "output_tokens": sum(f[1] for f in found)}
-    totals = {"prompts": len(found), **tokens, "cost_usd": round(math.fsum(costs), 12)}
+    totals = {"prompts": len(found), **tokens, "cost_usd": summed_cost(costs)}
     return {"model": model, "provider": provider, **totals, "unpriced_prompts": len(found) - len(costs)}
+
+
+def summed_cost(costs: list) -> float | None:
+    return round(math.fsum(costs), 12) if costs else None  # no price: no figure, never 0
 
 
 def spend_table(rows: list) -> str:
     counts = ("prompts", "input_tokens", "output_tokens", "unpriced_prompts")
     total = {key: sum(r[key] for r in rows) for key in counts}
-    total.update(model="total", provider="", cost_usd=round(math.fsum(r["cost_usd"] for r in rows), 12))
+    priced = [r["cost_usd"] for r in rows if r["cost_usd"] is not None]
+    total.update(model="total", provider="", cost_usd=summed_cost(priced))
     cells = [
         [redact(r["model"]), redact(r["provider"]), str(r["prompts"])]
         + [f"{r['input_tokens']:,}", f"{r['output_tokens']:,}"]
-        + ["-" if r["unpriced_prompts"] == r["prompts"] else f"{r['cost_usd']:.6f}"]  # no price: no figure
+        + ["-" if r["cost_usd"] is None else f"{r['cost_usd']:.6f}"]
         for r in [*rows, total]
     ]
     text = format_table(["model", "provider", "prompts", "input", "output", "cost USD"], cells, "__rrrr")

@@ -136,7 +136,7 @@ def test_spend_json(session):
             "prompts": 1,
             "input_tokens": 0,
             "output_tokens": 0,
-            "cost_usd": 0.0,
+            "cost_usd": None,  # no price: no figure, as the table says "-"
             "unpriced_prompts": 1,
         },
         {
