@@ -5691,37 +5691,49 @@ def spend_rows(database: pathlib.Path, since: str | None, model: str | None) -> 
 
 
 def spend_entry(row) -> tuple | None:
-    """A logged prompt's provider, input and output tokens and cost (None: unpriced); None: unreadable."""
+    """A logged prompt's provider, input and output tokens and cost (None: not reported, unpriced); None:
+    unreadable."""
     details = _json_object(row["token_details"])
     provider = details.get("provider") or _json_object(row["response_json"]).get("provider") or "-"
-    counts = [row["input_tokens"] or 0, row["output_tokens"] or 0]
+    counts = [row["input_tokens"], row["output_tokens"]]
     cost = details.get("cost_usd")
-    if type(provider) is not str or not all(map(is_count, counts)) or not (cost is None or is_cost(cost)):
+    if type(provider) is not str or not all(n is None or is_count(n) for n in counts):
         return None
-    return provider, *counts, cost
+    return (provider, *counts, cost) if cost is None or is_cost(cost) else None
 
 
 def spend_total(model: str, provider: str, found: list) -> dict:
-    """A model's prompts to a provider, (input, output, cost) each, summed; the cost exactly (math.fsum:
-    the same figure on every Python) and rounded once, None when no prompt had a price."""
-    costs = [cost for _, _, cost in found if cost is not None]
-    tokens = {"input_tokens": sum(f[0] for f in found), "output_tokens": sum(f[1] for f in found)}
-    totals = {"prompts": len(found), **tokens, "cost_usd": summed_cost(costs)}
-    return {"model": model, "provider": provider, **totals, "unpriced_prompts": len(found) - len(costs)}
+    """A model's prompts to a provider, their (input, output, cost) summed."""
+    inputs, outputs, costs = zip(*found, strict=True)
+    return {
+        "model": model,
+        "provider": provider,
+        "prompts": len(found),
+        "input_tokens": summed(inputs),
+        "output_tokens": summed(outputs),
+        "cost_usd": summed_cost(costs),
+        "unpriced_prompts": costs.count(None),
+    }
 
 
-def summed_cost(costs: list) -> float | None:
-    return round(math.fsum(costs), 12) if costs else None  # no price: no figure, never 0
+def summed(values, add=sum):
+    """The sum of the figures given (not None); None when there are none: no figure, never 0."""
+    given = [value for value in values if value is not None]
+    return add(given) if given else None
+
+
+def summed_cost(costs) -> float | None:
+    """Costs summed exactly (math.fsum: the same figure on every Python) and rounded once."""
+    return summed(costs, lambda given: round(math.fsum(given), 12))
 
 
 def spend_table(rows: list) -> str:
-    counts = ("prompts", "input_tokens", "output_tokens", "unpriced_prompts")
-    total = {key: sum(r[key] for r in rows) for key in counts}
-    priced = [r["cost_usd"] for r in rows if r["cost_usd"] is not None]
-    total.update(model="total", provider="", cost_usd=summed_cost(priced))
+    total = {key: sum(r[key] for r in rows) for key in ("prompts", "unpriced_prompts")}
+    total |= {key: summed(r[key] for r in rows) for key in ("input_tokens", "output_tokens")}
+    total.update(model="total", provider="", cost_usd=summed_cost(r["cost_usd"] for r in rows))
     cells = [
         [redact(r["model"]), redact(r["provider"]), str(r["prompts"])]
-        + [f"{r['input_tokens']:,}", f"{r['output_tokens']:,}"]
+        + ["-" if r[key] is None else f"{r[key]:,}" for key in ("input_tokens", "output_tokens")]
         + ["-" if r["cost_usd"] is None else f"{r['cost_usd']:.6f}"]
         for r in [*rows, total]
     ]

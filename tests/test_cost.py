@@ -92,7 +92,7 @@ def session(vcr):
 SPEND_TABLE = (
     "model                                provider      prompts  input  output  cost USD\n"
     "hf/meta-llama/Llama-3.1-8B-Instruct  cerebras            1     46     637  0.000068\n"
-    "hf/meta-llama/Llama-3.1-8B-Instruct  hf-inference        1      0       0         -\n"
+    "hf/meta-llama/Llama-3.1-8B-Instruct  hf-inference        1      -       -         -\n"
     "hf/meta-llama/Llama-3.1-8B-Instruct  novita              1     46      20  0.000002\n"
     "hf/meta-llama/Llama-3.1-8B-Instruct  together            1     26      20  0.000008\n"
     "total                                                    4    118     677  0.000078\n"
@@ -134,8 +134,8 @@ def test_spend_json(session):
             "model": "hf/meta-llama/Llama-3.1-8B-Instruct",
             "provider": "hf-inference",
             "prompts": 1,
-            "input_tokens": 0,
-            "output_tokens": 0,
+            "input_tokens": None,  # not reported: no figure, as for the cost
+            "output_tokens": None,
             "cost_usd": None,  # no price: no figure, as the table says "-"
             "unpriced_prompts": 1,
         },
@@ -338,6 +338,35 @@ def test_spend_without_any_price_shows_no_figure_for_the_cost(answering):
         "model                                provider  prompts  input  output  cost USD\n"
         "hf/meta-llama/Llama-3.1-8B-Instruct  together        1      3       5         -\n"
         "total                                                1      3       5         -\n"
+        "1 prompt without a price (not in the total)\n"
+    )
+
+
+@pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
+def test_spend_sums_the_tokens_reported_and_shows_no_figure_where_none_were(answering):
+    import sqlite_utils
+
+    answering({"prompt_tokens": 3, "completion_tokens": 5, "estimated_cost": 0.25})
+    assert invoke("-m", "hf-llama3.1", "--no-stream", "hi").exit_code == 0
+    db = sqlite_utils.Database(llm.user_dir() / "logs.db")
+    good = dict(llm_logged())
+    unreported = {"input_tokens": None, "output_tokens": None}
+    db["turns"].insert({**good, "id": good["id"] + "-1", **unreported})  # together again, tokens not reported
+    details = json.dumps({"provider": "novita", "tokens": "not reported"})
+    db["turns"].insert({**good, "id": good["id"] + "-2", **unreported, "token_details": details})
+    assert invoke("hf", "spend").stdout == (
+        "model                                provider  prompts  input  output  cost USD\n"
+        "hf/meta-llama/Llama-3.1-8B-Instruct  novita          1      -       -         -\n"
+        "hf/meta-llama/Llama-3.1-8B-Instruct  together        2      3       5  0.500000\n"
+        "total                                                3      3       5  0.500000\n"
+        "1 prompt without a price (not in the total)\n"
+    )
+    db.execute("delete from turns where token_details not like '%novita%'")
+    db.conn.commit()
+    assert invoke("hf", "spend").stdout == (
+        "model                                provider  prompts  input  output  cost USD\n"
+        "hf/meta-llama/Llama-3.1-8B-Instruct  novita          1      -       -         -\n"
+        "total                                                1      -       -         -\n"
         "1 prompt without a price (not in the total)\n"
     )
 
