@@ -5325,6 +5325,9 @@ class HFMcp(llm.Toolbox):
             )
         # a Gradio app's address for the older SSE transport: the same server speaks Streamable HTTP at …/mcp/
         self.url = re.sub(r"(/gradio_api/mcp)/sse/?$", r"\1/", url or f"{hub_url()}/mcp")
+        # hf.co, Hugging Face's short name (its MCP server's guides give https://hf.co/mcp), is asked as
+        # huggingface.co, which the token goes to: the user's tools, not the anonymous ones
+        self.url = re.sub(r"^https://hf\.co(?=[:/?#]|$)", "https://huggingface.co", self.url, flags=re.I)
         parts = split_url(self.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise HFError(f"HFMcp(url=...) takes an http(s) URL, not {excerpt(self.url)}")

@@ -298,6 +298,7 @@ def reply(message, result):
     "url, send_token, key",
     [
         ("https://huggingface.co/mcp", False, "hf_token0000"),
+        ("https://hf.co/mcp", False, "hf_token0000"),  # asked at huggingface.co
         ("https://hf.co.example.com/mcp", False, None),
         ("http://huggingface.co/mcp", False, None),  # not over HTTPS
         ("https://alice-draw.hf.space/gradio_api/mcp/", False, None),
@@ -358,6 +359,21 @@ def test_what_hfmcp_cannot_take_is_one_line(given, said):
     with pytest.raises(llm.ModelError) as raised:
         llm_hf_inference.HFMcp(**{"url": "http://127.0.0.1:9/mcp", **given})
     assert str(raised.value).startswith(said)
+
+
+@pytest.mark.parametrize(
+    "given, asked",
+    [
+        ("https://hf.co/mcp", "https://huggingface.co/mcp"),
+        ("HTTPS://HF.CO/mcp?login", "https://huggingface.co/mcp?login"),
+        ("https://hf.co", "https://huggingface.co"),
+        ("https://hf.co:443/mcp", "https://huggingface.co:443/mcp"),
+        ("https://hf.co.example.com/mcp", "https://hf.co.example.com/mcp"),
+        ("http://hf.co/mcp", "http://hf.co/mcp"),  # not over HTTPS: no token, as for http://huggingface.co
+    ],
+)
+def test_hf_co_hugging_faces_short_name_is_asked_as_huggingface_co(given, asked):
+    assert llm_hf_inference.HFMcp(url=given).url == asked
 
 
 def test_the_default_server_is_hugging_faces_following_hf_endpoint(monkeypatch):
