@@ -1216,6 +1216,8 @@ def _hint(
     except HFError:  # an LLM_HF_BASE_URL that cannot be used: this request went elsewhere
         routed = False
     own = purpose in ("chat", "embeddings") and not (routed or is_hf_host(url))  # a model's (--base-url)
+    if purpose == "mcp" and status in (401, 403) and is_hf_host(url):  # Hugging Face's: sent the token
+        return _account_hint(status, None, "hub")
     if status in TASKS[purpose].status_hints and not own:  # about the providers of a task
         return TASKS[purpose].status_hints[status]
     if gated:  # the Hub's X-Error-Code: the token is good, its account has not accepted the model's terms

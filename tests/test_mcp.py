@@ -187,6 +187,17 @@ def test_an_oauth_refusal_says_what_is_wrong_with_the_key(fake, body, words):
     assert str(raised.value).startswith(f"127.0.0.1 answered 401: {words} — The server wants a key")
 
 
+@pytest.mark.parametrize("status", [401, 403])
+def test_hugging_faces_mcp_server_refusing_the_token_says_to_check_it(status):
+    error = llm_hf_inference.http_error(
+        "https://huggingface.co/mcp", status, {}, b"Unauthorized", purpose="mcp"
+    )
+    assert str(error) == (
+        f"huggingface.co answered {status}: Unauthorized — Check your Hugging Face token: "
+        "'llm keys set huggingface', HF_TOKEN, or 'hf auth login'."
+    )
+
+
 def test_an_error_answer_to_a_call_is_said_and_the_session_kept(fake):
     def answer(seen):
         message = json.loads(seen.body)
