@@ -330,12 +330,23 @@ def llm_logged():
     return list(sqlite_utils.Database(llm.user_dir() / "logs.db").query("select * from turns"))[-1]
 
 
+SPEND_HEADER = "model                                provider  prompts  input  output  cost USD\n"
+
+
+def one_prompt_logged(answering):
+    """A prompt answered with 3 and 5 tokens at a cost of 0.25, logged: llm's logs, and its row there."""
+    import sqlite_utils
+
+    answering({"prompt_tokens": 3, "completion_tokens": 5, "estimated_cost": 0.25})
+    assert invoke("-m", "hf-llama3.1", "--no-stream", "hi").exit_code == 0
+    return sqlite_utils.Database(llm.user_dir() / "logs.db"), dict(llm_logged())
+
+
 @pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
 def test_spend_without_any_price_shows_no_figure_for_the_cost(answering):
     answering({"prompt_tokens": 3, "completion_tokens": 5}, None)  # no price in the catalog: no cost logged
     assert invoke("-m", "hf-llama3.1", "--no-stream", "hi").exit_code == 0
-    assert invoke("hf", "spend").stdout == (
-        "model                                provider  prompts  input  output  cost USD\n"
+    assert invoke("hf", "spend").stdout == SPEND_HEADER + (
         "hf/meta-llama/Llama-3.1-8B-Instruct  together        1      3       5         -\n"
         "total                                                1      3       5         -\n"
         "1 prompt without a price (not in the total)\n"
@@ -344,18 +355,12 @@ def test_spend_without_any_price_shows_no_figure_for_the_cost(answering):
 
 @pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
 def test_spend_sums_the_tokens_reported_and_shows_no_figure_where_none_were(answering):
-    import sqlite_utils
-
-    answering({"prompt_tokens": 3, "completion_tokens": 5, "estimated_cost": 0.25})
-    assert invoke("-m", "hf-llama3.1", "--no-stream", "hi").exit_code == 0
-    db = sqlite_utils.Database(llm.user_dir() / "logs.db")
-    good = dict(llm_logged())
+    db, good = one_prompt_logged(answering)
     unreported = {"input_tokens": None, "output_tokens": None}
     db["turns"].insert({**good, "id": good["id"] + "-1", **unreported})  # together again, tokens not reported
     details = json.dumps({"provider": "novita", "tokens": "not reported"})
     db["turns"].insert({**good, "id": good["id"] + "-2", **unreported, "token_details": details})
-    assert invoke("hf", "spend").stdout == (
-        "model                                provider  prompts  input  output  cost USD\n"
+    assert invoke("hf", "spend").stdout == SPEND_HEADER + (
         "hf/meta-llama/Llama-3.1-8B-Instruct  novita          1      -       -         -\n"
         "hf/meta-llama/Llama-3.1-8B-Instruct  together        2      3       5  0.500000\n"
         "total                                                3      3       5  0.500000\n"
@@ -363,22 +368,18 @@ def test_spend_sums_the_tokens_reported_and_shows_no_figure_where_none_were(answ
     )
     db.execute("delete from turns where token_details not like '%novita%'")
     db.conn.commit()
-    assert invoke("hf", "spend").stdout == (
-        "model                                provider  prompts  input  output  cost USD\n"
+    assert invoke("hf", "spend").stdout == SPEND_HEADER + (
         "hf/meta-llama/Llama-3.1-8B-Instruct  novita          1      -       -         -\n"
         "total                                                1      -       -         -\n"
         "1 prompt without a price (not in the total)\n"
     )
+    (row,) = json.loads(invoke("hf", "spend", "--json").stdout)
+    assert [row[key] for key in ("input_tokens", "output_tokens", "cost_usd")] == [None, None, None]
 
 
 @pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
 def test_spend_leaves_out_rows_it_cannot_read_and_says_how_many(answering):
-    import sqlite_utils
-
-    answering({"prompt_tokens": 3, "completion_tokens": 5, "estimated_cost": 0.25})
-    assert invoke("-m", "hf-llama3.1", "--no-stream", "hi").exit_code == 0
-    db = sqlite_utils.Database(llm.user_dir() / "logs.db")
-    good = dict(llm_logged())
+    db, good = one_prompt_logged(answering)
     for n, (column, value) in enumerate(
         [
             ("token_details", json.dumps({"provider": "together", "cost_usd": 1e308})),  # two of these: inf
@@ -390,8 +391,7 @@ def test_spend_leaves_out_rows_it_cannot_read_and_says_how_many(answering):
     ):
         db["turns"].insert({**good, "id": f"{good['id']}-{n}", column: value})
     result = invoke("hf", "spend")
-    assert result.stdout == (
-        "model                                provider  prompts  input  output  cost USD\n"
+    assert result.stdout == SPEND_HEADER + (
         "hf/meta-llama/Llama-3.1-8B-Instruct  together        1      3       5  0.250000\n"
         "total                                                1      3       5  0.250000\n"
     )
@@ -415,13 +415,9 @@ def test_absurd_catalog_prices_print_sanely():
 
 @pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
 def test_spend_prints_a_logged_provider_without_what_a_terminal_obeys(answering):
-    import sqlite_utils
-
-    answering({"prompt_tokens": 3, "completion_tokens": 5, "estimated_cost": 0.25})
-    assert invoke("-m", "hf-llama3.1", "--no-stream", "hi").exit_code == 0
-    db = sqlite_utils.Database(llm.user_dir() / "logs.db")
+    db, good = one_prompt_logged(answering)
     hostile = json.dumps({"provider": "evil\x1b]0;owned\x07\x1b[2J\u202e", "cost_usd": 0.5})
-    db["turns"].update(llm_logged()["id"], {"token_details": hostile})
+    db["turns"].update(good["id"], {"token_details": hostile})
     assert invoke("hf", "spend").stdout.splitlines()[1].split() == [
         "hf/meta-llama/Llama-3.1-8B-Instruct",
         "evil",
