@@ -134,6 +134,7 @@ CATALOG_RETRY = 300.0  # before any llm process tries a failed background refres
 REFRESH_EXIT_WAIT = 0.1  # our atexit's wait for a refresh still writing
 REFRESH_AGAIN = 30.0  # after a refresh cut short at exit, before another llm process tries
 SPEND_LOCK_WAIT = 2.0  # for a logs database another llm is writing to
+SCALE_UP_MARGIN = 5.0  # an endpoint starting from zero holds a request this much less than the timeout
 
 MAX_SAVED = 4 * 2**30  # a result written to disk as it arrives (audio, video): a long 4K video
 MAX_ERROR_BODY = 2**20  # an error answer: the start is enough to say what went wrong
@@ -331,10 +332,13 @@ def is_hf_host(url: str) -> bool:
     return parts.scheme == "https" and (host == "huggingface.co" or host.endswith(".huggingface.co"))
 
 
+ENDPOINTS = ".endpoints.huggingface.cloud"  # where dedicated Inference Endpoints are
+
+
 def is_deployed_host(url: str) -> bool:
     """A Space or an Inference Endpoint: Hugging Face hosting someone else's code."""
     host = (split_url(url).hostname or "").lower()
-    return host.endswith((".hf.space", ".endpoints.huggingface.cloud"))
+    return host.endswith((".hf.space", ENDPOINTS))
 
 
 _stderr_lock = threading.Lock()
@@ -793,7 +797,9 @@ class HFRequest:
         return f"<HFRequest {self.url}>"
 
 
-def request_headers(stream: bool, key: str | None, bill_to: str | None, options=None) -> dict:
+def request_headers(
+    stream: bool, key: str | None, bill_to: str | None, options=None, url="", timeout=READ_TIMEOUT
+) -> dict:
     """The headers of a chat or embedding request; a chat prompt's options add the x-use-cache family."""
     headers = {
         "Content-Type": "application/json",
@@ -807,6 +813,10 @@ def request_headers(stream: bool, key: str | None, bill_to: str | None, options=
             headers[header] = "true" if value else "false"
     if bill_to:
         headers["X-HF-Bill-To"] = bill_to
+    if (split_url(url).hostname or "").endswith(ENDPOINTS):
+        # Scaled to zero, an endpoint answers 503 while a replica starts (minutes) unless asked to hold the
+        # request: its proxy then answers, 503 if still starting (retried), before our timeout of silence.
+        headers["X-Scale-Up-Timeout"] = str(max(1, int(timeout - SCALE_UP_MARGIN)))
     return headers
 
 
@@ -3420,11 +3430,13 @@ def build_request(spec: ModelSpec, prompt, stream: bool, key: str | None) -> Cha
     options = prompt.options
     provider, pinned = route(spec, prompt)
     bill_to = bill_to_of(options.bill_to)
+    url = (spec.base_url or base_url()).rstrip("/") + "/chat/completions"
+    timeout = options.timeout or READ_TIMEOUT
     return ChatRequest(
-        url=(spec.base_url or base_url()).rstrip("/") + "/chat/completions",
-        headers=request_headers(stream, key, bill_to, options),
+        url=url,
+        headers=request_headers(stream, key, bill_to, options, url, timeout),
         body=request_body(spec, prompt, stream, provider),
-        timeout=options.timeout or READ_TIMEOUT,
+        timeout=timeout,
         bill_to=bill_to,
         retries=RETRIES if options.retries is None else options.retries,
         to_router=spec.base_url is None and base_url() == DEFAULT_BASE_URL,
@@ -4052,7 +4064,7 @@ def embed_request(spec: HubSpec, texts: list, key: str | None) -> HFRequest:
         path, body = PROVIDERS["embeddings"][provider].build(provider_id, {}, texts)
         url = router_root() + path
     bill_to = bill_to_of(None)
-    headers = request_headers(False, key, bill_to)
+    headers = request_headers(False, key, bill_to, url=url)
     return HFRequest(url, "embeddings", headers, body, timeout=READ_TIMEOUT, bill_to=bill_to)
 
 

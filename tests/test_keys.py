@@ -286,7 +286,38 @@ def test_an_added_endpoint_gets_the_hf_token_only_when_the_user_opts_in(sent, pl
     )
     run("mine", QUESTION, stream=False)
     assert sent[1].headers["authorization"] == f"Bearer {TEST_TOKEN}"
+    assert [s.headers["x-scale-up-timeout"] for s in sent] == ["115", "115"]  # held while it starts
     assert llm.get_model("mine").attachment_types
+
+
+@pytest.mark.parametrize("options, held", [({}, "115"), ({"timeout": 30.5}, "25")])  # 5 s before the timeout
+def test_an_endpoint_scaled_to_zero_is_asked_to_hold_a_prompt_while_it_starts(options, held):
+    invoke("hf", "add", "tgi", "--alias", "mine", "--base-url", ENDPOINT, "--key-name", "huggingface")
+    model = llm.get_model("mine")
+    prompt = llm.Prompt("hi", model, options=model.Options(**options))
+    assert (
+        llm_hf_inference.build_request(model.spec, prompt, True, None).headers["X-Scale-Up-Timeout"] == held
+    )
+
+
+@pytest.mark.parametrize(
+    "url, timeout, held",
+    [
+        (ENDPOINT + "/embeddings", 120.0, "115"),
+        ("https://x.ENDPOINTS.huggingface.cloud/v1/embeddings", 3.0, "1"),
+        ("https://router.huggingface.co/v1/chat/completions", 120.0, None),
+        ("https://x.endpoints.huggingface.cloud.example.com/v1/embeddings", 120.0, None),
+        ("https://x.hf.space/v1/chat/completions", 120.0, None),
+    ],
+)
+def test_only_a_dedicated_endpoint_is_asked_to_hold_a_request(url, timeout, held):
+    headers = llm_hf_inference.request_headers(False, None, None, url=url, timeout=timeout)
+    assert headers.get("X-Scale-Up-Timeout") == held
+
+
+def test_an_embedding_endpoint_is_asked_to_hold_its_texts_while_it_starts():
+    spec = llm_hf_inference.HubSpec("my/tei", (("", "my/tei", "feature-extraction"),), (), ENDPOINT)
+    assert llm_hf_inference.embed_request(spec, ["a"], None).headers["X-Scale-Up-Timeout"] == "115"
 
 
 @pytest.mark.vcr(allow_playback_repeats=True)
