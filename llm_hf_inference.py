@@ -332,13 +332,14 @@ def is_hf_host(url: str) -> bool:
     return parts.scheme == "https" and (host == "huggingface.co" or host.endswith(".huggingface.co"))
 
 
-ENDPOINTS = ".endpoints.huggingface.cloud"  # where dedicated Inference Endpoints are
+def is_endpoint(url: str) -> bool:
+    """A dedicated Inference Endpoint: a model someone deployed, behind Hugging Face's proxy."""
+    return (split_url(url).hostname or "").lower().endswith(".endpoints.huggingface.cloud")
 
 
 def is_deployed_host(url: str) -> bool:
     """A Space or an Inference Endpoint: Hugging Face hosting someone else's code."""
-    host = (split_url(url).hostname or "").lower()
-    return host.endswith((".hf.space", ENDPOINTS))
+    return is_endpoint(url) or (split_url(url).hostname or "").lower().endswith(".hf.space")
 
 
 _stderr_lock = threading.Lock()
@@ -813,7 +814,7 @@ def request_headers(
             headers[header] = "true" if value else "false"
     if bill_to:
         headers["X-HF-Bill-To"] = bill_to
-    if (split_url(url).hostname or "").endswith(ENDPOINTS):
+    if is_endpoint(url):
         # Scaled to zero, an endpoint answers 503 while a replica starts (minutes) unless asked to hold the
         # request: its proxy then answers, 503 if still starting (retried), before our timeout of silence.
         headers["X-Scale-Up-Timeout"] = str(max(1, int(timeout - SCALE_UP_MARGIN)))
@@ -1233,7 +1234,9 @@ def _hint(
     if gated:  # the Hub's X-Error-Code: the token is good, its account has not accepted the model's terms
         return "The model is gated: accept its terms on its page on the Hub, with this token's account."
     if status in (401, 403) and own:
-        return "Check the key this server is sent: --key, or the model's 'llm hf add ... --key-name NAME'."
+        hosted = " (a protected Inference Endpoint takes your Hugging Face token: --key-name huggingface)"
+        words = "Check the key this server is sent: --key, or the model's 'llm hf add ... --key-name NAME'"
+        return words + (hosted if is_endpoint(url) else "") + "."
     if status == 404 and own:
         return "Check the /v1 URL this model was added with, and that its server has the model."
     if status in (401, 402, 403):

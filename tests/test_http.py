@@ -100,12 +100,29 @@ TOKEN = "Check your Hugging Face token"
         ("https://huggingface.co/api/whoami-v2", "hub", TOKEN),
         ("https://hf-mirror.example.com/api/whoami-v2", "hub", TOKEN),  # HF_ENDPOINT elsewhere: LLM_HF_KEY
         ("http://10.0.0.5:8000/v1/chat/completions", "chat", OWN_KEY),  # a model added with --base-url
-        ("https://x.endpoints.huggingface.cloud/v1/embeddings", "embeddings", OWN_KEY),
+        ("https://x.endpoints.huggingface.cloud/v1/embeddings", "embeddings", OWN_KEY[:-1]),
     ],
 )
 def test_a_refused_key_is_said_to_be_the_hugging_face_token_only_where_that_token_goes(url, purpose, hint):
     error = llm_hf_inference.http_error(url, 401, {}, b'{"error": "unauthorized"}', purpose=purpose)
     assert str(error).startswith(f"{httpx2.URL(url).host} answered 401: unauthorized — {hint}")
+
+
+@pytest.mark.parametrize(
+    "url, hint",
+    [
+        ("http://10.0.0.5:8000/v1/chat/completions", OWN_KEY),
+        ("https://alice-chat.hf.space/v1/chat/completions", OWN_KEY),
+        (
+            "https://x.us-east-1.aws.endpoints.huggingface.cloud/v1/chat/completions",
+            OWN_KEY[:-1]
+            + " (a protected Inference Endpoint takes your Hugging Face token: --key-name huggingface).",
+        ),
+    ],
+)
+def test_a_refused_key_at_an_inference_endpoint_says_it_takes_the_token_when_named(url, hint):
+    error = llm_hf_inference.http_error(url, 403, {}, b"Invalid username or password.")
+    assert str(error) == f"{httpx2.URL(url).host} answered 403: Invalid username or password. — {hint}"
 
 
 def test_a_gone_endpoint_points_at_the_router():
