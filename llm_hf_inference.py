@@ -5143,7 +5143,7 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 def mcp_key(url: str, send_token: bool) -> str | None:
     """The Hugging Face token an MCP server gets (see :func:`key_for`): at huggingface.co, at a Space only
     with ``send_token``; a stand-in on this machine LLM_HF_KEY; any other server none."""
-    if is_hf_host(url) or (send_token and is_deployed_host(url) and url.startswith("https://")):
+    if is_hf_host(url) or (send_token and is_deployed_host(url) and split_url(url).scheme == "https"):
         return key_for(url, None, KEY_NAME, False)
     if send_token:
         raise HFError(

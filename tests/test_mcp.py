@@ -338,6 +338,8 @@ def test_a_space_gets_the_token_where_its_proxy_reads_it_and_a_header_given_wins
         "Authorization": token,
         "X-HF-Authorization": token,  # what Hugging Face's MCP server sends a Space
     }
+    upper = llm_hf_inference.HFMcp(url="HTTPS://alice-draw.hf.space/gradio_api/mcp/", send_token=True)
+    assert upper.headers == {"Authorization": token, "X-HF-Authorization": token}  # a scheme in capitals
     own = llm_hf_inference.HFMcp(url=space, send_token=True, headers={"authorization": "Bearer app"})
     assert own.headers == {"X-HF-Authorization": token, "authorization": "Bearer app"}  # never two
     hub = llm_hf_inference.HFMcp(headers={"AUTHORIZATION": "Bearer other"})
