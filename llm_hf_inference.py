@@ -5021,6 +5021,26 @@ class HubFile(NamedTuple):
 _REVISION = r"(?!.*\.\.)[A-Za-z0-9._-]+|refs/pr/\d+"  # a branch, a tag, a commit, or a pull request's ref
 
 
+_HUB_PAGE = r"((?:datasets/|spaces/|models/)?(?:[^/]+/)?[^/]+)(?:/(?:blob|resolve|raw)/([^/]+)(?:/(.+))?)?"
+
+
+def spec_of_page(url: str) -> str:
+    """A Hub page's URL as a browser shows it, in hf: words: https://hf.co/o/n/blob/v1/a.py is o/n@v1/a.py."""
+    host = split_url(hub_url()).hostname
+    parts = split_url(url)
+    page = re.fullmatch(_HUB_PAGE, re.sub(r"/tree/([^/]+)$", r"/blob/\1", parts.path.strip("/")))
+    repo, revision, path = (
+        urllib.parse.unquote(part or "") for part in (page.groups() if page else (None,) * 3)
+    )
+    hosts = {host, "hf.co" if host == "huggingface.co" else host}
+    if parts.hostname not in hosts or not page or not re.fullmatch(_REVISION, revision or "main"):
+        raise ValueError(  # a revision with a slash other than a pull request's is not one hf: can name
+            f"'{excerpt(url)}' is not the page of a file, a repository or a paper on {host}: "
+            "hf:https://huggingface.co/owner/name/blob/main/config.json, hf:owner/name"
+        )
+    return repo + (f"@{revision}" if revision else "") + (f"/{path}" if path else "")
+
+
 def hub_file(argument: str) -> HubFile:
     """``[datasets/|spaces/|models/]owner/name[@revision][/path]``, or a bare legacy ``name``."""
     repo_type, rest = "model", argument
@@ -5114,7 +5134,10 @@ def hf_fragment(argument: str):
     hf:datasets/owner/name       a dataset card; hf:spaces/owner/name a Space's README
     hf:owner/model/src/train.py  one file; hf:owner/model@v1.0/config.json at a branch, tag or commit
     hf:papers/2401.12345         a paper page, as markdown
+    hf:https://huggingface.co/owner/model/blob/main/config.json   any of these as its page's URL
     """
+    if re.match(r"https?://|(huggingface|hf)\.co/", argument, flags=re.I):  # a page's URL, from a browser
+        argument = spec_of_page(argument if "://" in argument else "https://" + argument)
     paper = re.fullmatch(r"papers/(\d{4}\.\d{4,5}(v\d+)?)", argument)
     if paper:
         url = f"{hub_url()}/papers/{paper.group(1)}.md"

@@ -274,3 +274,67 @@ def test_a_bearer_credential_is_masked_but_what_follows_it_stays():
     assert llm_hf_inference.redact("(Authorization: Bearer sk-abc.def) [Bearer xyz], next") == (
         "(Authorization: Bearer ***) [Bearer ***], next"
     )
+
+
+@pytest.mark.parametrize(
+    "page, spec",
+    [
+        ("https://huggingface.co/Qwen/Qwen3-8B", "Qwen/Qwen3-8B"),
+        ("HTTPS://HF.CO/Qwen/Qwen3-8B/blob/main/config.json", "Qwen/Qwen3-8B@main/config.json"),
+        ("https://huggingface.co/o/n/tree/v1.0/", "o/n@v1.0"),
+        ("http://huggingface.co/o/n/raw/abc123/src/a%20b.py?download=true#L3", "o/n@abc123/src/a b.py"),
+        (
+            "https://huggingface.co/datasets/o/n/resolve/refs%2Fpr%2F3/README.md",
+            "datasets/o/n@refs/pr/3/README.md",
+        ),
+        ("https://huggingface.co/spaces/o/n/", "spaces/o/n"),
+        ("https://huggingface.co/gpt2/blob/main/config.json", "gpt2@main/config.json"),
+        ("https://hf.co/papers/2401.10020", "papers/2401.10020"),
+    ],
+)
+def test_a_page_pasted_from_a_browser_is_its_file(page, spec, monkeypatch):
+    monkeypatch.delenv("HF_ENDPOINT", raising=False)
+    assert llm_hf_inference.spec_of_page(page) == spec
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        "https://huggingface.co/o/n/tree/main/src",  # a folder
+        "https://huggingface.co/datasets/o/n/viewer",
+        "https://huggingface.co/o/n/discussions/3",
+        "https://huggingface.co/datasets/o/n/blob/refs%2Fconvert%2Fparquet/x.parquet",
+        "https://huggingface.co.evil.example/o/n",
+        "https://o-n.hf.space/",
+        "https://github.com/o/n",
+        "https://huggingface.co/",
+    ],
+)
+def test_a_page_of_no_file_is_refused_in_words(page, monkeypatch):
+    monkeypatch.delenv("HF_ENDPOINT", raising=False)
+    with pytest.raises(ValueError) as raised:
+        load(page)
+    assert str(raised.value) == (
+        f"'{page}' is not the page of a file, a repository or a paper on huggingface.co: "
+        "hf:https://huggingface.co/owner/name/blob/main/config.json, hf:owner/name"
+    )
+
+
+def test_a_page_without_its_scheme_is_a_page_too(monkeypatch):
+    monkeypatch.delenv("HF_ENDPOINT", raising=False)
+    with pytest.raises(ValueError, match="^'https://HF.co/o/n/tree/main/src' is not the page of a file"):
+        load("HF.co/o/n/tree/main/src")
+
+
+def test_a_pasted_page_is_fetched_from_the_hub_with_its_token(hub):
+    fragment = load(f"{hub.url}/meta-llama/Llama-3.1-8B-Instruct/blob/main/README.md")
+    assert str(fragment) == recorded("hub-files", 0).body.decode()
+    assert hub.paths() == [f"{LLAMA}/README.md"]
+    assert hub.seen[0].headers["Authorization"] == f"Bearer {TEST_TOKEN}"
+    assert str(load(f"{hub.url}/papers/2401.10020")).startswith("Title: Self-Rewarding Language Models\n")
+
+
+def test_a_hub_elsewhere_takes_its_own_pages_not_huggingface_cos(hub):
+    with pytest.raises(ValueError, match="is not the page of .* on 127.0.0.1: "):
+        load("https://hf.co/o/n")
+    assert hub.seen == []
