@@ -5,8 +5,9 @@ The module reads top to bottom, and each section uses only the sections above it
 each ``# ============`` section below is one part of this map:
 
 - settings: every timeout, wait, cap and size in one place
-- foundations: keys and the hosts the token may go to; the one error (HFError) and the one way to tell
-  the user (say); our own files; HTTP (one way to ask, errors in words, retries); the SSE decoder
+- foundations: the one error (HFError), the hosts the token may go to and the one way to tell the user
+  (say); our own files; HTTP (one way to ask, errors in words, retries); the SSE decoder; keys (which one
+  a request carries; a browser login renewed)
 - the provider table: one row per (task, provider), what the rows share (audio streamed into a body and
   a transcript from any answer; choosing a provider, the request, long work followed to its end), each
   provider's builders, readers and jobs, and what the Hub's search finds, in one row format
@@ -40,6 +41,7 @@ import contextlib
 import email.utils
 import errno
 import functools
+import io
 import json
 import math
 import os
@@ -113,6 +115,8 @@ def __dir__() -> list:
 DEFAULT_BASE_URL = "https://router.huggingface.co/v1"  # chat; LLM_HF_BASE_URL points elsewhere
 KEY_NAME = "huggingface"  # llm's name for the Hugging Face token
 USER_AGENT = "llm-hf-inference"
+# huggingface_hub's own, for the token 'hf auth login' gets in the browser (HF_DEVICE_CODE_OAUTH_CLIENT_ID)
+OAUTH_CLIENT = "26be6b09-91c5-47da-9861-d2d2bb7a7e36"
 
 # Seconds. A whole answer (not a stream) may take twice its timeout, a provider's long work as long.
 CONNECT_TIMEOUT = 10.0
@@ -135,6 +139,9 @@ REFRESH_EXIT_WAIT = 0.1  # our atexit's wait for a refresh still writing
 REFRESH_AGAIN = 30.0  # after a refresh cut short at exit, before another llm process tries
 SPEND_LOCK_WAIT = 2.0  # for a logs database another llm is writing to
 SCALE_UP_MARGIN = 5.0  # an endpoint starting from zero holds a request this much less than the timeout
+RENEW_BEFORE = (
+    24 * 3600.0
+)  # a browser login's token is renewed with less than this left, as huggingface_hub does
 
 MAX_SAVED = 4 * 2**30  # a result written to disk as it arrives (audio, video): a long 4K video
 MAX_ERROR_BODY = 2**20  # an error answer: the start is enough to say what went wrong
@@ -228,7 +235,7 @@ MEDIA = {
 
 
 # ============ foundations
-# ------------ keys, and the hosts the token may go to
+# ------------ the one error; the hosts the token may go to; telling the user
 
 
 class HFError(llm.ModelError, click.ClickException):
@@ -393,124 +400,6 @@ def warn_once(key, message: str) -> None:
         say(message)
 
 
-def clean_token(token: str | None, source: str) -> str | None:
-    """A token without the whitespace a pasted one carries; None when empty. One with other characters
-    cannot go in a header (httpx2's complaint would print it): refused without showing it."""
-    token = (token or "").strip()
-    if token and not (token.isascii() and token.isprintable() and " " not in token):
-        raise HFError(f"The token from {source} has characters a token cannot have; set it again")
-    return token or None
-
-
-def given_key(explicit_key: str | None, key_name: str | None, env_var: str | None) -> str | None:
-    """The key the user gave llm: --key, the one stored as ``key_name``, else ``env_var``'s; cleaned, its
-    source named in an error."""
-    found = llm.get_key(explicit_key=explicit_key, key_alias=key_name, env_var=env_var)
-    stored = key_name and key_name in llm.load_keys()
-    source = (
-        "--key" if explicit_key else f"the key '{key_name}' ('llm keys')" if stored else env_var or "--key"
-    )
-    return clean_token(found, source)
-
-
-def hub_token() -> str | None:
-    """The token Hugging Face's own tools use, after HF_TOKEN: HUGGING_FACE_HUB_TOKEN, then the token file
-    ('hf auth login') where huggingface_hub looks: HF_TOKEN_PATH, else in HF_HOME, else in XDG_CACHE_HOME's
-    huggingface folder, else in ~/.cache/huggingface (~ and $VARIABLES expanded)."""
-    token = clean_token(os.environ.get("HUGGING_FACE_HUB_TOKEN"), "HUGGING_FACE_HUB_TOKEN")
-    if token:
-        return token
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache")
-    hf_home = os.environ.get("HF_HOME") or os.path.join(cache, "huggingface")
-    path = os.path.expandvars(
-        os.path.expanduser(os.environ.get("HF_TOKEN_PATH") or os.path.join(hf_home, "token"))
-    )
-    try:
-        text = pathlib.Path(path).read_text(encoding="utf-8-sig")  # -sig: as Windows' Notepad saves it
-    except (OSError, UnicodeDecodeError):
-        return None
-    return clean_token(text, path)
-
-
-_told_no_token: set = set()  # LLM_HF_BASE_URL hosts already told about in this process
-
-
-def key_for(url: str, explicit_key: str | None, key_name: str | None, override: bool) -> str | None:
-    """The one answer to which key a request to ``url`` carries: the Hugging Face token (--key, the stored
-    key, HF_TOKEN, then Hugging Face's own) only to Hugging Face hosts over HTTPS, or where the user named
-    it. Any other server gets --key or the model's named key; one reached through LLM_HF_BASE_URL
-    (``override``) also LLM_HF_KEY. Without one, nothing: said once. NoKey where one was asked for."""
-    if is_hf_host(url) or key_name == KEY_NAME:  # a Hugging Face host, or the user opted in by name
-        key = given_key(explicit_key, KEY_NAME, "HF_TOKEN") or hub_token()
-        if not key:
-            raise NoKey(
-                "No Hugging Face token found. Give one in any of these ways: 'llm keys set huggingface', "
-                "the HF_TOKEN environment variable, or 'hf auth login'."
-            )
-        return key
-    env_var = "LLM_HF_KEY" if override else None
-    asked = explicit_key or key_name or (env_var and os.environ.get(env_var))
-    key = given_key(explicit_key, key_name, env_var) if asked else None
-    if asked and not key:  # a stored key missing, or blank where it was given
-        blank = "--key" if explicit_key else None if key_name else env_var
-        raise NoKey(f"The key from {blank} is blank" if blank else f"No key found: 'llm keys set {key_name}'")
-    host = split_url(url).hostname or url
-    if key is None and (override or is_deployed_host(url)) and host not in _told_no_token:
-        _told_no_token.add(host)
-        how = "to send it, add the model again with --key-name huggingface"
-        how = "set LLM_HF_KEY to send a key" if override else how
-        say(f"{host} is not huggingface.co over HTTPS, so the Hugging Face token is not sent to it ({how})")
-    return key
-
-
-def bill_to_of(option: str | None) -> str | None:
-    """The organisation to bill: -o bill_to (checked as an option is), else $HF_BILL_TO, checked here."""
-    value = option or os.environ.get("HF_BILL_TO")
-    if not option and value and not re.fullmatch(_ORG_NAME, value):
-        raise HFError("HF_BILL_TO must be an organisation's name on the Hub (letters, digits, '-', '_', '.')")
-    return value or None
-
-
-class _HFModel:
-    """What every model of ours shares: its id; its spec, given, or made from its registry row the first time
-    it is asked (thousands are made on every llm command, and most are never used); and its key, the Hugging
-    Face token only to Hugging Face hosts over HTTPS."""
-
-    needs_key = KEY_NAME
-    key_env_var = "HF_TOKEN"
-    spec_of: Callable  # (model id, registry row) -> its spec: each kind of model's own
-
-    def __init__(self, model_id: str, row: str = "", spec=None):
-        self.model_id = model_id
-        self._row = row
-        if spec is not None:
-            self.spec = spec
-            if spec.base_url and not is_hf_host(spec.base_url):  # its own key, or none
-                self.needs_key, self.key_env_var = spec.key_name, None
-
-    @functools.cached_property
-    def spec(self):
-        return self.spec_of(self.model_id, self._row)
-
-    def get_key(self, explicit_key: str | None = None) -> str | None:
-        """The Hugging Face token, only for Hugging Face hosts; elsewhere the model's own key, if any."""
-        if self.key:
-            return clean_token(self.key, "model.key")
-        url = self.spec.base_url or base_url()
-        return key_for(url, explicit_key, self.spec.key_name, override=self.spec.base_url is None)
-
-    def __str__(self) -> str:
-        return f"Hugging Face: {self.model_id}"
-
-
-def known_model(name: str, embedding: bool = False):
-    """The llm model (of any plugin) of that id or alias, or None."""
-    try:
-        return (llm.get_embedding_model if embedding else llm.get_model)(name)
-    except llm.UnknownModelError:
-        return None
-
-
 # ------------ our files: one guarded path in, whole files out
 
 
@@ -547,15 +436,17 @@ def mode_of(path: pathlib.Path) -> int | None:
         raise
 
 
-def write_file(path: pathlib.Path, text: str) -> None:
+def write_file(path: pathlib.Path, text: str, private: bool = False) -> None:
     """Replace ``path`` whole, so a reader never sees half a file; a unique temporary name each time, made
-    as the umask says (not mkstemp's 0600). A link stays a link (a file kept with one's dotfiles): the file
-    it leads to is replaced. Windows refuses to replace a file while another process reads it (an llm
-    command reading the catalog): tried again for most of a second."""
+    as the umask says (not mkstemp's 0600), or (``private``: a token) for its owner alone. A link stays a
+    link (a file kept with one's dotfiles): the file it leads to is replaced. Windows refuses to replace a
+    file while another process reads it (an llm command reading the catalog): tried again for most of a
+    second."""
     path = pathlib.Path(os.path.realpath(path))
     partial = path.with_name(f".{path.name}.partial-{uuid.uuid4().hex}")
     try:
-        with open(partial, "x", encoding="utf-8") as file:
+        opener = (lambda name, flags: os.open(name, flags, 0o600)) if private else None
+        with open(partial, "x", encoding="utf-8", opener=opener) as file:
             file.write(text)
         for wait in (0.05, 0.1, 0.2, 0.4, 0):
             try:
@@ -760,6 +651,7 @@ class HFRequest:
 
     purpose: str = "chat"  # a task of TASKS: its cap and its hints
     body: dict | None = None  # sent as JSON
+    form: dict | None = None  # or as a form (the Hub's OAuth)
     upload: "Upload | None" = None  # or sent a piece at a time, never whole in memory (speech)
     method: str = "POST"
     timeout: float = READ_TIMEOUT  # seconds of silence
@@ -1077,7 +969,7 @@ def attempt_here(request: HFRequest, ends: list | None) -> Answer:
     if request.upload is not None:
         sent = {"content": request.upload.pieces()}  # from the start again on each attempt
     else:
-        sent = {} if request.body is None else {"json": request.body}
+        sent = {"json": request.body} if request.form is None else {"data": request.form}
     with sync_client().stream(
         request.method, _parsed(request.url), **sent, headers=request.headers, timeout=_timeout(request)
     ) as http:
@@ -1255,7 +1147,8 @@ def _hint(
             "The gateway gave up waiting for the provider: the request may have been processed (and "
             "billed), so it is not sent again; look at your usage before trying again"
         )
-    if status in (502, 504) and method == "GET":  # a catalog, a Hub file, a job's state or result
+    modelless = method == "GET" or purpose == "hub"  # a catalog, a Hub file, a job's state or result, OAuth
+    if status in (502, 504) and modelless:
         return "The gateway gave up; try again shortly."
     if status in (502, 504):
         return "The gateway gave up waiting for the model; try again, or choose another provider."
@@ -1266,7 +1159,7 @@ def _hint(
         if _finite(estimate) and estimate < 1e6:
             seconds = max(1, round(estimate))
             return f"The model is loading; try again in about {seconds} second{'s' if seconds != 1 else ''}."
-        if method == "GET":
+        if modelless:
             return "The service is unavailable; try again shortly."
         return "The service is unavailable or the model is loading; try again shortly."
     return None
@@ -1608,6 +1501,217 @@ def looks_like_sse(start: bytes) -> bool | None:
     if start.startswith((b"data:", b":", b"event:", b"id:", b"retry:")):
         return True
     return None if len(start) < 6 else False
+
+
+# ------------ keys: which one a request carries; a browser login renewed as huggingface_hub renews it
+
+
+def clean_token(token: str | None, source: str) -> str | None:
+    """A token without the whitespace a pasted one carries; None when empty. One with other characters
+    cannot go in a header (httpx2's complaint would print it): refused without showing it."""
+    token = (token or "").strip()
+    if token and not (token.isascii() and token.isprintable() and " " not in token):
+        raise HFError(f"The token from {source} has characters a token cannot have; set it again")
+    return token or None
+
+
+def given_key(explicit_key: str | None, key_name: str | None, env_var: str | None) -> str | None:
+    """The key the user gave llm: --key, the one stored as ``key_name``, else ``env_var``'s; cleaned, its
+    source named in an error."""
+    found = llm.get_key(explicit_key=explicit_key, key_alias=key_name, env_var=env_var)
+    stored = key_name and key_name in llm.load_keys()
+    source = (
+        "--key" if explicit_key else f"the key '{key_name}' ('llm keys')" if stored else env_var or "--key"
+    )
+    return clean_token(found, source)
+
+
+def hub_token() -> str | None:
+    """The token Hugging Face's own tools use, after HF_TOKEN: HUGGING_FACE_HUB_TOKEN, then the token file
+    ('hf auth login') where huggingface_hub looks: HF_TOKEN_PATH, else in HF_HOME, else in XDG_CACHE_HOME's
+    huggingface folder, else in ~/.cache/huggingface (~ and $VARIABLES expanded); renewed when it must be."""
+    token = clean_token(os.environ.get("HUGGING_FACE_HUB_TOKEN"), "HUGGING_FACE_HUB_TOKEN")
+    if token:
+        return token
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache")
+    hf_home = os.environ.get("HF_HOME") or os.path.join(cache, "huggingface")
+    path = os.path.expandvars(
+        os.path.expanduser(os.environ.get("HF_TOKEN_PATH") or os.path.join(hf_home, "token"))
+    )
+    token = token_in(pathlib.Path(path))
+    return token and renewed(token, pathlib.Path(path))
+
+
+def token_in(path: pathlib.Path) -> str | None:
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # -sig: as Windows' Notepad saves it
+    except (OSError, UnicodeDecodeError):
+        return None
+    return clean_token(text, str(path))
+
+
+def browser_login(stored: pathlib.Path, token: str):
+    """huggingface_hub's stored tokens (an INI file beside the token file) and the name of ``token``'s
+    section when 'hf auth login' got it in the browser (the section holds a refresh token and when the token
+    expires); else None."""
+    import configparser  # only for a token from the token file
+
+    tokens = configparser.ConfigParser(interpolation=None)  # as huggingface_hub reads and writes it
+    try:
+        tokens.read_string(stored.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, configparser.Error):  # none, or not one we can write back whole
+        return None
+    for name in tokens.sections():
+        fields = tokens[name]
+        expires = _number_or_none(fields.get("expires_at"))
+        dated = expires is not None and 0 < expires < 3e10  # a time every system can say (before 2900)
+        if fields.get("hf_token") == token and fields.get("refresh_token") and dated:
+            return tokens, name
+    return None
+
+
+def renewed(token: str, path: pathlib.Path) -> str:
+    """The token file's token. One 'hf auth login' got in the browser expires (a month, in huggingface_hub's
+    tests); with less than a day left it is renewed first, as huggingface_hub renews it: its refresh token
+    exchanged at the Hub under huggingface_hub's own lock (a refresh token may be good for one exchange),
+    both files written back. Not renewed: as it was, said once; refused in one line once it has expired."""
+    stored = path.with_name("stored_tokens")
+    login = browser_login(stored, token)
+    ends = float(login[0][login[1]]["expires_at"]) if login else math.inf
+    if ends - RENEW_BEFORE > time.time():
+        return token
+    try:
+        if not is_hf_host(hub_url()):
+            raise HFError(f"{split_url(hub_url()).hostname} (HF_ENDPOINT) is not huggingface.co over HTTPS")
+        with locked(stored):  # the lock huggingface_hub takes
+            return renew(stored, path, token)
+    except (OSError, HFError) as ex:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(ends))
+        reason = in_words(ex).rstrip(".")
+        if ends <= time.time():
+            raise HFError(
+                f"The token 'hf auth login' got in the browser expired at {when} and could not be renewed "
+                f"({reason}): run 'hf auth login' again"
+            ) from None
+        warn_once("renew", f"Cannot renew the token 'hf auth login' got ({reason}); it expires at {when}")
+        return token
+
+
+def renew(stored: pathlib.Path, path: pathlib.Path, token: str) -> str:
+    """A browser login's token exchanged for a new one at the Hub (under the lock), both files written."""
+    login = browser_login(stored, token)
+    if login is None:  # renewed meanwhile by another process: the file has its new token
+        return token_in(path) or token
+    tokens, name = login
+    form = {
+        "grant_type": "refresh_token",
+        "refresh_token": tokens[name]["refresh_token"],
+        "client_id": os.environ.get("HF_DEVICE_CODE_OAUTH_CLIENT_ID") or OAUTH_CLIENT,
+    }
+    url = hub_url() + "/oauth/token"
+    answer = ask(
+        HFRequest(url, "hub", {"Accept": "application/json"}, form=form, timeout=HUB_TIMEOUT, retries=0)
+    )
+    data = answer.json()
+    got = (
+        {key: str(value) for key, value in data.items() if type(value) in (str, int)}
+        if type(data) is dict
+        else {}
+    )
+    new, lasts = clean_token(got.get("access_token"), url), _number_or_none(got.get("expires_in"))
+    if not new:
+        raise HFError(f"{split_url(url).hostname} answered {url} without a token")
+    tokens[name]["hf_token"] = new
+    tokens[name]["refresh_token"] = got.get("refresh_token") or tokens[name]["refresh_token"]
+    if lasts is None:
+        tokens.remove_option(name, "expires_at")
+    else:
+        tokens[name]["expires_at"] = str(int(time.time() + lasts))
+    written = io.StringIO()
+    tokens.write(written)
+    write_file(stored, written.getvalue(), private=True)  # the refresh token first: it may be the only one
+    if token_in(path) == token:  # unless the user switched tokens meanwhile
+        write_file(path, new, private=True)
+    return new
+
+
+_told_no_token: set = set()  # LLM_HF_BASE_URL hosts already told about in this process
+
+
+def key_for(url: str, explicit_key: str | None, key_name: str | None, override: bool) -> str | None:
+    """The one answer to which key a request to ``url`` carries: the Hugging Face token (--key, the stored
+    key, HF_TOKEN, then Hugging Face's own) only to Hugging Face hosts over HTTPS, or where the user named
+    it. Any other server gets --key or the model's named key; one reached through LLM_HF_BASE_URL
+    (``override``) also LLM_HF_KEY. Without one, nothing: said once. NoKey where one was asked for."""
+    if is_hf_host(url) or key_name == KEY_NAME:  # a Hugging Face host, or the user opted in by name
+        key = given_key(explicit_key, KEY_NAME, "HF_TOKEN") or hub_token()
+        if not key:
+            raise NoKey(
+                "No Hugging Face token found. Give one in any of these ways: 'llm keys set huggingface', "
+                "the HF_TOKEN environment variable, or 'hf auth login'."
+            )
+        return key
+    env_var = "LLM_HF_KEY" if override else None
+    asked = explicit_key or key_name or (env_var and os.environ.get(env_var))
+    key = given_key(explicit_key, key_name, env_var) if asked else None
+    if asked and not key:  # a stored key missing, or blank where it was given
+        blank = "--key" if explicit_key else None if key_name else env_var
+        raise NoKey(f"The key from {blank} is blank" if blank else f"No key found: 'llm keys set {key_name}'")
+    host = split_url(url).hostname or url
+    if key is None and (override or is_deployed_host(url)) and host not in _told_no_token:
+        _told_no_token.add(host)
+        how = "to send it, add the model again with --key-name huggingface"
+        how = "set LLM_HF_KEY to send a key" if override else how
+        say(f"{host} is not huggingface.co over HTTPS, so the Hugging Face token is not sent to it ({how})")
+    return key
+
+
+def bill_to_of(option: str | None) -> str | None:
+    """The organisation to bill: -o bill_to (checked as an option is), else $HF_BILL_TO, checked here."""
+    value = option or os.environ.get("HF_BILL_TO")
+    if not option and value and not re.fullmatch(_ORG_NAME, value):
+        raise HFError("HF_BILL_TO must be an organisation's name on the Hub (letters, digits, '-', '_', '.')")
+    return value or None
+
+
+class _HFModel:
+    """What every model of ours shares: its id; its spec, given, or made from its registry row the first time
+    it is asked (thousands are made on every llm command, and most are never used); and its key, the Hugging
+    Face token only to Hugging Face hosts over HTTPS."""
+
+    needs_key = KEY_NAME
+    key_env_var = "HF_TOKEN"
+    spec_of: Callable  # (model id, registry row) -> its spec: each kind of model's own
+
+    def __init__(self, model_id: str, row: str = "", spec=None):
+        self.model_id = model_id
+        self._row = row
+        if spec is not None:
+            self.spec = spec
+            if spec.base_url and not is_hf_host(spec.base_url):  # its own key, or none
+                self.needs_key, self.key_env_var = spec.key_name, None
+
+    @functools.cached_property
+    def spec(self):
+        return self.spec_of(self.model_id, self._row)
+
+    def get_key(self, explicit_key: str | None = None) -> str | None:
+        """The Hugging Face token, only for Hugging Face hosts; elsewhere the model's own key, if any."""
+        if self.key:
+            return clean_token(self.key, "model.key")
+        url = self.spec.base_url or base_url()
+        return key_for(url, explicit_key, self.spec.key_name, override=self.spec.base_url is None)
+
+    def __str__(self) -> str:
+        return f"Hugging Face: {self.model_id}"
+
+
+def known_model(name: str, embedding: bool = False):
+    """The llm model (of any plugin) of that id or alias, or None."""
+    try:
+        return (llm.get_embedding_model if embedding else llm.get_model)(name)
+    except llm.UnknownModelError:
+        return None
 
 
 # ============ the provider table
