@@ -5930,7 +5930,11 @@ def whoami_lines(me) -> list:
     orgs = [text(field_of(org, "name"), "") for org in me["orgs"]] if type(me.get("orgs")) is list else []
     lines.append(f"Organisations: {', '.join(filter(None, orgs)) or 'none'}")
     token = [text(field_of(me, "auth", "accessToken", name)) for name in ("displayName", "role")]
-    lines.append(f"Token: {token[0]} (role: {token[1]})")
+    kind, ends = field_of(me, "auth", "type"), field_of(me, "auth", "expiresAt")
+    if field_of(me, "auth", "accessToken") is None and type(kind) is str:  # a login's: no name, no role
+        lines.append(f"Token: {text(kind)}" + (f", expires {text(ends)}" if type(ends) is str else ""))
+    else:
+        lines.append(f"Token: {token[0]} (role: {token[1]})")
     fine = field_of(me, "auth", "accessToken", "fineGrained")  # a fine-grained token's permissions
     if type(fine) is dict:
         scoped = fine["scoped"] if type(fine.get("scoped")) is list else []

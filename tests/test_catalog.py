@@ -401,6 +401,11 @@ def test_an_added_file_with_values_of_the_wrong_type_never_breaks_llm(added):
             {"name": "alice", "fullname": 5, "orgs": [{"name": None}, "x", {"name": "acme"}]},
             ["alice", "Organisations: acme", "Token: ? (role: ?)"],
         ),
+        (  # a token that is not an access token (huggingface.js's AuthInfo): its type and expiry
+            {"name": "wang", "auth": {"type": "app_token_as_user", "expiresAt": "2027-01-06T10:00:00.000Z"}},
+            ["wang", "Organisations: none", "Token: app_token_as_user, expires 2027-01-06T10:00:00.000Z"],
+        ),
+        ({"name": "li", "auth": {"type": "oauth\x1b[2J"}}, ["li", "Organisations: none", "Token: oauth [2J"]),
         (  # a window title, a screen clear, a right-to-left override: shown, not obeyed
             {
                 "name": "a\x1b]0;owned\x07",
