@@ -1632,6 +1632,7 @@ def renew(stored: pathlib.Path, path: pathlib.Path, token: str) -> str:
     write_file(stored, written.getvalue(), private=True)  # the refresh token first: it may be the only one
     if token_in(path) == token:  # unless the user switched tokens meanwhile
         write_file(path, new, private=True)
+    debug(f"renewed the token 'hf auth login' got in the browser ({redact(name)}), in {stored} and {path}")
     return new
 
 

@@ -67,7 +67,8 @@ def sections(home) -> dict:
     return {name: dict(tokens[name]) for name in tokens.sections()}
 
 
-def test_a_token_with_less_than_a_day_left_is_renewed_and_both_files_written(login, hub):
+def test_a_token_with_less_than_a_day_left_is_renewed_and_both_files_written(login, hub, monkeypatch, capsys):
+    monkeypatch.setenv("LLM_HF_DEBUG", "1")
     server = hub(lambda seen: Answer.json(RENEWED))
     before = time.time()
     assert llm_hf_inference.hub_token() == NEW
@@ -92,6 +93,10 @@ def test_a_token_with_less_than_a_day_left_is_renewed_and_both_files_written(log
         "work": {"hf_token": "hf_classicToken123"},
     }
     assert llm_hf_inference.hub_token() == NEW and len(server.seen) == 1  # a month left: asked no more
+    assert capsys.readouterr().err == (
+        f"llm-hf-inference: renewed the token 'hf auth login' got in the browser (me), in {login / 'stored_tokens'} "
+        f"and {login / 'token'}\n"
+    )
 
 
 @POSIX
