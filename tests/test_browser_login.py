@@ -213,3 +213,13 @@ def test_whoami_sends_the_renewed_token_and_llm_models_renews_nothing(login, hub
     assert invoke("hf", "whoami").exit_code == 0
     assert server.paths() == ["/oauth/token", "/api/whoami-v2"]
     assert server.seen[1].headers["Authorization"] == f"Bearer {NEW}"
+
+
+@pytest.mark.parametrize("answer", [{"token_type": "bearer"}, {"access_token": " "}, [NEW], "not JSON"])
+def test_an_answer_without_a_token_changes_nothing_and_is_said(answer, login, hub, capsys):
+    before = (login / "stored_tokens").read_text()
+    body = answer.encode() if type(answer) is str else None
+    server = hub(lambda seen: Answer(200, {}, body) if body else Answer.json(answer))
+    assert llm_hf_inference.hub_token() == OLD
+    assert f"(127.0.0.1 answered {server.url}/oauth/token without a token)" in capsys.readouterr().err
+    assert ((login / "token").read_text(), (login / "stored_tokens").read_text()) == (OLD, before)
