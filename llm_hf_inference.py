@@ -1612,17 +1612,12 @@ def renew(stored: pathlib.Path, path: pathlib.Path, token: str) -> str:
     answer = ask(
         HFRequest(url, "hub", {"Accept": "application/json"}, form=form, timeout=HUB_TIMEOUT, retries=0)
     )
-    data = answer.json()
-    got = (
-        {key: str(value) for key, value in data.items() if type(value) in (str, int)}
-        if type(data) is dict
-        else {}
-    )
-    new, lasts = clean_token(got.get("access_token"), url), _number_or_none(got.get("expires_in"))
+    got = answer.json() if type(answer.json()) is dict else {}
+    new, lasts = clean_token(str(got.get("access_token") or ""), url), _number_or_none(got.get("expires_in"))
     if not new:
         raise HFError(f"{split_url(url).hostname} answered {url} without a token")
     tokens[name]["hf_token"] = new
-    tokens[name]["refresh_token"] = got.get("refresh_token") or tokens[name]["refresh_token"]
+    tokens[name]["refresh_token"] = str(got.get("refresh_token") or tokens[name]["refresh_token"])
     if lasts is None:
         tokens.remove_option(name, "expires_at")
     else:
