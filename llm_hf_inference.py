@@ -1327,8 +1327,8 @@ def retries_within(seconds: float) -> int:
 
 
 def server_wait(headers, data: dict) -> float | None:
-    """The wait the server asks for: Retry-After, the RateLimit reset, or a 503's estimated_time. A value that
-    is not a finite number (``nan``, ``1e400``) is no answer at all."""
+    """The wait the server asks for: Retry-After, a spent RateLimit's reset, or a 503's estimated_time. A
+    value that is not a finite number (``nan``, ``1e400``) is no answer at all."""
     retry_after = headers.get("retry-after")
     wait = None
     if retry_after:
@@ -1337,11 +1337,16 @@ def server_wait(headers, data: dict) -> float | None:
         except ValueError:
             with contextlib.suppress(TypeError, ValueError, OverflowError):
                 wait = email.utils.parsedate_to_datetime(retry_after).timestamp() - time.time()
-    if wait is None:
-        reset = re.search(r"\breset=(\d+(?:\.\d+)?)", headers.get("ratelimit", "")) or re.fullmatch(
-            r"\s*(\d+(?:\.\d+)?)\s*", headers.get("ratelimit-reset", "")
+    if wait is None:  # IETF RateLimit: one header (the Hub's "api";r=0;t=55), or one a field (replicate's)
+        one, number = headers.get("ratelimit", ""), r"\s*(\d+(?:\.\d+)?)\s*"
+        left = re.search(r"\b(?:r|remaining)=(\d+)", one) or re.fullmatch(
+            number, headers.get("ratelimit-remaining", "")
         )
-        wait = float(reset.group(1)) if reset else data.get("estimated_time")
+        reset = re.search(r"\b(?:t|reset)=(\d+(?:\.\d+)?)", one) or re.fullmatch(
+            number, headers.get("ratelimit-reset", "")
+        )
+        spent = left is None or float(left.group(1)) == 0  # requests left: a 429 for another reason
+        wait = float(reset.group(1)) if reset and spent else data.get("estimated_time")
     return float(wait) if _finite(wait) else None
 
 

@@ -779,9 +779,9 @@ def main():
         (ask, error(429, rate_limited, "together", extra=[("Retry-After", "Wed, 21 Oct 2099 07:28:00 GMT")])),
         (ask, ok),
     )
-    cassette(
+    cassette(  # the IETF RateLimit header as the Hub sends it (huggingface_hub's tests)
         "retry-429-ratelimit-reset",
-        (ask, error(429, rate_limited, "together", extra=[("RateLimit", "limit=100, remaining=0, reset=3")])),
+        (ask, error(429, rate_limited, "together", extra=[("RateLimit", '"api";r=0;t=3')])),
         (ask, ok),
     )
     loading = {"error": f"Model {LLAMA} is currently loading"}

@@ -32,6 +32,27 @@ def test_waits_that_are_not_finite_are_absent(headers, data):
     assert llm_hf_inference.server_wait(headers, data) is None
 
 
+@pytest.mark.parametrize(
+    "headers, wait",
+    [
+        # the Hub's (IETF draft 9, as huggingface_hub reads it): the reset only once the window is spent
+        ({"ratelimit": '"api";r=0;t=55', "ratelimit-policy": '"fixed window";"api";q=500;w=300'}, 55.0),
+        (
+            {"ratelimit": '"api";r=99794;t=241', "ratelimit-policy": '"fixed window";"api";q=100000;w=300'},
+            None,
+        ),
+        # replicate's through the router (draft 6: one header a field), as recorded
+        ({"ratelimit-limit": "600", "ratelimit-remaining": "599", "ratelimit-reset": "1"}, None),
+        ({"ratelimit-remaining": "0", "ratelimit-reset": "7"}, 7.0),
+        ({"ratelimit-reset": "2.5"}, 2.5),
+        ({"ratelimit": "limit=100, remaining=0, reset=3"}, 3.0),  # draft 7
+        ({"ratelimit": "limit=100, remaining=4, reset=3"}, None),
+    ],
+)
+def test_a_rate_limits_reset_is_waited_for_only_once_its_window_is_spent(headers, wait):
+    assert llm_hf_inference.server_wait(headers, {}) == wait
+
+
 def test_a_loading_hint_with_an_infinite_estimate_says_shortly():
     error = llm_hf_inference.http_error(
         "https://x.huggingface.co/v1", 503, {}, b'{"error": "loading", "estimated_time": 1e400}'
