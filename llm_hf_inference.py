@@ -126,7 +126,7 @@ VIDEO_TIMEOUT = 900.0  # of silence, and half a video job's time (its default de
 CANCEL_TIMEOUT = 0.4  # asking a provider to cancel a job on Ctrl-C: all of it within a second
 HUB_TIMEOUT = 5.0  # of silence: the router's catalog, the Hub's search, whoami, fragments
 MAX_TIMEOUT = 24 * 3600.0  # the most -o timeout takes: a day
-RETRIES = 2  # after 429, 502, 503, 504 or a failed connection: three attempts in all
+RETRIES = 2  # after 408, 429, 502, 503, 504 or a failed connection: three attempts in all
 MAX_WAIT = 60.0  # the longest wait before a retry, whatever the server asks
 POLL_EVERY = 1.0  # between looks at a provider's unfinished work
 FETCH_BUDGET = 60.0  # a finished job's result, or its download, asked again for about this long
@@ -1213,6 +1213,7 @@ sleep = time.sleep  # module attributes, so tests can wait without waiting
 async_sleep = asyncio.sleep
 
 RETRY_STATUSES = {
+    408: "{who} stopped waiting for the request",  # not read whole, so not done (huggingface_hub retries it)
     429: "Rate limited by {who}",
     502: "{who} answered 502",
     503: "{who} is unavailable or loading the model",
@@ -1240,11 +1241,11 @@ def broken(ex: Exception, host: str) -> str:
 
 
 class Attempts:
-    """After a failed attempt: how long to wait before the next, or the error to raise. Only 429, 502, 503,
-    504 and failed connections are retried, never once output was shown; waits back off exponentially with
-    jitter unless the server says how long (Retry-After, RateLimit reset, estimated_time), and never exceed
-    MAX_WAIT. Each wait is announced on stderr. A conversation's pinned provider that fails before any output
-    is given up once: the same prompt goes to the router unpinned, with the usual retries again."""
+    """After a failed attempt: how long to wait before the next, or the error to raise. Only 408, 429, 502,
+    503, 504 and failed connections are retried, never once output was shown; waits back off exponentially
+    with jitter unless the server says how long (Retry-After, RateLimit reset, estimated_time), and never
+    exceed MAX_WAIT. Each wait is announced on stderr. A conversation's pinned provider that fails before any
+    output is given up once: the same prompt goes to the router unpinned, with the usual retries again."""
 
     def __init__(self, request: HFRequest):
         self.request = request
@@ -1271,7 +1272,8 @@ class Attempts:
     def _retryable(self, status: int, headers, data: dict, body: bytes) -> bool:
         """A repeatable GET (a poll, a result) is asked again after a 404 (twice: it may not be there yet)
         and any 5xx but a finished job's 500 that says why (its stated failure); a generation only when
-        it cannot have been made: a rate limit, or a 503 saying when to come back (a model loading)."""
+        it cannot have been made: a request not read whole (408), a rate limit, or a 503 saying when to
+        come back (a model loading)."""
         if self.request.method == "GET":
             stated = self.request.finished and status not in RETRY_STATUSES and says_why(data, body)
             return (
@@ -1280,7 +1282,7 @@ class Attempts:
                 or (status == 404 and self.number < 3)
             )
         if TASKS[self.request.purpose].generation:
-            return status == 429 or (status == 503 and server_wait(headers, data) is not None)
+            return status in (408, 429) or (status == 503 and server_wait(headers, data) is not None)
         return status in RETRY_STATUSES
 
     def after_error(self, ex: httpx2.HTTPError, shown: bool) -> float:
@@ -3297,7 +3299,7 @@ def chat_options() -> type:
         _sampling_options(),
         "Provider to route to (together, cerebras, ...), or fastest, cheapest, preferred",
         f"Seconds to wait for the next bytes of the answer (default {READ_TIMEOUT:g})",
-        f"Retries after 429, 502, 503, 504 or a failed connection (default {RETRIES}; 0: none)",
+        f"Retries after 408, 429, 502, 503, 504 or a failed connection (default {RETRIES}; 0: none)",
         f"(together, cerebras, ...) or {', '.join(PROVIDER_POLICIES)}",
     )
 

@@ -199,3 +199,16 @@ def test_polls_and_downloads_are_asked_again_until_their_jobs_deadline():
         6,
         14,
     ]
+
+
+@pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
+def test_a_request_the_server_stopped_waiting_for_is_sent_again(router, waits, capsys):
+    from fakeserver import Answer, chat_answer
+
+    answers = [Answer(408, {"Content-Type": "text/plain"}, b"Request Timeout")]
+    server = router({"POST /v1/chat/completions": lambda seen: answers.pop(0) if answers else chat_answer()})
+    assert run("hf-llama3.1", QUESTION).text.startswith("Deep learning is a subfield")
+    assert (len(server.seen), waits) == (2, [1.0])
+    assert capsys.readouterr().err.splitlines()[0] == (
+        "llm-hf-inference: 127.0.0.1 stopped waiting for the request, retrying in 1.0s (attempt 2/3)"
+    )

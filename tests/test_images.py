@@ -1150,6 +1150,7 @@ def test_a_result_that_cannot_be_fetched_names_where_it_is(router, fake, here, m
         (Answer(502, {}, b"bad gateway"), 1),  # the gateway gave up: the image may be drawn, and billed
         (Answer.json({"error": "overloaded"}, 503), 1),
         (Answer.json({"error": "slow down"}, 429), 3),  # refused before drawing: asked again
+        (Answer(408, {}, b"Request Timeout"), 3),  # the request was not read whole: nothing was drawn
         (Answer.json({"error": "loading"}, 503, **{"Retry-After": "1"}), 3),
     ],
 )
