@@ -880,6 +880,17 @@ def who_answered(headers, url: str) -> str:
     return provider_named(headers) or split_url(url).hostname or url
 
 
+def say_warnings(headers, url: str) -> None:
+    """What a Hugging Face server warns of on any answer (``X-HF-Warning: topic; message``: a model or a
+    route going away), said once a topic, as huggingface_hub shows it."""
+    for warning in headers.get_list("x-hf-warning"):
+        topic, _, message = warning.partition(";") if ";" in warning else ("", "", warning)
+        if message.strip():
+            warn_once(
+                ("x-hf-warning", topic.strip()), f"{split_url(url).hostname} warns: {redact(message.strip())}"
+            )
+
+
 def too_large(who: str, request: HFRequest, size: float | None = None, cap: int = 0) -> llm.ModelError:
     cap = (cap or request.cap) // 2**20
     if size is not None:  # the size the server declares: nothing is read
@@ -973,6 +984,7 @@ def attempt_here(request: HFRequest, ends: list | None) -> Answer:
     with sync_client().stream(
         request.method, _parsed(request.url), **sent, headers=request.headers, timeout=_timeout(request)
     ) as http:
+        say_warnings(http.headers, request.url)
         ends = ends or deadline(request)
         size = _number_or_none(http.headers.get("x-linked-size") or http.headers.get("content-length"))
         cap = MAX_SAVED if written_to(http, request) else request.cap
@@ -3732,6 +3744,7 @@ class AnswerReader:
     def start(self, headers) -> None:
         """Take in the answer's headers: who answered, and whether it streams (a body under another label,
         JSON's too, is looked at: no JSON begins as an event does)."""
+        say_warnings(headers, self.request.url)
         self.provider = provider_named(headers)
         self.who = self.provider or self.request.host
         if "text/event-stream" in headers.get("content-type", ""):

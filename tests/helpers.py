@@ -5,6 +5,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+import httpx2
 import llm
 import pytest
 import sqlite_utils
@@ -113,7 +114,7 @@ def reader(content_type="text/event-stream", **body):
     body = {"stream": content_type == "text/event-stream", **body}
     request = ChatRequest("https://router.huggingface.co/v1/chat/completions", body=body)
     answer = AnswerReader(FakeResponse(), request)
-    answer.start({"content-type": content_type} if content_type else {})
+    answer.start(httpx2.Headers({"content-type": content_type} if content_type else {}))
     return answer
 
 

@@ -4,6 +4,7 @@ import contextlib
 import json
 import pathlib
 
+import httpx2
 import llm
 import pytest
 from hypothesis import example, given, settings
@@ -499,7 +500,7 @@ def test_tool_arguments_cut_off_by_the_token_limit_say_so():
 
 def test_the_empty_part_that_carries_who_answered_leaves_the_line_as_the_text_left_it(capsys):
     answer = reader()
-    answer.start({"content-type": "text/event-stream", "x-inference-provider": "together"})
+    answer.start(httpx2.Headers({"content-type": "text/event-stream", "x-inference-provider": "together"}))
     assert list(answer.feed(sse(delta(content="A list:\n"), ended("length")))) == ["A list:\n"]
     [carrier] = answer.finish()
     assert (carrier.type, carrier.chunk) == ("text", "")

@@ -478,3 +478,42 @@ def test_a_request_takes_only_its_own_fields():
     for kind, wrong in ((llm_hf_inference.HFRequest, "timeuot"), (llm_hf_inference.ChatRequest, "unpin")):
         with pytest.raises(TypeError, match=f"HFRequest has no field {wrong}"):
             kind("https://router.huggingface.co/x", **{wrong: 1})
+
+
+# -- what a Hugging Face server warns of (X-HF-Warning), said once a topic
+
+
+WARNING = {"X-HF-Warning": "deprecation; hf/old will be removed on 2027-01-01 \x1b[2J"}
+
+
+@LOCAL
+def test_a_servers_warnings_are_said_once_a_topic_on_streams_and_whole_answers(router, capsys):
+    def warned(seen):
+        answer = chat_answer()
+        return Answer(answer.status, {**answer.headers, **WARNING}, answer.body)
+
+    server = router({"POST /v1/chat/completions": warned, "GET /x": lambda seen: Answer.json({}, **WARNING)})
+    run("hf-llama3.1", QUESTION)
+    run("hf-llama3.1", QUESTION, stream=False)
+    said = [line for line in capsys.readouterr().err.splitlines() if "warns" in line]
+    assert said == ["llm-hf-inference: 127.0.0.1 warns: hf/old will be removed on 2027-01-01  [2J"]
+    llm_hf_inference._warned.clear()  # a new process (conftest gives each test its own set)
+    assert llm_hf_inference.hub_get(server.url + "/x").status == 200  # a whole answer, not chat's
+    assert (
+        capsys.readouterr().err
+        == "llm-hf-inference: 127.0.0.1 warns: hf/old will be removed on 2027-01-01  [2J\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "warnings, said",
+    [
+        (["a; one", "b; two", "a; again"], ["h warns: one", "h warns: two"]),
+        (["no topic at all", "also none"], ["h warns: no topic at all"]),  # one topic: the empty one
+        (["t;", "t; ", "u; x; y"], ["h warns: x; y"]),  # nothing to say is not said
+    ],
+)
+def test_warnings_are_split_at_their_first_semicolon(warnings, said, capsys):
+    headers = httpx2.Headers([("X-HF-Warning", warning) for warning in warnings])
+    llm_hf_inference.say_warnings(headers, "https://h/v1")
+    assert capsys.readouterr().err.splitlines() == [f"llm-hf-inference: {line}" for line in said]
