@@ -1211,7 +1211,7 @@ def http_error(
 ) -> HTTPStatusError:
     """An HTTP error answer as a ModelError: who answered, the status, the server's message, a hint."""
     message, data = _server_message(body)
-    message = redact(message).strip()
+    message = redact(message.strip() or headers.get("x-error-message") or "").strip()  # the Hub's, else
     who = who_answered(headers, url)
     text = f"{who} answered {status}: {message or '(no message)'}"
     hint = _hint(status, data, headers.get("x-error-code") == "GatedRepo", bill_to, purpose, method, url)
@@ -5207,6 +5207,8 @@ def hub_refusal(file: HubFile, answer: Answer, token_sent: bool) -> Exception:
     if code == "GatedRepo":
         give = "" if token_sent else " and give a token (HF_TOKEN, or 'llm keys set huggingface')"
         return ValueError(f"{where} is gated: accept its terms at {file.page}{give}")
+    if answer.headers.get("x-error-message") == "Access to this resource is disabled.":  # no token helps
+        return ValueError(f"{where} is disabled on the Hub: none of its files can be read ({file.page})")
     if status == 401 and not code and token_sent:  # a revoked or mistyped token, whatever the repository
         words = redact(_server_message(answer.body)[0]) or "401"
         return ValueError(f"The Hub refused the token sent ({words}); check it with 'llm hf whoami'")

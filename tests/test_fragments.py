@@ -3,6 +3,7 @@
 import contextlib
 import json
 
+import httpx2
 import llm
 import pytest
 
@@ -195,6 +196,27 @@ def test_a_token_the_hub_refuses_is_said_to_be_refused_even_for_a_public_reposit
     ):
         load("o/n")
     assert server.seen[0].headers["Authorization"] == "Bearer hf_revoked0000"
+
+
+def test_a_disabled_repository_is_said_to_be_disabled_not_a_token_to_check(fake, monkeypatch):
+    disabled = {
+        "X-Error-Message": "Access to this resource is disabled."
+    }  # as huggingface_hub's tests have it
+    server = fake({"GET /o/n/resolve/main/README.md": lambda seen: Answer(403, disabled, b"")})
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    with pytest.raises(ValueError) as raised:
+        load("o/n")
+    assert (
+        str(raised.value)
+        == f"model o/n is disabled on the Hub: none of its files can be read ({server.url}/o/n)"
+    )
+
+
+def test_an_error_without_a_body_says_the_hubs_header():
+    error = llm_hf_inference.http_error(
+        "https://huggingface.co/api/x", 404, httpx2.Headers({"X-Error-Message": "Sorry \x1b[2J"}), b""
+    )
+    assert str(error).startswith("huggingface.co answered 404: Sorry  [2J")
 
 
 def test_text_over_its_cap_is_refused(fake, monkeypatch):
