@@ -1082,10 +1082,14 @@ def _server_message(body: bytes) -> tuple[str, dict]:
     text = body.decode("utf-8", errors="replace").strip()
     data = json_or_none(text)
     if isinstance(data, dict):
-        error = data.get("error")
+        error, errors = data.get("error"), data.get("errors")
         if isinstance(error, dict):
             error = error.get("message") or error
-        message = error or data.get("message") or _detail_text(data.get("detail")) or text
+        # the Hub's lists, as huggingface_hub reads them: {"error": [...]}, {"errors": [{"message": ...}]}
+        listed = [*(error if type(error) is list else ()), *(errors if type(errors) is list else ())]
+        said = "; ".join(_as_text(field_of(item, "message") or item) for item in listed)
+        message = (None if type(error) is list else error) or said or data.get("message")
+        message = message or _detail_text(data.get("detail")) or data.get("error_description") or text
         code, described = data.get("error"), data.get("error_description")  # OAuth's: invalid_token, and why
         if type(code) is str and code and type(described) is str and described.strip():
             message = f"{code}: {described}"
