@@ -5192,12 +5192,11 @@ def hub_file(argument: str) -> HubFile:
 def fetched(url: str) -> tuple:
     """GET a Hub file (the token only to Hugging Face hosts; redirects to a CDN without it): its answer,
     error or not, and whether a token went with it."""
-    try:
-        key = key_for(url, None, None, override=True)  # HF_ENDPOINT elsewhere: LLM_HF_KEY, else nothing
+    try:  # HF_HUB_DISABLE_IMPLICIT_TOKEN, as huggingface_hub reads it: no token with the Hub's files
+        disabled = switched_on("HF_HUB_DISABLE_IMPLICIT_TOKEN")
+        key = None if disabled else key_for(url, None, None, override=True)  # elsewhere: LLM_HF_KEY, or none
     except NoKey:
         key = None  # public files need none
-    if switched_on("HF_HUB_DISABLE_IMPLICIT_TOKEN"):
-        key = None  # as huggingface_hub reads it: no token with the Hub's files
     try:
         return hub_get(url, {"Authorization": f"Bearer {key}"} if key else {}, "fragment"), bool(key)
     except HTTPStatusError as ex:

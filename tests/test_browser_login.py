@@ -46,7 +46,14 @@ def login(tmp_path, monkeypatch):
 @pytest.fixture
 def hub(fake, monkeypatch):
     def start(answer):
-        server = fake({"POST /oauth/token": answer, "GET /api/whoami-v2": whoami})
+        card = lambda seen: Answer(200, {}, b"# A public card")  # noqa: E731
+        server = fake(
+            {
+                "POST /oauth/token": answer,
+                "GET /api/whoami-v2": whoami,
+                "GET /o/n/resolve/main/README.md": card,
+            }
+        )
         monkeypatch.setenv("HF_ENDPOINT", server.url)
         real = llm_hf_inference.is_hf_host
         monkeypatch.setattr(
@@ -223,3 +230,11 @@ def test_an_answer_without_a_token_changes_nothing_and_is_said(answer, login, hu
     assert llm_hf_inference.hub_token() == OLD
     assert f"(127.0.0.1 answered {server.url}/oauth/token without a token)" in capsys.readouterr().err
     assert ((login / "token").read_text(), (login / "stored_tokens").read_text()) == (OLD, before)
+
+
+def test_a_fragment_asked_without_a_token_never_renews_one(login, hub, monkeypatch):
+    (login / "stored_tokens").write_text(stored_tokens(OLD, left=-60))  # expired: renewing it would fail
+    monkeypatch.setenv("HF_HUB_DISABLE_IMPLICIT_TOKEN", "1")
+    server = hub(lambda seen: Answer.json({"error": "invalid_grant"}, 400))
+    assert str(llm_hf_inference.hf_fragment("o/n")) == "# A public card"
+    assert server.paths() == ["/o/n/resolve/main/README.md"]
