@@ -1685,6 +1685,18 @@ def key_for(url: str, explicit_key: str | None, key_name: str | None, override: 
     return key
 
 
+def hub_authorization(url: str) -> dict:
+    """The Authorization of a GET of the Hub, as huggingface_hub sends its token unasked: the token (to a
+    Hub elsewhere, LLM_HF_KEY), else none, and none with HF_HUB_DISABLE_IMPLICIT_TOKEN set."""
+    try:
+        key = (
+            None if switched_on("HF_HUB_DISABLE_IMPLICIT_TOKEN") else key_for(url, None, None, override=True)
+        )
+    except NoKey:
+        key = None  # public files, the search: they need none
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
 def bill_to_of(option: str | None) -> str | None:
     """The organisation to bill: -o bill_to (checked as an option is), else $HF_BILL_TO, checked here."""
     value = option or os.environ.get("HF_BILL_TO")
@@ -5192,15 +5204,11 @@ def hub_file(argument: str) -> HubFile:
 def fetched(url: str) -> tuple:
     """GET a Hub file (the token only to Hugging Face hosts; redirects to a CDN without it): its answer,
     error or not, and whether a token went with it."""
-    try:  # HF_HUB_DISABLE_IMPLICIT_TOKEN, as huggingface_hub reads it: no token with the Hub's files
-        disabled = switched_on("HF_HUB_DISABLE_IMPLICIT_TOKEN")
-        key = None if disabled else key_for(url, None, None, override=True)  # elsewhere: LLM_HF_KEY, or none
-    except NoKey:
-        key = None  # public files need none
+    headers = hub_authorization(url)
     try:
-        return hub_get(url, {"Authorization": f"Bearer {key}"} if key else {}, "fragment"), bool(key)
+        return hub_get(url, headers, "fragment"), bool(headers)
     except HTTPStatusError as ex:
-        return ex.answer, bool(key)
+        return ex.answer, bool(headers)
 
 
 def hub_refusal(file: HubFile, answer: Answer, token_sent: bool) -> Exception:
@@ -5598,7 +5606,12 @@ def hub_search(task: str) -> list:
     )
     items: list = []
     for _ in range(HUB_PAGES):
-        answer = hub_get(url)
+        try:  # with the token, huggingface.co lists each model's providers in the order you set (as
+            # huggingface_hub's ModelInfo says), and choose_provider takes the first that can
+            headers = hub_authorization(url) if is_hf_host(url) else {}
+        except HFError:  # a token that cannot be had (an expired login): the search needs none
+            headers = {}
+        answer = hub_get(url, headers)
         page = answer.json()
         if type(page) is not list:
             host = split_url(url).hostname

@@ -904,3 +904,49 @@ def test_a_server_url_without_v1_is_said_to_want_it(flags, route, said, fake):
         "served under /v1 (by the router, TGI, vLLM): end --base-url or LLM_HF_BASE_URL in /v1.\n",
     )
     assert [seen.path for seen in server.seen] == [route.split()[1]]
+
+
+# -- the Hub's search, asked with the token: each model's providers in the user's order
+
+
+@pytest.fixture
+def hub_as_huggingface(fake, monkeypatch):
+    """A stand-in Hub at HF_ENDPOINT, taken for huggingface.co (so it may be sent the token)."""
+
+    def start(routes):
+        server = fake(routes)
+        monkeypatch.setenv("HF_ENDPOINT", server.url)
+        real = llm_hf_inference.is_hf_host
+        monkeypatch.setattr(
+            llm_hf_inference, "is_hf_host", lambda url: url.startswith(server.url) or real(url)
+        )
+        return server
+
+    return start
+
+
+@LOCAL
+def test_the_search_carries_the_token_only_to_the_hub_and_never_a_bill_to(
+    hub_as_huggingface, fake, monkeypatch
+):
+    elsewhere = fake({"GET /next": lambda seen: Answer.json([])})
+    first = lambda seen: Answer.json([], Link=f'<{elsewhere.url}/next>; rel="next"')  # noqa: E731
+    server = hub_as_huggingface({"GET /api/models": first})
+    monkeypatch.setenv("HF_BILL_TO", "acme")
+    assert llm_hf_inference.hub_search("text-to-speech") == []
+    assert server.seen[0].headers["Authorization"] == f"Bearer {TEST_TOKEN}"
+    assert "X-HF-Bill-To" not in server.seen[0].headers
+    assert "Authorization" not in elsewhere.seen[0].headers  # a next page on another host
+
+
+@pytest.mark.parametrize("how", ["HF_HUB_DISABLE_IMPLICIT_TOKEN", "no token", "a token that cannot be had"])
+@LOCAL
+def test_the_search_without_a_token_still_searches(how, hub_as_huggingface, monkeypatch):
+    server = hub_as_huggingface({"GET /api/models": lambda seen: Answer.json([])})
+    if how == "HF_HUB_DISABLE_IMPLICIT_TOKEN":
+        monkeypatch.setenv(how, "1")
+    else:
+        monkeypatch.setenv("HF_TOKEN", "" if how == "no token" else "hf_with a space")
+        monkeypatch.setenv("HF_HOME", "/nonexistent")
+    assert llm_hf_inference.hub_search("text-to-speech") == []
+    assert "Authorization" not in server.seen[0].headers

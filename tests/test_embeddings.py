@@ -157,7 +157,10 @@ def test_refresh_discovers_embedding_models_over_pages_and_tags(sent):
     assert llm.get_embedding_model("hf-minilm").model_id == "hf/sentence-transformers/all-MiniLM-L6-v2"
     hub = [s for s in sent if s.url.startswith("https://huggingface.co/api/models")]
     assert len(hub) == 13 and hub[1].url.endswith("&cursor=abc")
-    assert all("authorization" not in s.headers and "x-hf-bill-to" not in s.headers for s in hub)
+    # the token, so that the Hub orders each model's providers as the user set them; never a bill-to
+    assert all(
+        s.headers["authorization"] == f"Bearer {TEST_TOKEN}" and "x-hf-bill-to" not in s.headers for s in hub
+    )
     table = invoke("hf", "models", "--embeddings", "-q", "e5").output
     assert table == (
         "model                                    providers                         status\n"
