@@ -139,9 +139,7 @@ REFRESH_EXIT_WAIT = 0.1  # our atexit's wait for a refresh still writing
 REFRESH_AGAIN = 30.0  # after a refresh cut short at exit, before another llm process tries
 SPEND_LOCK_WAIT = 2.0  # for a logs database another llm is writing to
 SCALE_UP_MARGIN = 5.0  # an endpoint starting from zero holds a request this much less than the timeout
-RENEW_BEFORE = (
-    24 * 3600.0
-)  # a browser login's token is renewed with less than this left, as huggingface_hub does
+RENEW_BEFORE = 24 * 3600.0  # a browser login's token is renewed with less left (as huggingface_hub does)
 
 MAX_SAVED = 4 * 2**30  # a result written to disk as it arrives (audio, video): a long 4K video
 MAX_ERROR_BODY = 2**20  # an error answer: the start is enough to say what went wrong
