@@ -154,6 +154,23 @@ def router(fake, monkeypatch):
 
 
 @pytest.fixture
+def hub_as_huggingface(fake, monkeypatch):
+    """``hub_as_huggingface(routes)``: a stand-in Hub at HF_ENDPOINT, taken for huggingface.co (so it may be
+    sent the token)."""
+
+    def start(routes):
+        server = fake(routes)
+        monkeypatch.setenv("HF_ENDPOINT", server.url)
+        real = llm_hf_inference.is_hf_host
+        monkeypatch.setattr(
+            llm_hf_inference, "is_hf_host", lambda url: url.startswith(server.url) or real(url)
+        )
+        return server
+
+    return start
+
+
+@pytest.fixture
 def ctrl_c_raises():
     """SIGINT raises KeyboardInterrupt during the test, even where the shell that started the suite left
     it ignored (a job started in the background)."""

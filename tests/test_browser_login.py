@@ -44,22 +44,13 @@ def login(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def hub(fake, monkeypatch):
+def hub(hub_as_huggingface):
+    """A stand-in Hub taken for huggingface.co, whose token endpoint gives ``answer``."""
+
     def start(answer):
         card = lambda seen: Answer(200, {}, b"# A public card")  # noqa: E731
-        server = fake(
-            {
-                "POST /oauth/token": answer,
-                "GET /api/whoami-v2": whoami,
-                "GET /o/n/resolve/main/README.md": card,
-            }
-        )
-        monkeypatch.setenv("HF_ENDPOINT", server.url)
-        real = llm_hf_inference.is_hf_host
-        monkeypatch.setattr(
-            llm_hf_inference, "is_hf_host", lambda url: url.startswith(server.url) or real(url)
-        )
-        return server
+        routes = {"POST /oauth/token": answer, "GET /api/whoami-v2": whoami}
+        return hub_as_huggingface(routes | {"GET /o/n/resolve/main/README.md": card})
 
     return start
 

@@ -909,22 +909,6 @@ def test_a_server_url_without_v1_is_said_to_want_it(flags, route, said, fake):
 # -- the Hub's search, asked with the token: each model's providers in the user's order
 
 
-@pytest.fixture
-def hub_as_huggingface(fake, monkeypatch):
-    """A stand-in Hub at HF_ENDPOINT, taken for huggingface.co (so it may be sent the token)."""
-
-    def start(routes):
-        server = fake(routes)
-        monkeypatch.setenv("HF_ENDPOINT", server.url)
-        real = llm_hf_inference.is_hf_host
-        monkeypatch.setattr(
-            llm_hf_inference, "is_hf_host", lambda url: url.startswith(server.url) or real(url)
-        )
-        return server
-
-    return start
-
-
 @LOCAL
 def test_the_search_carries_the_token_only_to_the_hub_and_never_a_bill_to(
     hub_as_huggingface, fake, monkeypatch
