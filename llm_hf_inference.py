@@ -1633,7 +1633,8 @@ def renew(stored: pathlib.Path, path: pathlib.Path, token: str) -> str:
     answer = ask(
         HFRequest(url, "hub", {"Accept": "application/json"}, form=form, timeout=HUB_TIMEOUT, retries=0)
     )
-    got = answer.json() if type(answer.json()) is dict else {}
+    got = answer.json()
+    got = got if type(got) is dict else {}
     new, lasts = clean_token(str(got.get("access_token") or ""), url), _number_or_none(got.get("expires_in"))
     if not new:
         raise HFError(f"{split_url(url).hostname} answered {url} without a token")
