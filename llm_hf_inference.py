@@ -3346,8 +3346,9 @@ def chat_options() -> type:
         regex: str | None = about(
             "Constrain the answer to this regular expression (TGI grammar)", min_length=1
         )
-        reasoning_effort: Literal["low", "medium", "high"] | None = about(
-            "How hard a reasoning model should think: low, medium, high"
+        reasoning_effort: shaped(r"[a-z_]{1,16}", "a word, such as none, low, medium or high") = about(
+            "How hard a reasoning model should think: none, minimal, low, medium, high, xhigh "
+            "(the words its provider takes)"
         )
 
         @field_validator("regex")

@@ -108,6 +108,12 @@ def test_a_single_stop_string_is_sent_as_a_list():
     assert llm.get_model("hf-llama3.1").Options(stop="END").stop == ["END"]
 
 
+@pytest.mark.parametrize("effort", ["none", "minimal", "xhigh", "max"])
+def test_reasoning_effort_takes_the_words_providers_take(effort):
+    # Hugging Face's spec: "none, minimal, low, medium, high, xhigh"; which ones is the provider's and model's
+    assert llm.get_model("hf-llama3.1").Options(reasoning_effort=effort).reasoning_effort == effort
+
+
 @pytest.mark.parametrize(
     "option, value, message",
     [
@@ -137,7 +143,7 @@ def test_a_single_stop_string_is_sent_as_a_list():
         ("timeout", "1e308", "Input should be less than or equal to 86400"),
         ("timeout", "inf", "Input should be a finite number"),
         ("timeout", "nan", "Input should be a finite number"),
-        ("reasoning_effort", "extreme", "Input should be 'low', 'medium' or 'high'"),
+        ("reasoning_effort", "very high", "a word, such as none, low, medium or high"),
         ("regex", "", "String should have at least 1 character"),  # an empty answer alone would match
         ("bill_to", "héllo", "an organisation's name on the Hub (letters, digits, '-', '_', '.')"),
         ("bill_to", "my org", "an organisation's name on the Hub (letters, digits, '-', '_', '.')"),
