@@ -4787,6 +4787,13 @@ def saving_perform(task: str, names: tuple, model: str, example: str) -> Callabl
     return perform
 
 
+def flagged(final) -> bool:
+    """Whether the provider's answer flags what it made as not safe for work (fal's has_nsfw_concepts,
+    wavespeed's has_nsfw_contents: a flag for each result)."""
+    marks = field_of(final, "has_nsfw_concepts") or field_of(final, "data", "has_nsfw_contents")
+    return type(marks) is list and any(mark is True for mark in marks)
+
+
 def make_and_save(task: str, media: str, place, chosen: tuple, options, asked, data, key, stop) -> tuple:
     """A task whose result (an image, audio, video) is written to disk as it arrives, from the answer or
     from the bytes or URL its row read, then saved under its name: (the path, what response_json keeps)."""
@@ -4821,7 +4828,9 @@ def make_and_save(task: str, media: str, place, chosen: tuple, options, asked, d
         seed, url = field_of(done.final, "seed"), url if type(url) is str and url.startswith("http") else None
         record = {"provider": done.who, "path": str(path.resolve()), "type": found[1], "bytes": file.size}
         record.update(width=width, height=height, seed=seed if type(seed) is int else None, url=url)
-        record.update(job=done.job, seconds=round(done.seconds, 1))
+        record.update(job=done.job, seconds=round(done.seconds, 1), nsfw=flagged(done.final) or None)
+        if record["nsfw"]:  # fal's checker sends a black image in place of one it flags
+            say(f"{done.who}'s safety checker flagged the result as not safe for work: {path} may be blank")
     except KeyboardInterrupt:
         say(f"stopped; the result is saved in {path}")
         raise

@@ -113,6 +113,39 @@ def test_fal_gives_a_png_link_to_a_jpeg_fetched_without_the_token(router, fake, 
     assert (logged["seed"], logged["url"]) == (2463045738, cdn.url + path)
 
 
+@pytest.mark.parametrize("flags", [[False], [True], [False, True]])
+def test_an_image_fal_flags_as_nsfw_is_saved_and_said_to_be_maybe_blank(flags, router, fake, here):
+    cdn = fake({})
+    data, path, answer = with_cdn(recorded("img-fal-ai"), cdn, lambda d: d["images"][0]["url"])
+    data["has_nsfw_concepts"] = flags  # the recorded answer says [false]
+    cdn.routes[f"GET {path}"] = cdn_answer("img-2025-fal-media", JPEG)
+    router({f"POST {FAL}": lambda seen: Answer(200, answer.headers, json.dumps(data).encode())})
+    result = draw("a red fox", "-o", "provider", "fal-ai")
+    flagged = True in flags
+    said = "llm-hf-inference: fal-ai's safety checker flagged the result as not safe for work: a-red-fox.jpg may be blank\n"
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "a-red-fox.jpg\n", said if flagged else "")
+    assert (here / "a-red-fox.jpg").read_bytes() == JPEG
+    assert json.loads(logged_turns()[0]["response_json"]).get("nsfw") is (True if flagged else None)
+
+
+@pytest.mark.parametrize(
+    "final, flagged",
+    [
+        (
+            {"data": {"outputs": ["u"], "has_nsfw_contents": [True]}},
+            True,
+        ),  # wavespeed's, as huggingface.js reads it
+        ({"data": {"outputs": ["u"], "has_nsfw_contents": [False]}}, False),
+        ({"has_nsfw_concepts": [1]}, False),  # a flag is a boolean
+        ({"has_nsfw_concepts": True}, False),  # a list of them
+        (b"\x89PNG", False),  # hf-inference: the image itself
+        (None, False),
+    ],
+)
+def test_only_a_true_flag_of_a_result_is_nsfw(final, flagged):
+    assert llm_hf_inference.flagged(final) is flagged
+
+
 @pytest.mark.parametrize(
     "provider, route, body",
     [
