@@ -4921,9 +4921,9 @@ HFImage, AsyncHFImage = task_models(
 
 
 class _Maker(llm.Toolbox):
-    """A tool whose model makes a file: its path comes back, the file attached (an image is sent on the
-    next turn to a model that takes images). Its folder is made when missing; a model of another task is
-    refused."""
+    """A tool whose model makes a file: its path comes back (and the provider's flag, if it flagged it), the
+    file attached (an image is sent on the next turn to a model that takes images). Its folder is made when
+    missing; a model of another task is refused."""
 
     makes: tuple = ()  # (the model class it takes, its words, the 'llm hf models' flag listing them)
 
@@ -4941,8 +4941,11 @@ class _Maker(llm.Toolbox):
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as ex:
             raise HFError(f"Cannot make the folder {folder}: {in_words(ex)}") from None
-        path = model.prompt(text, save=os.path.join(folder, ""), **options).text()
-        return llm.ToolOutput(output=path, attachments=[llm.Attachment(path=path)])
+        response = model.prompt(text, save=os.path.join(folder, ""), **options)
+        path = response.text()
+        flag = " (the provider flagged it as not safe for work: it may be blank)"  # so the model can say so
+        said = path + (flag if (response.response_json or {}).get("nsfw") else "")
+        return llm.ToolOutput(output=said, attachments=[llm.Attachment(path=path)])
 
 
 class HFImages(_Maker):

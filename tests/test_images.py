@@ -311,6 +311,20 @@ def test_a_chat_model_can_draw_with_the_tool(router, here):
     assert "HFImages" in llm.get_tools() and "HFSpeak" in llm.get_tools()
 
 
+def test_the_tool_tells_the_model_of_an_image_flagged_as_nsfw(router, fake, here):
+    cdn = fake({})
+    data, path, answer = with_cdn(recorded("img-fal-ai"), cdn, lambda d: d["images"][0]["url"])
+    data["has_nsfw_concepts"] = [True]
+    cdn.routes[f"GET {path}"] = cdn_answer("img-2025-fal-media", JPEG)
+    router({f"POST {FAL}": lambda seen: Answer(200, answer.headers, json.dumps(data).encode())})
+    registered("o/m", ("fal-ai", "fal-ai/flux/schnell"))
+    drawn = llm_hf_inference.HFImages("hf/o/m", str(here)).draw("a red fox", 512, 512)
+    assert drawn.output == (
+        f"{here / 'a-red-fox.jpg'} (the provider flagged it as not safe for work: it may be blank)"
+    )
+    assert [a.path for a in drawn.attachments] == [str(here / "a-red-fox.jpg")]
+
+
 @pytest.mark.parametrize("model, sees", [("hf-llama3.1", False), ("hf-gemma4", True)])
 def test_a_chat_model_draws_through_llm_tools_and_gets_the_path_back(model, sees, router, here):
     call = {
