@@ -113,13 +113,18 @@ def test_fal_gives_a_png_link_to_a_jpeg_fetched_without_the_token(router, fake, 
     assert (logged["seed"], logged["url"]) == (2463045738, cdn.url + path)
 
 
-@pytest.mark.parametrize("flags", [[False], [True], [False, True]])
-def test_an_image_fal_flags_as_nsfw_is_saved_and_said_to_be_maybe_blank(flags, router, fake, here):
+def fal_flagging(router, fake, flags: list) -> None:
+    """fal's recorded answer (it says [false]) with these NSFW flags, its image on a stand-in CDN."""
     cdn = fake({})
     data, path, answer = with_cdn(recorded("img-fal-ai"), cdn, lambda d: d["images"][0]["url"])
-    data["has_nsfw_concepts"] = flags  # the recorded answer says [false]
+    data["has_nsfw_concepts"] = flags
     cdn.routes[f"GET {path}"] = cdn_answer("img-2025-fal-media", JPEG)
     router({f"POST {FAL}": lambda seen: Answer(200, answer.headers, json.dumps(data).encode())})
+
+
+@pytest.mark.parametrize("flags", [[False], [True], [False, True]])
+def test_an_image_fal_flags_as_nsfw_is_saved_and_said_to_be_maybe_blank(flags, router, fake, here):
+    fal_flagging(router, fake, flags)
     result = draw("a red fox", "-o", "provider", "fal-ai")
     flagged = True in flags
     said = "llm-hf-inference: fal-ai's safety checker flagged the result as not safe for work: a-red-fox.jpg may be blank\n"
@@ -131,10 +136,8 @@ def test_an_image_fal_flags_as_nsfw_is_saved_and_said_to_be_maybe_blank(flags, r
 @pytest.mark.parametrize(
     "final, flagged",
     [
-        (
-            {"data": {"outputs": ["u"], "has_nsfw_contents": [True]}},
-            True,
-        ),  # wavespeed's, as huggingface.js reads it
+        # wavespeed's, as huggingface.js reads it
+        ({"data": {"outputs": ["u"], "has_nsfw_contents": [True]}}, True),
         ({"data": {"outputs": ["u"], "has_nsfw_contents": [False]}}, False),
         ({"has_nsfw_concepts": [1]}, False),  # a flag is a boolean
         ({"has_nsfw_concepts": True}, False),  # a list of them
@@ -312,11 +315,7 @@ def test_a_chat_model_can_draw_with_the_tool(router, here):
 
 
 def test_the_tool_tells_the_model_of_an_image_flagged_as_nsfw(router, fake, here):
-    cdn = fake({})
-    data, path, answer = with_cdn(recorded("img-fal-ai"), cdn, lambda d: d["images"][0]["url"])
-    data["has_nsfw_concepts"] = [True]
-    cdn.routes[f"GET {path}"] = cdn_answer("img-2025-fal-media", JPEG)
-    router({f"POST {FAL}": lambda seen: Answer(200, answer.headers, json.dumps(data).encode())})
+    fal_flagging(router, fake, [True])
     registered("o/m", ("fal-ai", "fal-ai/flux/schnell"))
     drawn = llm_hf_inference.HFImages("hf/o/m", str(here)).draw("a red fox", 512, 512)
     assert drawn.output == (
