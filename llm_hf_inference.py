@@ -1985,11 +1985,16 @@ GIVEN_WORDS = {
 }
 
 
+# What a provider asks every request of its routes to carry (its polls too), as both Hugging Face clients send
+# it: zai-org its words in English and the channel it counts Hugging Face's requests under (z.ai wrote them).
+PROVIDER_HEADERS = {"zai-org": {"Accept-Language": "en-US,en", "x-source-channel": "hugging_face"}}
+
+
 def provider_request(provider: str, task: str, path: str, payload, options, key: str | None) -> HFRequest:
-    """A request to a provider's own route under the router: the token, the bill, a job's own headers, and
-    the body as JSON or as an upload sent a piece at a time."""
+    """A request to a provider's own route under the router: the token, the bill, the provider's and a job's
+    own headers, and the body as JSON or as an upload sent a piece at a time."""
     bill_to = bill_to_of(options.bill_to)
-    headers = request_headers(False, key, bill_to)
+    headers = {**request_headers(False, key, bill_to), **PROVIDER_HEADERS.get(provider, {})}
     job = PROVIDERS[task][provider].job
     headers.update(job.headers if job else {})
     upload = with_progress(payload, provider) if isinstance(payload, Upload) else None
@@ -2159,8 +2164,10 @@ def cancel(job: Job, what: str, ident, answer: dict, request: HFRequest, where: 
 
 
 def router_headers(request: HFRequest) -> dict:
-    """What a job's later requests to the router carry of the one that began it: the token and the bill."""
-    return {k: v for k, v in request.headers.items() if k in ("Authorization", "X-HF-Bill-To")}
+    """What a job's later requests to the router carry of the one that began it: the token, the bill, and
+    what its provider asks every request to carry."""
+    kept = {"Authorization", "X-HF-Bill-To"}.union(*PROVIDER_HEADERS.values())
+    return {k: v for k, v in request.headers.items() if k in kept}
 
 
 def follow_up(request: HFRequest, url: str, headers: dict, method="GET", retries=None, **more) -> HFRequest:

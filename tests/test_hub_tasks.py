@@ -182,6 +182,8 @@ def test_hf_ocr_sends_the_image_to_zai_and_says_and_logs_the_markdown(router, pn
     assert (result.exit_code, result.stdout) == (0, page + "\n")
     assert json.loads(server.seen[0].body) == {"model": "glm-ocr", "file": PNG_URL}
     assert server.seen[0].headers["Authorization"] == f"Bearer {TEST_TOKEN}"
+    headers = {name.lower(): value for name, value in server.seen[0].headers.items()}
+    assert (headers["accept-language"], headers["x-source-channel"]) == ("en-US,en", "hugging_face")
     turn = logged_turns()[0]
     assert (turn["model"], json.loads(turn["response_json"])["provider"]) == ("hf/zai-org/GLM-OCR", "zai-org")
     assert page in invoke("logs", "-n", "1").stdout

@@ -958,6 +958,11 @@ def test_zai_org_polls_its_async_result(router, fake, here, monkeypatch):
     assert (result.exit_code, result.stdout) == (0, "a-fox.jpg\n")
     assert json.loads(server.seen[0].body) == {"model": "glm-image", "prompt": "a fox", "size": "1024x768"}
     assert server.paths() == [route, poll, poll]
+    # what z.ai asks each request to carry, as both Hugging Face clients send it: its polls too
+    for seen in server.seen:
+        headers = {name.lower(): value for name, value in seen.headers.items()}
+        assert (headers["accept-language"], headers["x-source-channel"]) == ("en-US,en", "hugging_face")
+        assert headers["authorization"] == f"Bearer {TEST_TOKEN}"
 
 
 @pytest.mark.parametrize(
